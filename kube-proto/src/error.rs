@@ -1,0 +1,393 @@
+//! Typed errors: a request the API server would reject ([`RequestError`]), and a response
+//! that is an error or cannot be read ([`ResponseError`], with the server's [`Status`]).
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::selector::SelectorError;
+
+/// A request could not be built: the API server would reject it, or the body did not serialize.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// An object name (or namespace) was empty.
+    #[error("the {what} must not be empty")]
+    EmptyName {
+        /// `name`, `namespace`, `subresource`, ...
+        what: &'static str,
+    },
+    /// A name would change the meaning of the path (`/`, `..`, `%`, `?`, `#`).
+    #[error("invalid {what} {value:?}: {reason}")]
+    InvalidName {
+        /// `name` or `namespace`.
+        what: &'static str,
+        /// The value given.
+        value: String,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+    /// A server-side apply without `fieldManager`.
+    #[error("fieldManager is required for server-side apply (PatchParams::apply(\"manager\"))")]
+    MissingFieldManager,
+    /// `force` on a patch that is not an apply.
+    #[error("force is only valid for server-side apply patches")]
+    ForceWithoutApply,
+    /// `resourceVersionMatch` without `resourceVersion`.
+    #[error("resourceVersionMatch is forbidden unless resourceVersion is provided")]
+    VersionMatchWithoutVersion,
+    /// A label or field selector the server would reject.
+    #[error(transparent)]
+    InvalidSelector(SelectorError),
+    /// Another parameter the server would reject.
+    #[error("invalid {param}: {reason}")]
+    InvalidParam {
+        /// The query or body parameter, as the API names it.
+        param: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The body did not serialize to JSON.
+    #[error("the request body did not serialize: {0}")]
+    SerializeBody(String),
+    /// The path and query did not make a valid URI.
+    #[error("invalid request URI {uri:?}: {reason}")]
+    InvalidUri {
+        /// The path and query built.
+        uri: String,
+        /// What `http` said.
+        reason: String,
+    },
+}
+
+/// The `reason` of a `Status`: why the API server refused a request. Unknown reasons (and the
+/// empty reason of, say, a 500 from a failed kubelet dial) are kept as [`Reason::Unknown`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// 401: no or wrong credentials.
+    Unauthorized,
+    /// 403: not allowed (RBAC, a terminating namespace, ...).
+    Forbidden,
+    /// 404: no such object.
+    NotFound,
+    /// 409: an object with this name exists.
+    AlreadyExists,
+    /// 409: a stale resourceVersion, a failed precondition, an apply conflict.
+    Conflict,
+    /// 410: gone.
+    Gone,
+    /// 422: the object or options failed validation.
+    Invalid,
+    /// 500 or 504: the server took too long on its side.
+    ServerTimeout,
+    /// 500: the storage could not read the object.
+    StoreReadError,
+    /// 504: the request timed out (a resourceVersion that is too large, ...).
+    Timeout,
+    /// 429: slow down (or an eviction blocked by a disruption budget).
+    TooManyRequests,
+    /// 400: the request is malformed.
+    BadRequest,
+    /// 405: the verb is not supported.
+    MethodNotAllowed,
+    /// 406: no representation matches the Accept header.
+    NotAcceptable,
+    /// 413: the body is too large.
+    RequestEntityTooLarge,
+    /// 415: the Content-Type is not supported.
+    UnsupportedMediaType,
+    /// 500: an internal error.
+    InternalError,
+    /// 410: the resourceVersion or continue token has expired (compacted).
+    Expired,
+    /// 503: the server cannot serve now.
+    ServiceUnavailable,
+    /// A reason this client does not know, or none at all (`""`).
+    Unknown(String),
+}
+
+impl Reason {
+    /// The reason as the API server spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Reason::Unauthorized => "Unauthorized",
+            Reason::Forbidden => "Forbidden",
+            Reason::NotFound => "NotFound",
+            Reason::AlreadyExists => "AlreadyExists",
+            Reason::Conflict => "Conflict",
+            Reason::Gone => "Gone",
+            Reason::Invalid => "Invalid",
+            Reason::ServerTimeout => "ServerTimeout",
+            Reason::StoreReadError => "StorageReadError",
+            Reason::Timeout => "Timeout",
+            Reason::TooManyRequests => "TooManyRequests",
+            Reason::BadRequest => "BadRequest",
+            Reason::MethodNotAllowed => "MethodNotAllowed",
+            Reason::NotAcceptable => "NotAcceptable",
+            Reason::RequestEntityTooLarge => "RequestEntityTooLarge",
+            Reason::UnsupportedMediaType => "UnsupportedMediaType",
+            Reason::InternalError => "InternalError",
+            Reason::Expired => "Expired",
+            Reason::ServiceUnavailable => "ServiceUnavailable",
+            Reason::Unknown(s) => s,
+        }
+    }
+
+    /// Parses the reason as the API server spells it.
+    pub fn parse(s: &str) -> Reason {
+        match s {
+            "Unauthorized" => Reason::Unauthorized,
+            "Forbidden" => Reason::Forbidden,
+            "NotFound" => Reason::NotFound,
+            "AlreadyExists" => Reason::AlreadyExists,
+            "Conflict" => Reason::Conflict,
+            "Gone" => Reason::Gone,
+            "Invalid" => Reason::Invalid,
+            "ServerTimeout" => Reason::ServerTimeout,
+            "StorageReadError" => Reason::StoreReadError,
+            "Timeout" => Reason::Timeout,
+            "TooManyRequests" => Reason::TooManyRequests,
+            "BadRequest" => Reason::BadRequest,
+            "MethodNotAllowed" => Reason::MethodNotAllowed,
+            "NotAcceptable" => Reason::NotAcceptable,
+            "RequestEntityTooLarge" => Reason::RequestEntityTooLarge,
+            "UnsupportedMediaType" => Reason::UnsupportedMediaType,
+            "InternalError" => Reason::InternalError,
+            "Expired" => Reason::Expired,
+            "ServiceUnavailable" => Reason::ServiceUnavailable,
+            other => Reason::Unknown(other.to_owned()),
+        }
+    }
+}
+
+impl Default for Reason {
+    fn default() -> Self {
+        Reason::Unknown(String::new())
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Reason {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(Reason::parse(&s))
+    }
+}
+
+/// One cause of a `Status`: which field was wrong and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCause {
+    /// A machine-readable cause, such as `FieldValueInvalid` or `FieldManagerConflict`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// A human-readable description.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// The field path, such as `metadata.name` or `.data.shared`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub field: String,
+}
+
+/// The `details` of a `Status`: which object, and the causes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusDetails {
+    /// The object's name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// The object's group.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    /// The object's kind (often the plural resource name).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// The object's uid.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    /// The causes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<StatusCause>,
+    /// How long the client should wait before retrying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u32>,
+}
+
+/// `metadata` of a `Status` (a 410 for an expired continue token offers a fresh token here).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusMeta {
+    /// `resourceVersion`.
+    #[serde(rename = "resourceVersion", default, skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
+    /// `continue`: the token for an inconsistent continuation, after a 410.
+    #[serde(rename = "continue", default, skip_serializing_if = "Option::is_none")]
+    pub continue_token: Option<String>,
+}
+
+/// A `meta.k8s.io/v1` `Status`: the API server's answer to a failed request, and to some
+/// successful deletes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// `Success` or `Failure`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status: String,
+    /// The HTTP status code it stands for.
+    #[serde(default)]
+    pub code: u16,
+    /// Why.
+    #[serde(default)]
+    pub reason: Reason,
+    /// A human-readable message.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// Which object, and the causes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<StatusDetails>,
+    /// List metadata (a fresh continue token after a 410 Expired).
+    #[serde(default)]
+    pub metadata: StatusMeta,
+}
+
+impl Status {
+    /// A failure status with this code, reason and message.
+    pub fn failure(code: u16, reason: Reason, message: impl Into<String>) -> Self {
+        Status { status: "Failure".into(), code, reason, message: message.into(), ..Status::default() }
+    }
+
+    /// Whether this reports success.
+    pub fn is_success(&self) -> bool {
+        self.status == "Success"
+    }
+
+    /// The causes (empty when there are no details).
+    pub fn causes(&self) -> &[StatusCause] {
+        self.details.as_ref().map_or(&[], |d| &d.causes)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.code, self.reason, self.message)?;
+        for c in self.causes() {
+            write!(f, "; {}", c.message)?;
+            if !c.field.is_empty() {
+                write!(f, " (field {})", c.field)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error `Status` from the API server, with the HTTP status and `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("API error: HTTP {http_status}: {status}")]
+pub struct ApiError {
+    /// The HTTP status code of the response (0 inside a watch stream).
+    pub http_status: u16,
+    /// The `Status` the server sent.
+    pub status: Status,
+    /// `Retry-After` in seconds, from the header or `details.retryAfterSeconds`.
+    pub retry_after: Option<u32>,
+}
+
+/// A response that is an error, or that could not be read as what was asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResponseError {
+    /// The API server answered with an error `Status`.
+    #[error(transparent)]
+    Api(Box<ApiError>),
+    /// The body is not JSON: an HTML page from a proxy, a plain-text `404 page not found`, ...
+    #[error("HTTP {status}: expected a JSON body but got {} ({len} bytes): {snippet:?}", content_type.as_deref().unwrap_or("no content-type"))]
+    NotJson {
+        /// The HTTP status code.
+        status: u16,
+        /// The `Content-Type`, if any.
+        content_type: Option<String>,
+        /// The first bytes of the body, as text.
+        snippet: String,
+        /// The body's length.
+        len: usize,
+    },
+    /// The body is JSON (or looks like it) but does not decode as the expected type: a
+    /// truncated body, a wrong shape.
+    #[error("HTTP {status}: the body does not decode as {target}: {message}")]
+    Decode {
+        /// The HTTP status code.
+        status: u16,
+        /// The type it was decoded as.
+        target: &'static str,
+        /// What went wrong, with line and column.
+        message: String,
+    },
+    /// An error status whose body is JSON but not a `Status`.
+    #[error("HTTP {status}: unexpected error body ({len} bytes): {snippet:?}")]
+    UnexpectedBody {
+        /// The HTTP status code.
+        status: u16,
+        /// The first bytes of the body.
+        snippet: String,
+        /// The body's length.
+        len: usize,
+    },
+}
+
+impl ResponseError {
+    /// The HTTP status code of the response.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ResponseError::Api(e) => e.http_status,
+            ResponseError::NotJson { status, .. }
+            | ResponseError::Decode { status, .. }
+            | ResponseError::UnexpectedBody { status, .. } => *status,
+        }
+    }
+
+    /// The server's `Status`, when it sent one.
+    pub fn api_status(&self) -> Option<&Status> {
+        match self {
+            ResponseError::Api(e) => Some(&e.status),
+            _ => None,
+        }
+    }
+
+    /// The `Status` reason, when the server sent one.
+    pub fn reason(&self) -> Option<&Reason> {
+        self.api_status().map(|s| &s.reason)
+    }
+
+    /// Whether this is a 404, as a `Status` or as a plain-text page.
+    pub fn is_not_found(&self) -> bool {
+        self.http_status() == 404 || self.api_status().is_some_and(|s| s.code == 404)
+    }
+
+    /// Whether this is a 410 Gone / Expired: the resourceVersion or continue token is too old.
+    pub fn is_gone(&self) -> bool {
+        self.http_status() == 410
+            || self.api_status().is_some_and(|s| s.code == 410 || matches!(s.reason, Reason::Expired | Reason::Gone))
+    }
+
+    /// Whether this is a 409 Conflict (not AlreadyExists).
+    pub fn is_conflict(&self) -> bool {
+        self.reason() == Some(&Reason::Conflict)
+    }
+
+    /// `Retry-After` in seconds, when the server asked for one.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            ResponseError::Api(e) => e.retry_after,
+            _ => None,
+        }
+    }
+}

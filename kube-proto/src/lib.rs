@@ -1,0 +1,51 @@
+//! The pure protocol core of a Kubernetes client. It does no IO, reads no clock, touches no
+//! file or environment and spawns nothing: callers hand it bytes and values, and it hands back
+//! requests to send and typed values parsed from what came back. That makes it usable from any
+//! async runtime or HTTP stack, and testable offline and deterministically.
+//!
+//! - [`Resource`]: what a kind is (every `k8s_openapi` type, [`DynamicObject`] with an
+//!   [`ApiResource`], [`PartialObjectMeta`]).
+//! - [`Request`]: every verb as an `http::Request<Vec<u8>>`, with the parameter types
+//!   [`ListParams`], [`WatchParams`], [`PostParams`], [`PatchParams`], [`DeleteParams`],
+//!   [`LogParams`], [`AttachParams`].
+//! - [`Response`]: objects, lists, delete outcomes and typed errors ([`ResponseError`],
+//!   [`Status`], [`Reason`]).
+//! - [`WatchDecoder`]: watch bodies in any chunking to [`WatchEvent`]s.
+//!
+//! Building and checking a request needs no runtime:
+//!
+//! ```
+//! use k8s_openapi::api::core::v1::Pod;
+//! use kube_proto::{Patch, PatchParams, Request};
+//!
+//! let pods = Request::namespaced::<Pod>("default");
+//! let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "blog"}});
+//! let req = pods.patch("blog", &PatchParams::apply("blog-ctl").force(), &Patch::Apply(&pod)).unwrap();
+//! assert_eq!(req.method(), "PATCH");
+//! assert_eq!(req.uri(), "/api/v1/namespaces/default/pods/blog?force=true&fieldManager=blog-ctl");
+//! assert_eq!(req.headers()["content-type"], "application/apply-patch+yaml");
+//!
+//! // Combinations the API server would reject are errors, not requests:
+//! let err = pods.patch("blog", &PatchParams::default(), &Patch::Apply(&pod)).unwrap_err();
+//! assert_eq!(err, kube_proto::RequestError::MissingFieldManager);
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod params;
+pub mod request;
+pub mod resource;
+pub mod response;
+pub mod selector;
+pub mod watch;
+
+pub use error::{ApiError, Reason, RequestError, ResponseError, Status, StatusCause, StatusDetails};
+pub use params::{
+    AttachParams, DeleteParams, EvictParams, GetParams, ListParams, LogParams, Patch, PatchParams, PostParams,
+    Preconditions, PropagationPolicy, ValidationDirective, VersionMatch, WatchParams,
+};
+pub use request::Request;
+pub use resource::{ApiResource, DynamicObject, PartialObjectMeta, Resource, ResourceExt, TypeMeta};
+pub use response::{DeleteResponse, ListMeta, ObjectList, Response};
+pub use watch::{Bookmark, WatchDecodeError, WatchDecoder, WatchEvent};

@@ -1,0 +1,336 @@
+//! Responses parsed into typed values: an object, a list, a delete outcome, text, or a typed
+//! [`ResponseError`].
+//!
+//! ```
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use kube_proto::{Reason, Response};
+//!
+//! let body = br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"configmaps \"x\" not found",
+//!                 "reason":"NotFound","details":{"name":"x","kind":"configmaps"},"code":404}"#;
+//! let err = Response::new(http::StatusCode::NOT_FOUND, &http::HeaderMap::new(), body)
+//!     .object::<ConfigMap>()
+//!     .unwrap_err();
+//! assert_eq!(err.reason(), Some(&Reason::NotFound));
+//! assert!(err.is_not_found());
+//! ```
+
+use http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ResponseError, Status};
+use crate::resource::TypeMeta;
+
+/// `metadata` of a list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListMeta {
+    /// The resourceVersion the list was read at: watch from here.
+    #[serde(rename = "resourceVersion", default, skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
+    /// The token of the next page, when there is one.
+    #[serde(rename = "continue", default, skip_serializing_if = "Option::is_none")]
+    pub continue_token: Option<String>,
+    /// How many items remain after this page (absent with selectors, or on the last page).
+    #[serde(rename = "remainingItemCount", default, skip_serializing_if = "Option::is_none")]
+    pub remaining_item_count: Option<i64>,
+}
+
+/// A list of objects, such as a `PodList`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "K: Deserialize<'de>", serialize = "K: Serialize"))]
+pub struct ObjectList<K> {
+    /// `apiVersion` and `kind` of the list.
+    #[serde(flatten, default)]
+    pub types: Option<TypeMeta>,
+    /// resourceVersion, continue token and remainingItemCount.
+    #[serde(default)]
+    pub metadata: ListMeta,
+    /// The items (a `null` list reads as empty).
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub items: Vec<K>,
+}
+
+fn null_as_empty<'de, D, K>(d: D) -> Result<Vec<K>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: Deserialize<'de>,
+{
+    Ok(Option::<Vec<K>>::deserialize(d)?.unwrap_or_default())
+}
+
+impl<K> ObjectList<K> {
+    /// The continue token of the next page, if any.
+    pub fn continue_token(&self) -> Option<&str> {
+        self.metadata.continue_token.as_deref().filter(|t| !t.is_empty())
+    }
+    /// The resourceVersion the list was read at.
+    pub fn resource_version(&self) -> Option<&str> {
+        self.metadata.resource_version.as_deref()
+    }
+    /// Iterates over the items.
+    pub fn iter(&self) -> std::slice::Iter<'_, K> {
+        self.items.iter()
+    }
+}
+
+impl<K> IntoIterator for ObjectList<K> {
+    type Item = K;
+    type IntoIter = std::vec::IntoIter<K>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
+impl<'a, K> IntoIterator for &'a ObjectList<K> {
+    type Item = &'a K;
+    type IntoIter = std::slice::Iter<'a, K>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+/// What a DELETE answered: the object while its deletion is pending (finalizers, foreground
+/// propagation, graceful pod deletion), or a `Status` when it went at once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeleteResponse<K> {
+    /// The object, with `metadata.deletionTimestamp` set.
+    Object(K),
+    /// `Status` `Success`: the object is gone.
+    Status(Status),
+}
+
+impl<K> DeleteResponse<K> {
+    /// The object, if the server answered with it.
+    pub fn object(self) -> Option<K> {
+        match self {
+            DeleteResponse::Object(k) => Some(k),
+            DeleteResponse::Status(_) => None,
+        }
+    }
+    /// Whether the server answered with a `Status`.
+    pub fn is_status(&self) -> bool {
+        matches!(self, DeleteResponse::Status(_))
+    }
+}
+
+/// A response, as status, headers and the whole body, ready to be read as what was asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Response<'a> {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: &'a HeaderMap,
+    /// The whole body.
+    pub body: &'a [u8],
+}
+
+impl<'a> Response<'a> {
+    /// A response from its parts.
+    pub fn new(status: StatusCode, headers: &'a HeaderMap, body: &'a [u8]) -> Self {
+        Response { status, headers, body }
+    }
+
+    /// A view of an `http::Response` with a byte body.
+    pub fn from_http<B: AsRef<[u8]>>(resp: &'a http::Response<B>) -> Self {
+        Response { status: resp.status(), headers: resp.headers(), body: resp.body().as_ref() }
+    }
+
+    fn ok(&self) -> Result<(), ResponseError> {
+        if self.status.is_success() { Ok(()) } else { Err(error_from(self.status, self.headers, self.body)) }
+    }
+
+    /// One object (or any JSON type `T`), or the error the server answered with.
+    pub fn object<T: DeserializeOwned>(&self) -> Result<T, ResponseError> {
+        self.ok()?;
+        decode(self.status, self.headers, self.body)
+    }
+
+    /// A list of objects.
+    pub fn list<K: DeserializeOwned>(&self) -> Result<ObjectList<K>, ResponseError> {
+        self.object()
+    }
+
+    /// The answer to a DELETE (use `T = ObjectList<K>` for a deletecollection).
+    pub fn delete<T: DeserializeOwned>(&self) -> Result<DeleteResponse<T>, ResponseError> {
+        #[derive(Deserialize)]
+        struct Kind<'a> {
+            #[serde(default, borrow)]
+            kind: Option<std::borrow::Cow<'a, str>>,
+        }
+        self.ok()?;
+        let kind = std::str::from_utf8(self.body)
+            .ok()
+            .and_then(|s| serde_json::from_str::<Kind<'_>>(s).ok())
+            .and_then(|k| k.kind);
+        if kind.as_deref() == Some("Status") {
+            Ok(DeleteResponse::Status(decode(self.status, self.headers, self.body)?))
+        } else {
+            Ok(DeleteResponse::Object(decode(self.status, self.headers, self.body)?))
+        }
+    }
+
+    /// A text body, such as a pod log (`204 No Content` reads as empty). Invalid UTF-8 is
+    /// replaced, not an error: logs are whatever the container wrote.
+    pub fn text(&self) -> Result<String, ResponseError> {
+        self.ok()?;
+        Ok(String::from_utf8_lossy(self.body).into_owned())
+    }
+
+    /// The body as an error, whatever the status (used for a watch whose HTTP status failed).
+    pub fn error(&self) -> ResponseError {
+        error_from(self.status, self.headers, self.body)
+    }
+}
+
+const SNIPPET: usize = 256;
+
+fn snippet(body: &[u8]) -> String {
+    let end = body.len().min(SNIPPET);
+    String::from_utf8_lossy(&body[..end]).into_owned()
+}
+
+fn looks_like_json(body: &[u8]) -> bool {
+    matches!(body.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'['))
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// Decodes a JSON body as `T`, with an error that says what the body was.
+pub(crate) fn decode<T: DeserializeOwned>(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<T, ResponseError> {
+    if !looks_like_json(body) {
+        return Err(ResponseError::NotJson {
+            status: status.as_u16(),
+            content_type: content_type(headers),
+            snippet: snippet(body),
+            len: body.len(),
+        });
+    }
+    let text = std::str::from_utf8(body).map_err(|e| ResponseError::Decode {
+        status: status.as_u16(),
+        target: std::any::type_name::<T>(),
+        message: format!("the body is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+    })?;
+    serde_json::from_str(text).map_err(|e| ResponseError::Decode {
+        status: status.as_u16(),
+        target: std::any::type_name::<T>(),
+        message: if e.is_eof() {
+            format!("the body ends early, after {} bytes (truncated?): {e}", body.len())
+        } else {
+            e.to_string()
+        },
+    })
+}
+
+/// `Retry-After` in whole seconds.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<u32> {
+    headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Reads an error response: a `Status` when the body is one, else an error that says what the
+/// body was.
+pub(crate) fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ResponseError {
+    if !looks_like_json(body) {
+        return ResponseError::NotJson {
+            status: status.as_u16(),
+            content_type: content_type(headers),
+            snippet: snippet(body),
+            len: body.len(),
+        };
+    }
+    match status_from_json(body) {
+        Some(s) => {
+            let retry_after = retry_after(headers).or_else(|| s.details.as_ref().and_then(|d| d.retry_after_seconds));
+            ResponseError::Api(Box::new(ApiError { http_status: status.as_u16(), status: s, retry_after }))
+        }
+        None => ResponseError::UnexpectedBody { status: status.as_u16(), snippet: snippet(body), len: body.len() },
+    }
+}
+
+fn status_from_json(body: &[u8]) -> Option<Status> {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        kind: String,
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let probe: Probe = serde_json::from_str(text).ok()?;
+    if probe.kind != "Status" {
+        return None;
+    }
+    serde_json::from_str(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Reason;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    fn resp(status: u16, ct: Option<&str>, body: &'static [u8]) -> (StatusCode, HeaderMap, &'static [u8]) {
+        let mut h = HeaderMap::new();
+        if let Some(ct) = ct {
+            h.insert(http::header::CONTENT_TYPE, ct.parse().unwrap());
+        }
+        (StatusCode::from_u16(status).unwrap(), h, body)
+    }
+
+    #[test]
+    fn plain_text_404_is_not_json_with_status() {
+        let (s, h, b) = resp(404, Some("text/plain; charset=utf-8"), b"404 page not found\n");
+        let e = Response::new(s, &h, b).object::<ConfigMap>().unwrap_err();
+        assert!(e.is_not_found());
+        match &e {
+            ResponseError::NotJson { status, content_type, snippet, .. } => {
+                assert_eq!(*status, 404);
+                assert_eq!(content_type.as_deref(), Some("text/plain; charset=utf-8"));
+                assert_eq!(snippet, "404 page not found\n");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.to_string().contains("404"), "{e}");
+    }
+
+    #[test]
+    fn html_from_a_proxy() {
+        let (s, h, b) = resp(502, Some("text/html"), b"<html><body>Bad Gateway</body></html>");
+        let e = Response::new(s, &h, b).object::<ConfigMap>().unwrap_err();
+        assert_eq!(e.http_status(), 502);
+        assert!(e.to_string().contains("Bad Gateway"), "{e}");
+    }
+
+    #[test]
+    fn truncated_body_says_so() {
+        let (s, h, b) = resp(200, Some("application/json"), br#"{"kind":"ConfigMap","metadata":{"name":"#);
+        let e = Response::new(s, &h, b).object::<ConfigMap>().unwrap_err();
+        assert!(matches!(e, ResponseError::Decode { status: 200, .. }), "{e:?}");
+        assert!(e.to_string().contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn retry_after_from_header_or_details() {
+        let body = br#"{"kind":"Status","status":"Failure","reason":"Timeout","code":504,"details":{"retryAfterSeconds":3}}"#;
+        let (s, mut h, b) = resp(504, Some("application/json"), body);
+        assert_eq!(Response::new(s, &h, b).error().retry_after(), Some(3));
+        h.insert(http::header::RETRY_AFTER, "1".parse().unwrap());
+        let e = Response::new(s, &h, b).error();
+        assert_eq!(e.retry_after(), Some(1));
+        assert_eq!(e.reason(), Some(&Reason::Timeout));
+    }
+
+    #[test]
+    fn delete_distinguishes_status_from_object() {
+        let (s, h, b) = resp(200, None, br#"{"kind":"Status","apiVersion":"v1","status":"Success","details":{"name":"a"}}"#);
+        assert!(Response::new(s, &h, b).delete::<ConfigMap>().unwrap().is_status());
+        let (s, h, b) = resp(200, None, br#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a"}}"#);
+        let obj = Response::new(s, &h, b).delete::<ConfigMap>().unwrap().object().unwrap();
+        assert_eq!(obj.metadata.name.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn null_items_read_as_empty() {
+        let (s, h, b) = resp(200, None, br#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{},"items":null}"#);
+        assert!(Response::new(s, &h, b).list::<ConfigMap>().unwrap().items.is_empty());
+    }
+}

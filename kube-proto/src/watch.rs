@@ -1,0 +1,421 @@
+//! Watch events, and a decoder fed body bytes in any chunking.
+//!
+//! A watch body is newline-delimited JSON, one `{"type": ..., "object": ...}` per line. The
+//! decoder buffers partial lines, parses each complete line exactly once (validating UTF-8 once,
+//! then parsing as `str`, which is faster than parsing bytes), and reports a malformed line as
+//! a [`WatchDecodeError`] without disturbing the lines after it.
+//!
+//! ```
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use kube_proto::{WatchDecoder, WatchEvent};
+//!
+//! let mut decoder = WatchDecoder::<ConfigMap>::new();
+//! decoder.push(br#"{"type":"ADDED","object":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","resourceVersion":"5"}}}
+//! {"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"#);
+//! assert!(matches!(decoder.next_event(), Some(Ok(WatchEvent::Added(_)))));
+//! assert!(decoder.next_event().is_none()); // the bookmark is not complete yet
+//! decoder.push(b"\"7\"}}}\n");
+//! match decoder.next_event() {
+//!     Some(Ok(WatchEvent::Bookmark(b))) => assert_eq!(b.metadata.resource_version, "7"),
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::Status;
+
+/// The annotation on the bookmark that ends a streaming list's initial events.
+pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
+
+/// One event of a watch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WatchEvent<K> {
+    /// An object was created (or entered the selector, or is part of the initial state).
+    Added(K),
+    /// An object changed.
+    Modified(K),
+    /// An object was deleted (or left the selector); it carries the deletion's resourceVersion.
+    Deleted(K),
+    /// Progress: everything up to this resourceVersion has been sent.
+    Bookmark(Bookmark),
+    /// An error inside the stream, such as 410 Expired for a resourceVersion that is too old.
+    Error(Status),
+}
+
+impl<K> WatchEvent<K> {
+    /// The event type as the server spells it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            WatchEvent::Added(_) => "ADDED",
+            WatchEvent::Modified(_) => "MODIFIED",
+            WatchEvent::Deleted(_) => "DELETED",
+            WatchEvent::Bookmark(_) => "BOOKMARK",
+            WatchEvent::Error(_) => "ERROR",
+        }
+    }
+}
+
+/// The object of a BOOKMARK event: only `metadata.resourceVersion` (and annotations) are
+/// meaningful, whatever the kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bookmark {
+    /// The bookmark's metadata.
+    #[serde(default)]
+    pub metadata: BookmarkMeta,
+}
+
+/// The metadata of a bookmark.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookmarkMeta {
+    /// Resume a watch from here.
+    #[serde(rename = "resourceVersion", default)]
+    pub resource_version: String,
+    /// Annotations, such as `k8s.io/initial-events-end: "true"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Bookmark {
+    /// Whether this bookmark ends the initial events of a streaming list.
+    pub fn is_initial_events_end(&self) -> bool {
+        self.metadata.annotations.get(INITIAL_EVENTS_END).is_some_and(|v| v == "true")
+    }
+}
+
+#[derive(Clone, Copy)]
+enum EventType {
+    Added,
+    Modified,
+    Deleted,
+    Bookmark,
+    Error,
+}
+
+impl EventType {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ADDED" => EventType::Added,
+            "MODIFIED" => EventType::Modified,
+            "DELETED" => EventType::Deleted,
+            "BOOKMARK" => EventType::Bookmark,
+            "ERROR" => EventType::Error,
+            _ => return None,
+        })
+    }
+}
+
+/// The object, decoded according to an already known event type.
+struct ObjectSeed<K>(EventType, PhantomData<K>);
+
+impl<'de, K: Deserialize<'de>> DeserializeSeed<'de> for ObjectSeed<K> {
+    type Value = WatchEvent<K>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        Ok(match self.0 {
+            EventType::Added => WatchEvent::Added(K::deserialize(d)?),
+            EventType::Modified => WatchEvent::Modified(K::deserialize(d)?),
+            EventType::Deleted => WatchEvent::Deleted(K::deserialize(d)?),
+            EventType::Bookmark => WatchEvent::Bookmark(Bookmark::deserialize(d)?),
+            EventType::Error => WatchEvent::Error(Status::deserialize(d)?),
+        })
+    }
+}
+
+impl<'de, K: Deserialize<'de>> Deserialize<'de> for WatchEvent<K> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EventVisitor<K>(PhantomData<K>);
+        impl<'de, K: Deserialize<'de>> Visitor<'de> for EventVisitor<K> {
+            type Value = WatchEvent<K>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a watch event: {\"type\": ..., \"object\": ...}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut ty: Option<EventType> = None;
+                let mut event: Option<WatchEvent<K>> = None;
+                // The object, kept raw when it comes before the type (the server sends the type
+                // first, so this is the rare path).
+                let mut raw: Option<&'de serde_json::value::RawValue> = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "type" => {
+                            let s = map.next_value::<std::borrow::Cow<'de, str>>()?;
+                            ty = Some(EventType::parse(&s).ok_or_else(|| {
+                                de::Error::custom(format_args!(
+                                    "unknown watch event type {s:?} (expected ADDED, MODIFIED, DELETED, BOOKMARK or ERROR)"
+                                ))
+                            })?);
+                        }
+                        "object" => match ty {
+                            Some(t) if event.is_none() => event = Some(map.next_value_seed(ObjectSeed(t, PhantomData))?),
+                            _ => raw = Some(map.next_value()?),
+                        },
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                if let Some(e) = event {
+                    return Ok(e);
+                }
+                let ty = ty.ok_or_else(|| de::Error::missing_field("type"))?;
+                let raw = raw.ok_or_else(|| de::Error::missing_field("object"))?;
+                let mut inner = serde_json::Deserializer::from_str(raw.get());
+                ObjectSeed::<K>(ty, PhantomData).deserialize(&mut inner).map_err(de::Error::custom)
+            }
+        }
+        d.deserialize_map(EventVisitor(PhantomData))
+    }
+}
+
+/// A line of a watch stream that could not be decoded. The lines after it are unaffected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("watch event on line {line} ({len} bytes) does not decode: {message}")]
+pub struct WatchDecodeError {
+    /// The 1-based line number within this stream (empty lines are not counted).
+    pub line: u64,
+    /// The line's length in bytes.
+    pub len: usize,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// Decodes a watch body fed in chunks of any size into [`WatchEvent`]s.
+///
+/// Feed bytes with [`push`](Self::push), then drain [`next_event`](Self::next_event) until it
+/// returns `None`; at the end of the body call [`finish`](Self::finish), which reports an
+/// unterminated last line. Memory is the longest line plus one chunk.
+pub struct WatchDecoder<K> {
+    buf: Vec<u8>,
+    /// Where the next line starts.
+    start: usize,
+    /// Bytes before this offset are known to contain no newline.
+    scanned: usize,
+    line: u64,
+    _kind: PhantomData<fn() -> K>,
+}
+
+impl<K> fmt::Debug for WatchDecoder<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WatchDecoder").field("buffered", &(self.buf.len() - self.start)).field("line", &self.line).finish()
+    }
+}
+
+impl<K> Default for WatchDecoder<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K> WatchDecoder<K> {
+    /// A decoder at the start of a stream.
+    pub fn new() -> Self {
+        WatchDecoder { buf: Vec::new(), start: 0, scanned: 0, line: 0, _kind: PhantomData }
+    }
+
+    /// Feeds the next bytes of the body.
+    pub fn push(&mut self, chunk: &[u8]) {
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+            self.scanned = 0;
+        } else if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.scanned -= self.start;
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// Bytes buffered that do not yet form a complete line.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Discards everything buffered, for a new stream.
+    pub fn reset(&mut self) {
+        self.buf.clear();
+        self.start = 0;
+        self.scanned = 0;
+        self.line = 0;
+    }
+
+    fn next_line(&mut self) -> Option<(usize, usize)> {
+        loop {
+            let nl = find_newline(&self.buf[self.scanned..]);
+            let Some(nl) = nl else {
+                self.scanned = self.buf.len();
+                return None;
+            };
+            let end = self.scanned + nl;
+            let begin = self.start;
+            self.start = end + 1;
+            self.scanned = self.start;
+            let (b, e) = trim(&self.buf, begin, end);
+            if b < e {
+                return Some((b, e));
+            }
+        }
+    }
+}
+
+impl<K: DeserializeOwned> WatchDecoder<K> {
+    /// The next complete event, or `None` when more bytes are needed.
+    pub fn next_event(&mut self) -> Option<Result<WatchEvent<K>, WatchDecodeError>> {
+        let (b, e) = self.next_line()?;
+        self.line += 1;
+        Some(parse_line(&self.buf[b..e], self.line))
+    }
+
+    /// At the end of the body: the last line if it was not newline-terminated (an event if it
+    /// is complete, an error if the stream was cut inside it). Call after draining
+    /// [`next_event`](Self::next_event). The decoder is then ready for a new stream.
+    pub fn finish(&mut self) -> Option<Result<WatchEvent<K>, WatchDecodeError>> {
+        let (b, e) = trim(&self.buf, self.start, self.buf.len());
+        let out = if b < e {
+            self.line += 1;
+            let len = e - b;
+            Some(parse_line::<K>(&self.buf[b..e], self.line).map_err(|mut err| {
+                err.message = format!("the stream ended inside this event (cut after {len} bytes?): {}", err.message);
+                err
+            }))
+        } else {
+            None
+        };
+        self.reset();
+        out
+    }
+}
+
+/// Parses one complete line as a watch event.
+pub fn parse_line<K: DeserializeOwned>(line: &[u8], line_no: u64) -> Result<WatchEvent<K>, WatchDecodeError> {
+    let err = |message: String| WatchDecodeError { line: line_no, len: line.len(), message };
+    let text = std::str::from_utf8(line).map_err(|e| err(format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to())))?;
+    serde_json::from_str(text).map_err(|e| err(e.to_string()))
+}
+
+fn trim(buf: &[u8], mut b: usize, mut e: usize) -> (usize, usize) {
+    while b < e && buf[b].is_ascii_whitespace() {
+        b += 1;
+    }
+    while e > b && buf[e - 1].is_ascii_whitespace() {
+        e -= 1;
+    }
+    (b, e)
+}
+
+/// Finds the first `\n`, eight bytes at a time.
+fn find_newline(hay: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = LO * b'\n' as u64;
+    let mut chunks = hay.chunks_exact(8);
+    let mut offset = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) ^ NL;
+        let found = w.wrapping_sub(LO) & !w & HI;
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == b'\n').map(|i| offset + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    const STREAM: &str = concat!(
+        r#"{"type":"ADDED","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a","resourceVersion":"1"}}}"#,
+        "\n",
+        r#"{"type":"MODIFIED","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a","resourceVersion":"2"},"data":{"k":"é"}}}"#,
+        "\n",
+        r#"{"object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a","resourceVersion":"3"}},"type":"DELETED"}"#,
+        "\n",
+        r#"{"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"4","annotations":{"k8s.io/initial-events-end":"true"}}}}"#,
+        "\n",
+        r#"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 1 (5)","reason":"Expired","code":410}}"#,
+        "\n"
+    );
+
+    fn drain(d: &mut WatchDecoder<ConfigMap>) -> Vec<Result<WatchEvent<ConfigMap>, WatchDecodeError>> {
+        let mut out = Vec::new();
+        while let Some(e) = d.next_event() {
+            out.push(e);
+        }
+        out
+    }
+
+    #[test]
+    fn every_event_type() {
+        let mut d = WatchDecoder::<ConfigMap>::new();
+        d.push(STREAM.as_bytes());
+        let events: Vec<_> = drain(&mut d).into_iter().map(Result::unwrap).collect();
+        let types: Vec<_> = events.iter().map(WatchEvent::type_name).collect();
+        assert_eq!(types, ["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]);
+        match &events[3] {
+            WatchEvent::Bookmark(b) => assert!(b.is_initial_events_end()),
+            e => panic!("{e:?}"),
+        }
+        match &events[4] {
+            WatchEvent::Error(s) => assert_eq!((s.code, s.reason.as_str()), (410, "Expired")),
+            e => panic!("{e:?}"),
+        }
+        assert!(d.finish().is_none());
+    }
+
+    #[test]
+    fn byte_by_byte() {
+        let mut d = WatchDecoder::<ConfigMap>::new();
+        let mut n = 0;
+        for b in STREAM.as_bytes() {
+            d.push(std::slice::from_ref(b));
+            n += drain(&mut d).into_iter().map(Result::unwrap).count();
+        }
+        assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn a_bad_line_does_not_corrupt_the_next() {
+        let mut d = WatchDecoder::<ConfigMap>::new();
+        d.push(b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":1}}}\nnot json\n\r\n{\"type\":\"NOPE\",\"object\":{}}\n");
+        d.push(STREAM.as_bytes());
+        let out = drain(&mut d);
+        assert_eq!(out.len(), 8);
+        let errs: Vec<_> = out[..3].iter().map(|r| r.as_ref().unwrap_err().line).collect();
+        assert_eq!(errs, [1, 2, 3]);
+        assert!(out[2].as_ref().unwrap_err().message.contains("NOPE"));
+        assert!(out[3..].iter().all(Result::is_ok));
+    }
+
+    #[test]
+    fn unterminated_last_line() {
+        let mut d = WatchDecoder::<ConfigMap>::new();
+        let line = &STREAM.as_bytes()[..STREAM.find('\n').unwrap()];
+        d.push(line);
+        assert!(d.next_event().is_none());
+        assert!(matches!(d.finish(), Some(Ok(WatchEvent::Added(_)))));
+        d.push(&line[..40]);
+        let e = d.finish().unwrap().unwrap_err();
+        assert!(e.message.contains("ended inside"), "{e}");
+    }
+
+    #[test]
+    fn newline_search() {
+        for len in 0..40 {
+            for at in 0..len {
+                let mut v = vec![b'x'; len];
+                v[at] = b'\n';
+                assert_eq!(find_newline(&v), Some(at));
+            }
+            assert_eq!(find_newline(&vec![b'y'; len]), None);
+        }
+        assert_eq!(find_newline(&[0x8a, 0x0a]), Some(1));
+    }
+}
