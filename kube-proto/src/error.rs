@@ -27,6 +27,10 @@ pub enum RequestError {
         /// Why it is invalid.
         reason: &'static str,
     },
+    /// An object verb on the all-namespaces collection of a namespaced kind: the object's
+    /// namespace is needed to address it.
+    #[error("objects of a namespaced kind are addressed within a namespace: use Request::namespaced")]
+    NamespaceRequired,
     /// A server-side apply without `fieldManager`.
     #[error("fieldManager is required for server-side apply (PatchParams::apply(\"manager\"))")]
     MissingFieldManager,

@@ -99,7 +99,7 @@ impl ListParams {
 
     pub(crate) fn validate(&self) -> Result<(), RequestError> {
         validate_selectors(self.label_selector.as_deref(), self.field_selector.as_deref())?;
-        if self.version_match.is_some() && self.resource_version.is_none() {
+        if self.version_match.is_some() && self.resource_version.as_deref().is_none_or(str::is_empty) {
             return Err(RequestError::VersionMatchWithoutVersion);
         }
         if self.version_match == Some(VersionMatch::Exact) && self.resource_version.as_deref() == Some("0") {
@@ -142,7 +142,7 @@ impl ListParams {
 
 fn validate_selectors(labels: Option<&str>, fields: Option<&str>) -> Result<(), RequestError> {
     if let Some(s) = labels {
-        LabelSelector::parse(s).map_err(RequestError::InvalidSelector)?;
+        LabelSelector::validate(s).map_err(RequestError::InvalidSelector)?;
     }
     if let Some(s) = fields {
         FieldSelector::parse(s).map_err(RequestError::InvalidSelector)?;
@@ -186,7 +186,13 @@ pub struct WatchParams {
 
 impl Default for WatchParams {
     fn default() -> Self {
-        WatchParams { label_selector: None, field_selector: None, timeout: None, bookmarks: true, send_initial_events: false }
+        WatchParams {
+            label_selector: None,
+            field_selector: None,
+            timeout: None,
+            bookmarks: true,
+            send_initial_events: false,
+        }
     }
 }
 
@@ -298,9 +304,10 @@ fn validate_field_manager(manager: Option<&str>) -> Result<(), RequestError> {
             param: "fieldManager",
             reason: format!("must be 1 to 128 characters, got {}", m.len()),
         }),
-        Some(m) if m.chars().any(|c| c.is_control()) => {
-            Err(RequestError::InvalidParam { param: "fieldManager", reason: "must not contain control characters".into() })
-        }
+        Some(m) if m.chars().any(|c| c.is_control()) => Err(RequestError::InvalidParam {
+            param: "fieldManager",
+            reason: "must not contain control characters".into(),
+        }),
         _ => Ok(()),
     }
 }
@@ -349,13 +356,13 @@ impl<T: Serialize> Patch<T> {
         // Typical patch bodies are a few KiB: start big enough to avoid most regrowth.
         let mut buf = Vec::with_capacity(1024);
         serde_json::to_writer(&mut buf, self.body()).map_err(|e| RequestError::SerializeBody(e.to_string()))?;
-        if let Patch::Json(_) = self {
-            if buf.first() != Some(&b'[') {
-                return Err(RequestError::InvalidParam {
-                    param: "body",
-                    reason: "a JSON patch must serialize to an array of operations".into(),
-                });
-            }
+        if let Patch::Json(_) = self
+            && buf.first() != Some(&b'[')
+        {
+            return Err(RequestError::InvalidParam {
+                param: "body",
+                reason: "a JSON patch must serialize to an array of operations".into(),
+            });
         }
         Ok(buf)
     }
@@ -485,7 +492,8 @@ impl DeleteParams {
     /// Deletes only if the object still has this resourceVersion.
     #[must_use]
     pub fn precondition_resource_version(mut self, resource_version: &str) -> Self {
-        self.preconditions.get_or_insert_with(Preconditions::default).resource_version = Some(resource_version.to_owned());
+        self.preconditions.get_or_insert_with(Preconditions::default).resource_version =
+            Some(resource_version.to_owned());
         self
     }
     /// Deletes only if the object still has this uid.
@@ -727,8 +735,10 @@ impl<'a> Query<'a> {
         encode_query_value(self.out, value);
     }
 
+    /// Appends `key=value` when there is a non-empty value (an empty one means "unset" to the
+    /// server, so it is left out, as client-go does).
     pub(crate) fn opt(&mut self, key: &str, value: Option<&str>) {
-        if let Some(v) = value {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
             self.pair(key, v);
         }
     }

@@ -41,13 +41,15 @@ pub const PORTFORWARD_PROTOCOL: &str = "v4.channel.k8s.io";
 pub struct Request {
     url_path: String,
     namespace: Option<String>,
+    /// A namespaced kind addressed without a namespace: lists work, object verbs do not.
+    namespaced_kind: bool,
     invalid: Option<RequestError>,
 }
 
 impl Request {
     /// A request builder for a collection path such as `/api/v1/namespaces/default/pods`.
     pub fn new(url_path: impl Into<String>) -> Self {
-        Request { url_path: url_path.into(), namespace: None, invalid: None }
+        Request { url_path: url_path.into(), namespace: None, namespaced_kind: false, invalid: None }
     }
 
     /// Objects of a namespaced kind in one namespace.
@@ -58,7 +60,12 @@ impl Request {
     /// Objects of a namespaced kind in one namespace, with run-time type information.
     pub fn namespaced_with<K: Resource>(dt: &K::DynamicType, namespace: &str) -> Self {
         let invalid = validate_name("namespace", namespace).err();
-        Request { url_path: K::url_path(dt, Some(namespace)), namespace: Some(namespace.to_owned()), invalid }
+        Request {
+            url_path: K::url_path(dt, Some(namespace)),
+            namespace: Some(namespace.to_owned()),
+            namespaced_kind: K::is_namespaced(dt),
+            invalid,
+        }
     }
 
     /// Objects of a kind across all namespaces, or of a cluster-scoped kind.
@@ -69,7 +76,7 @@ impl Request {
     /// Objects of a kind across all namespaces, or of a cluster-scoped kind, with run-time type
     /// information.
     pub fn all_with<K: Resource>(dt: &K::DynamicType) -> Self {
-        Request::new(K::url_path(dt, None))
+        Request { namespaced_kind: K::is_namespaced(dt), ..Request::new(K::url_path(dt, None)) }
     }
 
     /// Objects of a dynamic kind: namespaced when `namespace` is given and the kind is namespaced.
@@ -94,11 +101,14 @@ impl Request {
 
     fn object_path(&self, name: &str, extra: usize) -> Result<String, RequestError> {
         self.check()?;
+        if self.namespaced_kind && self.namespace.is_none() {
+            return Err(RequestError::NamespaceRequired);
+        }
         validate_name("name", name)?;
         let mut p = String::with_capacity(self.url_path.len() + name.len() + extra + 64);
         p.push_str(&self.url_path);
         p.push('/');
-        p.push_str(name);
+        push_path_segment(&mut p, name);
         Ok(p)
     }
 
@@ -167,7 +177,11 @@ impl Request {
     }
 
     /// WATCH metadata only: every event's object is a `PartialObjectMetadata`.
-    pub fn watch_metadata(&self, wp: &WatchParams, resource_version: &str) -> Result<http::Request<Vec<u8>>, RequestError> {
+    pub fn watch_metadata(
+        &self,
+        wp: &WatchParams,
+        resource_version: &str,
+    ) -> Result<http::Request<Vec<u8>>, RequestError> {
         self.watch_with_accept(wp, resource_version, ACCEPT_METADATA)
     }
 
@@ -182,7 +196,12 @@ impl Request {
     }
 
     /// `PUT` an object, replacing it. A `metadata.resourceVersion` in `data` makes it conditional.
-    pub fn replace<T: Serialize>(&self, name: &str, pp: &PostParams, data: &T) -> Result<http::Request<Vec<u8>>, RequestError> {
+    pub fn replace<T: Serialize>(
+        &self,
+        name: &str,
+        pp: &PostParams,
+        data: &T,
+    ) -> Result<http::Request<Vec<u8>>, RequestError> {
         pp.validate()?;
         let mut p = self.object_path(name, 0)?;
         pp.write(&mut Query::new(&mut p));
@@ -223,7 +242,11 @@ impl Request {
 
     /// `DELETE` the collection (deletecollection), filtered by `lp`'s selectors. The answer is
     /// the list of deleted objects.
-    pub fn delete_collection(&self, dp: &DeleteParams, lp: &ListParams) -> Result<http::Request<Vec<u8>>, RequestError> {
+    pub fn delete_collection(
+        &self,
+        dp: &DeleteParams,
+        lp: &ListParams,
+    ) -> Result<http::Request<Vec<u8>>, RequestError> {
         lp.validate()?;
         let mut p = self.collection_path(64)?;
         lp.write(&mut Query::new(&mut p));
@@ -394,6 +417,26 @@ pub(crate) fn validate_name(what: &'static str, name: &str) -> Result<(), Reques
     }
 }
 
+/// Appends a path segment, percent-encoding what a URI path may not hold raw (non-ASCII,
+/// quotes, braces, ...) as Go's `url.PathEscape` does for the characters names may contain.
+fn push_path_segment(out: &mut String, segment: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b);
+    if segment.bytes().all(plain) {
+        out.push_str(segment);
+        return;
+    }
+    for b in segment.bytes() {
+        if plain(b) {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+}
+
 fn to_json<T: Serialize>(data: &T) -> Result<Vec<u8>, RequestError> {
     let mut buf = Vec::with_capacity(1024);
     serde_json::to_writer(&mut buf, data).map_err(|e| RequestError::SerializeBody(e.to_string()))?;
@@ -426,10 +469,10 @@ fn build(
     content_type: Option<&'static str>,
     body: Vec<u8>,
 ) -> Result<http::Request<Vec<u8>>, RequestError> {
-    let uri = http::Uri::try_from(path_and_query).map_err(|e| RequestError::InvalidUri {
-        uri: String::new(),
-        reason: e.to_string(),
-    })?;
+    let uri = match http::Uri::try_from(path_and_query.as_str()) {
+        Ok(uri) => uri,
+        Err(e) => return Err(RequestError::InvalidUri { uri: path_and_query, reason: e.to_string() }),
+    };
     let mut req = http::Request::new(body);
     *req.method_mut() = method;
     *req.uri_mut() = uri;

@@ -146,8 +146,7 @@ pub struct ApiResource {
 impl ApiResource {
     /// Type information from its parts.
     pub fn new(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) -> Self {
-        let api_version =
-            if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
+        let api_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
         ApiResource {
             group: group.to_owned(),
             version: version.to_owned(),
@@ -188,14 +187,18 @@ pub fn guess_plural(kind: &str) -> String {
     if lower == "endpoints" {
         return lower;
     }
-    if lower.ends_with('s') || lower.ends_with("ch") || lower.ends_with("sh") || lower.ends_with('x') || lower.ends_with('z')
+    if lower.ends_with('s')
+        || lower.ends_with("ch")
+        || lower.ends_with("sh")
+        || lower.ends_with('x')
+        || lower.ends_with('z')
     {
         return format!("{lower}es");
     }
-    if let Some(stem) = lower.strip_suffix('y') {
-        if !stem.ends_with(['a', 'e', 'i', 'o', 'u']) {
-            return format!("{stem}ies");
-        }
+    if let Some(stem) = lower.strip_suffix('y')
+        && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
+    {
+        return format!("{stem}ies");
     }
     format!("{lower}s")
 }

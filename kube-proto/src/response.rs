@@ -92,6 +92,8 @@ impl<'a, K> IntoIterator for &'a ObjectList<K> {
 /// What a DELETE answered: the object while its deletion is pending (finalizers, foreground
 /// propagation, graceful pod deletion), or a `Status` when it went at once.
 #[derive(Debug, Clone, PartialEq)]
+// `K` is an object, usually larger than a `Status`: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum DeleteResponse<K> {
     /// The object, with `metadata.deletionTimestamp` set.
     Object(K),
@@ -176,10 +178,36 @@ impl<'a> Response<'a> {
         Ok(String::from_utf8_lossy(self.body).into_owned())
     }
 
+    /// The texts of the `Warning` headers (RFC 7234 `299 - "text"`), such as the server's
+    /// notice that it dropped an unknown field.
+    pub fn warnings(&self) -> Vec<String> {
+        self.headers
+            .get_all(http::header::WARNING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(warning_text)
+            .collect()
+    }
+
     /// The body as an error, whatever the status (used for a watch whose HTTP status failed).
     pub fn error(&self) -> ResponseError {
         error_from(self.status, self.headers, self.body)
     }
+}
+
+/// The quoted text of one `Warning` header value: `299 - "unknown field \"x\""`.
+fn warning_text(value: &str) -> Option<String> {
+    let start = value.find('"')? + 1;
+    let mut out = String::new();
+    let mut chars = value[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return Some(out),
+            c => out.push(c),
+        }
+    }
+    None
 }
 
 const SNIPPET: usize = 256;
@@ -198,7 +226,11 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Decodes a JSON body as `T`, with an error that says what the body was.
-pub(crate) fn decode<T: DeserializeOwned>(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<T, ResponseError> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, ResponseError> {
     if !looks_like_json(body) {
         return Err(ResponseError::NotJson {
             status: status.as_u16(),
@@ -310,7 +342,8 @@ mod tests {
 
     #[test]
     fn retry_after_from_header_or_details() {
-        let body = br#"{"kind":"Status","status":"Failure","reason":"Timeout","code":504,"details":{"retryAfterSeconds":3}}"#;
+        let body =
+            br#"{"kind":"Status","status":"Failure","reason":"Timeout","code":504,"details":{"retryAfterSeconds":3}}"#;
         let (s, mut h, b) = resp(504, Some("application/json"), body);
         assert_eq!(Response::new(s, &h, b).error().retry_after(), Some(3));
         h.insert(http::header::RETRY_AFTER, "1".parse().unwrap());
@@ -321,11 +354,20 @@ mod tests {
 
     #[test]
     fn delete_distinguishes_status_from_object() {
-        let (s, h, b) = resp(200, None, br#"{"kind":"Status","apiVersion":"v1","status":"Success","details":{"name":"a"}}"#);
+        let (s, h, b) =
+            resp(200, None, br#"{"kind":"Status","apiVersion":"v1","status":"Success","details":{"name":"a"}}"#);
         assert!(Response::new(s, &h, b).delete::<ConfigMap>().unwrap().is_status());
         let (s, h, b) = resp(200, None, br#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a"}}"#);
         let obj = Response::new(s, &h, b).delete::<ConfigMap>().unwrap().object().unwrap();
         assert_eq!(obj.metadata.name.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn warnings_are_unquoted() {
+        let (s, mut h, b) = resp(201, None, b"{}");
+        h.append(http::header::WARNING, r#"299 - "unknown field \"spec.extra\"""#.parse().unwrap());
+        h.append(http::header::WARNING, r#"299 - "second""#.parse().unwrap());
+        assert_eq!(Response::new(s, &h, b).warnings(), ["unknown field \"spec.extra\"", "second"]);
     }
 
     #[test]

@@ -86,6 +86,32 @@ impl LabelSelector {
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.requirements.iter().all(|r| r.matches(labels))
     }
+
+    /// Checks a selector as [`parse`](Self::parse) does, with the same error, without building
+    /// it when it is of the common simple form (which then needs no allocation).
+    pub(crate) fn validate(selector: &str) -> Result<(), SelectorError> {
+        if is_simple_valid(selector) {
+            return Ok(());
+        }
+        Self::parse(selector).map(drop)
+    }
+}
+
+/// Whether `selector` is one or more comma-separated `key=value`, `key==value` or `key!=value`
+/// terms, with no spaces, a valid key and a valid (possibly empty) value: a form the parser
+/// always accepts. `false` means only "not of this form"; the parser decides the rest.
+fn is_simple_valid(selector: &str) -> bool {
+    selector.split(',').all(|term| {
+        let Some(at) = term.find(['=', '!']) else { return false };
+        let (key, op) = term.split_at(at);
+        let value = match op.strip_prefix("!=").or_else(|| op.strip_prefix("==")).or_else(|| op.strip_prefix('=')) {
+            Some(v) => v,
+            None => return false,
+        };
+        // Valid keys and values are made of identifier bytes only, so the parser reads exactly
+        // this key and this value.
+        validate_label_key(key).is_ok() && validate_label_value(value).is_ok()
+    })
 }
 
 impl fmt::Display for LabelSelector {
@@ -219,7 +245,10 @@ impl LabelParser<'_> {
         let values = match op {
             LabelOp::In | LabelOp::NotIn => {
                 if self.peek() != Some(b'(') {
-                    return Err(self.err(format!("expected '(' after '{key} {}'", if op == LabelOp::In { "in" } else { "notin" })));
+                    return Err(self.err(format!(
+                        "expected '(' after '{key} {}'",
+                        if op == LabelOp::In { "in" } else { "notin" }
+                    )));
                 }
                 self.pos += 1;
                 let mut values = Vec::new();
@@ -245,6 +274,8 @@ impl LabelParser<'_> {
                 if v.parse::<i64>().is_err() {
                     return Err(self.err(format!("for '<' and '>', the value must be an integer, not {v:?}")));
                 }
+                // apimachinery also checks it as a label value: `-1` and `+1` are rejected.
+                validate_label_value(&v).map_err(|r| self.err(r))?;
                 vec![v]
             }
             _ => {
@@ -288,10 +319,10 @@ pub fn validate_label_key(key: &str) -> Result<(), String> {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
     };
-    if let Some(p) = prefix {
-        if !is_dns1123_subdomain(p) {
-            return Err(format!("label key {key:?}: prefix must be a DNS-1123 subdomain"));
-        }
+    if let Some(p) = prefix
+        && !is_dns1123_subdomain(p)
+    {
+        return Err(format!("label key {key:?}: prefix must be a DNS-1123 subdomain"));
     }
     if !is_name_part(name, 63) {
         return Err(format!(
@@ -350,13 +381,11 @@ impl FieldSelector {
             return Ok(FieldSelector { requirements });
         }
         for term in split_unescaped(selector, ',') {
-            let (field, op, value) = if let Some(i) = find_unescaped(term, "!=") {
-                (&term[..i], FieldOp::NotEquals, &term[i + 2..])
-            } else if let Some(i) = find_unescaped(term, "==") {
-                (&term[..i], FieldOp::Equals, &term[i + 2..])
-            } else if let Some(i) = find_unescaped(term, "=") {
-                (&term[..i], FieldOp::Equals, &term[i + 1..])
-            } else {
+            // apimachinery skips empty terms (`a=b,` and `a=b,,c=d` are accepted).
+            if term.is_empty() {
+                continue;
+            }
+            let Some((field, op, value)) = split_term(term) else {
                 return Err(err(format!("{term:?} is not of the form field=value, field==value or field!=value")));
             };
             let field = field.trim();
@@ -400,20 +429,14 @@ fn split_unescaped(s: &str, sep: char) -> Vec<&str> {
     parts
 }
 
-fn find_unescaped(s: &str, pat: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' {
-            i += 2;
-            continue;
-        }
-        if s[i..].starts_with(pat) {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
+/// Splits a term as apimachinery's `splitTerm`: at the first position where an operator starts
+/// (trying `!=`, then `==`, then `=` there); the field part has no escapes.
+fn split_term(term: &str) -> Option<(&str, FieldOp, &str)> {
+    const OPS: [(&str, FieldOp); 3] = [("!=", FieldOp::NotEquals), ("==", FieldOp::Equals), ("=", FieldOp::Equals)];
+    term.char_indices().find_map(|(i, _)| {
+        let rest = &term[i..];
+        OPS.iter().find(|(pat, _)| rest.starts_with(pat)).map(|&(pat, op)| (&term[..i], op, &rest[pat.len()..]))
+    })
 }
 
 fn unescape_field_value(v: &str) -> Result<String, String> {
@@ -426,6 +449,8 @@ fn unescape_field_value(v: &str) -> Result<String, String> {
                 Some(e) => return Err(format!("invalid escape sequence \\{e} in value {v:?}")),
                 None => return Err(format!("value {v:?} ends in an unfinished escape")),
             }
+        } else if c == ',' || c == '=' {
+            return Err(format!("unescaped {c:?} in value {v:?} (escape it as \\{c})"));
         } else {
             out.push(c);
         }
@@ -443,7 +468,8 @@ mod tests {
 
     #[test]
     fn parses_every_operator() {
-        let s = LabelSelector::parse("app in (web, cache),tier!=front,env==prod,x=y,has,!gone,n>3,m<9,k notin (a)").unwrap();
+        let s = LabelSelector::parse("app in (web, cache),tier!=front,env==prod,x=y,has,!gone,n>3,m<9,k notin (a)")
+            .unwrap();
         let ops: Vec<_> = s.requirements.iter().map(|r| r.op).collect();
         assert_eq!(
             ops,
@@ -470,6 +496,46 @@ mod tests {
         let e = LabelSelector::parse("app in web").unwrap_err();
         assert_eq!(e.kind, "label");
         assert!(e.to_string().contains("app in web"), "{e}");
+    }
+
+    #[test]
+    fn validate_agrees_with_parse() {
+        for sel in [
+            "",
+            " ",
+            "app=web",
+            "app==web",
+            "app!=web",
+            "a=",
+            "a=,b=c",
+            "a=b,",
+            ",",
+            "a==",
+            "a===b",
+            "a!b",
+            "a=!b",
+            "!=x",
+            "=x",
+            "a/b=c",
+            "example.com/a=b",
+            "Ex.com/a=b",
+            "a/b/c=d",
+            "a=b c",
+            " a=b",
+            "a =b",
+            "a=-b",
+            "a=b,c",
+            "in=x",
+            "a=b,c!=d,e==f",
+            "a>1",
+            "a in (b)",
+            "!a",
+            "a",
+            "é=b",
+            "a=é",
+        ] {
+            assert_eq!(LabelSelector::validate(sel), LabelSelector::parse(sel).map(drop), "{sel:?}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //! }
 //! ```
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
@@ -35,6 +36,8 @@ pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 
 /// One event of a watch.
 #[derive(Debug, Clone, PartialEq)]
+// `K` is an object, usually larger than a `Status`: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum WatchEvent<K> {
     /// An object was created (or entered the selector, or is part of the initial state).
     Added(K),
@@ -137,13 +140,13 @@ impl<'de, K: Deserialize<'de>> Deserialize<'de> for WatchEvent<K> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut ty: Option<EventType> = None;
                 let mut event: Option<WatchEvent<K>> = None;
-                // The object, kept raw when it comes before the type (the server sends the type
-                // first, so this is the rare path).
-                let mut raw: Option<&'de serde_json::value::RawValue> = None;
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                // The object, kept as a JSON value when it comes before the type (the server sends
+                // the type first, so this is the rare path; a `Value` works with any deserializer).
+                let mut early: Option<serde_json::Value> = None;
+                while let Some(Str(key)) = map.next_key::<Str<'de>>()? {
                     match key.as_ref() {
                         "type" => {
-                            let s = map.next_value::<std::borrow::Cow<'de, str>>()?;
+                            let Str(s) = map.next_value::<Str<'de>>()?;
                             ty = Some(EventType::parse(&s).ok_or_else(|| {
                                 de::Error::custom(format_args!(
                                     "unknown watch event type {s:?} (expected ADDED, MODIFIED, DELETED, BOOKMARK or ERROR)"
@@ -151,8 +154,10 @@ impl<'de, K: Deserialize<'de>> Deserialize<'de> for WatchEvent<K> {
                             })?);
                         }
                         "object" => match ty {
-                            Some(t) if event.is_none() => event = Some(map.next_value_seed(ObjectSeed(t, PhantomData))?),
-                            _ => raw = Some(map.next_value()?),
+                            Some(t) if event.is_none() => {
+                                event = Some(map.next_value_seed(ObjectSeed(t, PhantomData))?)
+                            }
+                            _ => early = Some(map.next_value()?),
                         },
                         _ => {
                             map.next_value::<de::IgnoredAny>()?;
@@ -163,12 +168,49 @@ impl<'de, K: Deserialize<'de>> Deserialize<'de> for WatchEvent<K> {
                     return Ok(e);
                 }
                 let ty = ty.ok_or_else(|| de::Error::missing_field("type"))?;
-                let raw = raw.ok_or_else(|| de::Error::missing_field("object"))?;
-                let mut inner = serde_json::Deserializer::from_str(raw.get());
-                ObjectSeed::<K>(ty, PhantomData).deserialize(&mut inner).map_err(de::Error::custom)
+                let object = early.ok_or_else(|| de::Error::missing_field("object"))?;
+                ObjectSeed::<K>(ty, PhantomData).deserialize(object).map_err(de::Error::custom)
             }
         }
         d.deserialize_map(EventVisitor(PhantomData))
+    }
+}
+
+/// A string that borrows from the input when it can (`Cow<str>`'s own `Deserialize` always
+/// allocates). It accepts what `String` does, with the same errors.
+struct Str<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Str<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+                match std::str::from_utf8(v) {
+                    Ok(s) => Ok(Str(Cow::Owned(s.to_owned()))),
+                    Err(_) => Err(E::invalid_value(de::Unexpected::Bytes(v), &self)),
+                }
+            }
+            fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+                match String::from_utf8(v) {
+                    Ok(s) => Ok(Str(Cow::Owned(s))),
+                    Err(e) => Err(E::invalid_value(de::Unexpected::Bytes(&e.into_bytes()), &self)),
+                }
+            }
+        }
+        d.deserialize_string(StrVisitor)
     }
 }
 
@@ -201,7 +243,10 @@ pub struct WatchDecoder<K> {
 
 impl<K> fmt::Debug for WatchDecoder<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WatchDecoder").field("buffered", &(self.buf.len() - self.start)).field("line", &self.line).finish()
+        f.debug_struct("WatchDecoder")
+            .field("buffered", &(self.buf.len() - self.start))
+            .field("line", &self.line)
+            .finish()
     }
 }
 
@@ -294,7 +339,8 @@ impl<K: DeserializeOwned> WatchDecoder<K> {
 /// Parses one complete line as a watch event.
 pub fn parse_line<K: DeserializeOwned>(line: &[u8], line_no: u64) -> Result<WatchEvent<K>, WatchDecodeError> {
     let err = |message: String| WatchDecodeError { line: line_no, len: line.len(), message };
-    let text = std::str::from_utf8(line).map_err(|e| err(format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to())))?;
+    let text = std::str::from_utf8(line)
+        .map_err(|e| err(format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to())))?;
     serde_json::from_str(text).map_err(|e| err(e.to_string()))
 }
 
@@ -395,6 +441,23 @@ mod tests {
     }
 
     #[test]
+    fn event_type_strings() {
+        // Escaped keys and types are unescaped (the borrowing string falls back to owning).
+        let line = br#"{"typ\u0065":"MODIFI\u0045D","object":{"metadata":{"name":"a"}}}"#;
+        assert!(matches!(parse_line::<ConfigMap>(line, 1), Ok(WatchEvent::Modified(_))));
+        let e = parse_line::<ConfigMap>(br#"{"type":1,"object":{}}"#, 1).unwrap_err();
+        assert_eq!(e.message, "invalid type: integer `1`, expected a string at line 1 column 9");
+        let e = parse_line::<ConfigMap>(br#"{"type":"NOPE","object":{}}"#, 1).unwrap_err();
+        assert_eq!(
+            e.message,
+            "unknown watch event type \"NOPE\" (expected ADDED, MODIFIED, DELETED, BOOKMARK or ERROR) at line 1 column 14"
+        );
+        // From a reader, which lends no strings.
+        let r = serde_json::from_reader::<_, WatchEvent<ConfigMap>>(&br#"{"type":"ADDED","object":{}}"#[..]);
+        assert!(matches!(r, Ok(WatchEvent::Added(_))), "{r:?}");
+    }
+
+    #[test]
     fn unterminated_last_line() {
         let mut d = WatchDecoder::<ConfigMap>::new();
         let line = &STREAM.as_bytes()[..STREAM.find('\n').unwrap()];
@@ -404,6 +467,14 @@ mod tests {
         d.push(&line[..40]);
         let e = d.finish().unwrap().unwrap_err();
         assert!(e.message.contains("ended inside"), "{e}");
+    }
+
+    #[test]
+    fn from_a_json_value_whatever_the_key_order() {
+        // A `Value`'s map is sorted, so `object` comes before `type` here.
+        let v = serde_json::json!({"type": "ADDED", "object": {"metadata": {"name": "a"}}});
+        let e: WatchEvent<ConfigMap> = serde_json::from_value(v).unwrap();
+        assert!(matches!(e, WatchEvent::Added(cm) if cm.metadata.name.as_deref() == Some("a")));
     }
 
     #[test]
