@@ -33,6 +33,8 @@
 #![deny(missing_docs)]
 
 pub mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
 pub mod params;
 pub mod request;
 pub mod resource;
