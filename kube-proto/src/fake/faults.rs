@@ -132,7 +132,7 @@ pub struct FaultyServer {
     /// The server behind the faults; use it directly for setup and to inspect state.
     pub server: FakeApiServer,
     config: FaultConfig,
-    rng: u64,
+    rng: crate::rng::SplitMix64,
     active: bool,
     injected: Vec<Fault>,
 }
@@ -140,7 +140,7 @@ pub struct FaultyServer {
 impl FaultyServer {
     /// Wraps a server.
     pub fn new(server: FakeApiServer, config: FaultConfig) -> Self {
-        let rng = config.seed ^ 0xD1B5_4A32_D192_ED03;
+        let rng = crate::rng::SplitMix64::new(config.seed ^ 0xD1B5_4A32_D192_ED03);
         FaultyServer { server, config, rng, active: true, injected: Vec::new() }
     }
 
@@ -160,16 +160,12 @@ impl FaultyServer {
     }
 
     fn random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.rng.next_u64()
     }
 
     fn chance(&mut self, p: f64) -> bool {
         // Always draw, so that the schedule does not depend on which probabilities are zero.
-        let r = (self.random() >> 11) as f64 / (1u64 << 53) as f64;
+        let r = self.rng.next_f64();
         self.active && r < p
     }
 

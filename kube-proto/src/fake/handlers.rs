@@ -969,43 +969,30 @@ impl FakeApiServer {
         let kind = self.kinds[key.kind].clone();
         let name = key.name.clone();
         let old = self.store.get(key).cloned().ok_or_else(|| not_found(&kind, &name))?;
-        if let Some(uid) = &opts.uid
-            && meta_str(&old, "uid") != Some(uid.as_str())
-        {
-            let mut s = Status::failure(
-                409,
-                Reason::Conflict,
-                format!(
-                    "Operation cannot be fulfilled on {} {name:?}: the UID in the precondition ({uid}) does not match the UID in record ({}). The object might have been deleted and then recreated",
-                    kind.resource.kind,
-                    meta_str(&old, "uid").unwrap_or("")
-                ),
-            );
-            s.details = Some(StatusDetails {
-                name: name.clone(),
-                kind: kind.resource.kind.clone(),
-                ..StatusDetails::default()
-            });
-            return Err(Box::new(s));
-        }
-        if let Some(rv) = &opts.resource_version
-            && meta_str(&old, "resourceVersion") != Some(rv.as_str())
-        {
-            let mut s = Status::failure(
-                409,
-                Reason::Conflict,
-                format!(
-                    "Operation cannot be fulfilled on {} {name:?}: the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({}). The object might have been modified",
-                    kind.resource.kind,
-                    meta_str(&old, "resourceVersion").unwrap_or("")
-                ),
-            );
-            s.details = Some(StatusDetails {
-                name: name.clone(),
-                kind: kind.resource.kind.clone(),
-                ..StatusDetails::default()
-            });
-            return Err(Box::new(s));
+        let preconditions = [
+            ("UID", opts.uid.as_deref(), meta_str(&old, "uid"), "deleted and then recreated"),
+            ("ResourceVersion", opts.resource_version.as_deref(), meta_str(&old, "resourceVersion"), "modified"),
+        ];
+        for (what, want, have, why) in preconditions {
+            if let Some(want) = want
+                && have != Some(want)
+            {
+                let mut s = Status::failure(
+                    409,
+                    Reason::Conflict,
+                    format!(
+                        "Operation cannot be fulfilled on {} {name:?}: the {what} in the precondition ({want}) does not match the {what} in record ({}). The object might have been {why}",
+                        kind.resource.kind,
+                        have.unwrap_or("")
+                    ),
+                );
+                s.details = Some(StatusDetails {
+                    name: name.clone(),
+                    kind: kind.resource.kind.clone(),
+                    ..StatusDetails::default()
+                });
+                return Err(Box::new(s));
+            }
         }
         let is_namespace = kind.builtin && kind.resource.plural == "namespaces";
         let is_pod = kind.builtin && kind.resource.plural == "pods";

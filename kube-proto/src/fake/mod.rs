@@ -111,7 +111,7 @@ pub struct FakeApiServer {
     store: Store,
     watches: BTreeMap<WatchId, watch::WatchState>,
     next_watch: WatchId,
-    rng: u64,
+    rng: crate::rng::SplitMix64,
 }
 
 /// The result of a handler: a response body and status, or an error `Status`.
@@ -123,7 +123,7 @@ impl FakeApiServer {
     pub fn new(config: FakeConfig, start: Instant) -> Self {
         let store = Store::new(config.first_resource_version, config.history.max(1));
         let mut server = FakeApiServer {
-            rng: config.seed ^ 0x9E37_79B9_7F4A_7C15,
+            rng: crate::rng::SplitMix64::new(config.seed ^ 0x9E37_79B9_7F4A_7C15),
             config,
             start,
             kinds: kinds::builtin_kinds(),
@@ -332,12 +332,7 @@ impl FakeApiServer {
     }
 
     fn next_random(&mut self) -> u64 {
-        // splitmix64: deterministic from the seed.
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.rng.next_u64()
     }
 
     fn new_uid(&mut self) -> String {
