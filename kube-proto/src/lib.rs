@@ -42,6 +42,7 @@ pub mod response;
 pub mod rng;
 pub mod selector;
 pub mod watch;
+pub mod watcher;
 
 pub use error::{ApiError, Reason, RequestError, ResponseError, Status, StatusCause, StatusDetails};
 pub use params::{

@@ -1,0 +1,806 @@
+//! The watcher: a pure state machine that keeps a consistent view of a collection, owning
+//! the resourceVersion and bookmark bookkeeping that raw watches get wrong.
+//!
+//! It lists (page by page, or as a streaming list), then watches from the list's
+//! resourceVersion with bookmarks and a server-side timeout; re-watches from the last
+//! resourceVersion seen when a watch ends; relists on 410 Gone; backs off exponentially with
+//! jitter on errors (honouring `Retry-After`); and restarts a watch that has gone silent. It
+//! does no IO and reads no clock: the caller sends the requests it asks for, feeds back what
+//! comes, and passes `now` in.
+//!
+//! After every input, drain [`Watcher::poll`] until it returns [`Action::Wait`]:
+//!
+//! ```
+//! use std::time::Instant;
+//! use k8s_openapi::api::core::v1::Pod;
+//! use kube_proto::Request;
+//! use kube_proto::watcher::{Action, Config, Event, Watcher};
+//!
+//! let mut w = Watcher::<Pod>::new(Request::namespaced::<Pod>("default"), Config::default()).unwrap();
+//! let now = Instant::now();
+//! let Action::Send(id, request) = w.poll(now) else { panic!() };
+//! assert_eq!(request.uri(), "/api/v1/namespaces/default/pods?limit=500");
+//! // The adapter sends `request`, then feeds back what comes, in order:
+//! w.on_response(now, id, http::StatusCode::OK, &http::HeaderMap::new());
+//! w.on_body(now, id, br#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[]}"#);
+//! w.on_end(now, id);
+//! assert!(matches!(w.poll(now), Action::Emit(Event::Init)));
+//! assert!(matches!(w.poll(now), Action::Emit(Event::InitDone)));
+//! let Action::Send(_, watch) = w.poll(now) else { panic!() };
+//! assert!(watch.uri().to_string().contains("watch=true"));
+//! assert!(watch.uri().to_string().contains("resourceVersion=7"));
+//! ```
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::error::{RequestError, ResponseError};
+use crate::params::{ListParams, WatchParams};
+use crate::request::Request;
+use crate::resource::{Resource, ResourceExt};
+use crate::response::Response;
+use crate::watch::{WatchDecodeError, WatchDecoder, WatchEvent};
+
+/// How the initial state is fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InitialListStrategy {
+    /// LIST, page by page, then WATCH from the list's resourceVersion.
+    #[default]
+    ListWatch,
+    /// One WATCH with `sendInitialEvents=true`: the current objects arrive as events, ending
+    /// with the bookmark annotated `k8s.io/initial-events-end`; the same connection then goes on
+    /// as a watch. Falls back to [`ListWatch`](Self::ListWatch) when the server rejects it.
+    StreamingList,
+}
+
+/// Which data the initial list may be served from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListSemantic {
+    /// The most recent data (a consistent read).
+    #[default]
+    MostRecent,
+    /// Any data (`resourceVersion=0`): possibly stale, cheaper for the server. Relists after
+    /// an error always ask for data no older than what was already seen.
+    Any,
+}
+
+/// Exponential backoff with jitter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backoff {
+    /// The first delay.
+    pub initial: Duration,
+    /// The longest delay (a server's `Retry-After` may ask for longer, and is honoured).
+    pub max: Duration,
+    /// The growth factor per consecutive failure.
+    pub factor: f64,
+    /// The fraction of a delay that is random, from 0 (none) to 1.
+    pub jitter: f64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { initial: Duration::from_millis(800), max: Duration::from_secs(30), factor: 2.0, jitter: 0.2 }
+    }
+}
+
+impl Backoff {
+    /// The delay after `failures` consecutive failures (1 for the first), with `random` in
+    /// `[0, 1)`: within `[(1 - jitter) * d, d]` where `d = min(max, initial * factor^(failures-1))`.
+    pub fn delay(&self, failures: u32, random: f64) -> Duration {
+        let exp = self.factor.powi(failures.saturating_sub(1).min(64) as i32);
+        let base = self.initial.as_secs_f64() * exp;
+        let capped = base.min(self.max.as_secs_f64());
+        let jitter = self.jitter.clamp(0.0, 1.0);
+        Duration::from_secs_f64(capped * (1.0 - jitter * random.clamp(0.0, 1.0)))
+    }
+}
+
+/// Settings of a watcher.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `labelSelector`.
+    pub label_selector: Option<String>,
+    /// `fieldSelector`.
+    pub field_selector: Option<String>,
+    /// The server-side timeout of each watch, in seconds.
+    pub timeout: u32,
+    /// How long past `timeout` a silent watch (or list) is given before it is treated as dead.
+    pub idle_grace: Duration,
+    /// The page size of the initial list (`None`: one page).
+    pub page_size: Option<u32>,
+    /// List then watch, or a streaming list.
+    pub initial_list: InitialListStrategy,
+    /// Most recent, or any, data for the initial list.
+    pub list_semantic: ListSemantic,
+    /// Ask for bookmarks (they make resuming cheap).
+    pub bookmarks: bool,
+    /// Ask for metadata only (`PartialObjectMetadata`): use with `K = PartialObjectMeta<_>`.
+    pub metadata_only: bool,
+    /// Backoff after errors.
+    pub backoff: Backoff,
+    /// Seeds the jitter, so that runs are reproducible.
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            label_selector: None,
+            field_selector: None,
+            timeout: 290,
+            idle_grace: Duration::from_secs(30),
+            page_size: Some(500),
+            initial_list: InitialListStrategy::ListWatch,
+            list_semantic: ListSemantic::MostRecent,
+            bookmarks: true,
+            metadata_only: false,
+            backoff: Backoff::default(),
+            seed: 0x5EED,
+        }
+    }
+}
+
+impl Config {
+    /// Only objects whose labels match.
+    #[must_use]
+    pub fn labels(mut self, selector: &str) -> Self {
+        self.label_selector = Some(selector.to_owned());
+        self
+    }
+    /// Only objects whose fields match.
+    #[must_use]
+    pub fn fields(mut self, selector: &str) -> Self {
+        self.field_selector = Some(selector.to_owned());
+        self
+    }
+    /// Sets the server-side watch timeout.
+    #[must_use]
+    pub fn timeout(mut self, seconds: u32) -> Self {
+        self.timeout = seconds;
+        self
+    }
+    /// Sets the page size of the initial list.
+    #[must_use]
+    pub fn page_size(mut self, size: u32) -> Self {
+        self.page_size = Some(size);
+        self
+    }
+    /// Uses a streaming list for the initial state.
+    #[must_use]
+    pub fn streaming_lists(mut self) -> Self {
+        self.initial_list = InitialListStrategy::StreamingList;
+        self
+    }
+    /// Accepts possibly stale data for the first list (`resourceVersion=0`).
+    #[must_use]
+    pub fn any_semantic(mut self) -> Self {
+        self.list_semantic = ListSemantic::Any;
+        self
+    }
+    /// Asks for metadata only.
+    #[must_use]
+    pub fn metadata_only(mut self) -> Self {
+        self.metadata_only = true;
+        self
+    }
+    /// Sets the jitter seed.
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+}
+
+/// What the watcher tells its user.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event<K> {
+    /// A (re)list starts: what follows up to [`InitDone`](Self::InitDone) is the complete state.
+    Init,
+    /// An object of the complete state.
+    InitApply(K),
+    /// The complete state has been sent: objects not in it are gone.
+    InitDone,
+    /// An object was created or changed.
+    Apply(K),
+    /// An object was deleted.
+    Delete(K),
+}
+
+/// Identifies one request the watcher asked for, so that input for an abandoned request is
+/// ignored.
+pub type RequestId = u64;
+
+/// Why the watcher waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitReason {
+    /// Backing off after an error.
+    Backoff,
+    /// Waiting for the response to the request in flight; the deadline is when it is given up.
+    Response,
+}
+
+/// An error the watcher observed. It keeps going after every one of them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WatcherError {
+    /// The server answered with an error.
+    #[error("{0}")]
+    Response(ResponseError),
+    /// A watch event did not decode; the watcher relists.
+    #[error("{0}")]
+    Decode(WatchDecodeError),
+    /// The transport failed (connection refused, reset, TLS ...).
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// A request went silent for too long and was abandoned.
+    #[error("no data for {0:?}: the request was abandoned")]
+    Silent(Duration),
+    /// The server sent something a watch should not (such as MODIFIED during a streaming list).
+    #[error("unexpected watch event: {0}")]
+    Unexpected(String),
+}
+
+/// What the caller does next.
+#[derive(Debug)]
+pub enum Action<K> {
+    /// Send this request and feed its response back under this id.
+    Send(RequestId, http::Request<Vec<u8>>),
+    /// Stop reading the response to this request: the watcher gave up on it.
+    Cancel(RequestId),
+    /// An event for the user.
+    Emit(Event<K>),
+    /// An error for the user to see (log, count); the watcher goes on by itself.
+    Error(WatcherError),
+    /// Nothing to do until input arrives or `until` (if any) passes; then poll again.
+    Wait {
+        /// When to poll again even if nothing arrives.
+        until: Option<Instant>,
+        /// Why.
+        reason: WaitReason,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Next {
+    List { continue_token: Option<String> },
+    Stream,
+    Watch,
+}
+
+struct InFlight<K> {
+    id: RequestId,
+    head: Option<(StatusCode, Option<u32>)>,
+    /// A list's body, or an error response's body.
+    body: Vec<u8>,
+    decoder: WatchDecoder<K>,
+    deadline: Instant,
+    started: Instant,
+    events: u64,
+}
+
+enum State<K> {
+    Idle { next: Next, not_before: Option<Instant> },
+    Listing { req: InFlight<K>, continue_token: Option<String> },
+    Streaming { req: InFlight<K> },
+    Watching { req: InFlight<K> },
+}
+
+/// The watcher state machine. See the [module documentation](self).
+pub struct Watcher<K> {
+    request: Request,
+    config: Config,
+    state: State<K>,
+    out: VecDeque<Action<K>>,
+    /// The newest resourceVersion seen (list, event or bookmark).
+    resource_version: Option<String>,
+    /// Whether an Init of the current (re)list has been emitted and not yet completed.
+    init_open: bool,
+    next_id: RequestId,
+    failures: u32,
+    rng: crate::rng::SplitMix64,
+    streaming: bool,
+    last_backoff: Option<Duration>,
+}
+
+impl<K> fmt::Debug for Watcher<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Idle { next, .. } => format!("Idle({next:?})"),
+            State::Listing { req, .. } => format!("Listing(#{})", req.id),
+            State::Streaming { req } => format!("Streaming(#{})", req.id),
+            State::Watching { req } => format!("Watching(#{})", req.id),
+        };
+        f.debug_struct("Watcher")
+            .field("url", &self.request.url_path())
+            .field("state", &state)
+            .field("resource_version", &self.resource_version)
+            .field("failures", &self.failures)
+            .finish()
+    }
+}
+
+impl<K> Watcher<K>
+where
+    K: Resource + DeserializeOwned,
+{
+    /// A watcher of the collection `request` addresses. Fails if the configuration would give
+    /// requests the API server rejects (an invalid selector, say).
+    pub fn new(request: Request, config: Config) -> Result<Self, RequestError> {
+        let mut w = Watcher {
+            streaming: config.initial_list == InitialListStrategy::StreamingList,
+            rng: crate::rng::SplitMix64::new(config.seed ^ 0xA076_1D64_78BD_642F),
+            request,
+            config,
+            state: State::Idle { next: Next::List { continue_token: None }, not_before: None },
+            out: VecDeque::new(),
+            resource_version: None,
+            init_open: false,
+            next_id: 1,
+            failures: 0,
+            last_backoff: None,
+        };
+        // Build both kinds of request once, so that bad settings fail here and not later.
+        w.build(&Next::List { continue_token: None })?;
+        w.build(&Next::Watch)?;
+        if w.streaming {
+            w.build(&Next::Stream)?;
+            w.state = State::Idle { next: Next::Stream, not_before: None };
+        }
+        Ok(w)
+    }
+
+    /// The newest resourceVersion the watcher has seen.
+    pub fn resource_version(&self) -> Option<&str> {
+        self.resource_version.as_deref()
+    }
+
+    /// The delay of the latest backoff (for tests and metrics).
+    pub fn last_backoff(&self) -> Option<Duration> {
+        self.last_backoff
+    }
+
+    /// The id of the request in flight, if any.
+    pub fn in_flight(&self) -> Option<RequestId> {
+        match &self.state {
+            State::Idle { .. } => None,
+            State::Listing { req, .. } | State::Streaming { req } | State::Watching { req } => Some(req.id),
+        }
+    }
+
+    /// The next thing to do. Call until it returns [`Action::Wait`], after every input.
+    pub fn poll(&mut self, now: Instant) -> Action<K> {
+        if let Some(a) = self.out.pop_front() {
+            return a;
+        }
+        match &mut self.state {
+            State::Idle { next, not_before } => {
+                if let Some(t) = *not_before
+                    && now < t
+                {
+                    return Action::Wait { until: Some(t), reason: WaitReason::Backoff };
+                }
+                let next = next.clone();
+                self.send(now, next)
+            }
+            State::Listing { req, .. } | State::Streaming { req } | State::Watching { req } => {
+                if now < req.deadline {
+                    return Action::Wait { until: Some(req.deadline), reason: WaitReason::Response };
+                }
+                let (id, silent) = (req.id, now.saturating_duration_since(req.started));
+                let next = self.resume_point();
+                self.out.push_back(Action::Cancel(id));
+                self.out.push_back(Action::Error(WatcherError::Silent(silent)));
+                self.fail(now, next, None);
+                self.out.pop_front().expect("a Cancel was just queued")
+            }
+        }
+    }
+
+    /// The response head of request `id` arrived.
+    pub fn on_response(&mut self, now: Instant, id: RequestId, status: StatusCode, headers: &HeaderMap) {
+        let idle = self.idle();
+        if let Some(req) = self.current(id) {
+            req.head = Some((status, crate::response::retry_after(headers)));
+            req.deadline = now + idle;
+        }
+    }
+
+    /// Body bytes of request `id` arrived.
+    pub fn on_body(&mut self, now: Instant, id: RequestId, chunk: &[u8]) {
+        let idle = self.idle();
+        let is_list = matches!(self.state, State::Listing { .. });
+        let Some(req) = self.current(id) else { return };
+        req.deadline = now + idle;
+        let streaming_body = matches!(req.head, Some((StatusCode::OK, _)));
+        if is_list || !streaming_body {
+            req.body.extend_from_slice(chunk);
+            return;
+        }
+        req.decoder.push(chunk);
+        self.drain_events(now);
+    }
+
+    /// The body of request `id` ended cleanly.
+    pub fn on_end(&mut self, now: Instant, id: RequestId) {
+        if self.current(id).is_none() {
+            return;
+        }
+        let state = std::mem::replace(&mut self.state, State::Idle { next: Next::Watch, not_before: None });
+        match state {
+            State::Idle { .. } => {}
+            State::Listing { req, continue_token } => self.list_done(now, req, continue_token),
+            State::Streaming { req } => self.stream_end(now, req, true),
+            State::Watching { req } => self.stream_end(now, req, false),
+        }
+    }
+
+    /// Request `id` failed in transport (refused, reset, TLS, cut off mid-body).
+    pub fn on_transport_error(&mut self, now: Instant, id: RequestId, error: impl Into<String>) {
+        if self.current(id).is_none() {
+            return;
+        }
+        let next = self.resume_point();
+        self.out.push_back(Action::Error(WatcherError::Transport(error.into())));
+        self.fail(now, next, None);
+    }
+
+    // ---- internals ----
+
+    fn idle(&self) -> Duration {
+        Duration::from_secs(u64::from(self.config.timeout)) + self.config.idle_grace
+    }
+
+    fn current(&mut self, id: RequestId) -> Option<&mut InFlight<K>> {
+        match &mut self.state {
+            State::Listing { req, .. } | State::Streaming { req } | State::Watching { req } if req.id == id => {
+                Some(req)
+            }
+            _ => None,
+        }
+    }
+
+    /// The end of a watch's (or streaming list's) body.
+    fn stream_end(&mut self, now: Instant, mut req: InFlight<K>, streaming: bool) {
+        match req.head {
+            Some((StatusCode::OK, _)) => {
+                let tail = req.decoder.finish();
+                self.state = if streaming { State::Streaming { req } } else { State::Watching { req } };
+                if let Some(ev) = tail {
+                    self.handle_event(now, ev);
+                }
+                self.watch_ended(now);
+            }
+            head => self.watch_refused(now, head, &req.body, streaming),
+        }
+    }
+
+    /// Where to resume after the request in flight failed.
+    fn resume_point(&self) -> Next {
+        match &self.state {
+            State::Idle { next, .. } => next.clone(),
+            State::Listing { continue_token, .. } => Next::List { continue_token: continue_token.clone() },
+            State::Streaming { .. } => Next::Stream,
+            State::Watching { .. } => Next::Watch,
+        }
+    }
+
+    fn random(&mut self) -> f64 {
+        self.rng.next_f64()
+    }
+
+    /// Records a failure and schedules `next` after a backoff (at least `retry_after`).
+    fn fail(&mut self, now: Instant, next: Next, retry_after: Option<u32>) {
+        self.failures = self.failures.saturating_add(1);
+        let r = self.random();
+        let mut delay = self.config.backoff.delay(self.failures, r);
+        if let Some(secs) = retry_after {
+            delay = delay.max(Duration::from_secs(u64::from(secs)));
+        }
+        self.last_backoff = Some(delay);
+        self.state = State::Idle { next, not_before: Some(now + delay) };
+    }
+
+    fn succeed(&mut self) {
+        self.failures = 0;
+    }
+
+    fn build(&self, next: &Next) -> Result<http::Request<Vec<u8>>, RequestError> {
+        let c = &self.config;
+        match next {
+            Next::List { continue_token } => {
+                let mut lp = ListParams {
+                    label_selector: c.label_selector.clone(),
+                    field_selector: c.field_selector.clone(),
+                    limit: c.page_size,
+                    continue_token: continue_token.clone(),
+                    ..ListParams::default()
+                };
+                if continue_token.is_none() {
+                    match (&self.resource_version, c.list_semantic) {
+                        // A relist asks for data no older than what was seen.
+                        (Some(rv), _) => lp = lp.not_older_than(rv),
+                        (None, ListSemantic::Any) => lp = lp.match_any(),
+                        (None, ListSemantic::MostRecent) => {}
+                    }
+                }
+                if c.metadata_only { self.request.list_metadata(&lp) } else { self.request.list(&lp) }
+            }
+            Next::Stream | Next::Watch => {
+                let streaming = *next == Next::Stream;
+                let wp = WatchParams {
+                    label_selector: c.label_selector.clone(),
+                    field_selector: c.field_selector.clone(),
+                    timeout: Some(c.timeout),
+                    // A streaming list needs the bookmark that ends its initial events.
+                    bookmarks: c.bookmarks || streaming,
+                    send_initial_events: streaming,
+                };
+                let rv = match (&self.resource_version, streaming, c.list_semantic) {
+                    (Some(rv), _, _) => rv.as_str(),
+                    (None, true, ListSemantic::Any) => "0",
+                    (None, _, _) => "",
+                };
+                if c.metadata_only { self.request.watch_metadata(&wp, rv) } else { self.request.watch(&wp, rv) }
+            }
+        }
+    }
+
+    fn send(&mut self, now: Instant, next: Next) -> Action<K> {
+        let next = match next {
+            // A watch needs a resourceVersion to start from; without one, list again.
+            Next::Watch if self.resource_version.is_none() => Next::List { continue_token: None },
+            n => n,
+        };
+        let request = match self.build(&next) {
+            Ok(r) => r,
+            Err(e) => {
+                // Settings were checked in `new`; a resourceVersion from the server that makes
+                // an invalid request is the only way here. Start over from a fresh list.
+                self.resource_version = None;
+                self.fail(now, Next::List { continue_token: None }, None);
+                return Action::Error(WatcherError::Unexpected(format!("could not build the next request: {e}")));
+            }
+        };
+        if matches!(next, Next::Stream | Next::List { continue_token: None }) {
+            // Starting the initial state over: the user gets a fresh Init, so that a store
+            // drops what a broken attempt had buffered.
+            self.init_open = false;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let req = InFlight {
+            id,
+            head: None,
+            body: Vec::new(),
+            decoder: WatchDecoder::new(),
+            deadline: now + self.idle(),
+            started: now,
+            events: 0,
+        };
+        self.state = match next {
+            Next::List { continue_token } => State::Listing { req, continue_token },
+            Next::Stream => State::Streaming { req },
+            Next::Watch => State::Watching { req },
+        };
+        Action::Send(id, request)
+    }
+
+    fn list_done(&mut self, now: Instant, req: InFlight<K>, continue_token: Option<String>) {
+        let (status, retry_after) = req.head.unwrap_or((StatusCode::OK, None));
+        let headers = HeaderMap::new();
+        let resp = Response::new(status, &headers, &req.body);
+        match resp.list::<K>() {
+            Ok(list) => {
+                if !self.init_open {
+                    self.init_open = true;
+                    self.out.push_back(Action::Emit(Event::Init));
+                }
+                let next_token = list.continue_token().map(str::to_owned);
+                let rv = list.metadata.resource_version.clone();
+                self.out.extend(list.items.into_iter().map(|k| Action::Emit(Event::InitApply(k))));
+                if let Some(token) = next_token {
+                    self.state = State::Idle { next: Next::List { continue_token: Some(token) }, not_before: None };
+                    return;
+                }
+                self.init_open = false;
+                self.out.push_back(Action::Emit(Event::InitDone));
+                if let Some(rv) = rv.filter(|r| !r.is_empty()) {
+                    self.resource_version = Some(rv);
+                }
+                self.succeed();
+                self.state = State::Idle { next: Next::Watch, not_before: None };
+            }
+            Err(e) if e.is_gone() => {
+                // An expired continue token, or a resourceVersion that is too old: list afresh.
+                if continue_token.is_none() {
+                    self.resource_version = None;
+                }
+                self.state = State::Idle { next: Next::List { continue_token: None }, not_before: None };
+            }
+            Err(e) => {
+                let retry = e.retry_after().or(retry_after);
+                self.out.push_back(Action::Error(WatcherError::Response(e)));
+                self.fail(now, Next::List { continue_token }, retry);
+            }
+        }
+    }
+
+    /// A watch (or streaming list) answered with an error status instead of a stream.
+    fn watch_refused(&mut self, now: Instant, head: Option<(StatusCode, Option<u32>)>, body: &[u8], streaming: bool) {
+        let (status, retry_after) = head.unwrap_or((StatusCode::INTERNAL_SERVER_ERROR, None));
+        let err = Response::new(status, &HeaderMap::new(), body).error();
+        if err.is_gone() {
+            self.resource_version = None;
+            let next = if streaming { Next::Stream } else { Next::List { continue_token: None } };
+            self.state = State::Idle { next, not_before: None };
+            return;
+        }
+        if streaming && matches!(status.as_u16(), 400 | 422) {
+            // The server does not do streaming lists: list and watch instead, from now on.
+            self.streaming = false;
+            self.state = State::Idle { next: Next::List { continue_token: None }, not_before: None };
+            return;
+        }
+        let retry = err.retry_after().or(retry_after);
+        self.out.push_back(Action::Error(WatcherError::Response(err)));
+        let next = if streaming { Next::Stream } else { Next::Watch };
+        self.fail(now, next, retry);
+    }
+
+    /// A watch's stream ended cleanly.
+    fn watch_ended(&mut self, now: Instant) {
+        let (events, started, streaming) = match &self.state {
+            State::Streaming { req } => (req.events, req.started, true),
+            State::Watching { req } => (req.events, req.started, false),
+            _ => return, // an event handler already moved on (410, decode error)
+        };
+        if streaming && events > 0 {
+            // The stream ended before the bookmark that closes the initial events: this server
+            // ignores sendInitialEvents (older than 1.27). List and watch from now on.
+            self.streaming = false;
+            self.state = State::Idle { next: Next::List { continue_token: None }, not_before: None };
+            return;
+        }
+        let next = if streaming { Next::Stream } else { Next::Watch };
+        // A watch that ends at once with nothing to say is a failure in disguise: back off
+        // rather than spin.
+        if events == 0 && now.saturating_duration_since(started) < Duration::from_secs(1) {
+            self.fail(now, next, None);
+        } else {
+            self.state = State::Idle { next, not_before: None };
+        }
+    }
+
+    fn drain_events(&mut self, now: Instant) {
+        loop {
+            let ev = match &mut self.state {
+                State::Streaming { req } | State::Watching { req } => match req.decoder.next_event() {
+                    Some(ev) => ev,
+                    None => return,
+                },
+                _ => return,
+            };
+            self.handle_event(now, ev);
+        }
+    }
+
+    fn handle_event(&mut self, now: Instant, ev: Result<WatchEvent<K>, WatchDecodeError>) {
+        let (id, streaming) = match &mut self.state {
+            State::Streaming { req } => {
+                req.events += 1;
+                (req.id, true)
+            }
+            State::Watching { req } => {
+                req.events += 1;
+                (req.id, false)
+            }
+            _ => return,
+        };
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                // Skipping the line would lose an event: report it and relist.
+                self.out.push_back(Action::Cancel(id));
+                self.out.push_back(Action::Error(WatcherError::Decode(e)));
+                self.init_open = false;
+                let next = if self.streaming { Next::Stream } else { Next::List { continue_token: None } };
+                self.fail(now, next, None);
+                return;
+            }
+        };
+        if !matches!(ev, WatchEvent::Error(_)) {
+            self.succeed();
+        }
+        match ev {
+            WatchEvent::Added(obj) | WatchEvent::Modified(obj) if streaming => {
+                // The initial objects come in key order, not resourceVersion order: they are no
+                // resume point. Only the bookmark that ends them is.
+                if !self.init_open {
+                    self.init_open = true;
+                    self.out.push_back(Action::Emit(Event::Init));
+                }
+                self.out.push_back(Action::Emit(Event::InitApply(obj)));
+            }
+            WatchEvent::Deleted(obj) if streaming => {
+                self.out.push_back(Action::Cancel(id));
+                self.out.push_back(Action::Error(WatcherError::Unexpected(format!(
+                    "DELETED {} during the initial events of a streaming list",
+                    obj.name_any()
+                ))));
+                self.init_open = false;
+                // Only a server that ignores sendInitialEvents sends this: list and watch instead.
+                self.streaming = false;
+                self.fail(now, Next::List { continue_token: None }, None);
+            }
+            WatchEvent::Added(obj) | WatchEvent::Modified(obj) => {
+                self.note_rv(obj.resource_version());
+                self.out.push_back(Action::Emit(Event::Apply(obj)));
+            }
+            WatchEvent::Deleted(obj) => {
+                self.note_rv(obj.resource_version());
+                self.out.push_back(Action::Emit(Event::Delete(obj)));
+            }
+            WatchEvent::Bookmark(b) => {
+                if !b.metadata.resource_version.is_empty() {
+                    self.resource_version = Some(b.metadata.resource_version.clone());
+                }
+                if streaming && b.is_initial_events_end() {
+                    if !self.init_open {
+                        self.out.push_back(Action::Emit(Event::Init));
+                    }
+                    self.init_open = false;
+                    self.out.push_back(Action::Emit(Event::InitDone));
+                    // The same connection goes on as a plain watch.
+                    let state = std::mem::replace(&mut self.state, State::Idle { next: Next::Watch, not_before: None });
+                    if let State::Streaming { req } = state {
+                        self.state = State::Watching { req };
+                    }
+                }
+            }
+            WatchEvent::Error(status) => {
+                self.out.push_back(Action::Cancel(id));
+                let gone = status.code == 410 || matches!(status.reason, crate::Reason::Expired | crate::Reason::Gone);
+                if gone {
+                    // Too old: start over with a fresh (streaming) list; the store swaps.
+                    self.resource_version = None;
+                    self.init_open = false;
+                    let next = if self.streaming { Next::Stream } else { Next::List { continue_token: None } };
+                    self.state = State::Idle { next, not_before: None };
+                } else {
+                    let err =
+                        ResponseError::Api(Box::new(crate::ApiError { http_status: 0, status, retry_after: None }));
+                    let retry = err.api_status().and_then(|s| s.details.as_ref()).and_then(|d| d.retry_after_seconds);
+                    self.out.push_back(Action::Error(WatcherError::Response(err)));
+                    let next = if streaming { Next::Stream } else { Next::Watch };
+                    self.fail(now, next, retry);
+                }
+            }
+        }
+    }
+
+    fn note_rv(&mut self, rv: Option<&str>) {
+        if let Some(rv) = rv.filter(|r| !r.is_empty()) {
+            self.resource_version = Some(rv.to_owned());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_within_bounds() {
+        let b = Backoff::default();
+        assert_eq!(b.delay(1, 0.0), Duration::from_millis(800));
+        assert_eq!(b.delay(2, 0.0), Duration::from_millis(1600));
+        assert_eq!(b.delay(30, 0.0), Duration::from_secs(30));
+        let d = b.delay(3, 0.999);
+        assert!(d >= Duration::from_secs_f64(3.2 * 0.8) && d <= Duration::from_secs_f64(3.2), "{d:?}");
+        assert_eq!(b.delay(u32::MAX, 0.5), Duration::from_secs_f64(30.0 * 0.9));
+    }
+}
