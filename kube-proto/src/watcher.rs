@@ -64,7 +64,8 @@ pub enum ListSemantic {
     #[default]
     MostRecent,
     /// Any data (`resourceVersion=0`): possibly stale, cheaper for the server. Relists after
-    /// an error always ask for data no older than what was already seen.
+    /// an error always ask for data no older than what was already seen, and the relist after
+    /// a 410 Gone for the most recent data.
     Any,
 }
 
@@ -210,6 +211,12 @@ pub enum Event<K> {
     Delete(K),
 }
 
+#[derive(Clone, Copy)]
+enum EvKind {
+    Modified,
+    Other,
+}
+
 /// Identifies one request the watcher asked for, so that input for an abandoned request is
 /// ignored.
 pub type RequestId = u64;
@@ -297,6 +304,13 @@ pub struct Watcher<K> {
     out: VecDeque<Action<K>>,
     /// The newest resourceVersion seen (list, event or bookmark).
     resource_version: Option<String>,
+    /// The server said the data seen is gone (410): the next (streaming) list is a consistent
+    /// read, even with [`ListSemantic::Any`] (whose `resourceVersion=0` could serve data older
+    /// than what was already seen).
+    expired: bool,
+    /// 410 relists since the last watch event: repeated ones back off, so heavy churn cannot
+    /// make the watcher spin between lists.
+    gone_streak: u32,
     /// Whether an Init of the current (re)list has been emitted and not yet completed.
     init_open: bool,
     next_id: RequestId,
@@ -338,6 +352,8 @@ where
             state: State::Idle { next: Next::List { continue_token: None }, not_before: None },
             out: VecDeque::new(),
             resource_version: None,
+            expired: false,
+            gone_streak: 0,
             init_open: false,
             next_id: 1,
             failures: 0,
@@ -523,8 +539,8 @@ where
                     match (&self.resource_version, c.list_semantic) {
                         // A relist asks for data no older than what was seen.
                         (Some(rv), _) => lp = lp.not_older_than(rv),
-                        (None, ListSemantic::Any) => lp = lp.match_any(),
-                        (None, ListSemantic::MostRecent) => {}
+                        (None, ListSemantic::Any) if !self.expired => lp = lp.match_any(),
+                        (None, _) => {}
                     }
                 }
                 if c.metadata_only { self.request.list_metadata(&lp) } else { self.request.list(&lp) }
@@ -541,7 +557,7 @@ where
                 };
                 let rv = match (&self.resource_version, streaming, c.list_semantic) {
                     (Some(rv), _, _) => rv.as_str(),
-                    (None, true, ListSemantic::Any) => "0",
+                    (None, true, ListSemantic::Any) if !self.expired => "0",
                     (None, _, _) => "",
                 };
                 if c.metadata_only { self.request.watch_metadata(&wp, rv) } else { self.request.watch(&wp, rv) }
@@ -560,7 +576,7 @@ where
             Err(e) => {
                 // Settings were checked in `new`; a resourceVersion from the server that makes
                 // an invalid request is the only way here. Start over from a fresh list.
-                self.resource_version = None;
+                self.forget_resource_version();
                 self.fail(now, Next::List { continue_token: None }, None);
                 return Action::Error(WatcherError::Unexpected(format!("could not build the next request: {e}")));
             }
@@ -608,21 +624,29 @@ where
                 }
                 self.init_open = false;
                 self.out.push_back(Action::Emit(Event::InitDone));
-                if let Some(rv) = rv.filter(|r| !r.is_empty()) {
-                    self.resource_version = Some(rv);
+                match rv.filter(|r| !r.is_empty()) {
+                    Some(rv) => {
+                        self.resource_version = Some(rv);
+                        self.succeed();
+                        self.state = State::Idle { next: Next::Watch, not_before: None };
+                    }
+                    None => {
+                        // Nothing to watch from: say so, and list again after a backoff.
+                        self.out.push_back(Action::Error(WatcherError::Unexpected(
+                            "the list has no metadata.resourceVersion to watch from".into(),
+                        )));
+                        self.fail(now, Next::List { continue_token: None }, None);
+                    }
                 }
-                self.succeed();
-                self.state = State::Idle { next: Next::Watch, not_before: None };
             }
             Err(e) if e.is_gone() => {
                 // An expired continue token, or a resourceVersion that is too old: list afresh.
-                if continue_token.is_none() {
-                    self.resource_version = None;
-                }
-                self.state = State::Idle { next: Next::List { continue_token: None }, not_before: None };
+                self.relist_after_gone(now, Next::List { continue_token: None });
             }
             Err(e) => {
-                let retry = e.retry_after().or(retry_after);
+                // `e` was read without the headers: the longer of details.retryAfterSeconds
+                // and the Retry-After header counts.
+                let retry = e.retry_after().max(retry_after);
                 self.out.push_back(Action::Error(WatcherError::Response(e)));
                 self.fail(now, Next::List { continue_token }, retry);
             }
@@ -634,9 +658,10 @@ where
         let (status, retry_after) = head.unwrap_or((StatusCode::INTERNAL_SERVER_ERROR, None));
         let err = Response::new(status, &HeaderMap::new(), body).error();
         if err.is_gone() {
-            self.resource_version = None;
-            let next = if streaming { Next::Stream } else { Next::List { continue_token: None } };
-            self.state = State::Idle { next, not_before: None };
+            // A streaming watcher relists by streaming list, whether the stream or a later
+            // re-watch was refused.
+            let next = if self.streaming { Next::Stream } else { Next::List { continue_token: None } };
+            self.relist_after_gone(now, next);
             return;
         }
         if streaming && matches!(status.as_u16(), 400 | 422) {
@@ -645,7 +670,7 @@ where
             self.state = State::Idle { next: Next::List { continue_token: None }, not_before: None };
             return;
         }
-        let retry = err.retry_after().or(retry_after);
+        let retry = err.retry_after().max(retry_after);
         self.out.push_back(Action::Error(WatcherError::Response(err)));
         let next = if streaming { Next::Stream } else { Next::Watch };
         self.fail(now, next, retry);
@@ -715,8 +740,9 @@ where
         if !matches!(ev, WatchEvent::Error(_)) {
             self.succeed();
         }
+        let ev_kind = if matches!(ev, WatchEvent::Modified(_)) { EvKind::Modified } else { EvKind::Other };
         match ev {
-            WatchEvent::Added(obj) | WatchEvent::Modified(obj) if streaming => {
+            WatchEvent::Added(obj) if streaming => {
                 // The initial objects come in key order, not resourceVersion order: they are no
                 // resume point. Only the bookmark that ends them is.
                 if !self.init_open {
@@ -725,10 +751,11 @@ where
                 }
                 self.out.push_back(Action::Emit(Event::InitApply(obj)));
             }
-            WatchEvent::Deleted(obj) if streaming => {
+            WatchEvent::Modified(obj) | WatchEvent::Deleted(obj) if streaming => {
+                let kind = if matches!(ev_kind, EvKind::Modified) { "MODIFIED" } else { "DELETED" };
                 self.out.push_back(Action::Cancel(id));
                 self.out.push_back(Action::Error(WatcherError::Unexpected(format!(
-                    "DELETED {} during the initial events of a streaming list",
+                    "{kind} {} during the initial events of a streaming list",
                     obj.name_any()
                 ))));
                 self.init_open = false;
@@ -737,14 +764,19 @@ where
                 self.fail(now, Next::List { continue_token: None }, None);
             }
             WatchEvent::Added(obj) | WatchEvent::Modified(obj) => {
+                self.gone_streak = 0;
                 self.note_rv(obj.resource_version());
                 self.out.push_back(Action::Emit(Event::Apply(obj)));
             }
             WatchEvent::Deleted(obj) => {
+                self.gone_streak = 0;
                 self.note_rv(obj.resource_version());
                 self.out.push_back(Action::Emit(Event::Delete(obj)));
             }
             WatchEvent::Bookmark(b) => {
+                if !streaming {
+                    self.gone_streak = 0;
+                }
                 if !b.metadata.resource_version.is_empty() {
                     self.resource_version = Some(b.metadata.resource_version.clone());
                 }
@@ -766,10 +798,8 @@ where
                 let gone = status.code == 410 || matches!(status.reason, crate::Reason::Expired | crate::Reason::Gone);
                 if gone {
                     // Too old: start over with a fresh (streaming) list; the store swaps.
-                    self.resource_version = None;
-                    self.init_open = false;
                     let next = if self.streaming { Next::Stream } else { Next::List { continue_token: None } };
-                    self.state = State::Idle { next, not_before: None };
+                    self.relist_after_gone(now, next);
                 } else {
                     let err =
                         ResponseError::Api(Box::new(crate::ApiError { http_status: 0, status, retry_after: None }));
@@ -780,6 +810,28 @@ where
                 }
             }
         }
+    }
+
+    /// After a 410: start over with `next`. The first relist is immediate; one that follows
+    /// another with no watch event in between backs off, growing with the streak.
+    fn relist_after_gone(&mut self, now: Instant, next: Next) {
+        self.forget_resource_version();
+        self.init_open = false;
+        self.gone_streak = self.gone_streak.saturating_add(1);
+        if self.gone_streak > 1 {
+            let r = self.random();
+            let delay = self.config.backoff.delay(self.gone_streak - 1, r);
+            self.last_backoff = Some(delay);
+            self.state = State::Idle { next, not_before: Some(now + delay) };
+        } else {
+            self.state = State::Idle { next, not_before: None };
+        }
+    }
+
+    /// The resourceVersion seen is too old to resume from: the next list is a consistent read.
+    fn forget_resource_version(&mut self) {
+        self.resource_version = None;
+        self.expired = true;
     }
 
     fn note_rv(&mut self, rv: Option<&str>) {
