@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod error;
 #[cfg(feature = "fake")]
 pub mod fake;

@@ -1,0 +1,411 @@
+//! The kubeconfig file format (`clientcmd/api/v1`): parsing from bytes, resolving relative
+//! paths, and merging several files as `KUBECONFIG` does.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+use super::secret::{SecretString, redact_quoted};
+
+/// A kubeconfig file (or several, merged).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Kubeconfig {
+    /// The context used when none is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_context: Option<String>,
+    /// Clusters by name.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub clusters: Vec<NamedCluster>,
+    /// Contexts by name.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub contexts: Vec<NamedContext>,
+    /// Users (credentials) by name.
+    #[serde(default, rename = "users", deserialize_with = "null_as_default")]
+    pub auth_infos: Vec<NamedAuthInfo>,
+    /// `apiVersion` (`v1`).
+    #[serde(default, rename = "apiVersion", skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// `kind` (`Config`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A named cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct NamedCluster {
+    /// The name contexts refer to.
+    pub name: String,
+    /// The cluster.
+    #[serde(default)]
+    pub cluster: Option<Cluster>,
+}
+
+/// How to reach and trust an API server.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Cluster {
+    /// The API server's URL.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// Do not verify the server's certificate.
+    #[serde(default)]
+    pub insecure_skip_tls_verify: Option<bool>,
+    /// A PEM file of CA certificates.
+    #[serde(default)]
+    pub certificate_authority: Option<String>,
+    /// Base64 of PEM CA certificates.
+    #[serde(default)]
+    pub certificate_authority_data: Option<String>,
+    /// The name to verify the server's certificate against (SNI too).
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
+    /// An HTTP(S) or SOCKS5 proxy for this cluster.
+    #[serde(default)]
+    pub proxy_url: Option<String>,
+    /// Do not ask for compressed responses.
+    #[serde(default)]
+    pub disable_compression: Option<bool>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("server", &self.server.as_deref().map(super::secret::redact_url))
+            .field("insecure_skip_tls_verify", &self.insecure_skip_tls_verify)
+            .field("certificate_authority", &self.certificate_authority)
+            .field(
+                "certificate_authority_data",
+                &self.certificate_authority_data.as_ref().map(|d| format!("<{} base64 chars>", d.len())),
+            )
+            .field("tls_server_name", &self.tls_server_name)
+            .field("proxy_url", &self.proxy_url.as_deref().map(super::secret::redact_url))
+            .field("disable_compression", &self.disable_compression)
+            .finish()
+    }
+}
+
+/// A named context.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct NamedContext {
+    /// The name.
+    pub name: String,
+    /// The context.
+    #[serde(default)]
+    pub context: Option<Context>,
+}
+
+/// A cluster, a user and a default namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Context {
+    /// The cluster's name.
+    #[serde(default)]
+    pub cluster: String,
+    /// The user's name.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The default namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// A named user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct NamedAuthInfo {
+    /// The name.
+    pub name: String,
+    /// The credentials.
+    #[serde(default, rename = "user")]
+    pub auth_info: Option<AuthInfo>,
+}
+
+/// Credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AuthInfo {
+    /// A PEM client certificate file.
+    #[serde(default)]
+    pub client_certificate: Option<String>,
+    /// Base64 of a PEM client certificate.
+    #[serde(default)]
+    pub client_certificate_data: Option<String>,
+    /// A PEM private key file.
+    #[serde(default)]
+    pub client_key: Option<String>,
+    /// Base64 of a PEM private key.
+    #[serde(default)]
+    pub client_key_data: Option<SecretString>,
+    /// A bearer token.
+    #[serde(default)]
+    pub token: Option<SecretString>,
+    /// A file holding a bearer token (re-read as it rotates).
+    #[serde(default, rename = "tokenFile")]
+    pub token_file: Option<String>,
+    /// Impersonate this user.
+    #[serde(default, rename = "as")]
+    pub impersonate: Option<String>,
+    /// Impersonate this uid.
+    #[serde(default, rename = "as-uid")]
+    pub impersonate_uid: Option<String>,
+    /// Impersonate these groups.
+    #[serde(default, rename = "as-groups")]
+    pub impersonate_groups: Option<Vec<String>>,
+    /// Impersonate with these extra fields.
+    #[serde(default, rename = "as-user-extra")]
+    pub impersonate_extra: Option<BTreeMap<String, Vec<String>>>,
+    /// Basic auth user name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Basic auth password.
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    /// A legacy auth provider (oidc, gcp, ...).
+    #[serde(default)]
+    pub auth_provider: Option<AuthProviderConfig>,
+    /// An exec credential plugin.
+    #[serde(default)]
+    pub exec: Option<ExecConfig>,
+}
+
+/// A legacy auth provider: `name` and its string settings (which hold secrets).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct AuthProviderConfig {
+    /// `oidc`, `gcp`, `azure`, ...
+    pub name: String,
+    /// Its settings (`id-token`, `refresh-token`, `cmd-path`, ...).
+    #[serde(default)]
+    pub config: BTreeMap<String, SecretString>,
+}
+
+/// An exec credential plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecConfig {
+    /// The command (a path, or a name looked up in `PATH`).
+    pub command: String,
+    /// Its arguments.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub env: Vec<ExecEnvVar>,
+    /// `client.authentication.k8s.io/v1` or `/v1beta1`.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// Shown when the command is missing.
+    #[serde(default)]
+    pub install_hint: Option<String>,
+    /// Pass the cluster's details in `KUBERNETES_EXEC_INFO`.
+    #[serde(default)]
+    pub provide_cluster_info: bool,
+    /// `Never`, `IfAvailable` or `Always`.
+    #[serde(default)]
+    pub interactive_mode: Option<String>,
+}
+
+/// An environment variable for an exec plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ExecEnvVar {
+    /// The name.
+    pub name: String,
+    /// The value.
+    pub value: SecretString,
+}
+
+impl Kubeconfig {
+    /// Parses one kubeconfig file. `path` names it in errors and anchors its relative paths
+    /// (pass `None` for a kubeconfig that is not a file).
+    pub fn from_yaml(text: &[u8], path: Option<&Path>) -> Result<Self, ConfigError> {
+        let file = path.map(|p| p.display().to_string()).unwrap_or_else(|| "<kubeconfig>".into());
+        let text = std::str::from_utf8(text).map_err(|e| ConfigError::Yaml {
+            file: file.clone(),
+            line: 0,
+            column: 0,
+            message: format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+        })?;
+        let mut config: Kubeconfig = if text.trim().is_empty() {
+            Kubeconfig::default()
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| {
+                let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+                let message = e.without_snippet().to_string();
+                // The location is in the error's fields (and its Display prefix): not twice.
+                let message = message.strip_suffix(&format!(" at line {line}, column {column}")).unwrap_or(&message);
+                ConfigError::Yaml { file: file.clone(), line, column, message: redact_quoted(message) }
+            })?
+        };
+        if let Some(dir) = path.and_then(Path::parent) {
+            config.resolve_paths(dir);
+        }
+        Ok(config)
+    }
+
+    /// Makes the file paths in the file absolute, relative to `dir` (the file's folder), as
+    /// kubectl does.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        let fix = |p: &mut Option<String>| {
+            if let Some(s) = p
+                && !s.is_empty()
+                && Path::new(s).is_relative()
+            {
+                *s = dir.join(&*s).display().to_string();
+            }
+        };
+        for c in self.clusters.iter_mut().filter_map(|c| c.cluster.as_mut()) {
+            fix(&mut c.certificate_authority);
+        }
+        for a in self.auth_infos.iter_mut().filter_map(|a| a.auth_info.as_mut()) {
+            fix(&mut a.client_certificate);
+            fix(&mut a.client_key);
+            fix(&mut a.token_file);
+            if let Some(exec) = &mut a.exec
+                && exec.command.contains('/')
+                && Path::new(&exec.command).is_relative()
+            {
+                // A command with a slash is relative to the file; a bare name is looked up in PATH.
+                exec.command = dir.join(&exec.command).display().to_string();
+            }
+        }
+    }
+
+    /// Merges files in `KUBECONFIG` order: the first file to set `current-context`, or to
+    /// define a cluster, context or user of a given name, wins.
+    pub fn merge(configs: impl IntoIterator<Item = Kubeconfig>) -> Kubeconfig {
+        let mut out = Kubeconfig::default();
+        for c in configs {
+            if out.current_context.as_deref().is_none_or(str::is_empty) {
+                out.current_context = c.current_context.filter(|s| !s.is_empty());
+            }
+            for x in c.clusters {
+                if !out.clusters.iter().any(|y| y.name == x.name) {
+                    out.clusters.push(x);
+                }
+            }
+            for x in c.contexts {
+                if !out.contexts.iter().any(|y| y.name == x.name) {
+                    out.contexts.push(x);
+                }
+            }
+            for x in c.auth_infos {
+                if !out.auth_infos.iter().any(|y| y.name == x.name) {
+                    out.auth_infos.push(x);
+                }
+            }
+            out.api_version = out.api_version.or(c.api_version);
+            out.kind = out.kind.or(c.kind);
+        }
+        out
+    }
+
+    /// The files a context's cluster and user refer to (CA, client certificate and key,
+    /// token file), which the caller reads and hands to [`Config::from_kubeconfig`](super::Config::from_kubeconfig).
+    pub fn referenced_files(&self, context: Option<&str>) -> Result<Vec<PathBuf>, ConfigError> {
+        let sel = self.select(context)?;
+        let mut out = Vec::new();
+        if let Some(ca) = sel.cluster.certificate_authority.as_ref().filter(|s| !s.is_empty()) {
+            out.push(PathBuf::from(ca));
+        }
+        if let Some(a) = sel.auth_info {
+            for p in [&a.client_certificate, &a.client_key].into_iter().flatten() {
+                if !p.is_empty() {
+                    out.push(PathBuf::from(p));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The context, cluster and user a context name (or the current context) selects.
+    pub fn select(&self, context: Option<&str>) -> Result<Selected<'_>, ConfigError> {
+        let name = match context.or(self.current_context.as_deref()).filter(|s| !s.is_empty()) {
+            Some(n) => n,
+            None => return Err(ConfigError::NoCurrentContext),
+        };
+        let ctx = self
+            .contexts
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| ConfigError::Missing { what: "context", name: name.to_owned() })?
+            .context
+            .as_ref()
+            .ok_or_else(|| ConfigError::Invalid {
+                field: format!("contexts[{name}].context"),
+                message: "the context is empty".into(),
+            })?;
+        let cluster = self
+            .clusters
+            .iter()
+            .find(|c| c.name == ctx.cluster)
+            .ok_or_else(|| ConfigError::Missing { what: "cluster", name: ctx.cluster.clone() })?
+            .cluster
+            .as_ref()
+            .ok_or_else(|| ConfigError::Invalid {
+                field: format!("clusters[{}].cluster", ctx.cluster),
+                message: "the cluster is empty".into(),
+            })?;
+        let auth_info = match ctx.user.as_deref().filter(|u| !u.is_empty()) {
+            None => None,
+            Some(user) => Some(
+                self.auth_infos
+                    .iter()
+                    .find(|u| u.name == user)
+                    .ok_or_else(|| ConfigError::Missing { what: "user", name: user.to_owned() })?
+                    .auth_info
+                    .as_ref()
+                    .unwrap_or(&EMPTY_AUTH),
+            ),
+        };
+        Ok(Selected {
+            context_name: name.to_owned(),
+            context: ctx,
+            cluster_name: ctx.cluster.clone(),
+            cluster,
+            auth_info,
+            user_name: ctx.user.clone(),
+        })
+    }
+}
+
+static EMPTY_AUTH: AuthInfo = AuthInfo {
+    client_certificate: None,
+    client_certificate_data: None,
+    client_key: None,
+    client_key_data: None,
+    token: None,
+    token_file: None,
+    impersonate: None,
+    impersonate_uid: None,
+    impersonate_groups: None,
+    impersonate_extra: None,
+    username: None,
+    password: None,
+    auth_provider: None,
+    exec: None,
+};
+
+/// What a context selects.
+#[derive(Debug, Clone)]
+pub struct Selected<'a> {
+    /// The context's name.
+    pub context_name: String,
+    /// The context.
+    pub context: &'a Context,
+    /// The cluster's name.
+    pub cluster_name: String,
+    /// The cluster.
+    pub cluster: &'a Cluster,
+    /// The user's name, if any.
+    pub user_name: Option<String>,
+    /// The user's credentials, if the context names a user.
+    pub auth_info: Option<&'a AuthInfo>,
+}
