@@ -40,6 +40,7 @@ pub mod params;
 pub mod request;
 pub mod resource;
 pub mod response;
+pub mod retry;
 pub mod rng;
 pub mod selector;
 pub mod watch;

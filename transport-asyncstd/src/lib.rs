@@ -1,8 +1,353 @@
-//! A transport for [`kube_proto`] over surf on async-std: it moves bytes and timers for the
-//! core and holds no protocol logic.
+//! A [`Transport`] for [`kube_runtime`] over surf on async-std. It moves bytes, timers and
+//! processes for the core and holds no protocol logic.
 //!
-//! This crate is being built up issue by issue; today it re-exports the pure core.
+//! surf is built with no backend of its own (`default-features = false`): it is handed, through
+//! `surf::Client::with_http_client`, a small `http_client::HttpClient` of this crate that speaks
+//! HTTP/1.1 with async-h1 over async-std's `TcpStream`, and TLS with futures-rustls (rustls 0.23,
+//! `ring` provider) configured by [`kube_runtime::tls`], the same settings as every rustls-based
+//! transport. surf's own `h1-client-rustls` backend is not used: it pins async-tls and a 2020
+//! rustls with published advisories.
+//!
+//! - **HTTP/1.1 only**: async-h1 has no HTTP/2, so ALPN offers `http/1.1` alone. Concurrent
+//!   requests (several watches, say) each hold a connection of their own.
+//! - **Connections are reused**: a connection whose response was read to its end (and that
+//!   neither side asked to close) goes back to a pool keyed by scheme, host and port, for
+//!   [`DEFAULT_POOL_IDLE_TIMEOUT`] at most. A pooled connection the server closed meanwhile is
+//!   noticed before use, or, if it fails before any byte of a response, the request is sent once
+//!   more on a new connection.
+//! - **TLS** follows the [`Config`]: its CA certificates (the `webpki-roots` when it has none),
+//!   its client certificate, `tls-server-name` (SNI and verification, for the cluster's host and
+//!   port) and `insecure-skip-tls-verify` (the shared verifier of [`kube_runtime::tls`]).
+//! - **Proxies**: the configuration's `proxy-url`, an `http://` proxy, used through an HTTP
+//!   `CONNECT` tunnel for `https://` and `http://` servers alike (credentials in the proxy URL
+//!   are sent as `Proxy-Authorization: Basic`). Other proxy schemes (`socks5://`, `https://`)
+//!   are refused with [`TransportError::Unsupported`]. The `HTTPS_PROXY` family of environment
+//!   variables is not read.
+//! - **Streaming**: response bodies are handed on chunk by chunk as they arrive (watch events
+//!   are not held back until the body ends).
+//! - **Timeouts**: a connect timeout (TCP, proxy tunnel and TLS handshake; 30 s by default) and
+//!   a read timeout, the longest the connection may make no progress: while the request is
+//!   written, before the response head, and between body chunks (295 s by default, longer than
+//!   the 290 s server-side timeout of watches).
+//! - Not supported, with a [`TransportError::Unsupported`] error: protocol upgrades
+//!   (`Connection: Upgrade`, for exec, attach and port-forward), since async-h1 cannot hand the
+//!   connection back; and URL schemes other than `http` and `https`. Responses whose body is
+//!   delimited by the connection's close (neither `Content-Length` nor chunked, which the API
+//!   server never sends) fail with [`TransportError::Other`], since async-h1 cannot read them.
+//! - async-h1's other limits: a response head is at most 8 KiB and 128 headers; a status code
+//!   http-types does not know is an error; a response body with no `Content-Type` is reported as
+//!   `application/octet-stream`. `Date` headers async-h1 makes up are left out.
+//! - Exec credential plugins run with async-process (async-std's process support), as
+//!   [`kube_runtime::config::run_exec`] runs them on a thread; timers are async-io's.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), kube_runtime::Error> {
+//! // The kubeconfig's current context, else the in-cluster service account.
+//! let client = transport_asyncstd::try_default().await?;
+//!
+//! // Or a configuration of one's own, with other timeouts.
+//! use std::time::Duration;
+//! use kube_proto::config::Config;
+//! use transport_asyncstd::AsyncStdTransport;
+//!
+//! let config = Config::new("https://127.0.0.1:6443".parse().unwrap());
+//! let transport = AsyncStdTransport::builder(&config)
+//!     .read_timeout(Some(Duration::from_secs(60)))
+//!     .build()
+//!     .map_err(kube_runtime::Error::Transport)?;
+//! let client = kube_runtime::Client::new(transport, config);
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod error;
+mod h1;
+mod io;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_core::Stream;
+use futures_io::AsyncBufRead;
+use futures_util::future::BoxFuture;
+use http::header::{CONNECTION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 pub use kube_proto as proto;
+use kube_proto::config::Config;
+use kube_proto::config::auth::{ExecOutput, ExecRequest};
+pub use kube_runtime as runtime;
+use kube_runtime::{Transport, TransportError, TransportResponse};
+
+use crate::h1::{H1Client, Settings};
+
+/// The default connect timeout (TCP, proxy tunnel and TLS handshake).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default read timeout: the longest a connection may make no progress (while the request
+/// is written, before the response head, between body chunks). It is longer than the 290 s
+/// server-side timeout watches ask for, so an idle watch ends on the server's terms.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(295);
+/// How long an idle pooled connection is kept.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How many idle connections to one server are kept.
+pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 8;
+
+/// A [`Transport`] over surf, async-h1, async-std and rustls. Cloning it is cheap and shares
+/// its connection pool.
+///
+/// It runs on async-std's executor (its I/O and timers are async-io's, which drive themselves,
+/// so it also works under another executor or `block_on`).
+#[derive(Clone)]
+pub struct AsyncStdTransport {
+    client: surf::Client,
+    h1: Arc<H1Client>,
+}
+
+impl std::fmt::Debug for AsyncStdTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncStdTransport").field("h1", &self.h1).finish_non_exhaustive()
+    }
+}
+
+/// Settings of an [`AsyncStdTransport`] beyond the [`Config`].
+#[derive(Debug)]
+pub struct AsyncStdTransportBuilder {
+    config: Config,
+    settings: Settings,
+}
+
+impl AsyncStdTransportBuilder {
+    /// The limit on making a connection: TCP connect, proxy tunnel and TLS handshake
+    /// ([`DEFAULT_CONNECT_TIMEOUT`] by default).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// The longest a connection may make no progress, while the request is written, before
+    /// the response head and between body chunks, or `None` for no limit
+    /// ([`DEFAULT_READ_TIMEOUT`] by default). Keep it longer than the `timeoutSeconds` of the
+    /// watches made with this transport.
+    pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.settings.io_timeout = timeout;
+        self
+    }
+
+    /// How long an idle pooled connection is kept ([`DEFAULT_POOL_IDLE_TIMEOUT`] by default).
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// How many idle connections to one server are kept ([`DEFAULT_POOL_MAX_IDLE_PER_HOST`] by
+    /// default; 0 turns connection reuse off).
+    pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
+        self.settings.pool_max_idle_per_host = max;
+        self
+    }
+
+    /// The transport. Fails if the TLS settings cannot be used (an unreadable CA certificate
+    /// or client key, an invalid `tls-server-name`) or a setting is not supported (a
+    /// `socks5://` proxy, say).
+    pub fn build(self) -> Result<AsyncStdTransport, TransportError> {
+        let h1 = Arc::new(H1Client::new(&self.config, self.settings)?);
+        let client = surf::Client::with_http_client(SharedH1(h1.clone()));
+        Ok(AsyncStdTransport { client, h1 })
+    }
+}
+
+/// The backend handed to surf, sharing the pool with the transport.
+#[derive(Debug)]
+struct SharedH1(Arc<H1Client>);
+
+#[http_client::async_trait]
+impl http_client::HttpClient for SharedH1 {
+    async fn send(&self, req: http_client::Request) -> Result<http_client::Response, http_client::Error> {
+        self.0.send(req).await
+    }
+}
+
+impl AsyncStdTransport {
+    /// A transport for a configuration, with the default timeouts.
+    pub fn new(config: &Config) -> Result<Self, TransportError> {
+        Self::builder(config).build()
+    }
+
+    /// A builder, to set timeouts and the pool's limits.
+    pub fn builder(config: &Config) -> AsyncStdTransportBuilder {
+        AsyncStdTransportBuilder {
+            config: config.clone(),
+            settings: Settings {
+                connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
+                io_timeout: Some(DEFAULT_READ_TIMEOUT),
+                pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE_PER_HOST,
+                pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+            },
+        }
+    }
+
+    /// How many idle connections the pool holds now.
+    pub fn idle_connections(&self) -> usize {
+        self.h1.idle_connections()
+    }
+}
+
+impl Transport for AsyncStdTransport {
+    fn send(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<TransportResponse, TransportError>> {
+        let client = self.client.clone();
+        Box::pin(async move {
+            let request = to_surf_request(request)?;
+            let mut response = client.send(request).await.map_err(|e| error::from_surf(&e))?;
+            let status = StatusCode::from_u16(u16::from(response.status()))
+                .map_err(|_| TransportError::Other("the response has an invalid status code".into()))?;
+            let headers = to_header_map(&response);
+            let body = BodyStream { body: Some(response.take_body()) };
+            Ok(TransportResponse::streaming(status, headers, body))
+        })
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            async_io::Timer::at(deadline).await;
+        })
+    }
+
+    fn run_process(&self, request: ExecRequest) -> BoxFuture<'static, Result<ExecOutput, String>> {
+        Box::pin(run_process(request))
+    }
+}
+
+/// Runs an exec credential plugin with async-process, as [`kube_runtime::config::run_exec`]
+/// does on a thread: its environment is ours plus the request's; stdin the terminal's only when
+/// it is interactive (otherwise empty); stdout captured; stderr captured, except for an
+/// interactive plugin, whose prompts must reach the user. The process is killed if the future
+/// is dropped.
+async fn run_process(request: ExecRequest) -> Result<ExecOutput, String> {
+    use std::process::Stdio;
+    let mut command = async_process::Command::new(&request.command);
+    command
+        .args(&request.args)
+        .envs(request.env.iter().map(|(k, v)| (k, v.expose())))
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    if request.interactive {
+        command.stdin(Stdio::inherit()).stderr(Stdio::inherit());
+    } else {
+        command.stdin(Stdio::null()).stderr(Stdio::piped());
+    }
+    let output = command.output().await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{}: command not found", request.command),
+        std::io::ErrorKind::PermissionDenied => format!("{}: permission denied (is it executable?)", request.command),
+        _ => format!("{}: cannot be started: {e}", request.command),
+    })?;
+    Ok(ExecOutput { status: output.status.code(), stdout: output.stdout, stderr: output.stderr })
+}
+
+/// The request as surf's: same method, URL, headers and body. No `Content-Type` is added.
+fn to_surf_request(request: http::Request<Vec<u8>>) -> Result<surf::Request, TransportError> {
+    let (parts, body) = request.into_parts();
+    if has_upgrade(&parts.headers) {
+        return Err(TransportError::Unsupported(
+            "protocol upgrades (Connection: Upgrade, for exec, attach and port-forward): async-h1 cannot hand the connection back; use transport-hyper".into(),
+        ));
+    }
+    // The URI is not shown in errors: its user info, if any, is a credential.
+    let url = url::Url::parse(&parts.uri.to_string())
+        .map_err(|_| TransportError::Other("the request URI is not an absolute http(s) URL".into()))?;
+    let method: http_types::Method = parts
+        .method
+        .as_str()
+        .parse()
+        .map_err(|_| TransportError::Other(format!("the method {} is not supported by surf", parts.method)))?;
+    let mut req = http_types::Request::new(method, url);
+    for (name, value) in &parts.headers {
+        let value = value.to_str().map_err(|_| {
+            TransportError::Other(format!(
+                "the header {name} has a value that is not visible ASCII, which surf cannot send"
+            ))
+        })?;
+        req.append_header(name.as_str(), value);
+    }
+    req.set_body(body);
+    if !parts.headers.contains_key(CONTENT_TYPE) {
+        // http-types adds the body's (application/octet-stream); the caller set none.
+        req.remove_header(CONTENT_TYPE.as_str());
+    }
+    Ok(surf::Request::from(req))
+}
+
+fn has_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// The response's headers, without the `Date` async-h1 makes up (with its own name inside the
+/// value) when the server sent none.
+fn to_header_map(response: &surf::Response) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, values) in response.iter() {
+        let Ok(name) = HeaderName::from_bytes(name.as_str().as_bytes()) else { continue };
+        for value in values.iter() {
+            let value = value.as_str();
+            if name == http::header::DATE && value.starts_with("date: ") {
+                continue;
+            }
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.append(name.clone(), value);
+            }
+        }
+    }
+    headers
+}
+
+/// A response body as a stream of the chunks as they arrive.
+struct BodyStream {
+    body: Option<http_types::Body>,
+}
+
+impl Stream for BodyStream {
+    type Item = Result<Bytes, TransportError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let Some(body) = this.body.as_mut() else { return Poll::Ready(None) };
+        let chunk = match ready!(Pin::new(&mut *body).poll_fill_buf(cx)) {
+            Ok([]) => None,
+            Ok(buf) => Some(Ok(Bytes::copy_from_slice(buf))),
+            Err(e) => Some(Err(error::from_body_io(e))),
+        };
+        match &chunk {
+            Some(Ok(bytes)) => Pin::new(body).consume(bytes.len()),
+            // Ended or failed: release the connection now.
+            _ => this.body = None,
+        }
+        Poll::Ready(chunk)
+    }
+}
+
+/// A [`kube_runtime::Client`] for a configuration over an [`AsyncStdTransport`] (with the
+/// default timeouts).
+pub async fn client_from_config(config: Config) -> Result<kube_runtime::Client, TransportError> {
+    let transport = AsyncStdTransport::new(&config)?;
+    Ok(kube_runtime::Client::new(transport, config))
+}
+
+/// A [`kube_runtime::Client`] for the configuration [`kube_runtime::config::infer`] finds: the
+/// kubeconfig (`KUBECONFIG`, or `~/.kube/config`) and its current context, else the in-cluster
+/// service account.
+///
+/// A configuration that cannot be found or read is [`kube_runtime::Error::Auth`]; a transport
+/// that cannot be built from it (an unusable CA or client certificate, an unsupported proxy)
+/// is [`kube_runtime::Error::Transport`].
+pub async fn try_default() -> Result<kube_runtime::Client, kube_runtime::Error> {
+    // A few small local files are read: not worth a blocking-pool round trip.
+    let config = kube_runtime::config::infer().map_err(kube_runtime::Error::Auth)?;
+    client_from_config(config).await.map_err(kube_runtime::Error::Transport)
+}

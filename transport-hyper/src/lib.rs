@@ -1,8 +1,512 @@
-//! A transport for [`kube_proto`] over hyper 1, tokio and rustls: it moves bytes and timers for
-//! the core and holds no protocol logic.
+//! A [`Transport`] for [`kube_runtime`] over hyper 1, hyper-util's pooling client, tokio and
+//! rustls (with the `ring` provider). It moves bytes, timers and processes for the core and holds
+//! no protocol logic.
 //!
-//! This crate is being built up issue by issue; today it re-exports the pure core.
+//! - HTTP/2 is negotiated with ALPN (`h2`, then `http/1.1`); plain `http://` servers get
+//!   HTTP/1.1. Connections are pooled and reused.
+//! - TLS follows the [`Config`]: its CA certificates (the `webpki-roots` when it has none), its
+//!   client certificate, `tls-server-name` (used for SNI and verification) and
+//!   `insecure-skip-tls-verify`; see [`kube_runtime::tls`].
+//! - Proxies: the configuration's `proxy-url` (an `http://` proxy, used through an HTTP
+//!   `CONNECT` tunnel), else `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` and `NO_PROXY` from the
+//!   environment (read when the transport is built; as in Go, `localhost` and loopback addresses
+//!   never go through a proxy taken from the environment).
+//!   Only `http://` proxies are supported (an `https://` or `socks5://` `proxy-url` is
+//!   [`TransportError::Unsupported`]); `http://` destinations are tunnelled the same way.
+//! - Timeouts: a connect timeout (TCP, proxy tunnel and TLS handshake; 30 s by default) and a
+//!   read timeout, applied to the wait for the response head and then to each body chunk (295 s
+//!   by default, longer than a watch's 290 s server-side timeout). See [`HyperTransportBuilder`].
+//! - No compression is asked for (no `Accept-Encoding` is added), so `disable-compression`
+//!   holds as it is.
+//! - Requests with `Connection: Upgrade` go through a second, HTTP/1.1-only client, since
+//!   HTTP/2 has no such upgrade; [`HyperTransport::upgrade`] hands back the upgraded connection
+//!   (for exec, attach and port-forward).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use kube_proto::config::Config;
+//! use transport_hyper::HyperTransport;
+//!
+//! # async fn demo() -> Result<(), kube_runtime::TransportError> {
+//! let config = Config::new("https://127.0.0.1:6443".parse().unwrap());
+//! let transport = HyperTransport::builder(&config).read_timeout(Some(Duration::from_secs(600))).build()?;
+//! let client = kube_runtime::Client::new(transport, config);
+//! // Or, with the defaults: transport_hyper::client_from_config(config).await?
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod connect;
+
+use std::error::Error as StdError;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::StatusCode;
+use http::header::{CONNECTION, HeaderMap};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::proxy::matcher::Matcher;
+pub use hyper_util::client::proxy::matcher::Matcher as ProxyMatcher;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 pub use kube_proto as proto;
+use kube_proto::config::Config;
+use kube_proto::config::auth::{ExecOutput, ExecRequest};
+pub use kube_runtime as runtime;
+use kube_runtime::transport::Body;
+use kube_runtime::{Transport, TransportError, TransportResponse};
+use tokio_rustls::rustls;
+
+use crate::connect::{ConnectFailure, Connector, ProxyRules, origin};
+
+/// The default connect timeout (TCP, proxy tunnel and TLS handshake).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default read timeout: the longest wait for a response head or for the next body chunk.
+/// It is longer than the 290 s server-side timeout watches ask for, so an idle watch ends on
+/// the server's terms.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(295);
+/// How long an idle pooled connection is kept.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The ALPN protocols offered by the pooled client: HTTP/2, then HTTP/1.1.
+const ALPN_H2_H1: &[&[u8]] = &[b"h2", b"http/1.1"];
+/// The ALPN protocol offered by the client for upgrades.
+const ALPN_H1: &[&[u8]] = &[b"http/1.1"];
+
+type Pool = HyperClient<Connector, Full<Bytes>>;
+
+/// An upgraded connection, as a tokio `AsyncRead + AsyncWrite`.
+pub type UpgradedIo = TokioIo<hyper::upgrade::Upgraded>;
+
+/// A [`Transport`] over hyper, tokio and rustls. Cloning it is cheap and shares its pools.
+///
+/// It must be used inside a tokio runtime (with the time and I/O drivers enabled).
+#[derive(Clone)]
+pub struct HyperTransport {
+    /// HTTP/2 or HTTP/1.1, as ALPN decides.
+    pooled: Pool,
+    /// HTTP/1.1 only, for requests that ask for a protocol upgrade.
+    http1: Pool,
+    read_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for HyperTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HyperTransport").field("read_timeout", &self.read_timeout).finish_non_exhaustive()
+    }
+}
+
+/// Settings of a [`HyperTransport`] beyond the [`Config`].
+#[derive(Debug)]
+pub struct HyperTransportBuilder {
+    config: Config,
+    connect_timeout: Duration,
+    read_timeout: Option<Duration>,
+    pool_idle_timeout: Option<Duration>,
+    env_proxy: EnvProxy,
+}
+
+#[derive(Debug)]
+enum EnvProxy {
+    FromEnv,
+    Given(Box<Matcher>),
+    Off,
+}
+
+impl HyperTransportBuilder {
+    /// The limit on making a connection: TCP connect, proxy tunnel and TLS handshake
+    /// ([`DEFAULT_CONNECT_TIMEOUT`] by default).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The longest wait for the response head and then for each body chunk, or `None` for no
+    /// limit ([`DEFAULT_READ_TIMEOUT`] by default). Keep it longer than the `timeoutSeconds` of
+    /// the watches made with this transport.
+    pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// How long an idle pooled connection is kept, or `None` for as long as the server allows
+    /// ([`DEFAULT_POOL_IDLE_TIMEOUT`] by default).
+    pub fn pool_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// The proxy rules ([`ProxyMatcher::builder`]) used when the configuration has no
+    /// `proxy-url`, instead of those read from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY` and their lower
+    /// case forms). `localhost` and loopback addresses still bypass them.
+    pub fn proxy_rules(mut self, matcher: Matcher) -> Self {
+        self.env_proxy = EnvProxy::Given(Box::new(matcher));
+        self
+    }
+
+    /// Ignore the proxy environment variables (the configuration's `proxy-url` still applies).
+    pub fn no_env_proxy(mut self) -> Self {
+        self.env_proxy = EnvProxy::Off;
+        self
+    }
+
+    /// The transport.
+    pub fn build(self) -> Result<HyperTransport, TransportError> {
+        let config = &self.config;
+        let proxy = match &config.proxy_url {
+            Some(url) => {
+                if url.scheme() != "http" {
+                    return Err(TransportError::Unsupported(format!(
+                        "proxy-url with the scheme {:?}: transport-hyper supports http:// proxies (HTTP CONNECT)",
+                        url.scheme()
+                    )));
+                }
+                Some(ProxyRules { matcher: Matcher::builder().all(url.as_str()).build(), bypass_loopback: false })
+            }
+            None => match self.env_proxy {
+                EnvProxy::FromEnv => Some(ProxyRules { matcher: Matcher::from_env(), bypass_loopback: true }),
+                EnvProxy::Given(matcher) => Some(ProxyRules { matcher: *matcher, bypass_loopback: true }),
+                EnvProxy::Off => None,
+            },
+        };
+        let proxy = std::sync::Arc::new(proxy);
+        let connector = |alpn: &[&[u8]]| -> Result<Connector, TransportError> {
+            let tls = kube_runtime::tls::client_config(config, alpn)?;
+            Ok(Connector::new(tls, config.tls_server_name.clone(), proxy.clone(), self.connect_timeout))
+        };
+        let mut builder = HyperClient::builder(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .http2_keep_alive_timeout(Duration::from_secs(15));
+        let pooled = builder.build(connector(ALPN_H2_H1)?);
+        let http1 = builder.build(connector(ALPN_H1)?);
+        Ok(HyperTransport { pooled, http1, read_timeout: self.read_timeout })
+    }
+}
+
+impl HyperTransport {
+    /// A transport for a configuration, with the default timeouts and the proxy environment.
+    pub fn new(config: &Config) -> Result<Self, TransportError> {
+        Self::builder(config).build()
+    }
+
+    /// A builder, to set timeouts or proxy rules.
+    pub fn builder(config: &Config) -> HyperTransportBuilder {
+        HyperTransportBuilder {
+            config: config.clone(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: Some(DEFAULT_READ_TIMEOUT),
+            pool_idle_timeout: Some(DEFAULT_POOL_IDLE_TIMEOUT),
+            env_proxy: EnvProxy::FromEnv,
+        }
+    }
+
+    /// Sends a request that asks for a protocol upgrade (`Connection: Upgrade`, such as the
+    /// WebSocket or SPDY handshakes of exec, attach and port-forward) over HTTP/1.1, and hands
+    /// back the connection when the server switches protocols (`101`).
+    ///
+    /// [`Transport::send`] routes such requests through the same HTTP/1.1-only client but cannot
+    /// hand the connection back, since [`TransportResponse`] has only a body stream; this method
+    /// is the hook an executor-agnostic upgrade in `kube-runtime` will call.
+    pub fn upgrade(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<Upgrade, TransportError>> {
+        let client = self.http1.clone();
+        let read_timeout = self.read_timeout;
+        Box::pin(async move {
+            let url = origin(request.uri());
+            let response = request_head(&client, request, read_timeout, &url).await?;
+            if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                return Ok(Upgrade::Refused(into_transport_response(response, read_timeout, url)));
+            }
+            let headers = response.headers().clone();
+            let io = hyper::upgrade::on(response).await.map_err(|e| classify(&e, &url, Phase::Head))?;
+            Ok(Upgrade::Switched { headers, io: TokioIo::new(io) })
+        })
+    }
+}
+
+/// The outcome of [`HyperTransport::upgrade`].
+#[derive(Debug)]
+pub enum Upgrade {
+    /// The server switched protocols (`101`): the connection now speaks the new protocol.
+    Switched {
+        /// The `101` response's headers (such as `Sec-WebSocket-Protocol`).
+        headers: HeaderMap,
+        /// The connection, as a tokio `AsyncRead + AsyncWrite`.
+        io: UpgradedIo,
+    },
+    /// The server answered with another status (an error `Status` for instance).
+    Refused(TransportResponse),
+}
+
+/// Whether a request asks for a protocol upgrade (`Connection: Upgrade`).
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+impl Transport for HyperTransport {
+    fn send(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<TransportResponse, TransportError>> {
+        let client = if is_upgrade(request.headers()) { self.http1.clone() } else { self.pooled.clone() };
+        let read_timeout = self.read_timeout;
+        Box::pin(async move {
+            let url = origin(request.uri());
+            let response = request_head(&client, request, read_timeout, &url).await?;
+            Ok(into_transport_response(response, read_timeout, url))
+        })
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)))
+    }
+
+    fn now(&self) -> Instant {
+        // tokio's clock, so that a paused test clock moves `now` and `sleep_until` together.
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn run_process(&self, request: ExecRequest) -> BoxFuture<'static, Result<ExecOutput, String>> {
+        Box::pin(run_process(request))
+    }
+}
+
+/// Runs an exec credential plugin with tokio's process support, as
+/// [`kube_runtime::config::run_exec`] does on a thread: its environment is ours plus the
+/// request's; stdin and stderr are the terminal's only when it is interactive (so its prompts
+/// reach the user), else stdin is empty and stderr captured; stdout is captured.
+async fn run_process(request: ExecRequest) -> Result<ExecOutput, String> {
+    use std::process::Stdio;
+    let mut command = tokio::process::Command::new(&request.command);
+    command.args(&request.args).envs(request.env.iter().map(|(k, v)| (k, v.expose())));
+    if request.interactive {
+        command.stdin(Stdio::inherit()).stderr(Stdio::inherit());
+    } else {
+        command.stdin(Stdio::null()).stderr(Stdio::piped());
+    }
+    command.stdout(Stdio::piped()).kill_on_drop(true);
+    let output = command.output().await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{}: command not found", request.command),
+        std::io::ErrorKind::PermissionDenied => format!("{}: permission denied (is it executable?)", request.command),
+        _ => format!("{}: cannot be started: {e}", request.command),
+    })?;
+    Ok(ExecOutput { status: output.status.code(), stdout: output.stdout, stderr: output.stderr })
+}
+
+/// Sends a request and waits (at most the read timeout) for the response head.
+async fn request_head(
+    client: &Pool,
+    request: http::Request<Vec<u8>>,
+    read_timeout: Option<Duration>,
+    url: &str,
+) -> Result<http::Response<Incoming>, TransportError> {
+    let request = request.map(|body| Full::new(Bytes::from(body)));
+    let pending = client.request(request);
+    let result = match read_timeout {
+        Some(limit) => tokio::time::timeout(limit, pending).await.map_err(|_| {
+            TransportError::Timeout(format!("no response from {url} within the read timeout ({})", fmt_duration(limit)))
+        })?,
+        None => pending.await,
+    };
+    result.map_err(|e| classify(&e, url, Phase::Head))
+}
+
+/// The response with its body as a stream of chunks, each awaited at most the read timeout.
+fn into_transport_response(
+    response: http::Response<Incoming>,
+    read_timeout: Option<Duration>,
+    url: String,
+) -> TransportResponse {
+    let (parts, body) = response.into_parts();
+    let chunks = futures_util::stream::unfold(Some(body), move |state| {
+        let url = url.clone();
+        async move {
+            let mut body = state?;
+            loop {
+                let next = match read_timeout {
+                    Some(limit) => match tokio::time::timeout(limit, body.frame()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            let message =
+                                format!("no data from {url} within the read timeout ({})", fmt_duration(limit));
+                            return Some((Err(TransportError::Timeout(message)), None));
+                        }
+                    },
+                    None => body.frame().await,
+                };
+                match next {
+                    None => return None,
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) if !data.is_empty() => return Some((Ok(data), Some(body))),
+                        // Empty chunks and trailers carry nothing for the caller.
+                        _ => continue,
+                    },
+                    Some(Err(e)) => return Some((Err(classify(&e, &url, Phase::Body)), None)),
+                }
+            }
+        }
+    });
+    let body: Body = Box::pin(chunks);
+    TransportResponse { status: parts.status, headers: parts.headers, body }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Head,
+    Body,
+}
+
+/// A hyper or hyper-util error as a [`TransportError`], by what is found in its chain of causes.
+/// Messages are made of error descriptions and the server's origin only, never of headers.
+fn classify(error: &(dyn StdError + 'static), url: &str, phase: Phase) -> TransportError {
+    let url = url.to_owned();
+    let message = chain_message(error);
+    let mut connect = false;
+    let mut closed = false;
+    let mut timeout = false;
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(ConnectFailure(t)) = e.downcast_ref::<ConnectFailure>() {
+            return t.clone();
+        }
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return TransportError::Tls { url, message: kube_runtime::tls::describe_error(tls) };
+        }
+        if let Some(client) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
+            connect |= client.is_connect();
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            timeout |= h.is_timeout();
+            closed |= h.is_incomplete_message() || h.is_canceled() || h.is_closed() || h.is_body_write_aborted();
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                return TransportError::Tls { url, message: kube_runtime::tls::describe_error(tls) };
+            }
+            if let Some(message) = tls_error_text(&io.to_string()) {
+                return TransportError::Tls { url, message };
+            }
+            use std::io::ErrorKind::*;
+            match io.kind() {
+                ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable => connect = true,
+                TimedOut => timeout = true,
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => closed = true,
+                _ => {}
+            }
+        }
+        cause = e.source();
+    }
+    if timeout {
+        TransportError::Timeout(format!("{url}: {message}"))
+    } else if connect {
+        TransportError::Connect { url, message }
+    } else if closed || phase == Phase::Body {
+        let when = if phase == Phase::Body { "reading the body" } else { "before the response" };
+        TransportError::Closed(format!("{url} ({when}): {message}"))
+    } else {
+        TransportError::Other(format!("{url}: {message}"))
+    }
+}
+
+/// A rustls error that h2 turned into text (it keeps an I/O error's kind and message only),
+/// described as [`kube_runtime::tls::describe_error`] would.
+fn tls_error_text(text: &str) -> Option<String> {
+    if let Some(alert) = text.strip_prefix("received fatal alert: ") {
+        let certificate = ["Certificate", "UnknownCA", "AccessDenied"].iter().any(|a| alert.contains(a));
+        return Some(if certificate {
+            format!(
+                "the server rejected the TLS handshake ({alert}): it requires a client certificate it trusts; check client-certificate / client-key"
+            )
+        } else {
+            format!("TLS handshake failed: {text}")
+        });
+    }
+    text.starts_with("invalid peer certificate")
+        .then(|| format!("the server's certificate could not be verified: {text}"))
+}
+
+/// An error and its causes, `: `-separated, leaving out repeats.
+fn chain_message(error: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        cause = e.source();
+    }
+    parts.join(": ")
+}
+
+/// A duration for messages: whole seconds when it is whole, else milliseconds.
+pub(crate) fn fmt_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 { format!("{} s", d.as_secs()) } else { format!("{} ms", d.as_millis()) }
+}
+
+/// A [`kube_runtime::Client`] for a configuration over a [`HyperTransport`] with the default
+/// settings.
+pub async fn client_from_config(config: Config) -> Result<kube_runtime::Client, TransportError> {
+    let transport = HyperTransport::new(&config)?;
+    Ok(kube_runtime::Client::new(transport, config))
+}
+
+/// A [`kube_runtime::Client`] for the configuration found as kubectl finds it
+/// ([`kube_runtime::config::infer`]: the kubeconfig of `KUBECONFIG` or `~/.kube/config`, else
+/// the in-cluster service account), over a [`HyperTransport`] with the default settings.
+///
+/// A configuration that cannot be found or read is [`kube_runtime::Error::Auth`]; a transport
+/// that cannot be built from it (an unusable CA or client certificate, an unsupported proxy)
+/// is [`kube_runtime::Error::Transport`].
+pub async fn try_default() -> Result<kube_runtime::Client, kube_runtime::Error> {
+    // A few small local files are read: not worth a blocking-pool round trip.
+    let config = kube_runtime::config::infer().map_err(kube_runtime::Error::Auth)?;
+    client_from_config(config).await.map_err(kube_runtime::Error::Transport)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upgrade_requests_are_recognised() {
+        let mut h = HeaderMap::new();
+        assert!(!is_upgrade(&h));
+        h.insert(CONNECTION, "keep-alive, Upgrade".parse().unwrap());
+        assert!(is_upgrade(&h));
+        h.insert(CONNECTION, "close".parse().unwrap());
+        assert!(!is_upgrade(&h));
+    }
+
+    #[test]
+    fn tls_errors_survive_as_text() {
+        let m = tls_error_text("received fatal alert: CertificateRequired").unwrap();
+        assert!(m.contains("client certificate"), "{m}");
+        let m = tls_error_text("received fatal alert: HandshakeFailure").unwrap();
+        assert!(m.starts_with("TLS handshake failed"), "{m}");
+        assert!(tls_error_text("invalid peer certificate: UnknownIssuer").unwrap().contains("certificate"));
+        assert_eq!(tls_error_text("connection reset"), None);
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(fmt_duration(Duration::from_secs(30)), "30 s");
+        assert_eq!(fmt_duration(Duration::from_millis(150)), "150 ms");
+    }
+
+    #[test]
+    fn unsupported_proxy_schemes_are_refused() {
+        let mut config = Config::new("https://127.0.0.1:6443".parse().unwrap());
+        config.proxy_url = Some("socks5://127.0.0.1:1080".parse().unwrap());
+        let err = HyperTransport::new(&config).unwrap_err();
+        assert!(matches!(err, TransportError::Unsupported(_)), "{err:?}");
+    }
+}

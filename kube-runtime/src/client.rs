@@ -1,0 +1,264 @@
+//! The `Client`: builds nothing and parses nothing itself. It joins the base URL, adds
+//! credentials from the core's auth state (re-read token files, exec plugins, a refresh on 401),
+//! obeys the core's retry policy, and hands requests to the transport.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::header::{AUTHORIZATION, USER_AGENT};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use kube_proto::config::auth::{Auth, AuthAction, Credentials};
+use kube_proto::config::{Config, ConfigError};
+use kube_proto::retry::{Failure, RetryPolicy};
+use kube_proto::rng::SplitMix64;
+use serde::de::DeserializeOwned;
+
+use crate::Error;
+use crate::transport::{Transport, TransportError, TransportResponse};
+
+/// The user agent sent with every request.
+pub const DEFAULT_USER_AGENT: &str = concat!("kube-proto/", env!("CARGO_PKG_VERSION"));
+
+/// A cheaply cloneable handle to a cluster: a transport, a configuration and the auth state.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    transport: Box<dyn Transport>,
+    /// The base URL's path without a trailing slash (a proxy may serve the API under a prefix).
+    base: String,
+    default_namespace: String,
+    auth: Mutex<Auth>,
+    headers: HeaderMap,
+    retry: RetryPolicy,
+    rng: Mutex<SplitMix64>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.inner.base)
+            .field("default_namespace", &self.inner.default_namespace)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client for a configuration over a transport.
+    pub fn new(transport: impl Transport, config: Config) -> Client {
+        Self::try_new(transport, config).unwrap_or_else(|(transport, config)| {
+            // Only impersonation headers can fail to build, and `Config::from_kubeconfig` has
+            // already checked them; a hand-made Config with invalid ones loses them here.
+            tracing::warn!("invalid impersonation settings ignored");
+            Self::build(transport, Config { impersonation: None, ..config }, HeaderMap::new())
+        })
+    }
+
+    /// A client, or the transport and configuration back if the impersonation settings do not
+    /// make valid headers.
+    #[allow(clippy::result_large_err)]
+    pub fn try_new<T: Transport>(transport: T, config: Config) -> Result<Client, (T, Config)> {
+        let headers = match config.impersonation.as_ref().map(|i| i.headers()) {
+            Some(Ok(h)) => h,
+            Some(Err(_)) => return Err((transport, config)),
+            None => HeaderMap::new(),
+        };
+        Ok(Self::build(transport, config, headers))
+    }
+
+    fn build(transport: impl Transport, config: Config, mut headers: HeaderMap) -> Client {
+        headers.insert(USER_AGENT, HeaderValue::from_static(DEFAULT_USER_AGENT));
+        let base = config.cluster_url.as_str().trim_end_matches('/').to_owned();
+        let auth = Auth::new(&config.auth, config.identity.clone());
+        #[allow(clippy::disallowed_methods)]
+        let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        Client {
+            inner: Arc::new(Inner {
+                transport: Box::new(transport),
+                base,
+                default_namespace: config.default_namespace.clone(),
+                auth: Mutex::new(auth),
+                headers,
+                retry: RetryPolicy::default(),
+                rng: Mutex::new(SplitMix64::new(seed)),
+            }),
+        }
+    }
+
+    /// The namespace of `Api::default_namespaced`.
+    pub fn default_namespace(&self) -> &str {
+        &self.inner.default_namespace
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &dyn Transport {
+        &*self.inner.transport
+    }
+
+    /// The transport's current instant.
+    pub fn now(&self) -> Instant {
+        self.inner.transport.now()
+    }
+
+    async fn credentials(&self) -> Result<Credentials, Error> {
+        loop {
+            #[allow(clippy::disallowed_methods)]
+            let now = SystemTime::now();
+            let action = self.lock_auth().poll(now);
+            match action {
+                AuthAction::Ready(c) => return Ok(c),
+                AuthAction::Failed(e) => return Err(Error::Auth(e)),
+                AuthAction::ReadFile(path) => {
+                    let contents = crate::config::read_file(&path);
+                    self.lock_auth().on_file(&path, contents, now);
+                }
+                AuthAction::Exec(request) => match self.inner.transport.run_process(request).await {
+                    Ok(output) => self.lock_auth().on_exec(output),
+                    Err(e) => self.lock_auth().on_exec_failed(e),
+                },
+                AuthAction::Http(request) => {
+                    let (status, _, body) = match self.inner.transport.send(request).await {
+                        Ok(resp) => collect(resp).await.map_err(Error::Transport)?,
+                        Err(e) => {
+                            return Err(Error::Auth(ConfigError::AuthProvider {
+                                provider: "oidc".into(),
+                                message: format!("the identity provider could not be reached: {e}"),
+                            }));
+                        }
+                    };
+                    self.lock_auth().on_http_response(status, &body);
+                }
+            }
+        }
+    }
+
+    fn lock_auth(&self) -> std::sync::MutexGuard<'_, Auth> {
+        self.inner.auth.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn prepare(
+        &self,
+        mut request: http::Request<Vec<u8>>,
+        creds: &Credentials,
+    ) -> Result<http::Request<Vec<u8>>, Error> {
+        let pq = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let uri = format!("{}{pq}", self.inner.base);
+        *request.uri_mut() = uri.parse().map_err(|e: http::uri::InvalidUri| {
+            Error::Request(kube_proto::RequestError::InvalidUri { uri, reason: e.to_string() })
+        })?;
+        let headers = request.headers_mut();
+        for (k, v) in &self.inner.headers {
+            headers.append(k, v.clone());
+        }
+        if let Some(v) = creds.authorization_header() {
+            headers.insert(AUTHORIZATION, v);
+        }
+        Ok(request)
+    }
+
+    /// Sends a request built by the core, with credentials, retrying as the core's policy says
+    /// (idempotent requests on 429/503/504 and connection failures), and refreshing
+    /// credentials once on 401. The body is not read.
+    pub async fn send(&self, request: http::Request<Vec<u8>>) -> Result<TransportResponse, Error> {
+        self.send_with(request, &self.inner.retry).await
+    }
+
+    /// Sends a request once (no retries beyond the 401 refresh): for watches, whose state
+    /// machine does its own backoff.
+    pub async fn send_once(&self, request: http::Request<Vec<u8>>) -> Result<TransportResponse, Error> {
+        self.send_with(request, &RetryPolicy::never()).await
+    }
+
+    async fn send_with(
+        &self,
+        request: http::Request<Vec<u8>>,
+        policy: &RetryPolicy,
+    ) -> Result<TransportResponse, Error> {
+        let method = request.method().clone();
+        let span = tracing::debug_span!("request", verb = %method, path = %request.uri().path());
+        let _enter = span.enter();
+        let mut attempt = 0u32;
+        let mut refreshed = false;
+        loop {
+            attempt += 1;
+            let creds = self.credentials().await?;
+            let prepared = self.prepare(request.clone(), &creds)?;
+            let started = self.now();
+            let result = self.inner.transport.send(prepared).await;
+            let failure = match &result {
+                Ok(resp) if resp.status == StatusCode::UNAUTHORIZED && !refreshed => {
+                    refreshed = true;
+                    if self.lock_auth().on_unauthorized() {
+                        tracing::debug!("401: refreshing credentials and retrying once");
+                        attempt -= 1;
+                        continue;
+                    }
+                    None
+                }
+                Ok(resp) => Some(Failure::Status(resp.status, kube_proto_retry_after(&resp.headers))),
+                Err(TransportError::Connect { .. }) => Some(Failure::Connect),
+                // An untrusted or rejected certificate, or a setting the transport cannot
+                // honour, fails the same way again: not retried.
+                Err(TransportError::Tls { .. } | TransportError::Unsupported(_)) => None,
+                Err(_) => Some(Failure::Broken),
+            };
+            if let Ok(resp) = &result {
+                tracing::debug!(
+                    status = resp.status.as_u16(),
+                    elapsed_ms = self.now().duration_since(started).as_millis() as u64,
+                    "response"
+                );
+                if resp.status.is_success() || resp.status.is_informational() || resp.status.is_redirection() {
+                    return result.map_err(Error::Transport);
+                }
+            }
+            let random = self.inner.rng.lock().map(|mut r| r.next_f64()).unwrap_or(0.5);
+            match failure.and_then(|f| policy.retry_after(&method, f, attempt, random)) {
+                Some(delay) => {
+                    tracing::debug!(attempt, delay_ms = delay.as_millis() as u64, "retrying");
+                    let deadline = self.now() + delay;
+                    self.inner.transport.sleep_until(deadline).await;
+                }
+                None => return result.map_err(Error::Transport),
+            }
+        }
+    }
+
+    /// Sends a request and reads the whole response.
+    pub async fn request_bytes(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), Error> {
+        let resp = self.send(request).await?;
+        collect(resp).await.map_err(Error::Transport)
+    }
+
+    /// Sends a request and parses the answer as `T` (or the server's error).
+    pub async fn request<T: DeserializeOwned>(&self, request: http::Request<Vec<u8>>) -> Result<T, Error> {
+        let (status, headers, body) = self.request_bytes(request).await?;
+        kube_proto::Response::new(status, &headers, &body).object().map_err(Error::Api)
+    }
+}
+
+fn kube_proto_retry_after(headers: &HeaderMap) -> Option<u32> {
+    headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Reads a whole response body.
+pub async fn collect(resp: TransportResponse) -> Result<(StatusCode, HeaderMap, Vec<u8>), TransportError> {
+    let TransportResponse { status, headers, mut body } = resp;
+    let mut out = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk: Bytes = chunk?;
+        if out.is_empty() && body.size_hint().1 == Some(0) {
+            out = chunk.to_vec();
+        } else {
+            out.extend_from_slice(&chunk);
+        }
+    }
+    Ok((status, headers, out))
+}

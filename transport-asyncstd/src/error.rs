@@ -1,0 +1,97 @@
+//! Errors from async-std, rustls, async-h1 and surf as typed [`TransportError`]s.
+//!
+//! A [`TransportError`] made below async-h1 travels up inside an [`io::Error`] and, above it,
+//! inside an [`http_types::Error`]; these helpers find it again. Messages name the server
+//! (scheme, host and port) and never a header, a path or user info.
+
+use std::io;
+
+use futures_rustls::rustls;
+use kube_runtime::transport::TransportError;
+
+/// An I/O error carrying a transport error.
+pub(crate) fn io_error(kind: io::ErrorKind, error: TransportError) -> io::Error {
+    io::Error::new(kind, error)
+}
+
+/// The transport error inside an I/O error, if it carries one.
+fn carried(e: &io::Error) -> Option<TransportError> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<TransportError>()).cloned()
+}
+
+/// The rustls error inside an I/O error, if the TLS layer failed.
+fn tls_cause(e: &io::Error) -> Option<&rustls::Error> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}
+
+/// A failed TLS handshake.
+pub(crate) fn handshake(origin: &str, e: io::Error) -> TransportError {
+    if let Some(t) = carried(&e) {
+        return t;
+    }
+    match tls_cause(&e) {
+        Some(cause) => {
+            TransportError::Tls { url: origin.to_owned(), message: kube_runtime::tls::describe_error(cause) }
+        }
+        None => TransportError::Tls {
+            url: origin.to_owned(),
+            message: format!("the connection failed during the handshake: {e}"),
+        },
+    }
+}
+
+/// An error while the request was written or the response head read; `read_any`: whether any
+/// byte of a response had arrived.
+pub(crate) fn exchange(origin: &str, e: &http_types::Error, read_any: bool) -> TransportError {
+    if let Some(t) = e.downcast_ref::<TransportError>() {
+        return t.clone();
+    }
+    if let Some(io) = e.downcast_ref::<io::Error>() {
+        if let Some(t) = carried(io) {
+            return t;
+        }
+        if let Some(cause) = tls_cause(io) {
+            // A client certificate rejected by the server shows here, as an alert on the first
+            // read after a TLS 1.3 handshake.
+            return TransportError::Tls { url: origin.to_owned(), message: kube_runtime::tls::describe_error(cause) };
+        }
+        return TransportError::Closed(format!("{origin}: {io}"));
+    }
+    // async-h1's own complaints: the connection ended before a whole head ("connection
+    // closed", "empty response"), or the head is not HTTP/1.1.
+    let message = e.to_string();
+    if !read_any || message == "connection closed" || message == "empty response" {
+        return TransportError::Closed(format!("{origin}: the connection closed before a whole response head arrived"));
+    }
+    TransportError::Other(format!("{origin}: invalid HTTP/1.1 response: {message}"))
+}
+
+/// An error while the response body was read, as an I/O error carrying a typed error.
+pub(crate) fn body_io_error(e: io::Error, origin: &str) -> io::Error {
+    if carried(&e).is_some() {
+        return e;
+    }
+    let error = match e.kind() {
+        io::ErrorKind::TimedOut => TransportError::Timeout(format!("{origin}: {e}")),
+        _ => TransportError::Closed(format!("{origin}: {e}")),
+    };
+    io_error(e.kind(), error)
+}
+
+/// The transport error a response body's I/O error stands for.
+pub(crate) fn from_body_io(e: io::Error) -> TransportError {
+    carried(&e).unwrap_or_else(|| TransportError::Closed(e.to_string()))
+}
+
+/// The transport error a surf error stands for.
+pub(crate) fn from_surf(e: &http_types::Error) -> TransportError {
+    if let Some(t) = e.downcast_ref::<TransportError>() {
+        return t.clone();
+    }
+    if let Some(io) = e.downcast_ref::<io::Error>()
+        && let Some(t) = carried(io)
+    {
+        return t;
+    }
+    TransportError::Other(e.to_string())
+}
