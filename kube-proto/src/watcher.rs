@@ -36,13 +36,14 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{RequestError, ResponseError};
 use crate::params::{ListParams, WatchParams};
 use crate::request::Request;
 use crate::resource::{Resource, ResourceExt};
-use crate::response::Response;
+use crate::response::{ListMeta, ObjectList, Response};
 use crate::watch::{WatchDecodeError, WatchDecoder, WatchEvent};
 
 /// How the initial state is fetched.
@@ -296,12 +297,104 @@ enum State<K> {
     Watching { req: InFlight<K> },
 }
 
+/// What [`Watcher::poll`] hands out next, in order.
+///
+/// A list page's items stay in their `Vec` and go out one by one, rather than being moved into
+/// the queue: the queue would keep the capacity a page needed (a few KiB per object) for as long
+/// as the watcher lives. After a burst (many events in one chunk) the queue gives back what it
+/// grew by, so that what the watcher holds does not depend on what it has seen.
+struct Outbox<K> {
+    queue: VecDeque<Queued<K>>,
+}
+
+// An action is usually an object, far larger than the iterator: boxing it would only add an
+// allocation per action.
+#[allow(clippy::large_enum_variant)]
+enum Queued<K> {
+    Action(Action<K>),
+    Items(std::vec::IntoIter<K>),
+}
+
+impl<K> Outbox<K> {
+    /// Capacity kept when the queue empties: about 16 KiB, and at least 4 entries.
+    const KEEP: usize = {
+        let n = 16 * 1024 / std::mem::size_of::<Queued<K>>();
+        if n < 4 { 4 } else { n }
+    };
+
+    fn new() -> Self {
+        Outbox { queue: VecDeque::new() }
+    }
+
+    fn push_back(&mut self, action: Action<K>) {
+        self.queue.push_back(Queued::Action(action));
+    }
+
+    /// Queues each item as an `Emit(InitApply)`.
+    fn push_items(&mut self, items: Vec<K>) {
+        if !items.is_empty() {
+            self.queue.push_back(Queued::Items(items.into_iter()));
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Action<K>> {
+        let action = match self.queue.front_mut()? {
+            Queued::Items(items) => {
+                let item = items.next().expect("an Items entry is never empty");
+                if !items.as_slice().is_empty() {
+                    return Some(Action::Emit(Event::InitApply(item)));
+                }
+                // The page's last item: free its buffer now.
+                self.queue.pop_front();
+                Action::Emit(Event::InitApply(item))
+            }
+            Queued::Action(_) => match self.queue.pop_front() {
+                Some(Queued::Action(action)) => action,
+                _ => unreachable!("the front entry is an action"),
+            },
+        };
+        if self.queue.is_empty() && self.queue.capacity() > Self::KEEP {
+            self.queue.shrink_to(Self::KEEP);
+        }
+        Some(action)
+    }
+}
+
+/// A list page as [`Response::list`] reads it, without the buffering that `ObjectList`'s
+/// flattened `apiVersion`/`kind` cost: serde first reads the whole body (every item) into an
+/// intermediate tree, several times the body's size, then the items out of it. A successful JSON
+/// object is read straight into metadata and items; anything else (an error status, a body that
+/// does not decode) goes through [`Response::list`], so that the outcome and errors are the same.
+fn read_list<K: DeserializeOwned>(resp: &Response<'_>) -> Result<ObjectList<K>, ResponseError> {
+    #[derive(Deserialize)]
+    #[serde(bound(deserialize = "K: Deserialize<'de>"))]
+    struct Page<K> {
+        #[serde(default)]
+        metadata: ListMeta,
+        #[serde(default, deserialize_with = "null_as_empty")]
+        items: Vec<K>,
+    }
+    fn null_as_empty<'de, D: serde::Deserializer<'de>, K: Deserialize<'de>>(d: D) -> Result<Vec<K>, D::Error> {
+        Ok(Option::<Vec<K>>::deserialize(d)?.unwrap_or_default())
+    }
+    // `ObjectList` reads only a JSON object (a struct would also accept an array).
+    let object = resp.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if resp.status.is_success()
+        && object
+        && let Ok(text) = std::str::from_utf8(resp.body)
+        && let Ok(page) = serde_json::from_str::<Page<K>>(text)
+    {
+        return Ok(ObjectList { types: None, metadata: page.metadata, items: page.items });
+    }
+    resp.list::<K>()
+}
+
 /// The watcher state machine. See the [module documentation](self).
 pub struct Watcher<K> {
     request: Request,
     config: Config,
     state: State<K>,
-    out: VecDeque<Action<K>>,
+    out: Outbox<K>,
     /// The newest resourceVersion seen (list, event or bookmark).
     resource_version: Option<String>,
     /// The server said the data seen is gone (410): the next (streaming) list is a consistent
@@ -350,7 +443,7 @@ where
             request,
             config,
             state: State::Idle { next: Next::List { continue_token: None }, not_before: None },
-            out: VecDeque::new(),
+            out: Outbox::new(),
             resource_version: None,
             expired: false,
             gone_streak: 0,
@@ -609,7 +702,7 @@ where
         let (status, retry_after) = req.head.unwrap_or((StatusCode::OK, None));
         let headers = HeaderMap::new();
         let resp = Response::new(status, &headers, &req.body);
-        match resp.list::<K>() {
+        match read_list::<K>(&resp) {
             Ok(list) => {
                 if !self.init_open {
                     self.init_open = true;
@@ -617,7 +710,7 @@ where
                 }
                 let next_token = list.continue_token().map(str::to_owned);
                 let rv = list.metadata.resource_version.clone();
-                self.out.extend(list.items.into_iter().map(|k| Action::Emit(Event::InitApply(k))));
+                self.out.push_items(list.items);
                 if let Some(token) = next_token {
                     self.state = State::Idle { next: Next::List { continue_token: Some(token) }, not_before: None };
                     return;
