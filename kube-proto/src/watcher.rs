@@ -288,6 +288,14 @@ struct InFlight<K> {
     deadline: Instant,
     started: Instant,
     events: u64,
+    /// How the stream ended, acted on once the lines already received have been delivered.
+    closing: Option<Closing>,
+}
+
+/// The end of a watch stream, waiting for its buffered events to be delivered first.
+enum Closing {
+    Ended,
+    Failed(String),
 }
 
 enum State<K> {
@@ -482,9 +490,32 @@ where
 
     /// The next thing to do. Call until it returns [`Action::Wait`], after every input.
     pub fn poll(&mut self, now: Instant) -> Action<K> {
-        if let Some(a) = self.out.pop_front() {
-            return a;
+        loop {
+            if let Some(a) = self.out.pop_front() {
+                return a;
+            }
+            // Watch events are decoded one per step, as the caller asks for them: each object is
+            // handed over (and usually dropped) before the next one is built, which keeps memory
+            // flat and the allocator fast.
+            let closing = match &mut self.state {
+                State::Streaming { req } | State::Watching { req } => match req.decoder.next_event() {
+                    Some(ev) => {
+                        self.handle_event(now, ev);
+                        continue;
+                    }
+                    None => req.closing.take(),
+                },
+                _ => None,
+            };
+            match closing {
+                Some(Closing::Ended) => self.finish_stream(now),
+                Some(Closing::Failed(error)) => self.transport_failed(now, error),
+                None => return self.poll_state(now),
+            }
         }
+    }
+
+    fn poll_state(&mut self, now: Instant) -> Action<K> {
         match &mut self.state {
             State::Idle { next, not_before } => {
                 if let Some(t) = *not_before
@@ -530,12 +561,16 @@ where
             return;
         }
         req.decoder.push(chunk);
-        self.drain_events(now);
     }
 
     /// The body of request `id` ended cleanly.
     pub fn on_end(&mut self, now: Instant, id: RequestId) {
-        if self.current(id).is_none() {
+        let Some(req) = self.current(id) else { return };
+        if matches!(req.head, Some((StatusCode::OK, _))) && req.closing.is_none() && !self.is_listing() {
+            // A stream: its buffered events are delivered first (see `poll`).
+            if let Some(req) = self.current(id) {
+                req.closing = Some(Closing::Ended);
+            }
             return;
         }
         let state = std::mem::replace(&mut self.state, State::Idle { next: Next::Watch, not_before: None });
@@ -549,12 +584,34 @@ where
 
     /// Request `id` failed in transport (refused, reset, TLS, cut off mid-body).
     pub fn on_transport_error(&mut self, now: Instant, id: RequestId, error: impl Into<String>) {
-        if self.current(id).is_none() {
+        let listing = self.is_listing();
+        let Some(req) = self.current(id) else { return };
+        if matches!(req.head, Some((StatusCode::OK, _))) && req.closing.is_none() && !listing {
+            // The complete lines that did arrive are still events: deliver them, then fail.
+            req.closing = Some(Closing::Failed(error.into()));
             return;
         }
+        self.transport_failed(now, error.into());
+    }
+
+    fn transport_failed(&mut self, now: Instant, error: String) {
         let next = self.resume_point();
-        self.out.push_back(Action::Error(WatcherError::Transport(error.into())));
+        self.out.push_back(Action::Error(WatcherError::Transport(error)));
         self.fail(now, next, None);
+    }
+
+    fn is_listing(&self) -> bool {
+        matches!(self.state, State::Listing { .. })
+    }
+
+    /// A stream's end, once its buffered events have been delivered.
+    fn finish_stream(&mut self, now: Instant) {
+        let state = std::mem::replace(&mut self.state, State::Idle { next: Next::Watch, not_before: None });
+        match state {
+            State::Streaming { req } => self.stream_end(now, req, true),
+            State::Watching { req } => self.stream_end(now, req, false),
+            other => self.state = other,
+        }
     }
 
     // ---- internals ----
@@ -689,6 +746,7 @@ where
             deadline: now + self.idle(),
             started: now,
             events: 0,
+            closing: None,
         };
         self.state = match next {
             Next::List { continue_token } => State::Listing { req, continue_token },
@@ -790,19 +848,6 @@ where
             self.fail(now, next, None);
         } else {
             self.state = State::Idle { next, not_before: None };
-        }
-    }
-
-    fn drain_events(&mut self, now: Instant) {
-        loop {
-            let ev = match &mut self.state {
-                State::Streaming { req } | State::Watching { req } => match req.decoder.next_event() {
-                    Some(ev) => ev,
-                    None => return,
-                },
-                _ => return,
-            };
-            self.handle_event(now, ev);
         }
     }
 
