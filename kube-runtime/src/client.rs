@@ -58,6 +58,18 @@ impl Client {
         })
     }
 
+    /// A client for the configuration found as kubectl finds it ([`config::infer`](crate::config::infer):
+    /// the kubeconfig of `KUBECONFIG` or `~/.kube/config`, else the in-cluster service account),
+    /// over the transport `build` makes from it. Transports' `try_default()` call this.
+    ///
+    /// A configuration that cannot be found or read is [`Error::Auth`]; a transport that cannot
+    /// be built from it is [`Error::Transport`].
+    pub fn infer_with<T: Transport>(build: impl FnOnce(&Config) -> Result<T, TransportError>) -> Result<Client, Error> {
+        let config = crate::config::infer().map_err(Error::Auth)?;
+        let transport = build(&config).map_err(Error::Transport)?;
+        Ok(Client::new(transport, config))
+    }
+
     /// A client, or the transport and configuration back if the impersonation settings do not
     /// make valid headers.
     #[allow(clippy::result_large_err)]

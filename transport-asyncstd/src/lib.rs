@@ -348,6 +348,5 @@ pub async fn client_from_config(config: Config) -> Result<kube_runtime::Client, 
 /// is [`kube_runtime::Error::Transport`].
 pub async fn try_default() -> Result<kube_runtime::Client, kube_runtime::Error> {
     // A few small local files are read: not worth a blocking-pool round trip.
-    let config = kube_runtime::config::infer().map_err(kube_runtime::Error::Auth)?;
-    client_from_config(config).await.map_err(kube_runtime::Error::Transport)
+    kube_runtime::Client::infer_with(AsyncStdTransport::new)
 }

@@ -380,14 +380,7 @@ impl FakeApiServer {
     pub(super) fn create(&mut self, now: Instant, route: &Route, req: &http::Request<Vec<u8>>, q: &Query) -> HResult {
         let kind = self.kinds[route.kind].clone();
         let obj = self.parse_body(&kind, req)?;
-        if kind.resource.namespaced
-            && let (Some(body_ns), Some(url_ns)) = (meta_str(&obj, "namespace"), route.namespace.as_deref())
-            && body_ns != url_ns
-        {
-            return Err(bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
+        check_namespace(&kind, route, &obj)?;
         if kind.resource.namespaced && route.namespace.is_none() {
             return Err(bad_request(
                 "the server could not find the requested resource: a namespaced object needs a namespace",
@@ -622,25 +615,10 @@ impl FakeApiServer {
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
             )));
         }
-        if kind.resource.namespaced
-            && let (Some(body_ns), Some(url_ns)) = (meta_str(&new, "namespace"), route.namespace.as_deref())
-            && body_ns != url_ns
-        {
-            return Err(bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
+        check_namespace(&kind, route, &new)?;
         let key = self.key(route, name);
         let old = self.store.get(&key).cloned().ok_or_else(|| not_found(&kind, name))?;
-        if let Some(rv) = meta_str(&new, "resourceVersion").filter(|r| !r.is_empty())
-            && Some(rv) != meta_str(&old, "resourceVersion")
-        {
-            return Err(conflict(
-                &kind,
-                name,
-                "the object has been modified; please apply your changes to the latest version and try again",
-            ));
-        }
+        check_resource_version(&kind, name, &new, &old)?;
         let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
         self.commit_update(now, &key, old, new, &manager_of(req, q), dry_run, sub, None)
     }
@@ -759,15 +737,7 @@ impl FakeApiServer {
                 apply_owners = Some(owners);
             }
         }
-        if let Some(rv) = meta_str(&patched, "resourceVersion")
-            && Some(rv) != meta_str(&old, "resourceVersion")
-        {
-            return Err(conflict(
-                &kind,
-                name,
-                "the object has been modified; please apply your changes to the latest version and try again",
-            ));
-        }
+        check_resource_version(&kind, name, &patched, &old)?;
         if sub != Some("scale")
             && apply_owners.is_none()
             && let Some(check) = kind.validate
@@ -1272,15 +1242,7 @@ impl FakeApiServer {
                     serde_json::from_slice(req.body()).map_err(|e| bad_request(format!("invalid Scale: {e}")))?;
                 let key = self.key(route, name);
                 let old = self.store.get(&key).cloned().ok_or_else(|| not_found(&kind, name))?;
-                if let Some(rv) = meta_str(&body, "resourceVersion").filter(|r| !r.is_empty())
-                    && Some(rv) != meta_str(&old, "resourceVersion")
-                {
-                    return Err(conflict(
-                        &kind,
-                        name,
-                        "the object has been modified; please apply your changes to the latest version and try again",
-                    ));
-                }
+                check_resource_version(&kind, name, &body, &old)?;
                 let mut new = (*old).clone();
                 let path = kind.scale.as_ref().map_or("spec.replicas".into(), |s| s.spec_replicas.clone());
                 set_path(&mut new, &path, body["spec"]["replicas"].clone());
@@ -1449,6 +1411,34 @@ fn check_scale_type(v: &Value) -> Result<(), Box<Status>> {
         && k != "Scale"
     {
         return Err(bad_request(format!("{k} in version \"v1\" cannot be handled as a Scale")));
+    }
+    Ok(())
+}
+
+/// A body's namespace, when it has one, must be the URL's.
+fn check_namespace(kind: &KindInfo, route: &Route, body: &Value) -> Result<(), Box<Status>> {
+    if kind.resource.namespaced
+        && let (Some(body_ns), Some(url_ns)) = (meta_str(body, "namespace"), route.namespace.as_deref())
+        && body_ns != url_ns
+    {
+        return Err(bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    Ok(())
+}
+
+/// Optimistic concurrency: a resourceVersion in the body (an empty one means none) must be
+/// the stored object's.
+fn check_resource_version(kind: &KindInfo, name: &str, body: &Value, old: &Value) -> Result<(), Box<Status>> {
+    if let Some(rv) = meta_str(body, "resourceVersion").filter(|r| !r.is_empty())
+        && Some(rv) != meta_str(old, "resourceVersion")
+    {
+        return Err(conflict(
+            kind,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        ));
     }
     Ok(())
 }
