@@ -183,15 +183,16 @@ pub fn e2e_config() -> Option<Config> {
     Some(kube_runtime::config::from_kubeconfig(&options).unwrap_or_else(|e| panic!("{E2E_KUBECONFIG}: {e}")))
 }
 
-/// A namespace name for a test: `kit-<test>-<suffix>`, a valid DNS label.
-fn namespace_name(test: &str) -> String {
+/// A namespace name for a test: `kit-<test>-<suffix>`, a valid DNS label of at most `max_len`
+/// (at most 63) characters, the test's name shortened to fit.
+pub(crate) fn namespace_name(test: &str, max_len: usize) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let suffix = format!("{:06x}", (u64::from(nanos) ^ (u64::from(std::process::id()) << 20) ^ (n << 8)) & 0xff_ffff);
     let stem: String =
         test.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
-    let stem: String = stem.chars().take(63 - "kit--".len() - suffix.len()).collect();
+    let stem: String = stem.chars().take(max_len.min(63) - "kit--".len() - suffix.len()).collect();
     format!("kit-{}-{suffix}", stem.trim_matches('-'))
 }
 
@@ -223,7 +224,7 @@ where
             (client, config, Target::Loopback(Arc::new(server)))
         }
     };
-    let ctx = Ctx { transport, client, ns: namespace_name(test), test: test.to_owned(), config, target };
+    let ctx = Ctx { transport, client, ns: namespace_name(test, 63), test: test.to_owned(), config, target };
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": ctx.ns, "labels": {SUITE_LABEL: "true"}}}))
         .expect("a Namespace");

@@ -1,5 +1,5 @@
-//! The integration suite's support: a loopback API server and a harness that runs each test body
-//! through every transport.
+//! The integration suite's support: a loopback API server, a harness that runs each test body
+//! through every transport, and one that runs the behaviour tests against the fake and a cluster.
 //!
 //! - [`TestServer`]: kube-proto's fake API server served over real sockets on `127.0.0.1` by
 //!   hyper (HTTP/1.1 and HTTP/2), on a thread with its own tokio runtime, so that tests on tokio
@@ -26,11 +26,19 @@
 //! a note and pass. `cargo run -p kube-integration-tests --example serve` serves the fake and
 //! prints a kubeconfig path, to exercise that mode without a cluster.
 //!
-//! kube-proto's `fake_behaviour` tests drive the fake directly, on simulated time (they move
-//! `now` by minutes to reach bookmarks and timeouts), so they are not transport-driven and do
-//! not run against a real cluster; they were written to be portable (relations, labelled
-//! objects), and porting them means replacing each simulated wait by a real one.
+//! # Behaviour tests: the fake against a real server
+//!
+//! [`behaviour`] and [`behaviour_tests!`]: the kube-apiserver behaviour tests of
+//! `tests/behaviour.rs` are plain `fn(&mut Behaviour)` bodies over a
+//! [`Backend`](behaviour::Backend), run twice: `fake::<name>` drives kube-proto's fake directly on
+//! simulated time (waits of minutes take no time), and `cluster::<name>` runs the same body
+//! against the cluster of [`E2E_KUBECONFIG`] through a real client on real time, in a fresh
+//! namespace (passing at once when the variable is unset). A body that needs what only the fake
+//! can do (compaction on request, a clock that jumps by minutes) declares it and is skipped on a
+//! cluster with a note. `cargo test -p kube-integration-tests --test behaviour cluster::` with the
+//! variable set runs only the comparison.
 
+pub mod behaviour;
 pub mod harness;
 pub mod objects;
 pub mod pki;
