@@ -6,80 +6,23 @@
 //! - `watch_decode`: 10,000 ~5 KiB Pod `MODIFIED` events delivered in 16 KiB chunks.
 //!
 //! Run with `cargo bench -p kube-proto --bench core -- --warm-up-time 1 --measurement-time 3`.
-//! Before the watch measurements, a one-off allocation count of each watch decoder is printed
-//! (the counting allocator is idle during the measurements).
+//! The decoders' allocations are counted by `cargo bench -p kube-proto --bench core_alloc`: the
+//! counting allocator lives there, so that these measurements run on the plain system allocator.
+#![forbid(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering::Relaxed};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use k8s_openapi::api::core::v1::Pod;
 use kube_core::params as kc;
-use kube_proto::{ListParams, Patch, PatchParams, Request, WatchDecoder, WatchEvent};
+use kube_proto::{ListParams, Patch, PatchParams, Request, WatchEvent};
 
 mod data;
+mod decoders;
 use data::{CHUNK, EVENTS, Stream};
+use decoders::{kube_core_from_slice, kube_core_from_str, ours_decode, pod_from_slice};
 
-// ---- A counting allocator, active only while the one-off memory note is taken ----
-
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static ALLOC_BYTES: AtomicUsize = AtomicUsize::new(0);
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-
-fn grew(bytes: usize) {
-    ALLOCS.fetch_add(1, Relaxed);
-    ALLOC_BYTES.fetch_add(bytes, Relaxed);
-    let live = LIVE.fetch_add(bytes as isize, Relaxed) + bytes as isize;
-    PEAK.fetch_max(live, Relaxed);
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; the counters are side effects only.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
-            grew(layout.size());
-        }
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if COUNTING.load(Relaxed) {
-            LIVE.fetch_sub(layout.size() as isize, Relaxed);
-        }
-        // SAFETY: forwarded with the caller's pointer and layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
-            LIVE.fetch_sub(layout.size() as isize, Relaxed);
-            grew(new_size);
-        }
-        // SAFETY: forwarded with the caller's arguments.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Allocations, bytes allocated and peak live heap (relative to the start) while `f` runs.
-fn count_allocations(f: impl FnOnce()) -> (usize, usize, isize) {
-    ALLOCS.store(0, Relaxed);
-    ALLOC_BYTES.store(0, Relaxed);
-    LIVE.store(0, Relaxed);
-    PEAK.store(0, Relaxed);
-    COUNTING.store(true, Relaxed);
-    f();
-    COUNTING.store(false, Relaxed);
-    (ALLOCS.load(Relaxed), ALLOC_BYTES.load(Relaxed), PEAK.load(Relaxed))
-}
-
-// ---- The contenders ----
+// ---- The contenders (the watch decoders are in `decoders`, shared with `core_alloc`) ----
 
 fn ours_list() -> http::Request<Vec<u8>> {
     Request::namespaced::<Pod>("default").list(&ListParams::default().labels("app=web").limit(500)).unwrap()
@@ -88,40 +31,6 @@ fn ours_list() -> http::Request<Vec<u8>> {
 fn kube_core_list() -> http::Request<Vec<u8>> {
     let url_path = <Pod as kube_core::Resource>::url_path(&(), Some("default"));
     kube_core::Request::new(url_path).list(&kc::ListParams::default().labels("app=web").limit(500)).unwrap()
-}
-
-/// Ours: the streaming decoder, fed the body in `CHUNK`-sized pieces.
-fn ours_decode(body: &[u8], mut sink: impl FnMut(WatchEvent<Pod>)) {
-    let mut decoder = WatchDecoder::<Pod>::new();
-    for chunk in body.chunks(CHUNK) {
-        decoder.push(chunk);
-        while let Some(event) = decoder.next_event() {
-            sink(event.unwrap());
-        }
-    }
-    assert!(decoder.finish().is_none());
-}
-
-/// (a) What kube-rs does with each line: `serde_json::from_slice` (lines pre-split, for free).
-fn kube_core_from_slice(s: &Stream, mut sink: impl FnMut(kube_core::WatchEvent<Pod>)) {
-    for &(b, e) in &s.lines {
-        sink(serde_json::from_slice(&s.body[b..e]).unwrap());
-    }
-}
-
-/// (b) The best plain decode: validate UTF-8 once, parse as `str` (lines pre-split, for free).
-fn kube_core_from_str(s: &Stream, mut sink: impl FnMut(kube_core::WatchEvent<Pod>)) {
-    for &(b, e) in &s.lines {
-        let text = std::str::from_utf8(&s.body[b..e]).unwrap();
-        sink(serde_json::from_str(text).unwrap());
-    }
-}
-
-/// (c) Just the objects, no event envelope: `serde_json::from_slice::<Pod>`.
-fn pod_from_slice(s: &Stream, mut sink: impl FnMut(Pod)) {
-    for &(b, e) in &s.objects {
-        sink(serde_json::from_slice(&s.body[b..e]).unwrap());
-    }
 }
 
 /// Ours without the streaming decoder: `parse_line` on the pre-split lines (diagnostic).
@@ -191,21 +100,6 @@ fn apply_request(c: &mut Criterion) {
     g.finish();
 }
 
-fn memory_note(s: &Stream) {
-    let per_event = |(allocs, bytes, peak): (usize, usize, isize), what: &str| {
-        eprintln!(
-            "memory: {what:<28} {:>6.1} allocations/event, {:>6} bytes allocated/event, peak live heap {:>7} bytes",
-            allocs as f64 / EVENTS as f64,
-            bytes / EVENTS,
-            peak
-        );
-    };
-    per_event(count_allocations(|| ours_decode(&s.body, drop)), "ours (WatchDecoder, 16 KiB)");
-    per_event(count_allocations(|| kube_core_from_slice(s, drop)), "kube-core from_slice/line");
-    per_event(count_allocations(|| kube_core_from_str(s, drop)), "kube-core from_str/line");
-    per_event(count_allocations(|| pod_from_slice(s, drop)), "Pod from_slice/object");
-}
-
 fn watch_decode(c: &mut Criterion) {
     let s = data::watch_stream();
     let avg = s.body.len() / EVENTS;
@@ -234,8 +128,6 @@ fn watch_decode(c: &mut Criterion) {
     assert_eq!(i, EVENTS);
     assert_eq!(ours[EVENTS - 1], data::pod(EVENTS - 1, true));
     drop(ours);
-
-    memory_note(&s);
 
     let mut g = c.benchmark_group("watch_decode");
     g.throughput(Throughput::Elements(EVENTS as u64));

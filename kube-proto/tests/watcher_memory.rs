@@ -1,16 +1,20 @@
 //! The watcher's own memory does not grow with the number of objects it has listed.
 //!
-//! A counting global allocator tallies, on the test's thread only and only while the watcher
-//! runs (its constructor, every `poll`/`on_*` call, and the dropping of whatever it hands out:
-//! events and requests), the bytes allocated minus the bytes freed. What remains after the
-//! initial list is what the watcher itself holds. The fake API server, the response bodies and
-//! the test's own bookkeeping are not counted. Everything runs on one thread in simulated time,
-//! so the figures are exact and the same on every run.
+//! An instrumented global allocator (`stats_alloc`) counts the bytes allocated and freed; around
+//! each of the watcher's own calls (its constructor, every `poll`/`on_*` call, and the dropping of
+//! whatever it hands out: events and requests) the test takes the change, bytes allocated minus
+//! bytes freed (reallocations included), and adds it to a running sum. What the sum holds after
+//! the initial list is what the watcher itself holds. The fake API server, the response bodies and
+//! the test's own bookkeeping are not counted, as they allocate between those calls.
+//!
+//! The allocator counts every thread, so this binary has a single `#[test]`: while it runs, no
+//! other test thread allocates, and the test harness's main thread only waits for it. Everything
+//! runs on that one thread in simulated time, so the figures are exact and the same on every run.
 #![cfg(feature = "fake")]
+#![forbid(unsafe_code)]
 #![allow(clippy::disallowed_methods)] // one origin instant per run; time then stands still
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use std::alloc::System;
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -18,62 +22,30 @@ use kube_proto::fake::{FakeApiServer, FakeConfig, Reply};
 use kube_proto::watcher::{Action, Config, Event, Watcher, WatcherError};
 use kube_proto::{PostParams, Request, Response};
 use serde_json::json;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
-// ---- A counting allocator, per thread, switched on around the watcher only ----
-
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn note(delta: isize) {
-    // `try_with`: the allocator may run while this thread's locals are being torn down.
-    let _ = COUNTING.try_with(|on| {
-        if on.get() {
-            let live = LIVE.get() + delta;
-            LIVE.set(live);
-            PEAK.set(PEAK.get().max(live));
-        }
-    });
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; the counters are side effects only, in
-// const-initialised thread locals that never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size() as isize);
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size() as isize);
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note(-(layout.size() as isize));
-        // SAFETY: forwarded with the caller's pointer and layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size as isize - layout.size() as isize);
-        // SAFETY: forwarded with the caller's arguments.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+// ---- Counting the heap around the watcher's calls only ----
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// Runs `f` with this thread's allocations counted.
-fn counted<R>(f: impl FnOnce() -> R) -> R {
-    COUNTING.set(true);
-    let r = f();
-    COUNTING.set(false);
-    r
+/// The heap the counted calls have left behind, in bytes, and the most it was after any call.
+#[derive(Default)]
+struct Tally {
+    live: isize,
+    peak: isize,
+}
+
+impl Tally {
+    /// Runs `f` and adds what it left on the heap (bytes allocated minus bytes freed) to the tally.
+    fn counted<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let region = Region::new(GLOBAL);
+        let r = f();
+        let change = region.change();
+        self.live += change.bytes_allocated as isize - change.bytes_deallocated as isize;
+        self.peak = self.peak.max(self.live);
+        r
+    }
 }
 
 // ---- The scenario ----
@@ -105,7 +77,8 @@ struct Figures {
     retained_init_done: isize,
     /// Held by the watcher once it has sent its watch and read the watch's response head.
     retained_watching: isize,
-    /// The most the watcher (with the event in hand) held at any moment.
+    /// The most the watcher (with the event in hand) held after any of its calls (what a call
+    /// allocates and frees again before it returns is not seen).
     peak: isize,
 }
 
@@ -118,33 +91,32 @@ fn run(objects: usize, config: Config) -> Figures {
         assert_eq!(reply.into_response().map(|r| r.status().as_u16()), Some(201));
     }
 
-    LIVE.set(0);
-    PEAK.set(0);
-    let mut w = counted(|| Watcher::<Pod>::new(api.clone(), config).unwrap());
+    let mut tally = Tally::default();
+    let mut w = tally.counted(|| Watcher::<Pod>::new(api.clone(), config).unwrap());
     let (mut list_bytes, mut applied, mut retained_init_done) = (0, 0, None);
     loop {
-        match counted(|| w.poll(t0)) {
+        match tally.counted(|| w.poll(t0)) {
             Action::Emit(event) => {
                 let done = matches!(event, Event::InitDone);
                 applied += usize::from(matches!(event, Event::InitApply(_)));
-                counted(|| drop(event));
+                tally.counted(|| drop(event));
                 if done {
-                    retained_init_done = Some(LIVE.get());
+                    retained_init_done = Some(tally.live);
                 }
             }
             Action::Send(id, req) => match fake.handle(t0, &req) {
                 Reply::Response(resp) => {
-                    counted(|| drop(req));
+                    tally.counted(|| drop(req));
                     list_bytes += resp.body().len();
-                    counted(|| w.on_response(t0, id, resp.status(), resp.headers()));
+                    tally.counted(|| w.on_response(t0, id, resp.status(), resp.headers()));
                     for chunk in resp.body().chunks(CHUNK) {
-                        counted(|| w.on_body(t0, id, chunk));
+                        tally.counted(|| w.on_body(t0, id, chunk));
                     }
-                    counted(|| w.on_end(t0, id));
+                    tally.counted(|| w.on_end(t0, id));
                 }
                 Reply::Watch { head, .. } => {
-                    counted(|| drop(req));
-                    counted(|| w.on_response(t0, id, head.status(), head.headers()));
+                    tally.counted(|| drop(req));
+                    tally.counted(|| w.on_response(t0, id, head.status(), head.headers()));
                     break;
                 }
             },
@@ -153,10 +125,10 @@ fn run(objects: usize, config: Config) -> Figures {
     }
     assert_eq!(applied, objects);
     let retained_init_done = retained_init_done.expect("InitDone was emitted");
-    let retained_watching = LIVE.get();
-    // The watcher is dropped uncounted: what it held stays on the books until the next reset.
+    let retained_watching = tally.live;
+    // The watcher is dropped uncounted: the tally ends here.
     drop(w);
-    Figures { objects, list_bytes, retained_init_done, retained_watching, peak: PEAK.get() }
+    Figures { objects, list_bytes, retained_init_done, retained_watching, peak: tally.peak }
 }
 
 fn show(what: &str, f: &Figures) {
@@ -180,7 +152,14 @@ fn assert_flat(small: &Figures, large: &Figures) {
     }
 }
 
+/// The binary's only `#[test]` (see the top of the file): its checks run one after the other on
+/// one thread, so nothing else allocates while the watcher is measured.
 #[test]
+fn watcher_memory_and_list_reading() {
+    retained_memory_does_not_grow_with_the_objects_listed();
+    lists_are_read_as_response_list_reads_them();
+}
+
 fn retained_memory_does_not_grow_with_the_objects_listed() {
     println!(
         "size_of::<Watcher<Pod>>() = {} bytes (size_of::<Pod>() = {}, size_of::<Action<Pod>>() = {})",
@@ -207,7 +186,6 @@ fn retained_memory_does_not_grow_with_the_objects_listed() {
 
 /// The watcher reads a list page straight into its items, without `ObjectList`'s buffering (part
 /// of keeping its memory low); it reads every body as `Response::list` does, errors included.
-#[test]
 fn lists_are_read_as_response_list_reads_them() {
     let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","resourceVersion":"3"},"data":{"k":"v"}}"#;
     let bodies: Vec<Vec<u8>> = [
