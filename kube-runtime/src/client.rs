@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use http::header::{AUTHORIZATION, USER_AGENT};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use kube_proto::config::auth::{Auth, AuthAction, Credentials};
-use kube_proto::config::{Config, ConfigError};
+use kube_proto::config::{Config, ConfigError, Identity};
 use kube_proto::retry::{Failure, RetryPolicy};
 use kube_proto::rng::SplitMix64;
 use serde::de::DeserializeOwned;
@@ -33,6 +33,9 @@ struct Inner {
     base: String,
     default_namespace: String,
     auth: Mutex<Auth>,
+    /// The client certificate the transport presents: the configuration's, until an exec
+    /// plugin returns another (see [`Transport::set_identity`]).
+    identity: Mutex<Option<Identity>>,
     headers: HeaderMap,
     retry: RetryPolicy,
     rng: Mutex<SplitMix64>,
@@ -94,6 +97,7 @@ impl Client {
                 base,
                 default_namespace: config.default_namespace.clone(),
                 auth: Mutex::new(auth),
+                identity: Mutex::new(config.identity.clone()),
                 headers,
                 retry: RetryPolicy::default(),
                 rng: Mutex::new(SplitMix64::new(seed)),
@@ -152,6 +156,20 @@ impl Client {
         self.inner.auth.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Has the transport present the credentials' client certificate when it is not the one
+    /// last applied. Without a certificate in the credentials (the common case) this is one
+    /// uncontended lock and a `None` check.
+    fn apply_identity(&self, creds: &Credentials) -> Result<(), Error> {
+        let mut applied = self.inner.identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *applied == creds.identity {
+            return Ok(());
+        }
+        tracing::debug!(present = creds.identity.is_some(), "the client certificate changed; applying it");
+        self.inner.transport.set_identity(creds.identity.as_ref()).map_err(Error::Transport)?;
+        applied.clone_from(&creds.identity);
+        Ok(())
+    }
+
     fn prepare(
         &self,
         mut request: http::Request<Vec<u8>>,
@@ -198,6 +216,7 @@ impl Client {
         loop {
             attempt += 1;
             let creds = self.credentials().await?;
+            self.apply_identity(&creds)?;
             let prepared = self.prepare(request.clone(), &creds)?;
             let started = self.now();
             let result = self.inner.transport.send(prepared).await;
@@ -273,4 +292,128 @@ pub async fn collect(resp: TransportResponse) -> Result<(StatusCode, HeaderMap, 
         }
     }
     Ok((status, headers, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kube_proto::config::auth::{ExecOutput, ExecRequest};
+    use kube_proto::config::{AuthSpec, ExecCluster, ExecConfig};
+
+    use super::*;
+
+    const CERT: &str = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n";
+
+    /// Answers every request `200 {}`, runs any plugin as one printing a client certificate,
+    /// and records `set_identity` calls.
+    #[derive(Clone, Default)]
+    struct Mock {
+        identities: Arc<Mutex<Vec<Option<Identity>>>>,
+        sent: Arc<Mutex<usize>>,
+    }
+
+    impl Transport for Mock {
+        fn send(
+            &self,
+            _request: http::Request<Vec<u8>>,
+        ) -> futures_util::future::BoxFuture<'static, Result<TransportResponse, TransportError>> {
+            *self.sent.lock().unwrap() += 1;
+            Box::pin(async { Ok(TransportResponse::full(StatusCode::OK, HeaderMap::new(), b"{}".to_vec())) })
+        }
+
+        fn sleep_until(&self, _deadline: Instant) -> futures_util::future::BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+
+        fn run_process(
+            &self,
+            _request: ExecRequest,
+        ) -> futures_util::future::BoxFuture<'static, Result<ExecOutput, String>> {
+            let stdout = serde_json::json!({
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "kind": "ExecCredential",
+                "status": {"clientCertificateData": CERT, "clientKeyData": KEY},
+            });
+            let stdout = serde_json::to_vec(&stdout).unwrap();
+            Box::pin(async move { Ok(ExecOutput { status: Some(0), stdout, stderr: Vec::new() }) })
+        }
+
+        fn set_identity(&self, identity: Option<&Identity>) -> Result<(), TransportError> {
+            self.identities.lock().unwrap().push(identity.cloned());
+            Ok(())
+        }
+    }
+
+    fn get() -> http::Request<Vec<u8>> {
+        http::Request::get("/api/v1/namespaces/default/configmaps/x").body(Vec::new()).unwrap()
+    }
+
+    fn exec_config() -> Config {
+        let mut config = Config::new("https://127.0.0.1:6443".parse().unwrap());
+        let exec = ExecConfig {
+            command: "plugin".into(),
+            api_version: Some("client.authentication.k8s.io/v1".into()),
+            interactive_mode: Some("Never".into()),
+            ..ExecConfig::default()
+        };
+        config.auth = AuthSpec::Exec { exec: Box::new(exec), cluster: ExecCluster::default() };
+        config
+    }
+
+    #[test]
+    fn a_plugin_certificate_is_applied_once() {
+        let mock = Mock::default();
+        let client = Client::new(mock.clone(), exec_config());
+        futures_executor::block_on(async {
+            for _ in 0..3 {
+                client.request_bytes(get()).await.unwrap();
+            }
+        });
+        assert_eq!(*mock.sent.lock().unwrap(), 3);
+        let expected = Identity::from_pem(CERT.into(), KEY.into(), "test").unwrap();
+        assert_eq!(*mock.identities.lock().unwrap(), vec![Some(expected)]);
+    }
+
+    #[test]
+    fn the_configured_certificate_is_not_applied_again() {
+        let mock = Mock::default();
+        let mut config = Config::new("https://127.0.0.1:6443".parse().unwrap());
+        config.identity = Some(Identity::from_pem(CERT.into(), KEY.into(), "test").unwrap());
+        let client = Client::new(mock.clone(), config);
+        futures_executor::block_on(async {
+            client.request_bytes(get()).await.unwrap();
+            client.request_bytes(get()).await.unwrap();
+        });
+        assert!(mock.identities.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_transport_without_support_fails_the_request() {
+        /// The mock, with the default `set_identity`.
+        struct NoSupport(Mock);
+        impl Transport for NoSupport {
+            fn send(
+                &self,
+                request: http::Request<Vec<u8>>,
+            ) -> futures_util::future::BoxFuture<'static, Result<TransportResponse, TransportError>> {
+                self.0.send(request)
+            }
+            fn sleep_until(&self, deadline: Instant) -> futures_util::future::BoxFuture<'static, ()> {
+                self.0.sleep_until(deadline)
+            }
+            fn run_process(
+                &self,
+                request: ExecRequest,
+            ) -> futures_util::future::BoxFuture<'static, Result<ExecOutput, String>> {
+                self.0.run_process(request)
+            }
+        }
+        let mock = Mock::default();
+        let client = Client::new(NoSupport(mock.clone()), exec_config());
+        let err = futures_executor::block_on(client.request_bytes(get())).unwrap_err();
+        assert!(matches!(err, Error::Transport(TransportError::Unsupported(_))), "{err:?}");
+        assert_eq!(*mock.sent.lock().unwrap(), 0, "nothing is sent without the certificate");
+    }
 }

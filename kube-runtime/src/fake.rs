@@ -100,6 +100,12 @@ impl Transport for FakeTransport {
         let wait = deadline.saturating_duration_since(self.now());
         Box::pin(futures_timer::Delay::new(wait))
     }
+
+    /// In process there is no TLS: a client certificate (from an exec plugin) has nothing to
+    /// change, and is accepted.
+    fn set_identity(&self, _identity: Option<&kube_proto::config::Identity>) -> Result<(), TransportError> {
+        Ok(())
+    }
 }
 
 /// The body of a watch: polls the server, waits for writes or the next bookmark/timeout.

@@ -12,6 +12,7 @@ use futures_core::Stream;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use http::{HeaderMap, StatusCode};
+use kube_proto::config::Identity;
 use kube_proto::config::auth::{ExecOutput, ExecRequest};
 
 /// The body of a response, chunk by chunk.
@@ -111,6 +112,23 @@ pub trait Transport: Send + Sync + 'static {
             });
             rx.await.unwrap_or_else(|| Err("the process runner thread ended".into()))
         })
+    }
+
+    /// Presents `identity` (or no client certificate, for `None`) on the connections made from
+    /// now on, in place of the one the transport was built with (the [`Config`]'s `identity`).
+    ///
+    /// The [`Client`](crate::Client) calls it before sending when an exec credential plugin
+    /// returns a client certificate and key (`clientCertificateData` / `clientKeyData`) other
+    /// than the one last applied, so it is called when the certificate first appears and when
+    /// it rotates, not on every request. Connections made with the previous certificate must
+    /// not be used for later requests (requests already under way may finish on them).
+    ///
+    /// The default cannot change certificates and returns [`TransportError::Unsupported`].
+    ///
+    /// [`Config`]: kube_proto::config::Config
+    fn set_identity(&self, identity: Option<&Identity>) -> Result<(), TransportError> {
+        let _ = identity;
+        Err(TransportError::Unsupported("client certificates from exec plugins".into()))
     }
 }
 

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube_integration_tests::objects::configmap;
 use kube_integration_tests::pki::Pki;
 use kube_integration_tests::{Ctx, ServerOptions, TestServer, TransportKind, closed_port_config, transport_tests};
-use kube_proto::config::{AuthSpec, SecretString};
+use kube_proto::config::{AuthSpec, ExecCluster, ExecConfig, SecretString};
 use kube_proto::{ListParams, PostParams, Reason, ResourceExt, ResponseError, WatchEvent, WatchParams};
 use kube_runtime::config::KubeconfigOptions;
 use kube_runtime::{Api, Client, Error, TransportError};
@@ -19,6 +19,8 @@ transport_tests!(
     wrong_token_is_401,
     client_certificate_auth,
     client_certificate_required,
+    exec_plugin_client_certificate,
+    set_identity_drops_pooled_connections,
     wrong_ca_is_a_tls_error,
     connection_refused,
     kubeconfig_contexts,
@@ -116,6 +118,62 @@ async fn client_certificate_required(ctx: Ctx) {
 }
 
 /// Runs against a real HTTPS cluster too: its certificate is not signed by a fresh CA.
+/// An exec plugin that prints a client certificate (and no token): the transport presents it
+/// to a server that requires one.
+async fn exec_plugin_client_certificate(ctx: Ctx) {
+    let Some(_) = ctx.loopback_only("needs a server that requires client certificates") else { return };
+    let server = TestServer::start(ServerOptions::mtls_required());
+    let identity = server.cert_config().identity.expect("a client certificate");
+    let credential = serde_json::json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": {
+            "clientCertificateData": String::from_utf8(identity.cert_chain_pem.clone()).unwrap(),
+            "clientKeyData": String::from_utf8(identity.key_pem.expose().to_vec()).unwrap(),
+        },
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("cert-plugin");
+    std::fs::write(&plugin, format!("#!/bin/sh\ncat <<'EOF'\n{credential}\nEOF\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut config = server.anonymous_config();
+    assert!(config.identity.is_none(), "no certificate but the plugin's");
+    let exec = ExecConfig {
+        command: plugin.to_str().unwrap().to_owned(),
+        api_version: Some("client.authentication.k8s.io/v1".into()),
+        interactive_mode: Some("Never".into()),
+        ..ExecConfig::default()
+    };
+    config.auth = AuthSpec::Exec { exec: Box::new(exec), cluster: ExecCluster::default() };
+    let cms = configmaps(&ctx, ctx.client_for(config));
+    // The namespace does not exist on this server: 404, but through TLS and authenticated.
+    assert!(api_error(cms.get("x").await).is_not_found());
+    assert!(api_error(cms.get("y").await).is_not_found());
+    let seen = server.requests();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.iter().all(|s| s.status == 404), "{seen:?}");
+}
+
+/// After `set_identity`, a connection pooled before (made without a certificate) is not used
+/// again: the next request is authenticated by the new certificate on a new connection.
+async fn set_identity_drops_pooled_connections(ctx: Ctx) {
+    let Some(_) = ctx.loopback_only("needs the loopback server's certificates") else { return };
+    // Accepts a client certificate or the token; this client has neither at first.
+    let server = TestServer::start(ServerOptions::default());
+    let client = ctx.client_for(server.anonymous_config());
+    let cms = configmaps(&ctx, client.clone());
+    assert_eq!(api_error(cms.get("x").await).api_status().map(|s| s.code), Some(401));
+    let connections = server.connections();
+    let identity = server.cert_config().identity.expect("a client certificate");
+    client.transport().set_identity(Some(&identity)).unwrap();
+    assert!(api_error(cms.get("x").await).is_not_found(), "authenticated by the certificate");
+    assert_eq!(server.connections(), connections + 1, "a new connection");
+}
+
 async fn wrong_ca_is_a_tls_error(ctx: Ctx) {
     let config = match ctx.server() {
         Some(server) => server.wrong_ca_config(),

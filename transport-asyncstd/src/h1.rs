@@ -3,8 +3,8 @@
 //! `CONNECT` proxy tunnel.
 
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_std::net::TcpStream;
@@ -13,7 +13,7 @@ use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
 use http_client::{Error as HttpError, Request, Response};
 use http_types::headers::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http_types::{Body, Method, StatusCode};
-use kube_proto::config::Config;
+use kube_proto::config::{Config, Identity};
 use kube_runtime::transport::TransportError;
 
 use crate::error;
@@ -132,14 +132,23 @@ async fn tcp_connect(key: &PoolKey) -> io::Result<TcpStream> {
     Ok(tcp)
 }
 
+/// The TLS settings new connections are made with, and the pool of the connections made with
+/// them: replaced together when the client certificate changes, so a connection made with the
+/// previous certificate is never used again.
+struct Connections {
+    tls: TlsConnector,
+    pool: Arc<Pool>,
+}
+
 /// surf's backend: HTTP/1.1 over async-h1 with rustls from [`kube_runtime::tls`].
 pub(crate) struct H1Client {
-    tls: TlsConnector,
+    connections: RwLock<Arc<Connections>>,
+    /// The configuration, to rebuild the TLS settings with another client certificate.
+    config: Config,
     /// The cluster's scheme, host and port: `tls-server-name` applies to connections there.
     cluster: PoolKey,
     tls_server_name: Option<String>,
     proxy: Option<Proxy>,
-    pool: Arc<Pool>,
     settings: Settings,
 }
 
@@ -156,8 +165,7 @@ impl std::fmt::Debug for H1Client {
 
 impl H1Client {
     pub(crate) fn new(config: &Config, settings: Settings) -> Result<H1Client, TransportError> {
-        // async-h1 speaks HTTP/1.1 only: offer nothing else in ALPN.
-        let tls = kube_runtime::tls::client_config(config, &[b"http/1.1"])?;
+        let connections = Self::connections_for(config, &settings)?;
         // Checks tls-server-name now rather than on the first request.
         if config.cluster_url.scheme() == "https" {
             kube_runtime::tls::server_name(config)?;
@@ -165,22 +173,45 @@ impl H1Client {
         let cluster = PoolKey::for_url(&config.cluster_url)?;
         let proxy = config.proxy_url.as_ref().map(Proxy::from_url).transpose()?;
         Ok(H1Client {
-            tls: TlsConnector::from(Arc::new(tls)),
+            connections: RwLock::new(Arc::new(connections)),
+            config: config.clone(),
             cluster,
             tls_server_name: config.tls_server_name.clone().filter(|n| !n.is_empty()),
             proxy,
-            pool: Arc::new(Pool::new(settings.pool_max_idle_per_host, settings.pool_idle_timeout)),
             settings,
         })
     }
 
+    /// TLS settings from `config` and an empty pool.
+    fn connections_for(config: &Config, settings: &Settings) -> Result<Connections, TransportError> {
+        // async-h1 speaks HTTP/1.1 only: offer nothing else in ALPN.
+        let tls = kube_runtime::tls::client_config(config, &[b"http/1.1"])?;
+        let pool = Pool::new(settings.pool_max_idle_per_host, settings.pool_idle_timeout);
+        Ok(Connections { tls: TlsConnector::from(Arc::new(tls)), pool: Arc::new(pool) })
+    }
+
+    /// The current TLS settings and pool.
+    fn connections(&self) -> Arc<Connections> {
+        self.connections.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Makes new connections present `identity` (or no client certificate), with a new pool:
+    /// the idle connections made with the previous certificate are dropped, and those in use
+    /// go back to the old pool, which nothing takes from any more.
+    pub(crate) fn set_identity(&self, identity: Option<&Identity>) -> Result<(), TransportError> {
+        let config = Config { identity: identity.cloned(), ..self.config.clone() };
+        let connections = Self::connections_for(&config, &self.settings)?;
+        *self.connections.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(connections);
+        Ok(())
+    }
+
     pub(crate) fn idle_connections(&self) -> usize {
-        self.pool.idle_count()
+        self.connections().pool.idle_count()
     }
 
     /// A new connection to `key`: TCP (through the proxy's tunnel, if any), then TLS for
     /// https, all within the connect timeout.
-    async fn connect(&self, key: &PoolKey) -> Result<Conn, TransportError> {
+    async fn connect(&self, tls: &TlsConnector, key: &PoolKey) -> Result<Conn, TransportError> {
         let origin = key.origin();
         let connecting = async {
             let tcp = match &self.proxy {
@@ -196,7 +227,7 @@ impl H1Client {
             let override_name = if &self.cluster == key { self.tls_server_name.as_deref() } else { None };
             let name = kube_runtime::tls::server_name_for(override_name, &key.host)
                 .map_err(|message| TransportError::Tls { url: origin.clone(), message })?;
-            let tls = self.tls.connect(name, tcp).await.map_err(|e| error::handshake(&origin, e))?;
+            let tls = tls.connect(name, tcp).await.map_err(|e| error::handshake(&origin, e))?;
             Ok(Conn::Tls(Box::new(tls)))
         };
         match self.settings.connect_timeout {
@@ -212,6 +243,8 @@ impl H1Client {
     async fn execute(&self, mut req: Request) -> Result<Response, TransportError> {
         let key = PoolKey::for_url(req.url())?;
         let origin = key.origin();
+        let connections = self.connections();
+        let pool = &connections.pool;
         // http-types adds the body's content type (application/octet-stream) to a request
         // with none whenever its body is replaced: take it out again.
         let had_content_type = req.header(CONTENT_TYPE).is_some();
@@ -224,14 +257,14 @@ impl H1Client {
         let close_requested = has_token(req.header(CONNECTION), "close");
         let mut may_reuse = true;
         loop {
-            let pooled = if may_reuse { self.pool.take(&key) } else { None };
+            let pooled = if may_reuse { pool.take(&key) } else { None };
             let reused = pooled.is_some();
             let conn = match pooled {
                 Some(conn) => conn,
-                None => self.connect(&key).await?,
+                None => self.connect(&connections.tls, &key).await?,
             };
             let state = Arc::new(ExchangeState::default());
-            let stream = Checkout::new(conn, self.pool.clone(), key.clone(), state.clone(), self.settings.io_timeout);
+            let stream = Checkout::new(conn, pool.clone(), key.clone(), state.clone(), self.settings.io_timeout);
             let mut attempt = req.clone();
             // Only a request on a pooled connection may be sent again.
             attempt.set_body(Body::from_bytes(if reused { body.clone() } else { std::mem::take(&mut body) }));
@@ -241,7 +274,7 @@ impl H1Client {
             match async_h1::connect(stream, attempt).await {
                 Ok(res) => {
                     let keep_alive = !close_requested && !has_token(res.header(CONNECTION), "close");
-                    return self.prepare(res, head_only, keep_alive, &key, state);
+                    return self.prepare(res, head_only, keep_alive, pool, &key, state);
                 }
                 Err(e) => {
                     let read_any = state.read_any.load(Ordering::Acquire);
@@ -258,13 +291,14 @@ impl H1Client {
         }
     }
 
-    /// Wraps the response body so it is checked, typed and releases the connection; handles
-    /// the responses that have no body.
+    /// Wraps the response body so it is checked, typed and releases the connection (to `pool`);
+    /// handles the responses that have no body.
     fn prepare(
         &self,
         mut res: Response,
         head_only: bool,
         keep_alive: bool,
+        pool: &Pool,
         key: &PoolKey,
         state: Arc<ExchangeState>,
     ) -> Result<Response, TransportError> {
@@ -283,7 +317,7 @@ impl H1Client {
             // dropped it already, finds the connection where the checkout left it.
             drop(res.take_body());
             if keep_alive && let Some(conn) = state.take_orphan() {
-                self.pool.put(key.clone(), conn);
+                pool.put(key.clone(), conn);
             }
             return Ok(res);
         }

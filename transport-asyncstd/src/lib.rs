@@ -17,7 +17,9 @@
 //!   more on a new connection.
 //! - **TLS** follows the [`Config`]: its CA certificates (the `webpki-roots` when it has none),
 //!   its client certificate, `tls-server-name` (SNI and verification, for the cluster's host and
-//!   port) and `insecure-skip-tls-verify` (the shared verifier of [`kube_runtime::tls`]).
+//!   port) and `insecure-skip-tls-verify` (the shared verifier of [`kube_runtime::tls`]). A
+//!   client certificate from an exec plugin ([`Transport::set_identity`]) applies to new
+//!   connections, with a new pool.
 //! - **Proxies**: the configuration's `proxy-url`, an `http://` proxy, used through an HTTP
 //!   `CONNECT` tunnel for `https://` and `http://` servers alike (credentials in the proxy URL
 //!   are sent as `Proxy-Authorization: Basic`). Other proxy schemes (`socks5://`, `https://`)
@@ -77,8 +79,8 @@ use futures_util::future::BoxFuture;
 use http::header::{CONNECTION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 pub use kube_proto as proto;
-use kube_proto::config::Config;
 use kube_proto::config::auth::{ExecOutput, ExecRequest};
+use kube_proto::config::{Config, Identity};
 pub use kube_runtime as runtime;
 use kube_runtime::{Transport, TransportError, TransportResponse};
 
@@ -217,6 +219,12 @@ impl Transport for AsyncStdTransport {
 
     fn run_process(&self, request: ExecRequest) -> BoxFuture<'static, Result<ExecOutput, String>> {
         Box::pin(run_process(request))
+    }
+
+    /// New connections present `identity`; the pool is replaced, so no connection made with
+    /// the previous certificate is used again (requests under way finish on theirs).
+    fn set_identity(&self, identity: Option<&Identity>) -> Result<(), TransportError> {
+        self.h1.set_identity(identity)
     }
 }
 

@@ -6,7 +6,9 @@
 //!   HTTP/1.1. Connections are pooled and reused.
 //! - TLS follows the [`Config`]: its CA certificates (the `webpki-roots` when it has none), its
 //!   client certificate, `tls-server-name` (used for SNI and verification) and
-//!   `insecure-skip-tls-verify`; see [`kube_runtime::tls`].
+//!   `insecure-skip-tls-verify`; see [`kube_runtime::tls`]. A client certificate from an exec
+//!   plugin ([`Transport::set_identity`]) replaces the pooled clients, so later requests use new
+//!   connections.
 //! - Proxies: the configuration's `proxy-url` (an `http://` proxy, used through an HTTP
 //!   `CONNECT` tunnel), else `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` and `NO_PROXY` from the
 //!   environment (read when the transport is built; as in Go, `localhost` and loopback addresses
@@ -40,6 +42,7 @@
 mod connect;
 
 use std::error::Error as StdError;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -48,13 +51,13 @@ use http::StatusCode;
 use http::header::{CONNECTION, HeaderMap};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::{Builder as HyperClientBuilder, Client as HyperClient};
 use hyper_util::client::proxy::matcher::Matcher;
 pub use hyper_util::client::proxy::matcher::Matcher as ProxyMatcher;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 pub use kube_proto as proto;
-use kube_proto::config::Config;
 use kube_proto::config::auth::{ExecOutput, ExecRequest};
+use kube_proto::config::{Config, Identity};
 pub use kube_runtime as runtime;
 use kube_runtime::transport::Body;
 use kube_runtime::{Transport, TransportError, TransportResponse};
@@ -86,11 +89,42 @@ pub type UpgradedIo = TokioIo<hyper::upgrade::Upgraded>;
 /// It must be used inside a tokio runtime (with the time and I/O drivers enabled).
 #[derive(Clone)]
 pub struct HyperTransport {
+    /// The pooled clients, replaced (with their pools) when the client certificate changes.
+    clients: Arc<RwLock<Clients>>,
+    /// What the clients are made from.
+    factory: Arc<Factory>,
+    read_timeout: Option<Duration>,
+}
+
+/// The two pooled clients, made with the same TLS settings.
+#[derive(Clone)]
+struct Clients {
     /// HTTP/2 or HTTP/1.1, as ALPN decides.
     pooled: Pool,
     /// HTTP/1.1 only, for requests that ask for a protocol upgrade.
     http1: Pool,
-    read_timeout: Option<Duration>,
+}
+
+/// Makes [`Clients`]: the configuration and the settings that outlive a client certificate.
+struct Factory {
+    config: Config,
+    proxy: Arc<Option<ProxyRules>>,
+    connect_timeout: Duration,
+    builder: HyperClientBuilder,
+}
+
+impl Factory {
+    /// Clients whose connections use the TLS settings of `config`.
+    fn clients(&self, config: &Config) -> Result<Clients, TransportError> {
+        let connector = |alpn: &[&[u8]]| -> Result<Connector, TransportError> {
+            let tls = kube_runtime::tls::client_config(config, alpn)?;
+            Ok(Connector::new(tls, config.tls_server_name.clone(), self.proxy.clone(), self.connect_timeout))
+        };
+        Ok(Clients {
+            pooled: self.builder.build(connector(ALPN_H2_H1)?),
+            http1: self.builder.build(connector(ALPN_H1)?),
+        })
+    }
 }
 
 impl std::fmt::Debug for HyperTransport {
@@ -172,11 +206,6 @@ impl HyperTransportBuilder {
                 EnvProxy::Off => None,
             },
         };
-        let proxy = std::sync::Arc::new(proxy);
-        let connector = |alpn: &[&[u8]]| -> Result<Connector, TransportError> {
-            let tls = kube_runtime::tls::client_config(config, alpn)?;
-            Ok(Connector::new(tls, config.tls_server_name.clone(), proxy.clone(), self.connect_timeout))
-        };
         let mut builder = HyperClient::builder(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
@@ -184,9 +213,14 @@ impl HyperTransportBuilder {
             .pool_idle_timeout(self.pool_idle_timeout)
             .http2_keep_alive_interval(Duration::from_secs(30))
             .http2_keep_alive_timeout(Duration::from_secs(15));
-        let pooled = builder.build(connector(ALPN_H2_H1)?);
-        let http1 = builder.build(connector(ALPN_H1)?);
-        Ok(HyperTransport { pooled, http1, read_timeout: self.read_timeout })
+        let factory =
+            Factory { config: self.config, proxy: Arc::new(proxy), connect_timeout: self.connect_timeout, builder };
+        let clients = factory.clients(&factory.config)?;
+        Ok(HyperTransport {
+            clients: Arc::new(RwLock::new(clients)),
+            factory: Arc::new(factory),
+            read_timeout: self.read_timeout,
+        })
     }
 }
 
@@ -194,6 +228,11 @@ impl HyperTransport {
     /// A transport for a configuration, with the default timeouts and the proxy environment.
     pub fn new(config: &Config) -> Result<Self, TransportError> {
         Self::builder(config).build()
+    }
+
+    /// The current clients (cheap clones sharing their pools).
+    fn clients(&self) -> Clients {
+        self.clients.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// A builder, to set timeouts or proxy rules.
@@ -215,7 +254,7 @@ impl HyperTransport {
     /// hand the connection back, since [`TransportResponse`] has only a body stream; this method
     /// is the hook an executor-agnostic upgrade in `kube-runtime` will call.
     pub fn upgrade(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<Upgrade, TransportError>> {
-        let client = self.http1.clone();
+        let client = self.clients().http1;
         let read_timeout = self.read_timeout;
         Box::pin(async move {
             let url = origin(request.uri());
@@ -256,7 +295,8 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 
 impl Transport for HyperTransport {
     fn send(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<TransportResponse, TransportError>> {
-        let client = if is_upgrade(request.headers()) { self.http1.clone() } else { self.pooled.clone() };
+        let clients = self.clients();
+        let client = if is_upgrade(request.headers()) { clients.http1 } else { clients.pooled };
         let read_timeout = self.read_timeout;
         Box::pin(async move {
             let url = origin(request.uri());
@@ -276,6 +316,16 @@ impl Transport for HyperTransport {
 
     fn run_process(&self, request: ExecRequest) -> BoxFuture<'static, Result<ExecOutput, String>> {
         Box::pin(run_process(request))
+    }
+
+    /// Makes new clients whose connections present `identity`, and puts them in place of the
+    /// current ones. Their pools go with them, so no connection made with the previous
+    /// certificate is used again (requests under way finish on theirs).
+    fn set_identity(&self, identity: Option<&Identity>) -> Result<(), TransportError> {
+        let config = Config { identity: identity.cloned(), ..self.factory.config.clone() };
+        let clients = self.factory.clients(&config)?;
+        *self.clients.write().unwrap_or_else(PoisonError::into_inner) = clients;
+        Ok(())
     }
 }
 
