@@ -1438,16 +1438,10 @@ impl Comparison {
 
     fn leaf(&mut self, l: Option<&Value>, r: Option<&Value>, path: &FieldPath) {
         match (l, r) {
-            (None, Some(_)) => {
-                self.added.insert(path.clone());
-            }
-            (Some(_), None) => {
-                self.removed.insert(path.clone());
-            }
             (Some(a), Some(b)) if a != b => {
                 self.modified.insert(path.clone());
             }
-            _ => {}
+            _ => self.item(l, r, path),
         }
     }
 
