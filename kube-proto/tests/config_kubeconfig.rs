@@ -854,3 +854,48 @@ contexts:
     // The transport still gets the real URL.
     assert_eq!(config.proxy_url.unwrap().password(), Some("pr0xy-pa55"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Files kubectl refuses, and files it reads, the same here
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_name_defined_twice_in_one_file_is_refused_naming_the_list_the_name_and_the_file() {
+    for (list, yaml) in [
+        (
+            "clusters",
+            "clusters:\n- name: k\n  cluster: {server: 'https://a'}\n- name: k\n  cluster: {server: 'https://b'}\n",
+        ),
+        (
+            "contexts",
+            "contexts:\n- name: k\n  context: {cluster: a}\n- name: other\n- name: k\n  context: {cluster: b}\n",
+        ),
+        ("users", "users:\n- name: k\n  user: {token: SECRET-a}\n- name: k\n  user: {token: SECRET-b}\n"),
+    ] {
+        let err = Kubeconfig::from_yaml(yaml.as_bytes(), Some(Path::new("/home/me/.kube/config"))).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::DuplicateName { file: "/home/me/.kube/config".into(), list, name: "k".into() },
+            "{yaml}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "/home/me/.kube/config: invalid kubeconfig: duplicate name \"k\" in {list}; names must be unique within a file"
+            )
+        );
+        assert!(!format!("{err} {err:?}").contains("SECRET-"));
+    }
+    // One name in each list is not a duplicate: the lists are separate.
+    let yaml = b"clusters: [{name: k}]\ncontexts: [{name: k}]\nusers: [{name: k}]\n";
+    assert_eq!(Kubeconfig::from_yaml(yaml, None).unwrap().clusters.len(), 1);
+}
+
+#[test]
+fn a_name_defined_in_two_merged_files_is_not_a_duplicate_the_first_wins() {
+    let a = Kubeconfig::from_yaml(b"clusters: [{name: k, cluster: {server: 'https://a'}}]\n", None).unwrap();
+    let b = Kubeconfig::from_yaml(b"clusters: [{name: k, cluster: {server: 'https://b'}}]\n", None).unwrap();
+    let merged = Kubeconfig::merge([a, b]);
+    assert_eq!(merged.clusters.len(), 1);
+    assert_eq!(merged.clusters[0].cluster.as_ref().unwrap().server.as_deref(), Some("https://a"));
+}

@@ -611,3 +611,23 @@ fn read_file_says_why() {
     assert_eq!(read_file(&f).unwrap(), b"x");
     assert!(!read_file(&dir.path().join("nope")).unwrap_err().is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Files kubectl refuses, and files it reads, the same here
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_user_defined_twice_in_one_file_is_an_error_naming_that_file_but_across_files_the_first_wins() {
+    let dir = TempDir::new("duplicates");
+    let first = dir.write("first", kubeconfig("    token: first\n"));
+    let second = dir.write("second", kubeconfig("    token: second\n"));
+    let c =
+        from_kubeconfig(&KubeconfigOptions { paths: Some(vec![first.clone(), second]), ..Default::default() }).unwrap();
+    assert_eq!(bearer(&mut auth_of(&c), t0()), "Bearer first");
+    let twice = dir.write("twice", format!("{}- name: u\n  user: {{token: again}}\n", kubeconfig("    token: t\n")));
+    let err = load_kubeconfig(&[first, twice.clone()]).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::DuplicateName { file, list: "users", name } if Path::new(file) == twice && name == "u"),
+        "{err:?}"
+    );
+}

@@ -244,10 +244,31 @@ impl Kubeconfig {
                 ConfigError::Yaml { file: file.clone(), line, column, message: redact_quoted(message) }
             })?
         };
+        config.check_unique_names(&file)?;
         if let Some(dir) = path.and_then(Path::parent) {
             config.resolve_paths(dir);
         }
         Ok(config)
+    }
+
+    /// Within one file a name is defined once per list: client-go refuses a file that defines
+    /// a cluster, context or user twice (only [`merge`](Self::merge) lets the first one win).
+    fn check_unique_names(&self, file: &str) -> Result<(), ConfigError> {
+        fn first_duplicate<'a>(names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+            let mut seen = std::collections::BTreeSet::new();
+            names.into_iter().find(|n| !seen.insert(*n))
+        }
+        let lists = [
+            ("clusters", first_duplicate(self.clusters.iter().map(|c| c.name.as_str()))),
+            ("contexts", first_duplicate(self.contexts.iter().map(|c| c.name.as_str()))),
+            ("users", first_duplicate(self.auth_infos.iter().map(|u| u.name.as_str()))),
+        ];
+        match lists.into_iter().find_map(|(list, dup)| dup.map(|name| (list, name))) {
+            Some((list, name)) => {
+                Err(ConfigError::DuplicateName { file: file.to_owned(), list, name: name.to_owned() })
+            }
+            None => Ok(()),
+        }
     }
 
     /// Makes the file paths in the file absolute, relative to `dir` (the file's folder), as

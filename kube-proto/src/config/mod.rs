@@ -64,6 +64,17 @@ pub enum ConfigError {
         /// What is wrong (quoted values are redacted).
         message: String,
     },
+    /// One kubeconfig file defines two clusters, contexts or users with one name (kubectl
+    /// refuses such a file too; across merged files the first definition wins instead).
+    #[error("{file}: invalid kubeconfig: duplicate name {name:?} in {list}; names must be unique within a file")]
+    DuplicateName {
+        /// The file.
+        file: String,
+        /// `clusters`, `contexts` or `users`.
+        list: &'static str,
+        /// The name defined twice.
+        name: String,
+    },
     /// No context was named and the kubeconfig has no current-context.
     #[error("the kubeconfig has no current-context and no context was named")]
     NoCurrentContext,
