@@ -17,10 +17,12 @@ pub enum RequestError {
         /// `name`, `namespace`, `subresource`, ...
         what: &'static str,
     },
-    /// A name would change the meaning of the path (`/`, `..`, `%`, `?`, `#`).
+    /// A name the API server refuses as a path segment (apimachinery's
+    /// `IsValidPathSegmentName`): `.`, `..`, or one containing `/` or `%`. Other characters
+    /// (spaces, `?`, `#`, any UTF-8) are valid and percent-encoded in the path.
     #[error("invalid {what} {value:?}: {reason}")]
     InvalidName {
-        /// `name` or `namespace`.
+        /// `name`, `namespace` or `subresource`.
         what: &'static str,
         /// The value given.
         value: String,

@@ -770,19 +770,48 @@ fn push_u64(out: &mut String, mut n: u64) {
 /// Percent-encodes a query value as Go's `url.QueryEscape`: unreserved characters
 /// (`A-Z a-z 0-9 - _ . ~`) stay, a space becomes `+`, every other byte becomes `%XX`.
 pub fn encode_query_value(out: &mut String, value: &str) {
+    percent_encode(out, value, Escape::Query);
+}
+
+/// Percent-encodes one path segment (an object name, a namespace, a subresource): unreserved
+/// characters, the RFC 3986 sub-delimiters (`! $ & ' ( ) * + , ; =`), `:` and `@` stay; every
+/// other byte becomes `%XX` — a space `%20`, `?` `%3F`, `#` `%23`, `/` `%2F`, `%` `%25`, control
+/// characters and each byte of a non-ASCII character. The API server unescapes the path before
+/// routing, so the name it sees is exactly the one given.
+pub fn encode_path_segment(out: &mut String, segment: &str) {
+    percent_encode(out, segment, Escape::PathSegment);
+}
+
+/// What may stand raw: the one table behind both encoders.
+#[derive(Clone, Copy)]
+enum Escape {
+    Query,
+    PathSegment,
+}
+
+impl Escape {
+    fn keeps(self, b: u8) -> bool {
+        let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+        match self {
+            Escape::Query => unreserved,
+            Escape::PathSegment => unreserved || b"!$&'()*+,;=:@".contains(&b),
+        }
+    }
+}
+
+fn percent_encode(out: &mut String, value: &str, escape: Escape) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let bytes = value.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let plain = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
-        if plain {
+        if escape.keeps(b) {
             continue;
         }
         if start < i {
             // Only plain ASCII lies between: both ends are character boundaries.
             out.push_str(&value[start..i]);
         }
-        if b == b' ' {
+        if b == b' ' && matches!(escape, Escape::Query) {
             out.push('+');
         } else {
             out.push('%');
@@ -811,6 +840,20 @@ mod tests {
         assert_eq!(enc("a~b_c-d.e*f/g"), "a~b_c-d.e%2Af%2Fg");
         assert_eq!(enc("é"), "%C3%A9");
         assert_eq!(enc(""), "");
+    }
+
+    #[test]
+    fn path_segments_keep_sub_delimiters_and_escape_the_rest() {
+        let seg = |s: &str| {
+            let mut out = String::new();
+            encode_path_segment(&mut out, s);
+            out
+        };
+        assert_eq!(seg("web-0.a_b~c"), "web-0.a_b~c");
+        assert_eq!(seg("a!$&'()*+,;=:@b"), "a!$&'()*+,;=:@b");
+        assert_eq!(seg("a b?c#d/e%f"), "a%20b%3Fc%23d%2Fe%25f");
+        assert_eq!(seg("\t\n\u{0}\u{7f}"), "%09%0A%00%7F");
+        assert_eq!(seg("café"), "caf%C3%A9");
     }
 
     #[test]

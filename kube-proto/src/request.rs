@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::error::RequestError;
 use crate::params::{
     AttachParams, DeleteParams, EvictParams, GetParams, ListParams, LogParams, Patch, PatchParams, PostParams, Query,
-    WatchParams,
+    WatchParams, encode_path_segment,
 };
 use crate::resource::{DynamicObject, Resource};
 
@@ -108,7 +108,7 @@ impl Request {
         let mut p = String::with_capacity(self.url_path.len() + name.len() + extra + 64);
         p.push_str(&self.url_path);
         p.push('/');
-        push_path_segment(&mut p, name);
+        encode_path_segment(&mut p, name);
         Ok(p)
     }
 
@@ -116,7 +116,7 @@ impl Request {
         validate_name("subresource", subresource)?;
         let mut p = self.object_path(name, subresource.len() + 1)?;
         p.push('/');
-        p.push_str(subresource);
+        encode_path_segment(&mut p, subresource);
         Ok(p)
     }
 
@@ -394,46 +394,27 @@ pub fn websocket_key(nonce: [u8; 16]) -> HeaderValue {
     HeaderValue::from_str(&s).expect("base64 is a valid header value")
 }
 
-/// Checks an object name or namespace as `k8s.io/apimachinery`'s `IsValidPathSegmentName`
-/// does, plus the characters that would change the URI.
+/// Checks an object name, namespace or subresource exactly as `k8s.io/apimachinery`'s
+/// `IsValidPathSegmentName` does: not empty, not `.` or `..`, no `/` and no `%`. Everything else
+/// (spaces, `?`, `#`, control characters, any UTF-8) is valid and percent-encoded in the path.
 pub(crate) fn validate_name(what: &'static str, name: &str) -> Result<(), RequestError> {
     if name.is_empty() {
         return Err(RequestError::EmptyName { what });
     }
-    let reason = if name == "." || name == ".." {
-        Some("may not be '.' or '..'")
+    let reason = if name == "." {
+        Some("may not be '.'")
+    } else if name == ".." {
+        Some("may not be '..'")
     } else if name.contains('/') {
         Some("may not contain '/'")
     } else if name.contains('%') {
         Some("may not contain '%'")
-    } else if name.bytes().any(|b| b == b'?' || b == b'#' || b <= b' ' || b == 0x7f) {
-        Some("may not contain '?', '#', spaces or control characters")
     } else {
         None
     };
     match reason {
         Some(reason) => Err(RequestError::InvalidName { what, value: name.to_owned(), reason }),
         None => Ok(()),
-    }
-}
-
-/// Appends a path segment, percent-encoding what a URI path may not hold raw (non-ASCII,
-/// quotes, braces, ...) as Go's `url.PathEscape` does for the characters names may contain.
-fn push_path_segment(out: &mut String, segment: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b);
-    if segment.bytes().all(plain) {
-        out.push_str(segment);
-        return;
-    }
-    for b in segment.bytes() {
-        if plain(b) {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[(b >> 4) as usize] as char);
-            out.push(HEX[(b & 15) as usize] as char);
-        }
     }
 }
 
@@ -490,12 +471,14 @@ mod tests {
     use k8s_openapi::api::core::v1::Pod;
 
     #[test]
-    fn names_that_would_change_the_path_are_rejected() {
+    fn only_names_the_server_refuses_as_path_segments_are_rejected() {
         let r = Request::namespaced::<Pod>("default");
         assert_eq!(r.get("", &GetParams::default()).unwrap_err(), RequestError::EmptyName { what: "name" });
-        for bad in ["a/b", "..", ".", "a%2F", "a b", "a?x", "a#x"] {
+        for bad in ["a/b", "..", ".", "a%2F"] {
             assert!(matches!(r.get(bad, &GetParams::default()), Err(RequestError::InvalidName { .. })), "{bad}");
         }
+        let req = r.get("a b?x#y", &GetParams::default()).unwrap();
+        assert_eq!(req.uri(), "/api/v1/namespaces/default/pods/a%20b%3Fx%23y");
         let bad_ns = Request::namespaced::<Pod>("");
         assert_eq!(bad_ns.list(&ListParams::default()).unwrap_err(), RequestError::EmptyName { what: "namespace" });
     }

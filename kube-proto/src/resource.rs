@@ -63,14 +63,15 @@ pub trait Resource {
     /// The collection path: `/api/v1/namespaces/{ns}/pods`, `/apis/apps/v1/deployments`, ...
     ///
     /// `namespace` is ignored for cluster-scoped kinds; `None` for a namespaced kind is the
-    /// all-namespaces collection.
+    /// all-namespaces collection. The namespace is percent-encoded as a path segment.
     fn url_path(dt: &Self::DynamicType, namespace: Option<&str>) -> String {
         let namespace = if Self::is_namespaced(dt) { namespace } else { None };
         collection_path(&Self::group(dt), &Self::version(dt), &Self::plural(dt), namespace)
     }
 }
 
-/// Builds a collection path from its parts, with a single allocation.
+/// Builds a collection path from its parts, with a single allocation. The namespace is
+/// percent-encoded as a path segment.
 pub(crate) fn collection_path(group: &str, version: &str, plural: &str, namespace: Option<&str>) -> String {
     let ns_len = namespace.map_or(0, |n| n.len() + 12);
     let mut s = String::with_capacity(8 + group.len() + version.len() + ns_len + plural.len() + 48);
@@ -84,7 +85,7 @@ pub(crate) fn collection_path(group: &str, version: &str, plural: &str, namespac
     s.push_str(version);
     if let Some(ns) = namespace {
         s.push_str("/namespaces/");
-        s.push_str(ns);
+        crate::params::encode_path_segment(&mut s, ns);
     }
     s.push('/');
     s.push_str(plural);
