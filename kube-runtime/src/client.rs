@@ -51,7 +51,8 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client for a configuration over a transport.
+    /// A client for a configuration over a transport. Over a plain `http://` URL the
+    /// configuration's credentials are not used (see [`Client::try_new`]).
     pub fn new(transport: impl Transport, config: Config) -> Client {
         Self::try_new(transport, config).unwrap_or_else(|(transport, config)| {
             // Only impersonation headers can fail to build, and `Config::from_kubeconfig` has
@@ -76,7 +77,13 @@ impl Client {
     /// A client, or the transport and configuration back if the impersonation settings do not
     /// make valid headers.
     #[allow(clippy::result_large_err)]
-    pub fn try_new<T: Transport>(transport: T, config: Config) -> Result<Client, (T, Config)> {
+    ///
+    /// Over a plain `http://` URL the configuration's credentials are not used, as kubectl
+    /// does not use them (see [`Config::withhold_plain_http_credentials`]); a debug log says so.
+    pub fn try_new<T: Transport>(transport: T, mut config: Config) -> Result<Client, (T, Config)> {
+        if let Some(withheld) = config.withhold_plain_http_credentials() {
+            tracing::debug!(server = %withheld.server, "{withheld}");
+        }
         let headers = match config.impersonation.as_ref().map(|i| i.headers()) {
             Some(Ok(h)) => h,
             Some(Err(_)) => return Err((transport, config)),
@@ -312,14 +319,19 @@ mod tests {
     struct Mock {
         identities: Arc<Mutex<Vec<Option<Identity>>>>,
         sent: Arc<Mutex<usize>>,
+        /// Whether each request carried an `Authorization` header.
+        authorization: Arc<Mutex<Vec<bool>>>,
+        /// Plugins run.
+        plugins: Arc<Mutex<usize>>,
     }
 
     impl Transport for Mock {
         fn send(
             &self,
-            _request: http::Request<Vec<u8>>,
+            request: http::Request<Vec<u8>>,
         ) -> futures_util::future::BoxFuture<'static, Result<TransportResponse, TransportError>> {
             *self.sent.lock().unwrap() += 1;
+            self.authorization.lock().unwrap().push(request.headers().contains_key(AUTHORIZATION));
             Box::pin(async { Ok(TransportResponse::full(StatusCode::OK, HeaderMap::new(), b"{}".to_vec())) })
         }
 
@@ -331,6 +343,7 @@ mod tests {
             &self,
             _request: ExecRequest,
         ) -> futures_util::future::BoxFuture<'static, Result<ExecOutput, String>> {
+            *self.plugins.lock().unwrap() += 1;
             let stdout = serde_json::json!({
                 "apiVersion": "client.authentication.k8s.io/v1",
                 "kind": "ExecCredential",
@@ -360,6 +373,32 @@ mod tests {
         };
         config.auth = AuthSpec::Exec { exec: Box::new(exec), cluster: ExecCluster::default() };
         config
+    }
+
+    #[test]
+    fn no_credentials_go_to_a_plain_http_server() {
+        let token = |url: &str| Config {
+            auth: AuthSpec::Token(kube_proto::config::SecretString::new("s3cr3t")),
+            ..Config::new(url.parse().unwrap())
+        };
+        let mut exec = exec_config();
+        exec.cluster_url = "http://10.0.0.1:8080".parse().unwrap();
+        let cases = [
+            (token("http://10.0.0.1:8080"), false),
+            (exec, false),
+            (Config { send_credentials_over_loopback_http: true, ..token("http://10.0.0.1:8080") }, false),
+            (Config { send_credentials_over_loopback_http: true, ..token("http://127.0.0.1:8080") }, true),
+            (token("https://10.0.0.1:6443"), true),
+        ];
+        for (config, sent) in cases {
+            let url = config.cluster_url.to_string();
+            let mock = Mock::default();
+            let client = Client::new(mock.clone(), config);
+            futures_executor::block_on(client.request_bytes(get())).unwrap();
+            assert_eq!(*mock.authorization.lock().unwrap(), [sent], "{url}");
+            assert_eq!(*mock.plugins.lock().unwrap(), 0, "{url}");
+            assert!(mock.identities.lock().unwrap().is_empty(), "{url}");
+        }
     }
 
     #[test]

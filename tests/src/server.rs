@@ -86,6 +86,8 @@ pub struct Seen {
     pub status: u16,
     /// Whether a fault knob answered it (a forced error status), not the fake.
     pub injected: bool,
+    /// Whether it carried an `Authorization` header.
+    pub authorization: bool,
 }
 
 #[derive(Debug, Default)]
@@ -118,12 +120,13 @@ impl Shared {
         self.writes.send_modify(|n| *n += 1);
     }
 
-    fn record(&self, method: &Method, path_and_query: &str, status: StatusCode, injected: bool) {
+    fn record(&self, request: &Request<Vec<u8>>, path_and_query: &str, status: StatusCode, injected: bool) {
         lock(&self.seen).push(Seen {
-            method: method.clone(),
+            method: request.method().clone(),
             path_and_query: path_and_query.to_owned(),
             status: status.as_u16(),
             injected,
+            authorization: request.headers().contains_key(AUTHORIZATION),
         });
     }
 }
@@ -530,14 +533,14 @@ async fn handle(
     {
         let given = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         if given != Some(format!("Bearer {token}").as_str()) {
-            shared.record(&method, &path_and_query, StatusCode::UNAUTHORIZED, false);
+            shared.record(&request, &path_and_query, StatusCode::UNAUTHORIZED, false);
             return Ok(status_response(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized", None));
         }
     }
 
     let injected = lock(&shared.faults).fail.pop_front();
     if let Some((code, retry_after)) = injected {
-        shared.record(&method, &path_and_query, code, true);
+        shared.record(&request, &path_and_query, code, true);
         return Ok(injected_failure(code, retry_after));
     }
     let now = Instant::now();
@@ -548,14 +551,14 @@ async fn handle(
     Ok(match reply {
         Reply::Response(resp) => {
             let (parts, body) = resp.into_parts();
-            shared.record(&method, &path_and_query, parts.status, false);
+            shared.record(&request, &path_and_query, parts.status, false);
             let cut = !body.is_empty() && std::mem::take(&mut lock(&shared.faults).cut_next_response);
             let body = if cut { cut_body(body) } else { full(body) };
             Response::from_parts(parts, body)
         }
         Reply::Watch { id, head } => {
             let (parts, ()) = head.into_parts();
-            shared.record(&method, &path_and_query, parts.status, false);
+            shared.record(&request, &path_and_query, parts.status, false);
             let mut parts = parts;
             // hyper frames the body itself (chunked on HTTP/1.1, DATA frames on HTTP/2).
             parts.headers.remove(http::header::TRANSFER_ENCODING);

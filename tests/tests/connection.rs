@@ -8,7 +8,9 @@ use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube_integration_tests::objects::configmap;
 use kube_integration_tests::pki::Pki;
-use kube_integration_tests::{Ctx, ServerOptions, TestServer, TransportKind, closed_port_config, transport_tests};
+use kube_integration_tests::{
+    ClientCerts, Ctx, ServerOptions, TOKEN, TestServer, TransportKind, closed_port_config, transport_tests,
+};
 use kube_proto::config::{AuthSpec, ExecCluster, ExecConfig, SecretString};
 use kube_proto::{ListParams, PostParams, Reason, ResourceExt, ResponseError, WatchEvent, WatchParams};
 use kube_runtime::config::KubeconfigOptions;
@@ -25,6 +27,7 @@ transport_tests!(
     connection_refused,
     kubeconfig_contexts,
     plain_http,
+    credentials_are_not_sent_over_plain_http,
     cut_response_body,
     retries_idempotent_requests,
     writes_are_not_retried,
@@ -256,6 +259,56 @@ async fn plain_http(ctx: Ctx) {
         WatchEvent::Deleted(o) => assert_eq!(o.uid(), created.uid()),
         other => panic!("expected DELETED, got {other:?}"),
     }
+}
+
+/// kubectl sends no credentials to a plain-HTTP server: no `Authorization` header, and no exec
+/// plugin run. Only a deliberate opt-in, for a loopback test server, sends them.
+async fn credentials_are_not_sent_over_plain_http(ctx: Ctx) {
+    let Some(_) = ctx.loopback_only("needs a plain HTTP server that wants a token") else { return };
+    let server =
+        TestServer::start(ServerOptions { tls: false, client_certs: ClientCerts::Off, token: Some(TOKEN.into()) });
+    assert!(server.url().as_str().starts_with("http://127.0.0.1:"));
+
+    let with_token = configmaps(&ctx, ctx.client_for(server.token_config()));
+    assert_eq!(api_error(with_token.get("x").await).http_status(), 401, "the token was withheld");
+
+    // An exec plugin that leaves a mark when it runs.
+    let dir = tempfile::tempdir().unwrap();
+    let (plugin, mark) = (dir.path().join("token-plugin"), dir.path().join("ran"));
+    let credential = serde_json::json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": {"token": TOKEN},
+    });
+    std::fs::write(&plugin, format!("#!/bin/sh\ntouch '{}'\ncat <<'EOF'\n{credential}\nEOF\n", mark.display()))
+        .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let exec = ExecConfig {
+        command: plugin.to_str().unwrap().to_owned(),
+        api_version: Some("client.authentication.k8s.io/v1".into()),
+        interactive_mode: Some("Never".into()),
+        ..ExecConfig::default()
+    };
+    let mut config = server.anonymous_config();
+    config.auth = AuthSpec::Exec { exec: Box::new(exec), cluster: ExecCluster::default() };
+    let with_plugin = configmaps(&ctx, ctx.client_for(config.clone()));
+    assert_eq!(api_error(with_plugin.get("x").await).http_status(), 401, "the plugin's token was withheld");
+    assert!(!mark.exists(), "the exec plugin was not run");
+    let seen = server.requests();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.iter().all(|s| !s.authorization), "no Authorization header: {seen:?}");
+
+    // The opt-in, for this loopback server: the plugin runs and its token authenticates.
+    server.clear_requests();
+    config.send_credentials_over_loopback_http = true;
+    let opted_in = configmaps(&ctx, ctx.client_for(config));
+    assert!(api_error(opted_in.get("x").await).is_not_found(), "authenticated; the namespace is not there");
+    assert!(mark.exists(), "the exec plugin ran");
+    assert!(server.requests().iter().all(|s| s.authorization && s.status == 404));
 }
 
 async fn cut_response_body(ctx: Ctx) {

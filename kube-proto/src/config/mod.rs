@@ -316,6 +316,11 @@ pub struct Config {
     pub auth: AuthSpec,
     /// Impersonation.
     pub impersonation: Option<Impersonation>,
+    /// Send the credentials to an `http://` server on a loopback address (a local test server)
+    /// too. Off by default, and never read from a kubeconfig: over plain HTTP to any other
+    /// address, credentials are withheld whatever this says
+    /// ([`Config::withhold_plain_http_credentials`]).
+    pub send_credentials_over_loopback_http: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -331,6 +336,7 @@ impl std::fmt::Debug for Config {
             .field("disable_compression", &self.disable_compression)
             .field("auth", &self.auth)
             .field("impersonation", &self.impersonation)
+            .field("send_credentials_over_loopback_http", &self.send_credentials_over_loopback_http)
             .finish()
     }
 }
@@ -349,6 +355,7 @@ impl Config {
             disable_compression: false,
             auth: AuthSpec::None,
             impersonation: None,
+            send_credentials_over_loopback_http: false,
         }
     }
 
@@ -420,6 +427,7 @@ impl Config {
             disable_compression: c.disable_compression.unwrap_or(false),
             auth: AuthSpec::None,
             impersonation: None,
+            send_credentials_over_loopback_http: false,
         };
         let Some(a) = sel.auth_info else { return Ok(config) };
         let user = sel.user_name.clone().unwrap_or_default();
@@ -571,6 +579,99 @@ impl Config {
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "default".into());
         Ok(Config { root_certs, default_namespace, auth: AuthSpec::TokenFile(token_file), ..Config::new(url) })
+    }
+}
+
+/// Why a configuration's credentials were withheld: its server URL is plain HTTP, where anyone
+/// on the path could read them ([`Config::withhold_plain_http_credentials`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialsWithheld {
+    /// The server, as scheme, host and port (never the URL's user or password).
+    pub server: String,
+    /// What was withheld: `token`, `tokenFile`, `basic auth`, `exec plugin`, `auth-provider`,
+    /// `client certificate`, `impersonation`, `URL user info`.
+    pub withheld: Vec<&'static str>,
+}
+
+impl std::fmt::Display for CredentialsWithheld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "not sending credentials ({}) to {}: the server URL is plain HTTP, where they could be read on the way \
+             (kubectl does the same); use an https:// server, or, for a test server on a loopback address, \
+             set Config::send_credentials_over_loopback_http",
+            self.withheld.join(", "),
+            self.server
+        )
+    }
+}
+
+impl Config {
+    /// Removes the credentials (the user's auth, client certificate and impersonation, and any
+    /// user info in the URL) when the server URL is plain `http://`, and says what was removed
+    /// and why; `None` when there was nothing to remove or the URL is `https://`.
+    ///
+    /// This is kubectl's rule (clientcmd reads a kubeconfig user only for a TLS server): a token,
+    /// a password or an exec plugin's credential sent over plain HTTP can be read by anyone on
+    /// the path, so no exec plugin is run and no `Authorization` header is sent. A test server on
+    /// a loopback address (`127.0.0.0/8`, `::1`, `localhost`) may be given credentials by setting
+    /// [`Config::send_credentials_over_loopback_http`]; no other address can.
+    ///
+    /// ```
+    /// use kube_proto::config::{AuthSpec, Config, SecretString};
+    ///
+    /// let mut config = Config::new("http://10.0.0.1:8080".parse().unwrap());
+    /// config.auth = AuthSpec::Token(SecretString::new("s3cr3t"));
+    /// let why = config.withhold_plain_http_credentials().unwrap();
+    /// assert_eq!(why.withheld, ["token"]);
+    /// assert_eq!(config.auth, AuthSpec::None);
+    /// ```
+    pub fn withhold_plain_http_credentials(&mut self) -> Option<CredentialsWithheld> {
+        if !self.cluster_url.scheme().eq_ignore_ascii_case("http")
+            || (self.send_credentials_over_loopback_http && is_loopback(&self.cluster_url))
+        {
+            return None;
+        }
+        let mut withheld = Vec::new();
+        match std::mem::take(&mut self.auth) {
+            AuthSpec::None => {}
+            AuthSpec::Basic { .. } => withheld.push("basic auth"),
+            AuthSpec::Token(_) => withheld.push("token"),
+            AuthSpec::TokenFile(_) => withheld.push("tokenFile"),
+            AuthSpec::Exec { .. } => withheld.push("exec plugin"),
+            AuthSpec::AuthProvider(_) => withheld.push("auth-provider"),
+        }
+        if self.identity.take().is_some() {
+            withheld.push("client certificate");
+        }
+        if self.impersonation.take().is_some() {
+            withheld.push("impersonation");
+        }
+        if !self.cluster_url.username().is_empty() || self.cluster_url.password().is_some() {
+            // Neither can fail on an http URL, which always has a host.
+            let _ = self.cluster_url.set_username("");
+            let _ = self.cluster_url.set_password(None);
+            withheld.push("URL user info");
+        }
+        if withheld.is_empty() {
+            return None;
+        }
+        let server = match (self.cluster_url.host_str(), self.cluster_url.port_or_known_default()) {
+            (Some(h), Some(p)) => format!("http://{h}:{p}"),
+            (h, _) => format!("http://{}", h.unwrap_or_default()),
+        };
+        Some(CredentialsWithheld { server, withheld })
+    }
+}
+
+/// Whether a URL's host is a loopback address: `127.0.0.0/8`, `::1`, or `localhost` (not its
+/// subdomains, which some resolvers send to DNS).
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.strip_suffix('.').unwrap_or(d).eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 
