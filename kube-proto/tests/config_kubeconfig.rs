@@ -899,3 +899,69 @@ fn a_name_defined_in_two_merged_files_is_not_a_duplicate_the_first_wins() {
     assert_eq!(merged.clusters.len(), 1);
     assert_eq!(merged.clusters[0].cluster.as_ref().unwrap().server.as_deref(), Some("https://a"));
 }
+
+/// A kubeconfig of `n` clusters, contexts and users, as a tool that manages a fleet writes it.
+fn fleet_kubeconfig(n: usize) -> String {
+    let mut yaml = String::from("apiVersion: v1\nkind: Config\ncurrent-context: ctx-0\nclusters:\n");
+    for i in 0..n {
+        yaml +=
+            &format!("- name: cluster-{i}\n  cluster:\n    server: https://10.{}.{}.1:6443\n", i / 256 % 256, i % 256);
+    }
+    yaml += "contexts:\n";
+    for i in 0..n {
+        yaml += &format!("- name: ctx-{i}\n  context: {{cluster: cluster-{i}, user: user-{i}}}\n");
+    }
+    yaml += "users:\n";
+    for i in 0..n {
+        yaml += &format!("- name: user-{i}\n  user: {{token: t-{i}}}\n");
+    }
+    yaml
+}
+
+#[test]
+fn a_5_mb_kubeconfig_of_71000_clusters_is_read_as_kubectl_reads_it() {
+    let yaml = fleet_kubeconfig(71_000);
+    assert!(yaml.len() > 5_000_000, "{} bytes", yaml.len());
+    let kc = Kubeconfig::from_yaml(yaml.as_bytes(), Some(Path::new("/fleet/config")))
+        .unwrap_or_else(|e| panic!("{}", e.to_string().chars().take(300).collect::<String>()));
+    assert_eq!((kc.clusters.len(), kc.contexts.len(), kc.auth_infos.len()), (71_000, 71_000, 71_000));
+    let c = Config::from_kubeconfig(&kc, Some("ctx-70999"), &mut read).unwrap();
+    assert_eq!(c.cluster_url.as_str(), format!("https://10.{}.{}.1:6443/", 70_999 / 256 % 256, 70_999 % 256));
+    assert!(matches!(&c.auth, AuthSpec::Token(t) if t.expose() == "t-70999"));
+}
+
+#[test]
+fn an_alias_bomb_is_refused_with_an_error_that_says_so() {
+    // Nine levels of nine aliases each: 387 million values from 30 lines.
+    let mut bomb = String::from(
+        "kind: Config\nextensions:\n- name: lol\n  extension:\n    a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for (prev, next) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().zip(["b", "c", "d", "e", "f", "g", "h", "i"]) {
+        bomb += &format!("    {next}: &{next} [{}]\n", vec![format!("*{prev}"); 9].join(", "));
+    }
+    let err = Kubeconfig::from_yaml(bomb.as_bytes(), Some(Path::new("/k/bomb"))).unwrap_err();
+    let ConfigError::Yaml { file, message, line, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(file, "/k/bomb");
+    assert!(*line > 0, "{err}");
+    assert_eq!(
+        message,
+        &format!(
+            "the file expands to at least 250001 YAML values, more than its {} bytes hold without aliases (*name); aliases that expand a small file into a huge one (an alias bomb) are refused, as kubectl refuses them",
+            bomb.len()
+        )
+    );
+    // One long value, anchored once and copied by a thousand aliases, is refused too.
+    let long = "x".repeat(100_000);
+    let copies = "  - *big\n".repeat(1_000);
+    let quadratic = format!("kind: Config\npreferences:\n  big: &big {long}\n  copies:\n{copies}");
+    let err = Kubeconfig::from_yaml(quadratic.as_bytes(), None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("bytes of text, more than its {} bytes hold without aliases", quadratic.len())),
+        "{err}"
+    );
+    // A few aliases, as people write by hand, are fine.
+    let yaml = b"clusters:\n- name: a\n  cluster: &c {server: 'https://a'}\n- name: b\n  cluster: *c\n";
+    let kc = Kubeconfig::from_yaml(yaml, None).unwrap();
+    assert_eq!(kc.clusters[1].cluster, kc.clusters[0].cluster);
+}

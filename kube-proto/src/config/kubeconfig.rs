@@ -222,6 +222,73 @@ pub struct ExecEnvVar {
     pub value: SecretString,
 }
 
+/// How many aliases (`*name`) may be replayed in one file, in YAML events: the guard against
+/// alias bombs ("billion laughs"), where a few lines of anchors that refer to anchors expand
+/// to billions of values. A kubeconfig written by kubectl has no aliases at all.
+const MAX_ALIAS_REPLAYED_EVENTS: usize = 1_000_000;
+
+/// The YAML reader's limits for a file of `len` bytes. Without aliases, the number of values,
+/// events and bytes of text a file holds is bounded by its size, so those limits grow with it
+/// (from serde-saphyr's defaults, which are for files of a few hundred kilobytes): any file
+/// kubectl reads is read, whatever its size, and memory grows with the file, as for kubectl.
+/// What aliases (`*name`) replay counts against the same limits, so they can at most double a
+/// file; and they replay at most [`MAX_ALIAS_REPLAYED_EVENTS`] events, and once 100 aliases
+/// are used, at most 10 per anchor on average. Nesting stays limited to 64 levels (a
+/// kubeconfig needs 5).
+fn yaml_options(len: usize) -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    // A node takes at least half a byte of input (`{a}` is a key and an empty value), an
+    // event at most two per node (start and end).
+    budget.max_nodes = budget.max_nodes.max(len.saturating_mul(2).saturating_add(1024));
+    budget.max_events = budget.max_events.max(len.saturating_mul(4).saturating_add(1024));
+    budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(len.saturating_mul(2));
+    budget.max_anchors = budget.max_anchors.max(len / 2);
+    budget.max_aliases = budget.max_aliases.max(len / 2);
+    budget.max_recorded_anchor_events = budget.max_recorded_anchor_events.max(len.saturating_mul(4));
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options.alias_limits.max_total_replayed_events = MAX_ALIAS_REPLAYED_EVENTS;
+    options
+}
+
+/// A YAML reader limit, said for a human (what was exceeded and why it is a limit), or `None`
+/// for any other error. `len` is the file's size.
+fn limit_message(mut e: &serde_saphyr::Error, len: usize) -> Option<String> {
+    use serde_saphyr::Error as E;
+    use serde_saphyr::budget::BudgetBreach as B;
+    const BOMB: &str =
+        "aliases that expand a small file into a huge one (an alias bomb) are refused, as kubectl refuses them";
+    while let E::AliasError { error, .. } | E::WithSnippet { error, .. } = e {
+        e = error;
+    }
+    let expands = |n: usize, what: &str| {
+        format!(
+            "the file expands to at least {n} {what}, more than its {len} bytes hold without aliases (*name); {BOMB}"
+        )
+    };
+    Some(match e {
+        E::Budget { breach, .. } => match breach {
+            B::AliasAnchorRatio { aliases, anchors } => format!(
+                "{aliases} aliases (*name) refer to {anchors} anchors (&name), more than 10 uses per anchor; {BOMB}"
+            ),
+            B::Aliases { aliases } => format!("too many aliases (*name): {aliases}; {BOMB}"),
+            B::Anchors { anchors } => format!("too many anchors (&name): {anchors}"),
+            B::Depth { depth } => format!("values nested {depth} levels deep; at most 64 levels are read"),
+            B::Nodes { nodes } => expands(*nodes, "YAML values"),
+            B::Events { events } => expands(*events, "YAML events"),
+            B::ScalarBytes { total_scalar_bytes } => expands(*total_scalar_bytes, "bytes of text"),
+            other => format!("a YAML reader limit was exceeded ({other:?})"),
+        },
+        E::AliasReplayLimitExceeded { max_total_replayed_events, .. } => {
+            format!("aliases (*name) expand to more than {max_total_replayed_events} values; {BOMB}")
+        }
+        E::AliasReplayStackDepthExceeded { max_depth, .. } => {
+            format!("aliases (*name) nested more than {max_depth} deep; {BOMB}")
+        }
+        _ => return None,
+    })
+}
+
 impl Kubeconfig {
     /// Parses one kubeconfig file. `path` names it in errors and anchors its relative paths
     /// (pass `None` for a kubeconfig that is not a file).
@@ -236,12 +303,19 @@ impl Kubeconfig {
         let mut config: Kubeconfig = if text.trim().is_empty() {
             Kubeconfig::default()
         } else {
-            serde_saphyr::from_str(text).map_err(|e| {
+            serde_saphyr::from_str_with_options(text, yaml_options(text.len())).map_err(|e| {
                 let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-                let message = e.without_snippet().to_string();
-                // The location is in the error's fields (and its Display prefix): not twice.
-                let message = message.strip_suffix(&format!(" at line {line}, column {column}")).unwrap_or(&message);
-                ConfigError::Yaml { file: file.clone(), line, column, message: redact_quoted(message) }
+                let message = match limit_message(&e, text.len()) {
+                    Some(message) => message,
+                    None => {
+                        let message = e.without_snippet().to_string();
+                        // The location is in the error's fields (and its Display prefix): not twice.
+                        let message =
+                            message.strip_suffix(&format!(" at line {line}, column {column}")).unwrap_or(&message);
+                        redact_quoted(message)
+                    }
+                };
+                ConfigError::Yaml { file: file.clone(), line, column, message }
             })?
         };
         config.check_unique_names(&file)?;
