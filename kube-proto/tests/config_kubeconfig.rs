@@ -526,7 +526,7 @@ fn empty_namespace_means_default() {
 #[test]
 fn invalid_yaml_names_the_file_line_and_column_without_the_value() {
     let err = load_err("bad/invalid-yaml.yaml");
-    let ConfigError::Yaml { file, line, column, message } = &err else { panic!("{err:?}") };
+    let ConfigError::Yaml { file, line, column, field: _, message } = &err else { panic!("{err:?}") };
     assert_eq!(Path::new(file), fixtures().join("bad/invalid-yaml.yaml"));
     assert_eq!((*line, *column), (7, 12), "{err}");
     assert_eq!(message, "unclosed quote");
@@ -537,13 +537,17 @@ fn invalid_yaml_names_the_file_line_and_column_without_the_value() {
 }
 
 #[test]
-fn a_value_of_the_wrong_type_names_its_line() {
+fn a_value_of_the_wrong_type_names_its_line_and_field() {
     let err = load_err("bad/wrong-type.yaml");
-    let ConfigError::Yaml { file, line, column, message } = &err else { panic!("{err:?}") };
+    let ConfigError::Yaml { file, line, column, field, message } = &err else { panic!("{err:?}") };
     assert!(file.ends_with("wrong-type.yaml"));
     assert_eq!((*line, *column), (7, 31), "{err}");
+    assert_eq!(field.as_deref(), Some("clusters[c].cluster.insecure-skip-tls-verify"));
     assert_eq!(message, "invalid boolean");
-    assert_eq!(err.to_string(), format!("{file}:7:31: invalid kubeconfig: invalid boolean"));
+    assert_eq!(
+        err.to_string(),
+        format!("{file}:7:31: invalid kubeconfig: clusters[c].cluster.insecure-skip-tls-verify: invalid boolean")
+    );
 }
 
 #[test]
@@ -964,4 +968,39 @@ fn an_alias_bomb_is_refused_with_an_error_that_says_so() {
     let yaml = b"clusters:\n- name: a\n  cluster: &c {server: 'https://a'}\n- name: b\n  cluster: *c\n";
     let kc = Kubeconfig::from_yaml(yaml, None).unwrap();
     assert_eq!(kc.clusters[1].cluster, kc.clusters[0].cluster);
+}
+
+fn yaml_error(yaml: &str) -> (Option<String>, String, String) {
+    let err = Kubeconfig::from_yaml(yaml.as_bytes(), Some(Path::new("/k/config"))).expect_err(yaml);
+    let ConfigError::Yaml { field, message, .. } = &err else { panic!("{err:?}") };
+    (field.clone(), message.clone(), err.to_string())
+}
+
+#[test]
+fn an_exec_section_without_command_names_the_field_with_the_user_name() {
+    let (field, message, shown) =
+        yaml_error("users:\n- name: dev\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n");
+    assert_eq!(field.as_deref(), Some("users[dev].user.exec.command"));
+    assert_eq!(message, "missing (it is required)");
+    assert!(shown.starts_with("/k/config:"), "{shown}");
+    assert!(shown.ends_with(": invalid kubeconfig: users[dev].user.exec.command: missing (it is required)"), "{shown}");
+    // An entry without a name is named by its index.
+    let (field, ..) = yaml_error("users:\n- name: a\n- user:\n    exec: {args: [x]}\n");
+    assert_eq!(field.as_deref(), Some("users[1].user.exec.command"));
+    let (field, ..) = yaml_error("clusters:\n- cluster: {server: x}\n");
+    assert_eq!(field.as_deref(), Some("clusters[0].name"));
+}
+
+#[test]
+fn a_value_of_the_wrong_type_names_its_field_path() {
+    let (field, message, _) = yaml_error("clusters: \"oops\"\n");
+    assert_eq!(field.as_deref(), Some("clusters"));
+    assert_eq!(message, "expected sequence start");
+    let (field, ..) = yaml_error("contexts:\n- name: prod\n  context: {cluster: c, namespace: [a]}\n");
+    assert_eq!(field.as_deref(), Some("contexts[prod].context.namespace"));
+    let (field, message, shown) = yaml_error(
+        "users:\n- name: u\n  user:\n    exec:\n      command: c\n      env: [{name: A, value: [SECRET-v]}]\n",
+    );
+    assert_eq!(field.as_deref(), Some("users[u].user.exec.env[0].value"));
+    assert!(!format!("{message} {shown}").contains("SECRET-"), "{shown}");
 }

@@ -289,6 +289,69 @@ fn limit_message(mut e: &serde_saphyr::Error, len: usize) -> Option<String> {
     })
 }
 
+/// A field's path as kubectl's users read it: `users[admin].user.exec`, list entries by their
+/// `name` (by index when the file cannot be read that far, or the entry has no name).
+fn field_path(path: &serde_path_to_error::Path, text: &str) -> Option<String> {
+    use serde_path_to_error::Segment;
+
+    /// The names of the entries of each list, read leniently (only when an error is shown).
+    #[derive(Deserialize, Default)]
+    struct Names {
+        #[serde(default)]
+        clusters: Vec<Name>,
+        #[serde(default)]
+        contexts: Vec<Name>,
+        #[serde(default)]
+        users: Vec<Name>,
+    }
+    #[derive(Deserialize)]
+    struct Name {
+        #[serde(default)]
+        name: Option<String>,
+    }
+    let mut names: Option<Names> = None;
+    let mut out = String::new();
+    let mut list: Option<String> = None;
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => {
+                let named = match list.as_deref() {
+                    Some(l @ ("clusters" | "contexts" | "users")) => {
+                        let all = names.get_or_insert_with(|| {
+                            serde_saphyr::from_str_with_options(text, yaml_options(text.len())).unwrap_or_default()
+                        });
+                        let entries = match l {
+                            "clusters" => &all.clusters,
+                            "contexts" => &all.contexts,
+                            _ => &all.users,
+                        };
+                        entries.get(*index).and_then(|e| e.name.clone())
+                    }
+                    _ => None,
+                };
+                match named {
+                    Some(name) => out += &format!("[{name}]"),
+                    None => out += &format!("[{index}]"),
+                }
+            }
+            Segment::Map { key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out += key;
+            }
+            Segment::Enum { variant } => out += &format!("({variant})"),
+            Segment::Unknown => out += ".?",
+        }
+        // Only the top-level lists hold named entries.
+        list = match segment {
+            Segment::Map { key } if list.is_none() && !out.contains(['.', '[']) => Some(key.clone()),
+            _ => Some(String::new()),
+        };
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 impl Kubeconfig {
     /// Parses one kubeconfig file. `path` names it in errors and anchors its relative paths
     /// (pass `None` for a kubeconfig that is not a file).
@@ -298,13 +361,22 @@ impl Kubeconfig {
             file: file.clone(),
             line: 0,
             column: 0,
+            field: None,
             message: format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
         })?;
         let mut config: Kubeconfig = if text.trim().is_empty() {
             Kubeconfig::default()
         } else {
-            serde_saphyr::from_str_with_options(text, yaml_options(text.len())).map_err(|e| {
+            let mut failed_at = None;
+            serde_saphyr::with_deserializer_from_str_with_options(text, yaml_options(text.len()), |de| {
+                serde_path_to_error::deserialize(de).map_err(|e| {
+                    failed_at = Some(e.path().clone());
+                    e.into_inner()
+                })
+            })
+            .map_err(|e| {
                 let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+                let mut field = failed_at.as_ref().and_then(|p| field_path(p, text));
                 let message = match limit_message(&e, text.len()) {
                     Some(message) => message,
                     None => {
@@ -312,10 +384,20 @@ impl Kubeconfig {
                         // The location is in the error's fields (and its Display prefix): not twice.
                         let message =
                             message.strip_suffix(&format!(" at line {line}, column {column}")).unwrap_or(&message);
-                        redact_quoted(message)
+                        // A missing field is named by the path (its name is ours, not the file's).
+                        match message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+                            Some(name) if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
+                                field = Some(match field {
+                                    Some(f) => format!("{f}.{name}"),
+                                    None => name.to_owned(),
+                                });
+                                "missing (it is required)".to_owned()
+                            }
+                            _ => redact_quoted(message),
+                        }
                     }
                 };
-                ConfigError::Yaml { file: file.clone(), line, column, message }
+                ConfigError::Yaml { file: file.clone(), line, column, field, message }
             })?
         };
         config.check_unique_names(&file)?;

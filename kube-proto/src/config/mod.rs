@@ -53,7 +53,7 @@ pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceacc
 #[non_exhaustive]
 pub enum ConfigError {
     /// A kubeconfig file is not valid YAML or not a kubeconfig.
-    #[error("{file}:{line}:{column}: invalid kubeconfig: {message}")]
+    #[error("{file}:{line}:{column}: invalid kubeconfig: {}{message}", field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default())]
     Yaml {
         /// The file.
         file: String,
@@ -61,6 +61,9 @@ pub enum ConfigError {
         line: u64,
         /// 1-based column (0 when unknown).
         column: u64,
+        /// The field that is wrong, such as `users[admin].user.exec.command` (list entries by
+        /// name, or by index when they have none), when known.
+        field: Option<String>,
         /// What is wrong (quoted values are redacted).
         message: String,
     },
