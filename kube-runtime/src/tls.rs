@@ -18,10 +18,11 @@
 
 use std::sync::Arc;
 
-use kube_proto::config::Config;
+use kube_proto::config::{Config, x509};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{AlertDescription, CertificateError, DigitallySignedStruct, Error as TlsError, SignatureScheme};
 
 use crate::transport::TransportError;
@@ -48,7 +49,9 @@ pub fn client_config(config: &Config, alpn: &[&[u8]]) -> Result<rustls::ClientCo
         .map_err(|e| tls_err(format!("cannot set up TLS: {e}")))?;
     let builder = if config.accept_invalid_certs {
         tracing::debug!(url = %url, "TLS certificate verification is disabled (insecure-skip-tls-verify)");
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(InsecureAcceptAnyCertificate::new(provider)))
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(InsecureAcceptAnyCertificate::new(provider.clone())))
     } else {
         builder.with_root_certificates(root_store(config).map_err(tls_err)?)
     };
@@ -67,15 +70,41 @@ pub fn client_config(config: &Config, alpn: &[&[u8]]) -> Result<rustls::ClientCo
                 "PRIVATE KEY" => PrivateKeyDer::Pkcs8(der.expose().to_vec().into()),
                 other => return Err(tls_err(format!("the client key has an unsupported PEM label {other:?}"))),
             };
-            // rustls' messages here name the problem, never the key material.
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| tls_err(format!("the client certificate or key cannot be used: {e}")))?
+            builder.with_client_cert_resolver(Arc::new(client_cert(certs, key, &provider).map_err(tls_err)?))
         }
         None => builder.with_no_client_auth(),
     };
     tls.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(tls)
+}
+
+/// The client certificate and its signing key, checked to belong together.
+///
+/// rustls' own `with_client_auth_cert` reads the certificate with webpki, which refuses X.509 v1
+/// certificates (`UnsupportedCertVersion`); Go's TLS stack, and so kubectl, presents them. The
+/// client only needs the certificate's public key, to check that `client-key` matches
+/// `client-certificate`: the core's X.509 reader finds it in any version. The server still
+/// verifies the certificate as it always does.
+fn client_cert(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    provider: &CryptoProvider,
+) -> Result<SingleCertAndKey, String> {
+    // rustls' and the reader's messages name the problem, never the key material.
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("the client key (client-key) cannot be used: {e}"))?;
+    let first = certs.first().ok_or("the client certificate (client-certificate) holds no certificate")?;
+    let cert = x509::Certificate::parse(first)
+        .map_err(|e| format!("the client certificate (client-certificate) cannot be read: {e}"))?;
+    // A key type whose public key rustls cannot derive is left for the server to judge.
+    if let Some(public) = signing_key.public_key()
+        && public.as_ref() != cert.subject_public_key_info.der
+    {
+        return Err("the client key (client-key) does not belong to the client certificate (client-certificate)".into());
+    }
+    Ok(SingleCertAndKey::from(CertifiedKey::new(certs, signing_key)))
 }
 
 /// The trusted roots: the configuration's CA certificates, or the `webpki-roots` when it has none.
@@ -211,6 +240,8 @@ impl ServerCertVerifier for InsecureAcceptAnyCertificate {
 
 #[cfg(test)]
 mod tests {
+    use kube_proto::config::Identity;
+
     use super::*;
 
     fn config(url: &str) -> Config {
@@ -245,6 +276,46 @@ mod tests {
         c.accept_invalid_certs = true;
         let tls = client_config(&c, &[b"http/1.1"]).unwrap();
         assert_eq!(tls.alpn_protocols, [b"http/1.1".to_vec()]);
+    }
+
+    /// Reads one of the core's X.509 fixtures (made by `openssl x509 -req`: v1 certificates).
+    fn fixture(name: &str) -> Vec<u8> {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kube-proto/tests/fixtures/x509").join(name);
+        #[allow(clippy::disallowed_methods)]
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn with_identity(cert: &str, key: &str) -> Config {
+        let mut c = config("https://h");
+        c.identity = Some(Identity::from_pem(fixture(cert), fixture(key), "test").unwrap());
+        c
+    }
+
+    #[test]
+    fn x509_v1_client_certificates_are_presented() {
+        for (cert, key) in [("v1-client-rsa.crt", "v1-client-rsa.key"), ("v1-client-ec.crt", "v1-client-ec.key")] {
+            let tls = client_config(&with_identity(cert, key), &[]).unwrap_or_else(|e| panic!("{cert}: {e}"));
+            assert!(tls.client_auth_cert_resolver.has_certs(), "{cert}");
+        }
+    }
+
+    #[test]
+    fn a_key_that_is_not_the_certificates_names_both_fields() {
+        let err = client_config(&with_identity("v1-client-rsa.crt", "v1-client-ec.key"), &[]).unwrap_err();
+        let TransportError::Tls { message, .. } = &err else { panic!("{err:?}") };
+        assert!(message.contains("client-key") && message.contains("client-certificate"), "{message}");
+        assert!(!message.contains("peer"), "it is the client's own certificate: {message}");
+    }
+
+    #[test]
+    fn an_unreadable_client_certificate_names_the_field() {
+        let mut c = config("https://h");
+        let not_x509 = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+        c.identity = Some(Identity::from_pem(not_x509.into(), fixture("v1-client-ec.key"), "test").unwrap());
+        let err = client_config(&c, &[]).unwrap_err();
+        let TransportError::Tls { message, .. } = &err else { panic!("{err:?}") };
+        assert!(message.contains("client-certificate") && message.contains("not an X.509 certificate"), "{message}");
     }
 
     #[test]

@@ -39,6 +39,7 @@
 //! variable set runs only the comparison.
 
 pub mod behaviour;
+pub mod client_v1;
 pub mod harness;
 pub mod objects;
 pub mod pki;

@@ -27,6 +27,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, RootCertStore, server::WebPkiClientVerifier};
 
+use crate::client_v1::AcceptV1;
 use crate::pki::{Leaf, Pki};
 
 /// The bearer token the loopback server accepts by default.
@@ -278,6 +279,20 @@ impl TestServer {
         config
     }
 
+    /// An X.509 **v1** client certificate signed by the server's CA (and no token), as
+    /// `openssl x509 -req` makes them; the server accepts it as the real API server does.
+    ///
+    /// # Panics
+    /// On a plain HTTP server.
+    pub fn v1_cert_config(&self) -> Config {
+        let tls = self.tls.as_ref().expect("client certificates need a TLS server");
+        let leaf = tls.pki.client_v1("kit-v1-admin");
+        let mut config = self.anonymous_config();
+        let identity = Identity::from_pem(leaf.cert_pem.into_bytes(), leaf.key_pem.into_bytes(), "kit-v1");
+        config.identity = Some(identity.expect("a valid client identity"));
+        config
+    }
+
     /// The token configuration, but trusting another CA than the server's.
     pub fn wrong_ca_config(&self) -> Config {
         let mut config = self.token_config();
@@ -426,6 +441,11 @@ impl Drop for TestServer {
     }
 }
 
+/// The signature algorithms of the provider the server uses.
+fn provider_algorithms() -> rustls::crypto::WebPkiSupportedAlgorithms {
+    kube_runtime::tls::provider().signature_verification_algorithms
+}
+
 fn server_tls(pki: &Pki, leaf: &Leaf, client_certs: ClientCerts) -> Arc<rustls::ServerConfig> {
     let provider = kube_runtime::tls::provider();
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -439,7 +459,13 @@ fn server_tls(pki: &Pki, leaf: &Leaf, client_certs: ClientCerts) -> Arc<rustls::
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier =
                 if client_certs == ClientCerts::Optional { verifier.allow_unauthenticated() } else { verifier };
-            builder.with_client_cert_verifier(verifier.build().expect("a client certificate verifier"))
+            let webpki = verifier.build().expect("a client certificate verifier");
+            let algorithms = provider_algorithms();
+            builder.with_client_cert_verifier(Arc::new(AcceptV1 {
+                inner: webpki,
+                ca_der: pki.ca_der.clone(),
+                algorithms,
+            }))
         }
     };
     let key = PrivateKeyDer::try_from(leaf.key_der.clone()).expect("the server key");

@@ -21,6 +21,7 @@ transport_tests!(
     wrong_token_is_401,
     client_certificate_auth,
     client_certificate_required,
+    x509_v1_client_certificate,
     exec_plugin_client_certificate,
     set_identity_drops_pooled_connections,
     wrong_ca_is_a_tls_error,
@@ -118,6 +119,20 @@ async fn client_certificate_required(ctx: Ctx) {
         other => panic!("expected a TLS error, got {other:?}"),
     }
     assert_eq!(server.requests().len(), before, "the handshake fails before any request");
+}
+
+/// An X.509 v1 client certificate (older `openssl x509 -req` recipes make them) is presented,
+/// as kubectl presents it, to a server that requires a client certificate.
+async fn x509_v1_client_certificate(ctx: Ctx) {
+    let Some(_) = ctx.loopback_only("needs a server that requires client certificates") else { return };
+    let server = TestServer::start(ServerOptions::mtls_required());
+    let config = server.v1_cert_config();
+    let der = &config.identity.as_ref().unwrap().certificates_der()[0];
+    assert_eq!(kube_proto::config::x509::Certificate::parse(der).unwrap().version, 1);
+    let cms = configmaps(&ctx, ctx.client_for(config));
+    // The namespace does not exist on this server: 404, but through TLS and authenticated.
+    assert!(api_error(cms.get("x").await).is_not_found());
+    assert_eq!(server.requests().len(), 1);
 }
 
 /// Runs against a real HTTPS cluster too: its certificate is not signed by a fresh CA.

@@ -34,6 +34,7 @@ pub mod auth;
 pub mod kubeconfig;
 mod pem;
 pub mod secret;
+pub mod x509;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
