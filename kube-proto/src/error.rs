@@ -193,7 +193,7 @@ impl<'de> Deserialize<'de> for Reason {
 }
 
 /// One cause of a `Status`: which field was wrong and why.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StatusCause {
     /// A machine-readable cause, such as `FieldValueInvalid` or `FieldManagerConflict`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -207,7 +207,7 @@ pub struct StatusCause {
 }
 
 /// The `details` of a `Status`: which object, and the causes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusDetails {
     /// The object's name.
@@ -225,13 +225,13 @@ pub struct StatusDetails {
     /// The causes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub causes: Vec<StatusCause>,
-    /// How long the client should wait before retrying.
+    /// How long the client should wait before retrying (a negative value reads as absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<u32>,
 }
 
 /// `metadata` of a `Status` (a 410 for an expired continue token offers a fresh token here).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StatusMeta {
     /// `resourceVersion`.
     #[serde(rename = "resourceVersion", default, skip_serializing_if = "Option::is_none")]
@@ -243,14 +243,19 @@ pub struct StatusMeta {
 
 /// A `meta.k8s.io/v1` `Status`: the API server's answer to a failed request, and to some
 /// successful deletes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// It is read leniently, field by field, as an error report should be: a field of the wrong
+/// type (`"code": "500"`, `causes` given as a string, a negative `retryAfterSeconds`) is
+/// ignored and the others are kept, so that the reason and message survive a sloppy proxy or
+/// webhook. Only a body that is not a JSON object fails to read as a `Status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Status {
     /// `Success` or `Failure`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub status: String,
-    /// The HTTP status code it stands for.
+    /// The HTTP status code it stands for (`int32` in the API; 0 when absent or unreadable).
     #[serde(default)]
-    pub code: u16,
+    pub code: i32,
     /// Why.
     #[serde(default)]
     pub reason: Reason,
@@ -267,7 +272,7 @@ pub struct Status {
 
 impl Status {
     /// A failure status with this code, reason and message.
-    pub fn failure(code: u16, reason: Reason, message: impl Into<String>) -> Self {
+    pub fn failure(code: i32, reason: Reason, message: impl Into<String>) -> Self {
         Status { status: "Failure".into(), code, reason, message: message.into(), ..Status::default() }
     }
 
@@ -279,6 +284,115 @@ impl Status {
     /// The causes (empty when there are no details).
     pub fn causes(&self) -> &[StatusCause] {
         self.details.as_ref().map_or(&[], |d| &d.causes)
+    }
+}
+
+// ---- Lenient reading of a Status ----
+//
+// Each type reads a JSON object (any other JSON value is an error) and keeps every field whose
+// value has the expected type; a field of another type is left at its default.
+
+type JsonMap = serde_json::Map<String, serde_json::Value>;
+
+fn text(m: &JsonMap, key: &str) -> String {
+    m.get(key).and_then(serde_json::Value::as_str).map(str::to_owned).unwrap_or_default()
+}
+
+fn opt_text(m: &JsonMap, key: &str) -> Option<String> {
+    m.get(key).and_then(serde_json::Value::as_str).map(str::to_owned)
+}
+
+fn object<'de, D: Deserializer<'de>>(d: D) -> Result<JsonMap, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Object(m) => Ok(m),
+        other => Err(serde::de::Error::invalid_type(unexpected(&other), &"a JSON object")),
+    }
+}
+
+fn unexpected(v: &serde_json::Value) -> serde::de::Unexpected<'_> {
+    use serde::de::Unexpected;
+    match v {
+        serde_json::Value::Null => Unexpected::Unit,
+        serde_json::Value::Bool(b) => Unexpected::Bool(*b),
+        serde_json::Value::Number(n) => n.as_f64().map_or(Unexpected::Other("number"), Unexpected::Float),
+        serde_json::Value::String(s) => Unexpected::Str(s),
+        serde_json::Value::Array(_) => Unexpected::Seq,
+        serde_json::Value::Object(_) => Unexpected::Map,
+    }
+}
+
+impl StatusCause {
+    fn from_map(m: &JsonMap) -> Self {
+        StatusCause { reason: text(m, "reason"), message: text(m, "message"), field: text(m, "field") }
+    }
+}
+
+impl StatusDetails {
+    fn from_map(m: &JsonMap) -> Self {
+        let causes = m
+            .get("causes")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| a.iter().filter_map(serde_json::Value::as_object).map(StatusCause::from_map).collect())
+            .unwrap_or_default();
+        StatusDetails {
+            name: text(m, "name"),
+            group: text(m, "group"),
+            kind: text(m, "kind"),
+            uid: text(m, "uid"),
+            causes,
+            retry_after_seconds: m
+                .get("retryAfterSeconds")
+                .and_then(serde_json::Value::as_i64)
+                .and_then(|n| u32::try_from(n).ok()),
+        }
+    }
+}
+
+impl StatusMeta {
+    fn from_map(m: &JsonMap) -> Self {
+        StatusMeta { resource_version: opt_text(m, "resourceVersion"), continue_token: opt_text(m, "continue") }
+    }
+}
+
+impl Status {
+    /// Reads a `Status` from a JSON object, keeping every field that has the expected type.
+    pub fn from_json_map(m: &JsonMap) -> Self {
+        Status {
+            status: text(m, "status"),
+            code: m.get("code").and_then(serde_json::Value::as_i64).and_then(|n| i32::try_from(n).ok()).unwrap_or(0),
+            reason: m.get("reason").and_then(serde_json::Value::as_str).map(Reason::parse).unwrap_or_default(),
+            message: text(m, "message"),
+            details: m.get("details").and_then(serde_json::Value::as_object).map(StatusDetails::from_map),
+            metadata: m
+                .get("metadata")
+                .and_then(serde_json::Value::as_object)
+                .map(StatusMeta::from_map)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        object(d).map(|m| Status::from_json_map(&m))
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusDetails {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        object(d).map(|m| StatusDetails::from_map(&m))
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusCause {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        object(d).map(|m| StatusCause::from_map(&m))
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusMeta {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        object(d).map(|m| StatusMeta::from_map(&m))
     }
 }
 

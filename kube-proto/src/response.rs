@@ -280,18 +280,16 @@ pub(crate) fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8]) -
     }
 }
 
+/// The body as a `Status`, when it is a JSON object with `kind: "Status"` (read leniently: see
+/// [`Status`]).
 fn status_from_json(body: &[u8]) -> Option<Status> {
-    #[derive(Deserialize)]
-    struct Probe {
-        #[serde(default)]
-        kind: String,
-    }
     let text = std::str::from_utf8(body).ok()?;
-    let probe: Probe = serde_json::from_str(text).ok()?;
-    if probe.kind != "Status" {
-        return None;
+    match serde_json::from_str::<serde_json::Value>(text).ok()? {
+        serde_json::Value::Object(m) if m.get("kind").and_then(serde_json::Value::as_str) == Some("Status") => {
+            Some(Status::from_json_map(&m))
+        }
+        _ => None,
     }
-    serde_json::from_str(text).ok()
 }
 
 #[cfg(test)]

@@ -148,7 +148,7 @@ fn deleted_status<K: DeserializeOwned + Debug>(fx: &Fixture) -> Status {
 fn success_status(fx: &Fixture) -> Status {
     let s: Status = any(fx);
     assert!(s.is_success(), "{s:?}");
-    assert_eq!(s.code, fx.status());
+    assert_eq!(s.code, i32::from(fx.status()));
     s
 }
 
@@ -184,7 +184,7 @@ fn api_error(fx: &Fixture, reason: Reason) -> ApiError {
     assert_eq!(api.http_status, fx.status());
     assert_eq!(api.status.reason, reason, "reason");
     assert_eq!(api.status.reason.as_str(), json["reason"].as_str().unwrap_or(""), "reason as sent");
-    assert_eq!(u64::from(api.status.code), json["code"].as_u64().expect("code"), "code");
+    assert_eq!(i64::from(api.status.code), json["code"].as_i64().expect("code"), "code");
     assert_eq!(api.status.status, "Failure");
     same_details(&api.status, json);
     let header = fx.response()["headers"]["retry-after"].as_str().map(|s| s.parse::<u32>().expect("seconds"));
@@ -287,7 +287,7 @@ fn watch<K: DeserializeOwned + Resource + PartialEq + Debug>(fx: &Fixture) -> Ve
                 assert_eq!(b.is_initial_events_end(), annotated, "event {i}: initial-events-end");
             }
             WatchEvent::Error(s) => {
-                assert_eq!(u64::from(s.code), object["code"].as_u64().expect("code"), "event {i}: code");
+                assert_eq!(i64::from(s.code), object["code"].as_i64().expect("code"), "event {i}: code");
                 assert_eq!(s.reason.as_str(), object["reason"].as_str().unwrap_or(""), "event {i}: reason");
                 same_details(s, object);
             }

@@ -43,7 +43,7 @@ fn drain<K: Resource + DeserializeOwned>(w: &mut Watcher<K>, now: Instant) -> Ve
 fn show_error(e: &WatcherError) -> String {
     match e {
         WatcherError::Response(r) => {
-            let code = r.api_status().map(|s| s.code).filter(|c| *c != 0).unwrap_or(r.http_status());
+            let code = r.api_status().map(|s| s.code).filter(|c| *c != 0).unwrap_or(i32::from(r.http_status()));
             format!("error {code}")
         }
         WatcherError::Decode(d) => format!("error decode line {}", d.line),

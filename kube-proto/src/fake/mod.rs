@@ -483,8 +483,8 @@ fn status_json(s: &Status) -> Value {
 }
 
 fn status_response(s: &Status) -> http::Response<Vec<u8>> {
-    let mut resp =
-        json_response(StatusCode::from_u16(s.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &status_json(s));
+    let code = u16::try_from(s.code).ok().and_then(|c| StatusCode::from_u16(c).ok());
+    let mut resp = json_response(code.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &status_json(s));
     if let Some(secs) = s.details.as_ref().and_then(|d| d.retry_after_seconds) {
         resp.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
     }
