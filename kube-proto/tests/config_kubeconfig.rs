@@ -1004,3 +1004,32 @@ fn a_value_of_the_wrong_type_names_its_field_path() {
     assert_eq!(field.as_deref(), Some("users[u].user.exec.env[0].value"));
     assert!(!format!("{message} {shown}").contains("SECRET-"), "{shown}");
 }
+
+#[test]
+fn a_numeric_token_is_refused_as_kubectl_refuses_it_and_a_quoted_one_is_text() {
+    let user = |token: &str| format!("users:\n- name: u\n  user:\n    token: {token}\n");
+    let (field, message, shown) = yaml_error(&user("12345"));
+    assert_eq!(field.as_deref(), Some("users[u].user.token"));
+    assert_eq!(
+        message,
+        "a number, boolean or null where text is expected (kubectl refuses it too); quote the value to make it text"
+    );
+    assert!(!shown.contains("12345"), "the token is not shown: {shown}");
+    for plain in ["1e3", "0x1F", "true", "yes", "-7", ".5"] {
+        assert_eq!(yaml_error(&user(plain)).0.as_deref(), Some("users[u].user.token"), "{plain}");
+    }
+    for quoted in ["\"12345\"", "'12345'", "!!str 12345"] {
+        let kc = Kubeconfig::from_yaml(user(quoted).as_bytes(), None).unwrap();
+        assert_eq!(kc.auth_infos[0].auth_info.as_ref().unwrap().token.as_ref().unwrap().expose(), "12345");
+    }
+    // Every text field: names, namespaces, exec arguments.
+    let (field, ..) = yaml_error("contexts:\n- name: 2024\n  context: {cluster: c}\n");
+    assert_eq!(field.as_deref(), Some("contexts[2024].name"));
+    let (field, ..) = yaml_error("contexts:\n- name: c\n  context: {cluster: c, namespace: 42}\n");
+    assert_eq!(field.as_deref(), Some("contexts[c].context.namespace"));
+    let (field, ..) = yaml_error("users:\n- name: u\n  user:\n    exec: {command: c, args: [--port, 8080]}\n");
+    assert_eq!(field.as_deref(), Some("users[u].user.exec.args[1]"));
+    // Booleans and empty values where they belong are fine.
+    let kc = Kubeconfig::from_yaml(b"clusters:\n- name: c\n  cluster: {server: 'https://c', insecure-skip-tls-verify: true, proxy-url: ~}\ncontexts: null\n", None).unwrap();
+    assert_eq!(kc.clusters[0].cluster.as_ref().unwrap().insecure_skip_tls_verify, Some(true));
+}

@@ -10,6 +10,10 @@ use super::ConfigError;
 use super::secret::{SecretString, redact_quoted};
 
 /// A kubeconfig file (or several, merged).
+///
+/// Text fields take text: a plain YAML number, boolean or null where text is expected
+/// (`token: 12345`, `namespace: yes`) is an error naming the field, as in kubectl, whose
+/// strict decoding refuses it; quote it (`token: "12345"`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Kubeconfig {
@@ -145,7 +149,8 @@ pub struct AuthInfo {
     /// Base64 of a PEM private key.
     #[serde(default)]
     pub client_key_data: Option<SecretString>,
-    /// A bearer token.
+    /// A bearer token. A plain number or boolean (`token: 12345`) is refused, as kubectl
+    /// refuses it: write `token: "12345"`. So for every text field of the file.
     #[serde(default)]
     pub token: Option<SecretString>,
     /// A file holding a bearer token (re-read as it rotates).
@@ -248,11 +253,16 @@ fn yaml_options(len: usize) -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     options.alias_limits.max_total_replayed_events = MAX_ALIAS_REPLAYED_EVENTS;
+    // kubectl turns YAML into JSON before decoding it strictly: `token: 12345` or `name: yes`
+    // becomes a number or a boolean where text is expected, and the file is refused. The same
+    // here, rather than guessing which text was meant (`0x1F`, `1e3`, `on`, `007`).
+    options.no_schema = true;
     options
 }
 
-/// A YAML reader limit, said for a human (what was exceeded and why it is a limit), or `None`
-/// for any other error. `len` is the file's size.
+/// A YAML reader limit, said for a human (what was exceeded and why it is a limit), or text
+/// that must be quoted (said without its value, which may be a secret), or `None` for any
+/// other error. `len` is the file's size.
 fn limit_message(mut e: &serde_saphyr::Error, len: usize) -> Option<String> {
     use serde_saphyr::Error as E;
     use serde_saphyr::budget::BudgetBreach as B;
@@ -284,6 +294,10 @@ fn limit_message(mut e: &serde_saphyr::Error, len: usize) -> Option<String> {
         }
         E::AliasReplayStackDepthExceeded { max_depth, .. } => {
             format!("aliases (*name) nested more than {max_depth} deep; {BOMB}")
+        }
+        E::QuotingRequired { .. } => {
+            "a number, boolean or null where text is expected (kubectl refuses it too); quote the value to make it text"
+                .to_owned()
         }
         _ => return None,
     })
@@ -318,7 +332,10 @@ fn field_path(path: &serde_path_to_error::Path, text: &str) -> Option<String> {
                 let named = match list.as_deref() {
                     Some(l @ ("clusters" | "contexts" | "users")) => {
                         let all = names.get_or_insert_with(|| {
-                            serde_saphyr::from_str_with_options(text, yaml_options(text.len())).unwrap_or_default()
+                            // Leniently: the name itself may be the value that is wrong.
+                            let mut options = yaml_options(text.len());
+                            options.no_schema = false;
+                            serde_saphyr::from_str_with_options(text, options).unwrap_or_default()
                         });
                         let entries = match l {
                             "clusters" => &all.clusters,
