@@ -1499,3 +1499,27 @@ fn the_fake_answers_like_the_real_server() {
     assert!(failures.is_empty(), "{} of {modelled} modelled fixtures differ:\n{}", failures.len(), failures.join("\n"));
     assert_eq!(matched, modelled);
 }
+
+/// At 0 replicas a Deployment's `autoscaling/v1` Scale has an empty `spec`, as the real server
+/// answers (`spec.replicas` is an int32 with `omitempty` there), while `status.replicas` stays;
+/// a Scale written back with that empty `spec` means 0 replicas.
+#[test]
+fn a_scale_of_zero_replicas_has_an_empty_spec_like_the_real_server() {
+    let mut w = World::new();
+    w.deployment();
+    let scale = "/apis/apps/v1/namespaces/fixtures/deployments/web/scale";
+    let zero = w.merge(scale, json!({"spec": {"replicas": 0}}));
+    assert_eq!(zero["spec"], json!({}), "{zero:#}");
+    assert_eq!(zero["status"]["replicas"], 0, "status.replicas has no omitempty: {zero:#}");
+    let got = w.get(scale);
+    assert_eq!(got["spec"], json!({}), "{got:#}");
+    assert_eq!(w.get("/apis/apps/v1/namespaces/fixtures/deployments/web")["spec"]["replicas"], 0);
+    // Back to 2, then a PUT of the empty-spec Scale read above (at its current resourceVersion).
+    let two = w.merge(scale, json!({"spec": {"replicas": 2}}));
+    assert_eq!(two["spec"], json!({"replicas": 2}));
+    let mut put = got;
+    put["metadata"]["resourceVersion"] = two["metadata"]["resourceVersion"].clone();
+    let back = w.put(scale, put);
+    assert_eq!(back["spec"], json!({}), "{back:#}");
+    assert_eq!(w.get("/apis/apps/v1/namespaces/fixtures/deployments/web")["spec"]["replicas"], 0);
+}

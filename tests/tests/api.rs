@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use futures_util::TryStreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube_integration_tests::objects::{configmap, deployment, unlabelled_configmap};
 use kube_integration_tests::{Ctx, transport_tests};
@@ -262,6 +263,11 @@ async fn status_subresource(ctx: Ctx) {
     assert_eq!(replaced.uid(), patched.uid());
 }
 
+/// A Scale's desired replicas: absent means 0 (`omitempty` on an int32 in `autoscaling/v1`).
+fn replicas(scale: &Scale) -> i32 {
+    scale.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
+}
+
 async fn scale_subresource(ctx: Ctx) {
     let deployments: Api<Deployment> = ctx.api();
     let created = deployments.create(&pp(), &deployment(&ctx, "scaled", 0)).await.unwrap();
@@ -269,29 +275,30 @@ async fn scale_subresource(ctx: Ctx) {
     let scale = deployments.get_scale("scaled").await.unwrap();
     assert_eq!(scale.metadata.name.as_deref(), Some("scaled"));
     assert_eq!(scale.metadata.uid.as_deref(), created.uid());
-    assert_eq!(scale.spec.as_ref().and_then(|s| s.replicas), Some(0));
+    // `autoscaling/v1` omits `spec.replicas` when it is 0: the real server answers `"spec": {}`.
+    assert_eq!(replicas(&scale), 0);
 
     // A merge patch of /scale sets the Deployment's replicas.
     let scaled = deployments
         .patch_scale("scaled", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"replicas": 2}})))
         .await
         .unwrap();
-    assert_eq!(scaled.spec.as_ref().and_then(|s| s.replicas), Some(2));
+    assert_eq!(replicas(&scaled), 2);
     assert_eq!(deployments.get("scaled").await.unwrap().spec.replicas, Some(2));
 
     // Replacing /scale with the stale resourceVersion of the first read: Conflict.
     let mut stale = scale.clone();
-    stale.spec.as_mut().unwrap().replicas = Some(1);
+    stale.spec.get_or_insert_default().replicas = Some(1);
     let e = api_error(deployments.replace_scale("scaled", &pp(), &stale).await);
     assert!(e.is_conflict(), "{e}");
     // With the current one: fine.
     let back = without_conflict(|| async {
         let mut current = deployments.get_scale("scaled").await?;
-        current.spec.as_mut().unwrap().replicas = Some(0);
+        current.spec.get_or_insert_default().replicas = Some(0);
         deployments.replace_scale("scaled", &pp(), &current).await
     })
     .await;
-    assert_eq!(back.spec.and_then(|s| s.replicas), Some(0));
+    assert_eq!(replicas(&back), 0);
     assert_eq!(deployments.get("scaled").await.unwrap().spec.replicas, Some(0));
 }
 

@@ -801,14 +801,14 @@ fn writes_to_the_status_subresource_ignore_spec(b: &mut Behaviour) {
 }
 
 /// The scale subresource reads and writes a Deployment's replicas as an `autoscaling/v1`
-/// Scale; a PUT with a stale resourceVersion is 409.
+/// Scale; a PUT with a stale resourceVersion is 409; at 0 replicas the Scale's `spec` is empty.
 /// <https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#scale-subresource>
 fn the_scale_subresource_reads_and_writes_a_deployment_s_replicas(b: &mut Behaviour) {
     create_deployment(b, "web");
     let deps = deployments(b);
     let scale = b.expect(deps.get_subresource("scale", "web").unwrap(), 200);
     assert_eq!((scale["kind"].as_str(), scale["apiVersion"].as_str()), (Some("Scale"), Some("autoscaling/v1")));
-    assert_eq!(scale["spec"]["replicas"], 2);
+    assert_eq!(scale_replicas(&scale), 2);
     assert_eq!(scale["status"]["selector"], "app=web");
     let req = deps.patch_subresource(
         "scale",
@@ -830,6 +830,24 @@ fn the_scale_subresource_reads_and_writes_a_deployment_s_replicas(b: &mut Behavi
     assert_status(&body, 409, "Conflict");
     let dep = b.expect(deps.get("web", &GetParams::default()).unwrap(), 200);
     assert_eq!(dep["spec"]["replicas"], 1);
+    // `spec.replicas` of an `autoscaling/v1` Scale is an int32 with `omitempty`: at 0 the server
+    // answers `"spec": {}`, which a client reads as 0.
+    let zero = Patch::Merge(json!({"spec": {"replicas": 0}}));
+    let scaled_down = b.expect(deps.patch_subresource("scale", "web", &PatchParams::default(), &zero).unwrap(), 200);
+    assert_eq!(scaled_down["spec"], json!({}), "{scaled_down:#}");
+    assert_eq!(scale_replicas(&scaled_down), 0);
+    let scale = b.expect(deps.get_subresource("scale", "web").unwrap(), 200);
+    assert_eq!(scale_replicas(&scale), 0, "{scale:#}");
+    assert_eq!(b.expect(deps.get("web", &GetParams::default()).unwrap(), 200)["spec"]["replicas"], 0);
+}
+
+/// A Scale's `spec.replicas`, absent meaning 0 (`omitempty` on an int32 in `autoscaling/v1`).
+#[track_caller]
+fn scale_replicas(scale: &Value) -> i64 {
+    match scale.pointer("/spec/replicas") {
+        None => 0,
+        Some(r) => r.as_i64().unwrap_or_else(|| panic!("spec.replicas is not an integer: {scale:#}")),
+    }
 }
 
 // ---- Selectors ----

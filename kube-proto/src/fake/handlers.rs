@@ -754,7 +754,7 @@ impl FakeApiServer {
             return Err(Box::new(s));
         }
         if sub == Some("scale") {
-            let replicas = patched["spec"]["replicas"].clone();
+            let replicas = scale_replicas(&patched);
             let mut new = (*old).clone();
             set_path(
                 &mut new,
@@ -1245,7 +1245,7 @@ impl FakeApiServer {
                 check_resource_version(&kind, name, &body, &old)?;
                 let mut new = (*old).clone();
                 let path = kind.scale.as_ref().map_or("spec.replicas".into(), |s| s.spec_replicas.clone());
-                set_path(&mut new, &path, body["spec"]["replicas"].clone());
+                set_path(&mut new, &path, scale_replicas(&body));
                 let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
                 let (code, obj) =
                     self.commit_update(now, &key, old, new, &manager_of(req, q), dry_run, Some("scale"), None)?;
@@ -1299,6 +1299,13 @@ impl FakeApiServer {
         let m = meta(obj);
         let selector =
             paths.label_selector.as_deref().and_then(|p| lookup_path(obj, p)).map(render_selector).unwrap_or_default();
+        // `spec.replicas` is `omitempty` in `autoscaling/v1` (a plain int32), so the real server
+        // answers `"spec": {}` for 0 replicas; `status.replicas` has no `omitempty` and is always
+        // there.
+        let mut spec = json!({});
+        if let Some(r) = lookup_path(obj, &paths.spec_replicas).filter(|r| !r.is_null() && r.as_i64() != Some(0)) {
+            spec["replicas"] = r.clone();
+        }
         let mut status = json!({"replicas": lookup_path(obj, &paths.status_replicas).cloned().unwrap_or(json!(0))});
         if !selector.is_empty() {
             status["selector"] = Value::String(selector);
@@ -1307,9 +1314,18 @@ impl FakeApiServer {
             "kind": "Scale", "apiVersion": "autoscaling/v1",
             "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
                          "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
-            "spec": {"replicas": lookup_path(obj, &paths.spec_replicas).cloned().unwrap_or(json!(0))},
+            "spec": spec,
             "status": status,
         }))
+    }
+}
+
+/// The desired replicas a `Scale` body asks for. `spec.replicas` is an `int32` with
+/// `omitempty` in `autoscaling/v1`, so an absent (or null) value means 0.
+fn scale_replicas(scale: &Value) -> Value {
+    match &scale["spec"]["replicas"] {
+        Value::Null => json!(0),
+        v => v.clone(),
     }
 }
 
