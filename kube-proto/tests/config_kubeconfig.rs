@@ -180,7 +180,7 @@ fn token_file_user_is_resolved_against_the_kubeconfig_folder() {
     let mut auth = Auth::new(&c.auth, None);
     let now = SystemTime::UNIX_EPOCH;
     let AuthAction::ReadFile(p) = auth.poll(now) else { panic!() };
-    auth.on_file(&p, read(&p), now);
+    auth.on_file(now, &p, read(&p));
     let AuthAction::Ready(creds) = auth.poll(now) else { panic!() };
     assert_eq!(creds.authorization.unwrap().expose(), "Bearer fixture-file-token");
 }
@@ -473,12 +473,12 @@ fn paths_are_left_alone_without_a_file_and_when_absolute() {
     let yaml = b"users:\n- name: u\n  user:\n    client-certificate: rel/c.crt\n    client-key: /abs/c.key\n    tokenFile: t\n    exec: {command: bin/cred}\n- name: v\n  user:\n    exec: {command: cred}\n";
     let kc = Kubeconfig::from_yaml(yaml, None).unwrap();
     let u = kc.auth_infos[0].auth_info.clone().unwrap();
-    assert_eq!(u.client_certificate.as_deref(), Some("rel/c.crt"));
+    assert_eq!(u.client_certificate.as_deref(), Some(Path::new("rel/c.crt")));
     assert_eq!(u.exec.unwrap().command, "bin/cred");
     let kc = Kubeconfig::from_yaml(yaml, Some(Path::new("/home/me/.kube/config"))).unwrap();
     let u = kc.auth_infos[0].auth_info.clone().unwrap();
     assert_eq!(Path::new(u.client_certificate.as_deref().unwrap()), Path::new("/home/me/.kube/rel/c.crt"));
-    assert_eq!(u.client_key.as_deref(), Some("/abs/c.key"));
+    assert_eq!(u.client_key.as_deref(), Some(Path::new("/abs/c.key")));
     assert_eq!(Path::new(u.token_file.as_deref().unwrap()), Path::new("/home/me/.kube/t"));
     assert_eq!(Path::new(&u.exec.unwrap().command), Path::new("/home/me/.kube/bin/cred"));
     assert_eq!(
@@ -653,7 +653,7 @@ fn missing_referenced_files_name_the_field_and_path() {
     let mut auth = Auth::new(&c.auth, None);
     let now = SystemTime::UNIX_EPOCH;
     let AuthAction::ReadFile(p) = auth.poll(now) else { panic!() };
-    auth.on_file(&p, read(&p), now);
+    auth.on_file(now, &p, read(&p));
     let AuthAction::Failed(err) = auth.poll(now) else { panic!() };
     assert!(
         matches!(&err, ConfigError::ReadFile { field, path, .. } if field == "tokenFile" && path.ends_with("nowhere/token")),
@@ -721,9 +721,11 @@ fn debug_output_and_errors_never_show_secrets() {
                         AuthAction::Failed(e) => check(&ctx, &format!("{e} {e:?}")),
                         AuthAction::Exec(req) => {
                             check(&ctx, &format!("{req:?}"));
-                            auth.on_exec_failed("not found");
+                            auth.on_exec_failed(now, "not found");
                         }
-                        AuthAction::Http(_) => auth.on_http_response(http::StatusCode::BAD_REQUEST, b"SECRET-body"),
+                        AuthAction::Http(_) => {
+                            auth.on_http_response(now, http::StatusCode::BAD_REQUEST, b"SECRET-body")
+                        }
                         AuthAction::ReadFile(_) => unreachable!(),
                     }
                     check(&ctx, &format!("{auth:?}"));
@@ -1032,4 +1034,33 @@ fn a_numeric_token_is_refused_as_kubectl_refuses_it_and_a_quoted_one_is_text() {
     // Booleans and empty values where they belong are fine.
     let kc = Kubeconfig::from_yaml(b"clusters:\n- name: c\n  cluster: {server: 'https://c', insecure-skip-tls-verify: true, proxy-url: ~}\ncontexts: null\n", None).unwrap();
     assert_eq!(kc.clusters[0].cluster.as_ref().unwrap().insecure_skip_tls_verify, Some(true));
+}
+
+#[cfg(unix)]
+#[test]
+fn relative_paths_under_a_folder_whose_name_is_not_utf8_stay_paths() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let dir = Path::new(std::ffi::OsStr::from_bytes(b"/home/caf\xe9/.kube"));
+    let yaml = b"clusters:\n- name: c\n  cluster: {server: 'https://c', certificate-authority: pki/ca.crt}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {client-certificate: u.crt, client-key: u.key, tokenFile: t}\n";
+    let kc = Kubeconfig::from_yaml(yaml, Some(&dir.join("config"))).unwrap();
+    let user = kc.auth_infos[0].auth_info.as_ref().unwrap();
+    assert_eq!(
+        kc.clusters[0].cluster.as_ref().unwrap().certificate_authority.as_deref(),
+        Some(&*dir.join("pki/ca.crt"))
+    );
+    assert_eq!(user.client_certificate.as_deref(), Some(&*dir.join("u.crt")));
+    assert_eq!(user.token_file.as_deref(), Some(&*dir.join("t")));
+    assert_eq!(kc.referenced_files(None).unwrap(), [dir.join("pki/ca.crt"), dir.join("u.crt"), dir.join("u.key")]);
+    // The files asked for are the real ones, byte for byte.
+    let mut asked = Vec::new();
+    let err = Config::from_kubeconfig(&kc, None, &mut |p| {
+        asked.push(p.to_path_buf());
+        Err("not here".into())
+    })
+    .unwrap_err();
+    assert_eq!(asked, [dir.join("pki/ca.crt")]);
+    assert!(
+        matches!(err, ConfigError::ReadFile { ref field, .. } if field == "clusters[c].cluster.certificate-authority"),
+        "{err:?}"
+    );
 }

@@ -419,7 +419,7 @@ fn token_file_rotation_on_disk() {
     assert_eq!(bearer(&mut auth, t1), "Bearer two");
     // After a 401, at once.
     std::fs::write(&token, "three\n").unwrap();
-    assert!(auth.on_unauthorized());
+    assert!(auth.on_unauthorized(SystemTime::now()));
     assert_eq!(bearer(&mut auth, t1), "Bearer three");
     // The file gone mid-rotation: the old token is kept (as client-go does) and the file
     // retried every few seconds; once the server rejects the old token, the error.
@@ -427,7 +427,7 @@ fn token_file_rotation_on_disk() {
     let t2 = t1 + TOKEN_FILE_REFRESH;
     assert_eq!(bearer(&mut auth, t2), "Bearer three");
     assert_eq!(bearer(&mut auth, t2 + Duration::from_secs(5)), "Bearer three");
-    assert!(auth.on_unauthorized());
+    assert!(auth.on_unauthorized(SystemTime::now()));
     let err = credentials_blocking(&mut auth, t2 + Duration::from_secs(6)).unwrap_err();
     assert!(matches!(&err, ConfigError::ReadFile { field, .. } if field == "tokenFile"), "{err:?}");
     std::fs::write(&token, "four").unwrap();
@@ -482,7 +482,7 @@ fn exec_plugin_prints_a_credential() {
     assert_eq!(info["spec"]["cluster"]["server"], "https://k.example:6443");
     // Cached until it expires (2099), until a 401.
     assert_eq!(bearer(&mut auth, t0() + Duration::from_secs(86400)), "Bearer plugin-p-1");
-    assert!(auth.on_unauthorized());
+    assert!(auth.on_unauthorized(SystemTime::now()));
     assert_eq!(bearer(&mut auth, t0()), "Bearer plugin-p-2");
     assert_eq!(std::fs::read_to_string(dir.path().join("runs")).unwrap().lines().count(), 2);
 }
@@ -630,4 +630,28 @@ fn a_user_defined_twice_in_one_file_is_an_error_naming_that_file_but_across_file
         matches!(&err, ConfigError::DuplicateName { file, list: "users", name } if Path::new(file) == twice && name == "u"),
         "{err:?}"
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_kubeconfig_in_a_folder_whose_name_is_not_utf8_reads_its_relative_files() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let tmp = TempDir::new("non-utf8");
+    let dir = tmp.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9-\xff"));
+    std::fs::create_dir_all(dir.join("pki")).unwrap();
+    std::fs::write(dir.join("pki/ca.crt"), fixture("pki/ca.crt")).unwrap();
+    std::fs::write(dir.join("pki/client.crt"), fixture("pki/client-ec.crt")).unwrap();
+    std::fs::write(dir.join("pki/client.key"), fixture("pki/client-ec.key")).unwrap();
+    std::fs::write(dir.join("token"), "token-from-a-non-utf8-folder\n").unwrap();
+    let yaml =
+        kubeconfig("    client-certificate: pki/client.crt\n    client-key: pki/client.key\n    tokenFile: token\n")
+            .replace("    server:", "    certificate-authority: pki/ca.crt\n    server:");
+    let path = dir.join("config");
+    std::fs::write(&path, yaml).unwrap();
+    let list = std::env::join_paths([&path]).unwrap();
+    let c = from_kubeconfig_with_env(&KubeconfigOptions::default(), &env(&[("KUBECONFIG", &list)])).unwrap();
+    assert_eq!(c.root_certs.len(), 1);
+    assert!(c.identity.is_some());
+    assert_eq!(c.auth, AuthSpec::TokenFile(dir.join("token")));
+    assert_eq!(bearer(&mut auth_of(&c), t0()), "Bearer token-from-a-non-utf8-folder");
 }

@@ -65,9 +65,9 @@ pub struct Cluster {
     /// Do not verify the server's certificate.
     #[serde(default)]
     pub insecure_skip_tls_verify: Option<bool>,
-    /// A PEM file of CA certificates.
+    /// A PEM file of CA certificates (a path: it need not be UTF-8 once resolved).
     #[serde(default)]
-    pub certificate_authority: Option<String>,
+    pub certificate_authority: Option<PathBuf>,
     /// Base64 of PEM CA certificates.
     #[serde(default)]
     pub certificate_authority_data: Option<String>,
@@ -139,13 +139,13 @@ pub struct NamedAuthInfo {
 pub struct AuthInfo {
     /// A PEM client certificate file.
     #[serde(default)]
-    pub client_certificate: Option<String>,
+    pub client_certificate: Option<PathBuf>,
     /// Base64 of a PEM client certificate.
     #[serde(default)]
     pub client_certificate_data: Option<String>,
     /// A PEM private key file.
     #[serde(default)]
-    pub client_key: Option<String>,
+    pub client_key: Option<PathBuf>,
     /// Base64 of a PEM private key.
     #[serde(default)]
     pub client_key_data: Option<SecretString>,
@@ -155,7 +155,7 @@ pub struct AuthInfo {
     pub token: Option<SecretString>,
     /// A file holding a bearer token (re-read as it rotates).
     #[serde(default, rename = "tokenFile")]
-    pub token_file: Option<String>,
+    pub token_file: Option<PathBuf>,
     /// Impersonate this user.
     #[serde(default, rename = "as")]
     pub impersonate: Option<String>,
@@ -446,13 +446,14 @@ impl Kubeconfig {
 
     /// Makes the file paths in the file absolute, relative to `dir` (the file's folder), as
     /// kubectl does.
+    /// The paths stay paths: a folder whose name is not UTF-8 is kept as it is.
     pub fn resolve_paths(&mut self, dir: &Path) {
-        let fix = |p: &mut Option<String>| {
-            if let Some(s) = p
-                && !s.is_empty()
-                && Path::new(s).is_relative()
+        let fix = |p: &mut Option<PathBuf>| {
+            if let Some(path) = p
+                && !path.as_os_str().is_empty()
+                && path.is_relative()
             {
-                *s = dir.join(&*s).display().to_string();
+                *path = dir.join(&*path);
             }
         };
         for c in self.clusters.iter_mut().filter_map(|c| c.cluster.as_mut()) {
@@ -506,13 +507,13 @@ impl Kubeconfig {
     pub fn referenced_files(&self, context: Option<&str>) -> Result<Vec<PathBuf>, ConfigError> {
         let sel = self.select(context)?;
         let mut out = Vec::new();
-        if let Some(ca) = sel.cluster.certificate_authority.as_ref().filter(|s| !s.is_empty()) {
-            out.push(PathBuf::from(ca));
+        if let Some(ca) = sel.cluster.certificate_authority.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+            out.push(ca.clone());
         }
         if let Some(a) = sel.auth_info {
             for p in [&a.client_certificate, &a.client_key].into_iter().flatten() {
-                if !p.is_empty() {
-                    out.push(PathBuf::from(p));
+                if !p.as_os_str().is_empty() {
+                    out.push(p.clone());
                 }
             }
         }

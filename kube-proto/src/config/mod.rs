@@ -380,10 +380,10 @@ impl Config {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| ConfigError::Invalid { field: cfield("server"), message: "no server URL".into() })?;
         let cluster_url = parse_url(server, &cfield("server"))?;
-        let mut read = |path: &str, field: String| {
-            read_file(Path::new(path)).map_err(|message| ConfigError::ReadFile {
+        let mut read = |path: &Path, field: String| {
+            read_file(path).map_err(|message| ConfigError::ReadFile {
                 field,
-                path: path.to_owned(),
+                path: path.display().to_string(),
                 message,
             })
         };
@@ -393,7 +393,7 @@ impl Config {
                 let field = cfield("certificate-authority-data");
                 Some((decode_base64(data, &field)?, field))
             }
-            (_, Some(path)) if !path.is_empty() => {
+            (_, Some(path)) if !path.as_os_str().is_empty() => {
                 let field = cfield("certificate-authority");
                 Some((read(path, field.clone())?, field))
             }
@@ -441,7 +441,7 @@ impl Config {
                 let field = ufield("client-certificate-data");
                 Some((decode_base64(d, &field)?, field))
             }
-            (_, Some(p)) if !p.is_empty() => {
+            (_, Some(p)) if !p.as_os_str().is_empty() => {
                 Some((read(p, ufield("client-certificate"))?, ufield("client-certificate")))
             }
             _ => None,
@@ -451,7 +451,7 @@ impl Config {
                 let field = ufield("client-key-data");
                 Some((decode_base64(d.expose(), &field)?, field))
             }
-            (_, Some(p)) if !p.is_empty() => Some((read(p, ufield("client-key"))?, ufield("client-key"))),
+            (_, Some(p)) if !p.as_os_str().is_empty() => Some((read(p, ufield("client-key"))?, ufield("client-key"))),
             _ => None,
         };
         config.identity = match (cert, key) {
@@ -475,7 +475,9 @@ impl Config {
             }
         };
         let mut methods = Vec::new();
-        if a.token.as_ref().is_some_and(|t| !t.is_empty()) || a.token_file.as_deref().is_some_and(|t| !t.is_empty()) {
+        if a.token.as_ref().is_some_and(|t| !t.is_empty())
+            || a.token_file.as_deref().is_some_and(|t| !t.as_os_str().is_empty())
+        {
             methods.push("token");
         }
         if a.username.as_deref().is_some_and(|u| !u.is_empty()) || a.password.as_ref().is_some_and(|p| !p.is_empty()) {
@@ -491,8 +493,8 @@ impl Config {
             return Err(ConfigError::MultipleAuth { user, methods });
         }
         // With both, the file wins, as in client-go (it rotates; the inline token does not).
-        config.auth = if let Some(p) = a.token_file.as_deref().filter(|t| !t.is_empty()) {
-            AuthSpec::TokenFile(PathBuf::from(p))
+        config.auth = if let Some(p) = a.token_file.as_deref().filter(|t| !t.as_os_str().is_empty()) {
+            AuthSpec::TokenFile(p.to_path_buf())
         } else if let Some(t) = a.token.as_ref().filter(|t| !t.is_empty()) {
             AuthSpec::Token(t.clone())
         } else if methods == ["basicAuth"] {
