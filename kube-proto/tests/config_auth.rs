@@ -95,7 +95,7 @@ fn token_is_sent_as_bearer() {
     assert_eq!(h, "Bearer abc.def");
     assert!(!format!("{c:?} {h:?} {auth:?}").contains("abc.def"));
     // A 401 cannot be helped by a fixed token.
-    assert!(!auth.on_unauthorized());
+    assert!(!auth.on_unauthorized(t0()));
     assert_eq!(bearer(&ready(&mut auth, t0())), "Bearer abc.def");
 }
 
@@ -116,7 +116,7 @@ fn no_credentials_or_only_a_client_certificate() {
     let mut auth = Auth::new(&AuthSpec::None, Some(id.clone()));
     let c = ready(&mut auth, t0());
     assert_eq!((c.authorization, c.identity), (None, Some(id.clone())));
-    assert!(!auth.on_unauthorized());
+    assert!(!auth.on_unauthorized(t0()));
     // A token and the kubeconfig's client certificate go together.
     let c = ready(&mut Auth::new(&AuthSpec::Token("t".into()), Some(id.clone())), t0());
     assert_eq!(c.identity, Some(id));
@@ -132,7 +132,7 @@ fn token_file_is_read_then_re_read_after_the_refresh_period() {
     let mut auth = Auth::new(&AuthSpec::TokenFile(path.clone()), None);
     let now = t0();
     assert_eq!(read_file(&mut auth, now), path);
-    auth.on_file(&path, Ok(b"  first\n".to_vec()), now);
+    auth.on_file(now, &path, Ok(b"  first\n".to_vec()));
     assert_eq!(bearer(&ready(&mut auth, now)), "Bearer first", "trimmed");
     // Cached until TOKEN_FILE_REFRESH has passed.
     let almost = now + TOKEN_FILE_REFRESH - Duration::from_millis(1);
@@ -140,7 +140,7 @@ fn token_file_is_read_then_re_read_after_the_refresh_period() {
     let later = now + TOKEN_FILE_REFRESH;
     assert_eq!(read_file(&mut auth, later), path);
     // Rotation: the new content is used.
-    auth.on_file(&path, Ok(b"second".to_vec()), later);
+    auth.on_file(later, &path, Ok(b"second".to_vec()));
     assert_eq!(bearer(&ready(&mut auth, later)), "Bearer second");
     assert_eq!(bearer(&ready(&mut auth, later + Duration::from_secs(30))), "Bearer second");
 }
@@ -151,12 +151,12 @@ fn token_file_is_re_read_at_once_after_a_401() {
     let mut auth = Auth::new(&AuthSpec::TokenFile(path.clone()), None);
     let now = t0();
     read_file(&mut auth, now);
-    auth.on_file(&path, Ok(b"old".to_vec()), now);
+    auth.on_file(now, &path, Ok(b"old".to_vec()));
     assert_eq!(bearer(&ready(&mut auth, now)), "Bearer old");
-    assert!(auth.on_unauthorized(), "re-reading may help");
+    assert!(auth.on_unauthorized(t0()), "re-reading may help");
     let soon = now + Duration::from_secs(1);
     assert_eq!(read_file(&mut auth, soon), path);
-    auth.on_file(&path, Ok(b"new".to_vec()), soon);
+    auth.on_file(soon, &path, Ok(b"new".to_vec()));
     assert_eq!(bearer(&ready(&mut auth, soon)), "Bearer new");
 }
 
@@ -166,16 +166,16 @@ fn a_failing_re_read_keeps_the_old_token_briefly() {
     let mut auth = Auth::new(&AuthSpec::TokenFile(path.clone()), None);
     let now = t0();
     read_file(&mut auth, now);
-    auth.on_file(&path, Ok(b"old".to_vec()), now);
+    auth.on_file(now, &path, Ok(b"old".to_vec()));
     let later = now + TOKEN_FILE_REFRESH;
     read_file(&mut auth, later);
-    auth.on_file(&path, Err("No such file or directory".into()), later);
+    auth.on_file(later, &path, Err("No such file or directory".into()));
     // The file is being replaced: the previous token is still sent, for a few seconds.
     assert_eq!(bearer(&ready(&mut auth, later)), "Bearer old");
     assert_eq!(bearer(&ready(&mut auth, later + Duration::from_secs(4))), "Bearer old");
     let retry = later + Duration::from_secs(5);
     assert_eq!(read_file(&mut auth, retry), path);
-    auth.on_file(&path, Ok(b"rotated".to_vec()), retry);
+    auth.on_file(retry, &path, Ok(b"rotated".to_vec()));
     assert_eq!(bearer(&ready(&mut auth, retry)), "Bearer rotated");
 }
 
@@ -185,7 +185,7 @@ fn a_failing_first_read_or_an_empty_file_is_an_error_and_polling_retries() {
     let mut auth = Auth::new(&AuthSpec::TokenFile(path.clone()), None);
     let now = t0();
     read_file(&mut auth, now);
-    auth.on_file(&path, Err("permission denied".into()), now);
+    auth.on_file(now, &path, Err("permission denied".into()));
     let err = failed(&mut auth, now);
     assert_eq!(
         err,
@@ -193,12 +193,12 @@ fn a_failing_first_read_or_an_empty_file_is_an_error_and_polling_retries() {
     );
     assert_eq!(err.to_string(), "tokenFile: cannot read /t: permission denied");
     assert_eq!(read_file(&mut auth, now), path, "the next poll tries again");
-    auth.on_file(&path, Ok(b" \n".to_vec()), now);
+    auth.on_file(now, &path, Ok(b" \n".to_vec()));
     let err = failed(&mut auth, now);
     assert!(matches!(&err, ConfigError::ReadFile { message, .. } if message == "the file is empty"), "{err:?}");
     // Another path's contents are not this token.
     read_file(&mut auth, now);
-    auth.on_file(Path::new("/other"), Ok(b"x".to_vec()), now);
+    auth.on_file(now, Path::new("/other"), Ok(b"x".to_vec()));
     assert_eq!(read_file(&mut auth, now), path);
 }
 
@@ -208,7 +208,7 @@ fn token_file_keeps_the_kubeconfig_client_certificate() {
     let id = identity("client-rsa");
     let mut auth = Auth::new(&AuthSpec::TokenFile(path.clone()), Some(id.clone()));
     read_file(&mut auth, t0());
-    auth.on_file(&path, Ok(b"tok".to_vec()), t0());
+    auth.on_file(t0(), &path, Ok(b"tok".to_vec()));
     assert_eq!(ready(&mut auth, t0()).identity, Some(id));
 }
 
@@ -362,15 +362,15 @@ fn exec_credential_with_a_token() {
     let base = identity("client-rsa");
     let mut auth = exec_auth(Some(base.clone()));
     exec(&mut auth, t0());
-    auth.on_exec(credential(V1, json!({"token": "plugin-token"})));
+    auth.on_exec(t0(), credential(V1, json!({"token": "plugin-token"})));
     let c = ready(&mut auth, t0());
     assert_eq!(bearer(&c), "Bearer plugin-token");
     assert_eq!(c.identity, Some(base), "the kubeconfig's certificate stays");
     // No expiry: cached until a 401.
     assert_eq!(bearer(&ready(&mut auth, t0() + Duration::from_secs(10 * 365 * 86400))), "Bearer plugin-token");
-    assert!(auth.on_unauthorized());
+    assert!(auth.on_unauthorized(t0()));
     exec(&mut auth, t0());
-    auth.on_exec(credential(V1, json!({"token": "second-token"})));
+    auth.on_exec(t0(), credential(V1, json!({"token": "second-token"})));
     assert_eq!(bearer(&ready(&mut auth, t0())), "Bearer second-token");
 }
 
@@ -380,27 +380,33 @@ fn exec_credential_with_a_client_certificate() {
     let pkcs8 = identity("client-pkcs8");
     let mut auth = exec_auth(Some(identity("client-rsa")));
     exec(&mut auth, t0());
-    auth.on_exec(credential(
-        V1,
-        json!({
-            "clientCertificateData": String::from_utf8(fixture("pki/client-ec.crt")).unwrap(),
-            "clientKeyData": String::from_utf8(fixture("pki/client-ec.key")).unwrap(),
-        }),
-    ));
+    auth.on_exec(
+        t0(),
+        credential(
+            V1,
+            json!({
+                "clientCertificateData": String::from_utf8(fixture("pki/client-ec.crt")).unwrap(),
+                "clientKeyData": String::from_utf8(fixture("pki/client-ec.key")).unwrap(),
+            }),
+        ),
+    );
     let c = ready(&mut auth, t0());
     assert_eq!(c.authorization, None);
     assert_eq!(c.identity, Some(ec), "the plugin's certificate replaces the kubeconfig's");
     // A token and a certificate together (v1beta1).
     let mut auth = Auth::new(&exec_spec(exec_config(V1BETA1, None)), None);
     exec(&mut auth, t0());
-    auth.on_exec(credential(
-        V1BETA1,
-        json!({
-            "token": "both",
-            "clientCertificateData": String::from_utf8(fixture("pki/client-pkcs8.crt")).unwrap(),
-            "clientKeyData": String::from_utf8(fixture("pki/client-pkcs8.key")).unwrap(),
-        }),
-    ));
+    auth.on_exec(
+        t0(),
+        credential(
+            V1BETA1,
+            json!({
+                "token": "both",
+                "clientCertificateData": String::from_utf8(fixture("pki/client-pkcs8.crt")).unwrap(),
+                "clientKeyData": String::from_utf8(fixture("pki/client-pkcs8.key")).unwrap(),
+            }),
+        ),
+    );
     let c = ready(&mut auth, t0());
     assert_eq!((bearer(&c), c.identity.as_ref()), ("Bearer both", Some(&pkcs8)));
 }
@@ -411,7 +417,7 @@ fn exec_expiration_timestamp_is_honoured() {
     let now = t0();
     let expiry = now + Duration::from_secs(3600);
     exec(&mut auth, now);
-    auth.on_exec(credential(V1, json!({"token": "hour", "expirationTimestamp": rfc3339(expiry)})));
+    auth.on_exec(t0(), credential(V1, json!({"token": "hour", "expirationTimestamp": rfc3339(expiry)})));
     assert_eq!(bearer(&ready(&mut auth, now)), "Bearer hour");
     let just_before = expiry - EXPIRY_MARGIN - Duration::from_millis(1);
     assert_eq!(bearer(&ready(&mut auth, just_before)), "Bearer hour");
@@ -419,10 +425,10 @@ fn exec_expiration_timestamp_is_honoured() {
     let renew = expiry - EXPIRY_MARGIN;
     let req = exec(&mut auth, renew);
     assert_eq!(req.command, "/usr/local/bin/cred");
-    auth.on_exec(credential(
-        V1,
-        json!({"token": "next", "expirationTimestamp": rfc3339(renew + Duration::from_secs(3600))}),
-    ));
+    auth.on_exec(
+        t0(),
+        credential(V1, json!({"token": "next", "expirationTimestamp": rfc3339(renew + Duration::from_secs(3600))})),
+    );
     assert_eq!(bearer(&ready(&mut auth, renew)), "Bearer next");
 }
 
@@ -432,14 +438,14 @@ fn exec_credentials_that_are_already_due_are_used_once_not_re_run_forever() {
     let now = t0();
     exec(&mut auth, now);
     // Expires within the margin (or has expired): still used for the request that ran it...
-    auth.on_exec(credential(
-        V1,
-        json!({"token": "short", "expirationTimestamp": rfc3339(now + Duration::from_secs(5))}),
-    ));
+    auth.on_exec(
+        t0(),
+        credential(V1, json!({"token": "short", "expirationTimestamp": rfc3339(now + Duration::from_secs(5))})),
+    );
     assert_eq!(bearer(&ready(&mut auth, now)), "Bearer short");
     // ...and the next request runs the plugin again.
     exec(&mut auth, now);
-    auth.on_exec(credential(V1, json!({"token": "old", "expirationTimestamp": "0001-01-01T00:00:00Z"})));
+    auth.on_exec(t0(), credential(V1, json!({"token": "old", "expirationTimestamp": "0001-01-01T00:00:00Z"})));
     assert_eq!(bearer(&ready(&mut auth, now)), "Bearer old");
     exec(&mut auth, now);
 }
@@ -448,12 +454,12 @@ fn exec_credentials_that_are_already_due_are_used_once_not_re_run_forever() {
 fn exec_on_unauthorized_forces_a_refresh_before_expiry() {
     let mut auth = exec_auth(None);
     exec(&mut auth, t0());
-    auth.on_exec(credential(
-        V1,
-        json!({"token": "a", "expirationTimestamp": rfc3339(t0() + Duration::from_secs(3600))}),
-    ));
+    auth.on_exec(
+        t0(),
+        credential(V1, json!({"token": "a", "expirationTimestamp": rfc3339(t0() + Duration::from_secs(3600))})),
+    );
     ready(&mut auth, t0());
-    assert!(auth.on_unauthorized());
+    assert!(auth.on_unauthorized(t0()));
     exec(&mut auth, t0());
 }
 
@@ -461,11 +467,10 @@ fn exec_on_unauthorized_forces_a_refresh_before_expiry() {
 fn exec_non_zero_exit_gives_stderr_and_install_hint() {
     let mut auth = exec_auth(None);
     exec(&mut auth, t0());
-    auth.on_exec(ExecOutput {
-        status: Some(1),
-        stdout: b"partial".to_vec(),
-        stderr: b"error: login required\n".to_vec(),
-    });
+    auth.on_exec(
+        t0(),
+        ExecOutput { status: Some(1), stdout: b"partial".to_vec(), stderr: b"error: login required\n".to_vec() },
+    );
     let err = failed(&mut auth, t0());
     assert_eq!(
         err,
@@ -481,7 +486,7 @@ fn exec_non_zero_exit_gives_stderr_and_install_hint() {
     );
     // Polling again runs it again.
     exec(&mut auth, t0());
-    auth.on_exec(ExecOutput { status: None, stdout: Vec::new(), stderr: Vec::new() });
+    auth.on_exec(t0(), ExecOutput { status: None, stdout: Vec::new(), stderr: Vec::new() });
     let err = failed(&mut auth, t0());
     assert!(err.to_string().contains("was killed by a signal"), "{err}");
 }
@@ -490,7 +495,7 @@ fn exec_non_zero_exit_gives_stderr_and_install_hint() {
 fn exec_command_that_cannot_be_started() {
     let mut auth = exec_auth(None);
     exec(&mut auth, t0());
-    auth.on_exec_failed("No such file or directory (os error 2)");
+    auth.on_exec_failed(t0(), "No such file or directory (os error 2)");
     let err = failed(&mut auth, t0());
     assert_eq!(
         err,
@@ -536,7 +541,7 @@ fn exec_invalid_output_is_a_clear_error_without_the_output() {
     for (output, words) in cases {
         let mut auth = exec_auth(None);
         exec(&mut auth, t0());
-        auth.on_exec(output.clone());
+        auth.on_exec(t0(), output.clone());
         let err = failed(&mut auth, t0());
         let shown = format!("{err} {err:?}");
         assert!(matches!(err, ConfigError::Exec { .. }), "{err:?}");
@@ -547,14 +552,14 @@ fn exec_invalid_output_is_a_clear_error_without_the_output() {
     // A certificate or key that does not parse.
     let mut auth = exec_auth(None);
     exec(&mut auth, t0());
-    auth.on_exec(credential(V1, json!({"clientCertificateData": key, "clientKeyData": key})));
+    auth.on_exec(t0(), credential(V1, json!({"clientCertificateData": key, "clientKeyData": key})));
     let err = failed(&mut auth, t0());
     assert!(
         matches!(&err, ConfigError::Pem { field, .. } if field == "ExecCredential.status.client-certificate"),
         "{err:?}"
     );
     auth.poll(t0());
-    auth.on_exec(credential(V1, json!({"clientCertificateData": cert, "clientKeyData": cert})));
+    auth.on_exec(t0(), credential(V1, json!({"clientCertificateData": cert, "clientKeyData": cert})));
     let err = failed(&mut auth, t0());
     assert!(matches!(&err, ConfigError::Pem { field, .. } if field == "ExecCredential.status.client-key"), "{err:?}");
 }
@@ -617,6 +622,7 @@ fn oidc_expired_id_token_is_refreshed_via_discovery_and_the_token_endpoint() {
     assert!(req.body().is_empty());
     assert!(!format!("{:?}", AuthAction::Http(req)).contains("refresh"));
     auth.on_http_response(
+        t0(),
         StatusCode::OK,
         br#"{"issuer": "https://issuer.example/realms/k8s", "token_endpoint": "https://issuer.example/token"}"#,
     );
@@ -632,13 +638,13 @@ fn oidc_expired_id_token_is_refreshed_via_discovery_and_the_token_endpoint() {
     let shown = format!("{:?}", AuthAction::Http(req));
     assert!(!shown.contains("s%26cret") && !shown.contains("refresh%2F1") && !shown.contains("115, 37, 50"), "{shown}");
     let body = json!({"access_token": "at", "id_token": new, "refresh_token": "refresh-2", "token_type": "Bearer"});
-    auth.on_http_response(StatusCode::OK, body.to_string().as_bytes());
+    auth.on_http_response(t0(), StatusCode::OK, body.to_string().as_bytes());
     // 3. The new id-token is used, and offered to be written back.
     assert_eq!(bearer(&ready(&mut auth, t0())), format!("Bearer {new}"));
     let (id, refresh) = auth.oidc_tokens().unwrap();
     assert_eq!((id.unwrap().expose(), refresh.unwrap().expose()), (new.as_str(), "refresh-2"));
     // A 401 drops the id-token; the known token endpoint is used directly.
-    assert!(auth.on_unauthorized());
+    assert!(auth.on_unauthorized(t0()));
     let req = http(&mut auth, t0());
     assert_eq!((req.method(), req.uri().to_string()), (&Method::POST, "https://issuer.example/token".to_owned()));
     assert!(std::str::from_utf8(req.body()).unwrap().contains("refresh_token=refresh-2"));
@@ -670,11 +676,11 @@ fn oidc_refresh_failures() {
     // Discovery answered 500.
     let mut auth = oidc(&base);
     http(&mut auth, t0());
-    auth.on_http_response(StatusCode::INTERNAL_SERVER_ERROR, b"oops");
+    auth.on_http_response(t0(), StatusCode::INTERNAL_SERVER_ERROR, b"oops");
     assert!(fail(&mut auth).contains("HTTP 500"));
     // Discovery without a token_endpoint.
     http(&mut auth, t0());
-    auth.on_http_response(StatusCode::OK, b"{}");
+    auth.on_http_response(t0(), StatusCode::OK, b"{}");
     assert!(fail(&mut auth).contains("invalid discovery document"));
     // The token response: rejected, not JSON (which may echo secrets), or no id_token.
     for (status, body, words) in [
@@ -684,9 +690,9 @@ fn oidc_refresh_failures() {
     ] {
         let mut auth = oidc(&base);
         http(&mut auth, t0());
-        auth.on_http_response(StatusCode::OK, br#"{"token_endpoint": "https://issuer.example/token"}"#);
+        auth.on_http_response(t0(), StatusCode::OK, br#"{"token_endpoint": "https://issuer.example/token"}"#);
         http(&mut auth, t0());
-        auth.on_http_response(status, body);
+        auth.on_http_response(t0(), status, body);
         assert!(fail(&mut auth).contains(words), "{words}");
     }
     // An id-token that is not a JWT counts as expired.
@@ -720,22 +726,22 @@ fn gcp_cmd_path_with_token_and_expiry_keys() {
     let expiry = now + Duration::from_secs(3600);
     let out =
         json!({"credential": {"access_token": "ya29.token", "token_expiry": rfc3339(expiry)}, "configuration": {}});
-    auth.on_exec(printed(out.to_string()));
+    auth.on_exec(t0(), printed(out.to_string()));
     assert_eq!(bearer(&ready(&mut auth, now)), "Bearer ya29.token");
     assert_eq!(bearer(&ready(&mut auth, expiry - EXPIRY_MARGIN - Duration::from_secs(1))), "Bearer ya29.token");
     exec(&mut auth, expiry - EXPIRY_MARGIN);
     // The default keys: {.access_token} and {.token_expiry}.
     let mut auth = gcp(&[("cmd-path", "gcloud-token")]);
     exec(&mut auth, now);
-    auth.on_exec(printed(json!({"access_token": "plain", "token_expiry": rfc3339(expiry)}).to_string()));
+    auth.on_exec(t0(), printed(json!({"access_token": "plain", "token_expiry": rfc3339(expiry)}).to_string()));
     assert_eq!(bearer(&ready(&mut auth, now)), "Bearer plain");
     // No token at the key; a failing command.
     let mut auth = gcp(&[("cmd-path", "gcloud-token"), ("token-key", "{.nope}")]);
     exec(&mut auth, now);
-    auth.on_exec(printed(json!({"access_token": "x"}).to_string()));
+    auth.on_exec(t0(), printed(json!({"access_token": "x"}).to_string()));
     assert!(failed(&mut auth, now).to_string().contains("no token at token-key"));
     exec(&mut auth, now);
-    auth.on_exec(ExecOutput { status: Some(2), stdout: Vec::new(), stderr: b"not logged in".to_vec() });
+    auth.on_exec(t0(), ExecOutput { status: Some(2), stdout: Vec::new(), stderr: b"not logged in".to_vec() });
     let err = failed(&mut auth, now);
     assert_eq!(err.to_string(), "exec plugin \"gcloud-token\": exited with status 2: not logged in");
 }

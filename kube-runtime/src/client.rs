@@ -33,6 +33,8 @@ struct Inner {
     base: String,
     default_namespace: String,
     auth: Mutex<Auth>,
+    /// Held while credentials are renewed, so that one request renews them for all.
+    renewal: futures_util::lock::Mutex<()>,
     /// The client certificate the transport presents: the configuration's, until an exec
     /// plugin returns another (see [`Transport::set_identity`]).
     identity: Mutex<Option<Identity>>,
@@ -96,14 +98,14 @@ impl Client {
         headers.insert(USER_AGENT, HeaderValue::from_static(DEFAULT_USER_AGENT));
         let base = config.cluster_url.as_str().trim_end_matches('/').to_owned();
         let auth = Auth::new(&config.auth, config.identity.clone());
-        #[allow(clippy::disallowed_methods)]
-        let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        let seed = transport.wall_clock().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         Client {
             inner: Arc::new(Inner {
                 transport: Box::new(transport),
                 base,
                 default_namespace: config.default_namespace.clone(),
                 auth: Mutex::new(auth),
+                renewal: futures_util::lock::Mutex::new(()),
                 identity: Mutex::new(config.identity.clone()),
                 headers,
                 retry: RetryPolicy::default(),
@@ -127,22 +129,33 @@ impl Client {
         self.inner.transport.now()
     }
 
+    /// The credentials to send now, renewing them when the auth state asks (a token file to
+    /// re-read, an exec plugin to run, an OIDC refresh). Renewal is single-flight: concurrent
+    /// requests that find the credentials due wait for one renewal instead of each running the
+    /// plugin. Time is the transport's wall clock, so a simulated transport drives expiry.
     async fn credentials(&self) -> Result<Credentials, Error> {
+        let mut renewing = None;
         loop {
-            #[allow(clippy::disallowed_methods)]
-            let now = SystemTime::now();
+            let now = self.inner.transport.wall_clock();
             let action = self.lock_auth().poll(now);
             match action {
                 AuthAction::Ready(c) => return Ok(c),
                 AuthAction::Failed(e) => return Err(Error::Auth(e)),
+                // Take the renewal turn, then ask again: whoever renewed before us may have
+                // left fresh credentials (asking again is safe: polling only describes work).
+                _ if renewing.is_none() => renewing = Some(self.inner.renewal.lock().await),
                 AuthAction::ReadFile(path) => {
                     let contents = crate::config::read_file(&path);
-                    self.lock_auth().on_file(&path, contents, now);
+                    self.lock_auth().on_file(self.inner.transport.wall_clock(), &path, contents);
                 }
-                AuthAction::Exec(request) => match self.inner.transport.run_process(request).await {
-                    Ok(output) => self.lock_auth().on_exec(output),
-                    Err(e) => self.lock_auth().on_exec_failed(e),
-                },
+                AuthAction::Exec(request) => {
+                    let result = self.inner.transport.run_process(request).await;
+                    let now = self.inner.transport.wall_clock();
+                    match result {
+                        Ok(output) => self.lock_auth().on_exec(now, output),
+                        Err(e) => self.lock_auth().on_exec_failed(now, e),
+                    }
+                }
                 AuthAction::Http(request) => {
                     let (status, _, body) = match self.inner.transport.send(request).await {
                         Ok(resp) => collect(resp).await.map_err(Error::Transport)?,
@@ -153,7 +166,7 @@ impl Client {
                             }));
                         }
                     };
-                    self.lock_auth().on_http_response(status, &body);
+                    self.lock_auth().on_http_response(self.inner.transport.wall_clock(), status, &body);
                 }
             }
         }
@@ -230,14 +243,14 @@ impl Client {
             let failure = match &result {
                 Ok(resp) if resp.status == StatusCode::UNAUTHORIZED && !refreshed => {
                     refreshed = true;
-                    if self.lock_auth().on_unauthorized() {
+                    if self.lock_auth().on_unauthorized(self.inner.transport.wall_clock()) {
                         tracing::debug!("401: refreshing credentials and retrying once");
                         attempt -= 1;
                         continue;
                     }
                     None
                 }
-                Ok(resp) => Some(Failure::Status(resp.status, kube_proto_retry_after(&resp.headers))),
+                Ok(resp) => Some(Failure::Status(resp.status, kube_proto::response::retry_after(&resp.headers))),
                 Err(TransportError::Connect { .. }) => Some(Failure::Connect),
                 // An untrusted or rejected certificate, or a setting the transport cannot
                 // honour, fails the same way again: not retried.
@@ -280,10 +293,6 @@ impl Client {
         let (status, headers, body) = self.request_bytes(request).await?;
         kube_proto::Response::new(status, &headers, &body).object().map_err(Error::Api)
     }
-}
-
-fn kube_proto_retry_after(headers: &HeaderMap) -> Option<u32> {
-    headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// Reads a whole response body.
@@ -373,6 +382,106 @@ mod tests {
         };
         config.auth = AuthSpec::Exec { exec: Box::new(exec), cluster: ExecCluster::default() };
         config
+    }
+
+    /// A transport on a wall clock of its own, whose plugin prints a token valid for an hour
+    /// (after yielding to the executor a few times, as a process takes time).
+    #[derive(Clone)]
+    struct Clocked {
+        clock: Arc<Mutex<SystemTime>>,
+        plugins: Arc<Mutex<usize>>,
+        tokens: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Clocked {
+        fn new() -> Self {
+            let start = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+            Clocked { clock: Arc::new(Mutex::new(start)), plugins: Arc::default(), tokens: Arc::default() }
+        }
+    }
+
+    impl Transport for Clocked {
+        fn send(
+            &self,
+            request: http::Request<Vec<u8>>,
+        ) -> futures_util::future::BoxFuture<'static, Result<TransportResponse, TransportError>> {
+            let token = request.headers().get(AUTHORIZATION).map(|v| v.to_str().unwrap().to_owned());
+            self.tokens.lock().unwrap().push(token.unwrap_or_default());
+            Box::pin(async { Ok(TransportResponse::full(StatusCode::OK, HeaderMap::new(), b"{}".to_vec())) })
+        }
+
+        fn sleep_until(&self, _deadline: Instant) -> futures_util::future::BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+
+        fn wall_clock(&self) -> SystemTime {
+            *self.clock.lock().unwrap()
+        }
+
+        fn run_process(
+            &self,
+            _request: ExecRequest,
+        ) -> futures_util::future::BoxFuture<'static, Result<ExecOutput, String>> {
+            let n = {
+                let mut plugins = self.plugins.lock().unwrap();
+                *plugins += 1;
+                *plugins
+            };
+            let expiry = self.wall_clock() + std::time::Duration::from_secs(3600);
+            let secs = expiry.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
+            let expiry = k8s_openapi::jiff::Timestamp::from_second(secs).unwrap().to_string();
+            let stdout = serde_json::json!({
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "kind": "ExecCredential",
+                "status": {"token": format!("token-{n}"), "expirationTimestamp": expiry},
+            });
+            let stdout = serde_json::to_vec(&stdout).unwrap();
+            Box::pin(async move {
+                for _ in 0..5 {
+                    yield_now().await;
+                }
+                Ok(ExecOutput { status: Some(0), stdout, stderr: Vec::new() })
+            })
+        }
+    }
+
+    /// Pending once, then ready: lets other tasks run.
+    async fn yield_now() {
+        let mut yielded = false;
+        futures_util::future::poll_fn(|cx| {
+            if yielded {
+                return std::task::Poll::Ready(());
+            }
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        })
+        .await
+    }
+
+    #[test]
+    fn concurrent_requests_run_the_plugin_once() {
+        let transport = Clocked::new();
+        let client = Client::new(transport.clone(), exec_config());
+        futures_executor::block_on(futures_util::future::join_all((0..8).map(|_| client.request_bytes(get()))))
+            .into_iter()
+            .for_each(|r| drop(r.unwrap()));
+        assert_eq!(*transport.plugins.lock().unwrap(), 1);
+        assert_eq!(*transport.tokens.lock().unwrap(), vec!["Bearer token-1".to_owned(); 8]);
+    }
+
+    #[test]
+    fn token_expiry_follows_the_transports_wall_clock() {
+        let transport = Clocked::new();
+        let client = Client::new(transport.clone(), exec_config());
+        futures_executor::block_on(client.request_bytes(get())).unwrap();
+        *transport.clock.lock().unwrap() += std::time::Duration::from_secs(30 * 60);
+        futures_executor::block_on(client.request_bytes(get())).unwrap();
+        assert_eq!(*transport.plugins.lock().unwrap(), 1, "still valid half an hour on");
+        *transport.clock.lock().unwrap() += std::time::Duration::from_secs(31 * 60);
+        futures_executor::block_on(client.request_bytes(get())).unwrap();
+        assert_eq!(*transport.plugins.lock().unwrap(), 2, "expired an hour on, by the transport's clock");
+        assert_eq!(*transport.tokens.lock().unwrap(), ["Bearer token-1", "Bearer token-1", "Bearer token-2"]);
     }
 
     #[test]

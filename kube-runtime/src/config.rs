@@ -253,11 +253,11 @@ pub fn credentials_blocking(auth: &mut Auth, now: SystemTime) -> Result<Credenti
             AuthAction::Failed(e) => return Err(e),
             AuthAction::ReadFile(path) => {
                 let contents = read_file(&path);
-                auth.on_file(&path, contents, now);
+                auth.on_file(now, &path, contents);
             }
             AuthAction::Exec(request) => match run_exec(&request) {
-                Ok(output) => auth.on_exec(output),
-                Err(message) => auth.on_exec_failed(message),
+                Ok(output) => auth.on_exec(now, output),
+                Err(message) => auth.on_exec_failed(now, message),
             },
             AuthAction::Http(request) => {
                 return Err(ConfigError::AuthProvider {

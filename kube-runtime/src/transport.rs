@@ -5,7 +5,7 @@
 //! runs exec credential plugins with its executor's process support. Everything else (auth,
 //! retries, protocol) is the [`Client`](crate::Client)'s and the core's.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use futures_core::Stream;
@@ -100,6 +100,13 @@ pub trait Transport: Send + Sync + 'static {
     fn now(&self) -> Instant {
         #[allow(clippy::disallowed_methods)]
         Instant::now()
+    }
+
+    /// The current wall-clock time, which credentials' expiry is judged by (a transport on
+    /// simulated time may say otherwise, to drive token expiry in tests).
+    fn wall_clock(&self) -> SystemTime {
+        #[allow(clippy::disallowed_methods)]
+        SystemTime::now()
     }
 
     /// Runs an exec credential plugin. The default runs it on a plain thread (std::process);

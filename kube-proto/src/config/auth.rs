@@ -8,7 +8,7 @@
 //! let mut auth = Auth::new(&AuthSpec::TokenFile("/var/run/token".into()), None);
 //! let now = SystemTime::UNIX_EPOCH;
 //! let AuthAction::ReadFile(path) = auth.poll(now) else { panic!() };
-//! auth.on_file(&path, Ok(b"abc\n".to_vec()), now);
+//! auth.on_file(now, &path, Ok(b"abc\n".to_vec()));
 //! let AuthAction::Ready(creds) = auth.poll(now) else { panic!() };
 //! assert_eq!(creds.authorization.unwrap().expose(), "Bearer abc");
 //! ```
@@ -113,6 +113,14 @@ struct Cached {
     /// (credentials that expire within [`EXPIRY_MARGIN`] must not make every poll run the
     /// plugin again, forever, with no request ever sent).
     fresh: bool,
+}
+
+impl Cached {
+    /// Credentials a process printed at `now`, expiring at `expiry` (if it said).
+    fn printed(now: SystemTime, credentials: Credentials, expiry: Option<SystemTime>) -> Cached {
+        let renew_at = expiry.map(renew_before);
+        Cached { credentials, renew_at, fresh: renew_at.is_some_and(|t| t <= now) }
+    }
 }
 
 #[derive(Debug)]
@@ -314,7 +322,7 @@ impl Auth {
     }
 
     /// The contents of the file [`AuthAction::ReadFile`] asked for (or why it could not be read).
-    pub fn on_file(&mut self, path: &Path, contents: Result<Vec<u8>, String>, now: SystemTime) {
+    pub fn on_file(&mut self, now: SystemTime, path: &Path, contents: Result<Vec<u8>, String>) {
         let Source::TokenFile { path: want } = &self.source else { return };
         if want != path {
             return;
@@ -349,8 +357,9 @@ impl Auth {
         }
     }
 
-    /// What the process [`AuthAction::Exec`] asked for printed.
-    pub fn on_exec(&mut self, output: ExecOutput) {
+    /// What the process [`AuthAction::Exec`] asked for printed, at `now`. A credential that
+    /// has already expired at `now` is used for the one request that asked for it, then renewed.
+    pub fn on_exec(&mut self, now: SystemTime, output: ExecOutput) {
         let base = self.base_identity.clone();
         match &self.source {
             Source::Exec { exec, .. } => match parse_exec_output(exec, &output) {
@@ -359,14 +368,14 @@ impl Auth {
                         authorization: token.map(|t| SecretString::new(format!("Bearer {}", t.expose()))),
                         identity: identity.or(base),
                     };
-                    self.cached = Some(Cached { credentials, renew_at: expiry.map(renew_before), fresh: true });
+                    self.cached = Some(Cached::printed(now, credentials, expiry));
                 }
                 Err(e) => self.failure = Some(e),
             },
             Source::Gcp { config } => match parse_gcp_output(config, &output) {
                 Ok((token, expiry)) => {
                     let credentials = bearer(&self.base_identity, &token);
-                    self.cached = Some(Cached { credentials, renew_at: expiry.map(renew_before), fresh: true });
+                    self.cached = Some(Cached::printed(now, credentials, expiry));
                 }
                 Err(e) => self.failure = Some(e),
             },
@@ -375,8 +384,9 @@ impl Auth {
     }
 
     /// The process [`AuthAction::Exec`] asked for could not be started (not found, not
-    /// executable).
-    pub fn on_exec_failed(&mut self, message: impl Into<String>) {
+    /// executable). `now` is taken first as by every input; the failure is reported by the next
+    /// [`poll`](Self::poll) whenever it comes.
+    pub fn on_exec_failed(&mut self, _now: SystemTime, message: impl Into<String>) {
         let (command, install_hint) = match &self.source {
             Source::Exec { exec, .. } => (exec.command.clone(), exec.install_hint.clone()),
             Source::Gcp { config } => (config.get("cmd-path").map(|c| c.expose().to_owned()).unwrap_or_default(), None),
@@ -385,8 +395,9 @@ impl Auth {
         self.failure = Some(ConfigError::Exec { command, message: message.into(), install_hint });
     }
 
-    /// The response to the request [`AuthAction::Http`] asked for.
-    pub fn on_http_response(&mut self, status: http::StatusCode, body: &[u8]) {
+    /// The response to the request [`AuthAction::Http`] asked for, at `now` (the new id-token's
+    /// expiry is read from the token itself at the next [`poll`](Self::poll)).
+    pub fn on_http_response(&mut self, _now: SystemTime, status: http::StatusCode, body: &[u8]) {
         let Source::Oidc(o) = &mut self.source else { return };
         let step = o.waiting.take();
         let fail = |message: String| ConfigError::AuthProvider { provider: "oidc".into(), message };
@@ -426,9 +437,9 @@ impl Auth {
         }
     }
 
-    /// The server answered 401: forget cached credentials so that the next poll renews them.
-    /// Returns whether renewing can help (a retry is worth it once).
-    pub fn on_unauthorized(&mut self) -> bool {
+    /// The server answered 401 at `now`: forget cached credentials so that the next poll renews
+    /// them. Returns whether renewing can help (a retry is worth it once).
+    pub fn on_unauthorized(&mut self, _now: SystemTime) -> bool {
         self.cached = None;
         match &mut self.source {
             Source::TokenFile { .. } | Source::Exec { .. } | Source::Gcp { .. } => true,
