@@ -140,6 +140,19 @@ impl Reason {
         }
     }
 
+    /// The reason client-go gives an error response whose body carries none (text, HTML, JSON
+    /// that is not a `Status`), from its HTTP status, as apimachinery's
+    /// `NewGenericServerResponse` does: 400 BadRequest, 401 Unauthorized, 403 Forbidden,
+    /// 404 NotFound, 405 MethodNotAllowed, 406 NotAcceptable, 409 Conflict, 415
+    /// UnsupportedMediaType, 422 Invalid, 429 TooManyRequests, 503 ServiceUnavailable, 504
+    /// Timeout, any other 5xx InternalError. Two additions, which client-go answers by the code
+    /// instead (`IsRequestEntityTooLargeError`, a 410 being gone): 410 Gone and 413
+    /// RequestEntityTooLarge. client-go reads a 409 to a POST as AlreadyExists; a response alone
+    /// does not know its verb, so this is Conflict. `None` for any other status.
+    pub fn from_http_status(code: u16) -> Option<Reason> {
+        reason_for_http_status(code).cloned()
+    }
+
     /// Parses the reason as the API server spells it.
     pub fn parse(s: &str) -> Reason {
         match s {
@@ -165,6 +178,42 @@ impl Reason {
             other => Reason::Unknown(other.to_owned()),
         }
     }
+}
+
+fn reason_for_http_status(code: u16) -> Option<&'static Reason> {
+    static BAD_REQUEST: Reason = Reason::BadRequest;
+    static UNAUTHORIZED: Reason = Reason::Unauthorized;
+    static FORBIDDEN: Reason = Reason::Forbidden;
+    static NOT_FOUND: Reason = Reason::NotFound;
+    static METHOD_NOT_ALLOWED: Reason = Reason::MethodNotAllowed;
+    static NOT_ACCEPTABLE: Reason = Reason::NotAcceptable;
+    static CONFLICT: Reason = Reason::Conflict;
+    static GONE: Reason = Reason::Gone;
+    static TOO_LARGE: Reason = Reason::RequestEntityTooLarge;
+    static UNSUPPORTED_MEDIA_TYPE: Reason = Reason::UnsupportedMediaType;
+    static INVALID: Reason = Reason::Invalid;
+    static TOO_MANY_REQUESTS: Reason = Reason::TooManyRequests;
+    static SERVICE_UNAVAILABLE: Reason = Reason::ServiceUnavailable;
+    static TIMEOUT: Reason = Reason::Timeout;
+    static INTERNAL_ERROR: Reason = Reason::InternalError;
+    Some(match code {
+        400 => &BAD_REQUEST,
+        401 => &UNAUTHORIZED,
+        403 => &FORBIDDEN,
+        404 => &NOT_FOUND,
+        405 => &METHOD_NOT_ALLOWED,
+        406 => &NOT_ACCEPTABLE,
+        409 => &CONFLICT,
+        410 => &GONE,
+        413 => &TOO_LARGE,
+        415 => &UNSUPPORTED_MEDIA_TYPE,
+        422 => &INVALID,
+        429 => &TOO_MANY_REQUESTS,
+        503 => &SERVICE_UNAVAILABLE,
+        504 => &TIMEOUT,
+        500..=599 => &INTERNAL_ERROR,
+        _ => return None,
+    })
 }
 
 impl Default for Reason {
@@ -439,6 +488,8 @@ pub enum ResponseError {
         snippet: String,
         /// The body's length.
         len: usize,
+        /// `Retry-After` in seconds, from the header.
+        retry_after: Option<u32>,
     },
     /// The body is JSON (or looks like it) but does not decode as the expected type: a
     /// truncated body, a wrong shape.
@@ -450,6 +501,8 @@ pub enum ResponseError {
         target: &'static str,
         /// What went wrong, with line and column.
         message: String,
+        /// `Retry-After` in seconds, from the header.
+        retry_after: Option<u32>,
     },
     /// An error status whose body is JSON but not a `Status`.
     #[error("HTTP {status}: unexpected error body ({len} bytes): {snippet:?}")]
@@ -460,6 +513,8 @@ pub enum ResponseError {
         snippet: String,
         /// The body's length.
         len: usize,
+        /// `Retry-After` in seconds, from the header.
+        retry_after: Option<u32>,
     },
 }
 
@@ -482,9 +537,15 @@ impl ResponseError {
         }
     }
 
-    /// The `Status` reason, when the server sent one.
+    /// Why the server refused: the `Status` reason when the body is a `Status` (kept as sent,
+    /// even empty, as client-go does), else the reason of the HTTP status (see
+    /// [`Reason::from_http_status`]): a text 409 is a Conflict, a proxy's 503 page
+    /// ServiceUnavailable. `None` for a status without one (a 2xx body that did not decode, a 418).
     pub fn reason(&self) -> Option<&Reason> {
-        self.api_status().map(|s| &s.reason)
+        match self {
+            ResponseError::Api(e) => Some(&e.status.reason),
+            other => reason_for_http_status(other.http_status()),
+        }
     }
 
     /// Whether this is a 404, as a `Status` or as a plain-text page.
@@ -498,16 +559,20 @@ impl ResponseError {
             || self.api_status().is_some_and(|s| s.code == 410 || matches!(s.reason, Reason::Expired | Reason::Gone))
     }
 
-    /// Whether this is a 409 Conflict (not AlreadyExists).
+    /// Whether this is a Conflict (not AlreadyExists): the `Status` reason, or a 409 whose body
+    /// is not a `Status`.
     pub fn is_conflict(&self) -> bool {
         self.reason() == Some(&Reason::Conflict)
     }
 
-    /// `Retry-After` in seconds, when the server asked for one.
+    /// `Retry-After` in seconds, when the server asked for one: the header, whatever the body
+    /// (else a `Status`'s `details.retryAfterSeconds`).
     pub fn retry_after(&self) -> Option<u32> {
         match self {
             ResponseError::Api(e) => e.retry_after,
-            _ => None,
+            ResponseError::NotJson { retry_after, .. }
+            | ResponseError::Decode { retry_after, .. }
+            | ResponseError::UnexpectedBody { retry_after, .. } => *retry_after,
         }
     }
 }

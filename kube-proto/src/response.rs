@@ -232,17 +232,13 @@ pub(crate) fn decode<T: DeserializeOwned>(
     body: &[u8],
 ) -> Result<T, ResponseError> {
     if !looks_like_json(body) {
-        return Err(ResponseError::NotJson {
-            status: status.as_u16(),
-            content_type: content_type(headers),
-            snippet: snippet(body),
-            len: body.len(),
-        });
+        return Err(not_json(status, headers, body));
     }
     let text = std::str::from_utf8(body).map_err(|e| ResponseError::Decode {
         status: status.as_u16(),
         target: std::any::type_name::<T>(),
         message: format!("the body is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+        retry_after: retry_after(headers),
     })?;
     serde_json::from_str(text).map_err(|e| ResponseError::Decode {
         status: status.as_u16(),
@@ -252,11 +248,24 @@ pub(crate) fn decode<T: DeserializeOwned>(
         } else {
             e.to_string()
         },
+        retry_after: retry_after(headers),
     })
 }
 
-/// `Retry-After` in whole seconds.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<u32> {
+fn not_json(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ResponseError {
+    ResponseError::NotJson {
+        status: status.as_u16(),
+        content_type: content_type(headers),
+        snippet: snippet(body),
+        len: body.len(),
+        retry_after: retry_after(headers),
+    }
+}
+
+/// The `Retry-After` header in whole seconds (`Retry-After: 7`), as client-go reads it. The
+/// HTTP-date form (`Retry-After: Wed, 21 Oct 2015 07:28:00 GMT`) is not read: turning it into
+/// a delay needs the wall clock, which the core does not read, and client-go ignores it too.
+pub fn retry_after(headers: &HeaderMap) -> Option<u32> {
     headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
 }
 
@@ -264,19 +273,19 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<u32> {
 /// body was.
 pub(crate) fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ResponseError {
     if !looks_like_json(body) {
-        return ResponseError::NotJson {
-            status: status.as_u16(),
-            content_type: content_type(headers),
-            snippet: snippet(body),
-            len: body.len(),
-        };
+        return not_json(status, headers, body);
     }
     match status_from_json(body) {
         Some(s) => {
             let retry_after = retry_after(headers).or_else(|| s.details.as_ref().and_then(|d| d.retry_after_seconds));
             ResponseError::Api(Box::new(ApiError { http_status: status.as_u16(), status: s, retry_after }))
         }
-        None => ResponseError::UnexpectedBody { status: status.as_u16(), snippet: snippet(body), len: body.len() },
+        None => ResponseError::UnexpectedBody {
+            status: status.as_u16(),
+            snippet: snippet(body),
+            len: body.len(),
+            retry_after: retry_after(headers),
+        },
     }
 }
 

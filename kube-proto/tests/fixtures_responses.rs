@@ -207,7 +207,7 @@ fn not_json(fx: &Fixture) -> ResponseError {
     let rec = Recorded::of(fx);
     let err = rec.response().object::<DynamicObject>().expect_err("a non-JSON body is an error");
     match &err {
-        ResponseError::NotJson { status, content_type, snippet, len } => {
+        ResponseError::NotJson { status, content_type, snippet, len, .. } => {
             assert_eq!(*status, fx.status());
             assert_eq!(content_type.as_deref(), fx.response()["headers"]["content-type"].as_str());
             assert!(rec.body.starts_with(snippet.as_bytes()), "the snippet is the start of the body");
