@@ -250,6 +250,14 @@ impl World {
         self.post(&format!("/api/v1/namespaces/{name}/configmaps"), ca);
     }
 
+    /// A write of another kind elsewhere in the cluster (a Lease in `kube-system`, as the
+    /// controllers of a real cluster keep renewing): it moves the resourceVersion on, as etcd's
+    /// progress notifications move a real watch cache's.
+    fn cluster_moves_on(&mut self) {
+        let body = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"generateName": "elsewhere-"}});
+        self.post("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", body);
+    }
+
     /// Namespace `fixtures`.
     fn fixtures(&mut self) {
         self.namespace("fixtures");
@@ -1195,17 +1203,30 @@ fn cases() -> BTreeMap<&'static str, Case> {
             w.replay(fx)
         });
     }
-    for name in [
-        "nocache-watch-streaming-list-with-rv",
-        "watch-streaming-list-with-rv",
-        "watch-sendinitialevents-false-rvmatch",
-        "watch-configmaps-bookmarks-timeout70",
-        "watch-configmaps-bookmarks-no-timeout",
-    ] {
+    for name in ["nocache-watch-streaming-list-with-rv", "watch-streaming-list-with-rv"] {
         add(name, |w, fx| {
             w.pages(true);
             let rv = w.list_rv("/api/v1/namespaces/fixtures-pages/configmaps");
             with_rv(w, fx, &rv)
+        });
+    }
+    // The watch cache sends a progress bookmark only once its resourceVersion has moved past
+    // where the watch started. In the recordings it had, by writes elsewhere in the cluster:
+    // from 816 to 818 before this watch from 816 opened,
+    add("watch-sendinitialevents-false-rvmatch", |w, fx| {
+        w.pages(true);
+        let rv = w.list_rv("/api/v1/namespaces/fixtures-pages/configmaps");
+        w.cluster_moves_on();
+        w.cluster_moves_on();
+        with_rv(w, fx, &rv)
+    });
+    // and from 797 to 825 during these quiet watches of `fixtures-pages`.
+    for name in ["watch-configmaps-bookmarks-timeout70", "watch-configmaps-bookmarks-no-timeout"] {
+        add(name, |w, fx| {
+            w.pages(true);
+            let rv = w.list_rv("/api/v1/namespaces/fixtures-pages/configmaps");
+            let path = set_query(fx.path_and_query(), "resourceVersion", &rv);
+            w.replay_watch(fx, &path, None, &[(1000, World::cluster_moves_on), (30_000, World::cluster_moves_on)])
         });
     }
     add("watch-configmap-single-fieldselector", |w, fx| {
@@ -1522,4 +1543,133 @@ fn a_scale_of_zero_replicas_has_an_empty_spec_like_the_real_server() {
     let back = w.put(scale, put);
     assert_eq!(back["spec"], json!({}), "{back:#}");
     assert_eq!(w.get("/apis/apps/v1/namespaces/fixtures/deployments/web")["spec"]["replicas"], 0);
+}
+
+// ---- Bookmark timing, as the real watch cache sends them ----
+
+/// A fresh fake with `seed`, its start, and a watch opened `offset` after the start by `query`
+/// on ConfigMaps of `default`; `write_at` are times (after the watch opened) of writes elsewhere
+/// in the cluster. Returns each event line with when it came (since the watch opened), and
+/// when the stream ended.
+#[allow(clippy::disallowed_methods)] // one origin instant; all later time is simulated
+fn watch_for(seed: u64, offset: Duration, query: &str, write_at: &[Duration]) -> (Vec<(Duration, Value)>, Duration) {
+    let t0 = Instant::now();
+    let mut w = World { server: FakeApiServer::new(FakeConfig { seed, ..FakeConfig::default() }, t0), now: t0 };
+    w.post("/api/v1/namespaces/default/configmaps", json!({"metadata": {"name": "quiet"}}));
+    let rv = w.list_rv("/api/v1/namespaces/default/configmaps");
+    let opened = t0 + offset;
+    let path = format!("/api/v1/namespaces/default/configmaps?watch=true&{}", query.replace("{rv}", &rv));
+    let req = request("GET", &path, None, Some("application/json"), Vec::new());
+    let Reply::Watch { id, .. } = w.server.handle(opened, &req) else { panic!("{path}: not a watch") };
+    let mut writes: Vec<Instant> = write_at.iter().map(|d| opened + *d).collect();
+    writes.reverse();
+    let (mut lines, mut t) = (Vec::new(), opened);
+    loop {
+        let (bytes, wake) = match w.server.poll_watch(id, t) {
+            WatchPoll::Data(b) => (b, Some(t)),
+            WatchPoll::Pending(wake) => (Vec::new(), wake),
+            WatchPoll::Finished(b) => {
+                lines.extend(split_lines(&b).into_iter().map(|l| (t - opened, l)));
+                return (lines, t - opened);
+            }
+        };
+        lines.extend(split_lines(&bytes).into_iter().map(|l| (t - opened, l)));
+        let next = wake.expect("a watch with a deadline always has a wake-up time").max(t);
+        match writes.last() {
+            Some(at) if *at <= next => {
+                t = writes.pop().expect("a write");
+                w.now = t;
+                w.cluster_moves_on();
+            }
+            _ => t = next,
+        }
+    }
+}
+
+fn split_lines(bytes: &[u8]) -> Vec<Value> {
+    bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).expect("JSON")).collect()
+}
+
+/// The progress bookmarks among `lines` (the initial-events-end one excluded): when each came.
+fn progress_bookmarks(lines: &[(Duration, Value)]) -> Vec<Duration> {
+    lines
+        .iter()
+        .filter(|(_, l)| l["type"] == "BOOKMARK" && l["object"]["metadata"]["annotations"].is_null())
+        .map(|(t, _)| *t)
+        .collect()
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Where a bookmark due at `due` may come: the watch cache's once-a-second timer (a second plus
+/// up to a quarter) hands it out at its first tick in `due`'s whole second or later, so from a
+/// second before `due` to 1.25 s after it.
+fn on_the_ticker(t: Duration, due: Duration) -> bool {
+    t + Duration::from_secs(1) > due && t < due + ms(1250)
+}
+
+/// As recorded (`watch-configmaps-bookmarks-timeout5`, `watch-configmaps-metadata-only`,
+/// `watch-sendinitialevents-false-rvmatch`), and as the issue saw 7.3 to 8.9 s into 10 s
+/// watches: the bookmark due 2 s before the deadline comes on the ticker, sometimes twice (a
+/// tick before its time files the watcher again for the next), with the same resourceVersion,
+/// and the stream ends at the deadline.
+#[test]
+fn pre_timeout_bookmarks_come_on_the_watch_cache_s_ticker() {
+    let mut counts = BTreeMap::new();
+    for seed in 0..300 {
+        let offset = ms(seed * 137 % 1000);
+        let query = "allowWatchBookmarks=true&timeoutSeconds=10&resourceVersion={rv}";
+        let (lines, ended) = watch_for(seed, offset, query, &[ms(500)]);
+        assert_eq!(ended, Duration::from_secs(10), "seed {seed}");
+        let times = progress_bookmarks(&lines);
+        assert!(matches!(times.len(), 1 | 2), "seed {seed}: {times:?}");
+        assert!(times.iter().all(|t| on_the_ticker(*t, ms(8000))), "seed {seed}: {times:?}");
+        if let [a, b] = times[..] {
+            assert!(b - a >= ms(1000) && b - a < ms(1250), "seed {seed}: consecutive ticks {times:?}");
+        }
+        let rvs: BTreeSet<String> =
+            lines.iter().map(|(_, l)| l["object"]["metadata"]["resourceVersion"].to_string()).collect();
+        assert_eq!(rvs.len(), 1, "seed {seed}: one resourceVersion: {lines:?}");
+        *counts.entry(times.len()).or_insert(0) += 1;
+    }
+    assert_eq!(counts.len(), 2, "one or two bookmarks, both seen: {counts:?}");
+}
+
+/// A bookmark only once the resourceVersion has moved past where the watch started: a quiet
+/// watch in a quiet cluster gets none, neither the minute one nor the pre-timeout one
+/// (`watch-configmaps-rv0-bookmarks`, `watch-streaming-list*` with no write anywhere); once the
+/// cluster moves on it gets both (`watch-configmaps-bookmarks-timeout70`: 59.6 s and 68.4 s).
+#[test]
+fn progress_bookmarks_come_only_once_the_resource_version_has_moved_past_the_watch() {
+    let query = "allowWatchBookmarks=true&timeoutSeconds=70&resourceVersion={rv}";
+    for seed in 0..50 {
+        let (lines, ended) = watch_for(seed, ms(seed * 71 % 1000), query, &[]);
+        assert_eq!((lines.len(), ended), (0, Duration::from_secs(70)), "seed {seed}: {lines:?}");
+        let (lines, _) = watch_for(seed, ms(seed * 71 % 1000), query, &[ms(300)]);
+        let times = progress_bookmarks(&lines);
+        assert!(on_the_ticker(times[0], Duration::from_secs(60)), "seed {seed}: {times:?}");
+        assert!(times[1..].iter().all(|t| on_the_ticker(*t, Duration::from_secs(68))), "seed {seed}: {times:?}");
+        assert!(matches!(times.len(), 2 | 3), "seed {seed}: {times:?}");
+    }
+}
+
+/// A streaming list is filed for the very next tick (the cacher waits for the bookmark that
+/// confirms its initial events): when the cluster has moved on by then, a progress bookmark
+/// follows the initial-events-end one within 1.25 s; then the next is the pre-timeout one.
+#[test]
+fn a_streaming_list_gets_a_progress_bookmark_at_the_next_tick_once_the_cluster_moved() {
+    let query = "allowWatchBookmarks=true&timeoutSeconds=30&sendInitialEvents=true&resourceVersionMatch=NotOlderThan";
+    for seed in 0..50 {
+        let offset = ms(seed * 53 % 1000);
+        let (lines, _) = watch_for(seed, offset, query, &[]);
+        let types: Vec<&str> = lines.iter().filter_map(|(_, l)| l["type"].as_str()).collect();
+        assert_eq!(types, ["ADDED", "BOOKMARK"], "seed {seed}: a quiet cluster: only the initial-events-end");
+        let (lines, _) = watch_for(seed, offset, query, &[Duration::ZERO]);
+        let times = progress_bookmarks(&lines);
+        assert!(times[0] > Duration::ZERO && times[0] <= ms(1250), "seed {seed}: {times:?}");
+        assert!(times[1..].iter().all(|t| on_the_ticker(*t, Duration::from_secs(28))), "seed {seed}: {times:?}");
+        assert!(matches!(times.len(), 2 | 3), "seed {seed}: {times:?}");
+    }
 }

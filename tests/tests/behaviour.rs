@@ -24,7 +24,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube_integration_tests::behaviour::{Behaviour, Power};
 use kube_integration_tests::behaviour_tests;
 use kube_proto::{
-    ApiResource, DeleteParams, DynamicObject, GetParams, ListParams, Patch, PatchParams, PostParams, Request,
+    ApiResource, Bookmark, DeleteParams, DynamicObject, GetParams, ListParams, Patch, PatchParams, PostParams, Request,
     WatchEvent, WatchParams,
 };
 use serde_json::{Value, json};
@@ -1091,6 +1091,55 @@ fn wp() -> WatchParams {
     WatchParams::default().disable_bookmarks().labels(MINE)
 }
 
+/// A write no watch of the test selects (a ConfigMap without the [`MINE`] label): it moves the
+/// resourceVersion on, as the rest of a real cluster does all the time. The watch cache sends a
+/// progress bookmark only once its resourceVersion is past where the watch started.
+fn move_on(b: &mut Behaviour, name: &str) {
+    create_cm(b, &configmap(name, &[], &[]));
+}
+
+/// Splits a streaming list's events at its initial-events-end BOOKMARK: the initial events
+/// before it, and it. After it there may only be progress BOOKMARKs: the server sends one at the
+/// next tick of its bookmark timer (within 1.25 s) once its resourceVersion has moved on, as it
+/// does on a cluster with writes elsewhere.
+#[track_caller]
+fn initial_events<K: std::fmt::Debug>(mut events: Vec<WatchEvent<K>>) -> (Vec<WatchEvent<K>>, Bookmark) {
+    let end = events
+        .iter()
+        .position(|e| matches!(e, WatchEvent::Bookmark(bm) if bm.is_initial_events_end()))
+        .unwrap_or_else(|| panic!("no initial-events-end BOOKMARK: {events:?}"));
+    for e in &events[end + 1..] {
+        assert!(
+            matches!(e, WatchEvent::Bookmark(bm) if !bm.is_initial_events_end()),
+            "after the initial events: {e:?}"
+        );
+    }
+    events.truncate(end + 1);
+    let Some(WatchEvent::Bookmark(bm)) = events.pop() else { unreachable!("the initial-events-end BOOKMARK") };
+    (events, bm)
+}
+
+/// The events that are not BOOKMARKs (which the server may send whenever its resourceVersion
+/// has moved on).
+fn without_bookmarks<K>(events: Vec<WatchEvent<K>>) -> Vec<WatchEvent<K>> {
+    events.into_iter().filter(|e| !matches!(e, WatchEvent::Bookmark(_))).collect()
+}
+
+/// Asserts that a progress BOOKMARK due `due` after its watch opened came at `t` as the watch
+/// cache's bookmark timer sends it. The timer fires every second plus up to a quarter second
+/// (`wait.Jitter(time.Second, 0.25)`) and hands out the bookmarks due in every whole second that
+/// has begun, so a bookmark comes from a second before it is due to 1.25 s after (give or take
+/// the backend's tolerance).
+#[track_caller]
+fn assert_on_the_ticker(b: &Behaviour, t: Duration, due: Duration, what: &str) {
+    let tolerance = b.tolerance();
+    let (earliest, latest) = (due.saturating_sub(s(1) + tolerance), due + Duration::from_millis(1250) + tolerance);
+    assert!(
+        t > earliest && t < latest,
+        "{what}: at {t:?}, expected on the bookmark timer's ticks for {due:?}: after {earliest:?} and before {latest:?}"
+    );
+}
+
 /// A watch from a resourceVersion replays every change since, in order, then goes on live.
 /// <https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes>
 fn watch_from_a_resource_version_replays_the_changes_since(b: &mut Behaviour) {
@@ -1152,8 +1201,7 @@ fn streaming_list_sends_added_per_object_then_the_initial_events_end_bookmark(b:
     let newest = rv_of(&list_mine(b, ListParams::default()));
     let params = WatchParams::default().labels(MINE).streaming_lists().timeout(30);
     let mut watch = b.open_watch(cms(b).watch(&params, "").unwrap());
-    let events = b.events::<ConfigMap>(&mut watch);
-    let (bookmark, added) = events.split_last().expect("events");
+    let (added, end) = initial_events(b.events::<ConfigMap>(&mut watch));
     let mut added_names: Vec<String> = added
         .iter()
         .map(|e| match e {
@@ -1163,15 +1211,10 @@ fn streaming_list_sends_added_per_object_then_the_initial_events_end_bookmark(b:
         .collect();
     added_names.sort();
     assert_eq!(added_names, strs(&["a", "b", "c"]));
-    match bookmark {
-        WatchEvent::Bookmark(bm) => {
-            assert!(bm.is_initial_events_end());
-            assert!(bm.metadata.resource_version.parse::<u64>().unwrap() >= newest);
-        }
-        other => panic!("expected the initial-events-end BOOKMARK: {other:?}"),
-    }
+    assert!(end.metadata.resource_version.parse::<u64>().unwrap() >= newest);
     create_cm(b, &my_cm("d", &[]));
-    assert!(matches!(b.events::<ConfigMap>(&mut watch).as_slice(), [WatchEvent::Added(_)]));
+    let live = without_bookmarks(b.events::<ConfigMap>(&mut watch));
+    assert!(matches!(live.as_slice(), [WatchEvent::Added(c)] if c.metadata.name.as_deref() == Some("d")), "{live:?}");
 }
 
 /// `sendInitialEvents=true` requires `resourceVersionMatch=NotOlderThan` (422), and a plain
@@ -1202,8 +1245,9 @@ fn a_watch_with_resource_version_unset_or_0_starts_with_the_current_state(b: &mu
     for rv in ["", "0"] {
         let mut watch = b.open_watch(cms(b).watch(&WatchParams::default().labels(MINE).timeout(4), rv).unwrap());
         let run = b.read_until::<ConfigMap>(&mut watch, s(10));
-        assert_eq!(run.types(), ["ADDED", "ADDED", "BOOKMARK"], "resourceVersion {rv:?}");
-        assert!(matches!(&run.events[2].1, WatchEvent::Bookmark(bm) if bm.is_initial_events_end()));
+        let (initial, _) = initial_events(run.events.into_iter().map(|(_, e)| e).collect());
+        let types: Vec<&str> = initial.iter().map(WatchEvent::type_name).collect();
+        assert_eq!(types, ["ADDED", "ADDED"], "resourceVersion {rv:?}");
         let mut watch = b.open_watch(cms(b).watch(&wp().timeout(4), rv).unwrap());
         let run = b.read_until::<ConfigMap>(&mut watch, s(10));
         assert_eq!(run.types(), ["ADDED", "ADDED"], "no bookmarks asked for, resourceVersion {rv:?}");
@@ -1234,12 +1278,15 @@ fn a_label_selector_watch_sees_an_object_leave_as_deleted_and_reenter_as_added(b
     }
 }
 
-/// With `allowWatchBookmarks=true` a quiet watch gets a BOOKMARK about once a minute.
+/// With `allowWatchBookmarks=true` a quiet watch gets a BOOKMARK about once a minute, once the
+/// cluster has moved on past where it started, at a resourceVersion that says how far.
 /// <https://kubernetes.io/docs/reference/using-api/api-concepts/#watch-bookmarks>
 fn bookmarks_come_about_once_a_minute(b: &mut Behaviour) {
     let from = rv_of(&list_mine(b, ListParams::default()));
     let params = WatchParams::default().labels(MINE);
     let mut watch = b.open_watch(cms(b).watch(&params, &from.to_string()).unwrap());
+    move_on(b, "elsewhere");
+    let moved = rv_of(&get_cm(b, "elsewhere").1);
     let run = b.read_until::<ConfigMap>(&mut watch, s(150));
     assert_eq!(run.finished_at, None);
     let times: Vec<Duration> = run
@@ -1248,32 +1295,40 @@ fn bookmarks_come_about_once_a_minute(b: &mut Behaviour) {
         .map(|(t, e)| match e {
             WatchEvent::Bookmark(bm) => {
                 assert!(!bm.is_initial_events_end());
-                assert!(bm.metadata.resource_version.parse::<u64>().unwrap() >= from);
+                assert!(bm.metadata.resource_version.parse::<u64>().unwrap() >= moved, "{bm:?}");
                 *t
             }
             other => panic!("only bookmarks on a quiet watch: {other:?}"),
         })
         .collect();
     assert_eq!(times.len(), 2, "{times:?}");
-    assert!(times.iter().zip([60, 120]).all(|(t, want)| t.abs_diff(s(want)) <= s(5)), "{times:?}");
+    // Each is due a minute after the last (or after the watch opened).
+    assert_on_the_ticker(b, times[0], s(60), "the first bookmark");
+    assert_on_the_ticker(b, times[1], times[0] + s(60), "the second bookmark");
 }
 
-/// With `timeoutSeconds` a BOOKMARK also comes shortly (about 2 s) before the deadline, so the
-/// client can resume from it; without `allowWatchBookmarks` there are never any.
+/// With `timeoutSeconds` a BOOKMARK is also due 2 s before the deadline, so the client can
+/// resume from it: it comes on the watch cache's bookmark timer, once or (when a tick falls
+/// before it is due, and the watcher is filed again for the next) twice, if the cluster has moved
+/// on past where the watch started. Without `allowWatchBookmarks` there are never any.
 /// <https://kubernetes.io/docs/reference/using-api/api-concepts/#watch-bookmarks>
 fn a_bookmark_comes_shortly_before_the_timeout_and_never_without_allow_watch_bookmarks(b: &mut Behaviour) {
     let from = rv_of(&list_mine(b, ListParams::default())).to_string();
     let mut watch = b.open_watch(cms(b).watch(&WatchParams::default().labels(MINE).timeout(10), &from).unwrap());
+    move_on(b, "elsewhere-1");
     let run = b.read_until::<ConfigMap>(&mut watch, s(20));
-    assert!(!run.events.is_empty());
+    assert!(matches!(run.events.len(), 1 | 2), "one or two bookmarks: {:?}", run.events);
     for (t, e) in &run.events {
-        assert!(matches!(e, WatchEvent::Bookmark(_)), "{e:?}");
-        assert!(*t >= Duration::from_millis(7_500) && *t < s(10), "{t:?}");
+        assert!(matches!(e, WatchEvent::Bookmark(bm) if !bm.is_initial_events_end()), "{e:?}");
+        assert_on_the_ticker(b, *t, s(8), "the pre-timeout bookmark");
     }
+    let ended = run.finished_at.expect("the watch ends at its timeout");
+    assert!(run.events.iter().all(|(t, _)| *t <= ended), "{run:?}");
     // Long enough for the periodic bookmark (a minute in) where the clock can jump; on a real
     // cluster as long as the watch above, which had one.
     let timeout = if b.can(Power::Minutes) { 100 } else { 10 };
     let mut watch = b.open_watch(cms(b).watch(&wp().timeout(timeout), &from).unwrap());
+    move_on(b, "elsewhere-2");
     let run = b.read_until::<ConfigMap>(&mut watch, s(2 * u64::from(timeout)));
     assert_eq!(run.types(), Vec::<&str>::new(), "no bookmarks without allowWatchBookmarks");
 }
@@ -1314,15 +1369,13 @@ fn metadata_only_get_list_and_watch_return_partial_object_metadata(b: &mut Behav
     assert!(list["items"][0].get("data").is_none());
     let params = WatchParams::default().labels(MINE).streaming_lists().timeout(5);
     let mut watch = b.open_watch(cms(b).watch_metadata(&params, "").unwrap());
-    let events = b.events::<Value>(&mut watch);
-    assert_eq!(events.len(), 2);
-    for e in &events {
-        let obj = match e {
-            WatchEvent::Added(v) => v.clone(),
-            WatchEvent::Bookmark(_) => continue,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(obj["kind"], "PartialObjectMetadata");
+    let (initial, _) = initial_events(b.events::<Value>(&mut watch));
+    match initial.as_slice() {
+        [WatchEvent::Added(obj)] => {
+            assert_eq!(obj["kind"], "PartialObjectMetadata");
+            assert!(obj.get("data").is_none());
+        }
+        other => panic!("one ADDED: {other:?}"),
     }
 }
 
@@ -1438,10 +1491,10 @@ fn creating_a_crd_makes_its_kind_servable(b: &mut Behaviour) {
     assert_eq!(names(&list), strs(&["w1"]));
     assert_eq!(list["items"][0]["kind"], "Widget", "custom resource list items keep their kind");
     let mut watch = b.open_watch(widgets.watch(&WatchParams::default().streaming_lists().timeout(10), "").unwrap());
-    let events = b.events::<DynamicObject>(&mut watch);
+    let (initial, _) = initial_events(b.events::<DynamicObject>(&mut watch));
     assert!(
-        matches!(events.as_slice(), [WatchEvent::Added(w), WatchEvent::Bookmark(bm)] if w.metadata.name.as_deref() == Some("w1") && bm.is_initial_events_end()),
-        "{events:?}"
+        matches!(initial.as_slice(), [WatchEvent::Added(w)] if w.metadata.name.as_deref() == Some("w1")),
+        "{initial:?}"
     );
     let missing = b.expect(widgets.get("nope", &GetParams::default()).unwrap(), 404);
     assert_eq!(

@@ -49,9 +49,11 @@ pub struct FakeConfig {
     pub seed: u64,
     /// How many changes the watch history keeps; watching from before them gives 410 Gone.
     pub history: usize,
-    /// How often a watch with bookmarks gets one (the real server: about a minute). A watch
-    /// with `timeoutSeconds` (and not a streaming list) also gets one 2 s before its deadline,
-    /// as from the real watch cache; the stream then ends at the deadline with no more.
+    /// How often a watch with bookmarks is due one (the real watch cache: every minute). As in
+    /// the real cache, one is also due 2 s before the watch's deadline (`timeoutSeconds`), a
+    /// streaming list's first is due at once, and each goes out at the next tick of a
+    /// once-a-second timer with a quarter second of jitter, and only if the resourceVersion has
+    /// moved past where the watch started.
     pub bookmark_interval: Duration,
     /// The wall-clock time at `start`, in seconds since the Unix epoch (for creationTimestamp).
     pub wall_clock_start: i64,
@@ -112,6 +114,8 @@ pub struct FakeApiServer {
     watches: BTreeMap<WatchId, watch::WatchState>,
     next_watch: WatchId,
     rng: crate::rng::SplitMix64,
+    /// The watch cache's bookmark timer.
+    bookmark_clock: watch::BookmarkClock,
 }
 
 /// The result of a handler: a response body and status, or an error `Status`.
@@ -124,6 +128,7 @@ impl FakeApiServer {
         let store = Store::new(config.first_resource_version, config.history.max(1));
         let mut server = FakeApiServer {
             rng: crate::rng::SplitMix64::new(config.seed ^ 0x9E37_79B9_7F4A_7C15),
+            bookmark_clock: watch::BookmarkClock::new(start, config.seed),
             config,
             start,
             kinds: kinds::builtin_kinds(),

@@ -31,10 +31,15 @@ pub(super) struct WatchState {
     filter: Filter,
     /// Log entries up to here have been considered.
     sent_rv: u64,
-    /// A streaming list (initial events first).
-    streaming: bool,
+    /// A progress bookmark goes out only when the watch cache's resourceVersion is newer than
+    /// this: the resourceVersion the watch started from, raised by its initial events (the
+    /// history it replayed, or the initial-events-end of a streaming list).
+    start_rv: u64,
+    /// History up to here is the watch's initial events (the replay of a watch from a
+    /// resourceVersion); what comes after is live.
+    replay_until: u64,
     deadline: Instant,
-    /// When the next progress bookmark is due, if any is.
+    /// When the next progress bookmark goes out (a tick of the bookmark timer), if one is due.
     next_bookmark: Option<Instant>,
     /// The stream ends at the first poll, with no events.
     end_at_once: bool,
@@ -59,24 +64,87 @@ fn event_line(out: &mut Vec<u8>, ty: &str, object: &Value, meta: MetaAccept) {
     out.extend_from_slice(b"}\n");
 }
 
-/// When the next progress bookmark of a watch is due, scheduled at `from`, as the real watch
-/// cache schedules them: a bookmark interval later, or 2 s before the `timeoutSeconds` deadline if
-/// that comes first; none if that moment has already passed (`strictly`: or is now). A streaming
-/// list gets no pre-deadline bookmark: the real server was seen to send only the
-/// initial-events-end one within short timeouts.
-fn next_bookmark(
-    from: Instant,
-    interval: Duration,
-    deadline: Instant,
-    streaming: bool,
-    strictly: bool,
-) -> Option<Instant> {
-    let mut at = from + interval;
-    if !streaming && let Some(pre) = deadline.checked_sub(Duration::from_secs(2)) {
-        at = at.min(pre);
+/// The period of the real watch cache's bookmark timer (`dispatchEvents` in the cacher resets it
+/// to `wait.Jitter(time.Second, 0.25)` each time it fires: a second plus up to a quarter second).
+const BOOKMARK_TICK: Duration = Duration::from_secs(1);
+/// The timer's jitter, as a fraction of [`BOOKMARK_TICK`].
+const BOOKMARK_TICK_JITTER: f64 = 0.25;
+/// How far ahead of the timer's known ticks [`BookmarkClock::delivery`] walks tick by tick;
+/// past that (a bookmark interval of hours) it draws the tick's place in the bucket directly.
+const BOOKMARK_TICKS_WALKED: u32 = 4096;
+
+/// The real watch cache's bookmark timer. The cacher files each watcher that wants bookmarks
+/// under a whole-second bucket (`watcherBookmarkTimeBuckets`, seconds counted from the cache's
+/// start) holding the time its next bookmark is due. Each time the timer fires it takes every
+/// bucket that has begun (`popExpiredWatchersThreadUnsafe`) and sends those watchers a bookmark
+/// at the cache's resourceVersion. So a bookmark goes out at the first tick in (or after) its
+/// time's second: up to a second before that time, or up to 1.25 s after it. A watcher filed
+/// again right after a tick waits for a later second: the next tick at the earliest.
+///
+/// Here the ticks come from a [`SplitMix64`](crate::rng::SplitMix64) of their own, seeded from
+/// the fake's seed, so that they do not depend on the order of requests; and the buckets count
+/// from the fake's start.
+#[derive(Debug, Clone)]
+pub(super) struct BookmarkClock {
+    /// Where the whole-second buckets are counted from.
+    epoch: Instant,
+    /// The last tick known to be at or before every instant asked about (at first, the epoch).
+    tick: Instant,
+    /// The generator of the gaps between ticks after `tick`.
+    rng: crate::rng::SplitMix64,
+}
+
+impl BookmarkClock {
+    pub(super) fn new(epoch: Instant, seed: u64) -> Self {
+        BookmarkClock { epoch, tick: epoch, rng: crate::rng::SplitMix64::new(seed ^ 0xB00C_3A2C_71C4_5EED) }
     }
-    let passed = if strictly { at <= from } else { at < from };
-    (!passed && at < deadline).then_some(at)
+
+    fn gap(rng: &mut crate::rng::SplitMix64) -> Duration {
+        BOOKMARK_TICK + BOOKMARK_TICK.mul_f64(BOOKMARK_TICK_JITTER * rng.next_f64())
+    }
+
+    /// When a bookmark due at `due` goes out, for a watcher filed at `now`: at the first tick
+    /// after `now` that falls in `due`'s second or a later one.
+    pub(super) fn delivery(&mut self, now: Instant, due: Instant) -> Instant {
+        // After a long stretch with nothing to place, pick the timer up again just before `now`
+        // rather than walk every tick since.
+        if now.saturating_duration_since(self.tick) > Duration::from_secs(3600) {
+            self.tick = now - BOOKMARK_TICK.mul_f64(self.rng.next_f64());
+        }
+        // Ticks at or before `now` are past: later questions come at a later `now`.
+        loop {
+            let mut rng = self.rng.clone();
+            let next = self.tick + Self::gap(&mut rng);
+            if next > now {
+                break;
+            }
+            (self.tick, self.rng) = (next, rng);
+        }
+        let bucket = self.epoch + Duration::from_secs(due.saturating_duration_since(self.epoch).as_secs());
+        let mut rng = self.rng.clone();
+        let mut t = self.tick;
+        for _ in 0..BOOKMARK_TICKS_WALKED {
+            t += Self::gap(&mut rng);
+            if t > now && t >= bucket {
+                return t;
+            }
+        }
+        // Far ahead: somewhere in the first 1.25 s of the bucket, as the walk would have found.
+        bucket.max(now) + Self::gap(&mut rng).mul_f64(rng.next_f64())
+    }
+}
+
+/// When the real watch cache next wants to send a watcher a bookmark, asked at `now`
+/// (`cacheWatcher.nextBookmarkTime`): a bookmark interval later, or 2 s before the watch's
+/// deadline if that comes first; none if that time has passed.
+fn bookmark_due(now: Instant, interval: Duration, deadline: Instant) -> Option<Instant> {
+    let heartbeat = now.checked_add(interval);
+    let pre_timeout = deadline.checked_sub(Duration::from_secs(2));
+    let due = match (heartbeat, pre_timeout) {
+        (Some(h), Some(p)) => h.min(p),
+        (h, p) => h.or(p)?,
+    };
+    (due >= now).then_some(due)
 }
 
 fn expired(requested: u64, oldest: u64) -> Status {
@@ -104,7 +172,8 @@ impl FakeApiServer {
             kind: route.kind,
             filter,
             sent_rv: current,
-            streaming,
+            start_rv: current,
+            replay_until: current,
             deadline: now,
             next_bookmark: None,
             // The real server fails to convert watch events to a list type: the stream ends.
@@ -120,9 +189,15 @@ impl FakeApiServer {
             // twice that (30 to 60 minutes by default).
             None => Duration::from_secs(1800 + self.next_random() % 1800),
         };
-        state.deadline = now + timeout;
+        // A timeout past what the clock can count ends never, in effect: a century.
+        state.deadline = now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
         if bookmarks {
-            state.next_bookmark = next_bookmark(now, self.config.bookmark_interval, state.deadline, streaming, false);
+            // A streaming list waits for the bookmark that confirms its initial events: the real
+            // cacher files it for the very next tick (`nextBookmarkTime` answers "now" until
+            // then). Any other watch is filed for its first bookmark time.
+            let due =
+                if streaming { Some(now) } else { bookmark_due(now, self.config.bookmark_interval, state.deadline) };
+            state.next_bookmark = due.map(|due| self.bookmark_clock.delivery(now, due));
         }
         if streaming {
             let from = if rv.is_empty() || rv == "0" { current } else { rv.parse().unwrap_or(current).max(current) };
@@ -133,8 +208,9 @@ impl FakeApiServer {
                 .map(|(_, v)| v.clone())
                 .collect();
             state.sent_rv = current;
+            state.start_rv = from.max(current);
             if bookmarks {
-                state.initial_end = Some(from.max(current));
+                state.initial_end = Some(state.start_rv);
             }
         } else if rv.is_empty() || rv == "0" {
             // sendInitialEvents=false: changes from now on only.
@@ -145,6 +221,7 @@ impl FakeApiServer {
                 state.error = Some(expired(from, self.store.compacted_rv() + 1));
             }
             state.sent_rv = from;
+            state.start_rv = from;
         }
         let id = self.next_watch;
         self.next_watch += 1;
@@ -195,6 +272,10 @@ impl FakeApiServer {
                     if e.key.kind != w.kind {
                         continue;
                     }
+                    if e.rv <= w.replay_until {
+                        // A replayed change, one of the watch's initial events.
+                        w.start_rv = w.start_rv.max(e.rv);
+                    }
                     let after = w.filter.matches(&e.object);
                     let before = e.previous.as_ref().is_some_and(|p| w.filter.matches(p));
                     match (e.change, before, after) {
@@ -216,22 +297,28 @@ impl FakeApiServer {
                 w.sent_rv = w.sent_rv.max(current);
             }
         }
-        let bookmark = |out: &mut Vec<u8>| {
-            let b = json!({"kind": kind.resource.kind, "apiVersion": kind.resource.api_version,
-                "metadata": {"resourceVersion": current.to_string(), "creationTimestamp": null}});
-            event_line(out, "BOOKMARK", &b, w.meta);
-        };
-        if now >= w.deadline {
-            // The pre-deadline bookmark has gone out already; the stream just ends.
+        // Progress bookmarks due by now, in the order the timer sent them, and only those
+        // before the deadline. The real cacher sends one only if the cache's resourceVersion is
+        // newer than the watch started from (`cacheWatcher.process`): here the fake's one
+        // counter stands for it, which other kinds' writes move as etcd's progress
+        // notifications move a real watch cache when the rest of the cluster is written.
+        let deadline = w.deadline;
+        while let Some(at) = w.next_bookmark.filter(|at| *at <= now && *at < deadline) {
+            if current > w.start_rv {
+                let b = json!({"kind": kind.resource.kind, "apiVersion": kind.resource.api_version,
+                    "metadata": {"resourceVersion": current.to_string(), "creationTimestamp": null}});
+                event_line(&mut out, "BOOKMARK", &b, w.meta);
+            }
+            // Filed again at once for its next bookmark time, if that has not passed.
+            w.next_bookmark = bookmark_due(at, self.config.bookmark_interval, deadline)
+                .map(|due| self.bookmark_clock.delivery(at, due));
+        }
+        if now >= deadline {
             self.watches.remove(&id);
             return WatchPoll::Finished(out);
         }
-        if w.next_bookmark.is_some_and(|at| now >= at) {
-            bookmark(&mut out);
-            w.next_bookmark = next_bookmark(now, self.config.bookmark_interval, w.deadline, w.streaming, true);
-        }
         if out.is_empty() {
-            let wake = w.next_bookmark.map_or(w.deadline, |at| at.min(w.deadline));
+            let wake = w.next_bookmark.map_or(deadline, |at| at.min(deadline));
             WatchPoll::Pending(Some(wake))
         } else {
             WatchPoll::Data(out)
