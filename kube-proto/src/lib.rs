@@ -37,6 +37,7 @@ pub mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub mod params;
+pub mod proxy;
 pub mod request;
 pub mod resource;
 pub mod response;
