@@ -21,7 +21,6 @@
 use std::ffi::OsString;
 use std::io::{ErrorKind, IsTerminal as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::SystemTime;
 
 use kube_proto::config::auth::{ExecOutput, ExecRequest};
@@ -213,23 +212,7 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, String> {
 /// whose prompts must reach the user. `Err` when it cannot be started (the message that
 /// [`Auth::on_exec_failed`] takes).
 pub fn run_exec(request: &ExecRequest) -> Result<ExecOutput, String> {
-    let mut cmd = Command::new(&request.command);
-    cmd.args(&request.args);
-    for (name, value) in &request.env {
-        cmd.env(name, value.expose());
-    }
-    if request.interactive {
-        cmd.stdin(Stdio::inherit()).stderr(Stdio::inherit());
-    } else {
-        cmd.stdin(Stdio::null()).stderr(Stdio::piped());
-    }
-    cmd.stdout(Stdio::piped());
-    let output = cmd.output().map_err(|e| match e.kind() {
-        ErrorKind::NotFound => format!("{}: command not found", request.command),
-        ErrorKind::PermissionDenied => format!("{}: permission denied (is it executable?)", request.command),
-        _ => format!("{}: cannot be started: {e}", request.command),
-    })?;
-    Ok(ExecOutput { status: output.status.code(), stdout: output.stdout, stderr: output.stderr })
+    crate::process::run_blocking(request)
 }
 
 /// The auth state of a configuration, told whether this process's stdin is a terminal (for

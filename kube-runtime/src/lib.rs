@@ -30,6 +30,7 @@ pub mod client;
 pub mod config;
 #[cfg(feature = "fake")]
 pub mod fake;
+pub mod process;
 #[cfg(feature = "rustls")]
 pub mod tls;
 pub mod transport;

@@ -4,16 +4,87 @@
 //! returns the status, headers and a stream of body chunks; it sleeps until a deadline; and it
 //! runs exec credential plugins with its executor's process support. Everything else (auth,
 //! retries, protocol) is the [`Client`](crate::Client)'s and the core's.
+//!
+//! What every transport shares is here too, so that none writes it again: the default
+//! timeouts, [`is_upgrade`], and the proxy settings ([`ProxySettings`], resolved with
+//! [`proxy_rules`] into the core's [`ProxyRules`]; the `CONNECT` exchange itself is the core's
+//! [`kube_proto::proxy`] codec, and [`tunnel_error`] words its failures).
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use http::{HeaderMap, StatusCode};
-use kube_proto::config::Identity;
 use kube_proto::config::auth::{ExecOutput, ExecRequest};
+use kube_proto::config::{Config, Identity};
+use kube_proto::proxy::{ConnectError, ProxyEnv, ProxyError, ProxyRules};
+
+/// The default connect timeout (TCP, proxy tunnel and TLS handshake).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default read timeout: the longest wait for a response head or for the next body chunk.
+/// It is longer than the 290 s server-side timeout watches ask for, so an idle watch ends on
+/// the server's terms.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(295);
+/// How long an idle pooled connection is kept.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Whether a request asks for a protocol upgrade (a `Connection` header with the `upgrade`
+/// token, as the WebSocket and SPDY handshakes of exec, attach and port-forward have).
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Where a transport takes its proxies from when the [`Config`] has no `proxy-url` (which,
+/// when set, is used for every connection, as client-go uses it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProxySettings {
+    /// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (or their lower-case forms) of this process,
+    /// read when the transport is built.
+    #[default]
+    FromEnv,
+    /// These values instead of the process's.
+    Given(ProxyEnv),
+    /// No proxy from the environment.
+    Off,
+}
+
+/// The proxy variables of an environment lookup (see [`crate::config::Env`]; values that are
+/// not UTF-8 count as unset).
+pub fn proxy_env(env: crate::config::Env<'_>) -> ProxyEnv {
+    ProxyEnv::from_lookup(|name| env(name).and_then(|v| v.into_string().ok()))
+}
+
+/// The proxy rules of a transport: the configuration's `proxy-url`, else `settings`.
+pub fn proxy_rules(config: &Config, settings: &ProxySettings) -> Result<ProxyRules, TransportError> {
+    let env = match settings {
+        ProxySettings::FromEnv => proxy_env(&crate::config::std_env),
+        ProxySettings::Given(env) => env.clone(),
+        ProxySettings::Off => ProxyEnv::new(),
+    };
+    ProxyRules::new(config.proxy_url.as_ref(), &env).map_err(TransportError::from)
+}
+
+impl From<ProxyError> for TransportError {
+    fn from(e: ProxyError) -> Self {
+        match e {
+            ProxyError::UnsupportedScheme { .. } => TransportError::Unsupported(e.to_string()),
+            _ => TransportError::Other(e.to_string()),
+        }
+    }
+}
+
+/// A proxy that did not open a tunnel to `url` (the server's scheme, host and port).
+pub fn tunnel_error(url: &str, e: ConnectError) -> TransportError {
+    TransportError::Connect { url: url.to_owned(), message: e.to_string() }
+}
 
 /// The body of a response, chunk by chunk.
 pub type Body = BoxStream<'static, Result<Bytes, TransportError>>;
@@ -115,7 +186,7 @@ pub trait Transport: Send + Sync + 'static {
         Box::pin(async move {
             let (tx, rx) = futures_channel_oneshot();
             std::thread::spawn(move || {
-                let _ = tx.send(crate::config::run_exec(&request));
+                let _ = tx.send(crate::process::run_blocking(&request));
             });
             rx.await.unwrap_or_else(|| Err("the process runner thread ended".into()))
         })
