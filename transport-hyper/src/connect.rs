@@ -11,22 +11,13 @@ use std::time::Duration;
 
 use http::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::TokioIo;
+use kube_proto::proxy::{ConnectProxy, ProxyRules, Status};
 use kube_runtime::TransportError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::{TlsConnector, rustls};
-
-/// Which destinations go through a proxy.
-pub(crate) struct ProxyRules {
-    /// The proxies and the `NO_PROXY` list.
-    pub(crate) matcher: Matcher,
-    /// Whether `localhost` and loopback addresses bypass the proxy (as Go's
-    /// `ProxyFromEnvironment` does for proxies taken from the environment).
-    pub(crate) bypass_loopback: bool,
-}
 
 /// Connects to a destination. Cloned by the client for every connection it opens.
 #[derive(Clone)]
@@ -37,7 +28,7 @@ pub(crate) struct Connector {
 struct Inner {
     tls: Arc<rustls::ClientConfig>,
     tls_server_name: Option<String>,
-    proxy: Arc<Option<ProxyRules>>,
+    proxy: Arc<ProxyRules>,
     connect_timeout: Duration,
 }
 
@@ -45,7 +36,7 @@ impl Connector {
     pub(crate) fn new(
         tls: rustls::ClientConfig,
         tls_server_name: Option<String>,
-        proxy: Arc<Option<ProxyRules>>,
+        proxy: Arc<ProxyRules>,
         connect_timeout: Duration,
     ) -> Self {
         Connector { inner: Arc::new(Inner { tls: Arc::new(tls), tls_server_name, proxy, connect_timeout }) }
@@ -103,8 +94,9 @@ impl Inner {
             .filter(|h| !h.is_empty())
             .ok_or_else(|| TransportError::Connect { url: url.clone(), message: "the URL has no host".into() })?;
         let port = dst.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let tcp = match self.proxy_for(dst) {
-            Some(proxy) => tunnel(&proxy, host, port, &url).await?,
+        let scheme = if https { "https" } else { "http" };
+        let tcp = match self.proxy.proxy_for(scheme, host, port)? {
+            Some(proxy) => tunnel(proxy, host, port, &url).await?,
             None => tcp_connect(host, port)
                 .await
                 .map_err(|message| TransportError::Connect { url: url.clone(), message })?,
@@ -116,14 +108,6 @@ impl Inner {
             .map_err(|message| TransportError::Tls { url: url.clone(), message })?;
         let tls = TlsConnector::from(self.tls.clone()).connect(name, tcp).await.map_err(|e| tls_io_error(&e, &url))?;
         Ok(Conn::Tls(Box::new(TokioIo::new(tls))))
-    }
-
-    fn proxy_for(&self, dst: &Uri) -> Option<Intercept> {
-        let rules = self.proxy.as_ref().as_ref()?;
-        if rules.bypass_loopback && is_loopback(dst.host()?) {
-            return None;
-        }
-        rules.matcher.intercept(dst)
     }
 }
 
@@ -139,13 +123,6 @@ pub(crate) fn origin(uri: &Uri) -> String {
 
 fn strip_brackets(host: &str) -> &str {
     host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = strip_brackets(host);
-    host.eq_ignore_ascii_case("localhost")
-        || host.to_ascii_lowercase().ends_with(".localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Resolves `host` and connects to its addresses in turn.
@@ -171,50 +148,31 @@ async fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, String> {
     Err(last)
 }
 
-/// Opens a tunnel to `host:port` through an HTTP proxy with `CONNECT`.
-async fn tunnel(proxy: &Intercept, host: &str, port: u16, url: &str) -> Result<TcpStream, TransportError> {
-    let proxy_url = origin(proxy.uri());
-    if proxy.uri().scheme_str() != Some("http") {
-        return Err(TransportError::Unsupported(format!(
-            "the proxy {proxy_url}: only http:// proxies (HTTP CONNECT) are supported"
-        )));
-    }
+/// Opens a tunnel to `host:port` through an HTTP proxy with `CONNECT` (the core's codec).
+async fn tunnel(proxy: &ConnectProxy, host: &str, port: u16, url: &str) -> Result<TcpStream, TransportError> {
     let connect_err = |message: String| TransportError::Connect { url: url.to_owned(), message };
-    let proxy_host = proxy.uri().host().unwrap_or("");
-    let proxy_port = proxy.uri().port_u16().unwrap_or(80);
-    let mut stream = tcp_connect(proxy_host, proxy_port)
+    let handshake = proxy.handshake(host, port).map_err(|e| kube_runtime::transport::tunnel_error(url, e))?;
+    let mut stream = tcp_connect(proxy.host(), proxy.port())
         .await
-        .map_err(|m| connect_err(format!("cannot connect to the proxy {proxy_url}: {m}")))?;
-    let mut head = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n").into_bytes();
-    if let Some(auth) = proxy.basic_auth() {
-        head.extend_from_slice(b"Proxy-Authorization: ");
-        head.extend_from_slice(auth.as_bytes());
-        head.extend_from_slice(b"\r\n");
-    }
-    head.extend_from_slice(b"\r\n");
-    let io_err = |e: io::Error| connect_err(format!("the proxy {proxy_url} failed during CONNECT: {e}"));
-    stream.write_all(&head).await.map_err(io_err)?;
-    // Read the proxy's answer byte by byte so nothing after its head (the server's first TLS
-    // bytes) is consumed here.
+        .map_err(|m| connect_err(format!("cannot connect to the proxy {}: {m}", proxy.origin())))?;
+    let io_err = |e: io::Error| connect_err(format!("the proxy {} failed during CONNECT: {e}", proxy.origin()));
+    stream.write_all(handshake.request()).await.map_err(io_err)?;
+    // Read no further than the answer's head: what follows is the server's (its first TLS bytes).
     let mut answer = Vec::with_capacity(128);
-    while !answer.ends_with(b"\r\n\r\n") {
-        if answer.len() > 16 * 1024 {
-            return Err(connect_err(format!("the proxy {proxy_url} sent an oversized answer to CONNECT")));
+    loop {
+        let start = answer.len();
+        answer.resize(start + handshake.read_limit(&answer), 0);
+        let n = stream.read(&mut answer[start..]).await.map_err(io_err)?;
+        answer.truncate(start + n);
+        if n == 0 {
+            return Err(connect_err(format!("the proxy {} closed the connection during CONNECT", proxy.origin())));
         }
-        let mut byte = [0u8; 1];
-        if stream.read(&mut byte).await.map_err(io_err)? == 0 {
-            return Err(connect_err(format!("the proxy {proxy_url} closed the connection during CONNECT")));
+        match handshake.parse(&answer) {
+            Ok(Status::Complete(_)) => return Ok(stream),
+            Ok(Status::Partial) => continue,
+            Err(e) => return Err(kube_runtime::transport::tunnel_error(url, e)),
         }
-        answer.push(byte[0]);
     }
-    let status_line = answer.split(|&b| b == b'\r').next().unwrap_or_default();
-    let status_line = String::from_utf8_lossy(status_line);
-    let ok = status_line.starts_with("HTTP/1.")
-        && status_line.split_whitespace().nth(1).is_some_and(|code| code.len() == 3 && code.starts_with('2'));
-    if !ok {
-        return Err(connect_err(format!("the proxy {proxy_url} refused the tunnel: {}", status_line.trim())));
-    }
-    Ok(stream)
 }
 
 /// A failed TLS handshake as a [`TransportError`]: [`TransportError::Tls`] when rustls
@@ -306,15 +264,5 @@ mod tests {
         assert_eq!(origin(&uri), "https://example.com:6443");
         let uri: Uri = "http://[::1]/".parse().unwrap();
         assert_eq!(origin(&uri), "http://[::1]");
-    }
-
-    #[test]
-    fn loopback_hosts() {
-        assert!(is_loopback("localhost"));
-        assert!(is_loopback("a.localhost"));
-        assert!(is_loopback("127.0.0.1"));
-        assert!(is_loopback("[::1]"));
-        assert!(!is_loopback("example.com"));
-        assert!(!is_loopback("10.0.0.1"));
     }
 }

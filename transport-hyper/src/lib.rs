@@ -9,12 +9,14 @@
 //!   `insecure-skip-tls-verify`; see [`kube_runtime::tls`]. A client certificate from an exec
 //!   plugin ([`Transport::set_identity`]) replaces the pooled clients, so later requests use new
 //!   connections.
-//! - Proxies: the configuration's `proxy-url` (an `http://` proxy, used through an HTTP
-//!   `CONNECT` tunnel), else `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` and `NO_PROXY` from the
-//!   environment (read when the transport is built; as in Go, `localhost` and loopback addresses
-//!   never go through a proxy taken from the environment).
-//!   Only `http://` proxies are supported (an `https://` or `socks5://` `proxy-url` is
-//!   [`TransportError::Unsupported`]); `http://` destinations are tunnelled the same way.
+//! - Proxies, as client-go chooses them ([`kube_proto::proxy`], shared with every transport):
+//!   the configuration's `proxy-url` for every connection, else `HTTPS_PROXY` (for `https://`
+//!   servers) / `HTTP_PROXY` (for `http://` ones) and `NO_PROXY` from the environment, read
+//!   when the transport is built (`localhost` and loopback addresses never go through a proxy
+//!   taken from the environment; see [`HyperTransportBuilder::proxy_settings`]). Proxies are
+//!   reached through an HTTP `CONNECT` tunnel (the core's codec); only `http://` proxies are
+//!   supported (an `https://` or `socks5://` `proxy-url` is [`TransportError::Unsupported`]).
+//!   `http://` destinations are tunnelled the same way.
 //! - Timeouts: a connect timeout (TCP, proxy tunnel and TLS handshake; 30 s by default) and a
 //!   read timeout, applied to the wait for the response head and then to each body chunk (295 s
 //!   by default, longer than a watch's 290 s server-side timeout). See [`HyperTransportBuilder`].
@@ -48,31 +50,24 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::StatusCode;
-use http::header::{CONNECTION, HeaderMap};
+use http::header::HeaderMap;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{Builder as HyperClientBuilder, Client as HyperClient};
-use hyper_util::client::proxy::matcher::Matcher;
-pub use hyper_util::client::proxy::matcher::Matcher as ProxyMatcher;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 pub use kube_proto as proto;
 use kube_proto::config::auth::{ExecOutput, ExecRequest};
 use kube_proto::config::{Config, Identity};
+use kube_proto::proxy::{ProxyEnv, ProxyRules};
 pub use kube_runtime as runtime;
-use kube_runtime::transport::Body;
+use kube_runtime::transport::{Body, ProxySettings};
+pub use kube_runtime::transport::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_READ_TIMEOUT, is_upgrade,
+};
 use kube_runtime::{Transport, TransportError, TransportResponse};
 use tokio_rustls::rustls;
 
-use crate::connect::{ConnectFailure, Connector, ProxyRules, origin};
-
-/// The default connect timeout (TCP, proxy tunnel and TLS handshake).
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The default read timeout: the longest wait for a response head or for the next body chunk.
-/// It is longer than the 290 s server-side timeout watches ask for, so an idle watch ends on
-/// the server's terms.
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(295);
-/// How long an idle pooled connection is kept.
-pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+use crate::connect::{ConnectFailure, Connector, origin};
 
 /// The ALPN protocols offered by the pooled client: HTTP/2, then HTTP/1.1.
 const ALPN_H2_H1: &[&[u8]] = &[b"h2", b"http/1.1"];
@@ -108,7 +103,7 @@ struct Clients {
 /// Makes [`Clients`]: the configuration and the settings that outlive a client certificate.
 struct Factory {
     config: Config,
-    proxy: Arc<Option<ProxyRules>>,
+    proxy: Arc<ProxyRules>,
     connect_timeout: Duration,
     builder: HyperClientBuilder,
 }
@@ -140,14 +135,7 @@ pub struct HyperTransportBuilder {
     connect_timeout: Duration,
     read_timeout: Option<Duration>,
     pool_idle_timeout: Option<Duration>,
-    env_proxy: EnvProxy,
-}
-
-#[derive(Debug)]
-enum EnvProxy {
-    FromEnv,
-    Given(Box<Matcher>),
-    Off,
+    proxy: ProxySettings,
 }
 
 impl HyperTransportBuilder {
@@ -173,39 +161,28 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// The proxy rules ([`ProxyMatcher::builder`]) used when the configuration has no
-    /// `proxy-url`, instead of those read from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY` and their lower
-    /// case forms). `localhost` and loopback addresses still bypass them.
-    pub fn proxy_rules(mut self, matcher: Matcher) -> Self {
-        self.env_proxy = EnvProxy::Given(Box::new(matcher));
+    /// Where proxies come from when the configuration has no `proxy-url`
+    /// ([`ProxySettings::FromEnv`], this process's environment, by default).
+    pub fn proxy_settings(mut self, settings: ProxySettings) -> Self {
+        self.proxy = settings;
         self
     }
 
+    /// These proxy variables (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`) instead of the
+    /// environment's, when the configuration has no `proxy-url`. `localhost` and loopback
+    /// addresses still bypass them.
+    pub fn proxy_env(self, env: ProxyEnv) -> Self {
+        self.proxy_settings(ProxySettings::Given(env))
+    }
+
     /// Ignore the proxy environment variables (the configuration's `proxy-url` still applies).
-    pub fn no_env_proxy(mut self) -> Self {
-        self.env_proxy = EnvProxy::Off;
-        self
+    pub fn no_env_proxy(self) -> Self {
+        self.proxy_settings(ProxySettings::Off)
     }
 
     /// The transport.
     pub fn build(self) -> Result<HyperTransport, TransportError> {
-        let config = &self.config;
-        let proxy = match &config.proxy_url {
-            Some(url) => {
-                if url.scheme() != "http" {
-                    return Err(TransportError::Unsupported(format!(
-                        "proxy-url with the scheme {:?}: transport-hyper supports http:// proxies (HTTP CONNECT)",
-                        url.scheme()
-                    )));
-                }
-                Some(ProxyRules { matcher: Matcher::builder().all(url.as_str()).build(), bypass_loopback: false })
-            }
-            None => match self.env_proxy {
-                EnvProxy::FromEnv => Some(ProxyRules { matcher: Matcher::from_env(), bypass_loopback: true }),
-                EnvProxy::Given(matcher) => Some(ProxyRules { matcher: *matcher, bypass_loopback: true }),
-                EnvProxy::Off => None,
-            },
-        };
+        let proxy = kube_runtime::transport::proxy_rules(&self.config, &self.proxy)?;
         let mut builder = HyperClient::builder(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
@@ -242,7 +219,7 @@ impl HyperTransport {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             read_timeout: Some(DEFAULT_READ_TIMEOUT),
             pool_idle_timeout: Some(DEFAULT_POOL_IDLE_TIMEOUT),
-            env_proxy: EnvProxy::FromEnv,
+            proxy: ProxySettings::FromEnv,
         }
     }
 
@@ -283,16 +260,6 @@ pub enum Upgrade {
     Refused(TransportResponse),
 }
 
-/// Whether a request asks for a protocol upgrade (`Connection: Upgrade`).
-pub fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
-}
-
 impl Transport for HyperTransport {
     fn send(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<TransportResponse, TransportError>> {
         let clients = self.clients();
@@ -329,26 +296,17 @@ impl Transport for HyperTransport {
     }
 }
 
-/// Runs an exec credential plugin with tokio's process support, as
-/// [`kube_runtime::config::run_exec`] does on a thread: its environment is ours plus the
-/// request's; stdin and stderr are the terminal's only when it is interactive (so its prompts
-/// reach the user), else stdin is empty and stderr captured; stdout is captured.
+/// Runs an exec credential plugin with tokio's process support: the command and the shaping
+/// of its result are [`kube_runtime::process`]'s; the process is killed if the future is
+/// dropped.
 async fn run_process(request: ExecRequest) -> Result<ExecOutput, String> {
-    use std::process::Stdio;
-    let mut command = tokio::process::Command::new(&request.command);
-    command.args(&request.args).envs(request.env.iter().map(|(k, v)| (k, v.expose())));
-    if request.interactive {
-        command.stdin(Stdio::inherit()).stderr(Stdio::inherit());
-    } else {
-        command.stdin(Stdio::null()).stderr(Stdio::piped());
-    }
-    command.stdout(Stdio::piped()).kill_on_drop(true);
-    let output = command.output().await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("{}: command not found", request.command),
-        std::io::ErrorKind::PermissionDenied => format!("{}: permission denied (is it executable?)", request.command),
-        _ => format!("{}: cannot be started: {e}", request.command),
-    })?;
-    Ok(ExecOutput { status: output.status.code(), stdout: output.stdout, stderr: output.stderr })
+    use kube_runtime::process;
+    let child = tokio::process::Command::from(process::command(&request))
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| process::start_error(&request, &e))?;
+    let output = child.wait_with_output().await.map_err(|e| process::wait_error(&request, &e))?;
+    Ok(process::exec_output(output))
 }
 
 /// Sends a request and waits (at most the read timeout) for the response head.
@@ -524,16 +482,6 @@ pub async fn try_default() -> Result<kube_runtime::Client, kube_runtime::Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn upgrade_requests_are_recognised() {
-        let mut h = HeaderMap::new();
-        assert!(!is_upgrade(&h));
-        h.insert(CONNECTION, "keep-alive, Upgrade".parse().unwrap());
-        assert!(is_upgrade(&h));
-        h.insert(CONNECTION, "close".parse().unwrap());
-        assert!(!is_upgrade(&h));
-    }
 
     #[test]
     fn tls_errors_survive_as_text() {

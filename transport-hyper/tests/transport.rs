@@ -14,9 +14,9 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
-use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use kube_proto::config::{Config, Identity};
+use kube_proto::proxy::ProxyEnv;
 use kube_runtime::{Transport, TransportError, TransportResponse};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
@@ -687,20 +687,34 @@ async fn environment_proxies_apply_except_to_loopback() {
     let leaf = pki.server(&["kube.test"]);
     let server = serve(Some(server_tls(&leaf, Protocols::H1, None)), Protocols::H1).await;
     let (proxy_addr, seen) = proxy(server.addr, None).await;
-    let rules = || Matcher::builder().https(format!("http://{proxy_addr}")).no("example.com").build();
+    let rules = || ProxyEnv::new().with_https_proxy(format!("http://{proxy_addr}")).with_no_proxy("example.com");
     // A host that does not resolve here: only the proxy can reach it.
     let mut config = Config::new("https://kube.test:6443".parse().unwrap());
     config.root_certs = vec![pki.ca_der.clone()];
-    let transport = HyperTransport::builder(&config).proxy_rules(rules()).build().unwrap();
+    let transport = HyperTransport::builder(&config).proxy_env(rules()).build().unwrap();
     assert_eq!(text(transport.send(get(&config, "/")).await.unwrap()).await, "hello");
     assert!(seen.lock().unwrap()[0].starts_with("CONNECT kube.test:6443 HTTP/1.1\r\n"));
     // Loopback goes direct.
     let mut config = server.url("https", "127.0.0.1");
     config.root_certs = vec![pki.ca_der.clone()];
     config.tls_server_name = Some("kube.test".into());
-    let transport = HyperTransport::builder(&config).proxy_rules(rules()).build().unwrap();
+    let transport = HyperTransport::builder(&config).proxy_env(rules()).build().unwrap();
     assert_eq!(text(transport.send(get(&config, "/")).await.unwrap()).await, "hello");
     assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_407_from_an_environment_proxy_names_the_variable_that_set_it() {
+    let (proxy_addr, seen) = proxy("127.0.0.1:9".parse().unwrap(), Some("407 Proxy Authentication Required")).await;
+    let config = Config::new("https://kube.test:6443".parse().unwrap());
+    let env = ProxyEnv::new().with_https_proxy(format!("http://{proxy_addr}"));
+    let transport = HyperTransport::builder(&config).proxy_env(env).build().unwrap();
+    let err = transport.send(get(&config, "/")).await.unwrap_err();
+    let TransportError::Connect { url, message } = &err else { panic!("{err:?}") };
+    assert_eq!(url, "https://kube.test:6443");
+    assert!(message.contains("407 Proxy Authentication Required"), "{message}");
+    assert!(message.contains("HTTPS_PROXY has no credentials"), "{message}");
+    assert!(!seen.lock().unwrap()[0].contains("Proxy-Authorization"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -742,4 +756,21 @@ async fn run_process_passes_env_and_captures_output() {
     };
     let err = transport.run_process(missing).await.unwrap_err();
     assert!(err.contains("not found"), "{err}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn an_interactive_plugin_writes_its_prompts_to_the_terminal_not_to_the_capture() {
+    use kube_proto::config::auth::ExecRequest;
+    let transport = transport(&Config::new("https://127.0.0.1".parse().unwrap()));
+    let request = ExecRequest {
+        command: "sh".into(),
+        args: vec!["-c".into(), "echo 'Password for the cluster:' >&2; printf '{}'".into()],
+        env: vec![],
+        interactive: true,
+        install_hint: None,
+    };
+    let output = transport.run_process(request).await.unwrap();
+    assert_eq!(output.stdout, b"{}");
+    assert_eq!(output.stderr, b"", "stderr is inherited, so the user sees the prompt");
 }
