@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod backoff;
 pub mod config;
 pub mod error;
 #[cfg(feature = "fake")]

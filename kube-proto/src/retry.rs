@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 
-use crate::watcher::Backoff;
+use crate::backoff::Backoff;
 
 /// The retry policy.
 #[derive(Debug, Clone, PartialEq)]

@@ -39,6 +39,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub use crate::backoff::Backoff;
 use crate::error::{RequestError, ResponseError};
 use crate::params::{ListParams, WatchParams};
 use crate::request::Request;
@@ -70,37 +71,6 @@ pub enum ListSemantic {
     Any,
 }
 
-/// Exponential backoff with jitter.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Backoff {
-    /// The first delay.
-    pub initial: Duration,
-    /// The longest delay (a server's `Retry-After` may ask for longer, and is honoured).
-    pub max: Duration,
-    /// The growth factor per consecutive failure.
-    pub factor: f64,
-    /// The fraction of a delay that is random, from 0 (none) to 1.
-    pub jitter: f64,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff { initial: Duration::from_millis(800), max: Duration::from_secs(30), factor: 2.0, jitter: 0.2 }
-    }
-}
-
-impl Backoff {
-    /// The delay after `failures` consecutive failures (1 for the first), with `random` in
-    /// `[0, 1)`: within `[(1 - jitter) * d, d]` where `d = min(max, initial * factor^(failures-1))`.
-    pub fn delay(&self, failures: u32, random: f64) -> Duration {
-        let exp = self.factor.powi(failures.saturating_sub(1).min(64) as i32);
-        let base = self.initial.as_secs_f64() * exp;
-        let capped = base.min(self.max.as_secs_f64());
-        let jitter = self.jitter.clamp(0.0, 1.0);
-        Duration::from_secs_f64(capped * (1.0 - jitter * random.clamp(0.0, 1.0)))
-    }
-}
-
 /// Settings of a watcher.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -124,6 +94,9 @@ pub struct Config {
     pub metadata_only: bool,
     /// Backoff after errors.
     pub backoff: Backoff,
+    /// The longest server `Retry-After` honoured; a server asking for longer is retried after
+    /// this long (the watcher never gives up).
+    pub max_retry_after: Duration,
     /// Seeds the jitter, so that runs are reproducible.
     pub seed: u64,
 }
@@ -146,6 +119,7 @@ impl Default for Config {
     }
 }
 
+            max_retry_after: Duration::from_secs(60),
 impl Config {
     /// Only objects whose labels match.
     #[must_use]
@@ -265,8 +239,9 @@ pub enum Action<K> {
     Error(WatcherError),
     /// Nothing to do until input arrives or `until` (if any) passes; then poll again.
     Wait {
-        /// When to poll again even if nothing arrives.
-        until: Option<Instant>,
+        /// When to poll again even if nothing arrives: always a deadline (the watcher always has
+        /// either a backoff to wait out or a request in flight that it gives up on).
+        until: Instant,
         /// Why.
         reason: WaitReason,
     },
@@ -521,14 +496,14 @@ where
                 if let Some(t) = *not_before
                     && now < t
                 {
-                    return Action::Wait { until: Some(t), reason: WaitReason::Backoff };
+                    return Action::Wait { until: t, reason: WaitReason::Backoff };
                 }
                 let next = next.clone();
                 self.send(now, next)
             }
             State::Listing { req, .. } | State::Streaming { req } | State::Watching { req } => {
                 if now < req.deadline {
-                    return Action::Wait { until: Some(req.deadline), reason: WaitReason::Response };
+                    return Action::Wait { until: req.deadline, reason: WaitReason::Response };
                 }
                 let (id, silent) = (req.id, now.saturating_duration_since(req.started));
                 let next = self.resume_point();
@@ -664,7 +639,9 @@ where
         let r = self.random();
         let mut delay = self.config.backoff.delay(self.failures, r);
         if let Some(secs) = retry_after {
-            delay = delay.max(Duration::from_secs(u64::from(secs)));
+            // A server's Retry-After is honoured up to a bound, as the retry policy bounds it:
+            // 4,294,967,295 seconds must not stall the watcher for 136 years.
+            delay = delay.max(Duration::from_secs(u64::from(secs)).min(self.config.max_retry_after));
         }
         self.last_backoff = Some(delay);
         self.state = State::Idle { next, not_before: Some(now + delay) };

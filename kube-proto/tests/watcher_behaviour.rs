@@ -111,7 +111,7 @@ fn expect_send<K: Resource + DeserializeOwned>(
 /// How long the watcher backs off for, from the final `Wait` of `actions`.
 fn backoff<K: Resource>(actions: &[Action<K>], now: Instant) -> Duration {
     match actions.last() {
-        Some(Action::Wait { until: Some(until), reason: WaitReason::Backoff }) => until.duration_since(now),
+        Some(Action::Wait { until, reason: WaitReason::Backoff }) => until.duration_since(now),
         _ => panic!("expected a backoff, got {:?}", show(actions)),
     }
 }
@@ -119,7 +119,7 @@ fn backoff<K: Resource>(actions: &[Action<K>], now: Instant) -> Duration {
 /// The deadline of the final `Wait(Response)` of `actions`.
 fn response_deadline<K: Resource>(actions: &[Action<K>]) -> Instant {
     match actions.last() {
-        Some(Action::Wait { until: Some(until), reason: WaitReason::Response }) => *until,
+        Some(Action::Wait { until, reason: WaitReason::Response }) => *until,
         _ => panic!("expected a wait for a response, got {:?}", show(actions)),
     }
 }
@@ -754,6 +754,24 @@ fn retry_after_is_honoured_when_longer_than_the_backoff() {
     now += secs(5);
     let (_, req) = expect_send(&mut w, now);
     assert_eq!(req.uri(), &*format!("{CMS}?watch=true&timeoutSeconds=290&allowWatchBookmarks=true&resourceVersion=11"));
+}
+
+#[test]
+fn a_huge_retry_after_is_capped_so_the_watcher_cannot_stall() {
+    let t0 = Instant::now();
+    let mut w = configmaps(Config::default());
+    assert_eq!(Config::default().max_retry_after, secs(60));
+    // u32::MAX seconds would be 136 years.
+    let (id, _) = expect_send(&mut w, t0);
+    respond(&mut w, t0, id, 429, &[("retry-after", "4294967295")], &[&status_body(429, "TooManyRequests", "x")]);
+    assert_eq!(backoff(&drain(&mut w, t0), t0), secs(60));
+    // The cap is a setting; within it, Retry-After is honoured as asked.
+    let mut w = configmaps(Config { max_retry_after: secs(300), ..Config::default() });
+    let (id, _) = expect_send(&mut w, t0);
+    let mut st = status(503, "ServiceUnavailable", "x");
+    st["details"] = json!({"retryAfterSeconds": 3_000_000});
+    respond(&mut w, t0, id, 503, &[("retry-after", "200")], &[&serde_json::to_vec(&st).unwrap()]);
+    assert_eq!(backoff(&drain(&mut w, t0), t0), secs(300));
 }
 
 #[test]

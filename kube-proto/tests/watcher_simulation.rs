@@ -333,7 +333,7 @@ impl Sim {
                         }
                     }
                 }
-                Action::Wait { until, .. } => return until,
+                Action::Wait { until, .. } => return Some(until),
             }
         }
     }

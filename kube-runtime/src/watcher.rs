@@ -3,9 +3,10 @@
 //! items of the stream, and the stream goes on after them.
 
 use std::pin::Pin;
+use std::time::Instant;
 
 use futures_core::Stream;
-use futures_util::future::{Either, select};
+use futures_util::future::{BoxFuture, Either, select};
 use futures_util::stream::{self, StreamExt};
 use kube_proto::Resource;
 use kube_proto::watcher::{Action, RequestId, Watcher};
@@ -13,13 +14,19 @@ use serde::de::DeserializeOwned;
 
 pub use kube_proto::watcher::{Backoff, Config, Event, InitialListStrategy, ListSemantic, WatcherError};
 
-use crate::transport::Body;
+use crate::transport::{Body, TransportResponse};
 use crate::{Api, Client, Error};
 
 struct Driver<K> {
     machine: Watcher<K>,
     client: Client,
-    body: Option<(RequestId, Body)>,
+    in_flight: Option<(RequestId, InFlight)>,
+}
+
+/// The request the machine is waiting on: its response head, then its body.
+enum InFlight {
+    Sending(BoxFuture<'static, Result<TransportResponse, Error>>),
+    Reading(Body),
 }
 
 /// Watches the collection an `Api` addresses: a stream of [`Event`]s that never ends on its
@@ -32,7 +39,7 @@ where
     let machine = Watcher::new(api.request().clone(), config).map_err(Error::Request);
     let client = api.client().clone();
     let start = match machine {
-        Ok(machine) => Ok(Driver { machine, client, body: None }),
+        Ok(machine) => Ok(Driver { machine, client, in_flight: None }),
         Err(e) => Err(e),
     };
     stream::unfold(Some(start), |state| async move {
@@ -50,6 +57,9 @@ impl<K> Driver<K>
 where
     K: Resource + DeserializeOwned + Send + 'static,
 {
+    /// Drives the machine until it emits an event or an error. Every wait is raced against
+    /// the machine's deadline, the request in flight included: a transport with no timeouts of
+    /// its own cannot hang a watcher.
     async fn next(&mut self) -> Result<Event<K>, Error> {
         loop {
             let now = self.client.now();
@@ -57,56 +67,52 @@ where
                 Action::Emit(ev) => return Ok(ev),
                 Action::Error(e) => return Err(Error::Watcher(e)),
                 Action::Cancel(id) => {
-                    if self.body.as_ref().is_some_and(|(b, _)| *b == id) {
-                        self.body = None;
+                    if self.in_flight.as_ref().is_some_and(|(current, _)| *current == id) {
+                        self.in_flight = None;
                     }
                 }
                 Action::Send(id, request) => {
-                    self.body = None;
-                    match self.client.send_once(request).await {
-                        Ok(resp) => {
-                            let now = self.client.now();
-                            self.machine.on_response(now, id, resp.status, &resp.headers);
-                            self.body = Some((id, resp.body));
-                        }
-                        Err(e) => {
-                            let now = self.client.now();
-                            self.machine.on_transport_error(now, id, e.to_string());
-                        }
+                    let client = self.client.clone();
+                    let sending = Box::pin(async move { client.send_once(request).await });
+                    self.in_flight = Some((id, InFlight::Sending(sending)));
+                }
+                Action::Wait { until, .. } => self.wait(until).await,
+            }
+        }
+    }
+
+    /// Waits for what the request in flight brings next, or for `until`, and feeds it in.
+    async fn wait(&mut self, until: Instant) {
+        let sleep = self.client.transport().sleep_until(until);
+        let Some((id, in_flight)) = &mut self.in_flight else { return sleep.await };
+        let id = *id;
+        match in_flight {
+            InFlight::Sending(sending) => {
+                let Either::Left((result, _)) = select(sending, sleep).await else { return };
+                let now = self.client.now();
+                match result {
+                    Ok(resp) => {
+                        self.machine.on_response(now, id, resp.status, &resp.headers);
+                        self.in_flight = Some((id, InFlight::Reading(resp.body)));
+                    }
+                    Err(e) => {
+                        self.in_flight = None;
+                        self.machine.on_transport_error(now, id, e.to_string());
                     }
                 }
-                Action::Wait { until, .. } => {
-                    let sleep = until.map(|t| self.client.transport().sleep_until(t));
-                    match (&mut self.body, sleep) {
-                        (Some((id, body)), sleep) => {
-                            let id = *id;
-                            let chunk = match sleep {
-                                Some(sleep) => match select(body.next(), sleep).await {
-                                    Either::Left((chunk, _)) => Some(chunk),
-                                    Either::Right(((), _)) => None,
-                                },
-                                None => Some(body.next().await),
-                            };
-                            let now = self.client.now();
-                            match chunk {
-                                None => {} // the deadline passed: poll again
-                                Some(Some(Ok(bytes))) => self.machine.on_body(now, id, &bytes),
-                                Some(Some(Err(e))) => {
-                                    self.body = None;
-                                    self.machine.on_transport_error(now, id, e.to_string());
-                                }
-                                Some(None) => {
-                                    self.body = None;
-                                    self.machine.on_end(now, id);
-                                }
-                            }
-                        }
-                        (None, Some(sleep)) => sleep.await,
-                        (None, None) => {
-                            // Nothing in flight and nothing scheduled cannot happen: the machine
-                            // always has a request or a deadline. Yield to stay responsive.
-                            futures_util::future::ready(()).await;
-                        }
+            }
+            InFlight::Reading(body) => {
+                let Either::Left((chunk, _)) = select(body.next(), sleep).await else { return };
+                let now = self.client.now();
+                match chunk {
+                    Some(Ok(bytes)) => self.machine.on_body(now, id, &bytes),
+                    Some(Err(e)) => {
+                        self.in_flight = None;
+                        self.machine.on_transport_error(now, id, e.to_string());
+                    }
+                    None => {
+                        self.in_flight = None;
+                        self.machine.on_end(now, id);
                     }
                 }
             }

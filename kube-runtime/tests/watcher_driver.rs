@@ -1,0 +1,69 @@
+//! The `watcher()` driver races every wait against the state machine's deadline, the request
+//! in flight included: a transport with no timeouts of its own (a server that accepts the
+//! connection and never answers) cannot hang a watcher. Time here is simulated: the
+//! transport's clock jumps to each deadline it is asked to sleep until.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube_proto::config::Config;
+use kube_runtime::watcher::{self, WatcherError};
+use kube_runtime::{Api, Client, Error, Transport, TransportError, TransportResponse};
+
+/// Sends requests into the void: their responses never come.
+#[derive(Clone)]
+struct NeverAnswers {
+    clock: Arc<Mutex<Instant>>,
+    sent: Arc<AtomicUsize>,
+}
+
+impl Transport for NeverAnswers {
+    fn send(&self, _request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<TransportResponse, TransportError>> {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        Box::pin(futures_util::future::pending())
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        let clock = self.clock.clone();
+        Box::pin(async move {
+            let mut now = clock.lock().unwrap();
+            *now = (*now).max(deadline);
+        })
+    }
+
+    fn now(&self) -> Instant {
+        *self.clock.lock().unwrap()
+    }
+}
+
+#[test]
+fn a_request_that_never_answers_is_given_up_at_the_machines_deadline() {
+    #[allow(clippy::disallowed_methods)]
+    let start = Instant::now();
+    let transport = NeverAnswers { clock: Arc::new(Mutex::new(start)), sent: Arc::default() };
+    let client = Client::new(transport.clone(), Config::new("https://10.0.0.1:6443".parse().unwrap()));
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let config = watcher::Config::default();
+    let give_up = Duration::from_secs(u64::from(config.timeout)) + config.idle_grace;
+
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut events = Box::pin(watcher::watcher(api, config));
+        let first = futures_executor::block_on(events.next());
+        let second = futures_executor::block_on(events.next());
+        let _ = tx.send((first.map(|r| r.map(|_| ())), second.map(|r| r.map(|_| ()))));
+    });
+    let (first, second) = rx.recv_timeout(Duration::from_secs(30)).expect("the watcher hung on a silent request");
+    for item in [first, second] {
+        match item {
+            Some(Err(Error::Watcher(WatcherError::Silent(after)))) => assert!(after >= give_up, "{after:?}"),
+            other => panic!("expected the silent request to be given up, got {other:?}"),
+        }
+    }
+    assert_eq!(transport.sent.load(Ordering::SeqCst), 2, "given up, backed off, then tried again");
+    assert!(*transport.clock.lock().unwrap() >= start + give_up * 2);
+}
