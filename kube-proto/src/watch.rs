@@ -3,7 +3,10 @@
 //! A watch body is newline-delimited JSON, one `{"type": ..., "object": ...}` per line. The
 //! decoder buffers partial lines, parses each complete line exactly once (validating UTF-8 once,
 //! then parsing as `str`, which is faster than parsing bytes), and reports a malformed line as
-//! a [`WatchDecodeError`] without disturbing the lines after it.
+//! a [`WatchDecodeError`] without disturbing the lines after it. A line longer than the frame
+//! limit ([`DEFAULT_MAX_FRAME`], 16 MiB, unless set with [`WatchDecoder::with_max_frame`]) is
+//! not buffered: it is dropped, reported once as [`WatchDecodeErrorKind::TooLarge`], and the
+//! decoder skips to the next newline, so that the lines after it still decode.
 //!
 //! ```
 //! use k8s_openapi::api::core::v1::ConfigMap;
@@ -22,7 +25,7 @@
 //! ```
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -30,6 +33,12 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::Status;
+
+/// The longest watch event (one line) a decoder buffers by default: 16 MiB, the frame limit of
+/// the streaming decoder client-go reads watch bodies with (`maxBytes` of
+/// `k8s.io/apimachinery/pkg/runtime/serializer/streaming.NewDecoder`, whose `ErrObjectTooLarge`
+/// is this limit's error). etcd's default request limit (1.5 MiB) keeps real objects far below it.
+pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
 
 /// The annotation on the bookmark that ends a streaming list's initial events.
 pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
@@ -220,17 +229,56 @@ impl<'de> Deserialize<'de> for Str<'de> {
 pub struct WatchDecodeError {
     /// The 1-based line number within this stream (empty lines are not counted).
     pub line: u64,
-    /// The line's length in bytes.
+    /// The line's length in bytes (for a line over the frame limit: the bytes seen when it was
+    /// dropped).
     pub len: usize,
     /// What was wrong.
     pub message: String,
+    /// Which kind of failure.
+    pub kind: WatchDecodeErrorKind,
+}
+
+/// Why a watch line did not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WatchDecodeErrorKind {
+    /// The line is not a well-formed watch event (bad JSON, bad UTF-8, a wrong shape, cut off).
+    Malformed,
+    /// The line is longer than the decoder's frame limit: it was dropped without being
+    /// buffered whole, and the decoder skipped to the next newline.
+    TooLarge {
+        /// The limit, in bytes ([`DEFAULT_MAX_FRAME`] unless set).
+        limit: usize,
+        /// How many bytes of the line had been seen when it was dropped (more than `limit`).
+        seen: usize,
+    },
+}
+
+impl WatchDecodeError {
+    fn too_large(line: u64, limit: usize, seen: usize) -> Self {
+        WatchDecodeError {
+            line,
+            len: seen,
+            message: format!(
+                "the event is longer than the {limit}-byte frame limit ({seen} bytes seen); it was skipped \
+                 (raise the limit with WatchDecoder::with_max_frame or watcher::Config::max_frame)"
+            ),
+            kind: WatchDecodeErrorKind::TooLarge { limit, seen },
+        }
+    }
 }
 
 /// Decodes a watch body fed in chunks of any size into [`WatchEvent`]s.
 ///
 /// Feed bytes with [`push`](Self::push), then drain [`next_event`](Self::next_event) until it
 /// returns `None`; at the end of the body call [`finish`](Self::finish), which reports an
-/// unterminated last line. Memory is the longest line plus one chunk.
+/// unterminated last line. Memory is the longest line, at most the frame limit, plus one chunk.
+///
+/// A line longer than the frame limit is dropped as soon as its unterminated part passes the
+/// limit; the decoder then discards bytes until the next newline without buffering them, and
+/// reports the line once, in its place among the events, as a [`WatchDecodeError`] of kind
+/// [`WatchDecodeErrorKind::TooLarge`]. (client-go's streaming decoder does the same: it returns
+/// `ErrObjectTooLarge` and drains the rest of the frame.) The lines after it decode as usual.
 pub struct WatchDecoder<K> {
     buf: Vec<u8>,
     /// Where the next line starts.
@@ -238,6 +286,15 @@ pub struct WatchDecoder<K> {
     /// Bytes before this offset are known to contain no newline.
     scanned: usize,
     line: u64,
+    /// The longest line buffered.
+    max_frame: usize,
+    /// Bytes at the end of `buf` after its last newline (the unterminated line).
+    partial: usize,
+    /// Discarding an over-long line until its newline: the bytes seen of it so far.
+    skipping: Option<usize>,
+    /// Over-long lines to report once the lines before them (those before the offset in `buf`)
+    /// are delivered: (offset, bytes seen when it was dropped).
+    dropped: VecDeque<(usize, usize)>,
     _kind: PhantomData<fn() -> K>,
 }
 
@@ -246,6 +303,8 @@ impl<K> fmt::Debug for WatchDecoder<K> {
         f.debug_struct("WatchDecoder")
             .field("buffered", &(self.buf.len() - self.start))
             .field("line", &self.line)
+            .field("max_frame", &self.max_frame)
+            .field("skipping", &self.skipping)
             .finish()
     }
 }
@@ -257,23 +316,87 @@ impl<K> Default for WatchDecoder<K> {
 }
 
 impl<K> WatchDecoder<K> {
-    /// A decoder at the start of a stream.
+    /// A decoder at the start of a stream, with the default frame limit ([`DEFAULT_MAX_FRAME`]).
     pub fn new() -> Self {
-        WatchDecoder { buf: Vec::new(), start: 0, scanned: 0, line: 0, _kind: PhantomData }
+        Self::with_max_frame(DEFAULT_MAX_FRAME)
+    }
+
+    /// A decoder whose lines may be at most `max_frame` bytes long (the newline excluded).
+    pub fn with_max_frame(max_frame: usize) -> Self {
+        WatchDecoder {
+            buf: Vec::new(),
+            start: 0,
+            scanned: 0,
+            line: 0,
+            max_frame,
+            partial: 0,
+            skipping: None,
+            dropped: VecDeque::new(),
+            _kind: PhantomData,
+        }
+    }
+
+    /// The longest line this decoder buffers.
+    pub fn max_frame(&self) -> usize {
+        self.max_frame
     }
 
     /// Feeds the next bytes of the body.
-    pub fn push(&mut self, chunk: &[u8]) {
+    pub fn push(&mut self, mut chunk: &[u8]) {
+        if let Some(seen) = &mut self.skipping {
+            // The rest of an over-long line: discarded up to its newline, never buffered.
+            match find_newline(chunk) {
+                None => {
+                    *seen = seen.saturating_add(chunk.len());
+                    return;
+                }
+                Some(nl) => {
+                    self.skipping = None;
+                    chunk = &chunk[nl + 1..];
+                }
+            }
+        }
+        // (A dropped line's offset is never before `start`: lines stop there until it is
+        // reported.)
         if self.start == self.buf.len() {
             self.buf.clear();
+            self.dropped.iter_mut().for_each(|(at, _)| *at = 0);
             self.start = 0;
             self.scanned = 0;
         } else if self.start > 0 && self.start >= self.buf.len() / 2 {
             self.buf.drain(..self.start);
             self.scanned -= self.start;
+            self.dropped.iter_mut().for_each(|(at, _)| *at -= self.start);
             self.start = 0;
         }
+        // The unterminated line after this chunk; only its end is searched for a newline.
+        let last_newline = chunk.iter().rposition(|&b| b == b'\n');
+        let tail = match last_newline {
+            Some(nl) => chunk.len() - nl - 1,
+            None => self.partial.saturating_add(chunk.len()),
+        };
+        if tail > self.max_frame {
+            // Drop the over-long line: what is buffered of it, and the rest of this chunk.
+            let keep = match last_newline {
+                Some(nl) => {
+                    self.buf.extend_from_slice(&chunk[..=nl]);
+                    self.buf.len()
+                }
+                None => self.buf.len() - self.partial,
+            };
+            self.buf.truncate(keep);
+            self.scanned = self.scanned.min(keep);
+            self.partial = 0;
+            self.skipping = Some(tail);
+            self.dropped.push_back((keep, tail));
+            return;
+        }
+        if last_newline.is_none() && self.scanned == self.buf.len() {
+            // Nothing unread before, and no newline here: no need to search these bytes again.
+            self.scanned += chunk.len();
+        }
         self.buf.extend_from_slice(chunk);
+        self.partial = tail;
     }
 
     /// Bytes buffered that do not yet form a complete line.
@@ -281,16 +404,37 @@ impl<K> WatchDecoder<K> {
         self.buf.len() - self.start
     }
 
-    /// Discards everything buffered, for a new stream.
+    /// Discards everything buffered, for a new stream (the frame limit is kept).
     pub fn reset(&mut self) {
         self.buf.clear();
         self.start = 0;
         self.scanned = 0;
         self.line = 0;
+        self.partial = 0;
+        self.skipping = None;
+        self.dropped.clear();
     }
 
-    fn next_line(&mut self) -> Option<(usize, usize)> {
+    /// The over-long line dropped at `start`, if its turn has come.
+    fn take_dropped(&mut self) -> Option<WatchDecodeError> {
+        match self.dropped.front() {
+            Some(&(at, seen)) if self.start >= at => {
+                self.dropped.pop_front();
+                self.line += 1;
+                Some(WatchDecodeError::too_large(self.line, self.max_frame, seen))
+            }
+            _ => None,
+        }
+    }
+
+    /// The next non-blank line, trimmed, or `Err` with its length when it is longer than the
+    /// frame limit (blank or not: the limit counts every byte before the newline, so that the
+    /// outcome does not depend on how the body was chunked).
+    fn next_line(&mut self) -> Option<Result<(usize, usize), usize>> {
         loop {
+            if self.dropped.front().is_some_and(|&(at, _)| self.start >= at) {
+                return None;
+            }
             let nl = find_newline(&self.buf[self.scanned..]);
             let Some(nl) = nl else {
                 self.scanned = self.buf.len();
@@ -300,9 +444,13 @@ impl<K> WatchDecoder<K> {
             let begin = self.start;
             self.start = end + 1;
             self.scanned = self.start;
+            if end - begin > self.max_frame {
+                // A whole line over the limit that came within one chunk.
+                return Some(Err(end - begin));
+            }
             let (b, e) = trim(&self.buf, begin, end);
             if b < e {
-                return Some((b, e));
+                return Some(Ok((b, e)));
             }
         }
     }
@@ -311,15 +459,27 @@ impl<K> WatchDecoder<K> {
 impl<K: DeserializeOwned> WatchDecoder<K> {
     /// The next complete event, or `None` when more bytes are needed.
     pub fn next_event(&mut self) -> Option<Result<WatchEvent<K>, WatchDecodeError>> {
-        let (b, e) = self.next_line()?;
+        let Some(line) = self.next_line() else {
+            return self.take_dropped().map(Err);
+        };
         self.line += 1;
-        Some(parse_line(&self.buf[b..e], self.line))
+        Some(match line {
+            Ok((b, e)) => parse_line(&self.buf[b..e], self.line),
+            Err(len) => Err(WatchDecodeError::too_large(self.line, self.max_frame, len)),
+        })
     }
 
     /// At the end of the body: the last line if it was not newline-terminated (an event if it
     /// is complete, an error if the stream was cut inside it). Call after draining
     /// [`next_event`](Self::next_event). The decoder is then ready for a new stream.
     pub fn finish(&mut self) -> Option<Result<WatchEvent<K>, WatchDecodeError>> {
+        if !self.dropped.is_empty() {
+            // The body ended inside (or right after) an over-long line not yet reported.
+            self.start = self.buf.len();
+            let out = self.take_dropped().map(Err);
+            self.reset();
+            return out;
+        }
         let (b, e) = trim(&self.buf, self.start, self.buf.len());
         let out = if b < e {
             self.line += 1;
@@ -338,7 +498,12 @@ impl<K: DeserializeOwned> WatchDecoder<K> {
 
 /// Parses one complete line as a watch event.
 pub fn parse_line<K: DeserializeOwned>(line: &[u8], line_no: u64) -> Result<WatchEvent<K>, WatchDecodeError> {
-    let err = |message: String| WatchDecodeError { line: line_no, len: line.len(), message };
+    let err = |message: String| WatchDecodeError {
+        line: line_no,
+        len: line.len(),
+        message,
+        kind: WatchDecodeErrorKind::Malformed,
+    };
     let text = std::str::from_utf8(line)
         .map_err(|e| err(format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to())))?;
     serde_json::from_str(text).map_err(|e| err(e.to_string()))

@@ -99,6 +99,11 @@ pub struct Config {
     pub max_retry_after: Duration,
     /// Seeds the jitter, so that runs are reproducible.
     pub seed: u64,
+    /// The longest watch event (one line of the body) buffered, in bytes; a longer one is
+    /// dropped without being buffered whole, reported as a decode error, and the watcher
+    /// relists. Default [`DEFAULT_MAX_FRAME`](crate::watch::DEFAULT_MAX_FRAME), 16 MiB, as
+    /// client-go.
+    pub max_frame: usize,
 }
 
 impl Default for Config {
@@ -114,13 +119,20 @@ impl Default for Config {
             bookmarks: true,
             metadata_only: false,
             backoff: Backoff::default(),
+            max_retry_after: Duration::from_secs(60),
             seed: 0x5EED,
+            max_frame: crate::watch::DEFAULT_MAX_FRAME,
         }
     }
 }
 
-            max_retry_after: Duration::from_secs(60),
 impl Config {
+    /// Sets the longest watch event buffered, in bytes (see [`Config::max_frame`]).
+    #[must_use]
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes;
+        self
+    }
     /// Only objects whose labels match.
     #[must_use]
     pub fn labels(mut self, selector: &str) -> Self {
@@ -719,7 +731,7 @@ where
             id,
             head: None,
             body: Vec::new(),
-            decoder: WatchDecoder::new(),
+            decoder: WatchDecoder::with_max_frame(self.config.max_frame),
             deadline: now + self.idle(),
             started: now,
             events: 0,

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube_proto::error::StatusMeta;
-use kube_proto::watch::BookmarkMeta;
+use kube_proto::watch::{BookmarkMeta, WatchDecodeErrorKind};
 use kube_proto::{
     Bookmark, DynamicObject, ObjectList, PartialObjectMeta, Reason, Response, ResponseError, Status, WatchDecodeError,
     WatchDecoder, WatchEvent,
@@ -797,4 +797,181 @@ fn a_five_mib_object_in_16_kib_chunks() {
     let err = d.finish().unwrap().unwrap_err();
     assert_eq!((err.line, err.len), (1, bytes[..4 * 1024 * 1024].trim_ascii().len()));
     assert!(err.message.contains("ended inside"), "{err}");
+}
+
+// ---- (e) The frame limit ----
+
+/// What a decoder gave for one line, without line numbers or offsets.
+#[derive(Debug, PartialEq)]
+// Built only in tests, one per line: boxing the event would only add noise.
+#[allow(clippy::large_enum_variant)]
+enum Outcome<K> {
+    Event(WatchEvent<K>),
+    Malformed,
+    TooLarge,
+}
+
+/// Decodes with this frame limit, checking after every push (and drain) that no more than the
+/// limit is buffered, and that every error names its line and, when too large, the limit.
+fn decode_limited<K: DeserializeOwned>(chunks: &[&[u8]], limit: usize) -> Vec<Outcome<K>> {
+    let mut d = WatchDecoder::<K>::with_max_frame(limit);
+    assert_eq!(d.max_frame(), limit);
+    let mut out = Vec::new();
+    let take = |r: Result<WatchEvent<K>, WatchDecodeError>, out: &mut Vec<Outcome<K>>| {
+        out.push(match r {
+            Ok(e) => Outcome::Event(e),
+            Err(e) => {
+                assert_eq!(e.line, out.len() as u64 + 1, "{e}");
+                match e.kind {
+                    WatchDecodeErrorKind::TooLarge { limit: l, seen } => {
+                        assert_eq!(l, limit);
+                        assert!(seen > limit && e.len == seen, "{e:?}");
+                        Outcome::TooLarge
+                    }
+                    _ => Outcome::Malformed,
+                }
+            }
+        });
+    };
+    for chunk in chunks {
+        d.push(chunk);
+        while let Some(r) = d.next_event() {
+            take(r, &mut out);
+        }
+        assert!(d.buffered() <= limit, "{} bytes buffered over a {limit}-byte limit", d.buffered());
+    }
+    if let Some(r) = d.finish() {
+        take(r, &mut out);
+    }
+    out
+}
+
+/// What a line must give under a limit: too large when it has more bytes than the limit before
+/// its newline (blank or not), else what an unlimited decoder gives for it.
+fn expected_limited<K: DeserializeOwned>(bytes: &[u8], limit: usize) -> Vec<Outcome<K>> {
+    let mut out = Vec::new();
+    let segments: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let last = segments.len() - 1;
+    for (i, seg) in segments.iter().enumerate() {
+        if seg.len() > limit {
+            out.push(Outcome::TooLarge);
+            continue;
+        }
+        if seg.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let mut d = WatchDecoder::<K>::with_max_frame(usize::MAX);
+        d.push(seg);
+        let r = if i == last {
+            d.finish()
+        } else {
+            d.push(b"\n");
+            d.next_event()
+        }
+        .expect("a non-blank line");
+        out.push(match r {
+            Ok(e) => Outcome::Event(e),
+            Err(_) => Outcome::Malformed,
+        });
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(192))]
+
+    #[test]
+    fn lines_over_the_frame_limit_are_reported_in_place_and_the_others_decode(
+        lines in prop::collection::vec(prop_oneof![4 => event().prop_map(|e| e.line()), 1 => (0usize..700).prop_map(|n| " ".repeat(n))], 1..16),
+        layout in layout(),
+        limit in 40usize..600,
+        how in chunking(),
+    ) {
+        let bytes = stream(&lines, &layout);
+        let want = expected_limited::<DynamicObject>(&bytes, limit);
+        prop_assert_eq!(decode_limited::<DynamicObject>(&split(&bytes, &how), limit), want);
+    }
+}
+
+#[test]
+fn the_default_frame_limit_is_client_gos_16_mib_and_64_mib_without_a_newline_is_not_buffered() {
+    assert_eq!(kube_proto::watch::DEFAULT_MAX_FRAME, 16 * 1024 * 1024);
+    let mut d = WatchDecoder::<ConfigMap>::new();
+    assert_eq!(d.max_frame(), kube_proto::watch::DEFAULT_MAX_FRAME);
+    d.push(br#"{"type":"ADDED","object":{"metadata":{"name":"before"}}}"#);
+    d.push(b"\n");
+    assert!(matches!(d.next_event(), Some(Ok(WatchEvent::Added(_)))));
+    let mib = vec![b'x'; 1024 * 1024];
+    let mut errors = Vec::new();
+    for _ in 0..64 {
+        d.push(&mib);
+        assert!(d.buffered() <= 16 * 1024 * 1024, "{} bytes buffered", d.buffered());
+        while let Some(r) = d.next_event() {
+            errors.push(r.expect_err("only the dropped line"));
+        }
+    }
+    assert_eq!(d.buffered(), 0, "the over-long line is not kept");
+    assert_eq!(errors.len(), 1, "reported once: {errors:?}");
+    let e = &errors[0];
+    assert_eq!(e.line, 2);
+    assert_eq!(e.kind, WatchDecodeErrorKind::TooLarge { limit: 16 * 1024 * 1024, seen: 17 * 1024 * 1024 });
+    assert!(e.to_string().contains("16777216-byte frame limit"), "{e}");
+    // The rest of the line is skipped up to its newline; the next line decodes.
+    d.push(b"xxxx\n{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"after\"}}}\n");
+    match d.next_event() {
+        Some(Ok(WatchEvent::Deleted(cm))) => assert_eq!(cm.metadata.name.as_deref(), Some("after")),
+        other => panic!("{other:?}"),
+    }
+    assert!(d.next_event().is_none() && d.finish().is_none());
+}
+
+#[test]
+fn an_over_long_line_keeps_its_place_when_chunks_are_pushed_before_draining() {
+    let ev = |name: &str| format!("{{\"type\":\"ADDED\",\"object\":{{\"metadata\":{{\"name\":\"{name}\"}}}}}}\n");
+    let mut d = WatchDecoder::<ConfigMap>::with_max_frame(80);
+    d.push(ev("a").as_bytes());
+    d.push(&[b'y'; 50]);
+    d.push(&[b'y'; 50]); // the line passes 80 bytes here and is dropped
+    d.push(&[b'y'; 500]);
+    d.push(format!("yy\n{}", ev("b")).as_bytes());
+    d.push(&[b'z'; 100]); // a second over-long line, before anything was drained
+    d.push(format!("\n{}", ev("c")).as_bytes());
+    let mut got = Vec::new();
+    while let Some(r) = d.next_event() {
+        got.push(match r {
+            Ok(WatchEvent::Added(cm)) => cm.metadata.name.unwrap_or_default(),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => format!("line {} too large: {:?}", e.line, e.kind),
+        });
+    }
+    assert_eq!(
+        got,
+        [
+            "a",
+            "line 2 too large: TooLarge { limit: 80, seen: 100 }",
+            "b",
+            "line 4 too large: TooLarge { limit: 80, seen: 100 }",
+            "c"
+        ]
+    );
+}
+
+#[test]
+fn a_body_that_ends_inside_an_over_long_line_reports_it_once() {
+    let mut d = WatchDecoder::<ConfigMap>::with_max_frame(10);
+    d.push(b"0123456789abc");
+    // Not drained: finish reports it.
+    let e = d.finish().expect("reported").expect_err("too large");
+    assert_eq!((e.line, e.kind), (1, WatchDecodeErrorKind::TooLarge { limit: 10, seen: 13 }));
+    assert!(d.finish().is_none());
+    // Drained first: finish has nothing more to say, and the decoder starts afresh.
+    d.push(b"0123456789abc");
+    assert!(d.next_event().expect("reported").is_err());
+    d.push(b"def");
+    assert!(d.next_event().is_none());
+    assert!(d.finish().is_none());
+    d.push(b"{\"type\":\"ADDED\",\"object\":{}}");
+    assert_eq!(d.buffered(), 0, "a new stream after finish: still limited to 10 bytes");
+    let e = d.finish().expect("reported").expect_err("too large");
+    assert_eq!(e.line, 1);
 }

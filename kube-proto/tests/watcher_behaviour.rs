@@ -1388,3 +1388,40 @@ fn an_invalid_selector_fails_construction_with_a_typed_error() {
         RequestError::EmptyName { what: "namespace" }
     );
 }
+
+#[test]
+fn an_event_over_the_frame_limit_is_a_decode_error_and_the_watcher_relists() {
+    use kube_proto::watch::WatchDecodeErrorKind;
+    let t0 = Instant::now();
+    assert_eq!(Config::default().max_frame, 16 * 1024 * 1024, "client-go's streaming decoder limit");
+    let mut w = configmaps(Config::default().max_frame(256));
+    let id = listed(&mut w, t0, "10", &[]);
+    // One event, then 4 KiB of a line that never ends within the limit: fed in small chunks,
+    // as a slow server would, the line is dropped as soon as it passes 256 bytes.
+    let huge = format!(
+        "{{\"type\":\"ADDED\",\"object\":{{\"metadata\":{{\"name\":\"big\"}},\"data\":{{\"k\":\"{}",
+        "x".repeat(4096)
+    );
+    stream(&mut w, t0, id, &ev("ADDED", "a", "11"));
+    for chunk in huge.as_bytes().chunks(100) {
+        w.on_body(t0, id, chunk);
+    }
+    let actions = drain(&mut w, t0);
+    assert_eq!(show(&actions), ["Apply a@11", "cancel #2", "error decode line 2", "wait Backoff"]);
+    let e = actions
+        .iter()
+        .find_map(|a| if let Action::Error(WatcherError::Decode(e)) = a { Some(e) } else { None })
+        .expect("a decode error");
+    match e.kind {
+        WatchDecodeErrorKind::TooLarge { limit, seen } => {
+            assert_eq!(limit, 256);
+            assert!(seen > 256 && seen <= 356, "dropped within a chunk of the limit: {seen}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(e.message.contains("256-byte frame limit"), "{e}");
+    // Then the relist, from the resourceVersion seen.
+    let t1 = t0 + w.last_backoff().expect("a backoff");
+    let (_, req) = expect_send(&mut w, t1);
+    assert_eq!(req.uri(), &*format!("{CMS}?limit=500&resourceVersion=11&resourceVersionMatch=NotOlderThan"));
+}
