@@ -11,21 +11,28 @@ use std::process::{Command, Output, Stdio};
 use kube_proto::config::auth::{ExecOutput, ExecRequest};
 
 /// The command to run: the request's program and arguments, this process's environment plus
-/// the request's variables; stdout captured; stdin and stderr the terminal's when the plugin
-/// is `interactive` (its prompts must reach the user), else stdin empty and stderr captured.
+/// the request's variables, and the standard streams of [`stdio`].
 ///
-/// Spawn it (do not use `output()`, which tokio and async-process make capture stderr) and
-/// wait for its output.
+/// Spawn it (not `output()`, which tokio and async-process make capture stderr) and wait for
+/// its output. A runtime whose `Command` made from a `std` one forgets its streams
+/// (async-process's) sets [`stdio`] again.
 pub fn command(request: &ExecRequest) -> Command {
     let mut command = Command::new(&request.command);
     command.args(&request.args).envs(request.env.iter().map(|(name, value)| (name, value.expose())));
-    if request.interactive {
-        command.stdin(Stdio::inherit()).stderr(Stdio::inherit());
-    } else {
-        command.stdin(Stdio::null()).stderr(Stdio::piped());
-    }
-    command.stdout(Stdio::piped());
+    let [stdin, stdout, stderr] = stdio(request);
+    command.stdin(stdin).stdout(stdout).stderr(stderr);
     command
+}
+
+/// The plugin's stdin, stdout and stderr: stdout captured; stdin and stderr the terminal's
+/// when the plugin is `interactive` (its prompts must reach the user), else stdin empty and
+/// stderr captured.
+pub fn stdio(request: &ExecRequest) -> [Stdio; 3] {
+    if request.interactive {
+        [Stdio::inherit(), Stdio::piped(), Stdio::inherit()]
+    } else {
+        [Stdio::null(), Stdio::piped(), Stdio::piped()]
+    }
 }
 
 /// Why the plugin could not be started, as [`Auth::on_exec_failed`] takes it:

@@ -1,6 +1,6 @@
 //! [`H1Client`]: surf's pluggable backend, an [`http_client::HttpClient`] over async-h1, async-std's
 //! `TcpStream` and futures-rustls (rustls 0.23, ring), with a keep-alive pool and an HTTP
-//! `CONNECT` proxy tunnel.
+//! `CONNECT` proxy tunnel (the core's [`kube_proto::proxy`] codec and rules).
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -14,7 +14,8 @@ use http_client::{Error as HttpError, Request, Response};
 use http_types::headers::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http_types::{Body, Method, StatusCode};
 use kube_proto::config::{Config, Identity};
-use kube_runtime::transport::TransportError;
+use kube_proto::proxy::{ConnectProxy, ProxyRules, Status};
+use kube_runtime::transport::{TransportError, tunnel_error};
 
 use crate::error;
 use crate::io::{BodyReader, Checkout, Conn, ExchangeState, Pool, PoolKey};
@@ -28,105 +29,36 @@ pub(crate) struct Settings {
     pub(crate) pool_idle_timeout: Duration,
 }
 
-/// An HTTP proxy reached with `CONNECT`.
-struct Proxy {
-    key: PoolKey,
-    /// `Basic …` from the proxy URL's user info (never shown).
-    authorization: Option<String>,
-}
-
-impl Proxy {
-    fn from_url(url: &url::Url) -> Result<Proxy, TransportError> {
-        let unsupported = |why: &str| TransportError::Unsupported(format!("proxy-url: {why}"));
-        match url.scheme() {
-            "http" => {}
-            "https" => {
-                return Err(unsupported(
-                    "an https:// proxy (TLS to the proxy itself) is not supported by transport-asyncstd; use an http:// proxy, which tunnels TLS to the cluster with CONNECT",
-                ));
-            }
-            "socks5" | "socks5h" | "socks4" | "socks4a" | "socks" => {
-                return Err(unsupported(
-                    "SOCKS proxies are not supported by transport-asyncstd; use an http:// proxy (CONNECT) or transport-hyper",
-                ));
-            }
-            other => return Err(unsupported(&format!("the proxy scheme {other:?} is not supported (only http://)"))),
+/// A TCP connection to `proxy`, tunnelled to `target` with `CONNECT` (the core's codec).
+async fn tunnel(proxy: &ConnectProxy, target: &PoolKey) -> Result<TcpStream, TransportError> {
+    let origin = target.origin();
+    let connect_err = |message: String| TransportError::Connect { url: origin.clone(), message };
+    let handshake = proxy.handshake(&target.host, target.port).map_err(|e| tunnel_error(&origin, e))?;
+    let mut tcp = tcp_connect(proxy.host(), proxy.port())
+        .await
+        .map_err(|e| connect_err(format!("cannot connect to the proxy {}: {e}", proxy.origin())))?;
+    let io_err = |e: io::Error| connect_err(format!("the proxy {} failed during CONNECT: {e}", proxy.origin()));
+    tcp.write_all(handshake.request()).await.map_err(io_err)?;
+    // Read no further than the answer's head: what follows is the tunnel's.
+    let mut answer = Vec::with_capacity(128);
+    loop {
+        let start = answer.len();
+        answer.resize(start + handshake.read_limit(&answer), 0);
+        let n = tcp.read(&mut answer[start..]).await.map_err(io_err)?;
+        answer.truncate(start + n);
+        if n == 0 {
+            return Err(connect_err(format!("the proxy {} closed the connection during CONNECT", proxy.origin())));
         }
-        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| unsupported("the proxy URL has no host"))?;
-        let key = PoolKey { https: false, host: host.to_owned(), port: url.port_or_known_default().unwrap_or(80) };
-        let authorization = if url.username().is_empty() && url.password().is_none() {
-            None
-        } else {
-            use base64::Engine as _;
-            let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
-            let user_pass = format!("{}:{}", decode(url.username()), decode(url.password().unwrap_or("")));
-            Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user_pass)))
-        };
-        Ok(Proxy { key, authorization })
-    }
-
-    fn origin(&self) -> String {
-        format!("proxy http://{}", self.key.authority())
-    }
-
-    /// A TCP connection to the proxy, tunnelled to `target`.
-    async fn tunnel(&self, target: &PoolKey) -> Result<TcpStream, TransportError> {
-        let origin = self.origin();
-        let connect_err = |message: String| TransportError::Connect { url: origin.clone(), message };
-        let mut tcp = tcp_connect(&self.key).await.map_err(|e| connect_err(e.to_string()))?;
-        let authority = target.authority();
-        let mut head = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
-        if let Some(auth) = &self.authorization {
-            head.push_str("Proxy-Authorization: ");
-            head.push_str(auth);
-            head.push_str("\r\n");
-        }
-        head.push_str("\r\n");
-        tcp.write_all(head.as_bytes()).await.map_err(|e| connect_err(format!("sending CONNECT: {e}")))?;
-        // Read the answer's head byte by byte: nothing after it may be consumed, it is the
-        // tunnel's.
-        let mut answer = Vec::with_capacity(128);
-        let mut byte = [0u8; 1];
-        while !answer.ends_with(b"\r\n\r\n") && !answer.ends_with(b"\n\n") {
-            if answer.len() > 16 * 1024 {
-                return Err(connect_err("the answer to CONNECT is too long".into()));
-            }
-            match tcp.read(&mut byte).await {
-                Ok(0) => return Err(connect_err("the proxy closed the connection in answer to CONNECT".into())),
-                Ok(_) => answer.push(byte[0]),
-                Err(e) => return Err(connect_err(format!("reading the answer to CONNECT: {e}"))),
-            }
-        }
-        let status_line = answer.split(|b| *b == b'\n').next().unwrap_or_default();
-        let status_line = String::from_utf8_lossy(status_line);
-        let code = status_line.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok());
-        match code {
-            Some(200..=299) => Ok(tcp),
-            Some(407) => Err(connect_err(format!(
-                "the proxy requires authentication (407){}",
-                if self.authorization.is_some() {
-                    " and refused the credentials in proxy-url"
-                } else {
-                    "; put them in proxy-url"
-                }
-            ))),
-            Some(code) => Err(connect_err(format!("the proxy refused to CONNECT to {} ({code})", target.origin()))),
-            None => Err(connect_err("the proxy's answer to CONNECT is not HTTP".into())),
+        match handshake.parse(&answer) {
+            Ok(Status::Complete(_)) => return Ok(tcp),
+            Ok(Status::Partial) => continue,
+            Err(e) => return Err(tunnel_error(&origin, e)),
         }
     }
 }
 
-impl std::fmt::Debug for Proxy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Proxy")
-            .field("proxy", &self.key.authority())
-            .field("authorization", &self.authorization.is_some())
-            .finish()
-    }
-}
-
-async fn tcp_connect(key: &PoolKey) -> io::Result<TcpStream> {
-    let tcp = TcpStream::connect((key.bare_host(), key.port)).await?;
+async fn tcp_connect(host: &str, port: u16) -> io::Result<TcpStream> {
+    let tcp = TcpStream::connect((host, port)).await?;
     // Requests are written whole; do not let Nagle hold back their last segment.
     let _ = tcp.set_nodelay(true);
     Ok(tcp)
@@ -148,7 +80,7 @@ pub(crate) struct H1Client {
     /// The cluster's scheme, host and port: `tls-server-name` applies to connections there.
     cluster: PoolKey,
     tls_server_name: Option<String>,
-    proxy: Option<Proxy>,
+    proxy: ProxyRules,
     settings: Settings,
 }
 
@@ -164,14 +96,13 @@ impl std::fmt::Debug for H1Client {
 }
 
 impl H1Client {
-    pub(crate) fn new(config: &Config, settings: Settings) -> Result<H1Client, TransportError> {
+    pub(crate) fn new(config: &Config, settings: Settings, proxy: ProxyRules) -> Result<H1Client, TransportError> {
         let connections = Self::connections_for(config, &settings)?;
         // Checks tls-server-name now rather than on the first request.
         if config.cluster_url.scheme() == "https" {
             kube_runtime::tls::server_name(config)?;
         }
         let cluster = PoolKey::for_url(&config.cluster_url)?;
-        let proxy = config.proxy_url.as_ref().map(Proxy::from_url).transpose()?;
         Ok(H1Client {
             connections: RwLock::new(Arc::new(connections)),
             config: config.clone(),
@@ -214,9 +145,10 @@ impl H1Client {
     async fn connect(&self, tls: &TlsConnector, key: &PoolKey) -> Result<Conn, TransportError> {
         let origin = key.origin();
         let connecting = async {
-            let tcp = match &self.proxy {
-                Some(proxy) => proxy.tunnel(key).await?,
-                None => tcp_connect(key)
+            let scheme = if key.https { "https" } else { "http" };
+            let tcp = match self.proxy.proxy_for(scheme, &key.host, key.port)? {
+                Some(proxy) => tunnel(proxy, key).await?,
+                None => tcp_connect(key.bare_host(), key.port)
                     .await
                     .map_err(|e| TransportError::Connect { url: origin.clone(), message: e.to_string() })?,
             };

@@ -100,11 +100,6 @@ impl PoolKey {
         Ok(PoolKey { https, host: host.to_owned(), port })
     }
 
-    /// `host:port`, as in a `Host` header or a `CONNECT` request.
-    pub(crate) fn authority(&self) -> String {
-        format!("{}:{}", self.host, self.port)
-    }
-
     /// The host with no IPv6 brackets, for name resolution and TLS.
     pub(crate) fn bare_host(&self) -> &str {
         self.host.trim_start_matches('[').trim_end_matches(']')

@@ -20,11 +20,15 @@
 //!   port) and `insecure-skip-tls-verify` (the shared verifier of [`kube_runtime::tls`]). A
 //!   client certificate from an exec plugin ([`Transport::set_identity`]) applies to new
 //!   connections, with a new pool.
-//! - **Proxies**: the configuration's `proxy-url`, an `http://` proxy, used through an HTTP
+//! - **Proxies**, as client-go chooses them and as transport-hyper uses them (the core's
+//!   [`kube_proto::proxy`] rules and `CONNECT` codec): the configuration's `proxy-url` for every
+//!   connection, else `HTTPS_PROXY` (for `https://` servers) / `HTTP_PROXY` (for `http://`
+//!   ones) and `NO_PROXY` from the environment, read when the transport is built (`localhost`
+//!   and loopback addresses never go through a proxy taken from the environment; see
+//!   [`AsyncStdTransportBuilder::proxy_settings`]). Proxies are reached through an HTTP
 //!   `CONNECT` tunnel for `https://` and `http://` servers alike (credentials in the proxy URL
 //!   are sent as `Proxy-Authorization: Basic`). Other proxy schemes (`socks5://`, `https://`)
-//!   are refused with [`TransportError::Unsupported`]. The `HTTPS_PROXY` family of environment
-//!   variables is not read.
+//!   are refused with [`TransportError::Unsupported`].
 //! - **Streaming**: response bodies are handed on chunk by chunk as they arrive (watch events
 //!   are not held back until the body ends).
 //! - **Timeouts**: a connect timeout (TCP, proxy tunnel and TLS handshake; 30 s by default) and
@@ -39,8 +43,8 @@
 //! - async-h1's other limits: a response head is at most 8 KiB and 128 headers; a status code
 //!   http-types does not know is an error; a response body with no `Content-Type` is reported as
 //!   `application/octet-stream`. `Date` headers async-h1 makes up are left out.
-//! - Exec credential plugins run with async-process (async-std's process support), as
-//!   [`kube_runtime::config::run_exec`] runs them on a thread; timers are async-io's.
+//! - Exec credential plugins run with async-process (async-std's process support), with the
+//!   command and result shaping of [`kube_runtime::process`]; timers are async-io's.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), kube_runtime::Error> {
@@ -76,24 +80,19 @@ use bytes::Bytes;
 use futures_core::Stream;
 use futures_io::AsyncBufRead;
 use futures_util::future::BoxFuture;
-use http::header::{CONNECTION, CONTENT_TYPE};
+use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 pub use kube_proto as proto;
 use kube_proto::config::auth::{ExecOutput, ExecRequest};
 use kube_proto::config::{Config, Identity};
+use kube_proto::proxy::ProxyEnv;
 pub use kube_runtime as runtime;
+pub use kube_runtime::transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_READ_TIMEOUT};
+use kube_runtime::transport::{ProxySettings, is_upgrade};
 use kube_runtime::{Transport, TransportError, TransportResponse};
 
 use crate::h1::{H1Client, Settings};
 
-/// The default connect timeout (TCP, proxy tunnel and TLS handshake).
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The default read timeout: the longest a connection may make no progress (while the request
-/// is written, before the response head, between body chunks). It is longer than the 290 s
-/// server-side timeout watches ask for, so an idle watch ends on the server's terms.
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(295);
-/// How long an idle pooled connection is kept.
-pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How many idle connections to one server are kept.
 pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 8;
 
@@ -119,6 +118,7 @@ impl std::fmt::Debug for AsyncStdTransport {
 pub struct AsyncStdTransportBuilder {
     config: Config,
     settings: Settings,
+    proxy: ProxySettings,
 }
 
 impl AsyncStdTransportBuilder {
@@ -151,11 +151,31 @@ impl AsyncStdTransportBuilder {
         self
     }
 
+    /// Where proxies come from when the configuration has no `proxy-url`
+    /// ([`ProxySettings::FromEnv`], this process's environment, by default).
+    pub fn proxy_settings(mut self, settings: ProxySettings) -> Self {
+        self.proxy = settings;
+        self
+    }
+
+    /// These proxy variables (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`) instead of the
+    /// environment's, when the configuration has no `proxy-url`. `localhost` and loopback
+    /// addresses still bypass them.
+    pub fn proxy_env(self, env: ProxyEnv) -> Self {
+        self.proxy_settings(ProxySettings::Given(env))
+    }
+
+    /// Ignore the proxy environment variables (the configuration's `proxy-url` still applies).
+    pub fn no_env_proxy(self) -> Self {
+        self.proxy_settings(ProxySettings::Off)
+    }
+
     /// The transport. Fails if the TLS settings cannot be used (an unreadable CA certificate
     /// or client key, an invalid `tls-server-name`) or a setting is not supported (a
     /// `socks5://` proxy, say).
     pub fn build(self) -> Result<AsyncStdTransport, TransportError> {
-        let h1 = Arc::new(H1Client::new(&self.config, self.settings)?);
+        let proxy = kube_runtime::transport::proxy_rules(&self.config, &self.proxy)?;
+        let h1 = Arc::new(H1Client::new(&self.config, self.settings, proxy)?);
         let client = surf::Client::with_http_client(SharedH1(h1.clone()));
         Ok(AsyncStdTransport { client, h1 })
     }
@@ -173,12 +193,12 @@ impl http_client::HttpClient for SharedH1 {
 }
 
 impl AsyncStdTransport {
-    /// A transport for a configuration, with the default timeouts.
+    /// A transport for a configuration, with the default timeouts and the proxy environment.
     pub fn new(config: &Config) -> Result<Self, TransportError> {
         Self::builder(config).build()
     }
 
-    /// A builder, to set timeouts and the pool's limits.
+    /// A builder, to set timeouts, the pool's limits or proxy settings.
     pub fn builder(config: &Config) -> AsyncStdTransportBuilder {
         AsyncStdTransportBuilder {
             config: config.clone(),
@@ -188,6 +208,7 @@ impl AsyncStdTransport {
                 pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE_PER_HOST,
                 pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
             },
+            proxy: ProxySettings::FromEnv,
         }
     }
 
@@ -228,36 +249,27 @@ impl Transport for AsyncStdTransport {
     }
 }
 
-/// Runs an exec credential plugin with async-process, as [`kube_runtime::config::run_exec`]
-/// does on a thread: its environment is ours plus the request's; stdin the terminal's only when
-/// it is interactive (otherwise empty); stdout captured; stderr captured, except for an
-/// interactive plugin, whose prompts must reach the user. The process is killed if the future
-/// is dropped.
+/// Runs an exec credential plugin with async-process: the command and the shaping of its
+/// result are [`kube_runtime::process`]'s; the process is killed if the future is dropped.
 async fn run_process(request: ExecRequest) -> Result<ExecOutput, String> {
-    use std::process::Stdio;
-    let mut command = async_process::Command::new(&request.command);
-    command
-        .args(&request.args)
-        .envs(request.env.iter().map(|(k, v)| (k, v.expose())))
-        .stdout(Stdio::piped())
-        .kill_on_drop(true);
-    if request.interactive {
-        command.stdin(Stdio::inherit()).stderr(Stdio::inherit());
-    } else {
-        command.stdin(Stdio::null()).stderr(Stdio::piped());
-    }
-    let output = command.output().await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("{}: command not found", request.command),
-        std::io::ErrorKind::PermissionDenied => format!("{}: permission denied (is it executable?)", request.command),
-        _ => format!("{}: cannot be started: {e}", request.command),
-    })?;
-    Ok(ExecOutput { status: output.status.code(), stdout: output.stdout, stderr: output.stderr })
+    use kube_runtime::process;
+    // async-process forgets the streams of the `std` command it is made from: set them again.
+    let [stdin, stdout, stderr] = process::stdio(&request);
+    let child = async_process::Command::from(process::command(&request))
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| process::start_error(&request, &e))?;
+    let output = child.output().await.map_err(|e| process::wait_error(&request, &e))?;
+    Ok(process::exec_output(output))
 }
 
 /// The request as surf's: same method, URL, headers and body. No `Content-Type` is added.
 fn to_surf_request(request: http::Request<Vec<u8>>) -> Result<surf::Request, TransportError> {
     let (parts, body) = request.into_parts();
-    if has_upgrade(&parts.headers) {
+    if is_upgrade(&parts.headers) {
         return Err(TransportError::Unsupported(
             "protocol upgrades (Connection: Upgrade, for exec, attach and port-forward): async-h1 cannot hand the connection back; use transport-hyper".into(),
         ));
@@ -285,15 +297,6 @@ fn to_surf_request(request: http::Request<Vec<u8>>) -> Result<surf::Request, Tra
         req.remove_header(CONTENT_TYPE.as_str());
     }
     Ok(surf::Request::from(req))
-}
-
-fn has_upgrade(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
 }
 
 /// The response's headers, without the `Date` async-h1 makes up (with its own name inside the

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use kube_proto::config::auth::ExecRequest;
 use kube_proto::config::{Config, Identity, SecretString};
+use kube_proto::proxy::ProxyEnv;
 use kube_runtime::{Transport, TransportError, TransportResponse};
 use support::{Ca, Step, chunk, chunked_head, response, serve, server_tls};
 use transport_asyncstd::AsyncStdTransport;
@@ -508,6 +509,33 @@ async fn proxy_refusals_and_unsupported_proxies() {
 }
 
 #[async_std::test]
+async fn environment_proxies_apply_except_to_loopback_and_no_proxy() {
+    let proxy = support::proxy(Some(407)).await;
+    let env = || {
+        ProxyEnv::new()
+            .with_https_proxy(format!("http://{}", proxy.addr))
+            .with_http_proxy(format!("http://{}", proxy.addr))
+    };
+    // A host only the proxy could reach: it is asked, and refuses, in words.
+    let config = Config::new("https://kube.test:6443".parse().unwrap());
+    let t = AsyncStdTransport::builder(&config).proxy_env(env()).build().unwrap();
+    let err = send(&t, get(&config.cluster_url, "/")).await.unwrap_err();
+    let TransportError::Connect { url, message } = &err else { panic!("{err:?}") };
+    assert_eq!(url, "https://kube.test:6443");
+    assert!(message.contains("407") && message.contains("HTTPS_PROXY has no credentials"), "{message}");
+    assert!(proxy.heads.lock().unwrap()[0].starts_with("CONNECT kube.test:6443 HTTP/1.1\r\n"));
+    // NO_PROXY: direct (and this name does not resolve).
+    let t = AsyncStdTransport::builder(&config).proxy_env(env().with_no_proxy(".test")).build().unwrap();
+    let err = send(&t, get(&config.cluster_url, "/")).await.unwrap_err();
+    assert!(matches!(&err, TransportError::Connect { message, .. } if !message.contains("proxy")), "{err:?}");
+    // Loopback: direct.
+    let server = serve(None, |_| ok("direct")).await;
+    let t = AsyncStdTransport::builder(&Config::new(server.url(false))).proxy_env(env()).build().unwrap();
+    assert_eq!(body_text(send(&t, get(&server.url(false), "/")).await.unwrap()).await, "direct");
+    assert_eq!(proxy.heads.lock().unwrap().len(), 1);
+}
+
+#[async_std::test]
 async fn upgrades_are_unsupported() {
     let server = serve(None, |_| ok("never")).await;
     let t = AsyncStdTransport::new(&Config::new(server.url(false))).unwrap();
@@ -544,6 +572,19 @@ async fn runs_processes_and_sleeps() {
     };
     let err = within("the process", t.run_process(missing)).await.unwrap_err();
     assert!(err.contains("not found"), "{err}");
+    #[cfg(unix)]
+    {
+        // An interactive plugin's prompts go to the terminal, not to the capture.
+        let interactive = ExecRequest {
+            command: "sh".into(),
+            args: vec!["-c".into(), "echo 'Password:' >&2; printf '{}'".into()],
+            env: vec![],
+            interactive: true,
+            install_hint: None,
+        };
+        let output = within("the process", t.run_process(interactive)).await.unwrap();
+        assert_eq!((output.stdout.as_slice(), output.stderr.as_slice()), (&b"{}"[..], &b""[..]));
+    }
 
     let started = Instant::now();
     within("the sleep", t.sleep_until(t.now() + Duration::from_millis(100))).await;
@@ -563,6 +604,8 @@ async fn a_client_over_the_transport() {
     .await;
     let mut config = Config::new(server.url(false));
     config.auth = kube_proto::config::AuthSpec::Token(SecretString::new("abc".to_owned()));
+    // Plain HTTP: credentials go to a loopback server only when asked to.
+    config.send_credentials_over_loopback_http = true;
     let client = transport_asyncstd::client_from_config(config).await.unwrap();
     let request = http::Request::get("/version").body(Vec::new()).unwrap();
     let (status, _, body) = within("the request", client.request_bytes(request)).await.unwrap();
