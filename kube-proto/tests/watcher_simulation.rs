@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube_proto::fake::faults::{Delivery, FaultConfig, FaultyPoll, FaultyServer};
 use kube_proto::fake::{FakeApiServer, FakeConfig, WatchId};
+use kube_proto::rng::SplitMix64;
 use kube_proto::watcher::{Action, Backoff, Config, Event, InitialListStrategy, RequestId, Watcher};
 use kube_proto::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Request, ResourceExt, Response};
 use serde_json::json;
@@ -26,25 +27,12 @@ use serde_json::json;
 const NAMESPACES: [&str; 3] = ["default", "ns-a", "ns-b"];
 
 /// A small deterministic random source for the workload.
-struct Rng(u64);
+/// The core's seeded generator: one generator for the fake, its faults and the simulation.
+type Rng = SplitMix64;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 > 1.0 - p
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
+/// `rng.pick`, for the simulation's non-empty choices.
+fn pick<'a, T>(rng: &mut Rng, items: &'a [T]) -> &'a T {
+    rng.pick(items).expect("a non-empty choice")
 }
 
 /// The response to the watcher's request in flight, as it is delivered over time.
@@ -110,7 +98,7 @@ fn rv_of(cm: &ConfigMap) -> u64 {
 
 impl Sim {
     fn new(seed: u64) -> Self {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let t0 = Instant::now();
         let fake =
             FakeApiServer::new(FakeConfig { seed, history: 40 + rng.below(200) as usize, ..FakeConfig::default() }, t0);
@@ -125,10 +113,10 @@ impl Sim {
             server.server.handle(t0, &req);
         }
         let mut config = Config {
-            timeout: *rng.pick(&[3, 20, 60, 290]),
+            timeout: *pick(&mut rng, &[3, 20, 60, 290]),
             idle_grace: Duration::from_secs(5),
-            page_size: *rng.pick(&[Some(1), Some(2), Some(7), Some(500), None]),
-            initial_list: *rng.pick(&[InitialListStrategy::ListWatch, InitialListStrategy::StreamingList]),
+            page_size: *pick(&mut rng, &[Some(1), Some(2), Some(7), Some(500), None]),
+            initial_list: *pick(&mut rng, &[InitialListStrategy::ListWatch, InitialListStrategy::StreamingList]),
             bookmarks: rng.chance(0.8),
             backoff: Backoff {
                 initial: Duration::from_millis(200),
@@ -192,10 +180,10 @@ impl Sim {
 
     /// One random write, straight to the server (the workload is not subject to faults).
     fn workload_step(&mut self) {
-        let ns = *self.rng.pick(&NAMESPACES);
+        let ns = *pick(&mut self.rng, &NAMESPACES);
         let api = Request::namespaced::<ConfigMap>(ns);
         let name = format!("cm-{}", self.rng.below(12));
-        let app = *self.rng.pick(&["web", "db"]);
+        let app = *pick(&mut self.rng, &["web", "db"]);
         let req = match self.rng.below(10) {
             0..=3 => {
                 self.created += 1;
