@@ -185,6 +185,30 @@ fn create_deployment(b: &mut Behaviour, name: &str) -> Value {
     b.expect(deployments(b).create(&pp(), &body).unwrap(), 201)
 }
 
+/// Sends the write `attempt` builds (from a fresh read) until it does not conflict, and asserts
+/// its status: on a real cluster a controller (the deployment controller writing status and
+/// conditions) may change the object between the test's read and its write, which is then 409
+/// Conflict. For writes whose conflict is not what the test is about; at most ten tries.
+#[track_caller]
+fn without_conflict(
+    b: &mut Behaviour,
+    status: u16,
+    mut attempt: impl FnMut(&mut Behaviour) -> http::Request<Vec<u8>>,
+) -> Value {
+    for _ in 0..10 {
+        let req = attempt(b);
+        let what = format!("{} {}", req.method(), req.uri());
+        let (got, body) = b.send(req);
+        if got == http::StatusCode::CONFLICT && body["reason"] == "Conflict" {
+            b.advance(Duration::from_millis(200));
+            continue;
+        }
+        assert_eq!(got.as_u16(), status, "{what} ({}): {body:#}", b.target());
+        return body;
+    }
+    panic!("ten conflicts in a row ({})", b.target());
+}
+
 /// A raw request, for what the core's builders will not build (broken bodies, wrong verbs).
 fn raw(method: &str, path: &str, content_type: Option<&str>, body: impl Into<Vec<u8>>) -> http::Request<Vec<u8>> {
     let mut r = http::Request::builder().method(method).uri(path).header("accept", "application/json");
@@ -561,7 +585,9 @@ fn held_configmap(b: &mut Behaviour, name: &str) -> Value {
 fn delete_with_finalizers_sets_deletion_timestamp_and_watchers_see_modified(b: &mut Behaviour) {
     let created = held_configmap(b, "fin1");
     let from = created["metadata"]["resourceVersion"].as_str().unwrap();
-    let mut watch = b.open_watch(cms(b).watch(&WatchParams::default().disable_bookmarks(), from).unwrap());
+    // Only fin1: a real cluster's controllers write ConfigMaps of their own in the namespace.
+    let wp = WatchParams::default().disable_bookmarks().fields("metadata.name=fin1");
+    let mut watch = b.open_watch(cms(b).watch(&wp, from).unwrap());
     let deleted = b.expect(cms(b).delete("fin1", &DeleteParams::default()).unwrap(), 200);
     assert_eq!(deleted["metadata"]["finalizers"], json!(["example.com/hold"]));
     assert!(!str_at(&deleted, "/metadata/deletionTimestamp").is_empty());
@@ -777,10 +803,12 @@ fn writes_to_the_main_resource_ignore_status(b: &mut Behaviour) {
     let req = deployments(b).patch("web", &PatchParams::default(), &Patch::Merge(json!({"status": {"replicas": 42}})));
     let body = b.expect(req.unwrap(), 200);
     assert_ne!(body["status"]["replicas"], 42);
-    let mut whole = body.clone();
-    whole["status"] = json!({"replicas": 43});
-    whole["spec"]["replicas"] = json!(5);
-    let body = b.expect(deployments(b).replace("web", &pp(), &whole).unwrap(), 200);
+    let body = without_conflict(b, 200, |b| {
+        let mut whole = b.expect(deployments(b).get("web", &GetParams::default()).unwrap(), 200);
+        whole["status"] = json!({"replicas": 43});
+        whole["spec"]["replicas"] = json!(5);
+        deployments(b).replace("web", &pp(), &whole).unwrap()
+    });
     assert_eq!(body["spec"]["replicas"], 5);
     assert_ne!(body["status"]["replicas"], 43);
 }
@@ -796,8 +824,12 @@ fn writes_to_the_status_subresource_ignore_spec(b: &mut Behaviour) {
     assert_eq!(body["spec"]["replicas"], 2);
     assert_eq!(body["status"]["conditions"][0]["type"], "Example");
     assert_eq!(body["metadata"]["generation"], 1);
+    // The deployment controller of a real cluster may rewrite the status since, but it keeps
+    // conditions it does not own.
     let got = b.expect(deployments(b).get_subresource("status", "web").unwrap(), 200);
-    assert_eq!(got["status"], body["status"]);
+    assert_eq!(got["spec"]["replicas"], 2);
+    let conditions = got["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    assert!(conditions.iter().any(|c| c["type"] == "Example" && c["status"] == "True"), "{got:#}");
 }
 
 /// The scale subresource reads and writes a Deployment's replicas as an `autoscaling/v1`
@@ -820,13 +852,22 @@ fn the_scale_subresource_reads_and_writes_a_deployment_s_replicas(b: &mut Behavi
     assert_eq!((patched["kind"].as_str(), patched["spec"]["replicas"].as_i64()), (Some("Scale"), Some(3)));
     let dep = b.expect(deps.get("web", &GetParams::default()).unwrap(), 200);
     assert_eq!(dep["spec"]["replicas"], 3);
-    let mut put = json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
-                         "metadata": {"name": "web", "namespace": b.ns(), "resourceVersion": patched["metadata"]["resourceVersion"]},
-                         "spec": {"replicas": 1}});
-    let replaced = b.expect(deps.replace_subresource("scale", "web", &pp(), &put).unwrap(), 200);
+    let ns = b.ns().to_owned();
+    let put = |rv: &Value, replicas: i64| {
+        json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+               "metadata": {"name": "web", "namespace": ns, "resourceVersion": rv},
+               "spec": {"replicas": replicas}})
+    };
+    // At the current resourceVersion (re-read when the deployment controller's status write
+    // got in between).
+    let replaced = without_conflict(b, 200, |b| {
+        let current = b.expect(deps.get_subresource("scale", "web").unwrap(), 200);
+        deps.replace_subresource("scale", "web", &pp(), &put(&current["metadata"]["resourceVersion"], 1)).unwrap()
+    });
     assert_eq!(replaced["spec"]["replicas"], 1);
-    put["spec"]["replicas"] = json!(4);
-    let body = b.expect(deps.replace_subresource("scale", "web", &pp(), &put).unwrap(), 409);
+    // At the merge patch's resourceVersion, which the PUT made stale.
+    let stale = put(&patched["metadata"]["resourceVersion"], 4);
+    let body = b.expect(deps.replace_subresource("scale", "web", &pp(), &stale).unwrap(), 409);
     assert_status(&body, 409, "Conflict");
     let dep = b.expect(deps.get("web", &GetParams::default()).unwrap(), 200);
     assert_eq!(dep["spec"]["replicas"], 1);
@@ -1037,8 +1078,11 @@ fn remaining_item_count_is_only_given_without_selectors(b: &mut Behaviour) {
     for i in 0..5 {
         create_cm(b, &my_cm(&format!("page-{i}"), &[]));
     }
-    let total = names(&b.expect(cms(b).list(&ListParams::default()).unwrap(), 200)).len() as i64;
     let (_, plain) = page(b, ListParams::default().limit(2));
+    // Everything in the namespace at that page's resourceVersion (a real cluster adds its
+    // `kube-root-ca.crt` ConfigMap on its own schedule).
+    let at_page = ListParams::default().at(&rv_of(&plain).to_string());
+    let total = names(&b.expect(cms(b).list(&at_page).unwrap(), 200)).len() as i64;
     assert_eq!(plain["metadata"]["remainingItemCount"].as_i64(), Some(total - 2), "{plain:#}");
     let selected = list_mine(b, ListParams::default().limit(2));
     assert!(continue_of(&selected).is_some());
