@@ -88,7 +88,7 @@ pub enum Reason {
     /// 500 or 504: the server took too long on its side.
     ServerTimeout,
     /// 500: the storage could not read the object.
-    StoreReadError,
+    StorageReadError,
     /// 504: the request timed out (a resourceVersion that is too large, ...).
     Timeout,
     /// 429: slow down (or an eviction blocked by a disruption budget).
@@ -125,7 +125,7 @@ impl Reason {
             Reason::Gone => "Gone",
             Reason::Invalid => "Invalid",
             Reason::ServerTimeout => "ServerTimeout",
-            Reason::StoreReadError => "StorageReadError",
+            Reason::StorageReadError => "StorageReadError",
             Reason::Timeout => "Timeout",
             Reason::TooManyRequests => "TooManyRequests",
             Reason::BadRequest => "BadRequest",
@@ -164,7 +164,7 @@ impl Reason {
             "Gone" => Reason::Gone,
             "Invalid" => Reason::Invalid,
             "ServerTimeout" => Reason::ServerTimeout,
-            "StorageReadError" => Reason::StoreReadError,
+            "StorageReadError" => Reason::StorageReadError,
             "Timeout" => Reason::Timeout,
             "TooManyRequests" => Reason::TooManyRequests,
             "BadRequest" => Reason::BadRequest,
@@ -328,6 +328,12 @@ impl Status {
     /// Whether this reports success.
     pub fn is_success(&self) -> bool {
         self.status == "Success"
+    }
+
+    /// Whether this says the resourceVersion or continue token asked for is too old (410 Gone
+    /// or Expired), in a response or as a watch's ERROR event.
+    pub fn is_gone(&self) -> bool {
+        self.code == 410 || matches!(self.reason, Reason::Expired | Reason::Gone)
     }
 
     /// The causes (empty when there are no details).
@@ -555,8 +561,7 @@ impl ResponseError {
 
     /// Whether this is a 410 Gone / Expired: the resourceVersion or continue token is too old.
     pub fn is_gone(&self) -> bool {
-        self.http_status() == 410
-            || self.api_status().is_some_and(|s| s.code == 410 || matches!(s.reason, Reason::Expired | Reason::Gone))
+        self.http_status() == 410 || self.api_status().is_some_and(Status::is_gone)
     }
 
     /// Whether this is a Conflict (not AlreadyExists): the `Status` reason, or a 409 whose body

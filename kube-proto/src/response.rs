@@ -50,7 +50,8 @@ pub struct ObjectList<K> {
     pub items: Vec<K>,
 }
 
-fn null_as_empty<'de, D, K>(d: D) -> Result<Vec<K>, D::Error>
+/// A list field that the server may send as `null`, read as empty.
+pub(crate) fn null_as_empty<'de, D, K>(d: D) -> Result<Vec<K>, D::Error>
 where
     D: serde::Deserializer<'de>,
     K: Deserialize<'de>,

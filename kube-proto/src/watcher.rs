@@ -366,11 +366,8 @@ fn read_list<K: DeserializeOwned>(resp: &Response<'_>) -> Result<ObjectList<K>, 
     struct Page<K> {
         #[serde(default)]
         metadata: ListMeta,
-        #[serde(default, deserialize_with = "null_as_empty")]
+        #[serde(default, deserialize_with = "crate::response::null_as_empty")]
         items: Vec<K>,
-    }
-    fn null_as_empty<'de, D: serde::Deserializer<'de>, K: Deserialize<'de>>(d: D) -> Result<Vec<K>, D::Error> {
-        Ok(Option::<Vec<K>>::deserialize(d)?.unwrap_or_default())
     }
     // `ObjectList` reads only a JSON object (a struct would also accept an array).
     let object = resp.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
@@ -922,8 +919,7 @@ where
             }
             WatchEvent::Error(status) => {
                 self.out.push_back(Action::Cancel(id));
-                let gone = status.code == 410 || matches!(status.reason, crate::Reason::Expired | crate::Reason::Gone);
-                if gone {
+                if status.is_gone() {
                     // Too old: start over with a fresh (streaming) list; the store swaps.
                     let next = if self.streaming { Next::Stream } else { Next::List { continue_token: None } };
                     self.relist_after_gone(now, next);
