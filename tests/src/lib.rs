@@ -33,10 +33,10 @@
 //! [`Backend`](behaviour::Backend), run twice: `fake::<name>` drives kube-proto's fake directly on
 //! simulated time (waits of minutes take no time), and `cluster::<name>` runs the same body
 //! against the cluster of [`E2E_KUBECONFIG`] through a real client on real time, in a fresh
-//! namespace (passing at once when the variable is unset). A body that needs what only the fake
+//! namespace (`#[ignore]`d, since they need that cluster). A body that needs what only the fake
 //! can do (compaction on request, a clock that jumps by minutes) declares it and is skipped on a
-//! cluster with a note. `cargo test -p kube-integration-tests --test behaviour cluster::` with the
-//! variable set runs only the comparison.
+//! cluster with a note. `cargo test -p kube-integration-tests --test behaviour -- --ignored` with
+//! the variable set runs only the comparison (`--include-ignored`: both).
 
 pub mod behaviour;
 pub mod client_v1;

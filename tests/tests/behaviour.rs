@@ -1,8 +1,10 @@
 //! kube-apiserver's behaviour, one behaviour per test, each named after it and citing the
 //! Kubernetes documentation page it checks. Every body runs against kube-proto's fake API server
 //! on simulated time (`fake::<name>`) and, with `KUBE_E2E_KUBECONFIG` naming a kubeconfig,
-//! against that cluster on real time (`cluster::<name>`), so that the fake is compared with the
-//! real server (see [`kube_integration_tests::behaviour`]).
+//! against that cluster on real time (`cluster::<name>`, ignored unless asked for:
+//! `KUBE_E2E_KUBECONFIG=... cargo test -p kube-integration-tests --test behaviour --
+//! --include-ignored`), so that the fake is compared with the real server (see
+//! [`kube_integration_tests::behaviour`]).
 //!
 //! The tests compare relations, not values: resourceVersions only increase, a list's
 //! resourceVersion is not older than what it contains, uids differ, and so on. Nothing relies on

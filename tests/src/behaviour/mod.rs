@@ -18,8 +18,11 @@
 //!   finalizers the tests leave on ConfigMaps and force-deleting Pods. It has no power.
 //!
 //! [`behaviour_tests!`](crate::behaviour_tests) instantiates each body twice: `fake::<name>` and
-//! `cluster::<name>`. Without `KUBE_E2E_KUBECONFIG` the cluster variants pass at once; with it,
-//! they run, except those that declare a power the cluster lacks, which print a note and pass.
+//! `cluster::<name>`. The cluster variants are `#[ignore]`d, so that a run without a cluster
+//! shows them as ignored rather than passed; with `KUBE_E2E_KUBECONFIG` set, run them with
+//! `cargo test -p kube-integration-tests --test behaviour -- --include-ignored` (or `--ignored`
+//! for only them). Those that declare a power the cluster lacks print a note and pass there; and
+//! without the variable a cluster variant that is run anyway fails, saying so.
 //!
 //! Bodies must keep a real cluster clean: everything namespaced goes into
 //! [`Behaviour::ns`], cluster-scoped objects get names unique to the test (derived from the
@@ -387,11 +390,14 @@ pub fn run_fake(test: &str, body: fn(&mut Behaviour)) {
 }
 
 /// Runs `body` against the cluster of [`E2E_KUBECONFIG`](crate::E2E_KUBECONFIG) in a fresh
-/// namespace; passes at once when it is unset, and with a note when the test `needs` a power
-/// the cluster lacks.
+/// namespace, passing with a note when the test `needs` a power the cluster lacks.
+///
+/// # Panics
+/// When [`E2E_KUBECONFIG`](crate::E2E_KUBECONFIG) is unset: there is no cluster to compare the
+/// fake with, and a test that ran nothing must not pass.
 pub fn run_cluster(test: &str, needs: &[Power], body: fn(&mut Behaviour)) {
     let Some(config) = crate::e2e_config() else {
-        return;
+        panic!("{test}: {} is not set: the cluster behaviour tests need a real cluster", crate::E2E_KUBECONFIG);
     };
     if let Some(power) = needs.iter().find(|p| !ClusterBackend::CAN.contains(p)) {
         eprintln!("note: {test}: skipped against a real cluster: it needs {power}, which only the fake has");
@@ -411,8 +417,9 @@ fn run(backend: Box<dyn Backend>, test: &str, body: fn(&mut Behaviour)) {
 
 /// Instantiates behaviour test bodies (`fn name(b: &mut Behaviour)`, in scope at the macro's
 /// call site) once per target: `fake::name` against the fake, and `cluster::name` against the
-/// cluster of `KUBE_E2E_KUBECONFIG` (passing at once without it). A body that needs a power only
-/// the fake has says so, `name: needs(Compaction)`, and is skipped on a cluster with a note.
+/// cluster of `KUBE_E2E_KUBECONFIG`, ignored unless asked for (`--include-ignored`), since it
+/// needs that cluster. A body that needs a power only the fake has says so,
+/// `name: needs(Compaction)`, and is skipped on a cluster with a note.
 #[macro_export]
 macro_rules! behaviour_tests {
     ($($body:ident $(: needs($($power:ident),+))?),* $(,)?) => {
@@ -429,6 +436,7 @@ macro_rules! behaviour_tests {
         mod cluster {
             $(
                 #[test]
+                #[ignore = "needs KUBE_E2E_KUBECONFIG: a real cluster"]
                 fn $body() {
                     let needs: &[$crate::behaviour::Power] = &[$($($crate::behaviour::Power::$power),+)?];
                     $crate::behaviour::run_cluster(stringify!($body), needs, super::$body);
