@@ -782,6 +782,27 @@ pub fn encode_path_segment(out: &mut String, segment: &str) {
     percent_encode(out, segment, Escape::PathSegment);
 }
 
+/// Decodes one percent-encoded path segment, as the API server does before routing (Go's
+/// `url.PathUnescape`): `%XX` becomes its byte, everything else stays. `None` for a malformed
+/// escape or bytes that are not UTF-8.
+pub fn decode_path_segment(segment: &str) -> Option<String> {
+    if !segment.contains('%') {
+        return Some(segment.to_owned());
+    }
+    let mut out = Vec::with_capacity(segment.len());
+    let mut bytes = segment.bytes();
+    while let Some(b) = bytes.next() {
+        if b != b'%' {
+            out.push(b);
+            continue;
+        }
+        let hex = |c: Option<u8>| char::from(c?).to_digit(16);
+        let (hi, lo) = (hex(bytes.next())?, hex(bytes.next())?);
+        out.push((hi * 16 + lo) as u8);
+    }
+    String::from_utf8(out).ok()
+}
+
 /// What may stand raw: the one table behind both encoders.
 #[derive(Clone, Copy)]
 enum Escape {
@@ -831,6 +852,19 @@ mod tests {
         let mut out = String::new();
         encode_query_value(&mut out, s);
         out
+    }
+
+    #[test]
+    fn decoding_a_path_segment_inverts_encoding_it() {
+        for s in ["plain", "my role", "a?b#c", "50%", "caf\u{e9}", "tab\there", "!$&'()*+,;=:@"] {
+            let mut out = String::new();
+            encode_path_segment(&mut out, s);
+            assert_eq!(decode_path_segment(&out).as_deref(), Some(s), "{out}");
+        }
+        assert_eq!(decode_path_segment("a%2"), None);
+        assert_eq!(decode_path_segment("a%zz"), None);
+        assert_eq!(decode_path_segment("%ff"), None, "not UTF-8");
+        assert_eq!(decode_path_segment("%41%42").as_deref(), Some("AB"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use futures_util::TryStreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::rbac::v1::Role;
 use kube_integration_tests::objects::{configmap, deployment, unlabelled_configmap};
 use kube_integration_tests::{Ctx, transport_tests};
 use kube_proto::{
@@ -19,6 +20,7 @@ use serde_json::json;
 
 transport_tests!(
     crud,
+    unusual_names_round_trip,
     delete_returns_status_or_object,
     patches,
     server_side_apply,
@@ -54,6 +56,26 @@ where
         }
     }
     panic!("ten conflicts in a row");
+}
+
+/// The API server accepts any path-segment-valid name for many kinds (RBAC roles among them):
+/// such names are escaped in every request, so the object can be read, patched and deleted.
+async fn unusual_names_round_trip(ctx: Ctx) {
+    let roles: Api<Role> = ctx.api();
+    for name in ["kit role", "kit?role#1", "kit-caf\u{e9}"] {
+        let role: Role = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": ctx.labels(&[])},
+            "rules": [],
+        }))
+        .unwrap();
+        roles.create(&pp(), &role).await.unwrap();
+        assert_eq!(roles.get(name).await.unwrap().name_any(), name);
+        let patch = Patch::Merge(json!({"metadata": {"annotations": {"kit/patched": "yes"}}}));
+        let patched = roles.patch(name, &PatchParams::default(), &patch).await.unwrap();
+        assert_eq!(patched.annotations().get("kit/patched").map(String::as_str), Some("yes"));
+        roles.delete(name, &DeleteParams::default()).await.unwrap();
+        assert!(roles.get_opt(name).await.unwrap().is_none(), "{name} deleted");
+    }
 }
 
 async fn crud(ctx: Ctx) {

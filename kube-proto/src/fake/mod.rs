@@ -272,8 +272,13 @@ impl FakeApiServer {
     }
 
     fn route(&self, req: &http::Request<Vec<u8>>) -> Result<Route, Box<http::Response<Vec<u8>>>> {
-        let path = req.uri().path();
-        let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        // The path is unescaped before routing, as the real server's is: a name sent as
+        // `my%20role` is the object `my role`. A malformed escape is refused as Go's HTTP server
+        // refuses it.
+        let decoded: Option<Vec<String>> =
+            req.uri().path().trim_matches('/').split('/').map(crate::params::decode_path_segment).collect();
+        let Some(decoded) = decoded else { return Err(Box::new(bad_request_page())) };
+        let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
         let (group, version, rest) = match segs.as_slice() {
             ["api", version, rest @ ..] => ("", *version, rest),
             ["apis", group, version, rest @ ..] => (*group, *version, rest),
@@ -499,6 +504,14 @@ fn status_response(s: &Status) -> http::Response<Vec<u8>> {
 fn not_found_page() -> http::Response<Vec<u8>> {
     let mut resp = http::Response::new(b"404 page not found\n".to_vec());
     *resp.status_mut() = StatusCode::NOT_FOUND;
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
+}
+
+/// Go's HTTP server's answer to a request line it cannot parse (a malformed `%` escape).
+fn bad_request_page() -> http::Response<Vec<u8>> {
+    let mut resp = http::Response::new(b"400 Bad Request".to_vec());
+    *resp.status_mut() = StatusCode::BAD_REQUEST;
     resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     resp
 }
