@@ -184,11 +184,11 @@ pub trait Transport: Send + Sync + 'static {
     /// transports use their executor's process support.
     fn run_process(&self, request: ExecRequest) -> BoxFuture<'static, Result<ExecOutput, String>> {
         Box::pin(async move {
-            let (tx, rx) = futures_channel_oneshot();
+            let (tx, rx) = futures_channel::oneshot::channel();
             std::thread::spawn(move || {
                 let _ = tx.send(crate::process::run_blocking(&request));
             });
-            rx.await.unwrap_or_else(|| Err("the process runner thread ended".into()))
+            rx.await.unwrap_or_else(|_| Err("the process runner thread ended".into()))
         })
     }
 
@@ -207,57 +207,5 @@ pub trait Transport: Send + Sync + 'static {
     fn set_identity(&self, identity: Option<&Identity>) -> Result<(), TransportError> {
         let _ = identity;
         Err(TransportError::Unsupported("client certificates from exec plugins".into()))
-    }
-}
-
-/// A one-shot channel on std primitives (so the default needs no executor).
-fn futures_channel_oneshot<T: Send + 'static>() -> (OneshotSender<T>, OneshotReceiver<T>) {
-    let shared = std::sync::Arc::new(std::sync::Mutex::new(OneshotState { value: None, waker: None, closed: false }));
-    (OneshotSender(shared.clone()), OneshotReceiver(shared))
-}
-
-struct OneshotState<T> {
-    value: Option<T>,
-    waker: Option<std::task::Waker>,
-    closed: bool,
-}
-
-struct OneshotSender<T>(std::sync::Arc<std::sync::Mutex<OneshotState<T>>>);
-struct OneshotReceiver<T>(std::sync::Arc<std::sync::Mutex<OneshotState<T>>>);
-
-impl<T> OneshotSender<T> {
-    fn send(self, value: T) -> Result<(), ()> {
-        let mut s = self.0.lock().map_err(|_| ())?;
-        s.value = Some(value);
-        if let Some(w) = s.waker.take() {
-            w.wake();
-        }
-        Ok(())
-    }
-}
-
-impl<T> Drop for OneshotSender<T> {
-    fn drop(&mut self) {
-        if let Ok(mut s) = self.0.lock() {
-            s.closed = true;
-            if let Some(w) = s.waker.take() {
-                w.wake();
-            }
-        }
-    }
-}
-
-impl<T> std::future::Future for OneshotReceiver<T> {
-    type Output = Option<T>;
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
-        let Ok(mut s) = self.0.lock() else { return std::task::Poll::Ready(None) };
-        if let Some(v) = s.value.take() {
-            return std::task::Poll::Ready(Some(v));
-        }
-        if s.closed {
-            return std::task::Poll::Ready(None);
-        }
-        s.waker = Some(cx.waker().clone());
-        std::task::Poll::Pending
     }
 }
