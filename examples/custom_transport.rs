@@ -104,7 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = listener.local_addr()?;
     std::thread::spawn(move || serve(listener));
     let config = kube_proto::config::Config::new(format!("http://{addr}").parse()?);
-    let client = Client::new(StdTransport { addr }, config);
+    let client = Client::new(StdTransport { addr }, config)?;
     futures_executor::block_on(async {
         let cms: Api<ConfigMap> = Api::default_namespaced(client);
         for name in ["alpha", "beta"] {

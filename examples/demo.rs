@@ -32,7 +32,7 @@ async fn main() -> Result<(), BoxError> {
     } else {
         println!("kube-proto demo on the embedded fake API server (pass --cluster to use a real one)");
         let (transport, config) = FakeTransport::new();
-        Client::new(transport, config)
+        Client::new(transport, config)?
     };
     let ns = if on_cluster {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.subsec_nanos();

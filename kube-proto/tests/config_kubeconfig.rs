@@ -232,11 +232,15 @@ fn impersonation_fields_become_headers() {
 #[test]
 fn impersonation_extra_keys_are_escaped_and_bad_values_rejected() {
     let imp = Impersonation {
+        user: Some("jane".into()),
         extra: [("example.com/Scope".to_owned(), vec!["a".to_owned()])].into_iter().collect(),
         ..Impersonation::default()
     };
     let h = imp.headers().unwrap();
     assert_eq!(h.get("impersonate-extra-example.com%2fscope").unwrap(), "a");
+    // Extras without the user to impersonate: the API server would refuse every request.
+    let err = Impersonation { user: None, ..imp }.headers().unwrap_err();
+    assert!(matches!(&err, ConfigError::Invalid { field, .. } if field == "as"), "{err:?}");
     // A space is %20 (the API server path-unescapes the key), as kubectl sends it:
     // `Impersonate-Extra-My%20key%2fx`.
     let imp = Impersonation {

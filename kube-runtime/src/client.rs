@@ -53,45 +53,33 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client for a configuration over a transport. Over a plain `http://` URL the
-    /// configuration's credentials are not used (see [`Client::try_new`]).
-    pub fn new(transport: impl Transport, config: Config) -> Client {
-        Self::try_new(transport, config).unwrap_or_else(|(transport, config)| {
-            // Only impersonation headers can fail to build, and `Config::from_kubeconfig` has
-            // already checked them; a hand-made Config with invalid ones loses them here.
-            tracing::warn!("invalid impersonation settings ignored");
-            Self::build(transport, Config { impersonation: None, ..config }, HeaderMap::new())
-        })
+    /// A client for a configuration over a transport.
+    ///
+    /// Over a plain `http://` URL the configuration's credentials are not used, as kubectl does
+    /// not use them (see [`Config::withhold_plain_http_credentials`]); a debug log says so.
+    /// Impersonation that cannot be sent (a value that is not a valid header, groups without a
+    /// user) is [`Error::Auth`]: the client never sends requests as the real user instead.
+    pub fn new(transport: impl Transport, mut config: Config) -> Result<Client, Error> {
+        if let Some(withheld) = config.withhold_plain_http_credentials() {
+            tracing::debug!(server = %withheld.server, "{withheld}");
+        }
+        let headers = match &config.impersonation {
+            Some(impersonation) => impersonation.headers().map_err(Error::Auth)?,
+            None => HeaderMap::new(),
+        };
+        Ok(Self::build(transport, config, headers))
     }
 
     /// A client for the configuration found as kubectl finds it ([`config::infer`](crate::config::infer):
     /// the kubeconfig of `KUBECONFIG` or `~/.kube/config`, else the in-cluster service account),
     /// over the transport `build` makes from it. Transports' `try_default()` call this.
     ///
-    /// A configuration that cannot be found or read is [`Error::Auth`]; a transport that cannot
-    /// be built from it is [`Error::Transport`].
+    /// A configuration that cannot be found or read, or whose impersonation cannot be sent, is
+    /// [`Error::Auth`]; a transport that cannot be built from it is [`Error::Transport`].
     pub fn infer_with<T: Transport>(build: impl FnOnce(&Config) -> Result<T, TransportError>) -> Result<Client, Error> {
         let config = crate::config::infer().map_err(Error::Auth)?;
         let transport = build(&config).map_err(Error::Transport)?;
-        Ok(Client::new(transport, config))
-    }
-
-    /// A client, or the transport and configuration back if the impersonation settings do not
-    /// make valid headers.
-    #[allow(clippy::result_large_err)]
-    ///
-    /// Over a plain `http://` URL the configuration's credentials are not used, as kubectl
-    /// does not use them (see [`Config::withhold_plain_http_credentials`]); a debug log says so.
-    pub fn try_new<T: Transport>(transport: T, mut config: Config) -> Result<Client, (T, Config)> {
-        if let Some(withheld) = config.withhold_plain_http_credentials() {
-            tracing::debug!(server = %withheld.server, "{withheld}");
-        }
-        let headers = match config.impersonation.as_ref().map(|i| i.headers()) {
-            Some(Ok(h)) => h,
-            Some(Err(_)) => return Err((transport, config)),
-            None => HeaderMap::new(),
-        };
-        Ok(Self::build(transport, config, headers))
+        Client::new(transport, config)
     }
 
     fn build(transport: impl Transport, config: Config, mut headers: HeaderMap) -> Client {
@@ -462,7 +450,7 @@ mod tests {
     #[test]
     fn concurrent_requests_run_the_plugin_once() {
         let transport = Clocked::new();
-        let client = Client::new(transport.clone(), exec_config());
+        let client = Client::new(transport.clone(), exec_config()).unwrap();
         futures_executor::block_on(futures_util::future::join_all((0..8).map(|_| client.request_bytes(get()))))
             .into_iter()
             .for_each(|r| drop(r.unwrap()));
@@ -473,7 +461,7 @@ mod tests {
     #[test]
     fn token_expiry_follows_the_transports_wall_clock() {
         let transport = Clocked::new();
-        let client = Client::new(transport.clone(), exec_config());
+        let client = Client::new(transport.clone(), exec_config()).unwrap();
         futures_executor::block_on(client.request_bytes(get())).unwrap();
         *transport.clock.lock().unwrap() += std::time::Duration::from_secs(30 * 60);
         futures_executor::block_on(client.request_bytes(get())).unwrap();
@@ -482,6 +470,29 @@ mod tests {
         futures_executor::block_on(client.request_bytes(get())).unwrap();
         assert_eq!(*transport.plugins.lock().unwrap(), 2, "expired an hour on, by the transport's clock");
         assert_eq!(*transport.tokens.lock().unwrap(), ["Bearer token-1", "Bearer token-1", "Bearer token-2"]);
+    }
+
+    #[test]
+    fn impersonation_that_cannot_be_sent_is_an_error_not_the_real_user() {
+        use kube_proto::config::Impersonation;
+        let with = |impersonation: Impersonation| Config {
+            impersonation: Some(impersonation),
+            ..Config::new("https://127.0.0.1:6443".parse().unwrap())
+        };
+        let cases = [
+            (Impersonation { user: Some("bad\nname".into()), ..Impersonation::default() }, "as"),
+            (Impersonation { groups: vec!["system:masters".into()], ..Impersonation::default() }, "as"),
+        ];
+        for (impersonation, field) in cases {
+            let mock = Mock::default();
+            match Client::new(mock.clone(), with(impersonation)) {
+                Err(Error::Auth(ConfigError::Invalid { field: f, .. })) => assert_eq!(f, field),
+                other => panic!("expected an impersonation error, got {other:?}"),
+            }
+            assert_eq!(*mock.sent.lock().unwrap(), 0);
+        }
+        let valid = Impersonation { user: Some("jane".into()), groups: vec!["dev".into()], ..Impersonation::default() };
+        assert!(Client::new(Mock::default(), with(valid)).is_ok());
     }
 
     #[test]
@@ -502,7 +513,7 @@ mod tests {
         for (config, sent) in cases {
             let url = config.cluster_url.to_string();
             let mock = Mock::default();
-            let client = Client::new(mock.clone(), config);
+            let client = Client::new(mock.clone(), config).unwrap();
             futures_executor::block_on(client.request_bytes(get())).unwrap();
             assert_eq!(*mock.authorization.lock().unwrap(), [sent], "{url}");
             assert_eq!(*mock.plugins.lock().unwrap(), 0, "{url}");
@@ -513,7 +524,7 @@ mod tests {
     #[test]
     fn a_plugin_certificate_is_applied_once() {
         let mock = Mock::default();
-        let client = Client::new(mock.clone(), exec_config());
+        let client = Client::new(mock.clone(), exec_config()).unwrap();
         futures_executor::block_on(async {
             for _ in 0..3 {
                 client.request_bytes(get()).await.unwrap();
@@ -529,7 +540,7 @@ mod tests {
         let mock = Mock::default();
         let mut config = Config::new("https://127.0.0.1:6443".parse().unwrap());
         config.identity = Some(Identity::from_pem(CERT.into(), KEY.into(), "test").unwrap());
-        let client = Client::new(mock.clone(), config);
+        let client = Client::new(mock.clone(), config).unwrap();
         futures_executor::block_on(async {
             client.request_bytes(get()).await.unwrap();
             client.request_bytes(get()).await.unwrap();
@@ -559,7 +570,7 @@ mod tests {
             }
         }
         let mock = Mock::default();
-        let client = Client::new(NoSupport(mock.clone()), exec_config());
+        let client = Client::new(NoSupport(mock.clone()), exec_config()).unwrap();
         let err = futures_executor::block_on(client.request_bytes(get())).unwrap_err();
         assert!(matches!(err, Error::Transport(TransportError::Unsupported(_))), "{err:?}");
         assert_eq!(*mock.sent.lock().unwrap(), 0, "nothing is sent without the certificate");

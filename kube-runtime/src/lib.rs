@@ -13,7 +13,7 @@
 //!
 //! futures_executor::block_on(async {
 //!     let (transport, config) = FakeTransport::new();
-//!     let client = Client::new(transport, config);
+//!     let client = Client::new(transport, config).unwrap();
 //!     let cms: Api<ConfigMap> = Api::default_namespaced(client);
 //!     let cm = serde_json::from_value(serde_json::json!({"metadata": {"name": "demo"}})).unwrap();
 //!     let created = cms.create(&PostParams::default(), &cm).await.unwrap();

@@ -45,7 +45,7 @@ fn a_request_that_never_answers_is_given_up_at_the_machines_deadline() {
     #[allow(clippy::disallowed_methods)]
     let start = Instant::now();
     let transport = NeverAnswers { clock: Arc::new(Mutex::new(start)), sent: Arc::default() };
-    let client = Client::new(transport.clone(), Config::new("https://10.0.0.1:6443".parse().unwrap()));
+    let client = Client::new(transport.clone(), Config::new("https://10.0.0.1:6443".parse().unwrap())).unwrap();
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     let config = watcher::Config::default();
     let give_up = Duration::from_secs(u64::from(config.timeout)) + config.idle_grace;

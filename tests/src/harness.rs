@@ -16,7 +16,7 @@ use kube_proto::config::Config;
 use kube_proto::resource::NamespaceResourceScope;
 use kube_proto::{DeleteParams, PostParams, Resource};
 use kube_runtime::config::KubeconfigOptions;
-use kube_runtime::{Api, Client, TransportError};
+use kube_runtime::{Api, Client};
 use serde_json::json;
 
 use crate::server::{ServerOptions, TestServer};
@@ -41,13 +41,17 @@ pub enum TransportKind {
 impl TransportKind {
     /// A client for a configuration over this transport (proxies from the environment are not
     /// used for the loopback server).
-    pub fn client(self, config: Config) -> Result<Client, TransportError> {
-        Ok(match self {
+    pub fn client(self, config: Config) -> Result<Client, kube_runtime::Error> {
+        let transport_error = kube_runtime::Error::Transport;
+        match self {
             TransportKind::Hyper => {
-                Client::new(transport_hyper::HyperTransport::builder(&config).no_env_proxy().build()?, config)
+                let transport = transport_hyper::HyperTransport::builder(&config).no_env_proxy().build();
+                Client::new(transport.map_err(transport_error)?, config)
             }
-            TransportKind::AsyncStd => Client::new(transport_asyncstd::AsyncStdTransport::new(&config)?, config),
-        })
+            TransportKind::AsyncStd => {
+                Client::new(transport_asyncstd::AsyncStdTransport::new(&config).map_err(transport_error)?, config)
+            }
+        }
     }
 
     /// Whether this transport speaks HTTP/2 (over TLS, where ALPN offers it).

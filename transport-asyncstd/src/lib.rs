@@ -61,7 +61,7 @@
 //!     .read_timeout(Some(Duration::from_secs(60)))
 //!     .build()
 //!     .map_err(kube_runtime::Error::Transport)?;
-//! let client = kube_runtime::Client::new(transport, config);
+//! let client = kube_runtime::Client::new(transport, config)?;
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
@@ -345,9 +345,9 @@ impl Stream for BodyStream {
 
 /// A [`kube_runtime::Client`] for a configuration over an [`AsyncStdTransport`] (with the
 /// default timeouts).
-pub async fn client_from_config(config: Config) -> Result<kube_runtime::Client, TransportError> {
-    let transport = AsyncStdTransport::new(&config)?;
-    Ok(kube_runtime::Client::new(transport, config))
+pub async fn client_from_config(config: Config) -> Result<kube_runtime::Client, kube_runtime::Error> {
+    let transport = AsyncStdTransport::new(&config).map_err(kube_runtime::Error::Transport)?;
+    kube_runtime::Client::new(transport, config)
 }
 
 /// A [`kube_runtime::Client`] for the configuration [`kube_runtime::config::infer`] finds: the

@@ -31,10 +31,13 @@
 //! use kube_proto::config::Config;
 //! use transport_hyper::HyperTransport;
 //!
-//! # async fn demo() -> Result<(), kube_runtime::TransportError> {
+//! # async fn demo() -> Result<(), kube_runtime::Error> {
 //! let config = Config::new("https://127.0.0.1:6443".parse().unwrap());
-//! let transport = HyperTransport::builder(&config).read_timeout(Some(Duration::from_secs(600))).build()?;
-//! let client = kube_runtime::Client::new(transport, config);
+//! let transport = HyperTransport::builder(&config)
+//!     .read_timeout(Some(Duration::from_secs(600)))
+//!     .build()
+//!     .map_err(kube_runtime::Error::Transport)?;
+//! let client = kube_runtime::Client::new(transport, config)?;
 //! // Or, with the defaults: transport_hyper::client_from_config(config).await?
 //! # Ok(()) }
 //! ```
@@ -462,9 +465,9 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
 
 /// A [`kube_runtime::Client`] for a configuration over a [`HyperTransport`] with the default
 /// settings.
-pub async fn client_from_config(config: Config) -> Result<kube_runtime::Client, TransportError> {
-    let transport = HyperTransport::new(&config)?;
-    Ok(kube_runtime::Client::new(transport, config))
+pub async fn client_from_config(config: Config) -> Result<kube_runtime::Client, kube_runtime::Error> {
+    let transport = HyperTransport::new(&config).map_err(kube_runtime::Error::Transport)?;
+    kube_runtime::Client::new(transport, config)
 }
 
 /// A [`kube_runtime::Client`] for the configuration found as kubectl finds it

@@ -214,6 +214,13 @@ impl Impersonation {
         let bad =
             |what: &str, e: &dyn std::fmt::Display| ConfigError::Invalid { field: what.into(), message: e.to_string() };
         let value = |s: &str, what: &str| http::HeaderValue::from_str(s).map_err(|e| bad(what, &e));
+        if self.user.is_none() && (self.uid.is_some() || !self.groups.is_empty() || !self.extra.is_empty()) {
+            // The API server would refuse every request: say so before sending any.
+            return Err(ConfigError::Invalid {
+                field: "as".into(),
+                message: "as-uid, as-groups and as-user-extra need as (the user to impersonate)".into(),
+            });
+        }
         if let Some(u) = &self.user {
             h.insert("impersonate-user", value(u, "as")?);
         }
