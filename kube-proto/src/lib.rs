@@ -51,7 +51,7 @@ pub mod watcher;
 pub use error::{ApiError, Reason, RequestError, ResponseError, Status, StatusCause, StatusDetails};
 pub use params::{
     AttachParams, DeleteParams, EvictParams, GetParams, ListParams, LogParams, Patch, PatchParams, PostParams,
-    Preconditions, PropagationPolicy, ValidationDirective, VersionMatch, WatchParams,
+    Preconditions, PropagationPolicy, Selectors, ValidationDirective, VersionMatch, WatchParams,
 };
 pub use request::Request;
 pub use resource::{ApiResource, DynamicObject, PartialObjectMeta, Resource, ResourceExt, TypeMeta};

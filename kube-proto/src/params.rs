@@ -25,13 +25,39 @@ impl VersionMatch {
     }
 }
 
-/// Parameters of a list (`ListOptions` for a LIST).
+/// Which objects: the label and field selectors of a list, a watch and a watcher, declared,
+/// validated and written once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListParams {
+pub struct Selectors {
     /// `labelSelector`, such as `app=web,tier in (a,b)`.
     pub label_selector: Option<String>,
     /// `fieldSelector`, such as `metadata.name=cm1`.
     pub field_selector: Option<String>,
+}
+
+impl Selectors {
+    /// Checks both selectors with the API server's grammar.
+    pub(crate) fn validate(&self) -> Result<(), RequestError> {
+        if let Some(s) = &self.label_selector {
+            LabelSelector::validate(s).map_err(RequestError::InvalidSelector)?;
+        }
+        if let Some(s) = &self.field_selector {
+            FieldSelector::parse(s).map_err(RequestError::InvalidSelector)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write(&self, q: &mut Query<'_>) {
+        q.opt("labelSelector", self.label_selector.as_deref());
+        q.opt("fieldSelector", self.field_selector.as_deref());
+    }
+}
+
+/// Parameters of a list (`ListOptions` for a LIST).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListParams {
+    /// `labelSelector` and `fieldSelector`.
+    pub selectors: Selectors,
     /// `timeoutSeconds`: a server-side limit on the call.
     pub timeout: Option<u32>,
     /// `limit`: the page size; the server answers with a continue token when there is more.
@@ -48,13 +74,13 @@ impl ListParams {
     /// Sets the label selector.
     #[must_use]
     pub fn labels(mut self, selector: &str) -> Self {
-        self.label_selector = Some(selector.to_owned());
+        self.selectors.label_selector = Some(selector.to_owned());
         self
     }
     /// Sets the field selector.
     #[must_use]
     pub fn fields(mut self, selector: &str) -> Self {
-        self.field_selector = Some(selector.to_owned());
+        self.selectors.field_selector = Some(selector.to_owned());
         self
     }
     /// Sets the server-side timeout in seconds.
@@ -98,7 +124,7 @@ impl ListParams {
     }
 
     pub(crate) fn validate(&self) -> Result<(), RequestError> {
-        validate_selectors(self.label_selector.as_deref(), self.field_selector.as_deref())?;
+        self.selectors.validate()?;
         if self.version_match.is_some() && self.resource_version.as_deref().is_none_or(str::is_empty) {
             return Err(RequestError::VersionMatchWithoutVersion);
         }
@@ -126,8 +152,7 @@ impl ListParams {
     }
 
     pub(crate) fn write(&self, q: &mut Query<'_>) {
-        q.opt("labelSelector", self.label_selector.as_deref());
-        q.opt("fieldSelector", self.field_selector.as_deref());
+        self.selectors.write(q);
         if let Some(t) = self.timeout {
             q.num("timeoutSeconds", t);
         }
@@ -138,16 +163,6 @@ impl ListParams {
         q.opt("resourceVersion", self.resource_version.as_deref());
         q.opt("resourceVersionMatch", self.version_match.map(VersionMatch::as_str));
     }
-}
-
-fn validate_selectors(labels: Option<&str>, fields: Option<&str>) -> Result<(), RequestError> {
-    if let Some(s) = labels {
-        LabelSelector::validate(s).map_err(RequestError::InvalidSelector)?;
-    }
-    if let Some(s) = fields {
-        FieldSelector::parse(s).map_err(RequestError::InvalidSelector)?;
-    }
-    Ok(())
 }
 
 /// Parameters of a get (`GetOptions`).
@@ -171,10 +186,8 @@ impl GetParams {
 /// Parameters of a watch (`ListOptions` with `watch=true`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchParams {
-    /// `labelSelector`.
-    pub label_selector: Option<String>,
-    /// `fieldSelector`.
-    pub field_selector: Option<String>,
+    /// `labelSelector` and `fieldSelector`.
+    pub selectors: Selectors,
     /// `timeoutSeconds`: the server ends the watch cleanly after this long.
     pub timeout: Option<u32>,
     /// `allowWatchBookmarks` (default on): the server sends progress bookmarks.
@@ -186,13 +199,7 @@ pub struct WatchParams {
 
 impl Default for WatchParams {
     fn default() -> Self {
-        WatchParams {
-            label_selector: None,
-            field_selector: None,
-            timeout: None,
-            bookmarks: true,
-            send_initial_events: false,
-        }
+        WatchParams { selectors: Selectors::default(), timeout: None, bookmarks: true, send_initial_events: false }
     }
 }
 
@@ -200,13 +207,13 @@ impl WatchParams {
     /// Sets the label selector.
     #[must_use]
     pub fn labels(mut self, selector: &str) -> Self {
-        self.label_selector = Some(selector.to_owned());
+        self.selectors.label_selector = Some(selector.to_owned());
         self
     }
     /// Sets the field selector.
     #[must_use]
     pub fn fields(mut self, selector: &str) -> Self {
-        self.field_selector = Some(selector.to_owned());
+        self.selectors.field_selector = Some(selector.to_owned());
         self
     }
     /// Sets the server-side timeout in seconds.
@@ -229,13 +236,12 @@ impl WatchParams {
     }
 
     pub(crate) fn validate(&self) -> Result<(), RequestError> {
-        validate_selectors(self.label_selector.as_deref(), self.field_selector.as_deref())
+        self.selectors.validate()
     }
 
     pub(crate) fn write(&self, q: &mut Query<'_>, resource_version: &str) {
         q.pair("watch", "true");
-        q.opt("labelSelector", self.label_selector.as_deref());
-        q.opt("fieldSelector", self.field_selector.as_deref());
+        self.selectors.write(q);
         if let Some(t) = self.timeout {
             q.num("timeoutSeconds", t);
         }

@@ -41,7 +41,7 @@ use serde::de::DeserializeOwned;
 
 pub use crate::backoff::Backoff;
 use crate::error::{RequestError, ResponseError};
-use crate::params::{ListParams, WatchParams};
+use crate::params::{ListParams, Selectors, WatchParams};
 use crate::request::Request;
 use crate::resource::{Resource, ResourceExt};
 use crate::response::{ListMeta, ObjectList, Response};
@@ -74,10 +74,8 @@ pub enum ListSemantic {
 /// Settings of a watcher.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// `labelSelector`.
-    pub label_selector: Option<String>,
-    /// `fieldSelector`.
-    pub field_selector: Option<String>,
+    /// `labelSelector` and `fieldSelector` of every list and watch.
+    pub selectors: Selectors,
     /// The server-side timeout of each watch, in seconds.
     pub timeout: u32,
     /// How long past `timeout` a silent watch (or list) is given before it is treated as dead.
@@ -109,8 +107,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            label_selector: None,
-            field_selector: None,
+            selectors: Selectors::default(),
             timeout: 290,
             idle_grace: Duration::from_secs(30),
             page_size: Some(500),
@@ -136,13 +133,13 @@ impl Config {
     /// Only objects whose labels match.
     #[must_use]
     pub fn labels(mut self, selector: &str) -> Self {
-        self.label_selector = Some(selector.to_owned());
+        self.selectors.label_selector = Some(selector.to_owned());
         self
     }
     /// Only objects whose fields match.
     #[must_use]
     pub fn fields(mut self, selector: &str) -> Self {
-        self.field_selector = Some(selector.to_owned());
+        self.selectors.field_selector = Some(selector.to_owned());
         self
     }
     /// Sets the server-side watch timeout.
@@ -665,8 +662,7 @@ where
         match next {
             Next::List { continue_token } => {
                 let mut lp = ListParams {
-                    label_selector: c.label_selector.clone(),
-                    field_selector: c.field_selector.clone(),
+                    selectors: c.selectors.clone(),
                     limit: c.page_size,
                     continue_token: continue_token.clone(),
                     ..ListParams::default()
@@ -684,8 +680,7 @@ where
             Next::Stream | Next::Watch => {
                 let streaming = *next == Next::Stream;
                 let wp = WatchParams {
-                    label_selector: c.label_selector.clone(),
-                    field_selector: c.field_selector.clone(),
+                    selectors: c.selectors.clone(),
                     timeout: Some(c.timeout),
                     // A streaming list needs the bookmark that ends its initial events.
                     bookmarks: c.bookmarks || streaming,

@@ -1379,7 +1379,7 @@ fn an_invalid_selector_fails_construction_with_a_typed_error() {
     ] {
         let err = new(config.clone()).unwrap_err();
         let RequestError::InvalidSelector(e) = &err else { panic!("{config:?}: {err:?}") };
-        let kind = if config.label_selector.is_some() { "label" } else { "field" };
+        let kind = if config.selectors.label_selector.is_some() { "label" } else { "field" };
         assert_eq!(e.kind, kind, "{err}");
     }
     // And a bad path is refused the same way, before any request.

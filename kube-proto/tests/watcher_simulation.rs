@@ -128,7 +128,7 @@ impl Sim {
             ..Config::default()
         };
         if rng.chance(0.3) {
-            config.label_selector = Some("app=web".into());
+            config.selectors.label_selector = Some("app=web".into());
         }
         let scope = if rng.chance(0.3) { Some("ns-a") } else { None };
         let request = match scope {
@@ -211,7 +211,7 @@ impl Sim {
 
     /// The server's state for the watcher's scope and selector.
     fn server_state(&mut self) -> BTreeMap<(String, String), u64> {
-        let lp = ListParams { label_selector: self.config.label_selector.clone(), ..ListParams::default() };
+        let lp = ListParams { selectors: self.config.selectors.clone(), ..ListParams::default() };
         let req = self.watcher_request().list(&lp).expect("a request");
         let resp = self.server.server.handle(self.now, &req).into_response().expect("a list");
         let list = Response::from_http(&resp).list::<ConfigMap>().expect("a ConfigMapList");

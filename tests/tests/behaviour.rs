@@ -263,8 +263,8 @@ fn assert_status(body: &Value, code: u16, reason: &str) {
 }
 
 fn list_mine(b: &mut Behaviour, lp: ListParams) -> Value {
-    let lp = match lp.label_selector.clone() {
-        Some(sel) => ListParams { label_selector: Some(format!("{MINE},{sel}")), ..lp },
+    let lp = match lp.selectors.label_selector.clone() {
+        Some(sel) => lp.labels(&format!("{MINE},{sel}")),
         None => lp.labels(MINE),
     };
     b.expect(cms(b).list(&lp).unwrap(), 200)
