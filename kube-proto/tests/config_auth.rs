@@ -252,7 +252,7 @@ fn exec_info(req: &ExecRequest) -> Value {
 fn exec_v1_request_with_exec_info() {
     let mut auth = Auth::new(&exec_spec(exec_config(V1, Some("Never"))), None);
     let req = exec(&mut auth, t0());
-    assert_eq!(req.command, "/usr/local/bin/cred");
+    assert_eq!(req.command, Path::new("/usr/local/bin/cred"));
     assert_eq!(req.args, ["get-token", "--cluster=prod"]);
     assert_eq!(req.env[0], ("PROFILE".to_owned(), SecretString::from("prod")));
     assert_eq!(req.env.len(), 2);
@@ -424,7 +424,7 @@ fn exec_expiration_timestamp_is_honoured() {
     // Renewed EXPIRY_MARGIN before it expires.
     let renew = expiry - EXPIRY_MARGIN;
     let req = exec(&mut auth, renew);
-    assert_eq!(req.command, "/usr/local/bin/cred");
+    assert_eq!(req.command, Path::new("/usr/local/bin/cred"));
     auth.on_exec(
         t0(),
         credential(V1, json!({"token": "next", "expirationTimestamp": rfc3339(renew + Duration::from_secs(3600))})),
@@ -720,7 +720,7 @@ fn gcp_cmd_path_with_token_and_expiry_keys() {
     ]);
     let now = t0();
     let req = exec(&mut auth, now);
-    assert_eq!(req.command, "/usr/bin/gcloud");
+    assert_eq!(req.command, Path::new("/usr/bin/gcloud"));
     assert_eq!(req.args, ["config", "config-helper", "--format=json"]);
     assert!(!req.interactive);
     let expiry = now + Duration::from_secs(3600);

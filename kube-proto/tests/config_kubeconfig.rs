@@ -317,7 +317,7 @@ fn exec_user_with_cluster_info() {
 fn exec_user_with_a_bare_command_name_is_looked_up_in_path() {
     let c = ok(&load("full.yaml"), "exec-beta");
     let AuthSpec::Exec { exec, cluster } = &c.auth else { panic!("{:?}", c.auth) };
-    assert_eq!(exec.command, "kubectl-fixture-cred");
+    assert_eq!(exec.command, Path::new("kubectl-fixture-cred"));
     assert_eq!(exec.api_version.as_deref(), Some("client.authentication.k8s.io/v1beta1"));
     assert_eq!((exec.interactive_mode.as_deref(), exec.provide_cluster_info), (None, false));
     assert_eq!(cluster.server, "https://[::1]:6443");
@@ -478,7 +478,7 @@ fn paths_are_left_alone_without_a_file_and_when_absolute() {
     let kc = Kubeconfig::from_yaml(yaml, None).unwrap();
     let u = kc.auth_infos[0].auth_info.clone().unwrap();
     assert_eq!(u.client_certificate.as_deref(), Some(Path::new("rel/c.crt")));
-    assert_eq!(u.exec.unwrap().command, "bin/cred");
+    assert_eq!(u.exec.unwrap().command, Path::new("bin/cred"));
     let kc = Kubeconfig::from_yaml(yaml, Some(Path::new("/home/me/.kube/config"))).unwrap();
     let u = kc.auth_infos[0].auth_info.clone().unwrap();
     assert_eq!(Path::new(u.client_certificate.as_deref().unwrap()), Path::new("/home/me/.kube/rel/c.crt"));
@@ -487,7 +487,7 @@ fn paths_are_left_alone_without_a_file_and_when_absolute() {
     assert_eq!(Path::new(&u.exec.unwrap().command), Path::new("/home/me/.kube/bin/cred"));
     assert_eq!(
         kc.auth_infos[1].auth_info.clone().unwrap().exec.unwrap().command,
-        "cred",
+        Path::new("cred"),
         "a bare name is looked up in PATH"
     );
 }
@@ -821,8 +821,8 @@ fn selection_and_flattening_agree_with_kubectl() {
                 assert!(
                     same_path(Path::new(&o.command), Path::new(&t.command)),
                     "{name}: {} vs {}",
-                    o.command,
-                    t.command
+                    o.command.display(),
+                    t.command.display()
                 );
                 o.command = t.command.clone();
                 // kubectl writes v1beta1's default interactiveMode out; we apply the same default
@@ -1038,6 +1038,19 @@ fn a_numeric_token_is_refused_as_kubectl_refuses_it_and_a_quoted_one_is_text() {
     // Booleans and empty values where they belong are fine.
     let kc = Kubeconfig::from_yaml(b"clusters:\n- name: c\n  cluster: {server: 'https://c', insecure-skip-tls-verify: true, proxy-url: ~}\ncontexts: null\n", None).unwrap();
     assert_eq!(kc.clusters[0].cluster.as_ref().unwrap().insecure_skip_tls_verify, Some(true));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_relative_exec_command_under_a_folder_whose_name_is_not_utf8_stays_a_path() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let dir = Path::new(std::ffi::OsStr::from_bytes(b"/home/caf\xe9/.kube"));
+    let yaml = b"clusters:\n- name: c\n  cluster: {server: 'https://c'}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user:\n    exec: {command: bin/cred, apiVersion: client.authentication.k8s.io/v1, interactiveMode: Never}\n";
+    let kc = Kubeconfig::from_yaml(yaml, Some(&dir.join("config"))).unwrap();
+    let config = Config::from_kubeconfig(&kc, None, &mut |p| Err(format!("no {}", p.display()))).unwrap();
+    let mut auth = Auth::new(&config.auth, None);
+    let AuthAction::Exec(request) = auth.poll(std::time::SystemTime::UNIX_EPOCH) else { panic!("an exec") };
+    assert_eq!(request.command, dir.join("bin/cred"), "byte for byte, not a lossy rendering");
 }
 
 #[cfg(unix)]

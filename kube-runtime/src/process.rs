@@ -42,15 +42,15 @@ pub fn stdio(request: &ExecRequest) -> [Stdio; 3] {
 /// [`Auth::on_exec_failed`]: kube_proto::config::Auth::on_exec_failed
 pub fn start_error(request: &ExecRequest, error: &io::Error) -> String {
     match error.kind() {
-        ErrorKind::NotFound => format!("{}: command not found", request.command),
-        ErrorKind::PermissionDenied => format!("{}: permission denied (is it executable?)", request.command),
-        _ => format!("{}: cannot be started: {error}", request.command),
+        ErrorKind::NotFound => format!("{}: command not found", request.command.display()),
+        ErrorKind::PermissionDenied => format!("{}: permission denied (is it executable?)", request.command.display()),
+        _ => format!("{}: cannot be started: {error}", request.command.display()),
     }
 }
 
 /// Why the plugin's output could not be read once it had started.
 pub fn wait_error(request: &ExecRequest, error: &io::Error) -> String {
-    format!("{}: reading its output failed: {error}", request.command)
+    format!("{}: reading its output failed: {error}", request.command.display())
 }
 
 /// The plugin's exit status and captured output.

@@ -563,7 +563,7 @@ fn run_exec_environment_stdin_and_permissions() {
         "printf '%s|%s' \"$A_VAR\" \"$PATH\"\nif IFS= read -r l; then echo line >&2; else echo eof >&2; fi\nexit 3\n",
     );
     let request = ExecRequest {
-        command: script.display().to_string(),
+        command: script.clone(),
         args: vec![],
         env: vec![("A_VAR".into(), SecretString::from("a value"))],
         interactive: false,
@@ -579,10 +579,9 @@ fn run_exec_environment_stdin_and_permissions() {
     assert_eq!(out.stderr, b"eof\n");
     // Not executable.
     let plain = dir.write("plain.sh", "echo hi\n");
-    let err = run_exec(&ExecRequest { command: plain.display().to_string(), ..request.clone() }).unwrap_err();
+    let err = run_exec(&ExecRequest { command: plain.clone(), ..request.clone() }).unwrap_err();
     assert!(err.contains("permission denied"), "{err}");
-    let err =
-        run_exec(&ExecRequest { command: dir.path().join("absent").display().to_string(), ..request }).unwrap_err();
+    let err = run_exec(&ExecRequest { command: dir.path().join("absent"), ..request }).unwrap_err();
     assert!(err.ends_with("absent: command not found"), "{err}");
 }
 

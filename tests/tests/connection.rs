@@ -161,7 +161,7 @@ async fn exec_plugin_client_certificate(ctx: Ctx) {
     let mut config = server.anonymous_config();
     assert!(config.identity.is_none(), "no certificate but the plugin's");
     let exec = ExecConfig {
-        command: plugin.to_str().unwrap().to_owned(),
+        command: plugin.clone(),
         api_version: Some("client.authentication.k8s.io/v1".into()),
         interactive_mode: Some("Never".into()),
         ..ExecConfig::default()
@@ -303,7 +303,7 @@ async fn credentials_are_not_sent_over_plain_http(ctx: Ctx) {
         std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let exec = ExecConfig {
-        command: plugin.to_str().unwrap().to_owned(),
+        command: plugin.clone(),
         api_version: Some("client.authentication.k8s.io/v1".into()),
         interactive_mode: Some("Never".into()),
         ..ExecConfig::default()

@@ -52,8 +52,8 @@ impl Credentials {
 /// A process for the caller to run: an exec credential plugin, or a gcp `cmd-path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecRequest {
-    /// The command.
-    pub command: String,
+    /// The command: a path, or a name looked up in `PATH`.
+    pub command: PathBuf,
     /// Its arguments.
     pub args: Vec<String>,
     /// Environment variables to add (values may be secret).
@@ -227,7 +227,7 @@ impl Auth {
             },
             Source::Gcp { config } => match config.get("cmd-path").filter(|c| !c.is_empty()) {
                 Some(cmd) => AuthAction::Exec(ExecRequest {
-                    command: cmd.expose().to_owned(),
+                    command: cmd.expose().into(),
                     args: config
                         .get("cmd-args")
                         .map(|a| a.expose().split_whitespace().map(str::to_owned).collect())
@@ -388,7 +388,7 @@ impl Auth {
     /// [`poll`](Self::poll) whenever it comes.
     pub fn on_exec_failed(&mut self, _now: SystemTime, message: impl Into<String>) {
         let (command, install_hint) = match &self.source {
-            Source::Exec { exec, .. } => (exec.command.clone(), exec.install_hint.clone()),
+            Source::Exec { exec, .. } => (exec.command.display().to_string(), exec.install_hint.clone()),
             Source::Gcp { config } => (config.get("cmd-path").map(|c| c.expose().to_owned()).unwrap_or_default(), None),
             _ => return,
         };
@@ -465,7 +465,7 @@ impl Auth {
 pub fn exec_request(exec: &ExecConfig, cluster: &ExecCluster, terminal: bool) -> Result<ExecRequest, ConfigError> {
     let api_version = exec.api_version.clone().unwrap_or_default();
     let fail = |message: String| ConfigError::Exec {
-        command: exec.command.clone(),
+        command: exec.command.display().to_string(),
         message,
         install_hint: exec.install_hint.clone(),
     };
@@ -523,7 +523,7 @@ type ExecResult = (Option<SecretString>, Option<Identity>, Option<SystemTime>);
 /// Reads an `ExecCredential` that a plugin printed.
 fn parse_exec_output(exec: &ExecConfig, out: &ExecOutput) -> Result<ExecResult, ConfigError> {
     let fail = |message: String| ConfigError::Exec {
-        command: exec.command.clone(),
+        command: exec.command.display().to_string(),
         message,
         install_hint: exec.install_hint.clone(),
     };

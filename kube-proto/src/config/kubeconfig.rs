@@ -196,8 +196,9 @@ pub struct AuthProviderConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecConfig {
-    /// The command (a path, or a name looked up in `PATH`).
-    pub command: String,
+    /// The command (a path, or a name looked up in `PATH`). A path with a `/` is relative to
+    /// the kubeconfig's folder, kept as a path (whatever the folder's name).
+    pub command: PathBuf,
     /// Its arguments.
     #[serde(default, deserialize_with = "null_as_default")]
     pub args: Vec<String>,
@@ -464,11 +465,11 @@ impl Kubeconfig {
             fix(&mut a.client_key);
             fix(&mut a.token_file);
             if let Some(exec) = &mut a.exec
-                && exec.command.contains('/')
-                && Path::new(&exec.command).is_relative()
+                && exec.command.as_os_str().as_encoded_bytes().contains(&b'/')
+                && exec.command.is_relative()
             {
                 // A command with a slash is relative to the file; a bare name is looked up in PATH.
-                exec.command = dir.join(&exec.command).display().to_string();
+                exec.command = dir.join(&exec.command);
             }
         }
     }

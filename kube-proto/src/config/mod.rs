@@ -521,7 +521,7 @@ impl Config {
                 }
             }
         } else if let Some(exec) = &a.exec {
-            if exec.command.is_empty() {
+            if exec.command.as_os_str().is_empty() {
                 return Err(ConfigError::Invalid {
                     field: ufield("exec.command"),
                     message: "the command is empty".into(),
