@@ -690,9 +690,14 @@ fn is_loopback(url: &url::Url) -> bool {
 
 fn parse_url(s: &str, field: &str) -> Result<url::Url, ConfigError> {
     let url = url::Url::parse(s)
-        .map_err(|e| ConfigError::Invalid { field: field.into(), message: format!("{s:?} is not a URL: {e}") })?;
+        // The URL is shown without its password (user info may hold one).
+        .map_err(|e| ConfigError::Invalid {
+            field: field.into(),
+            message: format!("{:?} is not a URL: {e}", secret::redact_url(s)),
+        })?;
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(ConfigError::Invalid { field: field.into(), message: format!("{s:?} has no host") });
+        let message = format!("{:?} has no host", secret::redact_url(s));
+        return Err(ConfigError::Invalid { field: field.into(), message });
     }
     Ok(url)
 }
