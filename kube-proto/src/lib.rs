@@ -45,6 +45,7 @@ pub mod response;
 pub mod retry;
 pub mod rng;
 pub mod selector;
+pub mod store;
 pub mod workqueue;
 pub mod watch;
 pub mod watcher;
