@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod backoff;
+pub mod conditions;
 pub mod config;
 pub mod error;
 #[cfg(feature = "fake")]
