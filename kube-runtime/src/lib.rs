@@ -32,6 +32,7 @@ pub mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub mod process;
+pub mod reflector;
 #[cfg(feature = "rustls")]
 pub mod tls;
 pub mod transport;
