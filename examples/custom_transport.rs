@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use futures_util::future::BoxFuture;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube_proto::fake::{FakeApiServer, FakeConfig, Reply};
 use kube_proto::{ListParams, PostParams, ResourceExt};
+use kube_runtime::fake::{FakeApiServer, FakeConfig, Reply};
 use kube_runtime::{Api, Client, Transport, TransportError, TransportResponse};
 
 // ---- The transport: the whole of it. ----

@@ -17,9 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube_proto::fake::{FakeApiServer, FakeConfig, Reply, WatchPoll};
 use kube_proto::watcher::{Action, Config, Event, Watcher};
 use kube_proto::{Request, ResourceExt};
+use kube_proto_fake::{FakeApiServer, FakeConfig, Reply, WatchPoll};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fake = Arc::new(Mutex::new(FakeApiServer::new(FakeConfig::default(), Instant::now())));

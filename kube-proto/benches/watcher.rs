@@ -21,7 +21,7 @@
 //! - `decoder` (diagnostic): kube-proto's `WatchDecoder<Pod>` alone over the watch stream.
 //!
 //! Throughput is in watch events (`EVENTS`). Run with
-//! `cargo bench -p kube-proto --features fake --bench watcher -- --warm-up-time 1 --measurement-time 3`.
+//! `cargo bench -p kube-proto --bench watcher -- --warm-up-time 1 --measurement-time 3`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use http::{HeaderMap, StatusCode};
 use k8s_openapi::api::core::v1::Pod;
-use kube_proto::fake::{FakeApiServer, FakeConfig, Reply, WatchPoll};
 use kube_proto::watcher::{Action, Config, Event, RequestId, Watcher};
 use kube_proto::{Patch, PatchParams, PostParams, Request, Response, WatchDecoder, WatchEvent};
+use kube_proto_fake::{FakeApiServer, FakeConfig, Reply, WatchPoll};
 use serde_json::json;
 
 // Shared with the `core` bench, whose stream this one does not use.

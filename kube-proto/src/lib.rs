@@ -36,8 +36,6 @@ pub mod backoff;
 pub mod conditions;
 pub mod config;
 pub mod error;
-#[cfg(feature = "fake")]
-pub mod fake;
 pub mod params;
 pub mod proxy;
 pub mod request;
@@ -47,9 +45,9 @@ pub mod retry;
 pub mod rng;
 pub mod selector;
 pub mod store;
-pub mod workqueue;
 pub mod watch;
 pub mod watcher;
+pub mod workqueue;
 
 pub use error::{ApiError, Reason, RequestError, ResponseError, Status, StatusCause, StatusDetails};
 pub use params::{

@@ -1,4 +1,4 @@
-//! How much the fake API server (`kube_proto::fake`) answers like the real kube-apiserver v1.36
+//! How much the fake API server (`kube_proto_fake`) answers like the real kube-apiserver v1.36
 //! recorded in `tests/fixtures/apiserver-v1.36`.
 //!
 //! Each fixture the fake models has a case: it sets up, in a fresh fake, the objects the
@@ -13,7 +13,6 @@
 //! carries one, the case replays it with the fake's own.
 //!
 //! Every other fixture is listed in [`NOT_MODELLED`] with the reason.
-#![cfg(feature = "fake")]
 
 mod fake_support;
 mod fixture_support;
@@ -23,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use fake_support::body_json;
 use fixture_support::{Fixture, names as fixture_names, run_check};
-use kube_proto::fake::{FakeApiServer, FakeConfig, Reply, WatchPoll};
+use kube_proto_fake::{FakeApiServer, FakeConfig, Reply, WatchPoll};
 use serde_json::{Value, json};
 
 /// Fixtures the fake deliberately does not model, each with the reason.

@@ -9,8 +9,8 @@
 use std::time::Instant;
 
 use k8s_openapi::api::rbac::v1::Role;
-use kube_proto::fake::{FakeApiServer, FakeConfig, Reply};
 use kube_proto::{DeleteParams, GetParams, Patch, PatchParams, PostParams, Request, RequestError, Response};
+use kube_proto_fake::{FakeApiServer, FakeConfig, Reply};
 use serde_json::json;
 
 fn send(fake: &mut FakeApiServer, req: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {

@@ -10,7 +10,6 @@
 //! The allocator counts every thread, so this binary has a single `#[test]`: while it runs, no
 //! other test thread allocates, and the test harness's main thread only waits for it. Everything
 //! runs on that one thread in simulated time, so the figures are exact and the same on every run.
-#![cfg(feature = "fake")]
 #![forbid(unsafe_code)]
 #![allow(clippy::disallowed_methods)] // one origin instant per run; time then stands still
 
@@ -18,9 +17,9 @@ use std::alloc::System;
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube_proto::fake::{FakeApiServer, FakeConfig, Reply};
 use kube_proto::watcher::{Action, Config, Event, Watcher, WatcherError};
 use kube_proto::{PostParams, Request, Response};
+use kube_proto_fake::{FakeApiServer, FakeConfig, Reply};
 use serde_json::json;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 

@@ -10,18 +10,17 @@
 //!
 //! `SIM_SEEDS=N` runs N seeds (default 1000); `SIM_SEED=S` replays one seed, printing its trace
 //! with `SIM_TRACE=1`.
-#![cfg(feature = "fake")]
 #![allow(clippy::disallowed_methods)] // the simulation takes one origin instant; everything else is simulated
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube_proto::fake::faults::{Delivery, FaultConfig, FaultyPoll, FaultyServer};
-use kube_proto::fake::{FakeApiServer, FakeConfig, WatchId};
 use kube_proto::rng::SplitMix64;
 use kube_proto::watcher::{Action, Backoff, Config, Event, InitialListStrategy, RequestId, Watcher};
 use kube_proto::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Request, ResourceExt, Response};
+use kube_proto_fake::faults::{Delivery, FaultConfig, FaultyPoll, FaultyServer};
+use kube_proto_fake::{FakeApiServer, FakeConfig, WatchId};
 use serde_json::json;
 
 const NAMESPACES: [&str; 3] = ["default", "ns-a", "ns-b"];
@@ -171,7 +170,7 @@ impl Sim {
     fn fail(&self, what: String) -> ! {
         let tail: Vec<&str> = self.log.iter().map(String::as_str).collect();
         panic!(
-            "seed {} violated an invariant: {what}\nlast steps:\n{}\nreplay: SIM_SEED={} SIM_TRACE=1 cargo test -p kube-proto --features fake --test watcher_simulation -- --nocapture",
+            "seed {} violated an invariant: {what}\nlast steps:\n{}\nreplay: SIM_SEED={} SIM_TRACE=1 cargo test -p kube-proto --test watcher_simulation -- --nocapture",
             self.seed,
             tail.join("\n"),
             self.seed

@@ -1,5 +1,11 @@
-//! An in-process transport serving kube-proto's fake API server: no sockets, no cluster. Users
-//! test their controllers against it; the examples run on it by default.
+//! An in-process transport serving the fake API server (the `kube-proto-fake` crate): no
+//! sockets, no cluster. Users test their controllers against it; the examples run on it by
+//! default.
+//!
+//! The fake itself is re-exported: whole as [`server`], and its main types next to
+//! [`FakeTransport`], so that a crate depending on `kube-runtime` with the `fake` feature needs
+//! no other dependency to set a server up, drive it directly or inject faults
+//! ([`server::faults`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +18,9 @@ use futures_core::Stream;
 use futures_util::future::BoxFuture;
 use http::Method;
 use kube_proto::config::Config;
-use kube_proto::fake::{FakeApiServer, FakeConfig, Reply, WatchId, WatchPoll};
+
+pub use kube_proto_fake as server;
+pub use kube_proto_fake::{FakeApiServer, FakeConfig, Reply, WatchId, WatchPoll};
 
 use crate::transport::{Transport, TransportError, TransportResponse};
 

@@ -20,7 +20,7 @@ use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use kube_proto::config::{AuthSpec, Config, Identity, SecretString};
-use kube_proto::fake::{FakeApiServer, FakeConfig, Reply, WatchId, WatchPoll};
+use kube_runtime::fake::{FakeApiServer, FakeConfig, Reply, WatchId, WatchPoll};
 use serde_json::json;
 use tokio::sync::{oneshot, watch};
 use tokio_rustls::TlsAcceptor;

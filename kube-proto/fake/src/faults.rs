@@ -6,8 +6,8 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use kube_proto::fake::faults::{FaultConfig, FaultyServer};
-//! use kube_proto::fake::{FakeApiServer, FakeConfig};
+//! use kube_proto_fake::faults::{FaultConfig, FaultyServer};
+//! use kube_proto_fake::{FakeApiServer, FakeConfig};
 //!
 //! let t0 = Instant::now();
 //! let server = FakeApiServer::new(FakeConfig::default(), t0);
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use http::{HeaderValue, StatusCode};
 
 use super::{FakeApiServer, Reply, WatchId, WatchPoll, status_response};
-use crate::error::{Reason, Status, StatusDetails};
+use kube_proto::error::{Reason, Status, StatusDetails};
 
 /// How often each fault happens, as probabilities per request (or per watch poll).
 #[derive(Debug, Clone, PartialEq)]
@@ -132,7 +132,7 @@ pub struct FaultyServer {
     /// The server behind the faults; use it directly for setup and to inspect state.
     pub server: FakeApiServer,
     config: FaultConfig,
-    rng: crate::rng::SplitMix64,
+    rng: kube_proto::rng::SplitMix64,
     active: bool,
     injected: Vec<Fault>,
 }
@@ -140,7 +140,7 @@ pub struct FaultyServer {
 impl FaultyServer {
     /// Wraps a server.
     pub fn new(server: FakeApiServer, config: FaultConfig) -> Self {
-        let rng = crate::rng::SplitMix64::new(config.seed ^ 0xD1B5_4A32_D192_ED03);
+        let rng = kube_proto::rng::SplitMix64::new(config.seed ^ 0xD1B5_4A32_D192_ED03);
         FaultyServer { server, config, rng, active: true, injected: Vec::new() }
     }
 

@@ -15,8 +15,8 @@ use super::{
     FakeApiServer, HResult, Route, arc, bad_request, conflict, details, invalid, not_found, options_invalid,
     too_large_rv,
 };
-use crate::error::{Reason, Status, StatusCause, StatusDetails};
-use crate::selector::{FieldSelector, LabelSelector, is_dns1123_subdomain};
+use kube_proto::error::{Reason, Status, StatusCause, StatusDetails};
+use kube_proto::selector::{FieldSelector, LabelSelector, is_dns1123_subdomain};
 
 type Query = BTreeMap<String, String>;
 
@@ -172,8 +172,8 @@ impl Filter {
             scratch.push(got);
         }
         self.fields.requirements.iter().zip(&scratch).all(|(r, got)| match r.op {
-            crate::selector::FieldOp::Equals => *got == r.value,
-            crate::selector::FieldOp::NotEquals => *got != r.value,
+            kube_proto::selector::FieldOp::Equals => *got == r.value,
+            kube_proto::selector::FieldOp::NotEquals => *got != r.value,
         })
     }
 

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::ApiResource;
+use kube_proto::ApiResource;
 
 /// Where a kind's scale subresource reads and writes (`.spec.replicas` for Deployments).
 #[derive(Debug, Clone, PartialEq, Eq)]

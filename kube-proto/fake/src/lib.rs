@@ -8,7 +8,7 @@
 //! ```
 //! use std::time::{Duration, Instant};
 //! use k8s_openapi::api::core::v1::ConfigMap;
-//! use kube_proto::fake::{FakeApiServer, FakeConfig, Reply};
+//! use kube_proto_fake::{FakeApiServer, FakeConfig, Reply};
 //! use kube_proto::{PostParams, Request, Response};
 //!
 //! let t0 = Instant::now();
@@ -22,6 +22,12 @@
 //! ```
 //!
 //! Where it is simpler than the real server, the item's documentation says so.
+//!
+//! It is a crate of its own over [`kube_proto`], pure as the core is (no IO, no clock, no
+//! threads). `kube-runtime`'s `fake` feature re-exports it as `kube_runtime::fake::server` and
+//! serves it through an in-process transport.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod faults;
 mod handlers;
@@ -37,8 +43,8 @@ use std::time::{Duration, Instant};
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::error::{Reason, Status, StatusCause, StatusDetails};
 pub use kinds::{KindInfo, ScalePaths};
+use kube_proto::error::{Reason, Status, StatusCause, StatusDetails};
 use store::{KindId, Store};
 pub use watch::WatchPoll;
 
@@ -113,7 +119,7 @@ pub struct FakeApiServer {
     store: Store,
     watches: BTreeMap<WatchId, watch::WatchState>,
     next_watch: WatchId,
-    rng: crate::rng::SplitMix64,
+    rng: kube_proto::rng::SplitMix64,
     /// The watch cache's bookmark timer.
     bookmark_clock: watch::BookmarkClock,
 }
@@ -127,7 +133,7 @@ impl FakeApiServer {
     pub fn new(config: FakeConfig, start: Instant) -> Self {
         let store = Store::new(config.first_resource_version, config.history.max(1));
         let mut server = FakeApiServer {
-            rng: crate::rng::SplitMix64::new(config.seed ^ 0x9E37_79B9_7F4A_7C15),
+            rng: kube_proto::rng::SplitMix64::new(config.seed ^ 0x9E37_79B9_7F4A_7C15),
             bookmark_clock: watch::BookmarkClock::new(start, config.seed),
             config,
             start,
@@ -276,7 +282,7 @@ impl FakeApiServer {
         // `my%20role` is the object `my role`. A malformed escape is refused as Go's HTTP server
         // refuses it.
         let decoded: Option<Vec<String>> =
-            req.uri().path().trim_matches('/').split('/').map(crate::params::decode_path_segment).collect();
+            req.uri().path().trim_matches('/').split('/').map(kube_proto::params::decode_path_segment).collect();
         let Some(decoded) = decoded else { return Err(Box::new(bad_request_page())) };
         let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
         let (group, version, rest) = match segs.as_slice() {

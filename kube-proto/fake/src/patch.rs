@@ -39,7 +39,7 @@ use std::ops::Bound;
 
 use serde_json::{Map, Value};
 
-use crate::error::StatusCause;
+use kube_proto::error::StatusCause;
 
 /// What a list-key function returns for a list of scalars that merges as a set, by value (like
 /// `metadata.finalizers`, `patchStrategy: merge` without a key in the real schema).

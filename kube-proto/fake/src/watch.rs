@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::handlers::Filter;
 use super::store::{Change, KindId};
 use super::{FakeApiServer, MetaAccept, Reply, Route, WatchId};
-use crate::error::{Reason, Status};
+use kube_proto::error::{Reason, Status};
 
 /// What a watch has to say now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,7 @@ const BOOKMARK_TICKS_WALKED: u32 = 4096;
 /// time's second: up to a second before that time, or up to 1.25 s after it. A watcher filed
 /// again right after a tick waits for a later second: the next tick at the earliest.
 ///
-/// Here the ticks come from a [`SplitMix64`](crate::rng::SplitMix64) of their own, seeded from
+/// Here the ticks come from a [`SplitMix64`](kube_proto::rng::SplitMix64) of their own, seeded from
 /// the fake's seed, so that they do not depend on the order of requests; and the buckets count
 /// from the fake's start.
 #[derive(Debug, Clone)]
@@ -91,15 +91,15 @@ pub(super) struct BookmarkClock {
     /// The last tick known to be at or before every instant asked about (at first, the epoch).
     tick: Instant,
     /// The generator of the gaps between ticks after `tick`.
-    rng: crate::rng::SplitMix64,
+    rng: kube_proto::rng::SplitMix64,
 }
 
 impl BookmarkClock {
     pub(super) fn new(epoch: Instant, seed: u64) -> Self {
-        BookmarkClock { epoch, tick: epoch, rng: crate::rng::SplitMix64::new(seed ^ 0xB00C_3A2C_71C4_5EED) }
+        BookmarkClock { epoch, tick: epoch, rng: kube_proto::rng::SplitMix64::new(seed ^ 0xB00C_3A2C_71C4_5EED) }
     }
 
-    fn gap(rng: &mut crate::rng::SplitMix64) -> Duration {
+    fn gap(rng: &mut kube_proto::rng::SplitMix64) -> Duration {
         BOOKMARK_TICK + BOOKMARK_TICK.mul_f64(BOOKMARK_TICK_JITTER * rng.next_f64())
     }
 
@@ -256,7 +256,7 @@ impl FakeApiServer {
         if let Some(rv) = w.initial_end.take() {
             let bookmark = json!({"kind": kind.resource.kind, "apiVersion": kind.resource.api_version,
                 "metadata": {"resourceVersion": rv.to_string(), "creationTimestamp": null,
-                             "annotations": {crate::watch::INITIAL_EVENTS_END: "true"}}});
+                             "annotations": {kube_proto::watch::INITIAL_EVENTS_END: "true"}}});
             event_line(&mut out, "BOOKMARK", &bookmark, w.meta);
         }
         match self.store.log_after(w.sent_rv) {

@@ -1,13 +1,12 @@
 //! Fault injection in the fake API server: reproducible from a seed, and it can be stopped.
-#![cfg(feature = "fake")]
 #![allow(clippy::disallowed_methods)] // a test needs one origin instant; the code under test takes it as an argument
 
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube_proto::fake::faults::{Delivery, Fault, FaultConfig, FaultyServer};
-use kube_proto::fake::{FakeApiServer, FakeConfig};
 use kube_proto::{ListParams, PostParams, Request};
+use kube_proto_fake::faults::{Delivery, Fault, FaultConfig, FaultyServer};
+use kube_proto_fake::{FakeApiServer, FakeConfig};
 
 fn run(seed: u64) -> Vec<Fault> {
     let t0 = Instant::now();

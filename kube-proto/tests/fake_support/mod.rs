@@ -1,4 +1,4 @@
-//! Helpers for reading the fake API server's answers (`kube_proto::fake`) in `fake_likeness.rs`.
+//! Helpers for reading the fake API server's answers (`kube_proto_fake`) in `fake_likeness.rs`.
 //! (The behaviour tests, which drive the fake and a real cluster alike, are in the integration
 //! package: `tests/tests/behaviour.rs`.)
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use kube_proto::fake::{FakeApiServer, FakeConfig, Reply, WatchPoll};
+use kube_runtime::fake::{FakeApiServer, FakeConfig, Reply, WatchPoll};
 
 use super::{Answer, Backend, Power, Skip, WatchHandle, WatchRead, WatchSource};
 

@@ -8,8 +8,8 @@
 //! ones), opens and reads watches, and waits, through a [`Behaviour`], which hands them to a
 //! [`Backend`]:
 //!
-//! - [`FakeBackend`]: [`FakeApiServer::handle`](kube_proto::fake::FakeApiServer::handle) and
-//!   [`poll_watch`](kube_proto::fake::FakeApiServer::poll_watch) called directly, with simulated
+//! - [`FakeBackend`]: [`FakeApiServer::handle`](kube_runtime::fake::FakeApiServer::handle) and
+//!   [`poll_watch`](kube_runtime::fake::FakeApiServer::poll_watch) called directly, with simulated
 //!   time: a wait moves the clock at once, so minutes of watch time take microseconds, and it has
 //!   every [`Power`] (compaction at will, minutes of clock).
 //! - [`ClusterBackend`]: a [`Client`](kube_runtime::Client) over transport-hyper, blocking on a
@@ -37,8 +37,8 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
-use kube_proto::fake::WatchId;
 use kube_proto::{WatchDecoder, WatchEvent};
+use kube_runtime::fake::WatchId;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
