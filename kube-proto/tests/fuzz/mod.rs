@@ -10,13 +10,16 @@
 //! - `FUZZ_ITERATIONS`: inputs per target (each target has a small default, for CI).
 //! - `FUZZ_SEED`: the seed (decimal or `0x` hex), or `random` for one from the clock. The default
 //!   is fixed, so that a CI run is deterministic. The seed is printed when a check fails.
+//! - `FUZZ_SECONDS`: stop mutating after this many seconds (for soak runs, with a large
+//!   `FUZZ_ITERATIONS`).
 //! - `FUZZ_REPLAY`: a file whose bytes are checked alone (a failure's input is written to
 //!   `target/fuzz-failures/`).
 //!
 //! Every target writes one summary line (inputs tried, inputs kept, failures) straight to
 //! stderr, so it shows in `cargo test` output whether the test passed or not.
 
-#![allow(dead_code)] // each test file uses a part of it
+#![allow(dead_code)]
+// each test file uses a part of it
 // The harness reads its corpus, its settings and the clock; the code under test does not.
 #![allow(clippy::disallowed_methods)]
 
@@ -257,7 +260,13 @@ impl Fuzzer {
             seen.insert(signature);
             pool.push(input.clone());
         }
+        let deadline = std::env::var("FUZZ_SECONDS").ok().and_then(|s| parse_u64(&s));
+        let mut iterations = iterations;
         for i in 0..iterations {
+            if deadline.is_some_and(|d| i % 64 == 0 && started.elapsed().as_secs() >= d) {
+                iterations = i;
+                break;
+            }
             let parent = rng.below(pool.len() as u64) as usize;
             let mut input = pool[parent].clone();
             let stacked = 1 + rng.below(4);
