@@ -154,8 +154,11 @@ fn proxy_settings_never_panic_and_never_show_the_password() {
         "10.1.2.3",
         "[fd00::1]",
     ];
-    let mut rng = SplitMix64::new(fuzz::seed_from_env(0x70_726f_7879));
+    let seed = fuzz::seed_from_env(0x70_726f_7879);
+    let mut rng = SplitMix64::new(seed);
     let iterations = fuzz::iterations_from_env(3000);
+    // Said first, so that a failure's output has it: FUZZ_SEED replays the run.
+    fuzz::report(&format!("fuzz proxy settings: seed {seed:#x}, {iterations} inputs"));
     let tokens: &[&[u8]] = &[b":", b"@", b"/", b"[", b"]", b"%", b",", b"*", b".", b"::", b"//", b"SECRET-pw"];
     let pool: Vec<Vec<u8>> = seeds.iter().map(|s| s.as_bytes().to_vec()).collect();
     let mut tried = 0;
@@ -203,6 +206,6 @@ fn proxy_settings_never_panic_and_never_show_the_password() {
         }
         tried += 1;
     }
-    fuzz::report(&format!("fuzz proxy settings: {tried} inputs tried, 0 failures"));
+    fuzz::report(&format!("fuzz proxy settings: {tried} inputs tried, 0 failures, seed {seed:#x}"));
     assert!(password_in_place("http://bob:SECRET-pw@proxy:3128") && !password_in_place("http://bobSECRET-pw:80"));
 }
