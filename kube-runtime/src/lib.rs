@@ -28,14 +28,17 @@
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod controller;
 pub mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
+pub mod finalizer;
 pub mod process;
 pub mod reflector;
 #[cfg(feature = "rustls")]
 pub mod tls;
 pub mod transport;
+pub mod wait;
 pub mod watcher;
 
 pub use api::Api;

@@ -62,7 +62,16 @@ fn apply_json_op(doc: &mut Value, index: usize, op: &Value) -> Result<(), PatchE
         }
         "test" => {
             let expected = value()?;
-            let actual = pointer_get(doc, &path).ok_or(PatchError::TestFailed { index, path: path_str.into() })?;
+            let failed = || PatchError::TestFailed { index, path: path_str.into() };
+            // As the API server's JSON patch library has it: a member missing from an object that
+            // is there tests equal to null (so `test /metadata/finalizers null` checks "none yet").
+            let missing_member = path.split_last().is_some_and(
+                |(last, parent)| matches!(pointer_get(doc, parent), Some(Value::Object(m)) if !m.contains_key(last)),
+            );
+            if missing_member && expected.is_null() {
+                return Ok(());
+            }
+            let actual = pointer_get(doc, &path).ok_or_else(failed)?;
             if json_equal(actual, expected) {
                 Ok(())
             } else {
@@ -380,7 +389,11 @@ mod tests {
         let v = jp(doc.clone(), json!([{"op": "copy", "from": "/a", "path": "/c"}])).unwrap();
         assert_eq!(v, json!({"a": {"b": 1}, "c": {"b": 1}}));
         assert!(jp(doc.clone(), json!([{"op": "test", "path": "/a/b", "value": 1.0}])).is_ok());
-        assert!(jp(doc, json!([{"op": "test", "path": "/a/c", "value": null}])).is_err());
+        // A member missing from an object tests equal to null, as in the server's library; a
+        // missing parent does not.
+        assert!(jp(doc.clone(), json!([{"op": "test", "path": "/a/c", "value": null}])).is_ok());
+        assert!(jp(doc.clone(), json!([{"op": "test", "path": "/a/c", "value": 1}])).is_err());
+        assert!(jp(doc, json!([{"op": "test", "path": "/x/c", "value": null}])).is_err());
         assert_eq!(
             PatchError::TestFailed { index: 3, path: "/a".into() }.to_string(),
             "operation 3: test failed at \"/a\""
