@@ -8,6 +8,7 @@ use base64::Engine as _;
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
+use super::context::{Call, Query, Write};
 use super::kinds::{self, KindInfo};
 use super::patch;
 use super::store::{Change, KindId, ObjKey};
@@ -17,8 +18,6 @@ use super::{
 };
 use kube_proto::error::{Reason, Status, StatusCause, StatusDetails};
 use kube_proto::selector::{FieldSelector, LabelSelector, is_dns1123_subdomain};
-
-type Query = BTreeMap<String, String>;
 
 /// Options of a delete, from the body and the query.
 #[derive(Debug, Default, Clone)]
@@ -54,19 +53,6 @@ fn finalizers(v: &Value) -> Vec<String> {
 
 fn is_dns1123_label(s: &str) -> bool {
     s.len() <= 63 && !s.contains('.') && is_dns1123_subdomain(s)
-}
-
-fn manager_of(req: &http::Request<Vec<u8>>, q: &Query) -> String {
-    if let Some(m) = q.get("fieldManager") {
-        return m.clone();
-    }
-    req.headers()
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ua| ua.split('/').next())
-        .filter(|s| !s.is_empty())
-        .unwrap_or("unknown")
-        .to_owned()
 }
 
 fn content_type(req: &http::Request<Vec<u8>>) -> &str {
@@ -377,7 +363,8 @@ impl FakeApiServer {
         Ok(v)
     }
 
-    pub(super) fn create(&mut self, now: Instant, route: &Route, req: &http::Request<Vec<u8>>, q: &Query) -> HResult {
+    pub(super) fn create(&mut self, call: Call<'_>) -> HResult {
+        let Call { now, route, req, .. } = call;
         let kind = self.kinds[route.kind].clone();
         let obj = self.parse_body(&kind, req)?;
         check_namespace(&kind, route, &obj)?;
@@ -386,22 +373,20 @@ impl FakeApiServer {
                 "the server could not find the requested resource: a namespaced object needs a namespace",
             ));
         }
-        let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
-        self.create_object(now, route.kind, route.namespace.as_deref(), obj, dry_run, &manager_of(req, q), None)
+        let manager = call.manager();
+        let write = Write::new(now, &manager).dry_run(call.dry_run());
+        self.create_object(write, route.kind, route.namespace.as_deref(), obj)
     }
 
     /// Creates an object of a kind in a namespace (for the fake's own setup too).
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn create_object(
         &mut self,
-        now: Instant,
+        write: Write<'_>,
         kind_id: KindId,
         namespace: Option<&str>,
         mut obj: Value,
-        dry_run: bool,
-        manager: &str,
-        applied: Option<patch::FieldOwners>,
     ) -> HResult {
+        let Write { now, manager, dry_run, subresource: _, applied } = write;
         let kind = self.kinds[kind_id].clone();
         let name = match (meta_str(&obj, "name").filter(|n| !n.is_empty()), meta_str(&obj, "generateName")) {
             (Some(n), _) => n.to_owned(),
@@ -563,7 +548,7 @@ impl FakeApiServer {
             {"type": "NamesAccepted", "status": "True", "lastTransitionTime": ts, "reason": "NoConflicts", "message": "no conflicts found"},
             {"type": "Established", "status": "True", "lastTransitionTime": ts, "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"},
         ]);
-        let _ = self.commit_update(now, key, cur, new, "kube-apiserver", false, Some("status"), None);
+        let _ = self.commit_update(Write::new(now, "kube-apiserver").through(Some("status")), key, cur, new);
     }
 
     fn check_namespace_open(&self, kind: &KindInfo, name: &str, ns: &str) -> Result<(), Box<Status>> {
@@ -597,15 +582,8 @@ impl FakeApiServer {
         Ok(())
     }
 
-    pub(super) fn replace(
-        &mut self,
-        now: Instant,
-        route: &Route,
-        name: &str,
-        req: &http::Request<Vec<u8>>,
-        q: &Query,
-        sub: Option<&str>,
-    ) -> HResult {
+    pub(super) fn replace(&mut self, call: Call<'_>, name: &str, sub: Option<&str>) -> HResult {
+        let Call { now, route, req, .. } = call;
         let kind = self.kinds[route.kind].clone();
         let new = self.parse_body(&kind, req)?;
         if let Some(body_name) = meta_str(&new, "name")
@@ -619,19 +597,12 @@ impl FakeApiServer {
         let key = self.key(route, name);
         let old = self.store.get(&key).cloned().ok_or_else(|| not_found(&kind, name))?;
         check_resource_version(&kind, name, &new, &old)?;
-        let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
-        self.commit_update(now, &key, old, new, &manager_of(req, q), dry_run, sub, None)
+        let manager = call.manager();
+        self.commit_update(Write::new(now, &manager).dry_run(call.dry_run()).through(sub), &key, old, new)
     }
 
-    pub(super) fn patch(
-        &mut self,
-        now: Instant,
-        route: &Route,
-        name: &str,
-        req: &http::Request<Vec<u8>>,
-        q: &Query,
-        sub: Option<&str>,
-    ) -> HResult {
+    pub(super) fn patch(&mut self, call: Call<'_>, name: &str, sub: Option<&str>) -> HResult {
+        let Call { now, route, req, query: q } = call;
         let kind = self.kinds[route.kind].clone();
         let ct = content_type(req);
         let accepted = if kind.builtin {
@@ -675,7 +646,7 @@ impl FakeApiServer {
                     "Required value: is required for apply patch",
                 ));
             }
-            None => manager_of(req, q),
+            None => call.manager(),
         };
         let body: Value = serde_json::from_slice(req.body()).map_err(|e| {
             if is_apply {
@@ -685,7 +656,7 @@ impl FakeApiServer {
             }
         })?;
         let key = self.key(route, name);
-        let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
+        let dry_run = call.dry_run();
         let force = q.get("force").is_some_and(|f| f == "true");
         let Some(old) = self.store.get(&key).cloned() else {
             if is_apply && sub.is_none() {
@@ -698,7 +669,8 @@ impl FakeApiServer {
                 let built = patch::apply(None, &obj, &manager, force, &mut owners, &list_keys_for(&kind))
                     .map_err(|e| apply_error(&kind, name, e))?;
                 let ns = route.namespace.clone();
-                return self.create_object(now, route.kind, ns.as_deref(), built, dry_run, &manager, Some(owners));
+                let write = Write::new(now, &manager).dry_run(dry_run).applied(Some(owners));
+                return self.create_object(write, route.kind, ns.as_deref(), built);
             }
             return Err(not_found(&kind, name));
         };
@@ -761,26 +733,18 @@ impl FakeApiServer {
                 &kind.scale.as_ref().map_or("spec.replicas".into(), |s| s.spec_replicas.clone()),
                 replicas,
             );
-            let (code, obj) = self.commit_update(now, &key, old, new, &manager, dry_run, sub, apply_owners)?;
+            let write = Write::new(now, &manager).dry_run(dry_run).through(sub).applied(apply_owners);
+            let (code, obj) = self.commit_update(write, &key, old, new)?;
             return Ok((code, self.scale_view(&kind, &obj)?));
         }
-        self.commit_update(now, &key, old, patched, &manager, dry_run, sub, apply_owners)
+        let write = Write::new(now, &manager).dry_run(dry_run).through(sub).applied(apply_owners);
+        self.commit_update(write, &key, old, patched)
     }
 
     /// The common path of every update: subresource rules, system metadata, finalizers,
     /// validation, no-op detection, generation, and deletion when the last finalizer goes.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn commit_update(
-        &mut self,
-        now: Instant,
-        key: &ObjKey,
-        old: Arc<Value>,
-        mut new: Value,
-        manager: &str,
-        dry_run: bool,
-        sub: Option<&str>,
-        apply_owners: Option<patch::FieldOwners>,
-    ) -> HResult {
+    pub(super) fn commit_update(&mut self, write: Write<'_>, key: &ObjKey, old: Arc<Value>, mut new: Value) -> HResult {
+        let Write { now, manager, dry_run, subresource: sub, applied: apply_owners } = write;
         let kind = self.kinds[key.kind].clone();
         let name = key.name.clone();
         if sub == Some("ephemeralcontainers") {
@@ -922,14 +886,8 @@ impl FakeApiServer {
         self.store.write(key.clone(), Change::Deleted, arc(gone));
     }
 
-    pub(super) fn delete(
-        &mut self,
-        now: Instant,
-        route: &Route,
-        name: &str,
-        req: &http::Request<Vec<u8>>,
-        q: &Query,
-    ) -> HResult {
+    pub(super) fn delete(&mut self, call: Call<'_>, name: &str) -> HResult {
+        let Call { now, route, req, query: q } = call;
         let opts = delete_opts(req, q)?;
         let key = self.key(route, name);
         self.delete_object(now, &key, &opts)
@@ -1123,7 +1081,7 @@ impl FakeApiServer {
         } else {
             meta_mut(&mut new).insert("finalizers".into(), json!(remaining));
         }
-        let _ = self.commit_update(now, key, cur, new, "fake-garbage-collector", false, None, None);
+        let _ = self.commit_update(Write::new(now, "fake-garbage-collector"), key, cur, new);
     }
 
     /// The namespace controller: deletes everything in a terminating namespace, then the
@@ -1164,13 +1122,8 @@ impl FakeApiServer {
         }
     }
 
-    pub(super) fn delete_collection(
-        &mut self,
-        now: Instant,
-        route: &Route,
-        req: &http::Request<Vec<u8>>,
-        q: &Query,
-    ) -> HResult {
+    pub(super) fn delete_collection(&mut self, call: Call<'_>) -> HResult {
+        let Call { now, route, req, query: q } = call;
         let kind = self.kinds[route.kind].clone();
         let filter = Filter::from_query(&kind, route.namespace.as_deref(), q)?;
         let opts = delete_opts(req, q)?;
@@ -1201,42 +1154,29 @@ impl FakeApiServer {
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn subresource(
-        &mut self,
-        now: Instant,
-        route: &Route,
-        name: &str,
-        sub: &str,
-        method: &Method,
-        req: &http::Request<Vec<u8>>,
-        q: &Query,
-    ) -> HResult {
+    pub(super) fn subresource(&mut self, call: Call<'_>, name: &str, sub: &str) -> HResult {
+        let Call { now, route, req, query: q } = call;
         let kind = self.kinds[route.kind].clone();
         let not_served =
             || Box::new(Status::failure(404, Reason::NotFound, "the server could not find the requested resource"));
-        match (sub, method) {
+        match (sub, req.method()) {
             ("status", &Method::GET) if kind.status_subresource => self.get(route, name, q),
-            ("status", &Method::PUT) if kind.status_subresource => {
-                self.replace(now, route, name, req, q, Some("status"))
-            }
-            ("status", &Method::PATCH) if kind.status_subresource => {
-                self.patch(now, route, name, req, q, Some("status"))
-            }
+            ("status", &Method::PUT) if kind.status_subresource => self.replace(call, name, Some("status")),
+            ("status", &Method::PATCH) if kind.status_subresource => self.patch(call, name, Some("status")),
             ("ephemeralcontainers", &Method::GET) if kind.builtin && kind.resource.plural == "pods" => {
                 self.get(route, name, q)
             }
             ("ephemeralcontainers", &Method::PUT) if kind.builtin && kind.resource.plural == "pods" => {
-                self.replace(now, route, name, req, q, Some("ephemeralcontainers"))
+                self.replace(call, name, Some("ephemeralcontainers"))
             }
             ("ephemeralcontainers", &Method::PATCH) if kind.builtin && kind.resource.plural == "pods" => {
-                self.patch(now, route, name, req, q, Some("ephemeralcontainers"))
+                self.patch(call, name, Some("ephemeralcontainers"))
             }
             ("scale", &Method::GET) if kind.scale.is_some() => {
                 let (_, obj) = self.get(route, name, q)?;
                 Ok((StatusCode::OK, self.scale_view(&kind, &obj)?))
             }
-            ("scale", &Method::PATCH) if kind.scale.is_some() => self.patch(now, route, name, req, q, Some("scale")),
+            ("scale", &Method::PATCH) if kind.scale.is_some() => self.patch(call, name, Some("scale")),
             ("scale", &Method::PUT) if kind.scale.is_some() => {
                 let body: Value =
                     serde_json::from_slice(req.body()).map_err(|e| bad_request(format!("invalid Scale: {e}")))?;
@@ -1246,9 +1186,9 @@ impl FakeApiServer {
                 let mut new = (*old).clone();
                 let path = kind.scale.as_ref().map_or("spec.replicas".into(), |s| s.spec_replicas.clone());
                 set_path(&mut new, &path, scale_replicas(&body));
-                let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
-                let (code, obj) =
-                    self.commit_update(now, &key, old, new, &manager_of(req, q), dry_run, Some("scale"), None)?;
+                let manager = call.manager();
+                let write = Write::new(now, &manager).dry_run(call.dry_run()).through(Some("scale"));
+                let (code, obj) = self.commit_update(write, &key, old, new)?;
                 Ok((code, self.scale_view(&kind, &obj)?))
             }
             ("eviction", &Method::POST) if kind.builtin && kind.resource.plural == "pods" => {
@@ -1280,7 +1220,8 @@ impl FakeApiServer {
                 }
                 let mut new = (*old).clone();
                 new["spec"]["nodeName"] = Value::String(node);
-                self.commit_update(now, &key, old, new, &manager_of(req, q), false, None, None)?;
+                let manager = call.manager();
+                self.commit_update(Write::new(now, &manager), &key, old, new)?;
                 Ok((
                     StatusCode::CREATED,
                     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),

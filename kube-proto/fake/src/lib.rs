@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod context;
 pub mod faults;
 mod handlers;
 pub mod kinds;
@@ -43,6 +44,7 @@ use std::time::{Duration, Instant};
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::{Value, json};
 
+use context::{Call, Write};
 pub use kinds::{KindInfo, ScalePaths};
 use kube_proto::error::{Reason, Status, StatusCause, StatusDetails};
 use store::{KindId, Store};
@@ -147,7 +149,7 @@ impl FakeApiServer {
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             let ns_kind = server.kind_id("", "namespaces").expect("namespaces are built in");
             server
-                .create_object(start, ns_kind, None, obj, false, "fake-apiserver", None)
+                .create_object(Write::new(start, "fake-apiserver"), ns_kind, None, obj)
                 .expect("the built-in namespaces are valid");
         }
         server
@@ -213,6 +215,7 @@ impl FakeApiServer {
         };
         let is_watch = route.legacy_watch || query.get("watch").is_some_and(|v| v == "true" || v == "1");
         let method = req.method();
+        let call = Call { now, route: &route, req, query: &query };
         let result = match (&route.name, &route.subresource, method) {
             (None, None, &Method::GET) if is_watch => {
                 return self.start_watch(now, &route, &query, meta).map_err(|s| Box::new(status_response(&s)));
@@ -220,17 +223,17 @@ impl FakeApiServer {
             (None, None, &Method::GET) => self.list(&route, &query),
             // A namespaced kind is created in its namespace's collection, not the all-namespaces one.
             (None, None, &Method::POST) if !self.kinds[route.kind].resource.namespaced || route.namespace.is_some() => {
-                self.create(now, &route, req, &query)
+                self.create(call)
             }
             // Namespaces have no deletecollection.
             (None, None, &Method::DELETE) if !self.is_builtin(route.kind, "", "namespaces") => {
-                self.delete_collection(now, &route, req, &query)
+                self.delete_collection(call)
             }
             (Some(name), None, &Method::GET) => self.get(&route, name, &query),
-            (Some(name), None, &Method::PUT) => self.replace(now, &route, name, req, &query, None),
-            (Some(name), None, &Method::PATCH) => self.patch(now, &route, name, req, &query, None),
-            (Some(name), None, &Method::DELETE) => self.delete(now, &route, name, req, &query),
-            (Some(name), Some(sub), m) => self.subresource(now, &route, name, sub, m, req, &query),
+            (Some(name), None, &Method::PUT) => self.replace(call, name, None),
+            (Some(name), None, &Method::PATCH) => self.patch(call, name, None),
+            (Some(name), None, &Method::DELETE) => self.delete(call, name),
+            (Some(name), Some(sub), _) => self.subresource(call, name, sub),
             _ => {
                 let mut s = Status::failure(
                     405,
