@@ -36,6 +36,7 @@ pub mod backoff;
 pub mod conditions;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod params;
 pub mod proxy;
 pub mod request;

@@ -30,6 +30,7 @@ pub mod client;
 pub mod config;
 pub mod controller;
 pub mod error;
+pub mod events;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub mod finalizer;

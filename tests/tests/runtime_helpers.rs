@@ -14,6 +14,7 @@ use kube_integration_tests::{Ctx, transport_tests};
 use kube_proto::{DeleteParams, Patch, PatchParams, PostParams, Resource, ResourceExt};
 use kube_runtime::Api;
 use kube_runtime::controller::Action;
+use kube_runtime::events::{EventInput, EventType, Published, Recorder, Reporter, object_reference};
 use kube_runtime::finalizer::{Event, FinalizerError, finalizer};
 use kube_runtime::wait::{await_condition, conditions};
 use serde_json::json;
@@ -24,6 +25,7 @@ transport_tests!(
     finalizer_cleanup_runs_before_removal_and_the_deletion_completes,
     finalizer_cleanup_failure_keeps_the_object,
     await_condition_sees_a_change_and_a_deletion,
+    events_are_created_then_aggregated_into_a_series,
 );
 
 const FIN: &str = "kit.example.com/cleanup";
@@ -160,4 +162,26 @@ async fn await_condition_sees_a_change_and_a_deletion(ctx: Ctx) {
         )
         .await;
     assert!(gone.unwrap().is_none());
+}
+
+async fn events_are_created_then_aggregated_into_a_series(ctx: Ctx) {
+    use k8s_openapi::api::events::v1::Event;
+    let cms: Api<ConfigMap> = ctx.api();
+    let cm = cms.create(&PostParams::default(), &configmap(&ctx, "evented", &[])).await.unwrap();
+    let recorder = Recorder::new(ctx.client.clone(), Reporter::new("kit.example.com/gen", "kit-0"));
+    let input = EventInput::new(EventType::Normal, "Generated", "Reconcile").note("wrote 0 keys");
+    let regarding = object_reference(&cm, &());
+    assert_eq!(recorder.publish(&input, &regarding).await, Published::Created);
+    assert_eq!(recorder.publish(&input, &regarding).await, Published::Series);
+    assert_eq!(recorder.publish(&input, &regarding).await, Published::Series);
+    let events: Api<Event> = ctx.api();
+    let list = events.list(&Default::default()).await.unwrap();
+    let mine: Vec<&Event> =
+        list.iter().filter(|e| e.regarding.as_ref().and_then(|r| r.uid.as_deref()) == cm.uid()).collect();
+    assert_eq!(mine.len(), 1, "one Event for the three occurrences");
+    let event = mine[0];
+    assert_eq!(event.series.as_ref().map(|s| s.count), Some(3));
+    assert_eq!(event.reporting_controller.as_deref(), Some("kit.example.com/gen"));
+    assert_eq!(event.reason.as_deref(), Some("Generated"));
+    assert_eq!(event.type_.as_deref(), Some("Normal"));
 }

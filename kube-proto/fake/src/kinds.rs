@@ -81,6 +81,17 @@ pub fn builtin_kinds() -> Vec<KindInfo> {
         B("", "v1", "ServiceAccount", "serviceaccounts", true, false, None, validate_as::<core::ServiceAccount>),
         B("", "v1", "Endpoints", "endpoints", true, false, None, validate_as::<core::Endpoints>),
         B("", "v1", "Event", "events", true, false, None, validate_as::<core::Event>),
+        // The same Events as the API server's events.k8s.io view of them; stored apart here.
+        B(
+            "events.k8s.io",
+            "v1",
+            "Event",
+            "events",
+            true,
+            false,
+            None,
+            validate_as::<k8s_openapi::api::events::v1::Event>,
+        ),
         B("", "v1", "Node", "nodes", false, true, None, validate_as::<core::Node>),
         B("", "v1", "PersistentVolume", "persistentvolumes", false, true, None, validate_as::<core::PersistentVolume>),
         B(
