@@ -1,7 +1,58 @@
-//! What a reconcile asks for next ([`Action`]). The controller that runs reconciles lands here
-//! too; the [`finalizer`](crate::finalizer) helper already speaks in these terms.
+//! The controller: reconciles every object of a kind whenever it, or something that maps to it,
+//! changes; on any executor.
+//!
+//! A [`Controller`] watches its kind through a [reflector](crate::reflector) (the reconcile reads
+//! the object from the controller's store), and more streams map their changes to objects of the
+//! kind: owned children by their owner references ([`Controller::owns`]), anything else through a
+//! mapper ([`Controller::watches`], [`Controller::watches_stream`]). Which object is reconciled when
+//! is the core's pure [`WorkQueue`]: a changed object is queued once, never reconciled twice at
+//! once, retried after failures with per-object and overall rate limits, and requeued when the
+//! reconcile asks. Reconciles run concurrently inside the stream that [`Controller::run`]
+//! returns, up to the concurrency bound: nothing is spawned, so any executor drives it, and
+//! timers come from the client's transport.
+//!
+//! ```no_run
+//! # async fn demo(client: kube_runtime::Client) {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use futures_util::StreamExt;
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use kube_runtime::Api;
+//! use kube_runtime::controller::{Action, Controller};
+//! use kube_runtime::watcher;
+//!
+//! async fn reconcile(cm: Arc<ConfigMap>, _ctx: Arc<()>) -> Result<Action, std::io::Error> {
+//!     Ok(Action::requeue(Duration::from_secs(300)))
+//! }
+//! fn error_policy(_cm: Arc<ConfigMap>, _error: &std::io::Error, _ctx: Arc<()>) -> Action {
+//!     Action::requeue(Duration::from_secs(5))
+//! }
+//!
+//! let cms: Api<ConfigMap> = Api::default_namespaced(client);
+//! Controller::new(cms, watcher::Config::default())
+//!     .run(reconcile, error_policy, Arc::new(()))
+//!     .for_each(|result| async move { println!("{result:?}") })
+//!     .await;
+//! # }
+//! ```
 
-use std::time::Duration;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+use futures_util::future::{BoxFuture, FutureExt, poll_fn};
+use futures_util::stream::{self, BoxStream, FuturesUnordered, StreamExt};
+use kube_proto::workqueue::{Next, Outcome, WorkQueue, WorkQueueConfig};
+use kube_proto::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use crate::reflector::{ObjectRef, Store, Writer, reflector};
+use crate::watcher::{Config, Event, watcher};
+use crate::{Api, Client, Error};
 
 /// What a reconcile (or an error policy) asks for next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,5 +75,391 @@ impl Action {
     /// When to reconcile again without a change, if at all.
     pub const fn requeue_after(&self) -> Option<Duration> {
         self.requeue_after
+    }
+}
+
+/// Why an item of [`Controller::run`]'s stream is an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControllerError<K: Resource, E: std::error::Error + 'static>
+where
+    K::DynamicType: fmt::Debug,
+{
+    /// The reconcile of this object failed; the error policy's action was applied.
+    #[error("reconciling {0} failed: {1}")]
+    ReconcileFailed(ObjectRef<K>, #[source] E),
+    /// A watch of the controller failed; it goes on by itself.
+    #[error("a watch failed: {0}")]
+    Watcher(#[source] Error),
+}
+
+/// Counters of a controller, readable while it runs ([`Controller::metrics`]); plain values for
+/// the exporter of your choice.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Reconciles run (finished).
+    pub reconciles: AtomicU64,
+    /// Reconciles that failed.
+    pub failures: AtomicU64,
+    /// Objects waiting in the queue, at the last change of the queue.
+    pub queue_depth: AtomicU64,
+    /// The sum, in microseconds, of how long objects waited past their due time.
+    pub queue_latency_micros: AtomicU64,
+    /// The sum, in microseconds, of reconcile durations.
+    pub reconcile_micros: AtomicU64,
+}
+
+type Trigger<K> = BoxStream<'static, Result<Vec<ObjectRef<K>>, Error>>;
+
+/// A controller of objects of kind `K`. See the [module documentation](self).
+pub struct Controller<K: Resource> {
+    client: Client,
+    store: Store<K>,
+    main: BoxStream<'static, Result<Event<Arc<K>>, Error>>,
+    triggers: Vec<Trigger<K>>,
+    queue: WorkQueueConfig,
+    debounce: Duration,
+    shutdown: Option<BoxFuture<'static, ()>>,
+    metrics: Arc<Metrics>,
+}
+
+impl<K: Resource> fmt::Debug for Controller<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Controller").field("queue", &self.queue).field("debounce", &self.debounce).finish()
+    }
+}
+
+impl<K> Controller<K>
+where
+    K: Resource + DeserializeOwned + Clone + Send + Sync + fmt::Debug + 'static,
+    K::DynamicType: Clone + Default + Eq + Ord + Send + Sync + fmt::Debug,
+{
+    /// A controller of the objects `api` addresses, watched with `config`.
+    pub fn new(api: Api<K>, config: Config) -> Self {
+        let (store, writer) = crate::reflector::store();
+        Self::for_store(api, config, store, writer)
+    }
+
+    /// A controller over a store made by the caller (a [`store_with`](crate::reflector::store_with)
+    /// with indexes or a transform, or a shared one whose writer has subscribers).
+    pub fn for_store(api: Api<K>, config: Config, store: Store<K>, writer: Writer<K>) -> Self {
+        let client = api.client().clone();
+        let main = reflector(writer, watcher(api, config)).boxed();
+        Controller {
+            client,
+            store,
+            main,
+            triggers: Vec::new(),
+            queue: WorkQueueConfig::default(),
+            debounce: Duration::ZERO,
+            shutdown: None,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// The store the reconcile reads from.
+    pub fn store(&self) -> Store<K> {
+        self.store.clone()
+    }
+
+    /// The controller's counters.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Reconciles the owner (of kind `K`) of every object of `api` that changes: children map
+    /// to parents by their owner references.
+    #[must_use]
+    pub fn owns<C>(mut self, api: Api<C>, config: Config) -> Self
+    where
+        C: Resource + DeserializeOwned + Clone + Send + 'static,
+        C::DynamicType: Clone,
+    {
+        let kind = K::kind(&K::DynamicType::default()).into_owned();
+        let api_version = K::api_version(&K::DynamicType::default()).into_owned();
+        let stream = watcher(api, config).map(move |event| {
+            event.map(|e| {
+                let children = match e {
+                    Event::Apply(c) | Event::InitApply(c) | Event::Delete(c) => vec![c],
+                    Event::Init | Event::InitDone => Vec::new(),
+                };
+                children
+                    .iter()
+                    .flat_map(|child| {
+                        let namespace = child.namespace().map(str::to_owned);
+                        child
+                            .owner_references()
+                            .iter()
+                            .filter(|o| o.kind == kind && o.api_version == api_version)
+                            .map(move |o| ObjectRef { namespace: namespace.clone(), ..ObjectRef::new(&o.name) })
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            })
+        });
+        self.triggers.push(stream.boxed());
+        self
+    }
+
+    /// Reconciles the objects `mapper` names for every object of `api` that changes.
+    #[must_use]
+    pub fn watches<O, I>(self, api: Api<O>, config: Config, mapper: impl Fn(O) -> I + Send + 'static) -> Self
+    where
+        O: Resource + DeserializeOwned + Clone + Send + 'static,
+        O::DynamicType: Clone,
+        I: IntoIterator<Item = ObjectRef<K>>,
+    {
+        self.watches_stream(watcher(api, config), mapper)
+    }
+
+    /// Reconciles the objects `mapper` names for every object a watcher stream of the caller's
+    /// applies or deletes.
+    #[must_use]
+    pub fn watches_stream<O, S, I>(mut self, stream: S, mapper: impl Fn(O) -> I + Send + 'static) -> Self
+    where
+        O: Send + 'static,
+        S: Stream<Item = Result<Event<O>, Error>> + Send + 'static,
+        I: IntoIterator<Item = ObjectRef<K>>,
+    {
+        let stream = stream.map(move |event| {
+            event.map(|e| match e {
+                Event::Apply(o) | Event::InitApply(o) | Event::Delete(o) => mapper(o).into_iter().collect(),
+                Event::Init | Event::InitDone => Vec::new(),
+            })
+        });
+        self.triggers.push(stream.boxed());
+        self
+    }
+
+    /// Reconciles every object in the store each time `stream` yields (a timer, a config reload).
+    #[must_use]
+    pub fn reconcile_all_on(mut self, stream: impl Stream<Item = ()> + Send + 'static) -> Self {
+        let store = self.store.clone();
+        let all = stream.map(move |()| Ok(store.state().iter().map(|o| ObjectRef::from_obj(o.as_ref())).collect()));
+        self.triggers.push(all.boxed());
+        self
+    }
+
+    /// Reconciles at most `n` objects at once (default 16; at least 1).
+    #[must_use]
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.queue.concurrency = n.max(1);
+        self
+    }
+
+    /// Waits `delay` after a change before reconciling, so that a burst of changes is one
+    /// reconcile (default none).
+    #[must_use]
+    pub fn debounce(mut self, delay: Duration) -> Self {
+        self.debounce = delay;
+        self
+    }
+
+    /// The work queue's rate limits (per-object backoff, overall retry rate).
+    #[must_use]
+    pub fn queue_config(mut self, config: WorkQueueConfig) -> Self {
+        let concurrency = self.queue.concurrency;
+        self.queue = WorkQueueConfig { concurrency, ..config };
+        self
+    }
+
+    /// Stops when `signal` completes: no reconcile starts after it, the running ones finish, then
+    /// the stream ends.
+    #[must_use]
+    pub fn graceful_shutdown_on(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.shutdown = Some(signal.boxed());
+        self
+    }
+
+    /// Runs the controller: a stream of every reconcile's outcome (the object and the action
+    /// applied, or the error), which must be polled for the controller to run. It ends only
+    /// after a graceful shutdown.
+    pub fn run<C, E, R, Fut, P>(
+        self,
+        reconcile: R,
+        error_policy: P,
+        context: Arc<C>,
+    ) -> impl Stream<Item = Result<(ObjectRef<K>, Action), ControllerError<K, E>>> + Send
+    where
+        C: Send + Sync + 'static,
+        E: std::error::Error + Send + 'static,
+        R: Fn(Arc<K>, Arc<C>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Action, E>> + Send + 'static,
+        P: Fn(Arc<K>, &E, Arc<C>) -> Action + Send + 'static,
+    {
+        let now = self.client.now();
+        let mut inputs = vec![self.main.map(|e| e.map(|e| trigger_of(&e))).boxed()];
+        inputs.extend(self.triggers);
+        let state = Running {
+            client: self.client,
+            store: self.store,
+            inputs: stream::select_all(inputs),
+            queue: WorkQueue::new(self.queue, now),
+            debounce: self.debounce,
+            in_flight: FuturesUnordered::new(),
+            shutdown: self.shutdown,
+            stopping: false,
+            reconcile: Box::new(move |k, c| reconcile(k, c).boxed()),
+            error_policy: Box::new(error_policy),
+            context,
+            metrics: self.metrics,
+        };
+        stream::unfold(state, |mut state| async move { state.next().await.map(|item| (item, state)) })
+    }
+}
+
+/// The objects an event of the main watch asks to reconcile.
+fn trigger_of<K: Resource>(event: &Event<Arc<K>>) -> Vec<ObjectRef<K>>
+where
+    K::DynamicType: Default,
+{
+    match event {
+        Event::Apply(o) | Event::InitApply(o) | Event::Delete(o) => vec![ObjectRef::from_obj(o.as_ref())],
+        Event::Init | Event::InitDone => Vec::new(),
+    }
+}
+
+type Reconcile<K, C, E> = Box<dyn Fn(Arc<K>, Arc<C>) -> BoxFuture<'static, Result<Action, E>> + Send>;
+type ErrorPolicy<K, C, E> = Box<dyn Fn(Arc<K>, &E, Arc<C>) -> Action + Send>;
+type Finished<K, E> = (ObjectRef<K>, Arc<K>, Result<Action, E>, Duration);
+
+struct Running<K: Resource, C, E>
+where
+    K::DynamicType: Clone + Ord,
+{
+    client: Client,
+    store: Store<K>,
+    inputs: stream::SelectAll<BoxStream<'static, Result<Vec<ObjectRef<K>>, Error>>>,
+    queue: WorkQueue<ObjectRef<K>>,
+    debounce: Duration,
+    in_flight: FuturesUnordered<BoxFuture<'static, Finished<K, E>>>,
+    shutdown: Option<BoxFuture<'static, ()>>,
+    stopping: bool,
+    reconcile: Reconcile<K, C, E>,
+    error_policy: ErrorPolicy<K, C, E>,
+    context: Arc<C>,
+    metrics: Arc<Metrics>,
+}
+
+/// What woke the controller.
+enum Woken<K: Resource, E> {
+    Input(Option<Result<Vec<ObjectRef<K>>, Error>>),
+    Finished(Finished<K, E>),
+    Timer,
+    Shutdown,
+}
+
+impl<K, C, E> Running<K, C, E>
+where
+    K: Resource + Send + Sync + 'static,
+    K::DynamicType: Clone + Default + Eq + Ord + Send + Sync + fmt::Debug,
+    C: Send + Sync + 'static,
+    E: std::error::Error + Send + 'static,
+{
+    async fn next(&mut self) -> Option<Result<(ObjectRef<K>, Action), ControllerError<K, E>>> {
+        loop {
+            let now = self.client.now();
+            let wait = if self.stopping { None } else { self.start_due(now) };
+            if self.stopping && self.in_flight.is_empty() {
+                return None;
+            }
+            let mut timer = wait.map(|until| self.client.transport().sleep_until(until));
+            let woken = poll_fn(|cx| {
+                if let Some(signal) = &mut self.shutdown
+                    && signal.poll_unpin(cx).is_ready()
+                {
+                    self.shutdown = None;
+                    return Poll::Ready(Woken::Shutdown);
+                }
+                if let Poll::Ready(Some(done)) = self.in_flight.poll_next_unpin(cx) {
+                    return Poll::Ready(Woken::Finished(done));
+                }
+                if !self.stopping
+                    && let Poll::Ready(input) = self.inputs.poll_next_unpin(cx)
+                {
+                    return Poll::Ready(Woken::Input(input));
+                }
+                if let Some(t) = &mut timer
+                    && t.poll_unpin(cx).is_ready()
+                {
+                    return Poll::Ready(Woken::Timer);
+                }
+                Poll::Pending
+            })
+            .await;
+            let now = self.client.now();
+            match woken {
+                Woken::Shutdown => self.stopping = true,
+                Woken::Timer => {}
+                // Every input stream (the watchers) ends only if the caller's streams end.
+                Woken::Input(None) => self.stopping = true,
+                Woken::Input(Some(Err(e))) => return Some(Err(ControllerError::Watcher(e))),
+                Woken::Input(Some(Ok(refs))) => {
+                    for r in refs {
+                        self.queue.schedule(now, r, self.debounce);
+                    }
+                }
+                Woken::Finished((key, object, result, took)) => {
+                    return Some(self.finished(now, key, object, result, took));
+                }
+            }
+            self.metrics.queue_depth.store(self.queue.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Starts the reconciles that are due; returns when the next one is due.
+    fn start_due(&mut self, now: Instant) -> Option<Instant> {
+        loop {
+            match self.queue.poll(now) {
+                Next::Run { key, waited } => {
+                    self.metrics.queue_latency_micros.fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
+                    let Some(object) = self.store.get(&key) else {
+                        // Gone: nothing to reconcile (its deletion was the last change).
+                        self.queue.finish(now, &key, Outcome::AwaitChange);
+                        self.queue.forget(&key);
+                        continue;
+                    };
+                    let run = (self.reconcile)(object.clone(), self.context.clone());
+                    let client = self.client.clone();
+                    self.in_flight.push(
+                        async move {
+                            let started = client.now();
+                            let result = run.await;
+                            let took = client.now().saturating_duration_since(started);
+                            (key, object, result, took)
+                        }
+                        .boxed(),
+                    );
+                }
+                Next::Wait { until } => return Some(until),
+                Next::Idle => return None,
+            }
+        }
+    }
+
+    fn finished(
+        &mut self,
+        now: Instant,
+        key: ObjectRef<K>,
+        object: Arc<K>,
+        result: Result<Action, E>,
+        took: Duration,
+    ) -> Result<(ObjectRef<K>, Action), ControllerError<K, E>> {
+        self.metrics.reconciles.fetch_add(1, Ordering::Relaxed);
+        self.metrics.reconcile_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        match result {
+            Ok(action) => {
+                let outcome = action.requeue_after().map_or(Outcome::AwaitChange, Outcome::Requeue);
+                self.queue.finish(now, &key, outcome);
+                Ok((key, action))
+            }
+            Err(error) => {
+                self.metrics.failures.fetch_add(1, Ordering::Relaxed);
+                let action = (self.error_policy)(object, &error, self.context.clone());
+                let outcome = action.requeue_after().map_or(Outcome::Failed, Outcome::FailedRequeue);
+                self.queue.finish(now, &key, outcome);
+                Err(ControllerError::ReconcileFailed(key, error))
+            }
+        }
     }
 }
