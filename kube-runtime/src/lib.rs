@@ -34,6 +34,8 @@ pub mod events;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub mod finalizer;
+#[cfg(feature = "pool")]
+pub mod pool;
 pub mod process;
 pub mod reflector;
 #[cfg(feature = "rustls")]
