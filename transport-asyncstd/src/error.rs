@@ -7,17 +7,8 @@
 use std::io;
 
 use futures_rustls::rustls;
+use kube_runtime::pool::transport_error as carried;
 use kube_runtime::transport::TransportError;
-
-/// An I/O error carrying a transport error.
-pub(crate) fn io_error(kind: io::ErrorKind, error: TransportError) -> io::Error {
-    io::Error::new(kind, error)
-}
-
-/// The transport error inside an I/O error, if it carries one.
-fn carried(e: &io::Error) -> Option<TransportError> {
-    e.get_ref().and_then(|inner| inner.downcast_ref::<TransportError>()).cloned()
-}
 
 /// The rustls error inside an I/O error, if the TLS layer failed.
 fn tls_cause(e: &io::Error) -> Option<&rustls::Error> {
@@ -64,18 +55,6 @@ pub(crate) fn exchange(origin: &str, e: &http_types::Error, read_any: bool) -> T
         return TransportError::Closed(format!("{origin}: the connection closed before a whole response head arrived"));
     }
     TransportError::Other(format!("{origin}: invalid HTTP/1.1 response: {message}"))
-}
-
-/// An error while the response body was read, as an I/O error carrying a typed error.
-pub(crate) fn body_io_error(e: io::Error, origin: &str) -> io::Error {
-    if carried(&e).is_some() {
-        return e;
-    }
-    let error = match e.kind() {
-        io::ErrorKind::TimedOut => TransportError::Timeout(format!("{origin}: {e}")),
-        _ => TransportError::Closed(format!("{origin}: {e}")),
-    };
-    io_error(e.kind(), error)
 }
 
 /// The transport error a response body's I/O error stands for.

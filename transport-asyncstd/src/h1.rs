@@ -3,22 +3,88 @@
 //! `CONNECT` proxy tunnel (the core's [`kube_proto::proxy`] codec and rules).
 
 use std::io;
-use std::sync::atomic::Ordering;
+use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use async_std::net::TcpStream;
+use futures_io::{AsyncRead, AsyncWrite};
 use futures_rustls::TlsConnector;
+use futures_rustls::client::TlsStream;
+use futures_util::future::BoxFuture;
 use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
 use http_client::{Error as HttpError, Request, Response};
 use http_types::headers::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http_types::{Body, Method, StatusCode};
 use kube_proto::config::{Config, Identity};
 use kube_proto::proxy::{ConnectProxy, ProxyRules, Status};
+use kube_runtime::pool::{self, PoolKey, response_has_no_body};
 use kube_runtime::transport::{TransportError, tunnel_error};
 
 use crate::error;
-use crate::io::{BodyReader, Checkout, Conn, ExchangeState, Pool, PoolKey};
+
+type Pool = pool::Pool<Conn>;
+type Exchange = pool::Exchange<Conn>;
+
+/// An open connection to a server (through a proxy's tunnel, if any).
+pub(crate) enum Conn {
+    /// Plain HTTP.
+    Plain(TcpStream),
+    /// HTTPS.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// Calls the same method on either kind of connection.
+macro_rules! either {
+    ($self:ident.$method:ident($($arg:expr),*)) => {
+        match $self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).$method($($arg),*),
+            Conn::Tls(s) => Pin::new(s).$method($($arg),*),
+        }
+    };
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        either!(self.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        either!(self.poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        either!(self.poll_flush(cx))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        either!(self.poll_close(cx))
+    }
+}
+
+/// async-io's clock and timers, for the pool's idle limit and the I/O timeout.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AsyncIoTimer;
+
+impl pool::Timer for AsyncIoTimer {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            async_io::Timer::at(deadline).await;
+        })
+    }
+}
+
+/// The pool key of a request URL.
+fn key_for(url: &url::Url) -> Result<PoolKey, TransportError> {
+    PoolKey::new(url.scheme(), url.host_str(), url.port_or_known_default())
+}
 
 /// The settings of the connections (see [`Options`](crate::Options)).
 #[derive(Debug, Clone)]
@@ -102,7 +168,7 @@ impl H1Client {
         if config.cluster_url.scheme() == "https" {
             kube_runtime::tls::server_name(config)?;
         }
-        let cluster = PoolKey::for_url(&config.cluster_url)?;
+        let cluster = key_for(&config.cluster_url)?;
         Ok(H1Client {
             connections: RwLock::new(Arc::new(connections)),
             config: config.clone(),
@@ -117,7 +183,7 @@ impl H1Client {
     fn connections_for(config: &Config, settings: &Settings) -> Result<Connections, TransportError> {
         // async-h1 speaks HTTP/1.1 only: offer nothing else in ALPN.
         let tls = kube_runtime::tls::client_config(config, &[b"http/1.1"])?;
-        let pool = Pool::new(settings.pool_max_idle_per_host, settings.pool_idle_timeout);
+        let pool = Pool::new(settings.pool_max_idle_per_host, settings.pool_idle_timeout, Arc::new(AsyncIoTimer));
         Ok(Connections { tls: TlsConnector::from(Arc::new(tls)), pool: Arc::new(pool) })
     }
 
@@ -145,8 +211,7 @@ impl H1Client {
     async fn connect(&self, tls: &TlsConnector, key: &PoolKey) -> Result<Conn, TransportError> {
         let origin = key.origin();
         let connecting = async {
-            let scheme = if key.https { "https" } else { "http" };
-            let tcp = match self.proxy.proxy_for(scheme, &key.host, key.port)? {
+            let tcp = match self.proxy.proxy_for(key.scheme(), &key.host, key.port)? {
                 Some(proxy) => tunnel(proxy, key).await?,
                 None => tcp_connect(key.bare_host(), key.port)
                     .await
@@ -173,7 +238,7 @@ impl H1Client {
     /// Sends a request on a pooled or new connection. A pooled connection that the server had
     /// closed while idle (it fails before any byte of a response) is replaced by a new one once.
     async fn execute(&self, mut req: Request) -> Result<Response, TransportError> {
-        let key = PoolKey::for_url(req.url())?;
+        let key = key_for(req.url())?;
         let origin = key.origin();
         let connections = self.connections();
         let pool = &connections.pool;
@@ -195,8 +260,7 @@ impl H1Client {
                 Some(conn) => conn,
                 None => self.connect(&connections.tls, &key).await?,
             };
-            let state = Arc::new(ExchangeState::default());
-            let stream = Checkout::new(conn, pool.clone(), key.clone(), state.clone(), self.settings.io_timeout);
+            let (stream, exchange) = pool.checkout(key.clone(), conn, self.settings.io_timeout);
             let mut attempt = req.clone();
             // Only a request on a pooled connection may be sent again.
             attempt.set_body(Body::from_bytes(if reused { body.clone() } else { std::mem::take(&mut body) }));
@@ -206,10 +270,10 @@ impl H1Client {
             match async_h1::connect(stream, attempt).await {
                 Ok(res) => {
                     let keep_alive = !close_requested && !has_token(res.header(CONNECTION), "close");
-                    return self.prepare(res, head_only, keep_alive, pool, &key, state);
+                    return prepare(res, head_only, keep_alive, &key, &exchange);
                 }
                 Err(e) => {
-                    let read_any = state.read_any.load(Ordering::Acquire);
+                    let read_any = exchange.read_any();
                     let error = error::exchange(&origin, &e, read_any);
                     let stale = reused && !read_any && !matches!(error, TransportError::Timeout(_));
                     if stale {
@@ -222,50 +286,38 @@ impl H1Client {
             }
         }
     }
+}
 
-    /// Wraps the response body so it is checked, typed and releases the connection (to `pool`);
-    /// handles the responses that have no body.
-    fn prepare(
-        &self,
-        mut res: Response,
-        head_only: bool,
-        keep_alive: bool,
-        pool: &Pool,
-        key: &PoolKey,
-        state: Arc<ExchangeState>,
-    ) -> Result<Response, TransportError> {
-        let status = u16::from(res.status());
-        let chunked = res.header(TRANSFER_ENCODING).is_some_and(|v| v.last().as_str() == "chunked");
-        // async-h1 has already parsed it when present.
-        let length = res.header(CONTENT_LENGTH).and_then(|v| v.last().as_str().trim().parse::<u64>().ok());
-        let no_body = head_only
-            || (100..200).contains(&status)
-            || status == 204
-            || status == 304
-            || (!chunked && length == Some(0));
-        if no_body {
-            state.reusable.store(keep_alive, Ordering::Release);
-            // Drops async-h1's reader (and so returns the connection) or, if async-h1 had
-            // dropped it already, finds the connection where the checkout left it.
-            drop(res.take_body());
-            if keep_alive && let Some(conn) = state.take_orphan() {
-                pool.put(key.clone(), conn);
-            }
-            return Ok(res);
-        }
-        if !chunked && length.is_none() {
-            // async-h1 reads only Content-Length and chunked bodies; it would report this one
-            // as empty.
-            return Err(TransportError::Other(format!(
-                "{}: the response ({status}) has a body delimited by the connection's close, which async-h1 cannot read",
-                key.origin()
-            )));
-        }
-        let inner = res.take_body();
-        let reader = BodyReader::new(inner, if chunked { None } else { length }, state, keep_alive, key.origin());
-        res.set_body(Body::from_reader(reader, None));
-        Ok(res)
+/// Wraps the response body so it is checked, typed and releases the connection to the pool;
+/// handles the responses that have no body.
+fn prepare(
+    mut res: Response,
+    head_only: bool,
+    keep_alive: bool,
+    key: &PoolKey,
+    exchange: &Exchange,
+) -> Result<Response, TransportError> {
+    let status = u16::from(res.status());
+    let chunked = res.header(TRANSFER_ENCODING).is_some_and(|v| v.last().as_str() == "chunked");
+    // async-h1 has already parsed it when present.
+    let length = res.header(CONTENT_LENGTH).and_then(|v| v.last().as_str().trim().parse::<u64>().ok());
+    if response_has_no_body(head_only, status, chunked, length) {
+        exchange.end_without_body(keep_alive);
+        // Drops async-h1's reader, and so returns the connection if async-h1 still held it.
+        drop(res.take_body());
+        return Ok(res);
     }
+    if !chunked && length.is_none() {
+        // async-h1 reads only Content-Length and chunked bodies; it would report this one
+        // as empty.
+        return Err(TransportError::Other(format!(
+            "{}: the response ({status}) has a body delimited by the connection's close, which async-h1 cannot read",
+            key.origin()
+        )));
+    }
+    let reader = exchange.body_reader(res.take_body(), if chunked { None } else { length }, keep_alive);
+    res.set_body(Body::from_reader(reader, None));
+    Ok(res)
 }
 
 fn has_token(values: Option<&http_types::headers::HeaderValues>, token: &str) -> bool {

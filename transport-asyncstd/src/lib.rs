@@ -69,7 +69,6 @@
 
 mod error;
 mod h1;
-mod io;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -233,9 +232,7 @@ impl Transport for AsyncStdTransport {
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            async_io::Timer::at(deadline).await;
-        })
+        kube_runtime::pool::Timer::sleep_until(&h1::AsyncIoTimer, deadline)
     }
 
     fn run_process(&self, request: ExecRequest) -> BoxFuture<'static, Result<ExecOutput, String>> {
