@@ -248,6 +248,7 @@ pub async fn demo(client: Client, namespace: &str) -> Result<(), Box<dyn std::er
         .graceful_shutdown_on(async move {
             let _ = stopped.await;
         });
+    let metrics = controller.metrics();
     let mut results = Box::pin(controller.run(reconcile, error_policy, ctx));
     let scenario = async {
         let generator = ConfigMapGenerator {
@@ -297,7 +298,12 @@ pub async fn demo(client: Client, namespace: &str) -> Result<(), Box<dyn std::er
     };
     let _ = stop.send(());
     drive.await;
-    println!("the controller shut down gracefully");
+    println!("the controller shut down gracefully; its metrics, as Prometheus scrapes them:");
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(kube_runtime::controller::ControllerCollector::new("configmapgen", metrics)));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)?;
+    text.lines().filter(|l| !l.starts_with('#')).for_each(|l| println!("  {l}"));
     outcome
 }
 

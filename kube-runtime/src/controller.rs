@@ -94,7 +94,8 @@ where
 }
 
 /// Counters of a controller, readable while it runs ([`Controller::metrics`]); plain values for
-/// the exporter of your choice.
+/// the exporter of your choice, or a `prometheus-client` registry through
+/// `ControllerCollector` (feature `prometheus`).
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Reconciles run (finished).
@@ -107,6 +108,75 @@ pub struct Metrics {
     pub queue_latency_micros: AtomicU64,
     /// The sum, in microseconds, of reconcile durations.
     pub reconcile_micros: AtomicU64,
+    /// Reconcile durations: how many fell in each bucket of [`DURATION_BUCKETS`] (the last
+    /// counts the longer ones).
+    pub reconcile_duration_buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
+}
+
+/// The upper bounds, in seconds, of the reconcile-duration histogram's buckets
+/// (controller-runtime's defaults).
+pub const DURATION_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+impl Metrics {
+    fn observe_reconcile(&self, took: Duration) {
+        self.reconciles.fetch_add(1, Ordering::Relaxed);
+        self.reconcile_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        let secs = took.as_secs_f64();
+        let bucket = DURATION_BUCKETS.iter().position(|b| secs <= *b).unwrap_or(DURATION_BUCKETS.len());
+        self.reconcile_duration_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The reconcile-duration histogram: `(upper bound in seconds, count in that bucket)`, the
+    /// last bound infinite.
+    pub fn reconcile_durations(&self) -> Vec<(f64, u64)> {
+        let bounds = DURATION_BUCKETS.iter().copied().chain([f64::INFINITY]);
+        bounds.zip(self.reconcile_duration_buckets.iter().map(|c| c.load(Ordering::Relaxed))).collect()
+    }
+}
+
+/// The controller's metrics on a `prometheus-client` registry (feature `prometheus`):
+/// `register_collector(Box::new(ControllerCollector::new("configmapgen", metrics)))`.
+#[cfg(feature = "prometheus")]
+#[derive(Debug)]
+pub struct ControllerCollector {
+    prefix: String,
+    metrics: Arc<Metrics>,
+}
+
+#[cfg(feature = "prometheus")]
+impl ControllerCollector {
+    /// A collector naming its metrics `<prefix>_reconcile_total` and so on.
+    pub fn new(prefix: &str, metrics: Arc<Metrics>) -> Self {
+        ControllerCollector { prefix: prefix.to_owned(), metrics }
+    }
+}
+
+#[cfg(feature = "prometheus")]
+impl prometheus_client::collector::Collector for ControllerCollector {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), fmt::Error> {
+        use prometheus_client::encoding::NoLabelSet;
+        use prometheus_client::metrics::MetricType;
+        let m = &self.metrics;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        for (name, help, value) in [
+            ("reconcile", "Reconciles run.", load(&m.reconciles)),
+            ("reconcile_errors", "Reconciles that failed.", load(&m.failures)),
+        ] {
+            let name = format!("{}_{name}", self.prefix);
+            let mut metric = encoder.encode_descriptor(&name, help, None, MetricType::Counter)?;
+            metric.encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+        }
+        let name = format!("{}_queue_depth", self.prefix);
+        let mut metric =
+            encoder.encode_descriptor(&name, "Objects waiting to be reconciled.", None, MetricType::Gauge)?;
+        metric.encode_gauge(&(load(&m.queue_depth) as i64))?;
+        let name = format!("{}_reconcile_duration_seconds", self.prefix);
+        let help = "How long reconciles took.";
+        let mut metric = encoder.encode_descriptor(&name, help, None, MetricType::Histogram)?;
+        let sum = load(&m.reconcile_micros) as f64 / 1e6;
+        metric.encode_histogram::<NoLabelSet>(sum, load(&m.reconciles), &m.reconcile_durations(), None)?;
+        Ok(())
+    }
 }
 
 type Trigger<K> = BoxStream<'static, Result<Vec<ObjectRef<K>>, Error>>;
@@ -445,8 +515,7 @@ where
         result: Result<Action, E>,
         took: Duration,
     ) -> Result<(ObjectRef<K>, Action), ControllerError<K, E>> {
-        self.metrics.reconciles.fetch_add(1, Ordering::Relaxed);
-        self.metrics.reconcile_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.metrics.observe_reconcile(took);
         match result {
             Ok(action) => {
                 let outcome = action.requeue_after().map_or(Outcome::AwaitChange, Outcome::Requeue);
