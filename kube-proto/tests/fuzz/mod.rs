@@ -137,6 +137,12 @@ pub fn iterations_from_env(default: u64) -> u64 {
     }
 }
 
+/// The time limit from `FUZZ_SECONDS`, if any.
+pub fn seconds_from_env() -> Option<u64> {
+    let s = std::env::var("FUZZ_SECONDS").ok()?;
+    Some(parse_u64(&s).unwrap_or_else(|| panic!("FUZZ_SECONDS={s:?} is not a number")))
+}
+
 fn parse_u64(s: &str) -> Option<u64> {
     let s = s.trim().replace('_', "");
     match s.strip_prefix("0x") {
@@ -157,6 +163,7 @@ pub struct Fuzzer {
     max_len: usize,
     default_iterations: u64,
     default_seed: u64,
+    quiet: bool,
 }
 
 /// What a run did.
@@ -179,7 +186,14 @@ impl Fuzzer {
             max_len: 64 * 1024,
             default_iterations: 1000,
             default_seed: 0x6b75_6265_2d66_757a, // "kube-fuz"
+            quiet: false,
         }
+    }
+
+    /// Prints nothing (for the fuzzer's own tests).
+    pub fn quiet(mut self) -> Self {
+        self.quiet = true;
+        self
     }
 
     /// Adds tokens to the dictionary.
@@ -237,6 +251,9 @@ impl Fuzzer {
                 Ok(signature) => signature,
                 Err(panic) => {
                     let file = save_failure(self.name, seed, index, input);
+                    if self.quiet {
+                        resume_unwind(panic)
+                    }
                     report(&format!(
                         "fuzz {}: FAILED on input #{index} ({origin}, {} bytes), seed {seed:#x}\n  input saved to {}\n  \
                          replay: FUZZ_REPLAY={} FUZZ_SEED={seed:#x} cargo test -p kube-proto --test fuzz_{}\n  \
@@ -260,7 +277,7 @@ impl Fuzzer {
             seen.insert(signature);
             pool.push(input.clone());
         }
-        let deadline = std::env::var("FUZZ_SECONDS").ok().and_then(|s| parse_u64(&s));
+        let deadline = seconds_from_env();
         let mut iterations = iterations;
         for i in 0..iterations {
             if deadline.is_some_and(|d| i % 64 == 0 && started.elapsed().as_secs() >= d) {
@@ -283,6 +300,9 @@ impl Fuzzer {
             }
         }
         summary.signatures = seen.len();
+        if self.quiet {
+            return summary;
+        }
         report(&format!(
             "fuzz {}: {} inputs tried ({} seeds from fuzz/corpus/{}, {} mutated; {} kept for new behaviour, {} signatures), \
              0 failures, seed {seed:#x}, {:.1?}",
