@@ -137,6 +137,7 @@ fn password_in_place(value: &str) -> bool {
 }
 
 #[test]
+#[allow(clippy::disallowed_methods)] // the harness's own time limit (FUZZ_SECONDS)
 fn proxy_settings_never_panic_and_never_show_the_password() {
     // The environment's values and the destination, from lines of random text around
     // proxy-like seeds: parsed and matched without panicking, and the errors keep the
@@ -162,7 +163,12 @@ fn proxy_settings_never_panic_and_never_show_the_password() {
     let tokens: &[&[u8]] = &[b":", b"@", b"/", b"[", b"]", b"%", b",", b"*", b".", b"::", b"//", b"SECRET-pw"];
     let pool: Vec<Vec<u8>> = seeds.iter().map(|s| s.as_bytes().to_vec()).collect();
     let mut tried = 0;
+    let started = std::time::Instant::now();
+    let seconds = fuzz::seconds_from_env();
     for _ in 0..iterations {
+        if seconds.is_some_and(|s| started.elapsed().as_secs() >= s) {
+            break;
+        }
         let mut pick = || {
             let mut v = rng.pick(&pool).unwrap().clone();
             for _ in 0..rng.below(4) {
