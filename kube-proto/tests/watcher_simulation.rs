@@ -12,7 +12,7 @@
 //! with `SIM_TRACE=1`.
 #![allow(clippy::disallowed_methods)] // the simulation takes one origin instant; everything else is simulated
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -60,6 +60,11 @@ struct Sim {
     buffer: Option<BTreeMap<(String, String), u64>>,
     /// The newest version emitted per object uid.
     emitted: BTreeMap<String, u64>,
+    /// The reflector's store (the core's), fed the same events.
+    real: kube_proto::store::Store<ConfigMap>,
+    /// During a relist: the keys the store held when it began, and the keys it held after each
+    /// event since (a reader must never miss an object that survives the relist).
+    relist_views: Option<(BTreeSet<(String, String)>, Vec<BTreeSet<(String, String)>>)>,
     max_resume_rv: u64,
     trace: bool,
     log: VecDeque<String>,
@@ -148,6 +153,16 @@ impl Sim {
             store: BTreeMap::new(),
             buffer: None,
             emitted: BTreeMap::new(),
+            real: {
+                let app = |cm: &ConfigMap| cm.labels().get("app").cloned().into_iter().collect();
+                let config = kube_proto::store::StoreConfig::default().index("app", app);
+                let config = match scope {
+                    Some(ns) => config.namespace(ns),
+                    None => config,
+                };
+                kube_proto::store::Store::new(config, ())
+            },
+            relist_views: None,
             max_resume_rv: 0,
             trace: std::env::var("SIM_TRACE").is_ok(),
             log: VecDeque::new(),
@@ -225,6 +240,7 @@ impl Sim {
     }
 
     fn apply_event(&mut self, ev: Event<ConfigMap>) {
+        self.apply_to_store(&ev);
         let key = |cm: &ConfigMap| (cm.namespace().unwrap_or("").to_owned(), cm.name_any());
         let check_order = |sim: &mut Sim, cm: &ConfigMap| {
             let uid = cm.uid().unwrap_or("").to_owned();
@@ -263,6 +279,74 @@ impl Sim {
                 check_order(self, &cm);
                 self.note(format!("Delete {}/{} rv {}", cm.namespace().unwrap_or(""), cm.name_any(), rv_of(&cm)));
                 self.store.remove(&key(&cm));
+            }
+        }
+    }
+
+    /// Feeds the event to the reflector's store, recording what a reader sees during a relist.
+    fn apply_to_store(&mut self, ev: &Event<ConfigMap>) {
+        let keys = |store: &kube_proto::store::Store<ConfigMap>| -> BTreeSet<(String, String)> {
+            store.iter().map(|(r, _)| (r.namespace.clone().unwrap_or_default(), r.name.clone())).collect()
+        };
+        if matches!(ev, Event::Init) && self.relist_views.is_none() {
+            self.relist_views = Some((keys(&self.real), Vec::new()));
+        }
+        if let Err(skipped) = self.real.apply(ev.clone()) {
+            self.fail(format!("the store skipped an event of the watcher: {skipped}"));
+        }
+        let now = keys(&self.real);
+        if let Some((_, views)) = &mut self.relist_views {
+            views.push(now.clone());
+        }
+        if matches!(ev, Event::InitDone)
+            && let Some((before, views)) = self.relist_views.take()
+        {
+            for key in before.intersection(&now) {
+                if views.iter().any(|v| !v.contains(key)) {
+                    self.fail(format!("{key:?} survived a relist but a reader saw it missing during it"));
+                }
+            }
+        }
+    }
+
+    /// The reflector's store equals the server's state and every index equals one recomputed
+    /// from its objects.
+    fn verify_store(&mut self, server: &BTreeMap<(String, String), u64>) {
+        if !self.real.is_ready() {
+            self.fail("the store never became ready".into());
+        }
+        let held: BTreeMap<(String, String), u64> = self
+            .real
+            .iter()
+            .map(|(r, cm)| ((r.namespace.clone().unwrap_or_default(), r.name.clone()), rv_of(cm)))
+            .collect();
+        if &held != server {
+            self.fail(format!(
+                "the store differs from the server:
+ store:  {held:?}
+ server: {server:?}"
+            ));
+        }
+        for index in self.real.index_names() {
+            let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for (r, cm) in self.real.iter() {
+                for value in self.real.index_function_values(&index, cm).expect("a known index") {
+                    expected.entry(value).or_default().insert(r.to_string());
+                }
+            }
+            let mut actual: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for value in self.real.index_values(&index).expect("a known index") {
+                let refs = self.real.refs_by_index(&index, &value).expect("a known index");
+                if !refs.is_empty() {
+                    actual.insert(value, refs.iter().map(ToString::to_string).collect());
+                }
+            }
+            if actual != expected {
+                self.fail(format!(
+                    "index {index} drifted:
+ kept:       {actual:?}
+ recomputed: {expected:?}"
+                ));
             }
         }
     }
@@ -418,6 +502,7 @@ impl Sim {
             if self.watcher.in_flight().is_some() && self.buffer.is_none() {
                 let server = self.server_state();
                 if server == self.store {
+                    self.verify_store(&server);
                     return;
                 }
             }
@@ -429,6 +514,7 @@ impl Sim {
                 self.store, server
             ));
         }
+        self.verify_store(&server);
     }
 
     fn step(&mut self, next_write: &mut Instant, workload: bool) {
