@@ -64,13 +64,16 @@ struct Sim {
     real: kube_proto::store::Store<ConfigMap>,
     /// During a relist: the keys the store held when it began, and the keys it held after each
     /// event since (a reader must never miss an object that survives the relist).
-    relist_views: Option<(BTreeSet<(String, String)>, Vec<BTreeSet<(String, String)>>)>,
+    relist_views: Option<(Keys, Vec<Keys>)>,
     max_resume_rv: u64,
     trace: bool,
     log: VecDeque<String>,
     created: u64,
     stats: Stats,
 }
+
+/// The (namespace, name) keys a store holds.
+type Keys = BTreeSet<(String, String)>;
 
 /// What happened across a run, to show that the faults and recoveries were exercised.
 #[derive(Debug, Default, Clone, Copy)]
@@ -285,7 +288,7 @@ impl Sim {
 
     /// Feeds the event to the reflector's store, recording what a reader sees during a relist.
     fn apply_to_store(&mut self, ev: &Event<ConfigMap>) {
-        let keys = |store: &kube_proto::store::Store<ConfigMap>| -> BTreeSet<(String, String)> {
+        let keys = |store: &kube_proto::store::Store<ConfigMap>| -> Keys {
             store.iter().map(|(r, _)| (r.namespace.clone().unwrap_or_default(), r.name.clone())).collect()
         };
         if matches!(ev, Event::Init) && self.relist_views.is_none() {
