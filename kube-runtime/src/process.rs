@@ -59,8 +59,21 @@ pub fn exec_output(output: Output) -> ExecOutput {
 }
 
 /// Runs the plugin on this thread and waits for it.
+///
+/// A plugin file that was just written may be briefly "busy" (`ETXTBSY`): a process forked by
+/// another thread meanwhile still holds the writer's descriptor until it execs. That start is
+/// tried again a few times, 10 ms apart, before it counts as failed.
 pub fn run_blocking(request: &ExecRequest) -> Result<ExecOutput, String> {
-    let child = command(request).spawn().map_err(|e| start_error(request, &e))?;
+    let mut tries = 0;
+    let child = loop {
+        match command(request).spawn() {
+            Err(e) if e.kind() == io::ErrorKind::ExecutableFileBusy && tries < 5 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => break other.map_err(|e| start_error(request, &e))?,
+        }
+    };
     let output = child.wait_with_output().map_err(|e| wait_error(request, &e))?;
     Ok(exec_output(output))
 }
