@@ -316,3 +316,26 @@ async fn within<T>(client: &Client, limit: Duration, fut: impl std::future::Futu
         Either::Right(((), _)) => Err(format!("nothing happened within {limit:?}")),
     }
 }
+
+/// Whether the example was asked to use a real cluster (`--cluster` or `KUBE_DEMO_CLUSTER=1`).
+pub fn on_cluster() -> bool {
+    std::env::args().any(|a| a == "--cluster") || std::env::var("KUBE_DEMO_CLUSTER").is_ok_and(|v| v == "1")
+}
+
+/// Runs [`demo`] with `client`: in `default` on the fake, or on a real cluster in a namespace of
+/// its own that is deleted afterwards.
+pub async fn run(client: Client, on_cluster: bool) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube_proto::PostParams;
+    if !on_cluster {
+        return demo(client, "default").await;
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.subsec_nanos();
+    let ns = format!("kit-configmapgen-{nanos:x}");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let body: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}}))?;
+    namespaces.create(&PostParams::default(), &body).await?;
+    let outcome = demo(client, &ns).await;
+    namespaces.delete(&ns, &DeleteParams::default()).await?;
+    outcome
+}
