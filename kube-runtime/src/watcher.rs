@@ -21,6 +21,10 @@ struct Driver<K> {
     machine: Watcher<K>,
     client: Client,
     in_flight: Option<(RequestId, InFlight)>,
+    /// The timer of the machine's current deadline, kept from one wait to the next while the
+    /// deadline stays the same (a request's deadline does not move as its body arrives), so a
+    /// watch does not make and cancel a timer for every chunk.
+    timer: Option<(Instant, BoxFuture<'static, ()>)>,
 }
 
 /// The request the machine is waiting on: its response head, then its body.
@@ -39,7 +43,7 @@ where
     let machine = Watcher::new(api.request().clone(), config).map_err(Error::Request);
     let client = api.client().clone();
     let start = match machine {
-        Ok(machine) => Ok(Driver { machine, client, in_flight: None }),
+        Ok(machine) => Ok(Driver { machine, client, in_flight: None, timer: None }),
         Err(e) => Err(e),
     };
     stream::unfold(Some(start), |state| async move {
@@ -83,12 +87,23 @@ where
 
     /// Waits for what the request in flight brings next, or for `until`, and feeds it in.
     async fn wait(&mut self, until: Instant) {
-        let sleep = self.client.transport().sleep_until(until);
-        let Some((id, in_flight)) = &mut self.in_flight else { return sleep.await };
+        let sleep = match &mut self.timer {
+            Some((at, sleep)) if *at == until => sleep,
+            timer => &mut timer.insert((until, self.client.transport().sleep_until(until))).1,
+        };
+        let Some((id, in_flight)) = &mut self.in_flight else {
+            sleep.await;
+            self.timer = None;
+            return;
+        };
         let id = *id;
         match in_flight {
             InFlight::Sending(sending) => {
-                let Either::Left((result, _)) = select(sending, sleep).await else { return };
+                let Either::Left((result, _)) = select(sending, sleep).await else {
+                    // A finished timer is not polled again.
+                    self.timer = None;
+                    return;
+                };
                 let now = self.client.now();
                 match result {
                     Ok(resp) => {
@@ -102,7 +117,10 @@ where
                 }
             }
             InFlight::Reading(body) => {
-                let Either::Left((chunk, _)) = select(body.next(), sleep).await else { return };
+                let Either::Left((chunk, _)) = select(body.next(), sleep).await else {
+                    self.timer = None;
+                    return;
+                };
                 let now = self.client.now();
                 match chunk {
                     Some(Ok(bytes)) => self.machine.on_body(now, id, &bytes),
