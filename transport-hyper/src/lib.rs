@@ -47,15 +47,19 @@
 mod connect;
 
 use std::error::Error as StdError;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::Stream;
 use futures_util::future::BoxFuture;
 use http::StatusCode;
 use http::header::HeaderMap;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http_body_util::Full;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::client::legacy::{Builder as HyperClientBuilder, Client as HyperClient};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 pub use kube_proto as proto;
@@ -337,36 +341,69 @@ fn into_transport_response(
     url: String,
 ) -> TransportResponse {
     let (parts, body) = response.into_parts();
-    let chunks = futures_util::stream::unfold(Some(body), move |state| {
-        let url = url.clone();
-        async move {
-            let mut body = state?;
-            loop {
-                let next = match read_timeout {
-                    Some(limit) => match tokio::time::timeout(limit, body.frame()).await {
-                        Ok(next) => next,
-                        Err(_) => {
-                            let message =
-                                format!("no data from {url} within the read timeout ({})", fmt_duration(limit));
-                            return Some((Err(TransportError::Timeout(message)), None));
-                        }
-                    },
-                    None => body.frame().await,
-                };
-                match next {
-                    None => return None,
-                    Some(Ok(frame)) => match frame.into_data() {
-                        Ok(data) if !data.is_empty() => return Some((Ok(data), Some(body))),
+    let chunks = BodyChunks { body: Some(body), url, read_timeout, timer: None, armed: false };
+    let body: Body = Box::pin(chunks);
+    TransportResponse { status: parts.status, headers: parts.headers, body }
+}
+
+/// A response body as a stream of its data chunks, each wait for one limited by the read
+/// timeout. One timer serves the whole body: armed when a wait starts, re-armed (not made
+/// anew) after each chunk, so a watch costs no timer and no allocation per chunk.
+struct BodyChunks {
+    body: Option<Incoming>,
+    url: String,
+    read_timeout: Option<Duration>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Whether the timer runs for the current wait.
+    armed: bool,
+}
+
+impl Stream for BodyChunks {
+    type Item = Result<Bytes, TransportError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let Some(body) = this.body.as_mut() else { return Poll::Ready(None) };
+            match Pin::new(body).poll_frame(cx) {
+                Poll::Ready(None) => {
+                    this.body = None;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    this.armed = false;
+                    match frame.into_data() {
+                        Ok(data) if !data.is_empty() => return Poll::Ready(Some(Ok(data))),
                         // Empty chunks and trailers carry nothing for the caller.
                         _ => continue,
-                    },
-                    Some(Err(e)) => return Some((Err(classify(&e, &url, Phase::Body)), None)),
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.body = None;
+                    return Poll::Ready(Some(Err(classify(&e, &this.url, Phase::Body))));
+                }
+                Poll::Pending => {
+                    let Some(limit) = this.read_timeout else { return Poll::Pending };
+                    let deadline = tokio::time::Instant::now() + limit;
+                    let timer = match &mut this.timer {
+                        Some(timer) => {
+                            if !this.armed {
+                                timer.as_mut().reset(deadline);
+                            }
+                            timer
+                        }
+                        None => this.timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
+                    };
+                    this.armed = true;
+                    ready!(timer.as_mut().poll(cx));
+                    this.body = None;
+                    let message =
+                        format!("no data from {} within the read timeout ({})", this.url, fmt_duration(limit));
+                    return Poll::Ready(Some(Err(TransportError::Timeout(message))));
                 }
             }
         }
-    });
-    let body: Body = Box::pin(chunks);
-    TransportResponse { status: parts.status, headers: parts.headers, body }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
