@@ -113,6 +113,23 @@ async fn connections_are_reused() {
     assert!(server.requests().iter().all(|r| r.connection == 1));
 }
 
+/// A burst of concurrent requests needs a connection each (HTTP/1.1); all of them are kept, so
+/// the next burst opens none.
+#[async_std::test]
+async fn a_burst_of_concurrent_requests_keeps_its_connections_for_the_next() {
+    let server = serve(None, |_| ok("hello")).await;
+    let t = AsyncStdTransport::new(&Config::new(server.url(false))).unwrap();
+    for burst in 0..2 {
+        let requests = (0..16).map(|i| send(&t, get(&server.url(false), &format!("/{burst}/{i}"))));
+        for resp in futures_util::future::join_all(requests).await {
+            assert_eq!(body_text(resp.unwrap()).await, "hello");
+        }
+        let opened = server.connection_count();
+        assert!(opened <= 16, "burst {burst}: {opened} connections for 16 requests at once");
+    }
+    assert_eq!(t.idle_connections(), server.connection_count(), "every connection kept");
+}
+
 #[async_std::test]
 async fn a_connection_the_server_closed_is_replaced() {
     // The server closes each connection after answering, without saying so.
