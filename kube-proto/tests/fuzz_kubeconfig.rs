@@ -234,3 +234,17 @@ fn a_server_url_that_does_not_parse_is_shown_without_its_password() {
     assert!(e.to_string().contains("invalid port"), "{e}");
     assert_no_secret("an error", &format!("{e} {e:?}"));
 }
+
+#[test]
+fn a_field_given_twice_through_a_tag_is_named() {
+    // Found by this fuzzer: the tag hides the repeated key from the YAML reader, and the error
+    // had neither a line nor a field.
+    let e = Kubeconfig::from_yaml(b"apiVersion: v1\n!tag apiVersion: x\n", Some(Path::new(FILE))).unwrap_err();
+    match &e {
+        ConfigError::Yaml { field, message, .. } => {
+            assert_eq!(field.as_deref(), Some("apiVersion"), "{e}");
+            assert_eq!(message, "given twice");
+        }
+        other => panic!("{other:?}"),
+    }
+}

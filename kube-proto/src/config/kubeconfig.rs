@@ -402,16 +402,25 @@ impl Kubeconfig {
                         // The location is in the error's fields (and its Display prefix): not twice.
                         let message =
                             message.strip_suffix(&format!(" at line {line}, column {column}")).unwrap_or(&message);
-                        // A missing field is named by the path (its name is ours, not the file's).
-                        match message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
-                            Some(name) if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
+                        // A missing or repeated field is named by the path (its name is ours,
+                        // not the file's). A repeated one can come without a line: a tagged key
+                        // (`!tag kind: x`) passes the reader's duplicate-key check.
+                        let named =
+                            [("missing field `", "missing (it is required)"), ("duplicate field `", "given twice")]
+                                .into_iter()
+                                .find_map(|(prefix, says)| {
+                                    let name = message.strip_prefix(prefix)?.strip_suffix('`')?;
+                                    name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-').then_some((name, says))
+                                });
+                        match named {
+                            Some((name, says)) => {
                                 field = Some(match field {
                                     Some(f) => format!("{f}.{name}"),
                                     None => name.to_owned(),
                                 });
-                                "missing (it is required)".to_owned()
+                                says.to_owned()
                             }
-                            _ => redact_quoted(message),
+                            None => redact_quoted(message),
                         }
                     }
                 };
