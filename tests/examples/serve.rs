@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run -p kube-integration-tests --example serve > /tmp/kit &
-//! KUBE_E2E_KUBECONFIG=$(head -1 /tmp/kit) cargo test -p kube-integration-tests
+//! KUBE_E2E_KUBECONFIG=$(head -1 /tmp/kit) cargo test -p kube-integration-tests -- --include-ignored
 //! ```
 
 use std::io::Read as _;
