@@ -27,7 +27,7 @@ use kube_bench::{PAGE, Payloads, Scale, Server, proc_status_kib};
 use serde_json::{Value, json};
 
 const CLIENTS: [&str; 3] = ["hyper", "asyncstd", "kube-rs"];
-const FIGURES: [&str; 5] = ["list", "rawwatch", "watcher", "requests", "memory"];
+const FIGURES: [&str; 6] = ["list", "rawwatch", "watcher", "requests", "memory", "controller"];
 const CONCURRENCY: [usize; 2] = [1, 64];
 
 fn main() {
@@ -182,6 +182,8 @@ fn report(
             ));
         }
     }
+    line(row("Controller, all Pods reconciled once (no-op), seconds", "controller", "secs", 2));
+    line(row("Controller, memory above the client at start, per Pod (KiB)", "controller", "kib_per_object", 1));
     line(row("client at rest (KiB)", "memory", "rest_kib", 0));
     line(row("per open watch (KiB)", "memory", "per_watch_kib", 1));
     let proto = |figure: &str, client: &str| {
@@ -246,6 +248,12 @@ fn report(
             ratio(p("asyncstd"), p("kube-rs"))
         ));
     }
+    let k = |c: &str| get("controller", c, "secs").0;
+    line(format!(
+        "| Controller seconds to all reconciled / kube-rs | {} | {} | 1.00 | |",
+        ratio(k("hyper"), k("kube-rs")),
+        ratio(k("asyncstd"), k("kube-rs"))
+    ));
     let l = |c: &str| get("list", c, "secs").0;
     line(format!(
         "| list seconds / kube-rs | {} | {} | 1.00 | |",
@@ -314,6 +322,13 @@ fn cpu_secs() -> f64 {
 }
 
 /// Events/s and CPU µs per event of a timed stretch.
+/// Seconds until `objects` were reconciled, and the resident memory they cost (the store and
+/// the queue) above the process at start, per object.
+fn controller_figures(objects: usize, elapsed: Duration, rss0: u64) -> Value {
+    let rss = proc_status_kib("VmRSS").saturating_sub(rss0);
+    json!({"secs": elapsed.as_secs_f64(), "kib_per_object": rss as f64 / objects as f64})
+}
+
 fn watch_figures(events: usize, elapsed: Duration, cpu_before: f64) -> Value {
     let cpu = cpu_secs() - cpu_before;
     json!({"events_per_sec": events_per_sec(events, elapsed), "cpu_us_per_event": cpu * 1e6 / events as f64})
@@ -454,6 +469,25 @@ mod ours {
                 drop(open);
                 json!({"rest_kib": rest.saturating_sub(rss0), "per_watch_kib": watching.saturating_sub(rest) as f64 / scale.watches as f64})
             }
+            "controller" => {
+                // Every Pod of the paged list reconciled once by a no-op reconcile.
+                use kube_runtime::controller::{Action, Controller};
+                let api: Api<Pod> = Api::namespaced(client, "list");
+                let started = Instant::now();
+                let controller = Controller::new(api, kube_runtime::watcher::Config::default());
+                let noop = |_pod: std::sync::Arc<Pod>, _ctx: std::sync::Arc<()>| async {
+                    Ok::<_, std::io::Error>(Action::await_change())
+                };
+                let policy =
+                    |_pod: std::sync::Arc<Pod>, _e: &std::io::Error, _ctx: std::sync::Arc<()>| Action::await_change();
+                let mut results = std::pin::pin!(controller.run(noop, policy, std::sync::Arc::new(())));
+                let mut seen = std::collections::BTreeSet::new();
+                while seen.len() < scale.pods {
+                    let (object, _) = results.next().await.expect("results").expect("a reconcile");
+                    seen.insert(object.name);
+                }
+                controller_figures(seen.len(), started.elapsed(), rss0)
+            }
             other => panic!("unknown figure {other}"),
         }
     }
@@ -532,6 +566,24 @@ mod theirs {
                 let watching = proc_status_kib("VmRSS");
                 drop(open);
                 json!({"rest_kib": rest.saturating_sub(rss0), "per_watch_kib": watching.saturating_sub(rest) as f64 / scale.watches as f64})
+            }
+            "controller" => {
+                use kube::runtime::controller::{Action, Controller};
+                let api: Api<Pod> = Api::namespaced(client, "list");
+                let started = Instant::now();
+                let controller = Controller::new(api, watcher::Config::default());
+                let noop = |_pod: std::sync::Arc<Pod>, _ctx: std::sync::Arc<()>| async {
+                    Ok::<_, std::io::Error>(Action::await_change())
+                };
+                let policy =
+                    |_pod: std::sync::Arc<Pod>, _e: &std::io::Error, _ctx: std::sync::Arc<()>| Action::await_change();
+                let mut results = std::pin::pin!(controller.run(noop, policy, std::sync::Arc::new(())));
+                let mut seen = std::collections::BTreeSet::new();
+                while seen.len() < scale.pods {
+                    let (object, _) = results.next().await.expect("results").expect("a reconcile");
+                    seen.insert(object.name);
+                }
+                controller_figures(seen.len(), started.elapsed(), rss0)
             }
             other => panic!("unknown figure {other}"),
         }

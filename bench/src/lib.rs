@@ -316,6 +316,11 @@ async fn handle(
     let param = |name: &str| query.split('&').find_map(|p| p.strip_prefix(name)?.strip_prefix('='));
     let ok = |bytes: &Bytes| json(StatusCode::OK, full(bytes.clone()));
     let resp = match (&method, path.as_str()) {
+        // The controller figure lists `list` and then watches it: a watch that stays quiet.
+        (&Method::GET, "/api/v1/namespaces/list/pods" | "/api/v1/namespaces/idle/pods") if watch => {
+            let pending = futures_util::stream::pending::<Result<Frame<Bytes>, Infallible>>();
+            json(StatusCode::OK, StreamBody::new(pending).boxed())
+        }
         (&Method::GET, "/api/v1/namespaces/list/pods") => {
             let page = param("continue").and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
             match payloads.pages.get(page) {
@@ -328,10 +333,6 @@ async fn handle(
             let chunks =
                 futures_util::stream::iter((0..p.watch.len()).map(move |i| Ok(Frame::data(p.watch[i].clone()))));
             json(StatusCode::OK, StreamBody::new(chunks).boxed())
-        }
-        (&Method::GET, "/api/v1/namespaces/idle/pods") if watch => {
-            let pending = futures_util::stream::pending::<Result<Frame<Bytes>, Infallible>>();
-            json(StatusCode::OK, StreamBody::new(pending).boxed())
         }
         (&Method::GET, "/api/v1/namespaces/watch/pods" | "/api/v1/namespaces/idle/pods") => ok(&payloads.empty_list),
         (&Method::GET, "/api/v1/namespaces/default/configmaps/small") => ok(&payloads.small),
