@@ -10,7 +10,7 @@
 //! - no finalizer leaks: every deleted object is gone (none stuck with a deletionTimestamp);
 //! - a graceful shutdown lets the running reconciles finish and starts no other.
 //!
-//! `CONTROLLER_SIM_SEEDS=N` runs N seeds (default 200); `CONTROLLER_SIM_SEED=S` replays one.
+//! `CONTROLLER_SIM_SEEDS=N` runs N seeds (default 2000, about 30 s); `CONTROLLER_SIM_SEED=S` replays one.
 
 #![allow(clippy::disallowed_methods)] // the simulation takes one origin `Instant::now()`
 
@@ -396,7 +396,7 @@ fn the_controller_converges_and_keeps_its_rules_under_faults() {
     let seeds: Vec<u64> = match std::env::var("CONTROLLER_SIM_SEED") {
         Ok(s) => vec![s.parse().expect("a seed")],
         Err(_) => {
-            let n = std::env::var("CONTROLLER_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+            let n = std::env::var("CONTROLLER_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
             (0..n).collect()
         }
     };
