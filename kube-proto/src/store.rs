@@ -232,17 +232,33 @@ pub struct UnknownIndex(pub String);
 /// How a [`Store`] is set up: the namespace it is for, its index functions, and a transform.
 pub struct StoreConfig<K> {
     namespace: Option<String>,
-    indexers: BTreeMap<String, IndexFn<K>>,
+    indexers: BTreeMap<String, Indexer<K>>,
     transform: Option<Transform<K>>,
+}
+
+/// An index function, and for the built-in ones a cheap test that an update leaves the object's
+/// values unchanged (labels, owners or namespace compared as they are), which spares computing
+/// and comparing the values (a `k=v` string per label) for every event.
+struct Indexer<K> {
+    values: IndexFn<K>,
+    unchanged: Option<fn(&K, &K) -> bool>,
+}
+
+impl<K> Clone for Indexer<K> {
+    fn clone(&self) -> Self {
+        Indexer { values: self.values.clone(), unchanged: self.unchanged }
+    }
 }
 
 impl<K: Resource + 'static> Default for StoreConfig<K> {
     /// All namespaces, the built-in indexes, no transform.
     fn default() -> Self {
-        let mut indexers: BTreeMap<String, IndexFn<K>> = BTreeMap::new();
-        indexers.insert(BY_NAMESPACE.to_owned(), Arc::new(namespace_values::<K>));
-        indexers.insert(BY_LABEL.to_owned(), Arc::new(label_values::<K>));
-        indexers.insert(BY_OWNER.to_owned(), Arc::new(owner_values::<K>));
+        let mut indexers: BTreeMap<String, Indexer<K>> = BTreeMap::new();
+        let built_in =
+            |values: IndexFn<K>, unchanged: fn(&K, &K) -> bool| Indexer { values, unchanged: Some(unchanged) };
+        indexers.insert(BY_NAMESPACE.to_owned(), built_in(Arc::new(namespace_values::<K>), same_namespace::<K>));
+        indexers.insert(BY_LABEL.to_owned(), built_in(Arc::new(label_values::<K>), same_labels::<K>));
+        indexers.insert(BY_OWNER.to_owned(), built_in(Arc::new(owner_values::<K>), same_owners::<K>));
         StoreConfig { namespace: None, indexers, transform: None }
     }
 }
@@ -278,7 +294,7 @@ impl<K: Resource + 'static> StoreConfig<K> {
     /// Adds (or replaces) an index function under `name`.
     #[must_use]
     pub fn index(mut self, name: &str, f: impl Fn(&K) -> Vec<String> + Send + Sync + 'static) -> Self {
-        self.indexers.insert(name.to_owned(), Arc::new(f));
+        self.indexers.insert(name.to_owned(), Indexer { values: Arc::new(f), unchanged: None });
         self
     }
 
@@ -317,6 +333,18 @@ pub fn drop_managed_fields<K: Resource>(obj: &mut K) {
 
 fn namespace_values<K: Resource>(obj: &K) -> Vec<String> {
     obj.namespace().map(|ns| vec![ns.to_owned()]).unwrap_or_default()
+}
+
+fn same_namespace<K: Resource>(a: &K, b: &K) -> bool {
+    a.meta().namespace == b.meta().namespace
+}
+
+fn same_labels<K: Resource>(a: &K, b: &K) -> bool {
+    a.meta().labels == b.meta().labels
+}
+
+fn same_owners<K: Resource>(a: &K, b: &K) -> bool {
+    a.owner_references().iter().map(|o| &o.uid).eq(b.owner_references().iter().map(|o| &o.uid))
 }
 
 fn label_values<K: Resource>(obj: &K) -> Vec<String> {
@@ -452,7 +480,7 @@ where
     /// The values `obj` would be indexed under in the index `index` (its index function).
     pub fn index_function_values(&self, index: &str, obj: &K) -> Result<Vec<String>, UnknownIndex> {
         let f = self.config.indexers.get(index).ok_or_else(|| UnknownIndex(index.to_owned()))?;
-        Ok(f(obj))
+        Ok((f.values)(obj))
     }
 
     fn index(&self, index: &str) -> Result<&Index, UnknownIndex> {
@@ -540,14 +568,20 @@ where
 
 /// Moves `key` in every index from the values of `old` to those of `new` (either may be absent).
 fn reindex<K>(
-    indexers: &BTreeMap<String, IndexFn<K>>,
+    indexers: &BTreeMap<String, Indexer<K>>,
     indexes: &mut BTreeMap<String, Index>,
     key: &Arc<Key>,
     old: Option<&K>,
     new: Option<&K>,
 ) {
-    for (name, f) in indexers {
+    for (name, indexer) in indexers {
+        if let (Some(unchanged), Some(old), Some(new)) = (indexer.unchanged, old, new)
+            && unchanged(old, new)
+        {
+            continue;
+        }
         let Some(index) = indexes.get_mut(name) else { continue };
+        let f = &indexer.values;
         let mut before = old.map(|o| f(o)).unwrap_or_default();
         let mut after = new.map(|n| f(n)).unwrap_or_default();
         if before == after {
