@@ -11,6 +11,8 @@
 //! - [`Response`]: objects, lists, delete outcomes and typed errors ([`ResponseError`],
 //!   [`Status`], [`Reason`]).
 //! - [`WatchDecoder`]: watch bodies in any chunking to [`WatchEvent`]s.
+//! - [`websocket`]: the client side of RFC 6455 (handshake check, frames, pings, close), as
+//!   bytes in and bytes out.
 //!
 //! Building and checking a request needs no runtime:
 //!
@@ -48,6 +50,7 @@ pub mod selector;
 pub mod store;
 pub mod watch;
 pub mod watcher;
+pub mod websocket;
 pub mod workqueue;
 
 pub use error::{ApiError, Reason, RequestError, ResponseError, Status, StatusCause, StatusDetails};
