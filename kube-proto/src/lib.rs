@@ -11,8 +11,9 @@
 //! - [`Response`]: objects, lists, delete outcomes and typed errors ([`ResponseError`],
 //!   [`Status`], [`Reason`]).
 //! - [`WatchDecoder`]: watch bodies in any chunking to [`WatchEvent`]s.
-//! - [`websocket`]: the client side of RFC 6455 (handshake check, frames, pings, close), as
-//!   bytes in and bytes out.
+//! - [`websocket`]: the client side of RFC 6455 (handshake check, frames, pings, close) and
+//!   [`channel`]: exec, attach ([`channel::ExecSession`]) and port-forward
+//!   ([`channel::PortForwardSession`]) over it, as bytes in and bytes out.
 //!
 //! Building and checking a request needs no runtime:
 //!
@@ -35,6 +36,7 @@
 #![deny(missing_docs)]
 
 pub mod backoff;
+pub mod channel;
 pub mod conditions;
 pub mod config;
 pub mod error;
