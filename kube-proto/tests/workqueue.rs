@@ -1,8 +1,8 @@
 //! The work queue's rules, as controller-runtime's queue and rate limiters have them: pending
 //! keys are deduplicated at their earliest due time, a key is never handed out while it runs,
 //! failures back off per key (5 ms doubling to 1000 s, reset by a success) and overall (a token
-//! bucket of 10 per second, bursts of 100), requeue-after, and a concurrency bound. Time is an
-//! argument: every test picks its own origin.
+//! bucket of 10 per second, bursts of 100, taken as a retry starts), requeue-after, and a
+//! concurrency bound. Time is an argument: every test picks its own origin.
 
 #![allow(clippy::disallowed_methods)] // each test takes one origin `Instant::now()`
 
@@ -105,6 +105,24 @@ fn failures_back_off_exponentially_per_key_up_to_the_cap_and_a_success_resets() 
     assert_eq!(q.due(&"b"), Some(now + ms(5)));
 }
 
+/// Polls at `now` until the queue waits: the keys handed out, and the wait.
+fn run_all<T: Ord + Clone + std::fmt::Debug>(q: &mut WorkQueue<T>, now: Instant) -> (Vec<T>, Next<T>) {
+    let mut ran = Vec::new();
+    loop {
+        match q.poll(now) {
+            Next::Run { key, .. } => ran.push(key),
+            other => return (ran, other),
+        }
+    }
+}
+
+fn wait_until<T: std::fmt::Debug>(next: Next<T>) -> Instant {
+    match next {
+        Next::Wait { until } => until,
+        other => panic!("expected a wait, got {other:?}"),
+    }
+}
+
 #[test]
 fn retries_are_rate_limited_overall_by_a_token_bucket_of_10_per_second_burst_100() {
     let t0 = Instant::now();
@@ -112,31 +130,39 @@ fn retries_are_rate_limited_overall_by_a_token_bucket_of_10_per_second_burst_100
     for k in 0..150u32 {
         q.schedule(t0, k, ms(0));
     }
-    for _ in 0..150 {
-        run(&mut q, t0);
-    }
+    assert_eq!(run_all(&mut q, t0).0.len(), 150, "changes take no tokens");
     for k in 0..150u32 {
         q.finish(t0, &k, Outcome::Failed);
     }
-    let delay = |k: u32| q.due(&k).unwrap() - t0;
-    assert_eq!(delay(0), ms(5), "within the burst: the key's own backoff");
-    assert_eq!(delay(99), ms(5));
-    assert_eq!(delay(100), ms(100), "past the burst: one more token every 100 ms");
-    assert_eq!(delay(149), ms(5000));
+    assert_eq!(q.due(&149), Some(t0 + ms(5)), "each key's own backoff");
+    let (ran, next) = run_all(&mut q, t0 + ms(5));
+    assert_eq!(ran, (0..100).collect::<Vec<_>>(), "the burst, in the order the retries became due");
+    let until = wait_until(next);
+    assert!(until >= t0 + ms(105) && until < t0 + ms(106), "past the burst: one more token every 100 ms: {until:?}");
+    // Then one retry each 100 ms, no more: 20 in the next two seconds.
+    let mut now = until;
+    let mut ran = 0;
+    while now < t0 + ms(2006) {
+        let (r, next) = run_all(&mut q, now);
+        ran += r.len();
+        now = wait_until(next);
+    }
+    assert_eq!(ran, 20);
     // The bucket refills with time.
     let later = t0 + Duration::from_secs(60);
-    q.schedule(later, 1000, ms(0));
-    let due = q.due(&0).unwrap();
-    assert!(due < later);
-    for _ in 0..151 {
-        let _ = q.poll(later);
+    assert_eq!(run_all(&mut q, later).0.len(), 30);
+    for k in 0..150u32 {
+        q.finish(later, &k, Outcome::Failed);
     }
-    q.finish(later, &1000, Outcome::Failed);
-    assert_eq!(q.due(&1000), Some(later + ms(5)));
+    assert_eq!(
+        run_all(&mut q, later + Duration::from_secs(60)).0.len(),
+        100,
+        "full again, and never more than the burst"
+    );
 }
 
 #[test]
-fn an_error_policy_delay_is_kept_but_not_sooner_than_the_bucket_allows() {
+fn an_error_policy_delay_replaces_the_backoff_and_the_retry_still_waits_for_a_token() {
     let t0 = Instant::now();
     let config = WorkQueueConfig { retry_burst: 1, concurrency: 10, ..WorkQueueConfig::default() };
     let mut q = WorkQueue::new(config, t0);
@@ -147,7 +173,36 @@ fn an_error_policy_delay_is_kept_but_not_sooner_than_the_bucket_allows() {
     q.finish(t0, &"a", Outcome::FailedRequeue(ms(30)));
     q.finish(t0, &"b", Outcome::FailedRequeue(ms(30)));
     assert_eq!(q.due(&"a"), Some(t0 + ms(30)));
-    assert_eq!(q.due(&"b"), Some(t0 + ms(100)), "the second token comes 100 ms later");
+    assert_eq!(q.due(&"b"), Some(t0 + ms(30)));
+    assert_eq!(q.poll(t0 + ms(29)), Next::Wait { until: t0 + ms(30) });
+    let (ran, next) = run_all(&mut q, t0 + ms(30));
+    assert_eq!(ran, ["a"]);
+    let until = wait_until(next);
+    assert!(until >= t0 + ms(130) && until < t0 + ms(131), "the second token comes 100 ms later: {until:?}");
+    assert_eq!(q.poll(until), Next::Run { key: "b", waited: until - (t0 + ms(30)) });
+}
+
+#[test]
+fn a_change_runs_a_retry_waiting_for_a_token_at_once_and_takes_no_token() {
+    let t0 = Instant::now();
+    let config = WorkQueueConfig { retry_burst: 1, retry_rate: 1.0, concurrency: 10, ..WorkQueueConfig::default() };
+    let mut q = WorkQueue::new(config, t0);
+    for k in ["a", "b"] {
+        q.schedule(t0, k, ms(0));
+        run(&mut q, t0);
+        q.finish(t0, &k, Outcome::Failed);
+    }
+    assert_eq!(run_all(&mut q, t0 + ms(5)).0, ["a"], "one token");
+    q.schedule(t0 + ms(6), "b", ms(0));
+    assert_eq!(run_all(&mut q, t0 + ms(6)).0, ["b"], "a change does not wait for the bucket");
+    q.finish(t0 + ms(6), &"a", Outcome::Failed);
+    let (ran, next) = run_all(&mut q, t0 + ms(20));
+    assert!(ran.is_empty());
+    assert!(wait_until(next) >= t0 + ms(1005), "the change took no token: the next one comes 1 s after the first");
+    // A change while a key runs also makes its next run a change's.
+    q.schedule(t0 + ms(30), "b", ms(0));
+    q.finish(t0 + ms(30), &"b", Outcome::Failed);
+    assert_eq!(run_all(&mut q, t0 + ms(30)).0, ["b"]);
 }
 
 #[test]
@@ -205,7 +260,99 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Runs `ops` against a queue with a small bucket; returns when each retry (a run after a
+/// failure with no change since) started, as the model sees them.
+fn retry_starts(q: &mut WorkQueue<u8>, t0: Instant, ops: &[Op]) -> Vec<Instant> {
+    let mut now = t0;
+    let mut running = BTreeSet::new();
+    let mut changed_while_running = BTreeSet::new();
+    let mut retry = BTreeSet::new();
+    let mut starts = Vec::new();
+    let mut drain = |q: &mut WorkQueue<u8>, now: Instant, running: &mut BTreeSet<u8>, retry: &mut BTreeSet<u8>| {
+        while let Next::Run { key, .. } = q.poll(now) {
+            running.insert(key);
+            if retry.remove(&key) {
+                starts.push(now);
+            }
+        }
+    };
+    for op in ops {
+        match *op {
+            Op::Schedule(k, d) => {
+                q.schedule(now, k, ms(u64::from(d)));
+                retry.remove(&k);
+                if running.contains(&k) {
+                    changed_while_running.insert(k);
+                }
+            }
+            Op::Poll => drain(q, now, &mut running, &mut retry),
+            Op::Finish(k, o) => {
+                if running.remove(&k) {
+                    let outcome = [
+                        Outcome::AwaitChange,
+                        Outcome::Requeue(ms(50)),
+                        Outcome::Failed,
+                        Outcome::FailedRequeue(ms(20)),
+                    ][usize::from(o)];
+                    q.finish(now, &k, outcome);
+                    let failed = matches!(outcome, Outcome::Failed | Outcome::FailedRequeue(_));
+                    if failed && !changed_while_running.contains(&k) {
+                        retry.insert(k);
+                    }
+                    changed_while_running.remove(&k);
+                }
+            }
+            Op::Advance(d) => now += ms(u64::from(d)),
+            Op::Forget(k) => {
+                q.forget(&k);
+                retry.remove(&k);
+                changed_while_running.remove(&k);
+            }
+        }
+    }
+    // Quiescence: every retry left runs.
+    for _ in 0..1000 {
+        for k in std::mem::take(&mut running) {
+            q.finish(now, &k, Outcome::AwaitChange);
+        }
+        drain(q, now, &mut running, &mut retry);
+        match q.poll(now) {
+            Next::Wait { until } => now = until,
+            Next::Idle if running.is_empty() => break,
+            _ => {}
+        }
+    }
+    starts
+}
+
 proptest! {
+    /// The overall bucket limits when retries start: in any window, at most the burst plus the
+    /// rate times its length, whatever the backoffs and the concurrency bound do.
+    #[test]
+    fn retry_starts_in_any_window_stay_within_the_bucket(
+        ops in proptest::collection::vec(op(), 1..300),
+        concurrency in 1usize..4,
+        burst in 1u32..4,
+        rate in prop_oneof![Just(2.0), Just(10.0), Just(50.0)],
+    ) {
+        let t0 = Instant::now();
+        let config = WorkQueueConfig {
+            concurrency, retry_burst: burst, retry_rate: rate, failure_base: ms(1), ..WorkQueueConfig::default()
+        };
+        let mut q = WorkQueue::new(config, t0);
+        let starts = retry_starts(&mut q, t0, &ops);
+        prop_assert!(q.is_empty(), "every retry ran");
+        for (i, from) in starts.iter().enumerate() {
+            for (j, to) in starts.iter().enumerate().skip(i) {
+                let allowed = f64::from(burst) + rate * (*to - *from).as_secs_f64();
+                let n = j - i + 1;
+                prop_assert!(
+                    n as f64 <= allowed + 1e-9, "{n} retries within {:?}, the bucket allows {allowed}", *to - *from
+                );
+            }
+        }
+    }
+
     /// Against a model: a key is never handed out while it runs, never before it is due, at
     /// most `concurrency` run at once, and once inputs stop every pending key runs.
     #[test]

@@ -8,7 +8,21 @@
 //! - once faults stop and the workload is done, the latest version of every object has been
 //!   reconciled;
 //! - no finalizer leaks: every deleted object is gone (none stuck with a deletionTimestamp);
-//! - a graceful shutdown lets the running reconciles finish and starts no other.
+//! - a graceful shutdown lets the running reconciles finish and starts no other;
+//! - per-object backoff: after a failed reconcile of an object, its next reconcile starts no
+//!   sooner than the delay asked for (the error policy's `requeue(d)`, or, for
+//!   `await_change()`, the queue's exponential backoff: `failure_base` doubled per consecutive
+//!   failure, at most `failure_max`), unless a change of the object was delivered to the
+//!   controller since the failed reconcile started (any watch event of it: the workload's
+//!   writes, the controller's own finalizer patches, a relist's replay);
+//! - the overall retry limit: the retries (reconciles of an object after a failure with no
+//!   change of it in between) that start in any window of time number at most
+//!   `retry_burst + retry_rate × the window's length`.
+//!
+//! Each seed draws its queue's settings (backoff base and cap, retry rate and burst) small
+//! enough that the limits bind, how often its reconciles fail, and its error policy's answer
+//! per failure. The deliveries are seen through a subscriber of the controller's store: the
+//! controller receives each event in the same poll, so at the same simulated instant.
 //!
 //! `CONTROLLER_SIM_SEEDS=N` runs N seeds (default 2000, about 30 s); `CONTROLLER_SIM_SEED=S` replays one.
 
@@ -27,10 +41,12 @@ use futures_util::future::BoxFuture;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube_proto::config::Config;
 use kube_proto::rng::SplitMix64;
+use kube_proto::workqueue::WorkQueueConfig;
 use kube_proto::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Request, ResourceExt, Response};
 use kube_runtime::controller::{Action, Controller};
 use kube_runtime::fake::{FAKE_URL, FakeApiServer, FakeConfig, Reply, WatchId, WatchPoll};
 use kube_runtime::finalizer::{Event, FinalizerError, finalizer};
+use kube_runtime::reflector::store_shared;
 use kube_runtime::{Api, Client, Transport, TransportError, TransportResponse, watcher};
 use serde_json::json;
 
@@ -210,6 +226,14 @@ impl Drop for WatchBody {
     }
 }
 
+/// One reconcile of an object.
+struct Attempt {
+    start: Instant,
+    end: Option<Instant>,
+    /// The error policy's answer when it failed: `Some(requeue_after)`.
+    failed: Option<Option<Duration>>,
+}
+
 /// What the reconciles did.
 #[derive(Default)]
 struct Record {
@@ -219,12 +243,18 @@ struct Record {
     applied: BTreeMap<String, Vec<String>>,
     started: u64,
     finished: u64,
+    /// Every reconcile, per object, in order.
+    attempts: BTreeMap<String, Vec<Attempt>>,
+    /// When a watch event of each object was delivered to the controller.
+    changes: BTreeMap<String, Vec<Instant>>,
 }
 
 struct Ctx {
     sim: Sim,
     client: Client,
     record: Mutex<Record>,
+    /// How often a reconcile fails while faults are on.
+    failure_rate: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -239,10 +269,12 @@ async fn reconcile(cm: Arc<ConfigMap>, ctx: Arc<Ctx>) -> Result<Action, Finalize
             r.overlaps.push(name.clone());
         }
         r.started += 1;
+        let start = ctx.sim.now();
+        r.attempts.entry(name.clone()).or_default().push(Attempt { start, end: None, failed: None });
     }
     let took = Duration::from_millis(ctx.sim.reactor.lock().unwrap().rng.below(300));
     ctx.client.transport().sleep_until(ctx.client.now() + took).await;
-    let fail = ctx.sim.chance(0.1);
+    let fail = ctx.sim.chance(ctx.failure_rate);
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), "default");
     let version = cm.resource_version().unwrap_or_default().to_owned();
     let record = &ctx.record;
@@ -263,11 +295,93 @@ async fn reconcile(cm: Arc<ConfigMap>, ctx: Arc<Ctx>) -> Result<Action, Finalize
     let mut r = ctx.record.lock().unwrap();
     r.running.remove(&name);
     r.finished += 1;
+    let end = ctx.sim.now();
+    r.attempts.get_mut(&name).and_then(|a| a.last_mut()).expect("recorded at the start").end = Some(end);
     result
 }
 
-fn error_policy(_cm: Arc<ConfigMap>, _e: &FinalizerError<Injected>, _ctx: Arc<Ctx>) -> Action {
-    Action::requeue(Duration::from_millis(200))
+/// Retries after a delay of its own half the time, else leaves it to the queue's backoff.
+fn error_policy(cm: Arc<ConfigMap>, _e: &FinalizerError<Injected>, ctx: Arc<Ctx>) -> Action {
+    let action = {
+        let mut r = ctx.sim.reactor.lock().unwrap();
+        if r.rng.chance(0.5) {
+            Action::requeue(Duration::from_millis(r.rng.below(400)))
+        } else {
+            Action::await_change()
+        }
+    };
+    let mut r = ctx.record.lock().unwrap();
+    let attempt = r.attempts.get_mut(&cm.name_any()).and_then(|a| a.last_mut()).expect("a failed reconcile");
+    attempt.failed = Some(action.requeue_after());
+    action
+}
+
+/// Whether a change of the object was delivered in `[from, to]` (the ends included: within one
+/// instant the order is not known, so the check gives the benefit of the doubt).
+fn changed_between(changes: &[Instant], from: Instant, to: Instant) -> bool {
+    changes.iter().any(|t| (from..=to).contains(t))
+}
+
+/// The per-object backoff and the overall retry limit (see the module docs); `Err` names the
+/// first violation.
+fn check_rate_limits(record: &Record, queue: &WorkQueueConfig, t0: Instant) -> Result<usize, String> {
+    let no_changes = Vec::new();
+    let mut retries = Vec::new();
+    for (name, attempts) in &record.attempts {
+        let changes = record.changes.get(name).unwrap_or(&no_changes);
+        // Consecutive failures since the last success or change: never more than the queue
+        // counts (it resets on a success, or when the object leaves the store, which a change
+        // always follows before the object is reconciled again).
+        let mut failures = 0u32;
+        for pair in attempts.windows(2) {
+            let (failed, next) = (&pair[0], &pair[1]);
+            let Some(policy) = failed.failed else {
+                failures = 0;
+                continue;
+            };
+            let end = failed.end.expect("a failed reconcile ended");
+            failures += 1;
+            if changed_between(changes, failed.start, next.start) {
+                failures = 0;
+                continue;
+            }
+            let backoff = policy.unwrap_or_else(|| {
+                let exp = queue.failure_base.as_secs_f64() * 2f64.powi(failures as i32 - 1);
+                Duration::from_secs_f64(exp.min(queue.failure_max.as_secs_f64()))
+            });
+            let waited = next.start - end;
+            if waited + Duration::from_micros(1) < backoff {
+                return Err(format!(
+                    "{name} failed at {:?} ({failures} in a row, policy {policy:?}) and ran again {waited:?} later \
+                     with no change in between: the backoff is {backoff:?}",
+                    end - t0
+                ));
+            }
+            retries.push((next.start, name.as_str(), end, policy));
+        }
+    }
+    retries.sort();
+    let (rate, burst) = (queue.retry_rate, f64::from(queue.retry_burst));
+    for (i, (from, ..)) in retries.iter().enumerate() {
+        for (j, (to, ..)) in retries.iter().enumerate().skip(i) {
+            let allowed = burst + rate * (*to - *from).as_secs_f64();
+            if (j - i + 1) as f64 > allowed + 1e-9 {
+                let which: Vec<String> = retries[i..=j]
+                    .iter()
+                    .map(|(at, name, failed, policy)| {
+                        format!("{name} at {:?} (failed at {:?}, policy {policy:?})", *at - t0, *failed - t0)
+                    })
+                    .collect();
+                return Err(format!(
+                    "{} retries started within {:?}: the bucket ({rate}/s, burst {burst}) allows {allowed:.2}: {}",
+                    j - i + 1,
+                    *to - *from,
+                    which.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(retries.len())
 }
 
 /// Runs one seed; returns a description of the first violated invariant.
@@ -286,18 +400,33 @@ fn run_seed(seed: u64, trace: bool) -> Result<String, String> {
     };
     let sim = Sim { server: Arc::new(Mutex::new(server)), reactor: Arc::new(Mutex::new(reactor)) };
     let client = Client::new(sim.clone(), Config::new(FAKE_URL.parse().unwrap())).unwrap();
-    let ctx = Arc::new(Ctx { sim: sim.clone(), client: client.clone(), record: Mutex::default() });
+    let failure_rate = *rng.pick(&[0.1, 0.3, 0.6]).unwrap();
+    let ctx = Arc::new(Ctx { sim: sim.clone(), client: client.clone(), record: Mutex::default(), failure_rate });
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let config = watcher::Config { timeout: *rng.pick(&[5, 30, 290]).unwrap(), ..watcher::Config::default() };
     let (stop, stopped) = futures_channel::oneshot::channel::<()>();
-    let controller =
-        Controller::new(cms, config).concurrency(1 + rng.below(4) as usize).graceful_shutdown_on(async move {
+    // Limits small enough to bind in a run of a few dozen writes.
+    let queue = WorkQueueConfig {
+        failure_base: Duration::from_millis(*rng.pick(&[5, 50, 200]).unwrap()),
+        failure_max: Duration::from_millis(*rng.pick(&[400, 3000]).unwrap()),
+        retry_rate: *rng.pick(&[0.5, 2.0, 10.0]).unwrap(),
+        retry_burst: 1 + rng.below(4) as u32,
+        ..WorkQueueConfig::default()
+    };
+    // A store with a subscriber, to see what is delivered to the controller and when.
+    let (store, mut writer) = store_shared::<ConfigMap>(1 << 16);
+    let mut delivered = writer.subscribe();
+    let controller = Controller::for_store(cms, config, store, writer)
+        .queue_config(queue.clone())
+        .concurrency(1 + rng.below(4) as usize)
+        .graceful_shutdown_on(async move {
             let _ = stopped.await;
         });
     let results = Box::pin(controller.run(reconcile, error_policy, ctx.clone()));
     let waker = Waker::noop();
     let mut cx = Context::from_waker(waker);
     let mut ended = false;
+    let record_ctx = ctx.clone();
     let mut pump = |results: &mut Pin<Box<dyn Stream<Item = _> + Send>>, ended: &mut bool| {
         // Poll until the controller waits (each poll may start and finish reconciles).
         for _ in 0..10_000 {
@@ -305,9 +434,17 @@ fn run_seed(seed: u64, trace: bool) -> Result<String, String> {
                 Poll::Ready(Some(_)) => continue,
                 Poll::Ready(None) => {
                     *ended = true;
-                    return;
+                    break;
                 }
-                Poll::Pending => return,
+                Poll::Pending => break,
+            }
+        }
+        // What the controller was handed meanwhile, all at this instant.
+        let now = record_ctx.sim.now();
+        let mut r = record_ctx.record.lock().unwrap();
+        while let Ok(event) = delivered.try_recv() {
+            if let watcher::Event::Apply(o) | watcher::Event::InitApply(o) | watcher::Event::Delete(o) = event {
+                r.changes.entry(o.name_any()).or_default().push(now);
             }
         }
     };
@@ -363,6 +500,7 @@ fn run_seed(seed: u64, trace: bool) -> Result<String, String> {
             return Err(format!("{name} at {version} was never reconciled (last: {:?})", record.applied.get(&name)));
         }
     }
+    let retries = check_rate_limits(&record, &queue, t0)?;
     let (started_before, injected) = (record.started, sim.reactor.lock().unwrap().injected);
     drop(record);
 
@@ -388,7 +526,7 @@ fn run_seed(seed: u64, trace: bool) -> Result<String, String> {
     if record.started != record.finished {
         return Err("a reconcile was cut short by the shutdown".into());
     }
-    Ok(format!("{started_before} reconciles, {injected} faults"))
+    Ok(format!("{started_before} reconciles, {injected} faults, {retries} retries"))
 }
 
 #[test]
@@ -401,17 +539,21 @@ fn the_controller_converges_and_keeps_its_rules_under_faults() {
         }
     };
     let trace = seeds.len() == 1;
-    let (mut reconciles, mut faults) = (0u64, 0u64);
+    let (mut reconciles, mut faults, mut retries) = (0u64, 0u64, 0u64);
     for seed in &seeds {
         match run_seed(*seed, trace) {
             Ok(summary) => {
-                let mut words = summary.split_whitespace();
-                reconciles += words.next().and_then(|w| w.parse::<u64>().ok()).unwrap_or(0);
-                faults += words.nth(1).and_then(|w| w.parse::<u64>().ok()).unwrap_or(0);
+                let numbers: Vec<u64> = summary.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+                reconciles += numbers[0];
+                faults += numbers[1];
+                retries += numbers[2];
             }
             Err(e) => panic!("seed {seed}: {e} (replay: CONTROLLER_SIM_SEED={seed})"),
         }
     }
-    eprintln!("{} seeds: {reconciles} reconciles, {faults} faults injected, every invariant held", seeds.len());
-    assert!(reconciles > 0);
+    eprintln!(
+        "{} seeds: {reconciles} reconciles, {retries} retries, {faults} faults injected, every invariant held",
+        seeds.len()
+    );
+    assert!(reconciles > 0 && retries > 0);
 }
