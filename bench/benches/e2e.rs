@@ -27,7 +27,7 @@ use kube_bench::{PAGE, Payloads, Scale, Server, proc_status_kib};
 use serde_json::{Value, json};
 
 const CLIENTS: [&str; 3] = ["hyper", "asyncstd", "kube-rs"];
-const FIGURES: [&str; 6] = ["list", "rawwatch", "watcher", "requests", "memory", "controller"];
+const FIGURES: [&str; 8] = ["list", "rawwatch", "watcher", "reflector", "store", "requests", "memory", "controller"];
 const CONCURRENCY: [usize; 2] = [1, 64];
 
 fn main() {
@@ -67,18 +67,24 @@ fn parent() {
                 clients.into_iter().filter(|c| *c == "plain" || selected("BENCH_CLIENTS", c)).collect();
             for client in clients {
                 server.stats.take();
+                let server_cpu = cpu_secs();
                 let out = Command::new(&exe)
                     .args(["child", figure, client])
                     .env("BENCH_PORT", server.addr.port().to_string())
                     .env("BENCH_CA", &ca)
                     .output()
                     .expect("a child process");
+                // The parent is the server (and a waiting runner): its CPU time is the server's.
+                let server_cpu = cpu_secs() - server_cpu;
                 let (conns, h2, h1) = server.stats.take();
                 let stdout = String::from_utf8_lossy(&out.stdout);
                 let Some(line) = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")) else {
                     panic!("{figure}/{client} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
                 };
-                let value: Value = serde_json::from_str(line).expect("a child's result");
+                let mut value: Value = serde_json::from_str(line).expect("a child's result");
+                if let Some(events) = value.get("events").and_then(Value::as_f64) {
+                    value["server_cpu_us_per_event"] = json!((server_cpu * 1e6 / events * 10.0).round() / 10.0);
+                }
                 eprintln!("rep {rep} {figure:>8} {client:>8}: {value}");
                 let proto = match (h2, h1) {
                     (0, _) => format!("HTTP/1.1, {conns} conn"),
@@ -160,6 +166,12 @@ fn report(
     line(row("raw watch, CPU µs per event (all threads)", "rawwatch", "cpu_us_per_event", 1));
     line(row("watcher(), events/s", "watcher", "events_per_sec", 0));
     line(row("watcher(), CPU µs per event (all threads)", "watcher", "cpu_us_per_event", 1));
+    line(row("raw watch, the server's CPU µs per event", "rawwatch", "server_cpu_us_per_event", 1));
+    line(row("reflector (watcher + store), events/s", "reflector", "events_per_sec", 0));
+    line(row("reflector, CPU µs per event (all threads)", "reflector", "cpu_us_per_event", 1));
+    line(row("store of the paged list: seconds until ready", "store", "secs", 2));
+    line(row("store: resident KiB per Pod once ready (steady)", "store", "steady_kib_per_pod", 1));
+    line(row("store: peak resident KiB per Pod during a relist", "store", "relist_peak_kib_per_pod", 1));
     for kind in ["get", "apply"] {
         for c in CONCURRENCY {
             line(row(
@@ -248,6 +260,26 @@ fn report(
             ratio(p("asyncstd"), p("kube-rs"))
         ));
     }
+    let rf = |c: &str| get("reflector", c, "events_per_sec").0;
+    line(format!(
+        "| reflector / the same client's watcher() | {} | {} | {} | ≥ 0.9 |",
+        ratio(rf("hyper"), w("hyper")),
+        ratio(rf("asyncstd"), w("asyncstd")),
+        ratio(rf("kube-rs"), w("kube-rs"))
+    ));
+    let st = |c: &str| get("store", c, "steady_kib_per_pod").0;
+    line(format!(
+        "| store steady resident memory / kube-rs | {} | {} | 1.00 | ≤ 0.67 |",
+        ratio(st("hyper"), st("kube-rs")),
+        ratio(st("asyncstd"), st("kube-rs"))
+    ));
+    let pk = |c: &str| get("store", c, "relist_peak_kib_per_pod").0;
+    line(format!(
+        "| store peak during a relist / steady | {} | {} | {} | ≤ 1.2 |",
+        ratio(pk("hyper"), st("hyper")),
+        ratio(pk("asyncstd"), st("asyncstd")),
+        ratio(pk("kube-rs"), st("kube-rs"))
+    ));
     let k = |c: &str| get("controller", c, "secs").0;
     line(format!(
         "| Controller seconds to all reconciled / kube-rs | {} | {} | 1.00 | |",
@@ -312,6 +344,43 @@ fn ours_config(url: &str, ca: &[u8]) -> kube_proto::config::Config {
     config
 }
 
+/// Forgets this process's peak resident size so far (`VmHWM` starts again from `VmRSS`).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The store figure: seconds until the first `InitDone`, resident KiB per Pod then (above the
+/// process at start), and the peak resident KiB per Pod from then until the relist's `InitDone`.
+struct StoreFigure {
+    started: Instant,
+    rss0: u64,
+    pods: usize,
+    ready: Option<(f64, u64)>,
+}
+
+impl StoreFigure {
+    fn new(rss0: u64, pods: usize) -> Self {
+        StoreFigure { started: Instant::now(), rss0, pods, ready: None }
+    }
+
+    /// Called at each `InitDone`; gives the figures at the second.
+    fn init_done(&mut self) -> Option<Value> {
+        let per_pod = |kib: u64| kib.saturating_sub(self.rss0) as f64 / self.pods as f64;
+        match self.ready {
+            None => {
+                self.ready = Some((self.started.elapsed().as_secs_f64(), proc_status_kib("VmRSS")));
+                reset_peak_rss();
+                None
+            }
+            Some((secs, steady)) => Some(json!({
+                "secs": secs,
+                "steady_kib_per_pod": per_pod(steady),
+                "relist_peak_kib_per_pod": per_pod(proc_status_kib("VmHWM")),
+            })),
+        }
+    }
+}
+
 /// CPU time (user and system, all threads) this process has used, in seconds.
 fn cpu_secs() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -331,7 +400,7 @@ fn controller_figures(objects: usize, elapsed: Duration, rss0: u64) -> Value {
 
 fn watch_figures(events: usize, elapsed: Duration, cpu_before: f64) -> Value {
     let cpu = cpu_secs() - cpu_before;
-    json!({"events_per_sec": events_per_sec(events, elapsed), "cpu_us_per_event": cpu * 1e6 / events as f64})
+    json!({"events": events, "events_per_sec": events_per_sec(events, elapsed), "cpu_us_per_event": cpu * 1e6 / events as f64})
 }
 
 fn events_per_sec(events: usize, elapsed: Duration) -> f64 {
@@ -439,6 +508,37 @@ mod ours {
                 }
                 watch_figures(n, started.elapsed(), cpu)
             }
+            "reflector" => {
+                let api: Api<Pod> = Api::namespaced(client, "watch");
+                let (started, cpu) = (Instant::now(), cpu_secs());
+                let (reader, writer) = kube_runtime::reflector::store();
+                let stream = kube_runtime::watcher::watcher(api, Config::default());
+                let mut stream = std::pin::pin!(kube_runtime::reflector::reflector(writer, stream));
+                let mut n = 0;
+                while n < scale.events {
+                    if let Event::Apply(_) = stream.next().await.expect("events").expect("an event") {
+                        n += 1;
+                    }
+                }
+                assert!(!reader.is_empty());
+                watch_figures(n, started.elapsed(), cpu)
+            }
+            "store" => {
+                let api: Api<Pod> = Api::namespaced(client, "relist");
+                let mut figure = StoreFigure::new(rss0, scale.pods);
+                let (reader, writer) = kube_runtime::reflector::store();
+                let stream = kube_runtime::watcher::watcher(api, Config::default());
+                let mut stream = std::pin::pin!(kube_runtime::reflector::reflector(writer, stream));
+                loop {
+                    // The expiry comes as an error between the two lists.
+                    if let Some(Ok(Event::InitDone)) = stream.next().await {
+                        assert_eq!(reader.len(), scale.pods);
+                        if let Some(done) = figure.init_done() {
+                            break done;
+                        }
+                    }
+                }
+            }
             "requests" => {
                 let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
                 let pods: Api<Pod> = Api::namespaced(client, "default");
@@ -536,6 +636,36 @@ mod theirs {
                     }
                 }
                 watch_figures(n, started.elapsed(), cpu)
+            }
+            "reflector" => {
+                let api: Api<Pod> = Api::namespaced(client, "watch");
+                let (started, cpu) = (Instant::now(), cpu_secs());
+                let (reader, writer) = kube::runtime::reflector::store();
+                let stream = kube::runtime::reflector(writer, watcher::watcher(api, watcher::Config::default()));
+                let mut stream = std::pin::pin!(stream);
+                let mut n = 0;
+                while n < scale.events {
+                    if let Event::Apply(_) = stream.next().await.expect("events").expect("an event") {
+                        n += 1;
+                    }
+                }
+                assert!(!reader.is_empty());
+                watch_figures(n, started.elapsed(), cpu)
+            }
+            "store" => {
+                let api: Api<Pod> = Api::namespaced(client, "relist");
+                let mut figure = StoreFigure::new(rss0, scale.pods);
+                let (reader, writer) = kube::runtime::reflector::store();
+                let stream = kube::runtime::reflector(writer, watcher::watcher(api, watcher::Config::default()));
+                let mut stream = std::pin::pin!(stream);
+                loop {
+                    if let Some(Ok(Event::InitDone)) = stream.next().await {
+                        assert_eq!(reader.len(), scale.pods);
+                        if let Some(done) = figure.init_done() {
+                            break done;
+                        }
+                    }
+                }
             }
             "requests" => {
                 let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");

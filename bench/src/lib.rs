@@ -187,6 +187,22 @@ impl Payloads {
     }
 }
 
+/// The resourceVersion the `relist` namespace's lists carry now: each first page takes the next
+/// (from 4,000,000), and a watch from an even one is expired (410) while a watch from an odd one
+/// stays quiet, so that a client lists, is expired once, relists and then rests.
+static RELIST_RV: AtomicUsize = AtomicUsize::new(3_999_999);
+
+/// A list page of the `relist` namespace: `page` with its resourceVersion made `rv` (both are
+/// seven digits, so the bytes are patched in place).
+fn relist_page(page: &Bytes, rv: usize) -> Bytes {
+    let mut out = page.to_vec();
+    let head = &out[..out.len().min(128)];
+    if let Some(at) = head.windows(9).position(|w| w == b"\"2000000\"") {
+        out[at + 1..at + 8].copy_from_slice(format!("{rv:07}").as_bytes());
+    }
+    Bytes::from(out)
+}
+
 /// Requests and connections a server saw.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -227,6 +243,8 @@ impl Server {
     /// Routes (namespace decides the figure): `GET .../namespaces/list/pods` pages by the
     /// `continue` token; `.../namespaces/watch/pods` is an empty list, and with `watch=` the
     /// watch body; `.../namespaces/idle/pods?watch=...` a watch that never sends anything;
+    /// `.../namespaces/relist/pods` the pages of `list`, whose first watch is expired (410) once
+    /// so that the client relists them;
     /// `GET .../configmaps/small` the small ConfigMap; `PATCH .../pods/<name>` the applied Pod.
     pub fn start(payloads: Payloads) -> Server {
         let (ca, leaf, key) = certificates();
@@ -320,6 +338,27 @@ async fn handle(
         (&Method::GET, "/api/v1/namespaces/list/pods" | "/api/v1/namespaces/idle/pods") if watch => {
             let pending = futures_util::stream::pending::<Result<Frame<Bytes>, Infallible>>();
             json(StatusCode::OK, StreamBody::new(pending).boxed())
+        }
+        (&Method::GET, "/api/v1/namespaces/relist/pods") if watch => {
+            let rv = param("resourceVersion").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+            if rv % 2 == 0 {
+                let expired = Bytes::from_static(
+                    b"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"too old resource version\",\"reason\":\"Expired\",\"code\":410}}\n",
+                );
+                json(StatusCode::OK, full(expired))
+            } else {
+                let pending = futures_util::stream::pending::<Result<Frame<Bytes>, Infallible>>();
+                json(StatusCode::OK, StreamBody::new(pending).boxed())
+            }
+        }
+        (&Method::GET, "/api/v1/namespaces/relist/pods") => {
+            let page = param("continue").and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
+            let rv =
+                if page == 0 { RELIST_RV.fetch_add(1, Ordering::SeqCst) + 1 } else { RELIST_RV.load(Ordering::SeqCst) };
+            match payloads.pages.get(page) {
+                Some(bytes) => json(StatusCode::OK, full(relist_page(bytes, rv))),
+                None => json(StatusCode::GONE, full(Bytes::from_static(b"{}"))),
+            }
         }
         (&Method::GET, "/api/v1/namespaces/list/pods") => {
             let page = param("continue").and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
