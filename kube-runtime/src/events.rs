@@ -1,7 +1,9 @@
 //! Publishing Kubernetes Events from a controller: the core's [`EventRecorder`] decides what to
 //! send (a new Event, a series update, or nothing past the object's rate limit); the
 //! [`Recorder`] sends it. Publishing never fails the caller: an event that cannot be written is
-//! logged, and missing permission to write events is said once, as one clear warning.
+//! logged at debug level, with one request and no retry, and missing permission to write events
+//! (403) is said once per recorder and its clones, as one warning naming the permission needed
+//! and quoting the server's refusal (which names the user), not an error per event.
 //!
 //! ```no_run
 //! # async fn demo(client: kube_runtime::Client, cm: k8s_openapi::api::core::v1::ConfigMap) {
@@ -79,11 +81,11 @@ impl Recorder {
                     self.state.lock().unwrap_or_else(PoisonError::into_inner).series_lost(&name);
                 }
                 Ok((status, _, body)) => {
-                    self.failed(status.as_u16(), &String::from_utf8_lossy(&body), regarding);
+                    self.failed(status.as_u16(), &body, regarding);
                     return Published::Failed;
                 }
                 Err(e) => {
-                    self.failed(0, &e.to_string(), regarding);
+                    self.failed(0, e.to_string().as_bytes(), regarding);
                     return Published::Failed;
                 }
             }
@@ -91,16 +93,28 @@ impl Recorder {
         Published::Failed
     }
 
-    fn failed(&self, status: u16, message: &str, regarding: &ObjectReference) {
+    fn failed(&self, status: u16, body: &[u8], regarding: &ObjectReference) {
         let namespace = regarding.namespace.as_deref().unwrap_or("default");
+        let message = status_message(body);
         if status == 403 && !self.warned.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 namespace,
+                server = %message,
                 "cannot write Events: this controller's service account needs create and patch on \
                  events.k8s.io/events (later refusals are logged at debug level only)"
             );
         }
-        let message: String = message.chars().take(200).collect();
         tracing::debug!(status, namespace, message, "an event could not be written");
     }
+}
+
+/// The message of a `Status` body (the server's own words, which name the user and the
+/// permission of a 403), or the start of a body that is not one; at most 200 characters.
+fn status_message(body: &[u8]) -> String {
+    let parsed = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let message = match parsed.as_ref().and_then(|v| v.get("message")).and_then(|m| m.as_str()) {
+        Some(m) => m.to_owned(),
+        None => String::from_utf8_lossy(body).into_owned(),
+    };
+    message.chars().take(200).collect()
 }

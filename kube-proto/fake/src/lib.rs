@@ -21,7 +21,9 @@
 //! assert!(created.metadata.uid.is_some());
 //! ```
 //!
-//! Where it is simpler than the real server, the item's documentation says so.
+//! Where it is simpler than the real server, the item's documentation says so. It has no
+//! authentication or authorization, but [`FakeApiServer::deny`] refuses chosen requests with
+//! the real server's 403 (see [`access`]).
 //!
 //! It is a crate of its own over [`kube_proto`], pure as the core is (no IO, no clock, no
 //! threads). `kube-runtime`'s `fake` feature re-exports it as `kube_runtime::fake::server` and
@@ -29,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod access;
 mod context;
 pub mod faults;
 mod handlers;
@@ -124,6 +127,8 @@ pub struct FakeApiServer {
     rng: kube_proto::rng::SplitMix64,
     /// The watch cache's bookmark timer.
     bookmark_clock: watch::BookmarkClock,
+    /// Requests to refuse with 403 ([`FakeApiServer::deny`]).
+    denials: Vec<access::DenyRule>,
 }
 
 /// The result of a handler: a response body and status, or an error `Status`.
@@ -144,6 +149,7 @@ impl FakeApiServer {
             store,
             watches: BTreeMap::new(),
             next_watch: 1,
+            denials: Vec::new(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
@@ -207,14 +213,20 @@ impl FakeApiServer {
     fn dispatch(&mut self, now: Instant, req: &http::Request<Vec<u8>>) -> Result<Reply, Box<http::Response<Vec<u8>>>> {
         let route = self.route(req)?;
         let query = parse_query(req.uri().query().unwrap_or(""));
+        let is_watch = route.legacy_watch || query.get("watch").is_some_and(|v| v == "true" || v == "1");
+        let method = req.method();
+        // Authorization comes before everything else the request asks.
+        if !self.denials.is_empty()
+            && let Some(status) = self.refusal(&self.attributes(&route, method, is_watch))
+        {
+            return Err(Box::new(status_response(&status)));
+        }
         let accept =
             req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
         let meta = match metadata_accept(accept) {
             Ok(m) => m,
             Err(status) => return Err(Box::new(status_response(&status))),
         };
-        let is_watch = route.legacy_watch || query.get("watch").is_some_and(|v| v == "true" || v == "1");
-        let method = req.method();
         let call = Call { now, route: &route, req, query: &query };
         let result = match (&route.name, &route.subresource, method) {
             (None, None, &Method::GET) if is_watch => {
@@ -269,6 +281,36 @@ impl FakeApiServer {
             Err(status) => status_response(&status),
         };
         Ok(Reply::Response(resp))
+    }
+
+    /// What a routed request asks for, as the real server's authorizer sees it.
+    fn attributes(&self, route: &Route, method: &Method, is_watch: bool) -> access::Attributes {
+        let collection = route.name.is_none();
+        let verb = match *method {
+            Method::GET | Method::HEAD if is_watch => "watch",
+            Method::GET | Method::HEAD if collection => "list",
+            Method::POST => "create",
+            Method::PUT => "update",
+            Method::PATCH => "patch",
+            Method::DELETE if collection => "deletecollection",
+            Method::DELETE => "delete",
+            _ => "get",
+        };
+        let resource = &self.kinds[route.kind].resource;
+        // A namespace's own requests are in that namespace, as the real server's request info has it.
+        let namespace = match (&route.namespace, resource.group.is_empty() && resource.plural == "namespaces") {
+            (Some(ns), _) => ns.clone(),
+            (None, true) => route.name.clone().unwrap_or_default(),
+            (None, false) => String::new(),
+        };
+        access::Attributes {
+            verb,
+            group: resource.group.clone(),
+            resource: resource.plural.clone(),
+            subresource: route.subresource.clone().unwrap_or_default(),
+            namespace,
+            name: route.name.clone().unwrap_or_default(),
+        }
     }
 
     fn is_builtin(&self, kind: KindId, group: &str, plural: &str) -> bool {
