@@ -41,6 +41,7 @@ pub mod conditions;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod http1;
 pub mod params;
 pub mod proxy;
 pub mod request;

@@ -754,7 +754,7 @@ impl ConnectHandshake {
 }
 
 /// The length of the head (through its empty line), if it has ended.
-fn head_end(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn head_end(bytes: &[u8]) -> Option<usize> {
     let mut line_start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         if b != b'\n' {
@@ -770,7 +770,7 @@ fn head_end(bytes: &[u8]) -> Option<usize> {
 }
 
 /// `HTTP/1.x SP 3DIGIT [SP reason]`: the code and the reason, made printable.
-fn parse_status_line(line: &[u8]) -> Option<(u16, String)> {
+pub(crate) fn parse_status_line(line: &[u8]) -> Option<(u16, String)> {
     let rest = line.strip_prefix(b"HTTP/1.")?;
     let (&minor, rest) = rest.split_first()?;
     if !minor.is_ascii_digit() {
@@ -791,7 +791,8 @@ fn parse_status_line(line: &[u8]) -> Option<(u16, String)> {
     Some((code, reason.trim().to_owned()))
 }
 
-fn is_token(b: u8) -> bool {
+/// Whether `b` may appear in an HTTP token (a header name, say).
+pub(crate) fn is_token(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
