@@ -288,6 +288,17 @@ fn a_connection_that_ends_early_is_an_error() {
     let bytes = server(&[b"\x01partial"]);
     s.handle_bytes(&bytes[..4]).unwrap();
     assert_eq!(s.handle_eof(), Err(ExecError::ConnectionLost { mid_frame: true }));
+    // After this end's close, a server that drops the stream instead of answering is fine.
+    let mut s = session(V5);
+    s.close().unwrap();
+    assert!(!s.is_closed());
+    assert_eq!(s.handle_eof(), Ok(()));
+    assert!(s.is_closed());
+    assert_eq!(s.exit_code(), Some(Err(ExecError::NoStatus { close: None })));
+    // Blank bytes on the error channel are no status, not a malformed one.
+    let mut s = session(V4);
+    feed(&mut s, &[server(&[b"\x03 \n"]), server_close(1000)].concat(), 3);
+    assert!(matches!(s.exit_code(), Some(Err(ExecError::NoStatus { .. }))));
 }
 
 #[test]

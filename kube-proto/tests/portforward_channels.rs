@@ -172,6 +172,8 @@ fn the_connection_ends_with_a_close_or_is_lost() {
         [Message::Binary(b"\x00bye".to_vec()), Message::Close(Some(CloseFrame { code: 1000, reason: String::new() }))]
     );
     assert!(!s.is_closed(), "until the server answers");
+    assert_eq!(s.handle_eof(), Ok(()), "or drops the stream");
+    assert!(s.is_closed());
 }
 
 #[test]

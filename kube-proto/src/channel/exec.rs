@@ -217,13 +217,18 @@ impl ExecSession {
         }
     }
 
-    /// The byte stream ended (a read returned 0). Fine after the server's close frame; before
-    /// it, [`ExecError::ConnectionLost`].
+    /// The byte stream ended (a read returned 0). Fine after the server's close frame, or
+    /// after this end's [`close`](Self::close) (the server may drop the stream rather than
+    /// answer); otherwise [`ExecError::ConnectionLost`].
     pub fn handle_eof(&mut self) -> Result<(), ExecError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
         if self.close.is_some() {
+            return Ok(());
+        }
+        if self.ws.is_close_sent() {
+            self.close = Some(None);
             return Ok(());
         }
         let e = ExecError::ConnectionLost { mid_frame: self.ws.in_progress() };
@@ -320,10 +325,11 @@ impl ExecSession {
         self.close.as_ref().map(|close| Err(ExecError::NoStatus { close: close.clone() }))
     }
 
-    /// Whether the session is over: both closes sent, or it failed. Write what
+    /// Whether the session is over: the server closed (its close echoed), the stream ended
+    /// after this end's close, or the session failed. Write what
     /// [`poll_transmit`](Self::poll_transmit) still holds, then drop the stream.
     pub fn is_closed(&self) -> bool {
-        self.ws.is_closed() || self.failed.is_some()
+        self.ws.is_closed() || self.failed.is_some() || self.close.is_some()
     }
 
     /// Whether stdin was closed.
@@ -369,7 +375,7 @@ impl ExecSession {
             Message::Ping(_) | Message::Pong(_) => Ok(()),
             Message::Close(frame) => {
                 self.close = Some(frame.clone());
-                let unfinished = self.status.is_none() && !self.error_channel.is_empty();
+                let unfinished = self.status.is_none() && !self.error_channel.trim_ascii().is_empty();
                 if !self.protocol.has_status() && self.status.is_none() {
                     let text = String::from_utf8_lossy(&std::mem::take(&mut self.error_channel)).into_owned();
                     let status = if text.is_empty() {

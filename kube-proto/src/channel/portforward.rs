@@ -211,13 +211,18 @@ impl PortForwardSession {
         }
     }
 
-    /// The byte stream ended (a read returned 0). Fine after the server's close frame; before
-    /// it, [`PortForwardError::ConnectionLost`].
+    /// The byte stream ended (a read returned 0). Fine after the server's close frame, or
+    /// after this end's [`close`](Self::close); otherwise
+    /// [`PortForwardError::ConnectionLost`].
     pub fn handle_eof(&mut self) -> Result<(), PortForwardError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
         if self.close.is_some() {
+            return Ok(());
+        }
+        if self.ws.is_close_sent() {
+            self.close = Some(None);
             return Ok(());
         }
         let e = PortForwardError::ConnectionLost { mid_frame: self.ws.in_progress() };
@@ -275,9 +280,10 @@ impl PortForwardSession {
         self.ws.pending_transmit()
     }
 
-    /// Whether the session is over: both closes sent, or it failed.
+    /// Whether the session is over: the server closed (its close echoed), the stream ended
+    /// after this end's close, or the session failed.
     pub fn is_closed(&self) -> bool {
-        self.ws.is_closed() || self.failed.is_some()
+        self.ws.is_closed() || self.failed.is_some() || self.close.is_some()
     }
 
     fn on_message(&mut self, message: Message) -> Result<(), PortForwardError> {
