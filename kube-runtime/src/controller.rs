@@ -9,7 +9,8 @@
 //! once, retried after failures with per-object and overall rate limits, and requeued when the
 //! reconcile asks. Reconciles run concurrently inside the stream that [`Controller::run`]
 //! returns, up to the concurrency bound: nothing is spawned, so any executor drives it, and
-//! timers come from the client's transport.
+//! timers come from the client's transport. Given a [`Recorder`] ([`Controller::publish_events`]),
+//! the same stream sends the Events that reconciles [post](Recorder::post) without waiting.
 //!
 //! ```no_run
 //! # async fn demo(client: kube_runtime::Client) {
@@ -50,6 +51,7 @@ use kube_proto::workqueue::{Next, Outcome, WorkQueue, WorkQueueConfig};
 use kube_proto::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
+use crate::events::{EventSender, Recorder};
 use crate::reflector::{ObjectRef, Store, Writer, reflector};
 use crate::watcher::{Config, Event, watcher};
 use crate::{Api, Client, Error};
@@ -191,6 +193,7 @@ pub struct Controller<K: Resource> {
     debounce: Duration,
     shutdown: Option<BoxFuture<'static, ()>>,
     metrics: Arc<Metrics>,
+    events: Option<EventSender>,
 }
 
 impl<K: Resource> fmt::Debug for Controller<K> {
@@ -224,6 +227,7 @@ where
             debounce: Duration::ZERO,
             shutdown: None,
             metrics: Arc::default(),
+            events: None,
         }
     }
 
@@ -333,8 +337,19 @@ where
         self
     }
 
-    /// Stops when `signal` completes: no reconcile starts after it, the running ones finish, then
-    /// the stream ends.
+    /// Sends the Events that reconciles [post](Recorder::post) to `recorder` (or a clone of it)
+    /// inside the stream [`run`](Self::run) returns, one at a time, while it runs: a post
+    /// returns at once, and no reconcile waits for an event to be written. Nothing is spawned.
+    /// A graceful shutdown waits for the events posted until then to be sent.
+    #[must_use]
+    pub fn publish_events(mut self, recorder: &Recorder) -> Self {
+        self.events = Some(recorder.sender());
+        self
+    }
+
+    /// Stops when `signal` completes: no reconcile starts after it, the running ones finish
+    /// (and the events they posted are sent, see [`publish_events`](Self::publish_events)),
+    /// then the stream ends.
     #[must_use]
     pub fn graceful_shutdown_on(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
         self.shutdown = Some(signal.boxed());
@@ -373,6 +388,7 @@ where
             error_policy: Box::new(error_policy),
             context,
             metrics: self.metrics,
+            events: self.events,
         };
         stream::unfold(state, |mut state| async move { state.next().await.map(|item| (item, state)) })
     }
@@ -409,6 +425,8 @@ where
     error_policy: ErrorPolicy<K, C, E>,
     context: Arc<C>,
     metrics: Arc<Metrics>,
+    /// Sends posted Events; `None` once it is done (every recorder gone).
+    events: Option<EventSender>,
 }
 
 /// What woke the controller.
@@ -417,6 +435,8 @@ enum Woken<K: Resource, E> {
     Finished(Finished<K, E>),
     Timer,
     Shutdown,
+    /// Stopping, and the last posted events are sent.
+    EventsSent,
 }
 
 impl<K, C, E> Running<K, C, E>
@@ -430,11 +450,20 @@ where
         loop {
             let now = self.client.now();
             let wait = if self.stopping { None } else { self.start_due(now) };
-            if self.stopping && self.in_flight.is_empty() {
+            if self.stopping && self.in_flight.is_empty() && self.events_sent() {
                 return None;
             }
             let mut timer = wait.map(|until| self.client.transport().sleep_until(until));
             let woken = poll_fn(|cx| {
+                // The events go on in the background of every wake-up; they yield nothing.
+                if let Some(events) = &mut self.events
+                    && events.poll_unpin(cx).is_ready()
+                {
+                    self.events = None;
+                }
+                if self.stopping && self.in_flight.is_empty() && self.events_sent() {
+                    return Poll::Ready(Woken::EventsSent);
+                }
                 if let Some(signal) = &mut self.shutdown
                     && signal.poll_unpin(cx).is_ready()
                 {
@@ -460,7 +489,7 @@ where
             let now = self.client.now();
             match woken {
                 Woken::Shutdown => self.stopping = true,
-                Woken::Timer => {}
+                Woken::Timer | Woken::EventsSent => {}
                 // Every input stream (the watchers) ends only if the caller's streams end.
                 Woken::Input(None) => self.stopping = true,
                 Woken::Input(Some(Err(e))) => return Some(Err(ControllerError::Watcher(e))),
@@ -475,6 +504,11 @@ where
             }
             self.metrics.queue_depth.store(self.queue.len() as u64, Ordering::Relaxed);
         }
+    }
+
+    /// Whether every posted event has been sent.
+    fn events_sent(&self) -> bool {
+        self.events.as_ref().is_none_or(EventSender::is_idle)
     }
 
     /// Starts the reconciles that are due; returns when the next one is due.
