@@ -37,6 +37,7 @@
 
 pub mod backoff;
 pub mod channel;
+pub mod compact;
 pub mod conditions;
 pub mod config;
 pub mod error;

@@ -153,6 +153,13 @@ impl<'a> Response<'a> {
         self.object()
     }
 
+    /// A list of objects decoded with exact capacities (see [`compact`](crate::compact)), for
+    /// objects that are kept.
+    pub fn list_compact<K: DeserializeOwned>(&self) -> Result<ObjectList<K>, ResponseError> {
+        self.ok()?;
+        decode_with(self.status, self.headers, self.body, true)
+    }
+
     /// The answer to a DELETE (use `T = ObjectList<K>` for a deletecollection).
     pub fn delete<T: DeserializeOwned>(&self) -> Result<DeleteResponse<T>, ResponseError> {
         #[derive(Deserialize)]
@@ -232,6 +239,15 @@ pub(crate) fn decode<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<T, ResponseError> {
+    decode_with(status, headers, body, false)
+}
+
+fn decode_with<T: DeserializeOwned>(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    compact: bool,
+) -> Result<T, ResponseError> {
     if !looks_like_json(body) {
         return Err(not_json(status, headers, body));
     }
@@ -241,7 +257,8 @@ pub(crate) fn decode<T: DeserializeOwned>(
         message: format!("the body is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
         retry_after: retry_after(headers),
     })?;
-    serde_json::from_str(text).map_err(|e| ResponseError::Decode {
+    let decoded = if compact { crate::compact::from_str(text) } else { serde_json::from_str(text) };
+    decoded.map_err(|e| ResponseError::Decode {
         status: status.as_u16(),
         target: std::any::type_name::<T>(),
         message: if e.is_eof() {

@@ -292,6 +292,8 @@ pub struct WatchDecoder<K> {
     partial: usize,
     /// Discarding an over-long line until its newline: the bytes seen of it so far.
     skipping: Option<usize>,
+    /// Objects decoded with exact capacities ([`compact`](crate::compact)).
+    compact: bool,
     /// Over-long lines to report once the lines before them (those before the offset in `buf`)
     /// are delivered: (offset, bytes seen when it was dropped).
     dropped: VecDeque<(usize, usize)>,
@@ -331,9 +333,18 @@ impl<K> WatchDecoder<K> {
             max_frame,
             partial: 0,
             skipping: None,
+            compact: false,
             dropped: VecDeque::new(),
             _kind: PhantomData,
         }
+    }
+
+    /// Decodes every event's object with exact capacities (see [`compact`](crate::compact)):
+    /// about a quarter less memory per object held, for some 10–15% more decoding work.
+    #[must_use]
+    pub fn compact(mut self, compact: bool) -> Self {
+        self.compact = compact;
+        self
     }
 
     /// The longest line this decoder buffers.
@@ -464,7 +475,7 @@ impl<K: DeserializeOwned> WatchDecoder<K> {
         };
         self.line += 1;
         Some(match line {
-            Ok((b, e)) => parse_line(&self.buf[b..e], self.line),
+            Ok((b, e)) => parse(&self.buf[b..e], self.line, self.compact),
             Err(len) => Err(WatchDecodeError::too_large(self.line, self.max_frame, len)),
         })
     }
@@ -484,7 +495,7 @@ impl<K: DeserializeOwned> WatchDecoder<K> {
         let out = if b < e {
             self.line += 1;
             let len = e - b;
-            Some(parse_line::<K>(&self.buf[b..e], self.line).map_err(|mut err| {
+            Some(parse::<K>(&self.buf[b..e], self.line, self.compact).map_err(|mut err| {
                 err.message = format!("the stream ended inside this event (cut after {len} bytes?): {}", err.message);
                 err
             }))
@@ -498,6 +509,10 @@ impl<K: DeserializeOwned> WatchDecoder<K> {
 
 /// Parses one complete line as a watch event.
 pub fn parse_line<K: DeserializeOwned>(line: &[u8], line_no: u64) -> Result<WatchEvent<K>, WatchDecodeError> {
+    parse(line, line_no, false)
+}
+
+fn parse<K: DeserializeOwned>(line: &[u8], line_no: u64, compact: bool) -> Result<WatchEvent<K>, WatchDecodeError> {
     let err = |message: String| WatchDecodeError {
         line: line_no,
         len: line.len(),
@@ -506,7 +521,7 @@ pub fn parse_line<K: DeserializeOwned>(line: &[u8], line_no: u64) -> Result<Watc
     };
     let text = std::str::from_utf8(line)
         .map_err(|e| err(format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to())))?;
-    serde_json::from_str(text).map_err(|e| err(e.to_string()))
+    if compact { crate::compact::from_str(text) } else { serde_json::from_str(text) }.map_err(|e| err(e.to_string()))
 }
 
 fn trim(buf: &[u8], mut b: usize, mut e: usize) -> (usize, usize) {

@@ -102,6 +102,10 @@ pub struct Config {
     /// relists. Default [`DEFAULT_MAX_FRAME`](crate::watch::DEFAULT_MAX_FRAME), 16 MiB, as
     /// client-go.
     pub max_frame: usize,
+    /// Decode objects with exact capacities (see [`compact`](crate::compact)): about a quarter
+    /// less memory for each object kept, for some 10–15% more decoding work. For watchers that
+    /// feed a store. Off by default.
+    pub compact: bool,
 }
 
 impl Default for Config {
@@ -119,11 +123,19 @@ impl Default for Config {
             max_retry_after: Duration::from_secs(60),
             seed: 0x5EED,
             max_frame: crate::watch::DEFAULT_MAX_FRAME,
+            compact: false,
         }
     }
 }
 
 impl Config {
+    /// Decodes objects with exact capacities (see [`Config::compact`]).
+    #[must_use]
+    pub fn compact(mut self) -> Self {
+        self.compact = true;
+        self
+    }
+
     /// Sets the longest watch event buffered, in bytes (see [`Config::max_frame`]).
     #[must_use]
     pub fn max_frame(mut self, bytes: usize) -> Self {
@@ -357,7 +369,7 @@ impl<K> Outbox<K> {
 /// intermediate tree, several times the body's size, then the items out of it. A successful JSON
 /// object is read straight into metadata and items; anything else (an error status, a body that
 /// does not decode) goes through [`Response::list`], so that the outcome and errors are the same.
-fn read_list<K: DeserializeOwned>(resp: &Response<'_>) -> Result<ObjectList<K>, ResponseError> {
+fn read_list<K: DeserializeOwned>(resp: &Response<'_>, compact: bool) -> Result<ObjectList<K>, ResponseError> {
     #[derive(Deserialize)]
     #[serde(bound(deserialize = "K: Deserialize<'de>"))]
     struct Page<K> {
@@ -371,11 +383,12 @@ fn read_list<K: DeserializeOwned>(resp: &Response<'_>) -> Result<ObjectList<K>, 
     if resp.status.is_success()
         && object
         && let Ok(text) = std::str::from_utf8(resp.body)
-        && let Ok(page) = serde_json::from_str::<Page<K>>(text)
+        && let Ok(page) =
+            if compact { crate::compact::from_str::<Page<K>>(text) } else { serde_json::from_str::<Page<K>>(text) }
     {
         return Ok(ObjectList { types: None, metadata: page.metadata, items: page.items });
     }
-    resp.list::<K>()
+    if compact { resp.list_compact::<K>() } else { resp.list::<K>() }
 }
 
 /// The watcher state machine. See the [module documentation](self).
@@ -723,7 +736,7 @@ where
             id,
             head: None,
             body: Vec::new(),
-            decoder: WatchDecoder::with_max_frame(self.config.max_frame),
+            decoder: WatchDecoder::with_max_frame(self.config.max_frame).compact(self.config.compact),
             deadline: now + self.idle(),
             started: now,
             events: 0,
@@ -741,7 +754,7 @@ where
         let (status, retry_after) = req.head.unwrap_or((StatusCode::OK, None));
         let headers = HeaderMap::new();
         let resp = Response::new(status, &headers, &req.body);
-        match read_list::<K>(&resp) {
+        match read_list::<K>(&resp, self.config.compact) {
             Ok(list) => {
                 if !self.init_open {
                     self.init_open = true;
