@@ -16,7 +16,10 @@ use kube_proto::rng::SplitMix64;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
-use crate::transport::{Transport, TransportError, TransportResponse};
+use crate::transport::{Transport, TransportError, TransportResponse, Upgraded, is_upgrade};
+
+/// `Sec-WebSocket-Key`, which [`Client::upgrade`] adds when a WebSocket request lacks it.
+const SEC_WEBSOCKET_KEY: http::HeaderName = http::HeaderName::from_static("sec-websocket-key");
 
 /// The user agent sent with every request.
 pub const DEFAULT_USER_AGENT: &str = concat!("kube-proto/", env!("CARGO_PKG_VERSION"));
@@ -265,6 +268,78 @@ impl Client {
                 None => return result.map_err(Error::Transport),
             }
         }
+    }
+
+    /// Sends a request that asks for a protocol upgrade (as [`kube_proto::Request::exec`],
+    /// [`attach`](kube_proto::Request::attach) and [`portforward`](kube_proto::Request::portforward)
+    /// build them) through [`Transport::upgrade`], with the base URL, credentials,
+    /// impersonation and user agent of every request (and, as for them, no credentials to a
+    /// plain-`http://` server). A WebSocket request without a `Sec-WebSocket-Key` gets one, from
+    /// a 16-byte nonce of the client's random generator.
+    ///
+    /// A `401` refresh of credentials is retried once, as for [`send`](Self::send); nothing
+    /// else is retried (the server may have started the command). The answer is handed back as
+    /// it came: a refusal (`403`, `404`, ...) is [`Upgraded::Refused`] with its body, for the
+    /// caller to read its `Status`; a `101` is not checked beyond its status (the WebSocket
+    /// handshake is the caller's, with [`kube_proto::websocket::Handshake`]).
+    ///
+    /// A request without `Connection: Upgrade` is [`Error::Request`]; a transport that cannot
+    /// upgrade gives [`TransportError::Unsupported`].
+    pub async fn upgrade(&self, mut request: http::Request<Vec<u8>>) -> Result<Upgraded, Error> {
+        if !is_upgrade(request.headers()) {
+            return Err(Error::Request(kube_proto::RequestError::InvalidParam {
+                param: "Connection",
+                reason:
+                    "an upgrade request has `Connection: Upgrade` (build it with Request::exec, attach or portforward)"
+                        .into(),
+            }));
+        }
+        let websocket = request
+            .headers()
+            .get_all(http::header::UPGRADE)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("websocket"))));
+        if websocket && !request.headers().contains_key(SEC_WEBSOCKET_KEY) {
+            let key = kube_proto::request::websocket_key(self.nonce());
+            request.headers_mut().insert(SEC_WEBSOCKET_KEY, key);
+        }
+        let span = tracing::debug_span!("upgrade", path = %request.uri().path());
+        tracing::Instrument::instrument(self.upgrade_with_credentials(request), span).await
+    }
+
+    async fn upgrade_with_credentials(&self, request: http::Request<Vec<u8>>) -> Result<Upgraded, Error> {
+        let mut refreshed = false;
+        loop {
+            let creds = self.credentials().await?;
+            self.apply_identity(&creds)?;
+            let prepared = self.prepare(request.clone(), &creds)?;
+            let started = self.now();
+            let upgraded = self.inner.transport.upgrade(prepared).await.map_err(Error::Transport)?;
+            tracing::debug!(
+                status = upgraded.status().as_u16(),
+                elapsed_ms = self.now().duration_since(started).as_millis() as u64,
+                "upgrade answer"
+            );
+            if upgraded.status() == StatusCode::UNAUTHORIZED && !refreshed {
+                refreshed = true;
+                if self.lock_auth().on_unauthorized(self.inner.transport.wall_clock()) {
+                    tracing::debug!("401: refreshing credentials and retrying the upgrade once");
+                    continue;
+                }
+            }
+            return Ok(upgraded);
+        }
+    }
+
+    /// 16 bytes from the client's random generator (seeded from the wall clock when the client
+    /// was made): the nonce of a `Sec-WebSocket-Key`, or the seed of WebSocket masking keys.
+    /// They are not secret, only unlikely to repeat.
+    pub(crate) fn nonce(&self) -> [u8; 16] {
+        let mut rng = self.inner.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut nonce = [0u8; 16];
+        nonce[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+        nonce[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
+        nonce
     }
 
     /// Sends a request and reads the whole response.
@@ -574,5 +649,160 @@ mod tests {
         let err = futures_executor::block_on(client.request_bytes(get())).unwrap_err();
         assert!(matches!(err, Error::Transport(TransportError::Unsupported(_))), "{err:?}");
         assert_eq!(*mock.sent.lock().unwrap(), 0, "nothing is sent without the certificate");
+    }
+
+    /// Answers upgrades with the statuses queued (a 101 with an empty stream once they run
+    /// out), keeping the requests; plugins print a token.
+    #[derive(Clone, Default)]
+    struct Upgrader {
+        requests: Arc<Mutex<Vec<http::Request<Vec<u8>>>>>,
+        statuses: Arc<Mutex<Vec<StatusCode>>>,
+        plugins: Arc<Mutex<usize>>,
+    }
+
+    impl Transport for Upgrader {
+        fn send(
+            &self,
+            _request: http::Request<Vec<u8>>,
+        ) -> futures_util::future::BoxFuture<'static, Result<TransportResponse, TransportError>> {
+            Box::pin(async { Ok(TransportResponse::full(StatusCode::OK, HeaderMap::new(), b"{}".to_vec())) })
+        }
+
+        fn sleep_until(&self, _deadline: Instant) -> futures_util::future::BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+
+        fn run_process(
+            &self,
+            _request: ExecRequest,
+        ) -> futures_util::future::BoxFuture<'static, Result<ExecOutput, String>> {
+            let n = {
+                let mut plugins = self.plugins.lock().unwrap();
+                *plugins += 1;
+                *plugins
+            };
+            let stdout = serde_json::json!({
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "kind": "ExecCredential",
+                "status": {"token": format!("token-{n}")},
+            });
+            let stdout = serde_json::to_vec(&stdout).unwrap();
+            Box::pin(async move { Ok(ExecOutput { status: Some(0), stdout, stderr: Vec::new() }) })
+        }
+
+        fn upgrade(
+            &self,
+            request: http::Request<Vec<u8>>,
+        ) -> futures_util::future::BoxFuture<'static, Result<Upgraded, TransportError>> {
+            self.requests.lock().unwrap().push(request);
+            let status = self.statuses.lock().unwrap().pop();
+            Box::pin(async move {
+                Ok(match status {
+                    Some(status) => Upgraded::Refused { status, headers: HeaderMap::new(), body: b"{}".to_vec() },
+                    None => Upgraded::Switched {
+                        headers: HeaderMap::new(),
+                        stream: crate::transport::UpgradedStream::new(futures_util::io::Cursor::new(Vec::new())),
+                    },
+                })
+            })
+        }
+    }
+
+    fn exec_request() -> http::Request<Vec<u8>> {
+        use k8s_openapi::api::core::v1::Pod;
+        kube_proto::Request::namespaced::<Pod>("default")
+            .exec("blog", ["ls"], &kube_proto::AttachParams::default())
+            .unwrap()
+    }
+
+    #[test]
+    fn upgrades_carry_credentials_impersonation_and_a_fresh_key() {
+        let transport = Upgrader::default();
+        let config = Config {
+            auth: AuthSpec::Token(kube_proto::config::SecretString::new("s3cr3t")),
+            impersonation: Some(kube_proto::config::Impersonation { user: Some("jane".into()), ..Default::default() }),
+            ..Config::new("https://127.0.0.1:6443/prefix/".parse().unwrap())
+        };
+        let client = Client::new(transport.clone(), config).unwrap();
+        for _ in 0..2 {
+            let up = futures_executor::block_on(client.upgrade(exec_request())).unwrap();
+            assert_eq!(up.status(), StatusCode::SWITCHING_PROTOCOLS);
+            assert!(up.into_stream().is_some());
+        }
+        // A key of the caller's own is kept.
+        let mut own = exec_request();
+        own.headers_mut().insert(SEC_WEBSOCKET_KEY, HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="));
+        futures_executor::block_on(client.upgrade(own)).unwrap();
+
+        let requests = transport.requests.lock().unwrap();
+        let keys: Vec<_> = requests.iter().map(|r| r.headers()[SEC_WEBSOCKET_KEY].to_str().unwrap()).collect();
+        assert_ne!(keys[0], keys[1], "a nonce per upgrade");
+        for key in &keys {
+            // The base64 of 16 bytes.
+            assert!(key.len() == 24 && key.ends_with("==") && !key[..22].contains('='), "{key}");
+        }
+        assert_eq!(keys[2], "dGhlIHNhbXBsZSBub25jZQ==");
+        for r in requests.iter() {
+            assert!(
+                r.uri()
+                    .to_string()
+                    .starts_with("https://127.0.0.1:6443/prefix/api/v1/namespaces/default/pods/blog/exec?")
+            );
+            assert_eq!(r.headers()[AUTHORIZATION], "Bearer s3cr3t");
+            assert_eq!(r.headers()["impersonate-user"], "jane");
+            assert_eq!(r.headers()[USER_AGENT], DEFAULT_USER_AGENT);
+            assert_eq!(r.headers()["upgrade"], "websocket");
+            assert_eq!(r.headers()["sec-websocket-version"], "13");
+        }
+    }
+
+    #[test]
+    fn an_upgrade_can_be_spawned() {
+        fn send<T: Send + 'static>(_: &T) {}
+        let client = Client::new(Upgrader::default(), Config::new("https://127.0.0.1:6443".parse().unwrap())).unwrap();
+        let upgrading = async move { client.upgrade(exec_request()).await };
+        send(&upgrading);
+    }
+
+    #[test]
+    fn upgrades_send_no_credentials_over_plain_http() {
+        let transport = Upgrader::default();
+        let config = Config {
+            auth: AuthSpec::Token(kube_proto::config::SecretString::new("s3cr3t")),
+            ..Config::new("http://10.0.0.1:8080".parse().unwrap())
+        };
+        let client = Client::new(transport.clone(), config).unwrap();
+        futures_executor::block_on(client.upgrade(exec_request())).unwrap();
+        assert!(!transport.requests.lock().unwrap()[0].headers().contains_key(AUTHORIZATION));
+    }
+
+    #[test]
+    fn a_401_upgrade_renews_credentials_once() {
+        let transport = Upgrader::default();
+        transport.statuses.lock().unwrap().extend([StatusCode::UNAUTHORIZED; 3]);
+        let client = Client::new(transport.clone(), exec_config()).unwrap();
+        let up = futures_executor::block_on(client.upgrade(exec_request())).unwrap();
+        assert_eq!((up.status(), up.body()), (StatusCode::UNAUTHORIZED, &b"{}"[..]), "the refusal, after one retry");
+        let tokens: Vec<_> =
+            transport.requests.lock().unwrap().iter().map(|r| r.headers()[AUTHORIZATION].clone()).collect();
+        assert_eq!(tokens, ["Bearer token-1", "Bearer token-2"]);
+    }
+
+    #[test]
+    fn upgrades_need_an_upgrade_request_and_a_transport_that_can() {
+        let client = Client::new(Upgrader::default(), Config::new("https://127.0.0.1:6443".parse().unwrap())).unwrap();
+        let err = futures_executor::block_on(client.upgrade(get())).unwrap_err();
+        assert!(matches!(err, Error::Request(_)), "{err:?}");
+        // Mock keeps the default `upgrade`.
+        let mock = Mock::default();
+        let client = Client::new(mock.clone(), Config::new("https://127.0.0.1:6443".parse().unwrap())).unwrap();
+        let err = futures_executor::block_on(client.upgrade(exec_request())).unwrap_err();
+        match err {
+            Error::Transport(TransportError::Unsupported(message)) => {
+                assert!(message.contains("Transport::upgrade"), "{message}")
+            }
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+        assert_eq!(*mock.sent.lock().unwrap(), 0);
     }
 }

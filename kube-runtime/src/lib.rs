@@ -35,6 +35,8 @@ pub mod events;
 pub mod fake;
 pub mod finalizer;
 #[cfg(feature = "pool")]
+pub mod http1;
+#[cfg(feature = "pool")]
 pub mod pool;
 pub mod process;
 pub mod reflector;
@@ -48,4 +50,4 @@ pub use api::Api;
 pub use client::Client;
 pub use error::Error;
 pub use kube_proto as proto;
-pub use transport::{Transport, TransportError, TransportResponse};
+pub use transport::{Transport, TransportError, TransportResponse, Upgraded, UpgradedStream};

@@ -5,16 +5,26 @@
 //! runs exec credential plugins with its executor's process support. Everything else (auth,
 //! retries, protocol) is the [`Client`](crate::Client)'s and the core's.
 //!
+//! Protocol upgrades (the WebSocket handshakes of exec, attach and port-forward) go through
+//! [`Transport::upgrade`], which answers an [`Upgraded`]: the connection as an
+//! [`UpgradedStream`] (futures-io `AsyncRead + AsyncWrite`) after `101 Switching Protocols`,
+//! or the answer that refused it, with its body (at most [`MAX_REFUSED_BODY`] bytes).
+//!
 //! What every transport shares is here too, so that none writes it again: the default
 //! timeouts, [`is_upgrade`], and the proxy settings ([`ProxySettings`], resolved with
 //! [`proxy_rules`] into the core's [`ProxyRules`]; the `CONNECT` exchange itself is the core's
 //! [`kube_proto::proxy`] codec, and [`tunnel_error`] words its failures).
 
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures_core::Stream;
+use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
+use futures_util::io::{AsyncRead, AsyncWrite};
 use futures_util::stream::BoxStream;
 use http::{HeaderMap, StatusCode};
 use kube_proto::config::auth::{ExecOutput, ExecRequest};
@@ -124,6 +134,173 @@ impl TransportResponse {
     }
 }
 
+/// The most bytes of a refused upgrade's body that are kept (a Kubernetes `Status` is far
+/// smaller); the rest is not read.
+pub const MAX_REFUSED_BODY: usize = 64 * 1024;
+
+/// What an upgraded connection is: a bidirectional byte stream. Anything with the futures-io
+/// traits that can move between threads is one.
+pub trait UpgradedIo: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> UpgradedIo for T {}
+
+/// An upgraded connection, after `101 Switching Protocols`: the bytes of the new protocol
+/// both ways (TLS, if any, is below it). Bytes the server sent right after the `101` head come
+/// first.
+///
+/// Reads and writes have no timeout: an exec session or a forwarded port may stay quiet for
+/// long. Reading `0` bytes means the server closed its side; a connection cut otherwise is an
+/// error ([`io::ErrorKind::UnexpectedEof`] for a TLS connection that ended without its closing
+/// alert). [`close`](futures_util::AsyncWriteExt::close) ends the client's side.
+pub struct UpgradedStream {
+    io: Box<dyn UpgradedIo>,
+}
+
+impl UpgradedStream {
+    /// Boxes a transport's connection.
+    pub fn new(io: impl UpgradedIo) -> Self {
+        UpgradedStream { io: Box::new(io) }
+    }
+}
+
+impl std::fmt::Debug for UpgradedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpgradedStream").finish_non_exhaustive()
+    }
+}
+
+impl AsyncRead for UpgradedStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.get_mut().io).poll_read(cx, buf)
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [io::IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.get_mut().io).poll_read_vectored(cx, bufs)
+    }
+}
+
+impl AsyncWrite for UpgradedStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.get_mut().io).poll_close(cx)
+    }
+}
+
+/// The answer to an upgrade request ([`Transport::upgrade`]).
+///
+/// The transport does not judge the answer beyond its status: whether a `101` completes a
+/// WebSocket handshake (`Sec-WebSocket-Accept`, the subprotocol) is for the caller to check,
+/// with the head given here, and a refusal's `Status` body for it to read. [`status`],
+/// [`headers`] and [`body`] give what such a check takes, whichever the outcome:
+///
+/// ```
+/// # fn check(up: &kube_runtime::transport::Upgraded, handshake: &kube_proto::websocket::Handshake)
+/// #     -> Result<String, kube_proto::websocket::HandshakeError> {
+/// let protocol = handshake.verify(up.status(), up.headers(), up.body())?;
+/// # Ok(protocol) }
+/// ```
+///
+/// [`status`]: Upgraded::status
+/// [`headers`]: Upgraded::headers
+/// [`body`]: Upgraded::body
+#[derive(Debug)]
+pub enum Upgraded {
+    /// `101 Switching Protocols`: the connection now speaks the new protocol.
+    Switched {
+        /// The `101` answer's headers (`Upgrade`, `Sec-WebSocket-Accept`,
+        /// `Sec-WebSocket-Protocol`, ...).
+        headers: HeaderMap,
+        /// The connection.
+        stream: UpgradedStream,
+    },
+    /// Any other status: the server refused the upgrade (403 when forbidden, 404 for a missing
+    /// pod, 400 for a missing container, ...), or does not do upgrades.
+    Refused {
+        /// The status.
+        status: StatusCode,
+        /// The headers.
+        headers: HeaderMap,
+        /// The body, whole when it is at most [`MAX_REFUSED_BODY`] bytes, else its first
+        /// [`MAX_REFUSED_BODY`] bytes.
+        body: Vec<u8>,
+    },
+}
+
+impl Upgraded {
+    /// A refusal: `response`'s head and at most [`MAX_REFUSED_BODY`] bytes of its body (the
+    /// rest is not read, and the response is dropped).
+    pub async fn refused(response: TransportResponse) -> Result<Upgraded, TransportError> {
+        let TransportResponse { status, headers, mut body } = response;
+        let mut kept = Vec::new();
+        while kept.len() < MAX_REFUSED_BODY {
+            let Some(chunk) = body.next().await else { break };
+            let chunk = chunk?;
+            let room = MAX_REFUSED_BODY - kept.len();
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+        Ok(Upgraded::Refused { status, headers, body: kept })
+    }
+
+    /// The status: `101` when switched.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Upgraded::Switched { .. } => StatusCode::SWITCHING_PROTOCOLS,
+            Upgraded::Refused { status, .. } => *status,
+        }
+    }
+
+    /// The answer's headers.
+    pub fn headers(&self) -> &HeaderMap {
+        match self {
+            Upgraded::Switched { headers, .. } | Upgraded::Refused { headers, .. } => headers,
+        }
+    }
+
+    /// A refusal's body (empty when switched).
+    pub fn body(&self) -> &[u8] {
+        match self {
+            Upgraded::Switched { .. } => &[],
+            Upgraded::Refused { body, .. } => body,
+        }
+    }
+
+    /// The connection, when switched.
+    pub fn into_stream(self) -> Option<UpgradedStream> {
+        match self {
+            Upgraded::Switched { stream, .. } => Some(stream),
+            Upgraded::Refused { .. } => None,
+        }
+    }
+}
+
+/// The error of a transport that cannot hand back an upgraded connection: the default of
+/// [`Transport::upgrade`].
+pub fn upgrade_unsupported() -> TransportError {
+    TransportError::Unsupported(
+        "protocol upgrades (exec, attach and port-forward): this transport does not implement Transport::upgrade"
+            .into(),
+    )
+}
+
 /// Why a transport could not deliver a response. Messages never contain credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -166,6 +343,23 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Completes at `deadline` (at once if it has passed).
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()>;
+
+    /// Sends a request that asks for a protocol upgrade (`Connection: Upgrade`; its URI is
+    /// absolute and its headers complete, `Sec-WebSocket-Key` included) over an HTTP/1.1
+    /// connection, and answers the connection once the server switches protocols (`101`), or
+    /// the answer that refused it ([`Upgraded`]; [`Upgraded::refused`] makes one from a
+    /// response).
+    ///
+    /// The connection is made as for [`send`](Self::send) (TLS, client certificate, proxy,
+    /// connect timeout), and the answer's head is awaited within the read timeout; the
+    /// upgraded stream itself has no timeout. It must be HTTP/1.1: HTTP/2 has no `Upgrade`.
+    ///
+    /// The default cannot upgrade and fails with [`TransportError::Unsupported`]
+    /// ([`upgrade_unsupported`]).
+    fn upgrade(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<Upgraded, TransportError>> {
+        drop(request);
+        Box::pin(async { Err(upgrade_unsupported()) })
+    }
 
     /// The current instant (a transport on simulated time may say otherwise).
     fn now(&self) -> Instant {
