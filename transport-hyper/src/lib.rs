@@ -22,9 +22,13 @@
 //!   by default, longer than a watch's 290 s server-side timeout). See [`HyperTransportBuilder`].
 //! - No compression is asked for (no `Accept-Encoding` is added), so `disable-compression`
 //!   holds as it is.
-//! - Requests with `Connection: Upgrade` go through a second, HTTP/1.1-only client, since
-//!   HTTP/2 has no such upgrade; [`HyperTransport::upgrade`] hands back the upgraded connection
-//!   (for exec, attach and port-forward).
+//! - Upgrades ([`Transport::upgrade`], for exec, attach and port-forward) and any request with
+//!   `Connection: Upgrade` go through a second, HTTP/1.1-only client (ALPN `http/1.1`), since
+//!   HTTP/2 has no such upgrade: the same connector (TLS, client certificate, proxy, connect
+//!   timeout), an idle connection of that client's pool or a new one, which leaves the pool for
+//!   good once upgraded (`hyper::upgrade::on`). The answer's head is awaited within the read
+//!   timeout; the upgraded stream has none. It is handed over with futures-io's traits through
+//!   a small adapter over hyper's own IO traits (no tokio-util).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -57,17 +61,16 @@ use bytes::Bytes;
 use futures_util::Stream;
 use futures_util::future::BoxFuture;
 use http::StatusCode;
-use http::header::HeaderMap;
 use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};
 use hyper_util::client::legacy::{Builder as HyperClientBuilder, Client as HyperClient};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 pub use kube_proto as proto;
 use kube_proto::config::auth::{ExecOutput, ExecRequest};
 use kube_proto::config::{Config, Identity};
 use kube_proto::proxy::{ProxyEnv, ProxyRules};
 pub use kube_runtime as runtime;
-use kube_runtime::transport::{Body, ProxySettings};
+use kube_runtime::transport::{Body, ProxySettings, Upgraded, UpgradedStream};
 pub use kube_runtime::transport::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_READ_TIMEOUT, is_upgrade,
 };
@@ -82,9 +85,6 @@ const ALPN_H2_H1: &[&[u8]] = &[b"h2", b"http/1.1"];
 const ALPN_H1: &[&[u8]] = &[b"http/1.1"];
 
 type Pool = HyperClient<Connector, Full<Bytes>>;
-
-/// An upgraded connection, as a tokio `AsyncRead + AsyncWrite`.
-pub type UpgradedIo = TokioIo<hyper::upgrade::Upgraded>;
 
 /// A [`Transport`] over hyper, tokio and rustls. Cloning it is cheap and shares its pools.
 ///
@@ -229,42 +229,6 @@ impl HyperTransport {
             proxy: ProxySettings::FromEnv,
         }
     }
-
-    /// Sends a request that asks for a protocol upgrade (`Connection: Upgrade`, such as the
-    /// WebSocket or SPDY handshakes of exec, attach and port-forward) over HTTP/1.1, and hands
-    /// back the connection when the server switches protocols (`101`).
-    ///
-    /// [`Transport::send`] routes such requests through the same HTTP/1.1-only client but cannot
-    /// hand the connection back, since [`TransportResponse`] has only a body stream; this method
-    /// is the hook an executor-agnostic upgrade in `kube-runtime` will call.
-    pub fn upgrade(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<Upgrade, TransportError>> {
-        let client = self.clients().http1;
-        let read_timeout = self.read_timeout;
-        Box::pin(async move {
-            let url = origin(request.uri());
-            let response = request_head(&client, request, read_timeout, &url).await?;
-            if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-                return Ok(Upgrade::Refused(into_transport_response(response, read_timeout, url)));
-            }
-            let headers = response.headers().clone();
-            let io = hyper::upgrade::on(response).await.map_err(|e| classify(&e, &url, Phase::Head))?;
-            Ok(Upgrade::Switched { headers, io: TokioIo::new(io) })
-        })
-    }
-}
-
-/// The outcome of [`HyperTransport::upgrade`].
-#[derive(Debug)]
-pub enum Upgrade {
-    /// The server switched protocols (`101`): the connection now speaks the new protocol.
-    Switched {
-        /// The `101` response's headers (such as `Sec-WebSocket-Protocol`).
-        headers: HeaderMap,
-        /// The connection, as a tokio `AsyncRead + AsyncWrite`.
-        io: UpgradedIo,
-    },
-    /// The server answered with another status (an error `Status` for instance).
-    Refused(TransportResponse),
 }
 
 impl Transport for HyperTransport {
@@ -281,6 +245,25 @@ impl Transport for HyperTransport {
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
         Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)))
+    }
+
+    /// Sends the request on the HTTP/1.1-only client and, on `101`, hands back the connection
+    /// through [`HyperIo`]; any other answer is read (at most
+    /// [`MAX_REFUSED_BODY`](kube_runtime::transport::MAX_REFUSED_BODY) bytes, each chunk within
+    /// the read timeout) into [`Upgraded::Refused`].
+    fn upgrade(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<Upgraded, TransportError>> {
+        let client = self.clients().http1;
+        let read_timeout = self.read_timeout;
+        Box::pin(async move {
+            let url = origin(request.uri());
+            let mut response = request_head(&client, request, read_timeout, &url).await?;
+            if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                return Upgraded::refused(into_transport_response(response, read_timeout, url)).await;
+            }
+            let io = hyper::upgrade::on(&mut response).await.map_err(|e| classify(&e, &url, Phase::Head))?;
+            let headers = std::mem::take(response.headers_mut());
+            Ok(Upgraded::Switched { headers, stream: UpgradedStream::new(HyperIo(io)) })
+        })
     }
 
     fn now(&self) -> Instant {
@@ -403,6 +386,39 @@ impl Stream for BodyChunks {
                 }
             }
         }
+    }
+}
+
+/// An upgraded connection with futures-io's traits, over hyper's own `Read` and `Write`.
+struct HyperIo(hyper::upgrade::Upgraded);
+
+impl futures_util::io::AsyncRead for HyperIo {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
+        let mut read = hyper::rt::ReadBuf::new(buf);
+        ready!(hyper::rt::Read::poll_read(Pin::new(&mut self.get_mut().0), cx, read.unfilled()))?;
+        Poll::Ready(Ok(read.filled().len()))
+    }
+}
+
+impl futures_util::io::AsyncWrite for HyperIo {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        hyper::rt::Write::poll_write(Pin::new(&mut self.get_mut().0), cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        hyper::rt::Write::poll_write_vectored(Pin::new(&mut self.get_mut().0), cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        hyper::rt::Write::poll_flush(Pin::new(&mut self.get_mut().0), cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        hyper::rt::Write::poll_shutdown(Pin::new(&mut self.get_mut().0), cx)
     }
 }
 

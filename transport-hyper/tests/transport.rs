@@ -17,7 +17,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use kube_proto::config::{Config, Identity};
 use kube_proto::proxy::ProxyEnv;
-use kube_runtime::{Transport, TransportError, TransportResponse};
+use kube_runtime::{Transport, TransportError, TransportResponse, Upgraded};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
@@ -25,7 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::{self, pki_types::CertificateDer, pki_types::PrivateKeyDer};
-use transport_hyper::{HyperTransport, Upgrade};
+use transport_hyper::HyperTransport;
 
 // ---------------------------------------------------------------------------------------------
 // Certificates
@@ -632,23 +632,53 @@ async fn upgrade_requests_use_http1_even_when_h2_is_offered() {
     assert_eq!(version(&response), "HTTP/1.1");
 }
 
+/// Writes `ping` on an upgraded connection and expects it echoed.
+async fn ping(upgraded: Upgraded) {
+    use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Upgraded::Switched { headers, mut stream } = upgraded else { panic!("not switched: {upgraded:?}") };
+    assert_eq!(headers.get("upgrade").unwrap(), "echo");
+    stream.write_all(b"ping").await.unwrap();
+    let mut buf = [0u8; 4];
+    stream.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"ping");
+}
+
 #[tokio::test]
 async fn upgrade_hands_back_the_connection() {
     let (_server, config, _pki) = tls_server(Protocols::H2AndH1).await;
     let transport = transport(&config);
-    let Upgrade::Switched { headers, mut io } = transport.upgrade(upgrade_request(&config)).await.unwrap() else {
-        panic!("not switched")
-    };
-    assert_eq!(headers.get("upgrade").unwrap(), "echo");
-    io.write_all(b"ping").await.unwrap();
-    let mut buf = [0u8; 4];
-    io.read_exact(&mut buf).await.unwrap();
-    assert_eq!(&buf, b"ping");
+    ping(transport.upgrade(upgrade_request(&config)).await.unwrap()).await;
     // A server that does not switch: the response comes back whole.
     let mut request = upgrade_request(&config);
     *request.uri_mut() = config.cluster_url.join("/").unwrap().as_str().parse().unwrap();
-    let Upgrade::Refused(response) = transport.upgrade(request).await.unwrap() else { panic!("switched") };
-    assert_eq!(text(response).await, "hello");
+    let refused = transport.upgrade(request).await.unwrap();
+    assert_eq!((refused.status(), refused.body()), (StatusCode::OK, &b"hello"[..]));
+    assert!(refused.into_stream().is_none());
+}
+
+#[tokio::test]
+async fn upgrade_through_a_connect_proxy_with_a_client_certificate() {
+    let pki = Pki::new("test CA");
+    let mut config = mtls_server(&pki, Protocols::H2AndH1).await;
+    config.identity = Some(pki.client().identity_pkcs8());
+    let target = config.cluster_url.socket_addrs(|| None).unwrap()[0];
+    let (proxy_addr, seen) = proxy(target, None).await;
+    config.proxy_url = Some(format!("http://{proxy_addr}").parse().unwrap());
+    ping(transport(&config).upgrade(upgrade_request(&config)).await.unwrap()).await;
+    assert_eq!(seen.lock().unwrap().len(), 1, "through the proxy");
+}
+
+#[tokio::test]
+async fn an_upgrade_answer_that_never_comes_times_out() {
+    let addr = raw_server(|tcp| async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(tcp);
+    })
+    .await;
+    let config = Config::new(format!("http://{addr}").parse().unwrap());
+    let transport = HyperTransport::builder(&config).read_timeout(Some(Duration::from_millis(200))).build().unwrap();
+    let err = transport.upgrade(upgrade_request(&config)).await.unwrap_err();
+    assert!(matches!(err, TransportError::Timeout(_)), "{err:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
