@@ -19,6 +19,7 @@ use http_types::headers::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENC
 use http_types::{Body, Method, StatusCode};
 use kube_proto::config::{Config, Identity};
 use kube_proto::proxy::{ConnectProxy, ProxyRules, Status};
+use kube_runtime::Upgraded;
 use kube_runtime::pool::{self, PoolKey, response_has_no_body};
 use kube_runtime::transport::{TransportError, tunnel_error};
 
@@ -284,6 +285,26 @@ impl H1Client {
                     return Err(error);
                 }
             }
+        }
+    }
+}
+
+impl H1Client {
+    /// An upgrade ([`kube_runtime::http1::upgrade`]) on a new connection to the request's
+    /// server, the answer awaited within the read timeout.
+    pub(crate) async fn upgrade(&self, request: http::Request<Vec<u8>>) -> Result<Upgraded, TransportError> {
+        let uri = request.uri();
+        let key = PoolKey::new(uri.scheme_str().unwrap_or(""), uri.host(), uri.port_u16())?;
+        let origin = key.origin();
+        let conn = self.connect(&self.connections().tls, &key).await?;
+        let exchange = kube_runtime::http1::upgrade(conn, request, &origin);
+        match self.settings.io_timeout {
+            Some(limit) => async_std::future::timeout(limit, exchange).await.unwrap_or_else(|_| {
+                Err(TransportError::Timeout(format!(
+                    "no answer to the upgrade request from {origin} within the read timeout ({limit:?})"
+                )))
+            }),
+            None => exchange.await,
         }
     }
 }

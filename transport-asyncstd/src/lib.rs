@@ -35,9 +35,15 @@
 //!   a read timeout, the longest the connection may make no progress: while the request is
 //!   written, before the response head, and between body chunks (295 s by default, longer than
 //!   the 290 s server-side timeout of watches).
-//! - Not supported, with a [`TransportError::Unsupported`] error: protocol upgrades
-//!   (`Connection: Upgrade`, for exec, attach and port-forward), since async-h1 cannot hand the
-//!   connection back; and URL schemes other than `http` and `https`. Responses whose body is
+//! - **Upgrades** ([`Transport::upgrade`], for exec, attach and port-forward) do not go through
+//!   async-h1, which cannot hand a connection back: each takes a new connection (TCP, proxy
+//!   tunnel and TLS as above, never a pooled one), and [`kube_runtime::http1::upgrade`] writes
+//!   the request and reads the answer's head with the core's HTTP/1.1 parser, keeping the bytes
+//!   read past it for the stream. The answer (and a refusal's body) must come within the read
+//!   timeout; the upgraded stream has no timeout. [`Transport::send`] refuses a request with
+//!   `Connection: Upgrade` ([`TransportError::Unsupported`]).
+//! - Not supported, with a [`TransportError::Unsupported`] error: URL schemes other than `http`
+//!   and `https`. Responses whose body is
 //!   delimited by the connection's close (neither `Content-Length` nor chunked, which the API
 //!   server never sends) fail with [`TransportError::Other`], since async-h1 cannot read them.
 //! - async-h1's other limits: a response head is at most 8 KiB and 128 headers; a status code
@@ -88,7 +94,7 @@ use kube_proto::proxy::ProxyEnv;
 pub use kube_runtime as runtime;
 pub use kube_runtime::transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_READ_TIMEOUT};
 use kube_runtime::transport::{ProxySettings, is_upgrade};
-use kube_runtime::{Transport, TransportError, TransportResponse};
+use kube_runtime::{Transport, TransportError, TransportResponse, Upgraded};
 
 use crate::h1::{H1Client, Settings};
 
@@ -239,6 +245,13 @@ impl Transport for AsyncStdTransport {
         kube_runtime::pool::Timer::sleep_until(&h1::AsyncIoTimer, deadline)
     }
 
+    /// On a new connection (TLS, client certificate and proxy as for every request), with
+    /// [`kube_runtime::http1::upgrade`]; the answer within the read timeout.
+    fn upgrade(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<Upgraded, TransportError>> {
+        let h1 = self.h1.clone();
+        Box::pin(async move { h1.upgrade(request).await })
+    }
+
     fn run_process(&self, request: ExecRequest) -> BoxFuture<'static, Result<ExecOutput, String>> {
         Box::pin(run_process(request))
     }
@@ -272,7 +285,7 @@ fn to_surf_request(request: http::Request<Vec<u8>>) -> Result<surf::Request, Tra
     let (parts, body) = request.into_parts();
     if is_upgrade(&parts.headers) {
         return Err(TransportError::Unsupported(
-            "protocol upgrades (Connection: Upgrade, for exec, attach and port-forward): async-h1 cannot hand the connection back; use transport-hyper".into(),
+            "a request with Connection: Upgrade through send (async-h1 cannot hand the connection back): use Transport::upgrade".into(),
         ));
     }
     // The URI is not shown in errors: its user info, if any, is a credential.

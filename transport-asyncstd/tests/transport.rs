@@ -552,8 +552,90 @@ async fn environment_proxies_apply_except_to_loopback_and_no_proxy() {
     assert_eq!(proxy.heads.lock().unwrap().len(), 1);
 }
 
+fn upgrade_request(url: &url::Url) -> http::Request<Vec<u8>> {
+    http::Request::get(url.join("/api/v1/namespaces/ns/pods/p/exec?command=cat").unwrap().as_str())
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .body(Vec::new())
+        .unwrap()
+}
+
+const SWITCHED: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+
 #[async_std::test]
-async fn upgrades_are_unsupported() {
+async fn upgrade_over_tls_through_a_connect_proxy() {
+    use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
+    let ca = Ca::new("cluster ca");
+    // The first bytes of the new protocol in the same write as the 101 head.
+    let server = serve(Some(server_tls(&ca.server(&["127.0.0.1"]), None)), |_| {
+        vec![Step::Send([SWITCHED, b"first"].concat()), Step::Echo]
+    })
+    .await;
+    let proxy = support::proxy(None).await;
+    let config = Config {
+        proxy_url: Some(format!("http://{}", proxy.addr).parse().unwrap()),
+        ..tls_config(server.url(true), &ca)
+    };
+    let t = AsyncStdTransport::new(&config).unwrap();
+    let up = within("the upgrade", t.upgrade(upgrade_request(&server.url(true)))).await.unwrap();
+    assert_eq!(up.status(), http::StatusCode::SWITCHING_PROTOCOLS);
+    assert_eq!(up.headers()["upgrade"], "websocket");
+    let mut stream = up.into_stream().unwrap();
+    let mut first = [0u8; 5];
+    within("the first bytes", stream.read_exact(&mut first)).await.unwrap();
+    assert_eq!(&first, b"first");
+    stream.write_all(b"ping").await.unwrap();
+    let mut echoed = [0u8; 4];
+    within("the echo", stream.read_exact(&mut echoed)).await.unwrap();
+    assert_eq!(&echoed, b"ping");
+    stream.close().await.unwrap();
+    let mut rest = Vec::new();
+    within("the end", stream.read_to_end(&mut rest)).await.unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    let seen = &server.requests()[0];
+    assert_eq!(seen.target, "/api/v1/namespaces/ns/pods/p/exec?command=cat");
+    assert_eq!(seen.headers["sec-websocket-key"], "dGhlIHNhbXBsZSBub25jZQ==");
+    assert_eq!(seen.headers["host"], server.addr.to_string());
+    assert_eq!(proxy.heads.lock().unwrap().len(), 1);
+    assert_eq!(t.idle_connections(), 0, "an upgraded connection is never pooled");
+}
+
+#[async_std::test]
+async fn a_refused_upgrade_keeps_its_chunked_body() {
+    let status = br#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#;
+    let server = serve(None, move |_| {
+        let mut answer = chunked_head(404, &[("content-type", "application/json")]);
+        for part in status.chunks(16) {
+            answer.extend(chunk(part));
+        }
+        answer.extend(chunk(b""));
+        vec![Step::Send(answer)]
+    })
+    .await;
+    let t = AsyncStdTransport::new(&Config::new(server.url(false))).unwrap();
+    let up = within("the upgrade", t.upgrade(upgrade_request(&server.url(false)))).await.unwrap();
+    assert_eq!((up.status(), up.body()), (http::StatusCode::NOT_FOUND, &status[..]));
+    assert_eq!(up.headers()["content-type"], "application/json");
+    assert!(up.into_stream().is_none());
+}
+
+#[async_std::test]
+async fn an_upgrade_answer_that_never_comes_times_out() {
+    let server = serve(None, |_| vec![Step::Pause(Duration::from_secs(5))]).await;
+    let config = Config::new(server.url(false));
+    let t = AsyncStdTransport::builder(&config).read_timeout(Some(Duration::from_millis(200))).build().unwrap();
+    let err = within("the upgrade", t.upgrade(upgrade_request(&server.url(false)))).await.unwrap_err();
+    assert!(matches!(err, TransportError::Timeout(_)), "{err:?}");
+    // A server that closes before a whole head.
+    let server = serve(None, |_| vec![Step::Send(b"HTTP/1.1 101 Swi".to_vec()), Step::Close]).await;
+    let t = AsyncStdTransport::new(&Config::new(server.url(false))).unwrap();
+    let err = within("the upgrade", t.upgrade(upgrade_request(&server.url(false)))).await.unwrap_err();
+    assert!(matches!(err, TransportError::Closed(_)), "{err:?}");
+}
+
+#[async_std::test]
+async fn upgrade_requests_through_send_are_refused() {
     let server = serve(None, |_| ok("never")).await;
     let t = AsyncStdTransport::new(&Config::new(server.url(false))).unwrap();
     let req = http::Request::get(server.url(false).as_str())

@@ -119,6 +119,8 @@ pub enum Step {
     WaitFor(Receiver<()>),
     /// Close the connection (without TLS close_notify).
     Close,
+    /// Echo what comes (after an upgrade) until the client ends its side, then close.
+    Echo,
 }
 
 pub type Handler = Arc<dyn Fn(&Seen) -> Vec<Step> + Send + Sync>;
@@ -198,6 +200,23 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                     let _ = rx.recv().await;
                 }
                 Step::Close => return,
+                Step::Echo => {
+                    loop {
+                        let n = match stream.fill_buf().await {
+                            Ok([]) | Err(_) => break,
+                            Ok(buf) => {
+                                let data = buf.to_vec();
+                                if stream.get_mut().write_all(&data).await.is_err() {
+                                    return;
+                                }
+                                data.len()
+                            }
+                        };
+                        stream.consume_unpin(n);
+                    }
+                    let _ = stream.get_mut().close().await;
+                    return;
+                }
             }
         }
     }
