@@ -27,7 +27,8 @@ use kube_bench::{PAGE, Payloads, Scale, Server, proc_status_kib};
 use serde_json::{Value, json};
 
 const CLIENTS: [&str; 3] = ["hyper", "asyncstd", "kube-rs"];
-const FIGURES: [&str; 8] = ["list", "rawwatch", "watcher", "reflector", "store", "requests", "memory", "controller"];
+const FIGURES: [&str; 9] =
+    ["list", "rawwatch", "watcher", "reflector", "store", "storecompact", "requests", "memory", "controller"];
 const CONCURRENCY: [usize; 2] = [1, 64];
 
 fn main() {
@@ -63,8 +64,11 @@ fn parent() {
                 continue;
             }
             let clients: Vec<&str> = if *figure == "decode" { vec!["plain"] } else { rotate(&CLIENTS, rep + n) };
-            let clients: Vec<&str> =
-                clients.into_iter().filter(|c| *c == "plain" || selected("BENCH_CLIENTS", c)).collect();
+            let clients: Vec<&str> = clients
+                .into_iter()
+                .filter(|c| *c == "plain" || selected("BENCH_CLIENTS", c))
+                .filter(|c| !(*figure == "storecompact" && *c == "kube-rs"))
+                .collect();
             for client in clients {
                 server.stats.take();
                 let server_cpu = cpu_secs();
@@ -172,6 +176,9 @@ fn report(
     line(row("store of the paged list: seconds until ready", "store", "secs", 2));
     line(row("store: resident KiB per Pod once ready (steady)", "store", "steady_kib_per_pod", 1));
     line(row("store: peak resident KiB per Pod during a relist", "store", "relist_peak_kib_per_pod", 1));
+    line(row("store, `Config::compact()`: seconds until ready", "storecompact", "secs", 2));
+    line(row("store, `Config::compact()`: steady resident KiB per Pod", "storecompact", "steady_kib_per_pod", 1));
+    line(row("store, `Config::compact()`: peak during a relist", "storecompact", "relist_peak_kib_per_pod", 1));
     for kind in ["get", "apply"] {
         for c in CONCURRENCY {
             line(row(
@@ -272,6 +279,12 @@ fn report(
         "| store steady resident memory / kube-rs | {} | {} | 1.00 | ≤ 0.67 |",
         ratio(st("hyper"), st("kube-rs")),
         ratio(st("asyncstd"), st("kube-rs"))
+    ));
+    let sc = |c: &str| get("storecompact", c, "steady_kib_per_pod").0;
+    line(format!(
+        "| store steady resident memory with `compact()` / kube-rs | {} | {} | 1.00 | ≤ 0.67 |",
+        ratio(sc("hyper"), st("kube-rs")),
+        ratio(sc("asyncstd"), st("kube-rs"))
     ));
     let pk = |c: &str| get("store", c, "relist_peak_kib_per_pod").0;
     line(format!(
@@ -478,6 +491,7 @@ mod ours {
     use kube_runtime::{Api, Client};
 
     pub async fn figure(figure: &str, client: Client, scale: Scale, rss0: u64) -> Value {
+        let figure_name = figure;
         match figure {
             "list" => {
                 let api: Api<Pod> = Api::namespaced(client, "list");
@@ -523,11 +537,13 @@ mod ours {
                 assert!(!reader.is_empty());
                 watch_figures(n, started.elapsed(), cpu)
             }
-            "store" => {
+            "store" | "storecompact" => {
                 let api: Api<Pod> = Api::namespaced(client, "relist");
                 let mut figure = StoreFigure::new(rss0, scale.pods);
                 let (reader, writer) = kube_runtime::reflector::store();
-                let stream = kube_runtime::watcher::watcher(api, Config::default());
+                let config =
+                    if figure_name == "storecompact" { Config::default().compact() } else { Config::default() };
+                let stream = kube_runtime::watcher::watcher(api, config);
                 let mut stream = std::pin::pin!(kube_runtime::reflector::reflector(writer, stream));
                 loop {
                     // The expiry comes as an error between the two lists.
