@@ -10,6 +10,10 @@
 //!   [`cut_open_watches`](TestServer::cut_open_watches), [`fail_next`](TestServer::fail_next).
 //!   It hands out [`Config`](kube_proto::config::Config)s (token, client certificate, wrong
 //!   token, wrong CA) and a kubeconfig file pointing at it.
+//! - [`UpgradeServer`](upgrade_server::UpgradeServer): a TLS server that answers the WebSocket
+//!   upgrade of exec, attach and port-forward with bytes written by hand (echo, a greeting in
+//!   the `101`'s packet, a refusal with a `Status`, a connection cut mid-stream), for the
+//!   transports' upgrades.
 //! - [`run`] and [`transport_tests!`]: a body written once as `async fn body(ctx: Ctx)` runs
 //!   through transport-hyper on tokio and transport-asyncstd on async-std, against a fresh
 //!   loopback server, or against a real cluster when [`E2E_KUBECONFIG`] names a kubeconfig,
@@ -44,6 +48,7 @@ pub mod harness;
 pub mod objects;
 pub mod pki;
 pub mod server;
+pub mod upgrade_server;
 
 pub use harness::{Ctx, E2E_CONTEXT, E2E_KUBECONFIG, SUITE_LABEL, TransportKind, e2e_config, run};
 pub use server::{ClientCerts, Seen, ServerOptions, TOKEN, TestServer};
