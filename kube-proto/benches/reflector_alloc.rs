@@ -59,12 +59,17 @@ impl Sink for KubeRs {
 
 /// Lists `pods` into `sink` and returns (steady live heap, peak live heap during the relist),
 /// relative to before the first list.
-fn measure(mut sink: impl Sink, pods: &[Vec<u8>]) -> (isize, isize) {
+fn measure(mut sink: impl Sink, pods: &[Vec<u8>], compact: bool) -> (isize, isize) {
     let region = Region::new(GLOBAL);
     let list = |sink: &mut dyn Sink, peak: &mut isize| {
         sink.feed(Event::Init);
         for json in pods {
-            let pod: Pod = serde_json::from_slice(json).expect("a pod");
+            let text = std::str::from_utf8(json).expect("UTF-8");
+            let pod: Pod = if compact {
+                kube_proto::compact::from_str(text).expect("a pod")
+            } else {
+                serde_json::from_str(text).expect("a pod")
+            };
             sink.feed(Event::InitApply(pod));
             *peak = (*peak).max(live(&region));
         }
@@ -101,14 +106,21 @@ fn main() {
         );
         steady
     };
-    let ours = report("ours (Store, built-in indexes)", measure(Store::<Pod>::new(StoreConfig::default(), ()), &pods));
+    let ours =
+        report("ours (Store, built-in indexes)", measure(Store::<Pod>::new(StoreConfig::default(), ()), &pods, false));
+    let compact =
+        report("ours, watcher::Config::compact()", measure(Store::<Pod>::new(StoreConfig::default(), ()), &pods, true));
+    let both = report(
+        "ours, compact() and drop managedFields",
+        measure(Store::<Pod>::new(StoreConfig::default().drop_managed_fields(), ()), &pods, true),
+    );
     let lean = report(
         "ours, drop managedFields",
-        measure(Store::<Pod>::new(StoreConfig::default().drop_managed_fields(), ()), &pods),
+        measure(Store::<Pod>::new(StoreConfig::default().drop_managed_fields(), ()), &pods, false),
     );
     let theirs = report(
         "kube-rs reflector store (kube-runtime 5)",
-        measure(KubeRs(kube_rs_runtime::reflector::store::Writer::default()), &pods),
+        measure(KubeRs(kube_rs_runtime::reflector::store::Writer::default()), &pods, false),
     );
     eprintln!(
         "ratios: ours/kube-rs steady {:.2}; managedFields transform saves {:.1}% ({} bytes/pod); ours with it / kube-rs {:.2}",
@@ -116,5 +128,10 @@ fn main() {
         100.0 * (ours - lean) as f64 / ours as f64,
         (ours - lean) / PODS as isize,
         lean as f64 / theirs as f64
+    );
+    eprintln!(
+        "ratios: ours with compact() / kube-rs steady {:.2}; with compact() and the transform {:.2}",
+        compact as f64 / theirs as f64,
+        both as f64 / theirs as f64
     );
 }
