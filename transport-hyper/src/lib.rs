@@ -113,6 +113,7 @@ struct Factory {
     proxy: Arc<ProxyRules>,
     connect_timeout: Duration,
     builder: HyperClientBuilder,
+    http1_only: bool,
 }
 
 impl Factory {
@@ -123,7 +124,7 @@ impl Factory {
             Ok(Connector::new(tls, config.tls_server_name.clone(), self.proxy.clone(), self.connect_timeout))
         };
         Ok(Clients {
-            pooled: self.builder.build(connector(ALPN_H2_H1)?),
+            pooled: self.builder.build(connector(if self.http1_only { ALPN_H1 } else { ALPN_H2_H1 })?),
             http1: self.builder.build(connector(ALPN_H1)?),
         })
     }
@@ -143,9 +144,20 @@ pub struct HyperTransportBuilder {
     read_timeout: Option<Duration>,
     pool_idle_timeout: Option<Duration>,
     proxy: ProxySettings,
+    http1_only: bool,
 }
 
 impl HyperTransportBuilder {
+    /// Offer only HTTP/1.1 (no `h2` in ALPN): a connection per concurrent request or watch
+    /// instead of one multiplexed HTTP/2 connection. HTTP/2 costs more CPU per byte on both
+    /// ends (framing, flow control, a hand-off between the connection task and the reader for
+    /// every frame); HTTP/1.1 costs ~26 KiB and a connection per open watch. BENCHMARKS.md has
+    /// both measured.
+    pub fn http1_only(mut self) -> Self {
+        self.http1_only = true;
+        self
+    }
+
     /// The limit on making a connection: TCP connect, proxy tunnel and TLS handshake
     /// ([`DEFAULT_CONNECT_TIMEOUT`] by default).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
@@ -197,8 +209,13 @@ impl HyperTransportBuilder {
             .pool_idle_timeout(self.pool_idle_timeout)
             .http2_keep_alive_interval(Duration::from_secs(30))
             .http2_keep_alive_timeout(Duration::from_secs(15));
-        let factory =
-            Factory { config: self.config, proxy: Arc::new(proxy), connect_timeout: self.connect_timeout, builder };
+        let factory = Factory {
+            config: self.config,
+            proxy: Arc::new(proxy),
+            connect_timeout: self.connect_timeout,
+            builder,
+            http1_only: self.http1_only,
+        };
         let clients = factory.clients(&factory.config)?;
         Ok(HyperTransport {
             clients: Arc::new(RwLock::new(clients)),
@@ -227,6 +244,7 @@ impl HyperTransport {
             read_timeout: Some(DEFAULT_READ_TIMEOUT),
             pool_idle_timeout: Some(DEFAULT_POOL_IDLE_TIMEOUT),
             proxy: ProxySettings::FromEnv,
+            http1_only: false,
         }
     }
 }

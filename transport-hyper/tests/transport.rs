@@ -499,6 +499,22 @@ async fn http2_is_negotiated_over_tls_and_streams() {
 }
 
 #[tokio::test]
+async fn http1_only_offers_no_h2_and_pools_http1_connections() {
+    let (server, config, _pki) = tls_server(Protocols::H2AndH1).await;
+    let transport = HyperTransport::builder(&config).no_env_proxy().http1_only().build().unwrap();
+    let response = transport.send(get(&config, "/chunks")).await.unwrap();
+    assert_eq!(version(&response), "HTTP/1.1");
+    let parts: Vec<Bytes> = chunks(response).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(parts, ["chunk-0;", "chunk-1;", "chunk-2;"]);
+    // Two at once need two connections; the next request reuses one of them.
+    let (a, b) = tokio::join!(transport.send(get(&config, "/")), transport.send(get(&config, "/")));
+    assert_eq!(text(a.unwrap()).await, "hello");
+    assert_eq!(text(b.unwrap()).await, "hello");
+    assert_eq!(text(transport.send(get(&config, "/")).await.unwrap()).await, "hello");
+    assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
 async fn http1_is_used_when_the_server_has_no_h2() {
     let (_server, config, _pki) = tls_server(Protocols::H1).await;
     let response = send(&config, "/").await.unwrap();
