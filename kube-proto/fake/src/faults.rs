@@ -111,6 +111,13 @@ pub enum Delivery {
         /// The head.
         head: http::Response<()>,
     },
+    /// A switch to WebSocket (exec, attach, port-forward), passed on as the server made it.
+    Upgrade {
+        /// The `101`.
+        head: http::Response<()>,
+        /// The server's end of the connection.
+        session: Box<crate::FakeSession>,
+    },
 }
 
 /// What a watch delivers through the faulty server.
@@ -203,6 +210,7 @@ impl FaultyServer {
         let cut_at = self.random();
         match self.server.handle(now, req) {
             Reply::Watch { id, head } => (delay, Delivery::Watch { id, head }),
+            Reply::Upgrade { head, session } => (delay, Delivery::Upgrade { head, session }),
             Reply::Response(resp) if cut && !resp.body().is_empty() => {
                 let n = (cut_at % resp.body().len() as u64) as usize;
                 self.injected.push(Fault::CutBody(n));
@@ -243,6 +251,6 @@ impl FaultyServer {
 pub fn delivery_status(d: &Delivery) -> StatusCode {
     match d {
         Delivery::Complete(r) => r.status(),
-        Delivery::CutOff { head, .. } | Delivery::Watch { head, .. } => head.status(),
+        Delivery::CutOff { head, .. } | Delivery::Watch { head, .. } | Delivery::Upgrade { head, .. } => head.status(),
     }
 }

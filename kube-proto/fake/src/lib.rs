@@ -32,11 +32,14 @@
 #![deny(missing_docs)]
 
 pub mod access;
+mod connect;
 mod context;
+pub mod exec;
 pub mod faults;
 mod handlers;
 pub mod kinds;
 pub mod patch;
+mod session;
 pub mod store;
 mod watch;
 
@@ -50,6 +53,7 @@ use serde_json::{Value, json};
 use context::{Call, Write};
 pub use kinds::{KindInfo, ScalePaths};
 use kube_proto::error::{Reason, Status, StatusCause, StatusDetails};
+pub use session::FakeSession;
 use store::{KindId, Store};
 pub use watch::WatchPoll;
 
@@ -101,14 +105,24 @@ pub enum Reply {
         /// The response head (200, `application/json`, chunked).
         head: http::Response<()>,
     },
+    /// A switch to WebSocket (exec, attach, port-forward): `head` is the `101 Switching
+    /// Protocols` to write, and the connection then runs `session` (see [`FakeSession`] for
+    /// the loop, and [`exec`] for what runs in the pod).
+    Upgrade {
+        /// The `101` with `Upgrade`, `Connection`, `Sec-WebSocket-Accept` and the chosen
+        /// `Sec-WebSocket-Protocol`.
+        head: http::Response<()>,
+        /// The server's end of the connection.
+        session: Box<FakeSession>,
+    },
 }
 
 impl Reply {
-    /// The complete response, or `None` for a watch.
+    /// The complete response, or `None` for a watch or an upgrade.
     pub fn into_response(self) -> Option<http::Response<Vec<u8>>> {
         match self {
             Reply::Response(r) => Some(r),
-            Reply::Watch { .. } => None,
+            Reply::Watch { .. } | Reply::Upgrade { .. } => None,
         }
     }
 }
@@ -129,6 +143,8 @@ pub struct FakeApiServer {
     bookmark_clock: watch::BookmarkClock,
     /// Requests to refuse with 403 ([`FakeApiServer::deny`]).
     denials: Vec<access::DenyRule>,
+    /// What runs in pods on exec and attach, and listens on their ports, by namespace and name.
+    scripts: BTreeMap<(String, String), connect::PodScripts>,
 }
 
 /// The result of a handler: a response body and status, or an error `Status`.
@@ -150,6 +166,7 @@ impl FakeApiServer {
             watches: BTreeMap::new(),
             next_watch: 1,
             denials: Vec::new(),
+            scripts: BTreeMap::new(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
@@ -220,6 +237,12 @@ impl FakeApiServer {
             && let Some(status) = self.refusal(&self.attributes(&route, method, is_watch))
         {
             return Err(Box::new(status_response(&status)));
+        }
+        if let (Some(name), Some(sub)) = (&route.name, &route.subresource)
+            && matches!(sub.as_str(), "exec" | "attach" | "portforward")
+            && self.is_builtin(route.kind, "", "pods")
+        {
+            return Ok(self.connect(&route, name, sub, req));
         }
         let accept =
             req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("application/json");

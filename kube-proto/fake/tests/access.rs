@@ -22,6 +22,7 @@ fn answer(server: &mut FakeApiServer, t0: Instant, req: &http::Request<Vec<u8>>)
     match server.handle(t0, req) {
         Reply::Response(resp) => (resp.status(), serde_json::from_slice(resp.body()).unwrap_or(Value::Null)),
         Reply::Watch { .. } => (StatusCode::OK, json!("a watch")),
+        Reply::Upgrade { .. } => (StatusCode::SWITCHING_PROTOCOLS, json!("an upgrade")),
     }
 }
 
