@@ -91,6 +91,7 @@ fn serve(listener: TcpListener) {
         let (status, ctype, body) = match server.handle(Instant::now(), &req) {
             Reply::Response(r) => (r.status(), r.headers().get("content-type").cloned(), r.into_body()),
             Reply::Watch { .. } => (http::StatusCode::NOT_IMPLEMENTED, None, b"no watches here".to_vec()),
+            Reply::Upgrade { .. } => (http::StatusCode::NOT_IMPLEMENTED, None, b"no upgrades here".to_vec()),
         };
         let ctype = ctype.and_then(|v| v.to_str().ok().map(str::to_owned)).unwrap_or_else(|| "text/plain".into());
         let head = format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n", body.len());

@@ -126,6 +126,8 @@ fn serve(stream: TcpStream, fake: Arc<Mutex<FakeApiServer>>) {
         let (status, body, watch) = match reply {
             Reply::Response(r) => (r.status(), r.into_body(), None),
             Reply::Watch { id, head } => (head.status(), Vec::new(), Some(id)),
+            // This server speaks HTTP/1.0 only: no exec, attach or port-forward.
+            Reply::Upgrade { .. } => (http::StatusCode::NOT_IMPLEMENTED, b"no upgrades here".to_vec(), None),
         };
         // HTTP/1.0: the body runs until the connection closes.
         let head = format!("HTTP/1.0 {status}\r\nContent-Type: application/json\r\n\r\n");

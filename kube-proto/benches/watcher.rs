@@ -190,6 +190,7 @@ fn capture(t0: Instant) -> Capture {
                 w.on_response(t0, id, head.status(), head.headers());
                 break (id, watch);
             }
+            Reply::Upgrade { .. } => panic!("a watcher's request switched protocols"),
         }
     };
     assert_eq!(pages.len(), PODS.div_ceil(500));

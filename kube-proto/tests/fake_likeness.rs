@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 /// Fixtures the fake deliberately does not model, each with the reason.
 const NOT_MODELLED: &[(&str, &str)] = &[
-    ("attach-pod-no-upgrade", "attach needs a kubelet and a streaming upgrade"),
+    ("attach-pod-no-upgrade", "compared, with the pods it needs, in kube-proto/fake/tests/upgrade_refusals.rs"),
     ("auth-forbidden-create-deployment", "no authentication or RBAC: every request is admin"),
     ("auth-forbidden-get", "no authentication or RBAC: every request is admin"),
     ("auth-forbidden-list", "no authentication or RBAC: every request is admin"),
@@ -57,13 +57,19 @@ const NOT_MODELLED: &[(&str, &str)] = &[
     ("discovery-apis-apps", "no discovery endpoints"),
     ("discovery-apis-apps-v1", "no discovery endpoints"),
     ("evict-pod-pdb-violation", "no disruption controller: PodDisruptionBudgets do not block evictions"),
-    ("exec-pod-get-no-upgrade", "exec needs a kubelet and a streaming upgrade"),
-    ("exec-pod-no-command", "exec needs a kubelet and a streaming upgrade"),
-    ("exec-pod-no-upgrade", "exec needs a kubelet and a streaming upgrade"),
-    ("exec-pod-websocket-kubelet-unreachable", "exec needs a kubelet and a streaming upgrade"),
-    ("exec-pod-websocket-no-node", "exec needs a kubelet and a streaming upgrade"),
-    ("exec-pod-websocket-pod-notfound", "exec needs a kubelet and a streaming upgrade"),
-    ("exec-pod-websocket-post", "exec needs a kubelet and a streaming upgrade"),
+    ("exec-pod-get-no-upgrade", "compared, with the pods it needs, in kube-proto/fake/tests/upgrade_refusals.rs"),
+    ("exec-pod-no-command", "compared, with the pods it needs, in kube-proto/fake/tests/upgrade_refusals.rs"),
+    ("exec-pod-no-upgrade", "compared, with the pods it needs, in kube-proto/fake/tests/upgrade_refusals.rs"),
+    (
+        "exec-pod-websocket-kubelet-unreachable",
+        "the fake has no kubelet to miss; its handshake and frames are compared in kube-proto/fake/tests/exec_sessions.rs",
+    ),
+    ("exec-pod-websocket-no-node", "compared, with the pods it needs, in kube-proto/fake/tests/upgrade_refusals.rs"),
+    (
+        "exec-pod-websocket-pod-notfound",
+        "compared, with the pods it needs, in kube-proto/fake/tests/upgrade_refusals.rs",
+    ),
+    ("exec-pod-websocket-post", "compared, with the pods it needs, in kube-proto/fake/tests/upgrade_refusals.rs"),
     ("get-configmap-accept-yaml", "responses are JSON only, no YAML"),
     ("get-pod-log-bad-container", "pod logs need a kubelet"),
     ("get-pod-log-follow-no-node", "pod logs need a kubelet"),
@@ -80,7 +86,7 @@ const NOT_MODELLED: &[(&str, &str)] = &[
     ),
     ("nocache-list-configmaps-rv0-limit", "the fake models the watch cache on: resourceVersion=0 ignores limit"),
     ("nocache-watch-from-old-rv-before-compaction", "the fake models the watch cache on, which sends bookmarks"),
-    ("portforward-pod-no-upgrade", "port forwarding needs a kubelet and a streaming upgrade"),
+    ("portforward-pod-no-upgrade", "compared, with the pods it needs, in kube-proto/fake/tests/upgrade_refusals.rs"),
     ("selfsubjectaccessreview-denied", "no authorization reviews: no RBAC"),
     ("selfsubjectreview-serviceaccount", "no authentication reviews: no authentication"),
 ];
@@ -179,6 +185,7 @@ impl World {
         match self.server.handle(self.now, &req) {
             Reply::Response(resp) => (resp.status().as_u16(), body_json(resp.body())),
             Reply::Watch { .. } => panic!("setup: {method} {path} started a watch"),
+            Reply::Upgrade { .. } => panic!("setup: {method} {path} switched protocols"),
         }
     }
 
@@ -420,6 +427,7 @@ impl World {
         let (id, status) = match self.server.handle(self.now, &req) {
             Reply::Response(resp) => return Got::Response(resp),
             Reply::Watch { id, head } => (id, head.status().as_u16()),
+            Reply::Upgrade { .. } => panic!("{} {path} switched protocols", fx.method()),
         };
         let start = self.now;
         // Read as long as the recording did: to timeoutSeconds, or 75 s (the client's limit).

@@ -17,6 +17,7 @@ fn send(fake: &mut FakeApiServer, req: http::Request<Vec<u8>>) -> http::Response
     match fake.handle(Instant::now(), &req) {
         Reply::Response(r) => r,
         Reply::Watch { .. } => panic!("not a watch"),
+        Reply::Upgrade { .. } => panic!("not an upgrade"),
     }
 }
 

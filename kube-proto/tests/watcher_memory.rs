@@ -118,6 +118,7 @@ fn run(objects: usize, config: Config) -> Figures {
                     tally.counted(|| w.on_response(t0, id, head.status(), head.headers()));
                     break;
                 }
+                Reply::Upgrade { .. } => panic!("a watcher's request switched protocols"),
             },
             other => panic!("unexpected {other:?}"),
         }

@@ -451,6 +451,7 @@ impl Sim {
                         }
                         self.inflight = Some(Inflight::Watch { id, watch, stalled });
                     }
+                    Delivery::Upgrade { .. } => panic!("#{id}: a watcher's request switched protocols"),
                 }
                 (true, None)
             }

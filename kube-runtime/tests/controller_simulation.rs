@@ -93,6 +93,7 @@ impl Sim {
         match reply {
             Reply::Response(r) => r.status(),
             Reply::Watch { .. } => http::StatusCode::OK,
+            Reply::Upgrade { head, .. } => head.status(),
         }
     }
 
@@ -165,6 +166,7 @@ impl Transport for Sim {
                     let (parts, ()) = head.into_parts();
                     TransportResponse::streaming(parts.status, parts.headers, WatchBody { sim, id, done: false })
                 }
+                Reply::Upgrade { .. } => panic!("the simulated controller execs into nothing"),
             })
         })
     }

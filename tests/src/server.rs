@@ -595,6 +595,12 @@ async fn handle(
             });
             Response::from_parts(parts, StreamBody::new(frames).boxed())
         }
+        Reply::Upgrade { .. } => {
+            // Not switched here yet: the fake's session needs the upgraded connection.
+            let status = StatusCode::NOT_IMPLEMENTED;
+            shared.record(&request, &path_and_query, status, false);
+            status_response(status, "NotImplemented", "the test server does not switch protocols", None)
+        }
     })
 }
 

@@ -82,6 +82,7 @@ impl Backend for FakeBackend {
                 self.server.cancel_watch(id);
                 panic!("{} {}: expected a response, got a watch ({head:?})", req.method(), req.uri())
             }
+            Reply::Upgrade { .. } => panic!("{} {}: expected a response, got an upgrade", req.method(), req.uri()),
         }
     }
 
@@ -98,6 +99,7 @@ impl Backend for FakeBackend {
                 let (parts, body) = resp.into_parts();
                 Err(Box::new(Answer { status: parts.status, headers: parts.headers, body }))
             }
+            Reply::Upgrade { .. } => panic!("{} {}: expected a watch, got an upgrade", req.method(), req.uri()),
         }
     }
 
