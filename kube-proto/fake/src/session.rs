@@ -501,6 +501,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_session_can_move_to_another_thread() {
+        fn is_send<T: Send>() {}
+        is_send::<FakeSession>();
+        is_send::<crate::Reply>();
+    }
+
+    #[test]
     fn statuses_are_written_as_go_writes_them() {
         assert_eq!(
             failure_json(
