@@ -125,3 +125,54 @@ proptest! {
         prop_assert_eq!(ours, theirs);
     }
 }
+
+#[test]
+fn the_watcher_decodes_lists_and_events_compactly_when_configured() {
+    use http::{HeaderMap, StatusCode};
+    use kube_proto::Request;
+    use kube_proto::watcher::{Action, Config, Event, Watcher};
+    #[allow(clippy::disallowed_methods)] // one instant; time stands still here
+    let now = std::time::Instant::now();
+    let pod = |name: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","namespace":"ns","resourceVersion":"5","finalizers":["a","b","c","d","e"]}}}}"#
+        )
+    };
+    let list = format!(
+        r#"{{"kind":"PodList","apiVersion":"v1","metadata":{{"resourceVersion":"5"}},"items":[{}]}}"#,
+        pod("listed")
+    );
+    let watch = format!("{{\"type\":\"ADDED\",\"object\":{}}}\n", pod("watched"));
+    for compact in [false, true] {
+        let config = if compact { Config::default().compact() } else { Config::default() };
+        let mut w = Watcher::<Pod>::new(Request::namespaced::<Pod>("ns"), config).unwrap();
+        let mut pods = Vec::new();
+        let mut step = |w: &mut Watcher<Pod>, pods: &mut Vec<Pod>| loop {
+            match w.poll(now) {
+                Action::Emit(Event::InitApply(p) | Event::Apply(p)) => pods.push(p),
+                Action::Emit(_) | Action::Cancel(_) => {}
+                Action::Send(id, _) => return Some(id),
+                Action::Wait { .. } => return None,
+                Action::Error(e) => panic!("{e}"),
+            }
+        };
+        let id = step(&mut w, &mut pods).expect("a list");
+        w.on_response(now, id, StatusCode::OK, &HeaderMap::new());
+        w.on_body(now, id, list.as_bytes());
+        w.on_end(now, id);
+        let id = step(&mut w, &mut pods).expect("a watch");
+        w.on_response(now, id, StatusCode::OK, &HeaderMap::new());
+        w.on_body(now, id, watch.as_bytes());
+        step(&mut w, &mut pods);
+        assert_eq!(pods.len(), 2, "compact {compact}");
+        for p in &pods {
+            let capacity = p.metadata.finalizers.as_ref().unwrap().capacity();
+            assert_eq!(
+                capacity == 5,
+                compact,
+                "{}: capacity {capacity} with compact {compact}",
+                p.metadata.name.as_deref().unwrap()
+            );
+        }
+    }
+}
