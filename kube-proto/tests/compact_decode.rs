@@ -147,7 +147,7 @@ fn the_watcher_decodes_lists_and_events_compactly_when_configured() {
         let config = if compact { Config::default().compact() } else { Config::default() };
         let mut w = Watcher::<Pod>::new(Request::namespaced::<Pod>("ns"), config).unwrap();
         let mut pods = Vec::new();
-        let mut step = |w: &mut Watcher<Pod>, pods: &mut Vec<Pod>| loop {
+        let step = |w: &mut Watcher<Pod>, pods: &mut Vec<Pod>| loop {
             match w.poll(now) {
                 Action::Emit(Event::InitApply(p) | Event::Apply(p)) => pods.push(p),
                 Action::Emit(_) | Action::Cancel(_) => {}
