@@ -5,14 +5,16 @@ use std::fmt::Debug;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
 use k8s_openapi::api::autoscaling::v1::Scale;
+use k8s_openapi::api::core::v1::Pod;
 use kube_proto::watch::WatchDecoder;
 use kube_proto::{
-    DeleteParams, DeleteResponse, EvictParams, GetParams, ListParams, LogParams, ObjectList, PartialObjectMeta, Patch,
-    PatchParams, PostParams, Request, Resource, Response, Status, WatchEvent, WatchParams,
+    AttachParams, DeleteParams, DeleteResponse, EvictParams, GetParams, ListParams, LogParams, ObjectList,
+    PartialObjectMeta, Patch, PatchParams, PostParams, Request, Resource, Response, Status, WatchEvent, WatchParams,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::remote::{AttachedProcess, Portforwarder};
 use crate::{Client, Error};
 
 /// Operations on objects of kind `K`, in one namespace, across all namespaces, or on a
@@ -316,6 +318,38 @@ where
             return Err(Error::Api(Response::new(status, &headers, &body).error()));
         }
         Ok(decode_events(resp.body))
+    }
+}
+
+impl Api<Pod> {
+    /// Runs `command` in a container of the pod `name` (the `exec` subresource, over
+    /// WebSocket): its streams as `ap` asks, and its exit status (see [`AttachedProcess`]).
+    ///
+    /// A missing pod or container, or an exec that is not allowed, is [`Error::Api`] with the
+    /// server's `Status`, as for any request.
+    pub async fn exec<I, S>(&self, name: &str, command: I, ap: &AttachParams) -> Result<AttachedProcess, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let req = self.request.exec(name, command, ap).map_err(Error::Request)?;
+        AttachedProcess::start(&self.client, req, ap).await
+    }
+
+    /// Attaches to the running process of a container of the pod `name` (the `attach`
+    /// subresource), as [`exec`](Self::exec) does.
+    pub async fn attach(&self, name: &str, ap: &AttachParams) -> Result<AttachedProcess, Error> {
+        let req = self.request.attach(name, ap).map_err(Error::Request)?;
+        AttachedProcess::start(&self.client, req, ap).await
+    }
+
+    /// Forwards `ports` of the pod `name` (the `portforward` subresource, over WebSocket): a
+    /// duplex stream per port (see [`Portforwarder`]). One connection to each port; a local
+    /// listener makes a port-forward per connection it accepts (see
+    /// [`remote::forward`](crate::remote::forward)).
+    pub async fn portforward(&self, name: &str, ports: &[u16]) -> Result<Portforwarder, Error> {
+        let req = self.request.portforward(name, ports).map_err(Error::Request)?;
+        Portforwarder::start(&self.client, req, ports).await
     }
 }
 

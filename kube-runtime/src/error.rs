@@ -24,4 +24,18 @@ pub enum Error {
     /// The watcher saw an error and goes on.
     #[error(transparent)]
     Watcher(kube_proto::watcher::WatcherError),
+    /// The answer to an exec, attach or port-forward upgrade did not complete the WebSocket
+    /// handshake (a refusal with a `Status`, such as a missing pod, is [`Error::Api`]).
+    #[error(transparent)]
+    Handshake(kube_proto::websocket::HandshakeError),
+    /// An exec or attach session failed: the command could not run, the connection was lost
+    /// before its status, the server broke the channel protocol.
+    #[error(transparent)]
+    Exec(kube_proto::channel::ExecError),
+    /// A port-forward session failed.
+    #[error(transparent)]
+    PortForward(kube_proto::channel::PortForwardError),
+    /// An exec, attach or port-forward session was aborted by its user.
+    #[error("the session was aborted")]
+    Aborted,
 }

@@ -40,6 +40,7 @@ pub mod http1;
 pub mod pool;
 pub mod process;
 pub mod reflector;
+pub mod remote;
 #[cfg(feature = "rustls")]
 pub mod tls;
 pub mod transport;
@@ -50,4 +51,5 @@ pub use api::Api;
 pub use client::Client;
 pub use error::Error;
 pub use kube_proto as proto;
+pub use remote::{AttachedProcess, Portforwarder};
 pub use transport::{Transport, TransportError, TransportResponse, Upgraded, UpgradedStream};
