@@ -22,7 +22,7 @@ use kube_proto::config::Config;
 pub use kube_proto_fake as server;
 pub use kube_proto_fake::{FakeApiServer, FakeConfig, Reply, WatchId, WatchPoll};
 
-use crate::transport::{Transport, TransportError, TransportResponse};
+use crate::transport::{Transport, TransportError, TransportResponse, Upgraded, UpgradedStream};
 
 /// The base URL the fake is addressed by (it is never resolved).
 pub const FAKE_URL: &str = "http://fake-apiserver.invalid";
@@ -100,7 +100,41 @@ impl Transport for FakeTransport {
                         WatchBody { shared, id, timer: None, done: false },
                     )
                 }
+                // An exec, attach or port-forward sent as a plain request: the fake switched
+                // protocols, which only an upgrade can follow.
+                Reply::Upgrade { .. } => {
+                    return Err(TransportError::Unsupported(
+                        "the fake API server switched protocols (exec, attach or port-forward): send the request \
+                         with Transport::upgrade"
+                            .into(),
+                    ));
+                }
             })
+        })
+    }
+
+    /// Answers exec, attach and port-forward with the fake's session for them (see
+    /// [`server::FakeSession`]) behind an in-memory stream: what the client writes is fed to
+    /// the session at once, and what the session sends is read. A refusal (a missing pod, a
+    /// container not named) comes back with the fake's `Status`.
+    fn upgrade(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<Upgraded, TransportError>> {
+        let now = self.now();
+        let reply = self.server().handle(now, &request);
+        Box::pin(async move {
+            match reply {
+                Reply::Upgrade { head, session } => {
+                    let (parts, ()) = head.into_parts();
+                    let stream = UpgradedStream::new(FakeConnection { session, out: Vec::new(), at: 0, reader: None });
+                    Ok(Upgraded::Switched { headers: parts.headers, stream })
+                }
+                Reply::Response(resp) => {
+                    let (parts, body) = resp.into_parts();
+                    Upgraded::refused(TransportResponse::full(parts.status, parts.headers, body)).await
+                }
+                Reply::Watch { .. } => {
+                    Err(TransportError::Other("the fake API server answered an upgrade with a watch".into()))
+                }
+            }
         })
     }
 
@@ -168,5 +202,72 @@ impl Stream for WatchBody {
 impl Drop for WatchBody {
     fn drop(&mut self) {
         self.shared.server.lock().unwrap_or_else(PoisonError::into_inner).cancel_watch(self.id);
+    }
+}
+
+/// The client's end of an upgraded connection to the fake: the server's session in memory.
+///
+/// Writes are fed to the session as they come (it answers at once: the scripted processes
+/// and listeners have no clock), reads drain what it sends, and its end is the end of the
+/// stream. Writes after the server closed are dropped, as a socket's bytes to a peer that has
+/// hung up are.
+struct FakeConnection {
+    session: Box<server::FakeSession>,
+    /// What the session sent that was not read yet.
+    out: Vec<u8>,
+    at: usize,
+    /// A read waiting for the session to send.
+    reader: Option<Waker>,
+}
+
+impl FakeConnection {
+    fn wake_reader(&mut self) {
+        if let Some(w) = self.reader.take() {
+            w.wake();
+        }
+    }
+}
+
+impl futures_util::io::AsyncRead for FakeConnection {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
+        loop {
+            if self.at < self.out.len() {
+                let n = buf.len().min(self.out.len() - self.at);
+                buf[..n].copy_from_slice(&self.out[self.at..self.at + n]);
+                self.at += n;
+                return Poll::Ready(Ok(n));
+            }
+            if let Some(bytes) = self.session.poll_transmit() {
+                self.out = bytes;
+                self.at = 0;
+                continue;
+            }
+            if self.session.is_closed() {
+                return Poll::Ready(Ok(0));
+            }
+            self.reader = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+    }
+}
+
+impl futures_util::io::AsyncWrite for FakeConnection {
+    fn poll_write(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        // A protocol violation makes the session queue its close, which the client reads.
+        if let Err(e) = self.session.handle_client_bytes(buf) {
+            tracing::debug!(error = %e, "the fake's session refused the client's bytes");
+        }
+        self.wake_reader();
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.session.handle_client_eof();
+        self.wake_reader();
+        Poll::Ready(Ok(()))
     }
 }
