@@ -14,6 +14,10 @@
 //!   upgrade of exec, attach and port-forward with bytes written by hand (echo, a greeting in
 //!   the `101`'s packet, a refusal with a `Status`, a connection cut mid-stream), for the
 //!   transports' upgrades.
+//! - [`ExecServer`](exec_server::ExecServer): a TLS server that runs the fake API server's
+//!   exec, attach and port-forward sessions over the upgraded connection (real WebSocket
+//!   frames, scripted processes and listeners), with knobs for an older channel protocol and a
+//!   connection cut mid-stream.
 //! - [`run`] and [`transport_tests!`]: a body written once as `async fn body(ctx: Ctx)` runs
 //!   through transport-hyper on tokio and transport-asyncstd on async-std, against a fresh
 //!   loopback server, or against a real cluster when [`E2E_KUBECONFIG`] names a kubeconfig,
@@ -44,6 +48,7 @@
 
 pub mod behaviour;
 pub mod client_v1;
+pub mod exec_server;
 pub mod harness;
 pub mod objects;
 pub mod pki;
