@@ -4,8 +4,15 @@
 //! nobody listens on, abort, and output nobody reads dropped rather than holding the session up.
 
 use std::future::Future as _;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use futures_util::future::{BoxFuture, pending, ready};
+use kube_proto::websocket::{Decoder, Message, Role};
+use kube_runtime::transport::{Transport, TransportError, TransportResponse, Upgraded, UpgradedStream};
 
 use futures_executor::block_on;
 use futures_util::future::join;
@@ -415,36 +422,117 @@ struct Local {
 }
 
 impl futures_util::AsyncRead for Local {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut [u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.input).poll_read(cx, buf)
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.input).poll_read(cx, buf)
     }
 }
 
 impl futures_util::AsyncWrite for Local {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         self.output.extend_from_slice(buf);
-        std::task::Poll::Ready(Ok(buf.len()))
+        Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
-    fn poll_close(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[test]
+fn a_heartbeat_ping_goes_out_on_the_transports_timer() {
+    let (fake, config) = FakeTransport::new();
+    let pings = Arc::new(AtomicUsize::new(0));
+    let transport = Heartbeats { fake: fake.clone(), timers: Arc::new(AtomicUsize::new(0)), pings: pings.clone() };
+    let timers = transport.timers.clone();
+    let pods: Api<Pod> = Api::default_namespaced(Client::new(transport, config).unwrap());
+    let pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "blog"}, "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+    }))
+    .unwrap();
+    block_on(pods.create(&Default::default(), &pod)).unwrap();
+    fake.server().script_exec("default", "blog", None, ExecScript::cat());
+    block_on(async {
+        let mut cat = pods.exec("blog", ["cat"], &AttachParams::default().stdin(true)).await.unwrap();
+        let (mut stdin, mut stdout) = (cat.stdin().unwrap(), cat.stdout().unwrap());
+        stdin.write_all(b"x").await.unwrap();
+        let mut one = [0u8; 1];
+        stdout.read_exact(&mut one).await.unwrap();
+        stdin.close().await.unwrap();
+        assert_eq!(cat.join().await.unwrap().code(), 0);
+    });
+    // The first timer fired at once: one ping, and a new timer (which never fires).
+    assert_eq!(pings.load(Ordering::SeqCst), 1);
+    assert_eq!(timers.load(Ordering::SeqCst), 2);
+}
+
+/// The fake, with timers of which the first fires at once and the others never, and a count
+/// of the pings the client sends.
+struct Heartbeats {
+    fake: FakeTransport,
+    timers: Arc<AtomicUsize>,
+    pings: Arc<AtomicUsize>,
+}
+
+impl Transport for Heartbeats {
+    fn send(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<TransportResponse, TransportError>> {
+        self.fake.send(request)
+    }
+
+    fn sleep_until(&self, _deadline: Instant) -> BoxFuture<'static, ()> {
+        if self.timers.fetch_add(1, Ordering::SeqCst) == 0 { Box::pin(ready(())) } else { Box::pin(pending()) }
+    }
+
+    fn upgrade(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<Upgraded, TransportError>> {
+        let (upgrading, pings) = (self.fake.upgrade(request), self.pings.clone());
+        Box::pin(async move {
+            Ok(match upgrading.await? {
+                Upgraded::Switched { headers, stream } => {
+                    let decoder = Decoder::new(Role::Server, 1 << 24);
+                    Upgraded::Switched { headers, stream: UpgradedStream::new(Counting { stream, decoder, pings }) }
+                }
+                refused => refused,
+            })
+        })
+    }
+}
+
+/// An upgraded stream that counts the pings among the frames written to it.
+struct Counting {
+    stream: UpgradedStream,
+    decoder: Decoder,
+    pings: Arc<AtomicUsize>,
+}
+
+impl futures_util::AsyncRead for Counting {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl futures_util::AsyncWrite for Counting {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = written {
+            let mut input = &buf[..n];
+            while let Ok(Some(message)) = this.decoder.decode(&mut input) {
+                if matches!(message, Message::Ping(_)) {
+                    this.pings.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+        written
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_close(cx)
     }
 }
