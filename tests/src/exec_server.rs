@@ -1,9 +1,8 @@
 //! A loopback TLS server that runs the fake API server's exec, attach and port-forward over
 //! real sockets: it reads an upgrade request, hands it to a [`FakeApiServer`] (which checks it
 //! and answers the `101` or a refusal with its `Status`), then runs the fake's
-//! [`FakeSession`](kube_runtime::fake::server::FakeSession) over the connection — real
-//! WebSocket frames, the scripted processes and listeners of
-//! [`exec`](kube_runtime::fake::server::exec) behind them.
+//! [`FakeSession`] over the connection — real WebSocket frames, the scripted processes and
+//! listeners of [`exec`](kube_runtime::fake::server::exec) behind them.
 //!
 //! Two knobs shape what the client meets: [`offer_only`](ExecServer::offer_only) makes the
 //! server pick an older channel protocol (`v4.channel.k8s.io`, as a server before Kubernetes

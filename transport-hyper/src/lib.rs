@@ -266,9 +266,9 @@ impl Transport for HyperTransport {
     }
 
     /// Sends the request on the HTTP/1.1-only client and, on `101`, hands back the connection
-    /// through [`HyperIo`]; any other answer is read (at most
-    /// [`MAX_REFUSED_BODY`](kube_runtime::transport::MAX_REFUSED_BODY) bytes, each chunk within
-    /// the read timeout) into [`Upgraded::Refused`].
+    /// through a small adapter from hyper's IO traits to futures-io; any other answer is read
+    /// (at most [`MAX_REFUSED_BODY`](kube_runtime::transport::MAX_REFUSED_BODY) bytes, each
+    /// chunk within the read timeout) into [`Upgraded::Refused`].
     fn upgrade(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<Upgraded, TransportError>> {
         let client = self.clients().http1;
         let read_timeout = self.read_timeout;
