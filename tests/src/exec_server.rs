@@ -1,8 +1,9 @@
 //! A loopback TLS server that runs the fake API server's exec, attach and port-forward over
 //! real sockets: it reads an upgrade request, hands it to a [`FakeApiServer`] (which checks it
 //! and answers the `101` or a refusal with its `Status`), then runs the fake's
-//! [`FakeSession`] over the connection — real WebSocket frames, the scripted processes and
-//! listeners of [`exec`](kube_runtime::fake::server::exec) behind them.
+//! [`FakeSession`](kube_runtime::fake::server::FakeSession) over the connection (the loop it
+//! shares with [`TestServer`](crate::TestServer)) — real WebSocket frames, the scripted
+//! processes and listeners of [`exec`](kube_runtime::fake::server::exec) behind them.
 //!
 //! Two knobs shape what the client meets: [`offer_only`](ExecServer::offer_only) makes the
 //! server pick an older channel protocol (`v4.channel.k8s.io`, as a server before Kubernetes
@@ -12,11 +13,10 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube_proto::config::{AuthSpec, Config, SecretString};
-use kube_runtime::fake::server::FakeSession;
 use kube_runtime::fake::{FakeApiServer, FakeConfig, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
@@ -25,6 +25,7 @@ use tokio_rustls::rustls::{self, pki_types::CertificateDer, pki_types::PrivateKe
 
 use crate::pki::Pki;
 use crate::server::TOKEN;
+use crate::session::run_session;
 
 /// What the next upgrades meet.
 #[derive(Debug, Default)]
@@ -201,53 +202,6 @@ async fn serve(mut tls: Tls, shared: &Shared) {
         Reply::Watch { .. } => {
             let _ = write_response(&mut tls, 501, &http::HeaderMap::new(), b"").await;
             let _ = tls.shutdown().await;
-        }
-    }
-}
-
-/// Runs a session over the connection, as a socket would: what it queues is written, what the
-/// client sends is fed to it, until it is over; `early` are bytes read past the request head.
-async fn run_session(mut session: Box<FakeSession>, mut tls: Tls, early: &[u8], cut_after: Option<usize>) {
-    if !early.is_empty() {
-        let _ = session.handle_client_bytes(early);
-    }
-    let mut written = 0usize;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        while let Some(bytes) = session.poll_transmit() {
-            if let Some(limit) = cut_after
-                && written + bytes.len() >= limit
-            {
-                let _ = tls.write_all(&bytes[..limit - written]).await;
-                let _ = tls.flush().await;
-                // Dropped as it is: the client reads the end of TCP with no closing alert.
-                return;
-            }
-            if tls.write_all(&bytes).await.is_err() {
-                return;
-            }
-            written += bytes.len();
-        }
-        if tls.flush().await.is_err() {
-            return;
-        }
-        if session.is_closed() {
-            // As the API server does, the connection ends after the close frame without waiting
-            // for the echo; what the client still sends is read and dropped for a while, so
-            // that the end is a clean one rather than a reset.
-            let _ = tls.shutdown().await;
-            let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                while matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {}
-            })
-            .await;
-            return;
-        }
-        match tls.read(&mut buf).await {
-            Ok(0) | Err(_) => session.handle_client_eof(),
-            Ok(n) => {
-                // A protocol violation queues the session's close, written next round.
-                let _ = session.handle_client_bytes(&buf[..n]);
-            }
         }
     }
 }

@@ -8,7 +8,8 @@
 //!   certificates, and fault knobs: [`drop_watches`](TestServer::drop_watches),
 //!   [`compact`](TestServer::compact), [`cut_next_response`](TestServer::cut_next_response),
 //!   [`cut_open_watches`](TestServer::cut_open_watches), [`fail_next`](TestServer::fail_next).
-//!   It hands out [`Config`](kube_proto::config::Config)s (token, client certificate, wrong
+//!   Exec, attach and port-forward switch protocols on HTTP/1.1 and run the fake's sessions
+//!   over the upgraded connection, as [`ExecServer`](exec_server::ExecServer) does. It hands out [`Config`](kube_proto::config::Config)s (token, client certificate, wrong
 //!   token, wrong CA) and a kubeconfig file pointing at it.
 //! - [`UpgradeServer`](upgrade_server::UpgradeServer): a TLS server that answers the WebSocket
 //!   upgrade of exec, attach and port-forward with bytes written by hand (echo, a greeting in
@@ -53,6 +54,7 @@ pub mod harness;
 pub mod objects;
 pub mod pki;
 pub mod server;
+mod session;
 pub mod upgrade_server;
 
 pub use harness::{Ctx, E2E_CONTEXT, E2E_KUBECONFIG, SUITE_LABEL, TransportKind, e2e_config, run};

@@ -1,6 +1,7 @@
 //! The loopback API server: kube-proto's [`FakeApiServer`] behind a mutex, served over HTTP/1.1
 //! and HTTP/2 (ALPN under TLS) by hyper on a thread of its own with its own tokio runtime, so
-//! that tests on any executor can talk to it.
+//! that tests on any executor can talk to it. Exec, attach and port-forward switch protocols
+//! (HTTP/1.1's upgrade) and run the fake's sessions over the upgraded connection.
 
 use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
@@ -18,6 +19,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use kube_proto::config::{AuthSpec, Config, Identity, SecretString};
 use kube_runtime::fake::{FakeApiServer, FakeConfig, Reply, WatchId, WatchPoll};
@@ -29,6 +31,7 @@ use tokio_rustls::rustls::{self, RootCertStore, server::WebPkiClientVerifier};
 
 use crate::client_v1::AcceptV1;
 use crate::pki::{Leaf, Pki};
+use crate::session::run_session;
 
 /// The bearer token the loopback server accepts by default.
 pub const TOKEN: &str = "kit-token-7f3a9c";
@@ -503,7 +506,8 @@ where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| handle(shared.clone(), client_cert, req));
-    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).serve_connection(io, service).await;
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let _ = builder.serve_connection_with_upgrades(io, service).await;
 }
 
 fn full(bytes: impl Into<Bytes>) -> ResBody {
@@ -542,7 +546,8 @@ async fn handle(
     client_cert: bool,
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, Infallible> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let on_upgrade = parts.extensions.remove::<OnUpgrade>();
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes().to_vec(),
@@ -595,11 +600,22 @@ async fn handle(
             });
             Response::from_parts(parts, StreamBody::new(frames).boxed())
         }
-        Reply::Upgrade { .. } => {
-            // Not switched here yet: the fake's session needs the upgraded connection.
-            let status = StatusCode::NOT_IMPLEMENTED;
-            shared.record(&request, &path_and_query, status, false);
-            status_response(status, "NotImplemented", "the test server does not switch protocols", None)
+        Reply::Upgrade { head, session } => {
+            let Some(on_upgrade) = on_upgrade else {
+                // HTTP/2 has no `Connection: Upgrade` (the clients upgrade over HTTP/1.1).
+                let status = StatusCode::BAD_REQUEST;
+                shared.record(&request, &path_and_query, status, false);
+                return Ok(status_response(status, "BadRequest", "Upgrade request required", None));
+            };
+            let (parts, ()) = head.into_parts();
+            shared.record(&request, &path_and_query, parts.status, false);
+            // hyper writes the `101` and hands over the connection once it is out.
+            tokio::spawn(async move {
+                if let Ok(upgraded) = on_upgrade.await {
+                    run_session(session, TokioIo::new(upgraded), &[], None).await;
+                }
+            });
+            Response::from_parts(parts, full(Bytes::new()))
         }
     })
 }

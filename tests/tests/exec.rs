@@ -352,3 +352,127 @@ async fn handles_on_tasks_of_their_own(kind: TransportKind) {
     assert_eq!((out.len(), fnv1a(&out)), (input.len(), fnv1a(&input)));
     assert_eq!(within(&client, 20, "join", joining).await.unwrap().code(), 0);
 }
+
+/// Through the harness: against the loopback [`TestServer`](kube_integration_tests::TestServer)
+/// (the fake behind hyper, which switches protocols and runs the fake's sessions over the
+/// upgraded connection), or against the cluster of `KUBE_E2E_KUBECONFIG`, in a namespace of
+/// the test's own. The clusters this suite runs against have no scheduler and no kubelet, so
+/// a process cannot run there: what needs one is skipped on a cluster with a note, and what a
+/// real API server answers without a kubelet is checked on both.
+mod api_server {
+    use super::*;
+    use kube_integration_tests::{Ctx, transport_tests};
+    use kube_proto::PostParams;
+    use kube_proto::error::Reason;
+    use serde_json::json;
+
+    transport_tests!(exec_attach_and_port_forward_through_the_api_server, a_pod_without_a_node_is_refused);
+
+    /// A Pod of the test's own: bound to a node that does not exist (`node`), or left to a
+    /// scheduler that does not exist, so that a cluster's scheduler, if any, leaves it alone.
+    fn pod(ctx: &Ctx, name: &str, node: Option<&str>) -> Pod {
+        let mut pod = json!({
+            "metadata": {"name": name, "labels": ctx.labels(&[])},
+            "spec": {"containers": [{"name": "main", "image": "busybox:1.36", "command": ["sh"]}]},
+        });
+        match node {
+            Some(node) => pod["spec"]["nodeName"] = json!(node),
+            None => pod["spec"]["schedulerName"] = json!("kit-no-such-scheduler"),
+        }
+        serde_json::from_value(pod).expect("a Pod")
+    }
+
+    /// An exec with stdout and stderr apart and a non-zero exit, `cat` fed and closed, an
+    /// attach to the container's `sh`, and a port echoed, each over its own upgraded
+    /// connection to the loopback server, beside the client's ordinary requests (HTTP/2 for
+    /// transport-hyper).
+    async fn exec_attach_and_port_forward_through_the_api_server(ctx: Ctx) {
+        let Some(server) = ctx.loopback_only("a process needs a kubelet, and the suite's clusters have none") else {
+            return;
+        };
+        let pods: Api<Pod> = ctx.api();
+        let secs = Duration::from_secs(20);
+        pods.create(&PostParams::default(), &pod(&ctx, "shell", Some("kit-node"))).await.unwrap();
+        server.fake().script_port(&ctx.ns, "shell", 8080, PortScript::echo());
+
+        let script = "echo hello; echo oops >&2; exit 3";
+        let ap = AttachParams::default();
+        let mut sh = ctx.within(secs, "exec", pods.exec("shell", ["sh", "-c", script], &ap)).await.unwrap();
+        assert_eq!(sh.protocol(), ChannelProtocol::V5);
+        let (mut stdout, mut stderr) = (sh.stdout().unwrap(), sh.stderr().unwrap());
+        let (mut out, mut err) = (String::new(), String::new());
+        let (o, e) =
+            ctx.within(secs, "output", join(stdout.read_to_string(&mut out), stderr.read_to_string(&mut err))).await;
+        o.unwrap();
+        e.unwrap();
+        assert_eq!((out.as_str(), err.as_str()), ("hello\n", "oops\n"));
+        assert_eq!(ctx.within(secs, "join", sh.join()).await.unwrap().code(), 3);
+
+        let ap = AttachParams::default().stdin(true).stderr(false);
+        let mut cat = ctx.within(secs, "exec", pods.exec("shell", ["cat"], &ap)).await.unwrap();
+        let (mut stdin, mut stdout) = (cat.stdin().unwrap(), cat.stdout().unwrap());
+        let input = noise(256 << 10);
+        let writing = async {
+            stdin.write_all(&input).await.unwrap();
+            stdin.close().await.unwrap();
+        };
+        let mut out = Vec::new();
+        let ((), read) = ctx.within(secs, "cat", join(writing, stdout.read_to_end(&mut out))).await;
+        read.unwrap();
+        assert_eq!((out.len(), fnv1a(&out)), (input.len(), fnv1a(&input)));
+        assert_eq!(ctx.within(secs, "join", cat.join()).await.unwrap().code(), 0);
+
+        // The container's command is `sh`: attached, it reads its commands from stdin.
+        let mut attached = ctx.within(secs, "attach", pods.attach("shell", &ap)).await.unwrap();
+        let (mut stdin, mut stdout) = (attached.stdin().unwrap(), attached.stdout().unwrap());
+        stdin.write_all(b"hostname\nexit 7\n").await.unwrap();
+        let mut out = String::new();
+        ctx.within(secs, "attached output", stdout.read_to_string(&mut out)).await.unwrap();
+        assert_eq!(out, "shell\n");
+        // The kubelet reports an attach's end as a success, whatever the exit code.
+        assert_eq!(ctx.within(secs, "join", attached.join()).await.unwrap().code(), 0);
+
+        let mut pf = ctx.within(secs, "portforward", pods.portforward("shell", &[8080])).await.unwrap();
+        let mut port = pf.take_stream(8080).unwrap();
+        port.write_all(b"ping 8080").await.unwrap();
+        let mut back = [0u8; 9];
+        ctx.within(secs, "the echo", port.read_exact(&mut back)).await.unwrap();
+        assert_eq!(&back, b"ping 8080");
+        port.close().await.unwrap();
+        drop(port);
+        ctx.within(secs, "join", pf.join()).await.unwrap();
+
+        let switched: Vec<String> = server
+            .requests()
+            .into_iter()
+            .filter(|seen| seen.status == 101)
+            .filter_map(|seen| Some(seen.path_and_query.split('?').next()?.rsplit('/').next()?.to_owned()))
+            .collect();
+        assert_eq!(switched, ["exec", "exec", "attach", "portforward"]);
+    }
+
+    /// What a real API server answers without a kubelet: an exec, attach or port-forward into
+    /// a Pod that no node runs is refused before any upgrade, `400 pod X does not have a host
+    /// assigned`, as a `Status`.
+    async fn a_pod_without_a_node_is_refused(ctx: Ctx) {
+        let pods: Api<Pod> = ctx.api();
+        let secs = Duration::from_secs(30);
+        pods.create(&PostParams::default(), &pod(&ctx, "unscheduled", None)).await.unwrap();
+        let expected = "pod unscheduled does not have a host assigned";
+        let check = |what: &str, e: Error| match e {
+            Error::Api(e) => {
+                assert_eq!(e.http_status(), 400, "{what}: {e}");
+                let status = e.api_status().unwrap_or_else(|| panic!("{what}: a Status: {e}"));
+                assert_eq!((&status.reason, status.message.as_str()), (&Reason::BadRequest, expected), "{what}");
+            }
+            other => panic!("{what}: expected the 400 Status, got {other:?}"),
+        };
+        let ap = AttachParams::default();
+        check("exec", ctx.within(secs, "exec", pods.exec("unscheduled", ["true"], &ap)).await.unwrap_err());
+        check("attach", ctx.within(secs, "attach", pods.attach("unscheduled", &ap)).await.unwrap_err());
+        check(
+            "portforward",
+            ctx.within(secs, "portforward", pods.portforward("unscheduled", &[80])).await.unwrap_err(),
+        );
+    }
+}
