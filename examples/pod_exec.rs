@@ -7,12 +7,17 @@
 //! table has no terminals). With `--cluster`
 //! (or `KUBE_DEMO_CLUSTER=1`) it runs the same commands in the running Pod `blog` of the
 //! default namespace of your kubeconfig's cluster (`--pod NAME` for another one), which needs
-//! `sh` and `cat` (busybox or any distribution image has them).
+//! `sh` and `cat` (busybox or any distribution image has them); `--tty-pod NAME` runs the
+//! terminal's step in another Pod.
 //!
 //! ```sh
 //! cargo run --example pod_exec                           # embedded fake API server
 //! cargo run --example pod_exec -- --cluster --pod mypod  # a running Pod of your cluster
 //! ```
+//!
+//! The loopback server of `cargo run -p kube-integration-tests --example serve` (the fake over
+//! HTTPS, with a kubeconfig) has both Pods: `KUBECONFIG=<the path it prints> cargo run
+//! --example pod_exec -- --cluster --tty-pod terminal`.
 
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use k8s_openapi::api::core::v1::Pod;
@@ -32,7 +37,8 @@ async fn main() -> Result<(), BoxError> {
     let pod = args.iter().position(|a| a == "--pod").and_then(|i| args.get(i + 1)).map_or("blog", String::as_str);
     let (client, tty_pod) = if on_cluster {
         println!("pod_exec in the Pod {pod:?} of your kubeconfig's cluster");
-        (transport_hyper::try_default().await?, pod)
+        let tty_pod = args.iter().position(|a| a == "--tty-pod").and_then(|i| args.get(i + 1));
+        (transport_hyper::try_default().await?, tty_pod.map_or(pod, String::as_str))
     } else {
         println!("pod_exec on the embedded fake API server (pass --cluster to use a real one)");
         (fake_with_pods(pod, "terminal").await?, "terminal")

@@ -12,6 +12,10 @@
 //! cargo run --example pod_portforward                                       # the fake
 //! cargo run --example pod_portforward -- --cluster --pod nginx --port 80   # then: curl the printed address
 //! ```
+//!
+//! The loopback server of `cargo run -p kube-integration-tests --example serve` (the fake over
+//! HTTPS, with a kubeconfig) has a Pod `web` whose port 80 echoes: `KUBECONFIG=<the path it
+//! prints> cargo run --example pod_portforward -- --cluster`.
 
 use std::net::SocketAddr;
 

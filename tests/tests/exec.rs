@@ -3,7 +3,12 @@
 //! WebSocket frames): v5 and v4 servers, stdin closed, 64 MiB through a port-forward
 //! (checksummed), a resize reaching the process, a non-zero exit, refusals, a server cutting
 //! the connection mid-stream, and a session's handles on tasks of their own. Each body runs
-//! through transport-hyper (tokio) and transport-asyncstd (async-std).
+//! through transport-hyper (tokio) and transport-asyncstd (async-std), against that loopback
+//! server whether or not `KUBE_E2E_KUBECONFIG` is set.
+//!
+//! The bodies of `api_server` run through the harness instead: against the loopback
+//! `TestServer`, or against the cluster of `KUBE_E2E_KUBECONFIG` (where, with no kubelet,
+//! only the refusal of a Pod without a node is checked).
 
 use std::future::Future;
 use std::time::Duration;
