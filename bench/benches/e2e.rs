@@ -12,7 +12,10 @@
 //! Figures: a paged list (seconds, peak RSS); a raw watch (`Api::watch`) and `watcher()`
 //! (events/s), with the best plain decode of the same bytes in process for reference; small
 //! GETs and server-side applies at concurrency 1 and 64 (p50, p99, requests/s); memory of a
-//! client at rest and per open watch. Criterion is not used: its samples run one contender at
+//! client at rest and per open watch; exec (the time to start `echo` and get its exit status,
+//! and round trips of a 64-byte line through one `cat`, p50 and p99) and a port-forward's
+//! throughput (MiB echoed, written and read at once), over WebSockets to the fake API server's
+//! sessions. Criterion is not used: its samples run one contender at
 //! a time, and the ratios here need the contenders interleaved on a noisy two-core machine.
 #![forbid(unsafe_code)]
 #![allow(clippy::disallowed_methods)] // Instant::now: this is a benchmark.
@@ -24,12 +27,29 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube_bench::{PAGE, Payloads, Scale, Server, proc_status_kib};
+use kube_bench::{EXEC_POD, FORWARDED_PORT, PAGE, Payloads, Scale, Server, proc_status_kib};
 use serde_json::{Value, json};
 
 const CLIENTS: [&str; 3] = ["hyper", "asyncstd", "kube-rs"];
-const FIGURES: [&str; 9] =
-    ["list", "rawwatch", "watcher", "reflector", "store", "storecompact", "requests", "memory", "controller"];
+const FIGURES: [&str; 11] = [
+    "list",
+    "rawwatch",
+    "watcher",
+    "reflector",
+    "store",
+    "storecompact",
+    "requests",
+    "memory",
+    "controller",
+    "exec",
+    "portforward",
+];
+/// The line an exec'd `cat` echoes: 64 bytes.
+const LINE: &[u8; 64] = b"the quick brown fox jumps over the lazy dog, 0123456789abcdefgh\n";
+/// Round trips through `cat` before the timed ones.
+const WARM_UP: usize = 20;
+/// The size of a port-forward's writes and reads.
+const PIECE: usize = 64 * 1024;
 const CONCURRENCY: [usize; 2] = [1, 64];
 
 fn main() {
@@ -89,6 +109,9 @@ fn parent() {
                 let mut value: Value = serde_json::from_str(line).expect("a child's result");
                 if let Some(events) = value.get("events").and_then(Value::as_f64) {
                     value["server_cpu_us_per_event"] = json!((server_cpu * 1e6 / events * 10.0).round() / 10.0);
+                }
+                if let Some(mib) = value.get("mib").and_then(Value::as_f64) {
+                    value["server_cpu_ms_per_mib"] = json!((server_cpu * 1e3 / mib * 10.0).round() / 10.0);
                 }
                 eprintln!("rep {rep} {figure:>8} {client:>8}: {value}");
                 let proto = match (h2, h1) {
@@ -204,6 +227,22 @@ fn report(
     }
     line(row("Controller, all Pods reconciled once (no-op), seconds", "controller", "secs", 2));
     line(row("Controller, memory above the client at start, per Pod (KiB)", "controller", "kib_per_object", 1));
+    line(row(
+        &format!("exec `echo`: start to exit status, ms (median of {})", scale.exec_starts),
+        "exec",
+        "start_ms",
+        2,
+    ));
+    line(row(&format!("exec `cat`: 64-byte round trip ×{}, p50 µs", scale.round_trips), "exec", "rtt_p50_us", 0));
+    line(row(&format!("exec `cat`: 64-byte round trip ×{}, p99 µs", scale.round_trips), "exec", "rtt_p99_us", 0));
+    line(row(
+        &format!("port-forward: {} MiB echoed (written and read at once), MiB/s", scale.forward_mib),
+        "portforward",
+        "mib_per_sec",
+        0,
+    ));
+    line(row("port-forward: CPU ms per MiB (all threads)", "portforward", "cpu_ms_per_mib", 1));
+    line(row("port-forward: the server's CPU ms per MiB", "portforward", "server_cpu_ms_per_mib", 1));
     line(row("client at rest (KiB)", "memory", "rest_kib", 0));
     line(row("per open watch (KiB)", "memory", "per_watch_kib", 1));
     let proto = |figure: &str, client: &str| {
@@ -305,6 +344,24 @@ fn report(
         "| list seconds / kube-rs | {} | {} | 1.00 | |",
         ratio(l("hyper"), l("kube-rs")),
         ratio(l("asyncstd"), l("kube-rs"))
+    ));
+    let es = |c: &str| get("exec", c, "start_ms").0;
+    line(format!(
+        "| exec start to exit status / kube-rs | {} | {} | 1.00 | |",
+        ratio(es("hyper"), es("kube-rs")),
+        ratio(es("asyncstd"), es("kube-rs"))
+    ));
+    let rt = |c: &str| get("exec", c, "rtt_p50_us").0;
+    line(format!(
+        "| exec round trip p50 / kube-rs | {} | {} | 1.00 | |",
+        ratio(rt("hyper"), rt("kube-rs")),
+        ratio(rt("asyncstd"), rt("kube-rs"))
+    ));
+    let pf = |c: &str| get("portforward", c, "mib_per_sec").0;
+    line(format!(
+        "| port-forward MiB/s / kube-rs | {} | {} | 1.00 | |",
+        ratio(pf("hyper"), pf("kube-rs")),
+        ratio(pf("asyncstd"), pf("kube-rs"))
     ));
     print!("{out}");
 }
@@ -453,6 +510,39 @@ where
     (ms(lat[lat.len() / 2]), ms(lat[((lat.len() * 99) / 100).min(lat.len() - 1)]), n as f64 / total.as_secs_f64())
 }
 
+/// Exec's figures: the median time to start `echo` and get its exit status, and the p50 and
+/// p99 of the round trips through `cat`.
+fn exec_figures(mut starts: Vec<Duration>, mut round_trips: Vec<Duration>) -> Value {
+    starts.sort();
+    round_trips.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    json!({
+        "start_ms": starts[starts.len() / 2].as_secs_f64() * 1000.0,
+        "rtt_p50_us": us(round_trips[round_trips.len() / 2]),
+        "rtt_p99_us": us(round_trips[((round_trips.len() * 99) / 100).min(round_trips.len() - 1)]),
+    })
+}
+
+/// A port-forward's figures: MiB/s echoed, and this process's CPU per MiB.
+fn forward_figures(bytes: usize, elapsed: Duration, cpu_before: f64) -> Value {
+    let mib = bytes as f64 / (1024.0 * 1024.0);
+    json!({"mib": mib, "mib_per_sec": mib / elapsed.as_secs_f64(), "cpu_ms_per_mib": (cpu_secs() - cpu_before) * 1e3 / mib})
+}
+
+/// `len` bytes of deterministic noise (xorshift), for a port-forward to echo.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 fn request_figures(results: Vec<(&str, usize, (f64, f64, f64))>) -> Value {
     let mut out = serde_json::Map::new();
     for (kind, c, (p50, p99, per_sec)) in results {
@@ -493,7 +583,7 @@ fn plain_decode(scale: Scale) -> Value {
 mod ours {
     use super::*;
     use kube_proto::watcher::{Config, Event};
-    use kube_proto::{ListParams, Patch, PatchParams, WatchParams};
+    use kube_proto::{AttachParams, ListParams, Patch, PatchParams, WatchParams};
     use kube_runtime::{Api, Client};
 
     pub async fn figure(figure: &str, client: Client, scale: Scale, rss0: u64) -> Value {
@@ -610,6 +700,71 @@ mod ours {
                 }
                 controller_figures(seen.len(), started.elapsed(), rss0)
             }
+            "exec" => {
+                use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
+                let pods: Api<Pod> = Api::namespaced(client, "default");
+                let mut starts = Vec::with_capacity(scale.exec_starts);
+                for _ in 0..scale.exec_starts {
+                    let started = Instant::now();
+                    let ap = AttachParams::default().stderr(false);
+                    let mut echo = pods.exec(EXEC_POD, ["echo", "hi"], &ap).await.expect("an exec");
+                    let mut out = Vec::new();
+                    echo.stdout().expect("stdout").read_to_end(&mut out).await.expect("stdout");
+                    let status = echo.join().await.expect("an exit status");
+                    starts.push(started.elapsed());
+                    assert!(out == b"hi\n" && status.success(), "echo: {out:?}, {status:?}");
+                }
+                let ap = AttachParams::default().stdin(true).stderr(false);
+                let mut cat = pods.exec(EXEC_POD, ["cat"], &ap).await.expect("an exec");
+                let (mut stdin, mut stdout) = (cat.stdin().expect("stdin"), cat.stdout().expect("stdout"));
+                let mut round_trips = Vec::with_capacity(scale.round_trips);
+                let mut echoed = [0u8; LINE.len()];
+                for i in 0..WARM_UP + scale.round_trips {
+                    let started = Instant::now();
+                    stdin.write_all(LINE).await.expect("stdin");
+                    stdin.flush().await.expect("stdin");
+                    stdout.read_exact(&mut echoed).await.expect("stdout");
+                    if i >= WARM_UP {
+                        round_trips.push(started.elapsed());
+                    }
+                    assert_eq!(&echoed, LINE);
+                }
+                stdin.close().await.expect("closing stdin");
+                let mut rest = Vec::new();
+                stdout.read_to_end(&mut rest).await.expect("stdout");
+                assert!(rest.is_empty() && cat.join().await.expect("an exit status").success());
+                exec_figures(starts, round_trips)
+            }
+            "portforward" => {
+                use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
+                let pods: Api<Pod> = Api::namespaced(client, "default");
+                let data = noise(scale.forward_mib << 20);
+                let mut pf = pods.portforward(EXEC_POD, &[FORWARDED_PORT]).await.expect("a port-forward");
+                let (mut reader, mut writer) = pf.take_stream(FORWARDED_PORT).expect("the port's stream").split();
+                let (started, cpu) = (Instant::now(), cpu_secs());
+                let writing = async {
+                    for piece in data.chunks(PIECE) {
+                        writer.write_all(piece).await.expect("a write");
+                    }
+                    writer.flush().await.expect("a flush");
+                };
+                let reading = async {
+                    let (mut buf, mut at) = (vec![0u8; PIECE], 0);
+                    while at < data.len() {
+                        let n = reader.read(&mut buf).await.expect("a read");
+                        assert!(n > 0 && buf[..n] == data[at..at + n], "the echo differs at {at}");
+                        at += n;
+                    }
+                };
+                futures_util::future::join(writing, reading).await;
+                let figures = forward_figures(data.len(), started.elapsed(), cpu);
+                writer.close().await.expect("closing the port");
+                let mut rest = Vec::new();
+                reader.read_to_end(&mut rest).await.expect("the end");
+                assert!(rest.is_empty());
+                pf.join().await.expect("the port-forward's end");
+                figures
+            }
             other => panic!("unknown figure {other}"),
         }
     }
@@ -617,7 +772,7 @@ mod ours {
 
 mod theirs {
     use super::*;
-    use kube::api::{Api, ListParams, Patch, PatchParams, WatchParams};
+    use kube::api::{Api, AttachParams, ListParams, Patch, PatchParams, WatchParams};
     use kube::runtime::watcher::{self, Event};
 
     pub async fn figure(figure: &str, client: kube::Client, scale: Scale, rss0: u64) -> Value {
@@ -736,6 +891,86 @@ mod theirs {
                     seen.insert(object.name);
                 }
                 controller_figures(seen.len(), started.elapsed(), rss0)
+            }
+            "exec" => {
+                use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+                let pods: Api<Pod> = Api::namespaced(client, "default");
+                let mut starts = Vec::with_capacity(scale.exec_starts);
+                for _ in 0..scale.exec_starts {
+                    let started = Instant::now();
+                    let ap = AttachParams::default().stderr(false);
+                    let mut echo = pods.exec(EXEC_POD, ["echo", "hi"], &ap).await.expect("an exec");
+                    let mut out = Vec::new();
+                    echo.stdout().expect("stdout").read_to_end(&mut out).await.expect("stdout");
+                    let status = echo.take_status().expect("the status").await.expect("a status");
+                    starts.push(started.elapsed());
+                    assert!(out == b"hi\n" && status.status.as_deref() == Some("Success"), "echo: {out:?}, {status:?}");
+                    echo.join().await.expect("the end");
+                }
+                let ap = AttachParams::default().stdin(true).stderr(false);
+                let mut cat = pods.exec(EXEC_POD, ["cat"], &ap).await.expect("an exec");
+                let (mut stdin, mut stdout) = (cat.stdin().expect("stdin"), cat.stdout().expect("stdout"));
+                let mut round_trips = Vec::with_capacity(scale.round_trips);
+                let mut echoed = [0u8; LINE.len()];
+                for i in 0..WARM_UP + scale.round_trips {
+                    let started = Instant::now();
+                    stdin.write_all(LINE).await.expect("stdin");
+                    stdin.flush().await.expect("stdin");
+                    stdout.read_exact(&mut echoed).await.expect("stdout");
+                    if i >= WARM_UP {
+                        round_trips.push(started.elapsed());
+                    }
+                    assert_eq!(&echoed, LINE);
+                }
+                // Shutting stdin down closes it (v5's CLOSE signal); dropping the half alone does
+                // not end kube-rs's pipe.
+                stdin.shutdown().await.expect("closing stdin");
+                drop(stdin);
+                let status = cat.take_status().expect("the status");
+                let end = async {
+                    let mut rest = Vec::new();
+                    stdout.read_to_end(&mut rest).await.expect("stdout");
+                    assert!(rest.is_empty());
+                    let status = status.await.expect("a status");
+                    assert_eq!(status.status.as_deref(), Some("Success"));
+                    cat.join().await.expect("the end");
+                };
+                tokio::time::timeout(Duration::from_secs(20), end).await.expect("cat ends once stdin closes");
+                exec_figures(starts, round_trips)
+            }
+            "portforward" => {
+                use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+                let pods: Api<Pod> = Api::namespaced(client, "default");
+                let data = noise(scale.forward_mib << 20);
+                let mut pf = pods.portforward(EXEC_POD, &[FORWARDED_PORT]).await.expect("a port-forward");
+                let stream = pf.take_stream(FORWARDED_PORT).expect("the port's stream");
+                let (mut reader, mut writer) = tokio::io::split(stream);
+                let (started, cpu) = (Instant::now(), cpu_secs());
+                let writing = async {
+                    for piece in data.chunks(PIECE) {
+                        writer.write_all(piece).await.expect("a write");
+                    }
+                    writer.flush().await.expect("a flush");
+                };
+                let reading = async {
+                    let (mut buf, mut at) = (vec![0u8; PIECE], 0);
+                    while at < data.len() {
+                        let n = reader.read(&mut buf).await.expect("a read");
+                        assert!(n > 0 && buf[..n] == data[at..at + n], "the echo differs at {at}");
+                        at += n;
+                    }
+                };
+                futures_util::future::join(writing, reading).await;
+                let figures = forward_figures(data.len(), started.elapsed(), cpu);
+                let end = async {
+                    writer.shutdown().await.expect("closing the port");
+                    let mut rest = Vec::new();
+                    reader.read_to_end(&mut rest).await.expect("the end");
+                    assert!(rest.is_empty());
+                    pf.join().await.expect("the port-forward's end");
+                };
+                tokio::time::timeout(Duration::from_secs(20), end).await.expect("the port-forward ends once closed");
+                figures
             }
             other => panic!("unknown figure {other}"),
         }

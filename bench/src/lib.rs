@@ -7,6 +7,11 @@
 //! - [`Server`]: hyper 1 (HTTP/2 and HTTP/1.1 chosen by ALPN) behind rustls on a thread with its
 //!   own tokio runtime; it counts connections and requests by HTTP version.
 //! - [`Scale`]: the full figures or a CI-sized run (`BENCH_SCALE=small`).
+//! - Exec and port-forward: the server hands `pods/{name}/exec` and `portforward` upgrades of
+//!   the pod [`EXEC_POD`] to the fake API server (`kube_runtime::fake::server`), which checks
+//!   them and negotiates the channel protocol, and runs its [`FakeSession`] over the upgraded
+//!   connection: real WebSocket frames, the built-in `cat` and `echo` behind an exec, a TCP
+//!   echo on [`FORWARDED_PORT`].
 //!
 //! The runner is `benches/e2e.rs` (`cargo bench -p kube-bench --bench e2e`).
 #![forbid(unsafe_code)]
@@ -14,18 +19,23 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use k8s_openapi::api::core::v1::Pod;
+use kube_runtime::fake::server::FakeSession;
+use kube_runtime::fake::server::exec::PortScript;
+use kube_runtime::fake::{FakeApiServer, FakeConfig, Reply};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::{
     self,
@@ -41,6 +51,10 @@ pub mod data;
 pub const CHUNK: usize = data::CHUNK;
 /// The page size of lists.
 pub const PAGE: usize = 500;
+/// The pod (in `default`) that exec and port-forward reach.
+pub const EXEC_POD: &str = "target";
+/// The port of [`EXEC_POD`] with a TCP echo server behind it.
+pub const FORWARDED_PORT: u16 = 8080;
 
 /// How big a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,15 +67,39 @@ pub struct Scale {
     pub requests: usize,
     /// Watches held open for the memory figure.
     pub watches: usize,
+    /// Round trips through one exec'd `cat`.
+    pub round_trips: usize,
+    /// Exec sessions of `echo` started one after another.
+    pub exec_starts: usize,
+    /// MiB echoed through a port-forward.
+    pub forward_mib: usize,
     /// Repetitions of every figure (alternating between the clients).
     pub reps: usize,
 }
 
 impl Scale {
     /// The full figures.
-    pub const FULL: Scale = Scale { pods: 50_000, events: 100_000, requests: 1_000, watches: 100, reps: 5 };
+    pub const FULL: Scale = Scale {
+        pods: 50_000,
+        events: 100_000,
+        requests: 1_000,
+        watches: 100,
+        round_trips: 1_000,
+        exec_starts: 50,
+        forward_mib: 64,
+        reps: 5,
+    };
     /// A CI-sized run: every figure, small numbers, one repetition.
-    pub const SMALL: Scale = Scale { pods: 1_000, events: 2_000, requests: 100, watches: 10, reps: 1 };
+    pub const SMALL: Scale = Scale {
+        pods: 1_000,
+        events: 2_000,
+        requests: 100,
+        watches: 10,
+        round_trips: 100,
+        exec_starts: 10,
+        forward_mib: 4,
+        reps: 1,
+    };
 
     /// `BENCH_SCALE=small` for the small run, else the full one; `BENCH_REPS` overrides the
     /// repetitions.
@@ -237,6 +275,14 @@ pub struct Server {
 
 type Body = BoxBody<Bytes, Infallible>;
 
+/// What a request's handler shares.
+struct Shared {
+    payloads: Payloads,
+    stats: Arc<Stats>,
+    /// The fake API server behind exec and port-forward (it holds [`EXEC_POD`]).
+    fake: Mutex<FakeApiServer>,
+}
+
 impl Server {
     /// Starts serving `payloads` on `127.0.0.1:0`.
     ///
@@ -245,7 +291,9 @@ impl Server {
     /// watch body; `.../namespaces/idle/pods?watch=...` a watch that never sends anything;
     /// `.../namespaces/relist/pods` the pages of `list`, whose first watch is expired (410) once
     /// so that the client relists them;
-    /// `GET .../configmaps/small` the small ConfigMap; `PATCH .../pods/<name>` the applied Pod.
+    /// `GET .../configmaps/small` the small ConfigMap; `PATCH .../pods/<name>` the applied Pod;
+    /// `.../namespaces/default/pods/<name>/exec` and `/portforward` the fake API server's
+    /// answer, and after a `101` its session over the upgraded connection.
     pub fn start(payloads: Payloads) -> Server {
         let (ca, leaf, key) = certificates();
         let provider = kube_runtime::tls::provider();
@@ -262,7 +310,7 @@ impl Server {
         let addr = listener.local_addr().expect("the listener's address");
         let stats = Arc::new(Stats::default());
         let serving = stats.clone();
-        let payloads = Arc::new(payloads);
+        let shared = Arc::new(Shared { payloads, stats: stats.clone(), fake: Mutex::new(exec_fake()) });
         std::thread::Builder::new()
             .name("bench-apiserver".into())
             .spawn(move || {
@@ -273,13 +321,13 @@ impl Server {
                         let Ok((tcp, _)) = listener.accept().await else { continue };
                         serving.connections.fetch_add(1, Ordering::SeqCst);
                         let _ = tcp.set_nodelay(true);
-                        let (acceptor, stats, payloads) = (acceptor.clone(), serving.clone(), payloads.clone());
+                        let (acceptor, shared) = (acceptor.clone(), shared.clone());
                         tokio::spawn(async move {
                             let Ok(tls) = acceptor.accept(tcp).await else { return };
-                            let service = service_fn(move |req| handle(req, payloads.clone(), stats.clone()));
+                            let service = service_fn(move |req| handle(req, shared.clone()));
                             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                             builder.http2().max_concurrent_streams(4096);
-                            let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+                            let _ = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).await;
                         });
                     }
                 });
@@ -316,15 +364,18 @@ fn json(code: StatusCode, body: Body) -> Response<Body> {
     resp
 }
 
-async fn handle(
-    req: Request<Incoming>,
-    payloads: Arc<Payloads>,
-    stats: Arc<Stats>,
-) -> Result<Response<Body>, Infallible> {
+async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Body>, Infallible> {
     match req.version() {
-        Version::HTTP_2 => stats.h2.fetch_add(1, Ordering::Relaxed),
-        _ => stats.h1.fetch_add(1, Ordering::Relaxed),
+        Version::HTTP_2 => shared.stats.h2.fetch_add(1, Ordering::Relaxed),
+        _ => shared.stats.h1.fetch_add(1, Ordering::Relaxed),
     };
+    let path = req.uri().path();
+    if path.starts_with("/api/v1/namespaces/default/pods/")
+        && (path.ends_with("/exec") || path.ends_with("/portforward"))
+    {
+        return Ok(upgrade(req, &shared.fake));
+    }
+    let payloads = &shared.payloads;
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
@@ -368,9 +419,10 @@ async fn handle(
             }
         }
         (&Method::GET, "/api/v1/namespaces/watch/pods") if watch => {
-            let p = payloads.clone();
-            let chunks =
-                futures_util::stream::iter((0..p.watch.len()).map(move |i| Ok(Frame::data(p.watch[i].clone()))));
+            let p = shared.clone();
+            let chunks = futures_util::stream::iter(
+                (0..p.payloads.watch.len()).map(move |i| Ok(Frame::data(p.payloads.watch[i].clone()))),
+            );
             json(StatusCode::OK, StreamBody::new(chunks).boxed())
         }
         (&Method::GET, "/api/v1/namespaces/watch/pods" | "/api/v1/namespaces/idle/pods") => ok(&payloads.empty_list),
@@ -384,4 +436,82 @@ async fn handle(
         ),
     };
     Ok(resp)
+}
+
+/// A fake API server holding [`EXEC_POD`] (one container, `main`, on a node): an exec runs the
+/// fake's built-in commands (`cat`, `echo`, ...), and [`FORWARDED_PORT`] is a TCP echo.
+fn exec_fake() -> FakeApiServer {
+    let mut fake = FakeApiServer::new(FakeConfig::default(), Instant::now());
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": EXEC_POD},
+        "spec": {"nodeName": "bench-node", "containers": [{"name": "main", "image": "busybox", "command": ["sleep", "inf"]}]},
+    }))
+    .expect("a Pod");
+    let request =
+        kube_proto::Request::namespaced::<Pod>("default").create(&Default::default(), &pod).expect("a request");
+    let created = fake.handle(Instant::now(), &request).into_response().expect("a response");
+    assert!(created.status().is_success(), "creating {EXEC_POD}: {}", created.status());
+    fake.script_port("default", EXEC_POD, FORWARDED_PORT, PortScript::echo());
+    fake
+}
+
+/// An exec or port-forward request: the fake API server checks it and answers. A `101` is
+/// returned as its head, and once hyper has switched the connection, the fake's session runs
+/// over it on a task of its own; a refusal is returned as the fake wrote it.
+fn upgrade(mut req: Request<Incoming>, fake: &Mutex<FakeApiServer>) -> Response<Body> {
+    let switched = hyper::upgrade::on(&mut req);
+    let mut plain = Request::new(Vec::new());
+    *plain.method_mut() = req.method().clone();
+    *plain.uri_mut() = req.uri().clone();
+    *plain.headers_mut() = req.headers().clone();
+    let reply = fake.lock().unwrap_or_else(PoisonError::into_inner).handle(Instant::now(), &plain);
+    match reply {
+        Reply::Upgrade { head, session } => {
+            tokio::spawn(async move {
+                if let Ok(upgraded) = switched.await {
+                    run_session(session, TokioIo::new(upgraded)).await;
+                }
+            });
+            let (parts, ()) = head.into_parts();
+            Response::from_parts(parts, Empty::new().boxed())
+        }
+        Reply::Response(resp) => resp.map(|body| full(Bytes::from(body))),
+        Reply::Watch { .. } => json(StatusCode::NOT_IMPLEMENTED, full(Bytes::new())),
+    }
+}
+
+/// Runs `session` over `io` (the connection after the `101`): what the session queues is
+/// written, what the client sends is fed to it, until it is over. The server's close ends the
+/// connection without waiting for the client's answer, as the API server's does; what the
+/// client still sends is read and dropped for a while, so that the end is not a reset.
+async fn run_session<S>(mut session: Box<FakeSession>, mut io: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while let Some(bytes) = session.poll_transmit() {
+            if io.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        if io.flush().await.is_err() {
+            return;
+        }
+        if session.is_closed() {
+            let _ = io.shutdown().await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while matches!(io.read(&mut buf).await, Ok(n) if n > 0) {}
+            })
+            .await;
+            return;
+        }
+        match io.read(&mut buf).await {
+            Ok(0) | Err(_) => session.handle_client_eof(),
+            Ok(n) => {
+                // A protocol violation queues the session's close, written next round.
+                let _ = session.handle_client_bytes(&buf[..n]);
+            }
+        }
+    }
 }
