@@ -948,19 +948,31 @@ mod theirs {
                 let (started, cpu) = (Instant::now(), cpu_secs());
                 let writing = async {
                     for piece in data.chunks(PIECE) {
-                        writer.write_all(piece).await.expect("a write");
+                        writer.write_all(piece).await?;
                     }
-                    writer.flush().await.expect("a flush");
+                    writer.flush().await
                 };
                 let reading = async {
                     let (mut buf, mut at) = (vec![0u8; PIECE], 0);
                     while at < data.len() {
-                        let n = reader.read(&mut buf).await.expect("a read");
-                        assert!(n > 0 && buf[..n] == data[at..at + n], "the echo differs at {at}");
+                        let n = reader.read(&mut buf).await?;
+                        if n == 0 {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                format!("the end at {at}"),
+                            ));
+                        }
+                        assert!(buf[..n] == data[at..at + n], "the echo differs at {at}");
                         at += n;
                     }
+                    Ok::<_, std::io::Error>(())
                 };
-                futures_util::future::join(writing, reading).await;
+                let (wrote, read) = futures_util::future::join(writing, reading).await;
+                if wrote.is_err() || read.is_err() {
+                    // The port's stream ends when kube-rs's task does: its error says why.
+                    let why = tokio::time::timeout(Duration::from_secs(5), pf.join()).await;
+                    panic!("the port-forward failed: write {wrote:?}, read {read:?}, kube-rs's task {why:?}");
+                }
                 let figures = forward_figures(data.len(), started.elapsed(), cpu);
                 let end = async {
                     writer.shutdown().await.expect("closing the port");

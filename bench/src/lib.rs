@@ -480,33 +480,41 @@ fn upgrade(mut req: Request<Incoming>, fake: &Mutex<FakeApiServer>) -> Response<
     }
 }
 
-/// Runs `session` over `io` (the connection after the `101`): what the session queues is
-/// written, what the client sends is fed to it, until it is over. The server's close ends the
-/// connection without waiting for the client's answer, as the API server's does; what the
-/// client still sends is read and dropped for a while, so that the end is not a reset.
-async fn run_session<S>(mut session: Box<FakeSession>, mut io: S)
+/// Runs `session` over `io` (the connection after the `101`): what the client sends is fed to
+/// the session, and what the session queues is written by a task of its own, so that reading
+/// and writing go on at once, as in the API server (a goroutine each way). A loop that wrote
+/// before it read again would wedge against a client that does the same (kube-rs's task awaits
+/// each send before it reads): both sides' socket buffers fill, and neither reads. What waits
+/// to be written is not bounded, as the figures send a bounded amount. The server's close
+/// ends the connection without waiting for the client's answer, as the API server's does;
+/// what the client still sends is read and dropped for a while, so that the end is not a
+/// reset.
+async fn run_session<S>(mut session: Box<FakeSession>, io: S)
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        while let Some(bytes) = session.poll_transmit() {
-            if io.write_all(&bytes).await.is_err() {
+    let (mut read, mut write) = tokio::io::split(io);
+    let (queue, mut queued) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(async move {
+        while let Some(bytes) = queued.recv().await {
+            if write.write_all(&bytes).await.is_err() || (queued.is_empty() && write.flush().await.is_err()) {
                 return;
             }
         }
-        if io.flush().await.is_err() {
-            return;
+        let _ = write.shutdown().await;
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while let Some(bytes) = session.poll_transmit() {
+            if queue.send(bytes).is_err() {
+                // The writer failed: the client is gone.
+                return;
+            }
         }
         if session.is_closed() {
-            let _ = io.shutdown().await;
-            let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                while matches!(io.read(&mut buf).await, Ok(n) if n > 0) {}
-            })
-            .await;
-            return;
+            break;
         }
-        match io.read(&mut buf).await {
+        match read.read(&mut buf).await {
             Ok(0) | Err(_) => session.handle_client_eof(),
             Ok(n) => {
                 // A protocol violation queues the session's close, written next round.
@@ -514,4 +522,10 @@ where
             }
         }
     }
+    drop(queue);
+    let _ = writer.await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while matches!(read.read(&mut buf).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
