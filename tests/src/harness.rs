@@ -100,14 +100,17 @@ impl Ctx {
         }
     }
 
-    /// The loopback server, for a test that needs its fault knobs or its certificates; against
-    /// a real cluster, `None`, with a note saying what is skipped.
-    pub fn loopback_only(&self, why: &str) -> Option<&TestServer> {
-        let server = self.server();
-        if server.is_none() {
-            eprintln!("note: {} ({:?}): skipped against a real cluster: {why}", self.test, self.transport);
-        }
-        server
+    /// The loopback server, for a body registered as `name: loopback` in [`transport_tests!`]
+    /// (it needs the server's fault knobs or its certificates): such a body runs against a
+    /// loopback server even when `KUBE_E2E_KUBECONFIG` names a cluster, so it is never skipped.
+    ///
+    /// # Panics
+    /// When the body runs against a cluster, that is, when it was not registered as loopback:
+    /// `why` says what it needs.
+    pub fn loopback(&self, why: &str) -> &TestServer {
+        self.server().unwrap_or_else(|| {
+            panic!("{}: needs the loopback server ({why}): register it as `{}: loopback`", self.test, self.test)
+        })
     }
 
     /// The configuration of [`client`](Self::client).
@@ -205,6 +208,15 @@ fn limit(cluster: bool) -> Duration {
     if cluster { Duration::from_secs(180) } else { Duration::from_secs(30) }
 }
 
+/// Where a test body runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Where {
+    /// Against the cluster of [`E2E_KUBECONFIG`] when it is set, else against the loopback server.
+    Anywhere,
+    /// Always against a fresh loopback server: the body needs its fault knobs or certificates.
+    Loopback,
+}
+
 /// Runs `body` through `transport`: against the cluster of [`E2E_KUBECONFIG`] when it is set,
 /// else against a fresh loopback server (HTTPS, token auth). Either way in a fresh namespace,
 /// deleted afterwards on a real cluster.
@@ -213,7 +225,20 @@ where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let (client, config, target) = match e2e_config() {
+    run_on(transport, test, Where::Anywhere, body).await;
+}
+
+/// Runs `body` through `transport`, where `place` says: see [`Where`] and [`run`].
+pub async fn run_on<F, Fut>(transport: TransportKind, test: &str, place: Where, body: F)
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let cluster = match place {
+        Where::Anywhere => e2e_config(),
+        Where::Loopback => None,
+    };
+    let (client, config, target) = match cluster {
         Some(config) => {
             let client = match transport {
                 TransportKind::Hyper => transport_hyper::client_from_config(config.clone()).await,
@@ -256,16 +281,19 @@ where
 
 /// Instantiates test bodies (`async fn name(ctx: Ctx)`, in scope at the macro's call site) once
 /// per transport: `hyper_tokio::name` (`#[tokio::test]`) and `asyncstd::name`
-/// (`#[async_std::test]`).
+/// (`#[async_std::test]`). A body written `name: loopback` needs the loopback server (its fault
+/// knobs or certificates, through [`Ctx::loopback`]) and runs against one even when
+/// `KUBE_E2E_KUBECONFIG` names a cluster; the others run against that cluster when it is set.
 #[macro_export]
 macro_rules! transport_tests {
-    ($($body:ident),* $(,)?) => {
+    ($($body:ident $(: $place:ident)?),* $(,)?) => {
         /// The bodies through transport-hyper, on tokio.
         mod hyper_tokio {
             $(
                 #[tokio::test]
                 async fn $body() {
-                    $crate::run($crate::TransportKind::Hyper, stringify!($body), super::$body).await;
+                    let place = $crate::transport_tests!(@where $($place)?);
+                    $crate::run_on($crate::TransportKind::Hyper, stringify!($body), place, super::$body).await;
                 }
             )*
         }
@@ -274,9 +302,12 @@ macro_rules! transport_tests {
             $(
                 #[async_std::test]
                 async fn $body() {
-                    $crate::run($crate::TransportKind::AsyncStd, stringify!($body), super::$body).await;
+                    let place = $crate::transport_tests!(@where $($place)?);
+                    $crate::run_on($crate::TransportKind::AsyncStd, stringify!($body), place, super::$body).await;
                 }
             )*
         }
     };
+    (@where) => { $crate::Where::Anywhere };
+    (@where loopback) => { $crate::Where::Loopback };
 }

@@ -57,7 +57,7 @@ pub mod server;
 mod session;
 pub mod upgrade_server;
 
-pub use harness::{Ctx, E2E_CONTEXT, E2E_KUBECONFIG, SUITE_LABEL, TransportKind, e2e_config, run};
+pub use harness::{Ctx, E2E_CONTEXT, E2E_KUBECONFIG, SUITE_LABEL, TransportKind, Where, e2e_config, run, run_on};
 pub use server::{ClientCerts, Seen, ServerOptions, TOKEN, TestServer};
 
 /// A configuration pointing at a port of `127.0.0.1` where nothing listens.

@@ -17,21 +17,21 @@ use kube_runtime::config::KubeconfigOptions;
 use kube_runtime::{Api, Client, Error, TransportError};
 
 transport_tests!(
-    token_auth,
+    token_auth: loopback,
     wrong_token_is_401,
-    client_certificate_auth,
-    client_certificate_required,
-    x509_v1_client_certificate,
-    exec_plugin_client_certificate,
-    set_identity_drops_pooled_connections,
+    client_certificate_auth: loopback,
+    client_certificate_required: loopback,
+    x509_v1_client_certificate: loopback,
+    exec_plugin_client_certificate: loopback,
+    set_identity_drops_pooled_connections: loopback,
     wrong_ca_is_a_tls_error,
     connection_refused,
-    kubeconfig_contexts,
-    plain_http,
-    credentials_are_not_sent_over_plain_http,
-    cut_response_body,
-    retries_idempotent_requests,
-    writes_are_not_retried,
+    kubeconfig_contexts: loopback,
+    plain_http: loopback,
+    credentials_are_not_sent_over_plain_http: loopback,
+    cut_response_body: loopback,
+    retries_idempotent_requests: loopback,
+    writes_are_not_retried: loopback,
 );
 
 fn api_error<T: std::fmt::Debug>(result: Result<T, Error>) -> ResponseError {
@@ -59,7 +59,7 @@ fn requests_for(server: &TestServer, method: &str, path: &str) -> Vec<kube_integ
 }
 
 async fn token_auth(ctx: Ctx) {
-    let Some(server) = ctx.loopback_only("the token is the loopback server's") else { return };
+    let server = ctx.loopback("the token is the loopback server's");
     let cms = configmaps(&ctx, ctx.client_for(server.token_config()));
     cms.create(&PostParams::default(), &configmap(&ctx, "with-token", &[])).await.unwrap();
     assert_eq!(cms.get("with-token").await.unwrap().name_any(), "with-token");
@@ -84,7 +84,7 @@ async fn wrong_token_is_401(ctx: Ctx) {
 }
 
 async fn client_certificate_auth(ctx: Ctx) {
-    let Some(server) = ctx.loopback_only("the certificate is the loopback server's") else { return };
+    let server = ctx.loopback("the certificate is the loopback server's");
     let config = server.cert_config();
     assert_eq!(config.auth, AuthSpec::None, "the certificate alone");
     let cms = configmaps(&ctx, ctx.client_for(config));
@@ -93,7 +93,7 @@ async fn client_certificate_auth(ctx: Ctx) {
 }
 
 async fn client_certificate_required(ctx: Ctx) {
-    let Some(_) = ctx.loopback_only("needs a server that requires client certificates") else { return };
+    ctx.loopback("needs a server that requires client certificates");
     let server = TestServer::start(ServerOptions::mtls_required());
     let with_cert = configmaps(&ctx, ctx.client_for(server.cert_config()));
     // The namespace does not exist on this server: 404, but through TLS and authenticated.
@@ -124,7 +124,7 @@ async fn client_certificate_required(ctx: Ctx) {
 /// An X.509 v1 client certificate (older `openssl x509 -req` recipes make them) is presented,
 /// as kubectl presents it, to a server that requires a client certificate.
 async fn x509_v1_client_certificate(ctx: Ctx) {
-    let Some(_) = ctx.loopback_only("needs a server that requires client certificates") else { return };
+    ctx.loopback("needs a server that requires client certificates");
     let server = TestServer::start(ServerOptions::mtls_required());
     let config = server.v1_cert_config();
     let der = &config.identity.as_ref().unwrap().certificates_der()[0];
@@ -139,7 +139,7 @@ async fn x509_v1_client_certificate(ctx: Ctx) {
 /// An exec plugin that prints a client certificate (and no token): the transport presents it
 /// to a server that requires one.
 async fn exec_plugin_client_certificate(ctx: Ctx) {
-    let Some(_) = ctx.loopback_only("needs a server that requires client certificates") else { return };
+    ctx.loopback("needs a server that requires client certificates");
     let server = TestServer::start(ServerOptions::mtls_required());
     let identity = server.cert_config().identity.expect("a client certificate");
     let credential = serde_json::json!({
@@ -179,7 +179,7 @@ async fn exec_plugin_client_certificate(ctx: Ctx) {
 /// After `set_identity`, a connection pooled before (made without a certificate) is not used
 /// again: the next request is authenticated by the new certificate on a new connection.
 async fn set_identity_drops_pooled_connections(ctx: Ctx) {
-    let Some(_) = ctx.loopback_only("needs the loopback server's certificates") else { return };
+    ctx.loopback("needs the loopback server's certificates");
     // Accepts a client certificate or the token; this client has neither at first.
     let server = TestServer::start(ServerOptions::default());
     let client = ctx.client_for(server.anonymous_config());
@@ -238,7 +238,7 @@ async fn connection_refused(ctx: Ctx) {
 }
 
 async fn kubeconfig_contexts(ctx: Ctx) {
-    let Some(server) = ctx.loopback_only("the kubeconfig is the loopback server's") else { return };
+    let server = ctx.loopback("the kubeconfig is the loopback server's");
     for context in ["token", "cert"] {
         let options = KubeconfigOptions {
             paths: Some(vec![server.kubeconfig_path()]),
@@ -260,7 +260,7 @@ async fn kubeconfig_contexts(ctx: Ctx) {
 }
 
 async fn plain_http(ctx: Ctx) {
-    let Some(_) = ctx.loopback_only("needs a plain HTTP server") else { return };
+    ctx.loopback("needs a plain HTTP server");
     let server = TestServer::start(ServerOptions::plain());
     let client = ctx.client_for(server.config());
     let cms: Api<ConfigMap> = Api::default_namespaced(client);
@@ -279,7 +279,7 @@ async fn plain_http(ctx: Ctx) {
 /// kubectl sends no credentials to a plain-HTTP server: no `Authorization` header, and no exec
 /// plugin run. Only a deliberate opt-in, for a loopback test server, sends them.
 async fn credentials_are_not_sent_over_plain_http(ctx: Ctx) {
-    let Some(_) = ctx.loopback_only("needs a plain HTTP server that wants a token") else { return };
+    ctx.loopback("needs a plain HTTP server that wants a token");
     let server =
         TestServer::start(ServerOptions { tls: false, client_certs: ClientCerts::Off, token: Some(TOKEN.into()) });
     assert!(server.url().as_str().starts_with("http://127.0.0.1:"));
@@ -327,7 +327,7 @@ async fn credentials_are_not_sent_over_plain_http(ctx: Ctx) {
 }
 
 async fn cut_response_body(ctx: Ctx) {
-    let Some(server) = ctx.loopback_only("needs cut_next_response") else { return };
+    let server = ctx.loopback("needs cut_next_response");
     let cms: Api<ConfigMap> = ctx.api();
     cms.create(&PostParams::default(), &configmap(&ctx, "cut", &[("payload", &"x".repeat(4096))])).await.unwrap();
     server.cut_next_response();
@@ -344,7 +344,7 @@ async fn cut_response_body(ctx: Ctx) {
 }
 
 async fn retries_idempotent_requests(ctx: Ctx) {
-    let Some(server) = ctx.loopback_only("needs injected 503s and 429s") else { return };
+    let server = ctx.loopback("needs injected 503s and 429s");
     let cms: Api<ConfigMap> = ctx.api();
     cms.create(&PostParams::default(), &configmap(&ctx, "r", &[])).await.unwrap();
     let path = format!("/api/v1/namespaces/{}/configmaps/r", ctx.ns);
@@ -373,7 +373,7 @@ async fn retries_idempotent_requests(ctx: Ctx) {
 }
 
 async fn writes_are_not_retried(ctx: Ctx) {
-    let Some(server) = ctx.loopback_only("needs injected 503s and 429s") else { return };
+    let server = ctx.loopback("needs injected 503s and 429s");
     let cms: Api<ConfigMap> = ctx.api();
     let collection = format!("/api/v1/namespaces/{}/configmaps", ctx.ns);
 

@@ -22,16 +22,20 @@ use serde_json::json;
 
 transport_tests!(
     raw_watch,
+    raw_watch_ends_and_expires: loopback,
     watcher_list_then_watch,
     watcher_streaming_list,
-    watcher_resumes_after_dropped_watches,
-    watcher_relists_after_410,
-    watcher_recovers_from_cut_body,
-    watcher_retries_failed_requests,
+    watcher_resumes_after_dropped_watches: loopback,
+    watcher_relists_after_410: loopback,
+    watcher_recovers_from_cut_body: loopback,
+    watcher_retries_failed_requests: loopback,
 );
 
 /// How long a step of a watch test may take.
 const STEP: Duration = Duration::from_secs(15);
+
+/// A raw watch of ConfigMaps, as `Api::watch` gives it.
+type RawWatch = futures_util::stream::BoxStream<'static, Result<WatchEvent<ConfigMap>, Error>>;
 
 type Events = Pin<Box<dyn Stream<Item = Result<Event<ConfigMap>, Error>> + Send>>;
 
@@ -136,6 +140,36 @@ fn pp() -> PostParams {
 }
 
 async fn raw_watch(ctx: Ctx) {
+    let (_watch, _, _) = raw_watch_three_events(&ctx).await;
+}
+
+/// After [`raw_watch_three_events`]: the server ends the watch, then compacts.
+async fn raw_watch_ends_and_expires(ctx: Ctx) {
+    let server = ctx.loopback("needs drop_watches and compact");
+    let (mut stream, wp, rv) = raw_watch_three_events(&ctx).await;
+    let cms: Api<ConfigMap> = ctx.api();
+    // The server ends the watch: the stream ends.
+    server.drop_watches();
+    ctx.within(STEP, "the end of the stream", async {
+        while let Some(ev) = stream.next().await {
+            assert!(matches!(ev, Ok(WatchEvent::Bookmark(_))), "{ev:?}");
+        }
+    })
+    .await;
+    // Watching from before a compaction: an ERROR event with 410 Expired.
+    server.compact();
+    let mut stream = cms.watch(&wp, &rv).await.unwrap();
+    let first = ctx.within(STEP, "the 410", stream.next()).await.expect("an event").unwrap();
+    match first {
+        WatchEvent::Error(status) => assert_eq!(status.code, 410, "{status:?}"),
+        other => panic!("expected a 410 ERROR event, got {other:?}"),
+    }
+}
+
+/// A watch of the test's ConfigMaps from a list's resourceVersion sees exactly a create, a
+/// change and a delete of its own object; returns the open watch, its parameters and that
+/// resourceVersion.
+async fn raw_watch_three_events(ctx: &Ctx) -> (RawWatch, WatchParams, String) {
     let cms: Api<ConfigMap> = ctx.api();
     cms.create(&pp(), &configmap(&ctx, "before", &[])).await.unwrap();
     let lp = ListParams::default().labels(&ctx.selector());
@@ -172,23 +206,7 @@ async fn raw_watch(ctx: Ctx) {
         other => panic!("expected ADDED, MODIFIED, DELETED of w1, got {other:?}"),
     }
 
-    let Some(server) = ctx.loopback_only("the rest needs drop_watches and compact") else { return };
-    // The server ends the watch: the stream ends.
-    server.drop_watches();
-    ctx.within(STEP, "the end of the stream", async {
-        while let Some(ev) = stream.next().await {
-            assert!(matches!(ev, Ok(WatchEvent::Bookmark(_))), "{ev:?}");
-        }
-    })
-    .await;
-    // Watching from before a compaction: an ERROR event with 410 Expired.
-    server.compact();
-    let mut stream = cms.watch(&wp, &rv).await.unwrap();
-    let first = ctx.within(STEP, "the 410", stream.next()).await.expect("an event").unwrap();
-    match first {
-        WatchEvent::Error(status) => assert_eq!(status.code, 410, "{status:?}"),
-        other => panic!("expected a 410 ERROR event, got {other:?}"),
-    }
+    (stream, wp, rv)
 }
 
 async fn initial_then_live(ctx: Ctx, streaming: bool) {
@@ -241,7 +259,7 @@ fn is_configmap_watch(path_and_query: &str, ns: &str) -> bool {
 }
 
 async fn watcher_resumes_after_dropped_watches(ctx: Ctx) {
-    let Some(server) = ctx.loopback_only("needs drop_watches") else { return };
+    let server = ctx.loopback("needs drop_watches");
     let cms: Api<ConfigMap> = ctx.api();
     cms.create(&pp(), &configmap(&ctx, "a", &[])).await.unwrap();
     let mut events = watch_configmaps(&ctx, false);
@@ -278,7 +296,7 @@ async fn watcher_resumes_after_dropped_watches(ctx: Ctx) {
 }
 
 async fn watcher_relists_after_410(ctx: Ctx) {
-    let Some(server) = ctx.loopback_only("needs compact and drop_watches") else { return };
+    let server = ctx.loopback("needs compact and drop_watches");
     let cms: Api<ConfigMap> = ctx.api();
     cms.create(&pp(), &configmap(&ctx, "a", &[])).await.unwrap();
     cms.create(&pp(), &configmap(&ctx, "b", &[])).await.unwrap();
@@ -308,7 +326,7 @@ async fn watcher_relists_after_410(ctx: Ctx) {
 }
 
 async fn watcher_recovers_from_cut_body(ctx: Ctx) {
-    let Some(server) = ctx.loopback_only("needs cut_open_watches") else { return };
+    let server = ctx.loopback("needs cut_open_watches");
     let cms: Api<ConfigMap> = ctx.api();
     cms.create(&pp(), &configmap(&ctx, "a", &[])).await.unwrap();
     let mut events = watch_configmaps(&ctx, false);
@@ -344,7 +362,7 @@ async fn watcher_recovers_from_cut_body(ctx: Ctx) {
 }
 
 async fn watcher_retries_failed_requests(ctx: Ctx) {
-    let Some(server) = ctx.loopback_only("needs injected errors") else { return };
+    let server = ctx.loopback("needs injected errors");
     let cms: Api<ConfigMap> = ctx.api();
     cms.create(&pp(), &configmap(&ctx, "a", &[])).await.unwrap();
     // The first list fails twice, then is throttled: the watcher reports each failure, backs
