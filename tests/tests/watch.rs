@@ -171,14 +171,14 @@ async fn raw_watch_ends_and_expires(ctx: Ctx) {
 /// resourceVersion.
 async fn raw_watch_three_events(ctx: &Ctx) -> (RawWatch, WatchParams, String) {
     let cms: Api<ConfigMap> = ctx.api();
-    cms.create(&pp(), &configmap(&ctx, "before", &[])).await.unwrap();
+    cms.create(&pp(), &configmap(ctx, "before", &[])).await.unwrap();
     let lp = ListParams::default().labels(&ctx.selector());
     let list = cms.list(&lp).await.unwrap();
     let rv = list.resource_version().expect("a list has a resourceVersion").to_owned();
 
     let wp = WatchParams::default().labels(&ctx.selector()).timeout(60);
     let mut stream = cms.watch(&wp, &rv).await.unwrap();
-    let created = cms.create(&pp(), &configmap(&ctx, "w1", &[("v", "1")])).await.unwrap();
+    let created = cms.create(&pp(), &configmap(ctx, "w1", &[("v", "1")])).await.unwrap();
     cms.create(&pp(), &unlabelled_configmap("noise")).await.unwrap();
     let patched = cms.patch("w1", &PatchParams::default(), &Patch::Merge(&json!({"data": {"v": "2"}}))).await.unwrap();
     cms.delete("w1", &DeleteParams::default()).await.unwrap();
