@@ -11,6 +11,9 @@
 //! - [`Response`]: objects, lists, delete outcomes and typed errors ([`ResponseError`],
 //!   [`Status`], [`Reason`]).
 //! - [`WatchDecoder`]: watch bodies in any chunking to [`WatchEvent`]s.
+//! - [`discovery`]: what a server serves (aggregated or legacy discovery), and what a person
+//!   means by `po` or `cronjobs.v1.batch`; [`manifest`]: YAML files to objects, in the order to
+//!   apply them.
 //! - [`websocket`]: the client side of RFC 6455 (handshake check, frames, pings, close) and
 //!   [`channel`]: exec, attach ([`channel::ExecSession`]) and port-forward
 //!   ([`channel::PortForwardSession`]) over it, as bytes in and bytes out.
@@ -40,9 +43,11 @@ pub mod channel;
 pub mod compact;
 pub mod conditions;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod http1;
+pub mod manifest;
 pub mod params;
 pub mod proxy;
 pub mod request;
