@@ -34,6 +34,7 @@
 pub mod access;
 mod connect;
 mod context;
+mod discovery;
 pub mod exec;
 pub mod faults;
 mod handlers;
@@ -228,6 +229,9 @@ impl FakeApiServer {
     }
 
     fn dispatch(&mut self, now: Instant, req: &http::Request<Vec<u8>>) -> Result<Reply, Box<http::Response<Vec<u8>>>> {
+        if let Some(resp) = self.serve_discovery(req) {
+            return Ok(Reply::Response(resp));
+        }
         let route = self.route(req)?;
         let query = parse_query(req.uri().query().unwrap_or(""));
         let is_watch = route.legacy_watch || query.get("watch").is_some_and(|v| v == "true" || v == "1");
