@@ -50,6 +50,8 @@ pub mod http1;
 pub mod lease;
 pub mod manifest;
 pub mod params;
+#[cfg(feature = "protobuf")]
+pub mod protobuf;
 pub mod proxy;
 pub mod request;
 pub mod resource;

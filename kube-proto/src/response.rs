@@ -168,6 +168,10 @@ impl<'a> Response<'a> {
             kind: Option<std::borrow::Cow<'a, str>>,
         }
         self.ok()?;
+        #[cfg(feature = "protobuf")]
+        if crate::protobuf::has_magic(self.body) {
+            return crate::protobuf::response::delete(self.status, self.headers, self.body);
+        }
         let kind = std::str::from_utf8(self.body)
             .ok()
             .and_then(|s| serde_json::from_str::<Kind<'_>>(s).ok())
@@ -248,6 +252,10 @@ fn decode_with<T: DeserializeOwned>(
     body: &[u8],
     compact: bool,
 ) -> Result<T, ResponseError> {
+    #[cfg(feature = "protobuf")]
+    if crate::protobuf::has_magic(body) {
+        return crate::protobuf::response::decode(status, headers, body);
+    }
     if !looks_like_json(body) {
         return Err(not_json(status, headers, body));
     }
@@ -290,6 +298,10 @@ pub fn retry_after(headers: &HeaderMap) -> Option<u32> {
 /// Reads an error response: a `Status` when the body is one, else an error that says what the
 /// body was.
 pub(crate) fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ResponseError {
+    #[cfg(feature = "protobuf")]
+    if crate::protobuf::has_magic(body) {
+        return crate::protobuf::response::error(status, headers, body);
+    }
     if !looks_like_json(body) {
         return not_json(status, headers, body);
     }

@@ -297,6 +297,9 @@ pub struct WatchDecoder<K> {
     /// Over-long lines to report once the lines before them (those before the offset in `buf`)
     /// are delivered: (offset, bytes seen when it was dropped).
     dropped: VecDeque<(usize, usize)>,
+    /// Set when the stream is protobuf (`;stream=watch` frames), which it then reads instead.
+    #[cfg(feature = "protobuf")]
+    protobuf: Option<Box<crate::protobuf::FrameDecoder>>,
     _kind: PhantomData<fn() -> K>,
 }
 
@@ -335,6 +338,8 @@ impl<K> WatchDecoder<K> {
             skipping: None,
             compact: false,
             dropped: VecDeque::new(),
+            #[cfg(feature = "protobuf")]
+            protobuf: None,
             _kind: PhantomData,
         }
     }
@@ -352,8 +357,26 @@ impl<K> WatchDecoder<K> {
         self.max_frame
     }
 
+    /// Reads the stream in the format its response's `Content-Type` names: protobuf frames for
+    /// `application/vnd.kubernetes.protobuf;stream=watch`, JSON lines otherwise. Call it before
+    /// the first [`push`](Self::push) of each stream (with the `protobuf` feature; without it,
+    /// every stream is read as JSON).
+    pub fn use_content_type(&mut self, headers: &http::HeaderMap) {
+        #[cfg(feature = "protobuf")]
+        {
+            self.protobuf = crate::protobuf::is_protobuf(headers)
+                .then(|| Box::new(crate::protobuf::FrameDecoder::new(self.max_frame)));
+        }
+        #[cfg(not(feature = "protobuf"))]
+        let _ = headers;
+    }
+
     /// Feeds the next bytes of the body.
     pub fn push(&mut self, mut chunk: &[u8]) {
+        #[cfg(feature = "protobuf")]
+        if let Some(pb) = self.protobuf.as_mut() {
+            return pb.push(chunk);
+        }
         if let Some(seen) = &mut self.skipping {
             // The rest of an over-long line: discarded up to its newline, never buffered.
             match find_newline(chunk) {
@@ -412,11 +435,19 @@ impl<K> WatchDecoder<K> {
 
     /// Bytes buffered that do not yet form a complete line.
     pub fn buffered(&self) -> usize {
+        #[cfg(feature = "protobuf")]
+        if let Some(pb) = self.protobuf.as_ref() {
+            return pb.buffered();
+        }
         self.buf.len() - self.start
     }
 
     /// Discards everything buffered, for a new stream (the frame limit is kept).
     pub fn reset(&mut self) {
+        #[cfg(feature = "protobuf")]
+        if let Some(pb) = self.protobuf.as_mut() {
+            pb.reset();
+        }
         self.buf.clear();
         self.start = 0;
         self.scanned = 0;
@@ -470,6 +501,10 @@ impl<K> WatchDecoder<K> {
 impl<K: DeserializeOwned> WatchDecoder<K> {
     /// The next complete event, or `None` when more bytes are needed.
     pub fn next_event(&mut self) -> Option<Result<WatchEvent<K>, WatchDecodeError>> {
+        #[cfg(feature = "protobuf")]
+        if let Some(pb) = self.protobuf.as_mut() {
+            return pb.next_frame().map(|f| f.and_then(|(n, ev)| crate::protobuf::watch::decode_event(ev, n)));
+        }
         let Some(line) = self.next_line() else {
             return self.take_dropped().map(Err);
         };
@@ -484,6 +519,10 @@ impl<K: DeserializeOwned> WatchDecoder<K> {
     /// is complete, an error if the stream was cut inside it). Call after draining
     /// [`next_event`](Self::next_event). The decoder is then ready for a new stream.
     pub fn finish(&mut self) -> Option<Result<WatchEvent<K>, WatchDecodeError>> {
+        #[cfg(feature = "protobuf")]
+        if let Some(pb) = self.protobuf.as_mut() {
+            return pb.finish().map(Err);
+        }
         if !self.dropped.is_empty() {
             // The body ended inside (or right after) an over-long line not yet reported.
             self.start = self.buf.len();

@@ -106,6 +106,10 @@ pub struct Config {
     /// less memory for each object kept, for some 10–15% more decoding work. For watchers that
     /// feed a store. Off by default.
     pub compact: bool,
+    /// Ask for protobuf (`Accept: application/vnd.kubernetes.protobuf, application/json`) and read
+    /// whichever format the server answers in. For built-in kinds (custom resources come back as
+    /// JSON); needs the `protobuf` feature, without which JSON is asked for. Off by default.
+    pub protobuf: bool,
 }
 
 impl Default for Config {
@@ -124,11 +128,19 @@ impl Default for Config {
             seed: 0x5EED,
             max_frame: crate::watch::DEFAULT_MAX_FRAME,
             compact: false,
+            protobuf: false,
         }
     }
 }
 
 impl Config {
+    /// Asks for protobuf (see [`Config::protobuf`]).
+    #[must_use]
+    pub fn protobuf(mut self) -> Self {
+        self.protobuf = true;
+        self
+    }
+
     /// Decodes objects with exact capacities (see [`Config::compact`]).
     #[must_use]
     pub fn compact(mut self) -> Self {
@@ -538,6 +550,7 @@ where
     pub fn on_response(&mut self, now: Instant, id: RequestId, status: StatusCode, headers: &HeaderMap) {
         let idle = self.idle();
         if let Some(req) = self.current(id) {
+            req.decoder.use_content_type(headers);
             req.head = Some((status, crate::response::retry_after(headers)));
             req.deadline = now + idle;
         }
@@ -671,6 +684,16 @@ where
     }
 
     fn build(&self, next: &Next) -> Result<http::Request<Vec<u8>>, RequestError> {
+        #[allow(unused_mut)]
+        let mut req = self.build_json(next)?;
+        #[cfg(feature = "protobuf")]
+        if self.config.protobuf {
+            crate::protobuf::negotiate(&mut req);
+        }
+        Ok(req)
+    }
+
+    fn build_json(&self, next: &Next) -> Result<http::Request<Vec<u8>>, RequestError> {
         let c = &self.config;
         match next {
             Next::List { continue_token } => {
