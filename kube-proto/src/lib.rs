@@ -43,6 +43,7 @@ pub mod channel;
 pub mod compact;
 pub mod conditions;
 pub mod config;
+pub mod crd;
 pub mod discovery;
 pub mod error;
 pub mod events;
@@ -75,3 +76,11 @@ pub use request::Request;
 pub use resource::{ApiResource, DynamicObject, PartialObjectMeta, Resource, ResourceExt, TypeMeta};
 pub use response::{DeleteResponse, ListMeta, ObjectList, Response};
 pub use watch::{Bookmark, WatchDecodeError, WatchDecoder, WatchEvent};
+
+/// `#[derive(CustomResource)]`: a custom resource kind and its CustomResourceDefinition from a
+/// spec struct (see [`crd`]).
+#[cfg(feature = "derive")]
+pub use kube_proto_derive::CustomResource;
+/// schemars 1.x, which `#[derive(CustomResource)]` builds schemas with.
+#[cfg(feature = "derive")]
+pub use schemars;
