@@ -40,6 +40,8 @@ where
     K: Resource + DeserializeOwned + Send + 'static,
     K::DynamicType: Clone,
 {
+    // An `Api` that asks for protobuf makes its watcher ask for it too.
+    let config = Config { protobuf: config.protobuf || api.is_protobuf(), ..config };
     let machine = Watcher::new(api.request().clone(), config).map_err(Error::Request);
     let client = api.client().clone();
     let start = match machine {
