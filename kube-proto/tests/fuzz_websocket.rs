@@ -192,6 +192,7 @@ fn check_portforward(input: &[u8], rng: &mut SplitMix64) -> String {
             }
             PortForwardEvent::Error { index, port, .. } => assert_eq!(PORTS.get(*index), Some(port)),
             PortForwardEvent::Closed(_) => assert_eq!(i, whole.0.len() - 1),
+            PortForwardEvent::Finished { .. } => panic!("the WebSocket protocol cannot end one port"),
         }
     }
     format!("pf:{}", whole.1.err().map(|e| variant(&format!("{e:?}"))).unwrap_or_default())

@@ -14,7 +14,7 @@ use kube_proto::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::remote::{AttachedProcess, Portforwarder};
+use crate::remote::{AttachedProcess, PortForwardProtocol, Portforwarder};
 use crate::{Client, Error};
 
 /// Operations on objects of kind `K`, in one namespace, across all namespaces, or on a
@@ -390,8 +390,20 @@ impl Api<Pod> {
     /// listener makes a port-forward per connection it accepts (see
     /// [`remote::forward`](crate::remote::forward)).
     pub async fn portforward(&self, name: &str, ports: &[u16]) -> Result<Portforwarder, Error> {
+        self.portforward_with(name, ports, PortForwardProtocol::WebSocket).await
+    }
+
+    /// [`portforward`](Self::portforward) speaking `protocol`: the kubelet's WebSocket protocol
+    /// (the default, as kube-rs), or SPDY as kubectl speaks it, directly or tunneled in a
+    /// WebSocket (see [`PortForwardProtocol`]).
+    pub async fn portforward_with(
+        &self,
+        name: &str,
+        ports: &[u16],
+        protocol: PortForwardProtocol,
+    ) -> Result<Portforwarder, Error> {
         let req = self.request.portforward(name, ports).map_err(Error::Request)?;
-        Portforwarder::start(&self.client, req, ports).await
+        Portforwarder::start(&self.client, req, ports, protocol).await
     }
 }
 

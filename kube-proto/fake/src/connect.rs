@@ -22,18 +22,19 @@
 //! `spec.nodeName` or anything scripted for it (the script stands in for the kubelet); a
 //! container's state is not checked (a real kubelet refuses one that is not running); an
 //! exec without a command is run, and fails as a program that is not found does, where the
-//! real runtime's wording differs; the base64 subprotocols and SPDY are not spoken (SPDY gets
-//! a 400 `Status` saying so); an `InternalError` the v5 translator relays is written as the
+//! real runtime's wording differs; the base64 subprotocols are not spoken, and SPDY only for
+//! port-forward (an exec or attach asking for SPDY gets a 400 `Status` saying so); an `InternalError` the v5 translator relays is written as the
 //! kubelet wrote it; authorization checks `get` or `create` on `pods/exec` by the method, as
 //! for other subresources.
 
 use std::collections::BTreeMap;
 
 use http::header::{CONNECTION, UPGRADE};
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use kube_proto::channel::ChannelProtocol;
 use kube_proto::channel::portforward::MAX_PORTS;
 use kube_proto::error::{Reason, StatusDetails};
+use kube_proto::spdy;
 use kube_proto::websocket::accept_key;
 use serde_json::Value;
 
@@ -129,13 +130,35 @@ impl FakeApiServer {
             return refuse(*bad_request("Upgrade request required"));
         }
         let upgrade = joined(headers, &UPGRADE);
+        let scripts = self.scripts.get(&key);
+        let spdy = upgrade.trim().eq_ignore_ascii_case(spdy::UPGRADE_TOKEN);
+        if spdy && sub == "portforward" {
+            // The kubelet's SPDY port-forward reads the ports from the streams' headers.
+            let asked = joined(headers, &HeaderName::from_static(spdy::STREAM_PROTOCOL_HEADER));
+            if !asked.split(',').any(|p| p.trim() == spdy::PORTFORWARD_PROTOCOL) {
+                let text = format!(
+                    "unable to upgrade: unable to negotiate protocol: client supports {asked:?}, server supports [{:?}]",
+                    spdy::PORTFORWARD_PROTOCOL
+                );
+                return Err(Box::new(raw_response(StatusCode::FORBIDDEN, &text, Some(TEXT))));
+            }
+            let (sandbox, netns) = sandbox_and_netns(&pod);
+            let listeners = scripts.map(|s| s.ports.clone()).unwrap_or_default();
+            let session = FakeSession::spdy_port_forward(spdy::PORTFORWARD_PROTOCOL, sandbox, netns, listeners, false);
+            let mut head = http::Response::new(());
+            *head.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            let h = head.headers_mut();
+            h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+            h.insert(UPGRADE, HeaderValue::from_static(spdy::UPGRADE_TOKEN));
+            h.insert(spdy::STREAM_PROTOCOL_HEADER, HeaderValue::from_static(spdy::PORTFORWARD_PROTOCOL));
+            return Ok(Reply::Upgrade { head, session: Box::new(session) });
+        }
         if !upgrade.trim().eq_ignore_ascii_case("websocket") {
             return refuse(*bad_request(format!(
-                "the fake API server upgrades to websocket only, not {upgrade:?} (SPDY is not spoken)"
+                "the fake API server upgrades {sub} to websocket only, not {upgrade:?} (SPDY is spoken for portforward only)"
             )));
         }
         let offered = offered_protocols(headers);
-        let scripts = self.scripts.get(&key);
 
         if sub == "portforward" {
             let ports = match kubelet_ports(&requested_ports) {
@@ -143,6 +166,14 @@ impl FakeApiServer {
                 Err(text) => return Err(Box::new(raw_response(StatusCode::BAD_REQUEST, &text, Some(TEXT)))),
             };
             handshake(req)?;
+            if offered.iter().any(|p| p == spdy::PORTFORWARD_TUNNEL_PROTOCOL) {
+                // The API server's tunnel (Kubernetes 1.31 on): SPDY inside the WebSocket.
+                let (sandbox, netns) = sandbox_and_netns(&pod);
+                let listeners = scripts.map(|s| s.ports.clone()).unwrap_or_default();
+                let protocol = spdy::PORTFORWARD_TUNNEL_PROTOCOL;
+                let session = FakeSession::spdy_port_forward(protocol, sandbox, netns, listeners, true);
+                return Ok(switching(req, protocol, session));
+            }
             let protocol = if offered.is_empty() {
                 ""
             } else if offered.iter().any(|p| p == "v4.channel.k8s.io") {
@@ -150,11 +181,7 @@ impl FakeApiServer {
             } else {
                 return Err(Box::new(raw_response(StatusCode::FORBIDDEN, "", None)));
             };
-            let uid = pod["metadata"]["uid"].as_str().unwrap_or("");
-            let sandbox = crate::exec::hex_id(&format!("sandbox/{uid}"));
-            let n = crate::exec::hex_id(&format!("netns/{uid}"));
-            let netns =
-                format!("/var/run/netns/cni-{}-{}-{}-{}-{}", &n[..8], &n[8..12], &n[12..16], &n[16..20], &n[20..32]);
+            let (sandbox, netns) = sandbox_and_netns(&pod);
             let listeners = ports
                 .iter()
                 .map(|&port| (port, scripts.and_then(|s| s.ports.get(&port)).map(|s| s.connect(port))))
@@ -201,6 +228,15 @@ impl FakeApiServer {
         let session = FakeSession::exec(name, protocol, process, handler, refused);
         Ok(switching(req, name, session))
     }
+}
+
+/// The pod's sandbox id and network namespace, as the runtime's messages name them.
+fn sandbox_and_netns(pod: &Value) -> (String, String) {
+    let uid = pod["metadata"]["uid"].as_str().unwrap_or("");
+    let sandbox = crate::exec::hex_id(&format!("sandbox/{uid}"));
+    let n = crate::exec::hex_id(&format!("netns/{uid}"));
+    let netns = format!("/var/run/netns/cni-{}-{}-{}-{}-{}", &n[..8], &n[8..12], &n[12..16], &n[16..20], &n[20..32]);
+    (sandbox, netns)
 }
 
 /// `text/plain`, as Go's HTTP server sniffs a plain-text body.

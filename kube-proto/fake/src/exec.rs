@@ -287,6 +287,9 @@ pub enum PortInput<'a> {
     Start,
     /// Bytes arrived from the client (never empty).
     Data(&'a [u8]),
+    /// The client closed its side: no more bytes come (port-forward over SPDY only; the
+    /// WebSocket protocol cannot say so).
+    End,
 }
 
 /// What a listener did, in order.
@@ -371,7 +374,8 @@ enum PortKind {
 }
 
 impl PortScript {
-    /// A TCP echo server: what arrives is sent back; it never closes by itself.
+    /// A TCP echo server: what arrives is sent back; it closes when the client's side ends
+    /// ([`PortInput::End`]), never by itself.
     pub fn echo() -> Self {
         PortScript(PortKind::Echo)
     }
@@ -389,10 +393,10 @@ impl PortScript {
     /// A new connection to `port`.
     pub(crate) fn connect(&self, port: u16) -> Box<dyn PortHandler> {
         match &self.0 {
-            PortKind::Echo => Box::new(|input: PortInput<'_>, io: &mut PortIo| {
-                if let PortInput::Data(data) = input {
-                    io.write(data);
-                }
+            PortKind::Echo => Box::new(|input: PortInput<'_>, io: &mut PortIo| match input {
+                PortInput::Data(data) => io.write(data),
+                PortInput::End => io.close(),
+                PortInput::Start => {}
             }),
             PortKind::Custom(factory) => factory(port),
         }

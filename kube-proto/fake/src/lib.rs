@@ -41,6 +41,7 @@ mod handlers;
 pub mod kinds;
 pub mod patch;
 mod session;
+mod spdy_session;
 pub mod store;
 mod watch;
 
@@ -54,7 +55,7 @@ use serde_json::{Value, json};
 use context::{Call, Write};
 pub use kinds::{KindInfo, ScalePaths};
 use kube_proto::error::{Reason, Status, StatusCause, StatusDetails};
-pub use session::FakeSession;
+pub use session::{FakeSession, SessionError};
 use store::{KindId, Store};
 pub use watch::WatchPoll;
 

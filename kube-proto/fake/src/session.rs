@@ -7,9 +7,29 @@ use std::fmt;
 
 use kube_proto::channel::exec::{EXIT_CODE_CAUSE, NON_ZERO_EXIT_CODE};
 use kube_proto::channel::{ChannelProtocol, DEFAULT_MAX_MESSAGE, TerminalSize, channels};
+use kube_proto::spdy::SpdyError;
 use kube_proto::websocket::{Message, WebSocket, WsError, close_code};
 
 use crate::exec::{ExecHandler, Input, Io, Output, PortHandler, PortInput, PortIo, PortOutput, Process};
+use crate::spdy_session::SpdyPortForward;
+
+/// The client broke the protocol of an upgraded connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The WebSocket protocol.
+    #[error("WebSocket: {0}")]
+    WebSocket(#[from] WsError),
+    /// SPDY (port-forward over SPDY, or tunneled SPDY's WebSocket).
+    #[error("SPDY: {0}")]
+    Spdy(String),
+}
+
+impl From<SpdyError> for SessionError {
+    fn from(e: SpdyError) -> Self {
+        SessionError::Spdy(e.to_string())
+    }
+}
 
 /// The server's end of an upgraded exec, attach or port-forward connection, with no IO: what
 /// [`Reply::Upgrade`](crate::Reply::Upgrade) hands over once the `101` is written.
@@ -43,6 +63,16 @@ use crate::exec::{ExecHandler, Input, Io, Output, PortHandler, PortInput, PortIo
 /// A client's close ends the process or the listeners (no status is sent): the close is
 /// echoed and the session is over. A WebSocket protocol violation by the client closes the
 /// connection with the matching code and is returned.
+///
+/// **Port-forward over SPDY** (`portforward.k8s.io` after a SPDY upgrade, or tunneled in a
+/// WebSocket with `SPDY/3.1+portforward.k8s.io`), as kubectl speaks it: the client opens an
+/// error stream and then a data stream per connection to a port, both naming the port and a
+/// request id; the server replies to each and, once both are there, connects the port's
+/// listener (data before the error stream opened is dropped; kubectl and this project's client
+/// open the error stream first). A port with no listener gets the kubelet's error on the error
+/// stream; a listener that closes ends both streams; the client half-closing the data stream
+/// reaches the listener as [`PortInput::End`](crate::exec::PortInput::End). The session is over
+/// when the client says `GOAWAY`, closes the tunnel, or its stream ends.
 pub struct FakeSession {
     ws: WebSocket,
     protocol: String,
@@ -53,6 +83,7 @@ pub struct FakeSession {
 enum Kind {
     Exec(Box<ExecState>),
     PortForward(PortForwardState),
+    Spdy(Box<SpdyPortForward>),
 }
 
 struct ExecState {
@@ -163,11 +194,7 @@ impl FakeSession {
                 session.feed_port(i, PortInput::Start);
             } else if let Kind::PortForward(pf) = &mut session.kind {
                 // Nothing listens: the runtime cannot connect inside the pod's network namespace.
-                pf.ports[i].io.fail(format!(
-                    "failed to execute portforward in network namespace {netns:?}: failed to connect to \
-                     localhost:{port} inside namespace {sandbox:?}, IPv4: dial tcp4 127.0.0.1:{port}: connect: \
-                     connection refused IPv6 dial tcp6: address localhost: no suitable address found "
-                ));
+                pf.ports[i].io.fail(refused_message(port, &netns, &sandbox));
                 session.drain_port(i);
             }
         }
@@ -175,11 +202,31 @@ impl FakeSession {
         session
     }
 
+    /// A port-forward over SPDY (`tunneled` in a WebSocket), the pod listening with
+    /// `listeners`.
+    pub(crate) fn spdy_port_forward(
+        protocol_name: &str,
+        sandbox: String,
+        netns: String,
+        listeners: std::collections::BTreeMap<u16, crate::exec::PortScript>,
+        tunneled: bool,
+    ) -> FakeSession {
+        FakeSession {
+            ws: WebSocket::server(DEFAULT_MAX_MESSAGE),
+            protocol: protocol_name.to_owned(),
+            kind: Kind::Spdy(Box::new(SpdyPortForward::new(sandbox, netns, listeners, tunneled))),
+            eof: false,
+        }
+    }
+
     // ---- inputs ----
 
     /// Takes in bytes the client sent, in any chunking. After the server's close, they are
     /// ignored (the real server has dropped the connection by then).
-    pub fn handle_client_bytes(&mut self, mut bytes: &[u8]) -> Result<(), WsError> {
+    pub fn handle_client_bytes(&mut self, mut bytes: &[u8]) -> Result<(), SessionError> {
+        if let Kind::Spdy(spdy) = &mut self.kind {
+            return spdy.handle_client_bytes(bytes);
+        }
         loop {
             if self.ws.is_close_sent() {
                 return Ok(());
@@ -189,7 +236,7 @@ impl FakeSession {
                 Ok(Some(message)) => self.on_message(message),
                 Err(e) => {
                     self.stop();
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         }
@@ -200,6 +247,9 @@ impl FakeSession {
     pub fn handle_client_eof(&mut self) {
         self.eof = true;
         self.stop();
+        if let Kind::Spdy(spdy) = &mut self.kind {
+            spdy.handle_client_eof();
+        }
     }
 
     // ---- outputs ----
@@ -207,19 +257,28 @@ impl FakeSession {
     /// The bytes to write to the client, if any, in order; taking them empties the queue.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.ws.poll_transmit()
+        match &mut self.kind {
+            Kind::Spdy(spdy) => spdy.poll_transmit(),
+            _ => self.ws.poll_transmit(),
+        }
     }
 
     /// How many bytes wait to be written.
     pub fn pending_transmit(&self) -> usize {
-        self.ws.pending_transmit()
+        match &self.kind {
+            Kind::Spdy(spdy) => spdy.pending_transmit(),
+            _ => self.ws.pending_transmit(),
+        }
     }
 
     /// Whether the session is over: the server sent its close (after the process ended, every
     /// port ended, or in answer to the client's), or the client's stream ended. Write what
     /// [`poll_transmit`](Self::poll_transmit) still holds, then close the connection.
     pub fn is_closed(&self) -> bool {
-        self.eof || self.ws.is_close_sent()
+        match &self.kind {
+            Kind::Spdy(spdy) => self.eof || spdy.is_closed(),
+            _ => self.eof || self.ws.is_close_sent(),
+        }
     }
 
     /// The subprotocol chosen in the handshake (empty when the client offered none).
@@ -243,6 +302,7 @@ impl FakeSession {
         match &mut self.kind {
             Kind::Exec(exec) => exec.ended = true,
             Kind::PortForward(pf) => pf.ports.iter_mut().for_each(|p| p.ended = true),
+            Kind::Spdy(spdy) => spdy.handle_client_eof(),
         }
     }
 
@@ -287,6 +347,7 @@ impl FakeSession {
                     _ => {}
                 }
             }
+            Kind::Spdy(_) => {}
             Kind::PortForward(pf) => {
                 let index = usize::from(channel / 2);
                 // Error channels are the server's to write; unknown channels are dropped.
@@ -386,7 +447,7 @@ impl FakeSession {
                 PortOutput::Data(data) => self.send(data_channel, &data),
                 PortOutput::Close => self.end_port(index),
                 PortOutput::Fail(message) => {
-                    let text = format!("error forwarding port {port} to pod {sandbox}, uid : {message}");
+                    let text = forwarding_error(port, &sandbox, &message);
                     self.send(data_channel + 1, text.as_bytes());
                     self.end_port(index);
                 }
@@ -417,6 +478,7 @@ impl fmt::Debug for FakeSession {
             Kind::Exec(e) if e.process.attach => "attach",
             Kind::Exec(_) => "exec",
             Kind::PortForward(_) => "portforward",
+            Kind::Spdy(_) => "portforward (SPDY)",
         };
         f.debug_struct("FakeSession")
             .field("kind", &kind)
@@ -434,6 +496,20 @@ struct Cause<'a> {
 }
 
 /// `{"metadata":{},"status":"Success"}`, as the kubelet writes it.
+/// The runtime's message when nothing listens on `port` in the pod's network namespace.
+pub(crate) fn refused_message(port: u16, netns: &str, sandbox: &str) -> String {
+    format!(
+        "failed to execute portforward in network namespace {netns:?}: failed to connect to \
+         localhost:{port} inside namespace {sandbox:?}, IPv4: dial tcp4 127.0.0.1:{port}: connect: \
+         connection refused IPv6 dial tcp6: address localhost: no suitable address found "
+    )
+}
+
+/// A port's failure as the kubelet writes it on the port's error channel or stream.
+pub(crate) fn forwarding_error(port: u16, sandbox: &str, message: &str) -> String {
+    format!("error forwarding port {port} to pod {sandbox}, uid : {message}")
+}
+
 fn success_json() -> String {
     r#"{"metadata":{},"status":"Success"}"#.to_owned()
 }

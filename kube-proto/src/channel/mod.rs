@@ -1,5 +1,6 @@
 //! Kubernetes' channel protocols over WebSocket, with no IO: exec and attach
-//! ([`ExecSession`]) and port-forward ([`PortForwardSession`]).
+//! ([`ExecSession`]) and port-forward ([`PortForwardSession`]); and port-forward over SPDY, as
+//! kubectl speaks it ([`SpdyPortForwardSession`], directly or tunneled in a WebSocket).
 //!
 //! Every binary message starts with a channel number. For exec and attach: 0 stdin, 1
 //! stdout, 2 stderr, 3 the error channel (the command's end: a `metav1.Status` from
@@ -55,9 +56,11 @@
 
 pub mod exec;
 pub mod portforward;
+pub mod spdy_portforward;
 
 pub use exec::{ExecError, ExecEvent, ExecSession, TerminalSize, exit_code};
 pub use portforward::{PortForwardError, PortForwardEvent, PortForwardSession};
+pub use spdy_portforward::SpdyPortForwardSession;
 
 /// The largest message a session accepts by default (16 MiB): the API server sends output
 /// in pieces of a few tens of KiB.

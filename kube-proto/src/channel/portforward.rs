@@ -31,6 +31,14 @@ pub enum PortForwardEvent {
         /// Why.
         message: String,
     },
+    /// The pod's side of a port's connection ended: no more data comes from it (SPDY
+    /// port-forward only; the WebSocket protocol cannot say so).
+    Finished {
+        /// The port's place in the list requested.
+        index: usize,
+        /// The port.
+        port: u16,
+    },
     /// The server closed the connection (its close was echoed).
     Closed(Option<CloseFrame>),
 }
@@ -44,6 +52,9 @@ impl fmt::Debug for PortForwardEvent {
             }
             PortForwardEvent::Error { index, port, message } => {
                 f.debug_struct("Error").field("index", index).field("port", port).field("message", message).finish()
+            }
+            PortForwardEvent::Finished { index, port } => {
+                f.debug_struct("Finished").field("index", index).field("port", port).finish()
             }
             PortForwardEvent::Closed(c) => f.debug_tuple("Closed").field(c).finish(),
         }
@@ -74,6 +85,9 @@ pub enum PortForwardError {
     /// The server broke the WebSocket protocol.
     #[error("WebSocket protocol error: {0}")]
     WebSocket(WsError),
+    /// The SPDY connection failed (port-forward over SPDY).
+    #[error("SPDY: {0}")]
+    Spdy(crate::spdy::SpdyError),
     /// A text message: the channel protocol carries only binary ones.
     #[error("the server sent a text message; the channel protocol uses binary messages only")]
     TextMessage,

@@ -53,7 +53,7 @@ mod io;
 mod portforward;
 
 pub use exec::{AttachedProcess, ExitStatus, ProcessOutput, ProcessStdin, TerminalSizeSender};
-pub use portforward::{Forwarded, PortError, PortStream, Portforwarder, forward};
+pub use portforward::{Forwarded, PortError, PortForwardProtocol, PortStream, Portforwarder, forward};
 
 use std::time::Duration;
 
@@ -72,6 +72,28 @@ pub const WRITE_BUFFER: usize = 256 * 1024;
 pub const MAX_WRITE_MESSAGE: usize = 32 * 1024;
 /// How often a ping is sent (30 s).
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// Sends a SPDY upgrade request (already carrying its SPDY headers) and checks the answer: a
+/// `101` to SPDY/3.1 with the stream protocol asked for. A refusal with a `Status` is
+/// [`Error::Api`].
+async fn connect_spdy(client: &Client, request: http::Request<Vec<u8>>) -> Result<UpgradedStream, Error> {
+    let asked = request
+        .headers()
+        .get(kube_proto::spdy::STREAM_PROTOCOL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let upgraded = client.upgrade(request).await?;
+    if upgraded.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+        let response = kube_proto::Response::new(upgraded.status(), upgraded.headers(), upgraded.body());
+        return Err(Error::Api(response.error()));
+    }
+    kube_proto::spdy::verify_upgrade(upgraded.status(), upgraded.headers(), &asked)
+        .map_err(|e| Error::PortForward(kube_proto::channel::PortForwardError::Spdy(e)))?;
+    upgraded.into_stream().ok_or(Error::PortForward(kube_proto::channel::PortForwardError::Spdy(
+        kube_proto::spdy::SpdyError::NotUpgraded { status: 101 },
+    )))
+}
 
 /// Sends an upgrade request with a fresh `Sec-WebSocket-Key` and checks the answer: the
 /// subprotocol chosen and the connection. A refusal with a `Status` (404 for a missing pod,

@@ -7,11 +7,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use futures_util::io::{AsyncRead, AsyncWrite};
-use kube_proto::channel::{PortForwardError, PortForwardEvent, PortForwardSession};
+use kube_proto::channel::{
+    DEFAULT_MAX_MESSAGE, PortForwardError, PortForwardEvent, PortForwardSession, SpdyPortForwardSession,
+};
+use kube_proto::spdy;
 use kube_proto::websocket::Masks;
 
 use super::io::{Conn, Drive, Inbound, Session, Shared, has_write_room, io_error};
-use super::{MAX_WRITE_MESSAGE, READ_CHUNK, connect};
+use super::{MAX_WRITE_MESSAGE, READ_CHUNK, connect, connect_spdy};
 use crate::{Client, Error};
 
 /// The kubelet could not forward a port (nothing listens on it, the pod is gone, ...), as
@@ -24,6 +27,95 @@ pub struct PortError {
     pub port: u16,
     /// The kubelet's message.
     pub message: String,
+}
+
+/// The protocol a port-forward speaks ([`Api::portforward_with`](crate::Api::portforward_with)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PortForwardProtocol {
+    /// The kubelet's WebSocket protocol (`v4.channel.k8s.io`), as kube-rs speaks it: a data and
+    /// an error channel per port; a port cannot be half-closed.
+    #[default]
+    WebSocket,
+    /// SPDY (`portforward.k8s.io` after an `Upgrade: SPDY/3.1`), as kubectl spoke it up to
+    /// Kubernetes 1.30: a pair of streams per port; closing a [`PortStream`] half-closes its
+    /// port, and the pod's side ending ends its reads.
+    Spdy,
+    /// The same SPDY inside a WebSocket (subprotocol `SPDY/3.1+portforward.k8s.io`), as
+    /// kubectl speaks it from Kubernetes 1.31 on: passes proxies that let WebSockets through
+    /// but not SPDY.
+    SpdyOverWebSocket,
+}
+
+/// A port-forward session of either protocol.
+enum PfSession {
+    Ws(Box<PortForwardSession>),
+    Spdy(Box<SpdyPortForwardSession>),
+}
+
+impl PfSession {
+    fn handle_bytes(&mut self, bytes: &[u8]) -> Result<(), PortForwardError> {
+        match self {
+            PfSession::Ws(s) => s.handle_bytes(bytes),
+            PfSession::Spdy(s) => s.handle_bytes(bytes),
+        }
+    }
+
+    fn handle_eof(&mut self) -> Result<(), PortForwardError> {
+        match self {
+            PfSession::Ws(s) => s.handle_eof(),
+            PfSession::Spdy(s) => s.handle_eof(),
+        }
+    }
+
+    fn write(&mut self, index: usize, data: &[u8]) -> Result<(), PortForwardError> {
+        match self {
+            PfSession::Ws(s) => s.write(index, data),
+            PfSession::Spdy(s) => s.write(index, data),
+        }
+    }
+
+    fn ping(&mut self) -> Result<(), PortForwardError> {
+        match self {
+            PfSession::Ws(s) => s.ping(b""),
+            PfSession::Spdy(s) => s.ping(b""),
+        }
+    }
+
+    fn close(&mut self) -> Result<(), PortForwardError> {
+        match self {
+            PfSession::Ws(s) => s.close(),
+            PfSession::Spdy(s) => s.close(),
+        }
+    }
+
+    fn poll_event(&mut self) -> Option<PortForwardEvent> {
+        match self {
+            PfSession::Ws(s) => s.poll_event(),
+            PfSession::Spdy(s) => s.poll_event(),
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        match self {
+            PfSession::Ws(s) => s.poll_transmit(),
+            PfSession::Spdy(s) => s.poll_transmit(),
+        }
+    }
+
+    fn pending_transmit(&self) -> usize {
+        match self {
+            PfSession::Ws(s) => s.pending_transmit(),
+            PfSession::Spdy(s) => s.pending_transmit(),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        match self {
+            PfSession::Ws(s) => s.is_closed(),
+            PfSession::Spdy(s) => s.is_closed(),
+        }
+    }
 }
 
 /// The ports [`Api::portforward`](crate::Api::portforward) forwards, over one connection.
@@ -72,21 +164,41 @@ impl std::fmt::Debug for Portforwarder {
 }
 
 impl Portforwarder {
-    /// Sends a port-forward request and starts the session.
+    /// Sends a port-forward request and starts the session, speaking `protocol`.
     pub(crate) async fn start(
         client: &Client,
-        request: http::Request<Vec<u8>>,
+        mut request: http::Request<Vec<u8>>,
         ports: &[u16],
+        protocol: PortForwardProtocol,
     ) -> Result<Portforwarder, Error> {
-        let session = PortForwardSession::new(ports, Masks::new(client.nonce())).map_err(Error::PortForward)?;
-        let (_, stream) = connect(client, request).await?;
+        let (session, stream) = match protocol {
+            PortForwardProtocol::WebSocket => {
+                let session = PortForwardSession::new(ports, Masks::new(client.nonce())).map_err(Error::PortForward)?;
+                (PfSession::Ws(Box::new(session)), connect(client, request).await?.1)
+            }
+            PortForwardProtocol::Spdy => {
+                let session = SpdyPortForwardSession::new(ports).map_err(Error::PortForward)?;
+                spdy::upgrade_headers(&mut request, spdy::PORTFORWARD_PROTOCOL);
+                (PfSession::Spdy(Box::new(session)), connect_spdy(client, request).await?)
+            }
+            PortForwardProtocol::SpdyOverWebSocket => {
+                let masks = Masks::new(client.nonce());
+                let session =
+                    SpdyPortForwardSession::tunneled(ports, masks, DEFAULT_MAX_MESSAGE).map_err(Error::PortForward)?;
+                request.headers_mut().insert(
+                    http::header::SEC_WEBSOCKET_PROTOCOL,
+                    http::HeaderValue::from_static(spdy::PORTFORWARD_TUNNEL_PROTOCOL),
+                );
+                (PfSession::Spdy(Box::new(session)), connect(client, request).await?.1)
+            }
+        };
         let state = PortForwardState {
             conn: Conn::new(stream, client.clone()),
             proto: PortForwardProto {
                 session,
                 ports: ports
                     .iter()
-                    .map(|_| PortState { inbound: Inbound::new(true), error: None, writing: true })
+                    .map(|_| PortState { inbound: Inbound::new(true), error: None, writing: true, ended: false })
                     .collect(),
                 error: None,
             },
@@ -146,7 +258,7 @@ pub(crate) struct PortForwardState {
 }
 
 struct PortForwardProto {
-    session: PortForwardSession,
+    session: PfSession,
     ports: Vec<PortState>,
     error: Option<PortForwardError>,
 }
@@ -157,6 +269,8 @@ struct PortState {
     error: Option<String>,
     /// Whether its stream may still write (not closed, not dropped).
     writing: bool,
+    /// Whether the pod's side ended (SPDY), or the reader was dropped: nothing more is read.
+    ended: bool,
 }
 
 impl PortForwardProto {
@@ -176,16 +290,31 @@ impl PortForwardProto {
                         None => *error = Some(message),
                     }
                 }
+                PortForwardEvent::Finished { index, .. } => self.ports[index].ended = true,
                 PortForwardEvent::Closed(_) => {}
             }
         }
     }
 
-    /// Closes the connection once no stream can write any more.
+    /// Closes the connection once no stream can write any more (over SPDY, once also nothing
+    /// more can be read: the pod's side of every port ended, or its reader is gone).
     fn close_if_done(&mut self) {
-        if self.ports.iter().all(|p| !p.writing) {
+        let done = match &self.session {
+            PfSession::Ws(_) => self.ports.iter().all(|p| !p.writing),
+            PfSession::Spdy(_) => self.ports.iter().all(|p| !p.writing && p.ended),
+        };
+        if done {
             let _ = self.session.close();
         }
+    }
+
+    /// A stream closed its writing side: over SPDY its port is half-closed.
+    fn finish(&mut self, index: usize) {
+        self.ports[index].writing = false;
+        if let PfSession::Spdy(s) = &mut self.session {
+            let _ = s.finish(index);
+        }
+        self.close_if_done();
     }
 }
 
@@ -193,6 +322,9 @@ impl Session for PortForwardProto {
     fn handle_bytes(&mut self, bytes: &[u8]) {
         let result = self.session.handle_bytes(bytes);
         self.drain(result);
+        if matches!(self.session, PfSession::Spdy(_)) {
+            self.close_if_done();
+        }
     }
 
     fn handle_eof(&mut self) {
@@ -209,7 +341,7 @@ impl Session for PortForwardProto {
     }
 
     fn ping(&mut self) {
-        let _ = self.session.ping(b"");
+        let _ = self.session.ping();
     }
 
     fn can_read(&self) -> bool {
@@ -254,7 +386,10 @@ impl PortForwardState {
     fn session_error(&self) -> Option<io::Error> {
         let e = self.failure()?;
         let kind = match e {
-            Error::PortForward(PortForwardError::ConnectionLost { .. }) => io::ErrorKind::UnexpectedEof,
+            Error::PortForward(
+                PortForwardError::ConnectionLost { .. }
+                | PortForwardError::Spdy(spdy::SpdyError::ConnectionLost { .. }),
+            ) => io::ErrorKind::UnexpectedEof,
             Error::PortForward(_) => io::ErrorKind::InvalidData,
             _ => io::ErrorKind::ConnectionAborted,
         };
@@ -333,7 +468,7 @@ impl AsyncRead for PortStream {
             if let Some(e) = state.port_error(index, port).or_else(|| state.session_error()) {
                 return Poll::Ready(Err(e));
             }
-            if state.ended() {
+            if state.ended() || state.proto.ports[index].ended {
                 return Poll::Ready(Ok(0));
             }
             Poll::Pending
@@ -375,8 +510,9 @@ impl AsyncWrite for PortStream {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let index = self.index;
         self.shared.poll(self.write_slot(), cx, |state, _| {
-            state.proto.ports[index].writing = false;
-            state.proto.close_if_done();
+            if state.proto.ports[index].writing {
+                state.proto.finish(index);
+            }
             match state.flushed() {
                 // Nothing is left to flush for once the connection ended cleanly.
                 Poll::Ready(Err(_)) if state.failure().is_none() => Poll::Ready(Ok(())),
@@ -391,9 +527,14 @@ impl Drop for PortStream {
         let index = self.index;
         self.shared.command(|state| {
             let port = &mut state.proto.ports[index];
-            port.writing = false;
+            let writing = port.writing;
+            port.ended = true;
             port.inbound.drop_reader();
-            state.proto.close_if_done();
+            if writing {
+                state.proto.finish(index);
+            } else {
+                state.proto.close_if_done();
+            }
         });
     }
 }
