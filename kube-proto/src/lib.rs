@@ -49,6 +49,7 @@ pub mod error;
 pub mod events;
 pub mod http1;
 pub mod lease;
+pub mod managed_fields;
 pub mod manifest;
 pub mod params;
 #[cfg(feature = "protobuf")]
@@ -61,7 +62,6 @@ pub mod retry;
 pub mod rng;
 pub mod selector;
 pub mod shard;
-pub mod spdy;
 pub mod store;
 pub mod watch;
 pub mod watcher;
@@ -85,3 +85,8 @@ pub use kube_proto_derive::CustomResource;
 /// schemars 1.x, which `#[derive(CustomResource)]` builds schemas with.
 #[cfg(feature = "derive")]
 pub use schemars;
+
+/// Apply configurations of every built-in kind (the `kube-proto-apply` crate), with the `apply`
+/// feature: see [`managed_fields::extract`] to read one back from an object.
+#[cfg(feature = "apply")]
+pub use kube_proto_apply as apply;

@@ -176,7 +176,9 @@ struct Model<'a> {
 fn leaf(def: &str) -> Option<&'static str> {
     Some(match def {
         "io.k8s.apimachinery.pkg.api.resource.Quantity" => "k8s_openapi::apimachinery::pkg::api::resource::Quantity",
-        "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => "k8s_openapi::apimachinery::pkg::util::intstr::IntOrString",
+        "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => {
+            "k8s_openapi::apimachinery::pkg::util::intstr::IntOrString"
+        }
         "io.k8s.apimachinery.pkg.apis.meta.v1.Time" => "k8s_openapi::apimachinery::pkg::apis::meta::v1::Time",
         "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime" => "k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime",
         "io.k8s.apimachinery.pkg.runtime.RawExtension"
@@ -300,8 +302,7 @@ impl<'a> Model<'a> {
             return false;
         };
         props(def).any(|(n, p)| {
-            !skipped(from, n)
-                && matches!(self.ty(p), Ty::Config(ref d) if d == to || self.reaches_inline(d, to, seen))
+            !skipped(from, n) && matches!(self.ty(p), Ty::Config(ref d) if d == to || self.reaches_inline(d, to, seen))
         })
     }
 
@@ -313,7 +314,9 @@ impl<'a> Model<'a> {
         let mut files = BTreeMap::new();
         // The module tree: nested inline modules whose leaves are files.
         let mut tree = String::from(HEADER);
-        tree.push_str("\n// The module tree mirrors k8s-openapi's: `api::apps::v1`, `apimachinery::pkg::apis::meta::v1`, ...\n");
+        tree.push_str(
+            "\n// The module tree mirrors k8s-openapi's: `api::apps::v1`, `apimachinery::pkg::apis::meta::v1`, ...\n",
+        );
         render_tree(&mut tree, &by_module.keys().cloned().collect::<Vec<_>>(), 0);
         files.insert(PathBuf::from(APPLY_DIR).join("mod.rs"), tree);
         for (module, defs) in &by_module {
@@ -341,7 +344,10 @@ impl<'a> Model<'a> {
         let kind = self.kinds.iter().find(|k| k.def == d);
         let desc = def.get("description").and_then(Value::as_str).unwrap_or("");
         doc(out, "", desc);
-        let _ = writeln!(out, "///\n/// Every field is optional and left out of the JSON when unset: an apply configuration holds only");
+        let _ = writeln!(
+            out,
+            "///\n/// Every field is optional and left out of the JSON when unset: an apply configuration holds only"
+        );
         let _ = writeln!(out, "/// the fields its field manager means to own.");
         out.push_str("#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]\n");
         let _ = writeln!(out, "pub struct {name} {{");
@@ -363,7 +369,11 @@ impl<'a> Model<'a> {
         }
         for f in &fields {
             doc(out, "    ", &f.desc);
-            let _ = writeln!(out, "    #[serde(rename = {:?}, default, skip_serializing_if = \"Option::is_none\")]", f.json);
+            let _ = writeln!(
+                out,
+                "    #[serde(rename = {:?}, default, skip_serializing_if = \"Option::is_none\")]",
+                f.json
+            );
             let _ = writeln!(out, "    pub {}: Option<{}>,", raw(&f.rust), f.ty.render(f.boxed));
         }
         out.push_str("}\n\n");
@@ -371,7 +381,8 @@ impl<'a> Model<'a> {
         let _ = writeln!(out, "impl {name} {{");
         match kind {
             Some(k) => {
-                let api_version = if k.group.is_empty() { k.version.clone() } else { format!("{}/{}", k.group, k.version) };
+                let api_version =
+                    if k.group.is_empty() { k.version.clone() } else { format!("{}/{}", k.group, k.version) };
                 let meta = config_path("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta");
                 if k.namespaced {
                     let _ = writeln!(
@@ -404,13 +415,26 @@ impl<'a> Model<'a> {
                     ("with_annotation", "with_annotation", true),
                     ("with_finalizer", "with_finalizer", false),
                 ] {
-                    let _ = writeln!(out, "    /// `metadata.{}`: adds one (the rest of `metadata` is kept).", field.trim_start_matches("with_"));
+                    let _ = writeln!(
+                        out,
+                        "    /// `metadata.{}`: adds one (the rest of `metadata` is kept).",
+                        field.trim_start_matches("with_")
+                    );
                     if key_ty {
-                        let _ = writeln!(out, "    pub fn {method}(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {{");
-                        let _ = writeln!(out, "        self.metadata = Some(self.metadata.take().unwrap_or_default().{field}(key, value));");
+                        let _ = writeln!(
+                            out,
+                            "    pub fn {method}(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {{"
+                        );
+                        let _ = writeln!(
+                            out,
+                            "        self.metadata = Some(self.metadata.take().unwrap_or_default().{field}(key, value));"
+                        );
                     } else {
                         let _ = writeln!(out, "    pub fn {method}(mut self, value: impl Into<String>) -> Self {{");
-                        let _ = writeln!(out, "        self.metadata = Some(self.metadata.take().unwrap_or_default().{field}(value));");
+                        let _ = writeln!(
+                            out,
+                            "        self.metadata = Some(self.metadata.take().unwrap_or_default().{field}(value));"
+                        );
                     }
                     out.push_str("        self\n    }\n\n");
                 }
@@ -438,11 +462,15 @@ impl<'a> Model<'a> {
             Ty::Vec(item) => {
                 let (arg, conv) = arg_of(item);
                 let _ = writeln!(out, "    /// `{json}`: appends `values` (an empty iterator sets an empty list).");
-                let _ = writeln!(out, "    pub fn {with}(mut self, values: impl IntoIterator<Item = {arg}>) -> Self {{");
+                let _ =
+                    writeln!(out, "    pub fn {with}(mut self, values: impl IntoIterator<Item = {arg}>) -> Self {{");
                 if conv == "v" {
                     let _ = writeln!(out, "        self.{field}.get_or_insert_with(Vec::new).extend(values);");
                 } else {
-                    let _ = writeln!(out, "        self.{field}.get_or_insert_with(Vec::new).extend(values.into_iter().map(|v| {conv}));");
+                    let _ = writeln!(
+                        out,
+                        "        self.{field}.get_or_insert_with(Vec::new).extend(values.into_iter().map(|v| {conv}));"
+                    );
                 }
                 out.push_str("        self\n    }\n\n");
                 let one = one_name(&f.rust, "item", methods);
@@ -468,7 +496,8 @@ impl<'a> Model<'a> {
                 let _ = writeln!(out, "    /// `{json}`: inserts one entry.");
                 let _ = writeln!(out, "    pub fn {one}(mut self, key: impl Into<String>, value: {arg}) -> Self {{");
                 let v = conv.replace('v', "value");
-                let _ = writeln!(out, "        self.{field}.get_or_insert_with(Default::default).insert(key.into(), {v});");
+                let _ =
+                    writeln!(out, "        self.{field}.get_or_insert_with(Default::default).insert(key.into(), {v});");
                 out.push_str("        self\n    }\n\n");
             }
             ty => {
@@ -489,12 +518,20 @@ impl<'a> Model<'a> {
     fn render_rules(&self) -> String {
         let index: BTreeMap<&String, usize> = self.structs.iter().enumerate().map(|(i, d)| (d, i)).collect();
         let mut out = String::from(HEADER);
-        out.push_str("\n//! How server-side apply and strategic merge patch merge the lists of every built-in kind, per\n");
+        out.push_str(
+            "\n//! How server-side apply and strategic merge patch merge the lists of every built-in kind, per\n",
+        );
         out.push_str("//! type and field, from the `x-kubernetes-list-type`, `x-kubernetes-list-map-keys`,\n");
-        out.push_str("//! `x-kubernetes-patch-strategy` and `x-kubernetes-patch-merge-key` of the real server's schema.\n");
-        out.push_str("//! Only fields that lead somewhere are listed: nested types, and lists that are not atomic.\n\n");
+        out.push_str(
+            "//! `x-kubernetes-patch-strategy` and `x-kubernetes-patch-merge-key` of the real server's schema.\n",
+        );
+        out.push_str(
+            "//! Only fields that lead somewhere are listed: nested types, and lists that are not atomic.\n\n",
+        );
         out.push_str("use super::schema::{Field, NONE};\n\n");
-        out.push_str("/// The built-in kinds, sorted: group, version, kind and the index of their type in [`TYPES`].\n");
+        out.push_str(
+            "/// The built-in kinds, sorted: group, version, kind and the index of their type in [`TYPES`].\n",
+        );
         out.push_str("pub(super) static KINDS: &[(&str, &str, &str, u16)] = &[\n");
         let mut kinds: Vec<&Kind> = self.kinds.iter().collect();
         kinds.sort_by(|a, b| (&a.group, &a.version, &a.kind).cmp(&(&b.group, &b.version, &b.kind)));
