@@ -62,6 +62,7 @@ pub mod retry;
 pub mod rng;
 pub mod selector;
 pub mod shard;
+pub mod spdy;
 pub mod store;
 pub mod watch;
 pub mod watcher;

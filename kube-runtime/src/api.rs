@@ -14,7 +14,7 @@ use kube_proto::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::remote::{AttachedProcess, Portforwarder};
+use crate::remote::{AttachedProcess, PortForwardProtocol, Portforwarder};
 use crate::{Client, Error};
 
 /// Operations on objects of kind `K`, in one namespace, across all namespaces, or on a
@@ -24,6 +24,8 @@ pub struct Api<K: Resource> {
     request: Request,
     namespace: Option<String>,
     dyntype: K::DynamicType,
+    /// Ask for protobuf (see [`Api::protobuf`]).
+    protobuf: bool,
 }
 
 impl<K: Resource> Clone for Api<K>
@@ -36,6 +38,7 @@ where
             request: self.request.clone(),
             namespace: self.namespace.clone(),
             dyntype: self.dyntype.clone(),
+            protobuf: self.protobuf,
         }
     }
 }
@@ -79,7 +82,13 @@ where
 {
     /// Objects of a kind known at run time, across all namespaces (or cluster-scoped).
     pub fn all_with(client: Client, dyntype: &K::DynamicType) -> Self {
-        Api { client, request: Request::all_with::<K>(dyntype), namespace: None, dyntype: dyntype.clone() }
+        Api {
+            client,
+            request: Request::all_with::<K>(dyntype),
+            namespace: None,
+            dyntype: dyntype.clone(),
+            protobuf: false,
+        }
     }
 
     /// Objects of a kind known at run time, in one namespace.
@@ -89,6 +98,7 @@ where
             request: Request::namespaced_with::<K>(dyntype, namespace),
             namespace: Some(namespace.to_owned()),
             dyntype: dyntype.clone(),
+            protobuf: false,
         }
     }
 
@@ -117,6 +127,33 @@ where
     pub fn dyntype(&self) -> &K::DynamicType {
         &self.dyntype
     }
+
+    /// This `Api`, asking for protobuf where the kind has a protobuf form (the built-in kinds):
+    /// `Accept: application/vnd.kubernetes.protobuf, application/json` on every request whose
+    /// answer is an object, a list or a watch; bodies sent stay JSON. Answers are read in
+    /// whichever format the server chose, into the same types. Custom resources (and kinds the
+    /// table does not know) keep asking for JSON. The [`watcher`](crate::watcher::watcher) of this
+    /// `Api` asks for protobuf too.
+    #[cfg(feature = "protobuf")]
+    #[must_use]
+    pub fn protobuf(mut self) -> Self {
+        self.protobuf = kube_proto::protobuf::is_known(&K::api_version(&self.dyntype), &K::kind(&self.dyntype));
+        self
+    }
+
+    /// Whether requests ask for protobuf (see `Api::protobuf`, with the `protobuf` feature).
+    pub fn is_protobuf(&self) -> bool {
+        self.protobuf
+    }
+
+    /// Asks for protobuf in `req` when this `Api` does.
+    fn negotiate(&self, req: &mut http::Request<Vec<u8>>) {
+        #[cfg(feature = "protobuf")]
+        if self.protobuf {
+            kube_proto::protobuf::negotiate(req);
+        }
+        let _ = req;
+    }
 }
 
 impl<K> Api<K>
@@ -128,7 +165,9 @@ where
         &self,
         req: Result<http::Request<Vec<u8>>, kube_proto::RequestError>,
     ) -> Result<T, Error> {
-        self.client.request(req.map_err(Error::Request)?).await
+        let mut req = req.map_err(Error::Request)?;
+        self.negotiate(&mut req);
+        self.client.request(req).await
     }
 
     /// One object.
@@ -239,7 +278,8 @@ where
 
     /// Deletes an object: the object while deletion is pending, or the server's `Status`.
     pub async fn delete(&self, name: &str, dp: &DeleteParams) -> Result<DeleteResponse<K>, Error> {
-        let req = self.request.delete(name, dp).map_err(Error::Request)?;
+        let mut req = self.request.delete(name, dp).map_err(Error::Request)?;
+        self.negotiate(&mut req);
         let (status, headers, body) = self.client.request_bytes(req).await?;
         Response::new(status, &headers, &body).delete().map_err(Error::Api)
     }
@@ -250,7 +290,8 @@ where
         dp: &DeleteParams,
         lp: &ListParams,
     ) -> Result<DeleteResponse<ObjectList<K>>, Error> {
-        let req = self.request.delete_collection(dp, lp).map_err(Error::Request)?;
+        let mut req = self.request.delete_collection(dp, lp).map_err(Error::Request)?;
+        self.negotiate(&mut req);
         let (status, headers, body) = self.client.request_bytes(req).await?;
         Response::new(status, &headers, &body).delete().map_err(Error::Api)
     }
@@ -327,13 +368,14 @@ where
         wp: &WatchParams,
         resource_version: &str,
     ) -> Result<BoxStream<'static, Result<WatchEvent<K>, Error>>, Error> {
-        let req = self.request.watch(wp, resource_version).map_err(Error::Request)?;
+        let mut req = self.request.watch(wp, resource_version).map_err(Error::Request)?;
+        self.negotiate(&mut req);
         let resp = self.client.send_once(req).await?;
         if !resp.status.is_success() {
             let (status, headers, body) = crate::client::collect(resp).await.map_err(Error::Transport)?;
             return Err(Error::Api(Response::new(status, &headers, &body).error()));
         }
-        Ok(decode_events(resp.body))
+        Ok(decode_events(resp.body, &resp.headers))
     }
 }
 
@@ -364,8 +406,20 @@ impl Api<Pod> {
     /// listener makes a port-forward per connection it accepts (see
     /// [`remote::forward`](crate::remote::forward)).
     pub async fn portforward(&self, name: &str, ports: &[u16]) -> Result<Portforwarder, Error> {
+        self.portforward_with(name, ports, PortForwardProtocol::WebSocket).await
+    }
+
+    /// [`portforward`](Self::portforward) speaking `protocol`: the kubelet's WebSocket protocol
+    /// (the default, as kube-rs), or SPDY as kubectl speaks it, directly or tunneled in a
+    /// WebSocket (see [`PortForwardProtocol`]).
+    pub async fn portforward_with(
+        &self,
+        name: &str,
+        ports: &[u16],
+        protocol: PortForwardProtocol,
+    ) -> Result<Portforwarder, Error> {
         let req = self.request.portforward(name, ports).map_err(Error::Request)?;
-        Portforwarder::start(&self.client, req, ports).await
+        Portforwarder::start(&self.client, req, ports, protocol).await
     }
 }
 
@@ -402,8 +456,12 @@ fn lines(body: crate::transport::Body) -> BoxStream<'static, Result<String, Erro
 /// Decodes a watch body into events.
 fn decode_events<K: DeserializeOwned + Send + 'static>(
     body: crate::transport::Body,
+    headers: &http::HeaderMap,
 ) -> BoxStream<'static, Result<WatchEvent<K>, Error>> {
-    let state = (body, WatchDecoder::<K>::new(), false);
+    let mut decoder = WatchDecoder::<K>::new();
+    // Protobuf frames or JSON lines, as the response says.
+    decoder.use_content_type(headers);
+    let state = (body, decoder, false);
     stream::unfold(state, |(mut body, mut decoder, mut ended)| async move {
         loop {
             if let Some(ev) = decoder.next_event() {
