@@ -107,11 +107,13 @@ fn path_name(p: &Path) -> String {
     p.segments.iter().map(|s| s.ident.to_string()).collect::<Vec<_>>().join("::")
 }
 
-fn parse_attrs(input: &DeriveInput) -> syn::Result<(Attrs, Span)> {
+/// The attributes, and the tokens errors about the whole set point at (the first `#[kube(..)]`,
+/// or the struct's name when there is none).
+fn parse_attrs(input: &DeriveInput) -> syn::Result<(Attrs, TokenStream2)> {
     let mut a = Attrs::default();
     let mut span = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("kube")) {
-        span.get_or_insert(attr.span());
+        span.get_or_insert_with(|| quote!(#attr));
         attr.parse_nested_meta(|meta| {
             let name = path_name(&meta.path);
             match name.as_str() {
@@ -219,7 +221,13 @@ fn parse_attrs(input: &DeriveInput) -> syn::Result<(Attrs, Span)> {
             }
         })?;
     }
-    Ok((a, span.unwrap_or_else(|| input.ident.span())))
+    Ok((
+        a,
+        span.unwrap_or_else(|| {
+            let ident = &input.ident;
+            quote!(#ident)
+        }),
+    ))
 }
 
 /// `key = value` pairs inside `name(...)`, renamed to their JSON keys; `required` ones must be there.
@@ -327,13 +335,16 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     if !input.generics.params.is_empty() {
         return Err(syn::Error::new(input.generics.span(), "#[derive(CustomResource)] takes no generic spec struct"));
     }
-    let (a, attr_span) = parse_attrs(input)?;
-    let missing = |what: &str| syn::Error::new(attr_span, format!("#[kube(...)] needs `{what} = \"...\"`"));
+    let (a, attr_tokens) = parse_attrs(input)?;
+    let missing = |what: &str| syn::Error::new_spanned(&attr_tokens, format!("#[kube(...)] needs `{what} = \"...\"`"));
     let group = a.group.clone().ok_or_else(|| missing("group"))?;
     let version = a.version.clone().ok_or_else(|| missing("version"))?;
     let kind = a.kind.clone().ok_or_else(|| missing("kind"))?;
     if a.scale.is_some() && a.status.is_none() {
-        return Err(syn::Error::new(attr_span, "the scale subresource needs a status: add `status = \"...\"`"));
+        return Err(syn::Error::new_spanned(
+            &attr_tokens,
+            "the scale subresource needs a status: add `status = \"...\"`",
+        ));
     }
 
     let krate = match &a.krate {
