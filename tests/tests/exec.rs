@@ -21,6 +21,7 @@ use kube_integration_tests::exec_server::ExecServer;
 use kube_proto::AttachParams;
 use kube_proto::channel::{ChannelProtocol, ExecError, PortForwardError, TerminalSize};
 use kube_runtime::fake::server::exec::{ExecScript, Input, Io, PortScript};
+use kube_runtime::remote::{PortError, PortForwardProtocol};
 use kube_runtime::{Api, Client, Error, TransportError};
 
 macro_rules! both_transports {
@@ -371,7 +372,11 @@ mod api_server {
     use kube_proto::error::Reason;
     use serde_json::json;
 
-    transport_tests!(exec_attach_and_port_forward_through_the_api_server: loopback, a_pod_without_a_node_is_refused);
+    transport_tests!(
+        exec_attach_and_port_forward_through_the_api_server: loopback,
+        port_forward_over_spdy: loopback,
+        a_pod_without_a_node_is_refused,
+    );
 
     /// A Pod of the test's own: bound to a node that does not exist (`node`), or left to a
     /// scheduler that does not exist, so that a cluster's scheduler, if any, leaves it alone.
@@ -452,6 +457,50 @@ mod api_server {
             .filter_map(|seen| Some(seen.path_and_query.split('?').next()?.rsplit('/').next()?.to_owned()))
             .collect();
         assert_eq!(switched, ["exec", "exec", "attach", "portforward"]);
+    }
+
+    /// Port-forward over SPDY, after a SPDY upgrade and tunneled in a WebSocket, through the
+    /// transport's upgraded connection to the loopback server: 1 MiB echoed and checksummed on
+    /// one port while another port is refused, then a half-closed port whose answer still comes.
+    async fn port_forward_over_spdy(ctx: Ctx) {
+        let server = ctx.loopback("a port needs a kubelet, and the suite's clusters have none");
+        let pods: Api<Pod> = ctx.api();
+        let secs = Duration::from_secs(20);
+        pods.create(&PostParams::default(), &pod(&ctx, "web", Some("kit-node"))).await.unwrap();
+        server.fake().script_port(&ctx.ns, "web", 8080, PortScript::echo());
+        for protocol in [PortForwardProtocol::Spdy, PortForwardProtocol::SpdyOverWebSocket] {
+            let forward = pods.portforward_with("web", &[8080, 9], protocol);
+            let mut pf = ctx.within(secs, "portforward", forward).await.unwrap();
+            let mut refused = pf.take_stream(9).unwrap();
+            let mut port = pf.take_stream(8080).unwrap();
+            let input = noise(1 << 20);
+            let out = {
+                let (mut reader, mut writer) = (&mut port).split();
+                let writing = async {
+                    writer.write_all(&input).await.unwrap();
+                    // Half-closed: the echo still comes back in full, then the pod's side ends.
+                    writer.close().await.unwrap();
+                };
+                let mut out = Vec::new();
+                let ((), read) = ctx.within(secs, "the echo", join(writing, reader.read_to_end(&mut out))).await;
+                read.unwrap();
+                out
+            };
+            assert_eq!((out.len(), fnv1a(&out)), (input.len(), fnv1a(&input)), "{protocol:?}");
+            let mut buf = [0u8; 8];
+            let e = ctx.within(secs, "the refused port", refused.read(&mut buf)).await.unwrap_err();
+            let port_error = e.get_ref().and_then(|e| e.downcast_ref::<PortError>()).expect("a PortError");
+            assert!(port_error.message.contains("connection refused"), "{protocol:?}: {}", port_error.message);
+            drop((port, refused));
+            ctx.within(secs, "join", pf.join()).await.unwrap();
+        }
+        let upgrades: Vec<(String, u16)> = server
+            .requests()
+            .into_iter()
+            .filter(|seen| seen.path_and_query.contains("/portforward"))
+            .map(|seen| (seen.method.to_string(), seen.status))
+            .collect();
+        assert_eq!(upgrades, [("POST".to_owned(), 101), ("GET".to_owned(), 101)]);
     }
 
     /// What a real API server answers without a kubelet: an exec, attach or port-forward into
