@@ -8,7 +8,7 @@ use fixture_support::Fixture;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use kube_proto::discovery::{
     ACCEPT_AGGREGATED, ApiGroup, Catalog, Document, Fetch, Freshness, GroupVersion, ResolveError, ResourceInfo, Scope,
-    crd_resources, parse_document,
+    crd_resources, is_resource_not_served, parse_document,
 };
 use kube_proto::{ApiResource, Reason};
 use serde_json::{Value, json};
@@ -22,7 +22,11 @@ fn answer(name: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
     if let Some(ct) = resp["headers"]["content-type"].as_str() {
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
     }
-    (status, headers, serde_json::to_vec(&resp["body"]).unwrap())
+    let body = match &resp["body"] {
+        Value::String(text) => text.clone().into_bytes(),
+        json => serde_json::to_vec(json).unwrap(),
+    };
+    (status, headers, body)
 }
 
 fn document(name: &str) -> Document {
@@ -491,5 +495,18 @@ fn stale_versions_are_marked() {
     let x: Vec<&str> = groups[1].versions[0].resources.iter().map(|r| r.resource.plural.as_str()).collect();
     assert_eq!(x, ["things"], "a resource naming no kind is left out");
     assert_eq!(groups[1].versions[0].resources[0].singular, "thing");
-    let _: Value = body;
+}
+
+#[test]
+fn a_resource_no_longer_served_is_told_from_a_missing_object() {
+    let error = |name: &str| {
+        let (status, headers, body) = answer(name);
+        kube_proto::Response::new(status, &headers, &body).error()
+    };
+    assert!(is_resource_not_served(&error("crd-gadget-create-before-crd-exists")));
+    assert!(!is_resource_not_served(&error("crd-widget-get-notfound")), "an object that does not exist");
+    let unknown = br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}"#;
+    let e = kube_proto::Response::new(StatusCode::NOT_FOUND, &HeaderMap::new(), unknown).error();
+    assert!(is_resource_not_served(&e));
+    assert!(!is_resource_not_served(&error("auth-no-token-discovery")));
 }

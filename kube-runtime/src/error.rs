@@ -35,6 +35,9 @@ pub enum Error {
     /// A port-forward session failed.
     #[error(transparent)]
     PortForward(kube_proto::channel::PortForwardError),
+    /// Discovery failed, or a name did not resolve to a resource.
+    #[error(transparent)]
+    Discovery(kube_proto::discovery::DiscoveryError),
     /// An exec, attach or port-forward session was aborted by its user.
     #[error("the session was aborted")]
     Aborted,

@@ -29,6 +29,7 @@ pub mod api;
 pub mod client;
 pub mod config;
 pub mod controller;
+pub mod discovery;
 pub mod error;
 pub mod events;
 #[cfg(feature = "fake")]

@@ -35,6 +35,14 @@ mod parse;
 mod resolve;
 
 pub use fetch::{Fetch, RequestId};
+
+/// Whether an error answer means that the resource itself is not served (any more): a 404 that
+/// is the plain `404 page not found`, or a `Status` naming no object (`the server could not find
+/// the requested resource`), as opposed to a 404 for one object that does not exist. Discovery
+/// that resolved to such a resource is out of date (its CRD was deleted, its version removed).
+pub fn is_resource_not_served(error: &ResponseError) -> bool {
+    error.is_not_found() && error.api_status().is_none_or(|s| s.details.as_ref().is_none_or(|d| d.name.is_empty()))
+}
 pub use parse::{
     ACCEPT_AGGREGATED, ACCEPT_LEGACY, Document, api_request, apis_request, crd_resources, group_version_request,
     parse_document,
@@ -171,7 +179,7 @@ impl ApiGroup {
 }
 
 /// A group version that could not be read, and why.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupVersionFailure {
     /// `group/version`, or `v1` for the core group.
     pub group_version: String,
@@ -181,7 +189,7 @@ pub struct GroupVersionFailure {
 
 /// What a server serves, as discovery told it: groups in the server's order (the core group
 /// first), each with its versions in order of preference.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Catalog {
     groups: Vec<ApiGroup>,
     failures: Vec<GroupVersionFailure>,
@@ -289,7 +297,7 @@ pub enum ResolveError {
 }
 
 /// Why discovery failed as a whole.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DiscoveryError {
     /// `/api` or `/apis` answered with an error (a 403 without credentials, ...).
