@@ -182,6 +182,17 @@ pub enum ShardEvent {
     Members(Vec<String>),
 }
 
+impl ShardEvent {
+    /// The event of shard `shard` for an event of its Lease.
+    pub fn of_shard(shard: u32, event: LeaseEvent) -> Self {
+        match event {
+            LeaseEvent::Acquired => ShardEvent::Acquired(shard),
+            LeaseEvent::Lost(r) => ShardEvent::Lost(shard, r),
+            LeaseEvent::Holder(h) => ShardEvent::Holder(shard, h),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Child {
     Shard(u32),
@@ -317,6 +328,14 @@ impl Shards {
             }
             if self.listed {
                 self.rebalance(now);
+                // Rebalance again when a member would expire: its shards are taken over as soon
+                // as their own Leases expire, not a LIST later.
+                for m in self.members.values().filter(|m| m.holder.is_some()) {
+                    let expiry = m.since + m.duration;
+                    if now < expiry {
+                        earliest(&mut until, expiry);
+                    }
+                }
             }
         }
         let mut stopped = true;
@@ -343,11 +362,7 @@ impl Shards {
                     }
                     Action::Emit(ev) => {
                         if let Child::Shard(i) = child {
-                            self.out.push_back(Action::Emit(match ev {
-                                LeaseEvent::Acquired => ShardEvent::Acquired(i),
-                                LeaseEvent::Lost(r) => ShardEvent::Lost(i, r),
-                                LeaseEvent::Holder(h) => ShardEvent::Holder(i, h),
-                            }));
+                            self.out.push_back(Action::Emit(ShardEvent::of_shard(i, ev)));
                         }
                     }
                     Action::Error(e) => self.out.push_back(Action::Error(e)),

@@ -45,13 +45,14 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures_core::Stream;
-use futures_util::future::{BoxFuture, FutureExt, poll_fn};
+use futures_util::future::{AbortHandle, BoxFuture, FutureExt, abortable, poll_fn};
 use futures_util::stream::{self, BoxStream, FuturesUnordered, StreamExt};
 use kube_proto::workqueue::{Next, Outcome, WorkQueue, WorkQueueConfig};
 use kube_proto::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::events::{EventSender, Recorder};
+use crate::leader::{LeaderElector, LeaderEvent, Leadership, LeaseError};
 use crate::reflector::{ObjectRef, Store, Writer, reflector};
 use crate::watcher::{Config, Event, watcher};
 use crate::{Api, Client, Error};
@@ -194,6 +195,7 @@ pub struct Controller<K: Resource> {
     shutdown: Option<BoxFuture<'static, ()>>,
     metrics: Arc<Metrics>,
     events: Option<EventSender>,
+    leader: Option<LeaderElector>,
 }
 
 impl<K: Resource> fmt::Debug for Controller<K> {
@@ -228,6 +230,7 @@ where
             shutdown: None,
             metrics: Arc::default(),
             events: None,
+            leader: None,
         }
     }
 
@@ -347,6 +350,21 @@ where
         self
     }
 
+    /// Reconciles only while `elector` leads, and only the objects of the shards it leads (all of
+    /// them for a single Lease, [`LeaderElector::new`]; those of its shards for
+    /// [`LeaderElector::sharded`]). The election runs inside the stream [`run`](Self::run)
+    /// returns. When a shard is acquired, its objects are reconciled; when it is lost, no
+    /// reconcile of its objects starts, and the running ones are dropped at once (cancelled at
+    /// their next await), before the Lease could expire for anyone else. A reconcile that writes
+    /// after a long computation should also check [`Leadership::owns`] just before (see
+    /// [`LeaderElector::leadership`]). A graceful shutdown gives the Leases back once the
+    /// running reconciles have finished.
+    #[must_use]
+    pub fn leader_election(mut self, elector: LeaderElector) -> Self {
+        self.leader = Some(elector);
+        self
+    }
+
     /// Stops when `signal` completes: no reconcile starts after it, the running ones finish
     /// (and the events they posted are sent, see [`publish_events`](Self::publish_events)),
     /// then the stream ends.
@@ -373,6 +391,12 @@ where
         P: Fn(Arc<K>, &E, Arc<C>) -> Action + Send + 'static,
     {
         let now = self.client.now();
+        let leader = self.leader.map(|elector| {
+            let (release, released) = futures_channel::oneshot::channel::<()>();
+            let leadership = elector.leadership();
+            let events = elector.shutdown_on(released.map(|_| ())).run().boxed();
+            Leader { leadership, events: Some(events), release: Some(release), running: Vec::new() }
+        });
         let mut inputs = vec![self.main.map(|e| e.map(|e| trigger_of(&e))).boxed()];
         inputs.extend(self.triggers);
         let state = Running {
@@ -389,6 +413,7 @@ where
             context,
             metrics: self.metrics,
             events: self.events,
+            leader,
         };
         stream::unfold(state, |mut state| async move { state.next().await.map(|item| (item, state)) })
     }
@@ -409,6 +434,23 @@ type Reconcile<K, C, E> = Box<dyn Fn(Arc<K>, Arc<C>) -> BoxFuture<'static, Resul
 type ErrorPolicy<K, C, E> = Box<dyn Fn(Arc<K>, &E, Arc<C>) -> Action + Send>;
 type Finished<K, E> = (ObjectRef<K>, Arc<K>, Result<Action, E>, Duration);
 
+/// A reconcile's end: finished, or dropped because its shard was lost.
+enum Ran<K: Resource, E> {
+    Finished(Finished<K, E>),
+    Dropped(ObjectRef<K>),
+}
+
+/// The election a controller runs under ([`Controller::leader_election`]).
+struct Leader<K: Resource> {
+    leadership: Leadership,
+    /// `None` once the election has ended (after the Leases were given back).
+    events: Option<BoxStream<'static, Result<LeaderEvent, LeaseError>>>,
+    /// Gives the Leases back when sent (or dropped).
+    release: Option<futures_channel::oneshot::Sender<()>>,
+    /// The running reconciles: their shard, and how to drop them.
+    running: Vec<(u32, ObjectRef<K>, AbortHandle)>,
+}
+
 struct Running<K: Resource, C, E>
 where
     K::DynamicType: Clone + Ord,
@@ -418,7 +460,7 @@ where
     inputs: stream::SelectAll<BoxStream<'static, Result<Vec<ObjectRef<K>>, Error>>>,
     queue: WorkQueue<ObjectRef<K>>,
     debounce: Duration,
-    in_flight: FuturesUnordered<BoxFuture<'static, Finished<K, E>>>,
+    in_flight: FuturesUnordered<BoxFuture<'static, Ran<K, E>>>,
     shutdown: Option<BoxFuture<'static, ()>>,
     stopping: bool,
     reconcile: Reconcile<K, C, E>,
@@ -427,12 +469,17 @@ where
     metrics: Arc<Metrics>,
     /// Sends posted Events; `None` once it is done (every recorder gone).
     events: Option<EventSender>,
+    leader: Option<Leader<K>>,
 }
 
 /// What woke the controller.
 enum Woken<K: Resource, E> {
     Input(Option<Result<Vec<ObjectRef<K>>, Error>>),
     Finished(Finished<K, E>),
+    /// A reconcile dropped because its shard was lost.
+    Dropped(ObjectRef<K>),
+    /// A change of leadership (`None`: the election ended).
+    Leader(Option<Result<LeaderEvent, LeaseError>>),
     Timer,
     Shutdown,
     /// Stopping, and the last posted events are sent.
@@ -451,7 +498,11 @@ where
             let now = self.client.now();
             let wait = if self.stopping { None } else { self.start_due(now) };
             if self.stopping && self.in_flight.is_empty() && self.events_sent() {
-                return None;
+                match &mut self.leader {
+                    // Give the Leases back, and wait for the election to end.
+                    Some(l) if l.events.is_some() => drop(l.release.take()),
+                    _ => return None,
+                }
             }
             let mut timer = wait.map(|until| self.client.transport().sleep_until(until));
             let woken = poll_fn(|cx| {
@@ -461,7 +512,17 @@ where
                 {
                     self.events = None;
                 }
-                if self.stopping && self.in_flight.is_empty() && self.events_sent() {
+                if let Some(l) = &mut self.leader
+                    && let Some(events) = &mut l.events
+                    && let Poll::Ready(event) = events.poll_next_unpin(cx)
+                {
+                    return Poll::Ready(Woken::Leader(event));
+                }
+                if self.stopping
+                    && self.in_flight.is_empty()
+                    && self.events_sent()
+                    && self.leader.as_ref().is_none_or(|l| l.events.is_none())
+                {
                     return Poll::Ready(Woken::EventsSent);
                 }
                 if let Some(signal) = &mut self.shutdown
@@ -471,7 +532,10 @@ where
                     return Poll::Ready(Woken::Shutdown);
                 }
                 if let Poll::Ready(Some(done)) = self.in_flight.poll_next_unpin(cx) {
-                    return Poll::Ready(Woken::Finished(done));
+                    return Poll::Ready(match done {
+                        Ran::Finished(done) => Woken::Finished(done),
+                        Ran::Dropped(key) => Woken::Dropped(key),
+                    });
                 }
                 if !self.stopping
                     && let Poll::Ready(input) = self.inputs.poll_next_unpin(cx)
@@ -499,10 +563,49 @@ where
                     }
                 }
                 Woken::Finished((key, object, result, took)) => {
+                    self.forget_running(&key);
                     return Some(self.finished(now, key, object, result, took));
+                }
+                Woken::Dropped(key) => {
+                    self.forget_running(&key);
+                    self.queue.finish(now, &key, Outcome::AwaitChange);
+                }
+                Woken::Leader(event) => {
+                    if let Some(Err(e)) = &event {
+                        tracing::debug!(error = %e, "leader election");
+                    }
+                    self.leadership_changed(now, event);
                 }
             }
             self.metrics.queue_depth.store(self.queue.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn forget_running(&mut self, key: &ObjectRef<K>) {
+        if let Some(l) = &mut self.leader {
+            l.running.retain(|(_, k, _)| k != key);
+        }
+    }
+
+    /// Acts on a change of leadership: reconciles the objects of a shard acquired, drops the
+    /// running reconciles of a shard lost.
+    fn leadership_changed(&mut self, now: Instant, event: Option<Result<LeaderEvent, LeaseError>>) {
+        let Some(l) = &mut self.leader else { return };
+        match event {
+            None => l.events = None,
+            Some(Ok(LeaderEvent::Acquired(shard))) => {
+                for o in self.store.state() {
+                    if l.leadership.shard_of(o.meta()) == shard {
+                        self.queue.schedule(now, ObjectRef::from_obj(o.as_ref()), Duration::ZERO);
+                    }
+                }
+            }
+            Some(Ok(LeaderEvent::Lost(shard, _))) => {
+                for (_, _, abort) in l.running.iter().filter(|(s, _, _)| *s == shard) {
+                    abort.abort();
+                }
+            }
+            Some(_) => {}
         }
     }
 
@@ -523,14 +626,28 @@ where
                         self.queue.forget(&key);
                         continue;
                     };
+                    // Under an election, only the objects of the shards led now; the others
+                    // are reconciled when their shard is acquired.
+                    let shard = self.leader.as_ref().map(|l| l.leadership.shard_of(object.meta()));
+                    if let (Some(l), Some(shard)) = (&self.leader, shard)
+                        && !l.leadership.leads(shard)
+                    {
+                        self.queue.finish(now, &key, Outcome::AwaitChange);
+                        self.queue.forget(&key);
+                        continue;
+                    }
                     let run = (self.reconcile)(object.clone(), self.context.clone());
+                    let (run, abort) = abortable(run);
+                    if let (Some(l), Some(shard)) = (&mut self.leader, shard) {
+                        l.running.push((shard, key.clone(), abort));
+                    }
                     let client = self.client.clone();
                     self.in_flight.push(
                         async move {
                             let started = client.now();
-                            let result = run.await;
+                            let Ok(result) = run.await else { return Ran::Dropped(key) };
                             let took = client.now().saturating_duration_since(started);
-                            (key, object, result, took)
+                            Ran::Finished((key, object, result, took))
                         }
                         .boxed(),
                     );

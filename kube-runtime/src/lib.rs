@@ -35,6 +35,7 @@ pub mod events;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub mod finalizer;
+pub mod leader;
 #[cfg(feature = "pool")]
 pub mod http1;
 #[cfg(feature = "pool")]
