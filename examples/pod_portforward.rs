@@ -8,8 +8,13 @@
 //! local port to `--port N` (default 80) of the running Pod `--pod NAME` (default `web`) in
 //! the default namespace of your kubeconfig's cluster, and serves it until you stop it.
 //!
+//! `--protocol ws|spdy|tunnel` chooses the protocol: the kubelet's WebSocket protocol (the
+//! default, as kube-rs speaks it), SPDY (as kubectl up to 1.30), or SPDY tunneled in a WebSocket
+//! (as kubectl from 1.31 on).
+//!
 //! ```sh
 //! cargo run --example pod_portforward                                       # the fake
+//! cargo run --example pod_portforward -- --protocol spdy                    # the fake, over SPDY
 //! cargo run --example pod_portforward -- --cluster --pod nginx --port 80   # then: curl the printed address
 //! ```
 //!
@@ -24,7 +29,7 @@ use futures_util::{AsyncReadExt, AsyncWriteExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube_runtime::fake::FakeTransport;
 use kube_runtime::fake::server::exec::PortScript;
-use kube_runtime::remote::{Forwarded, PortError, forward};
+use kube_runtime::remote::{Forwarded, PortError, PortForwardProtocol, forward};
 use kube_runtime::{Api, Client};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -36,6 +41,13 @@ async fn main() -> Result<(), BoxError> {
     let on_cluster =
         args.iter().any(|a| a == "--cluster") || std::env::var("KUBE_DEMO_CLUSTER").is_ok_and(|v| v == "1");
     let pod = arg("--pod").unwrap_or_else(|| "web".to_owned());
+    let protocol = match arg("--protocol").as_deref() {
+        None | Some("ws") => PortForwardProtocol::WebSocket,
+        Some("spdy") => PortForwardProtocol::Spdy,
+        Some("tunnel") => PortForwardProtocol::SpdyOverWebSocket,
+        Some(other) => return Err(format!("--protocol {other:?}: expected ws, spdy or tunnel").into()),
+    };
+    println!("port-forward protocol: {protocol:?}");
     let client = if on_cluster {
         println!("pod_portforward to the Pod {pod:?} of your kubeconfig's cluster");
         transport_asyncstd::try_default().await?
@@ -49,12 +61,12 @@ async fn main() -> Result<(), BoxError> {
         let port = arg("--port").map(|p| p.parse()).transpose()?.unwrap_or(80);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         println!("forwarding {} to {pod}:{port}; stop with Ctrl-C", listener.local_addr()?);
-        serve(listener, pods, pod, port, None).await;
+        serve(listener, pods, pod, port, protocol, None).await;
         return Ok(());
     }
 
     // The streams themselves: two ports on one connection.
-    let mut pf = pods.portforward(&pod, &[8080, 9090]).await?;
+    let mut pf = pods.portforward_with(&pod, &[8080, 9090], protocol).await?;
     let mut echo = pf.take_stream(8080).expect("port 8080 was asked for");
     echo.write_all(b"hello, port 8080").await?;
     let mut back = [0u8; 16];
@@ -77,7 +89,7 @@ async fn main() -> Result<(), BoxError> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let local = listener.local_addr()?;
     println!("forwarding {local} to {pod}:8080");
-    let serving = async_std::task::spawn(serve(listener, pods, pod, 8080, Some(2)));
+    let serving = async_std::task::spawn(serve(listener, pods, pod, 8080, protocol, Some(2)));
     for i in 1..=2 {
         talk(local, &format!("connection {i}: ping\n")).await?;
     }
@@ -97,7 +109,14 @@ async fn talk(local: SocketAddr, line: &str) -> Result<(), BoxError> {
 
 /// Accepts connections (`limit` of them, or forever) and forwards each on a task of its own;
 /// returns once those have ended.
-async fn serve(listener: TcpListener, pods: Api<Pod>, pod: String, port: u16, limit: Option<usize>) {
+async fn serve(
+    listener: TcpListener,
+    pods: Api<Pod>,
+    pod: String,
+    port: u16,
+    protocol: PortForwardProtocol,
+    limit: Option<usize>,
+) {
     let mut tasks = Vec::new();
     while limit.is_none_or(|limit| tasks.len() < limit) {
         let (conn, peer) = match listener.accept().await {
@@ -109,7 +128,7 @@ async fn serve(listener: TcpListener, pods: Api<Pod>, pod: String, port: u16, li
         };
         let (pods, pod) = (pods.clone(), pod.clone());
         tasks.push(async_std::task::spawn(async move {
-            match forward_connection(&pods, &pod, port, conn).await {
+            match forward_connection(&pods, &pod, port, protocol, conn).await {
                 Ok(copied) => println!("  {peer}: {} bytes to the Pod, {} back", copied.to_pod, copied.from_pod),
                 Err(e) => println!("  {peer}: {e}"),
             }
@@ -121,8 +140,14 @@ async fn serve(listener: TcpListener, pods: Api<Pod>, pod: String, port: u16, li
 }
 
 /// One accepted connection: a port-forward of its own, copied both ways until either side ends.
-async fn forward_connection(pods: &Api<Pod>, pod: &str, port: u16, conn: TcpStream) -> Result<Forwarded, BoxError> {
-    let mut pf = pods.portforward(pod, &[port]).await?;
+async fn forward_connection(
+    pods: &Api<Pod>,
+    pod: &str,
+    port: u16,
+    protocol: PortForwardProtocol,
+    conn: TcpStream,
+) -> Result<Forwarded, BoxError> {
+    let mut pf = pods.portforward_with(pod, &[port], protocol).await?;
     let remote = pf.take_stream(port).expect("the port asked for");
     let copied = forward(conn, remote).await?;
     pf.join().await?;
