@@ -40,6 +40,8 @@ pub mod faults;
 mod handlers;
 pub mod kinds;
 pub mod patch;
+#[cfg(feature = "protobuf")]
+mod protobuf;
 mod session;
 mod spdy_session;
 pub mod store;
@@ -135,6 +137,9 @@ pub struct FakeApiServer {
     config: FakeConfig,
     start: Instant,
     kinds: Vec<KindInfo>,
+    /// The watches answered in protobuf frames.
+    #[cfg(feature = "protobuf")]
+    protobuf_watches: std::collections::BTreeSet<WatchId>,
     /// Kinds no longer served (their CRD was deleted); their ids stay, as the store's keys use them.
     unserved: std::collections::BTreeSet<KindId>,
     store: Store,
@@ -163,6 +168,8 @@ impl FakeApiServer {
             config,
             start,
             kinds: kinds::builtin_kinds(),
+            #[cfg(feature = "protobuf")]
+            protobuf_watches: std::collections::BTreeSet::new(),
             unserved: std::collections::BTreeSet::new(),
             store,
             watches: BTreeMap::new(),
@@ -214,8 +221,17 @@ impl FakeApiServer {
         self.store.compact();
     }
 
-    /// Handles one request at time `now`.
+    /// Handles one request at time `now`. With the `protobuf` feature, a request that asks for
+    /// `application/vnd.kubernetes.protobuf` first is answered in protobuf for built-in kinds.
     pub fn handle(&mut self, now: Instant, req: &http::Request<Vec<u8>>) -> Reply {
+        #[cfg(feature = "protobuf")]
+        if let Some(wanted) = protobuf::wanted(req) {
+            return self.handle_protobuf(now, wanted);
+        }
+        self.handle_json(now, req)
+    }
+
+    fn handle_json(&mut self, now: Instant, req: &http::Request<Vec<u8>>) -> Reply {
         let reply = match self.dispatch(now, req) {
             Ok(reply) => reply,
             Err(resp) => Reply::Response(*resp),

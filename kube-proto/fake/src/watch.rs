@@ -236,6 +236,15 @@ impl FakeApiServer {
     /// What the watch `id` sends now: events since the last poll, bookmarks that are due, or its
     /// end at the timeout. Poll again after every write and at the instant `Pending` names.
     pub fn poll_watch(&mut self, id: WatchId, now: Instant) -> WatchPoll {
+        #[cfg(feature = "protobuf")]
+        if self.protobuf_watches.contains(&id) {
+            return self.poll_protobuf_watch(id, now);
+        }
+        self.poll_watch_json(id, now)
+    }
+
+    /// [`poll_watch`](Self::poll_watch) in JSON lines.
+    pub(crate) fn poll_watch_json(&mut self, id: WatchId, now: Instant) -> WatchPoll {
         let current = self.store.current_rv();
         let compacted = self.store.compacted_rv();
         let Some(w) = self.watches.get_mut(&id) else { return WatchPoll::Finished(Vec::new()) };
