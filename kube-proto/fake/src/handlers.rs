@@ -500,6 +500,7 @@ impl FakeApiServer {
             }
             _ => {}
         }
+        self.admit_custom_resource(&kind, &name, &mut obj)?;
         validate(&kind, &name, &obj)?;
         let owners = match applied {
             Some(o) => o,
@@ -836,6 +837,7 @@ impl FakeApiServer {
             }
             new["metadata"]["labels"][NAMESPACE_NAME_LABEL] = Value::String(name.clone());
         }
+        self.admit_custom_resource(&kind, &name, &mut new)?;
         validate(&kind, &name, &new)?;
         let causes = field_causes(&kind, &new);
         if !causes.is_empty() {

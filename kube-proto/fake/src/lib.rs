@@ -34,6 +34,7 @@
 pub mod access;
 mod connect;
 mod context;
+mod crd_schema;
 mod discovery;
 pub mod exec;
 pub mod faults;
@@ -152,6 +153,10 @@ pub struct FakeApiServer {
     denials: Vec<access::DenyRule>,
     /// What runs in pods on exec and attach, and listens on their ports, by namespace and name.
     scripts: BTreeMap<(String, String), connect::PodScripts>,
+    /// The `fieldValidation` of the request being served.
+    field_validation: crd_schema::FieldValidation,
+    /// The `Warning` headers of the response being made.
+    warnings: Vec<String>,
 }
 
 /// The result of a handler: a response body and status, or an error `Status`.
@@ -176,6 +181,8 @@ impl FakeApiServer {
             next_watch: 1,
             denials: Vec::new(),
             scripts: BTreeMap::new(),
+            field_validation: crd_schema::FieldValidation::default(),
+            warnings: Vec::new(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
@@ -251,6 +258,9 @@ impl FakeApiServer {
         }
         let route = self.route(req)?;
         let query = parse_query(req.uri().query().unwrap_or(""));
+        self.warnings.clear();
+        self.field_validation =
+            crd_schema::FieldValidation::from_query(query.get("fieldValidation").map(String::as_str));
         let is_watch = route.legacy_watch || query.get("watch").is_some_and(|v| v == "true" || v == "1");
         let method = req.method();
         // Authorization comes before everything else the request asks.
@@ -320,7 +330,13 @@ impl FakeApiServer {
                     }
                     MetaAccept::Object | MetaAccept::List => to_partial_metadata(&body),
                 };
-                json_response(code, &body)
+                let mut resp = json_response(code, &body);
+                for w in self.warnings.drain(..) {
+                    if let Ok(v) = http::HeaderValue::from_str(&format!("299 - {w:?}")) {
+                        resp.headers_mut().append(http::header::WARNING, v);
+                    }
+                }
+                resp
             }
             Err(status) => status_response(&status),
         };
