@@ -5,7 +5,7 @@
 mod support;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube_proto::managed_fields::{extract, extract_subresource};
 use kube_proto_apply::api::apps::v1 as apps;
 use kube_proto_apply::api::core::v1 as core;
@@ -45,7 +45,11 @@ fn deployment_two_managers() {
                         core::PodSpecApplyConfiguration::new().with_container(
                             container("app")
                                 .with_image("nginx:1.29")
-                                .with_port(core::ContainerPortApplyConfiguration::new().with_container_port(80))
+                                .with_port(
+                                    core::ContainerPortApplyConfiguration::new()
+                                        .with_container_port(80)
+                                        .with_protocol("TCP"),
+                                )
                                 .with_env_item(
                                     core::EnvVarApplyConfiguration::new().with_name("MODE").with_value("fast"),
                                 )
@@ -87,6 +91,34 @@ fn deployment_two_managers() {
     assert_eq!(after["spec"]["replicas"], 6);
     assert_eq!(owned(&after, "owner", ""), owned(&live, "owner", ""));
     assert_eq!(after["spec"]["template"]["spec"]["containers"][0]["env"].as_array().map(Vec::len), Some(2));
+}
+
+/// A key field left out and defaulted (a port's `protocol`) comes back in the extracted part,
+/// as client-go's extract appends key fields: re-applying it leaves the object as it was, but
+/// the manager then owns `protocol` too.
+#[test]
+fn defaulted_key_fields_come_back() {
+    let mut fake = Fake::new();
+    let owner = core::PodApplyConfiguration::new("p", "default").with_spec(
+        core::PodSpecApplyConfiguration::new().with_container(
+            container("app")
+                .with_image("x")
+                .with_port(core::ContainerPortApplyConfiguration::new().with_container_port(80)),
+        ),
+    );
+    let before = fake.apply::<Pod>("default", "p", &owner, "owner", false).unwrap();
+    let got: core::PodApplyConfiguration = extract(&before, "owner").unwrap();
+    let port = &got.spec.as_ref().and_then(|s| s.containers.as_ref()).unwrap()[0].ports.as_ref().unwrap()[0];
+    assert_eq!(port.protocol.as_deref(), Some("TCP"));
+    let after = fake.apply::<Pod>("default", "p", &got, "owner", false).unwrap();
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        v["metadata"].as_object_mut().map(|m| (m.remove("managedFields"), m.remove("resourceVersion")));
+        v
+    };
+    assert_eq!(strip(&after), strip(&before));
+    let ports = &owned(&after, "owner", "")["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"]["f:ports"];
+    assert_eq!(ports["k:{\"containerPort\":80,\"protocol\":\"TCP\"}"]["f:protocol"], json!({}), "{ports}");
 }
 
 #[test]

@@ -690,7 +690,7 @@ impl FakeApiServer {
                 Box::new(s)
             })?,
             "application/strategic-merge-patch+json" => {
-                patch::strategic_merge_patch(&mut patched, &body, &list_keys_for(&kind))
+                patch::strategic_merge_patch(&mut patched, &body, &strategic_keys_for(&kind))
                     .map_err(|e| bad_request(format!("unable to apply the strategic merge patch: {e}")))?
             }
             _ => {
@@ -1482,9 +1482,31 @@ fn spec_changed(old: &Value, new: &Value, status_subresource: bool) -> bool {
     strip(old) != strip(new)
 }
 
+/// Server-side apply's list rules of a kind: the real server's schema for the built-in kinds of
+/// Kubernetes 1.36 ([`patch::KindSchema`]), the hand-kept table for other built-ins, none (every
+/// list atomic) for custom resources.
 fn list_keys_for(kind: &KindInfo) -> impl Fn(&str) -> Option<&'static str> + use<> {
-    let builtin = kind.builtin;
-    move |path: &str| if builtin { patch::builtin_list_key(path) } else { None }
+    let (builtin, schema) = (kind.builtin, schema_of(kind));
+    move |path: &str| match schema {
+        Some(s) => s.apply_list_key(path),
+        None if builtin => patch::builtin_list_key(path),
+        None => None,
+    }
+}
+
+/// Strategic merge patch's list rules of a built-in kind (`patchMergeKey`/`patchStrategy`).
+fn strategic_keys_for(kind: &KindInfo) -> impl Fn(&str) -> Option<&'static str> + use<> {
+    let (builtin, schema) = (kind.builtin, schema_of(kind));
+    move |path: &str| match schema {
+        Some(s) => s.strategic_list_key(path),
+        None if builtin => patch::builtin_list_key(path),
+        None => None,
+    }
+}
+
+fn schema_of(kind: &KindInfo) -> Option<patch::KindSchema> {
+    let r = &kind.resource;
+    if kind.builtin { patch::KindSchema::of(&r.group, &r.version, &r.kind) } else { None }
 }
 
 fn apply_error(kind: &KindInfo, name: &str, e: patch::ApplyError) -> Box<Status> {

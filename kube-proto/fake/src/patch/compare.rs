@@ -27,13 +27,39 @@ pub(super) fn list_kind(path: &str, list_keys: &dyn Fn(&str) -> Option<&'static 
     }
 }
 
-/// The path element of a list item; `None` for a keyed item without its key fields.
+/// A key field of a keyed list and its default, if the schema gives one (`protocol="TCP"`:
+/// server-side apply keys an item that leaves it out with the default).
+pub(super) fn key_field(key: &'static str) -> (&'static str, Option<Value>) {
+    match key.split_once('=') {
+        Some((name, default)) => (name, serde_json::from_str(default).ok()),
+        None => (key, None),
+    }
+}
+
+/// Sets the defaults of the key fields `item` leaves out, as the real server's defaulting does.
+pub(super) fn default_keys(item: &mut Value, kind: &ListKind) {
+    if let (ListKind::Map(keys), Value::Object(m)) = (kind, item) {
+        for k in keys {
+            if let (name, Some(default)) = key_field(k) {
+                m.entry(name).or_insert(default);
+            }
+        }
+    }
+}
+
+/// The path element of a list item; `None` for a keyed item without its key fields (and
+/// without defaults for them).
 pub(super) fn item_element(item: &Value, kind: &ListKind) -> Option<PathElement> {
     match (kind, item) {
         (ListKind::Map(keys), Value::Object(m)) => {
             let mut km = Map::new();
             for k in keys {
-                km.insert((*k).to_owned(), m.get(*k)?.clone());
+                let (name, default) = key_field(k);
+                let v = match m.get(name) {
+                    Some(v) => v.clone(),
+                    None => default?,
+                };
+                km.insert(name.to_owned(), v);
             }
             Some(PathElement::Key(canonical_json(&Value::Object(km))))
         }

@@ -4,14 +4,18 @@
 //! - [`merge_patch`]: JSON merge patch (RFC 7386, `application/merge-patch+json`).
 //! - [`json_patch`]: JSON patch (RFC 6902, `application/json-patch+json`), atomic.
 //! - [`strategic_merge_patch`]: strategic merge patch of built-in kinds
-//!   (`application/strategic-merge-patch+json`), with list merge keys from [`builtin_list_key`].
+//!   (`application/strategic-merge-patch+json`), with list merge keys from [`KindSchema`] (the
+//!   real server's OpenAPI schema, for every built-in kind of Kubernetes 1.36) or, for kinds it
+//!   does not have, [`builtin_list_key`].
 //! - [`apply`] and [`record_update`]: server-side apply and the bookkeeping of every other write,
 //!   tracked in [`FieldOwners`] and stored as `metadata.managedFields` (`FieldsV1`).
 //!
 //! # Where this is simpler than kube-apiserver
 //!
-//! - There is no OpenAPI schema. A list's kind comes from a list-key function of the list's
-//!   dotted path (field names without indices, e.g. `spec.template.spec.containers`): a key
+//! - Lists follow the real schema ([`KindSchema`]: `x-kubernetes-list-type`/`list-map-keys` for
+//!   apply, `patchStrategy`/`patchMergeKey` for strategic merge patch), but nothing else of it
+//!   does (defaults, atomic structs and maps, validation). A list's kind comes from a list-key
+//!   function of the list's dotted path (field names without indices, e.g. `spec.template.spec.containers`): a key
 //!   makes it a map-list merged element-wise by that key (several key fields may be given
 //!   comma-separated, `"containerPort,protocol"`; strategic merge patch uses the first),
 //!   [`MERGE_BY_VALUE`] (or a key on a list of scalars) makes it a set, and `None` makes it
@@ -41,6 +45,8 @@ mod field_set;
 mod json;
 mod managed_fields;
 mod merge;
+mod schema;
+mod schema_rules;
 mod strategic;
 #[cfg(test)]
 mod test_support;
@@ -51,6 +57,7 @@ pub use field_set::FieldSet;
 pub use json::json_patch;
 pub use managed_fields::{FieldOwners, ManagedFieldsEntry, ManagerRef, Operation, record_update, record_update_as};
 pub use merge::merge_patch;
+pub use schema::KindSchema;
 pub use strategic::{builtin_list_key, strategic_merge_patch};
 
 /// What a list-key function returns for a list of scalars that merges as a set, by value (like

@@ -465,7 +465,7 @@ pub(super) static TYPES: &[&[Field]] = &[
         Field::new("envFrom", 146, false, None, None),
         Field::new("lifecycle", 175, false, None, None),
         Field::new("livenessProbe", 245, false, None, None),
-        Field::new("ports", 127, false, Some("containerPort,protocol"), Some("containerPort")),
+        Field::new("ports", 127, false, Some("containerPort,protocol=\"TCP\""), Some("containerPort")),
         Field::new("readinessProbe", 245, false, None, None),
         Field::new("resizePolicy", 128, false, None, None),
         Field::new("resources", 260, false, None, None),
@@ -550,7 +550,7 @@ pub(super) static TYPES: &[&[Field]] = &[
         Field::new("envFrom", 146, false, None, None),
         Field::new("lifecycle", 175, false, None, None),
         Field::new("livenessProbe", 245, false, None, None),
-        Field::new("ports", 127, false, Some("containerPort,protocol"), Some("containerPort")),
+        Field::new("ports", 127, false, Some("containerPort,protocol=\"TCP\""), Some("containerPort")),
         Field::new("readinessProbe", 245, false, None, None),
         Field::new("resizePolicy", 128, false, None, None),
         Field::new("resources", 260, false, None, None),
@@ -840,7 +840,7 @@ pub(super) static TYPES: &[&[Field]] = &[
         Field::new("dnsConfig", 227, false, None, None),
         Field::new("ephemeralContainers", 149, false, Some("name"), Some("name")),
         Field::new("hostAliases", 167, false, Some("ip"), Some("ip")),
-        Field::new("imagePullSecrets", 183, false, Some("name"), Some("name")),
+        Field::new("imagePullSecrets", 183, false, Some("name=\"\""), Some("name")),
         Field::new("initContainers", 124, false, Some("name"), Some("name")),
         Field::new("os", 231, false, None, None),
         Field::new("readinessGates", 232, false, None, None),
@@ -973,7 +973,7 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 279 (io.k8s.api.core.v1.ServiceSpec)
     &[
-        Field::new("ports", 278, false, Some("port,protocol"), Some("port")),
+        Field::new("ports", 278, false, Some("port,protocol=\"TCP\""), Some("port")),
         Field::new("sessionAffinityConfig", 281, false, None, None),
     ],
     // 280 (io.k8s.api.core.v1.ServiceStatus)

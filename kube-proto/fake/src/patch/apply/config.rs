@@ -5,13 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
-use crate::patch::compare::{ListKind, item_element, list_kind};
+use crate::patch::compare::{ListKind, default_keys, item_element, key_field, list_kind};
 use crate::patch::field_set::{FieldPath, PathElement};
 use crate::patch::{ApplyError, join};
 
 fn missing_key(path: &str, kind: &ListKind) -> ApplyError {
     let keys = match kind {
-        ListKind::Map(k) => k.join(", "),
+        ListKind::Map(k) => k.iter().map(|k| key_field(k).0).collect::<Vec<_>>().join(", "),
         _ => String::new(),
     };
     ApplyError::Invalid(format!(".{path}: an element of this associative list does not have the key field(s) {keys}"))
@@ -125,7 +125,9 @@ fn merge_list(
     }
     let merge_item = |pe: &PathElement, r: &Value| -> Result<Value, ApplyError> {
         let l = observed_lhs.get(pe).and_then(|&i| lhs.get(i));
-        merge_apply(l, r, path, list_keys)
+        let mut merged = merge_apply(l, r, path, list_keys)?;
+        default_keys(&mut merged, kind);
+        Ok(merged)
     };
     let mut shared = rhs_pes.iter().filter(|pe| observed_lhs.contains_key(pe));
     let mut next_shared = shared.next();

@@ -3,7 +3,14 @@
 
 use super::*;
 use crate::patch::test_support::{body, fields_of, fixture, fixture_fields, no_keys};
-use crate::patch::{builtin_list_key, record_update};
+use crate::patch::{KindSchema, record_update};
+
+/// Apply's list rules of a Pod (keyed containers, set finalizers), from the real schema; they
+/// serve the ConfigMaps, Deployments and custom resources here too (their lists are in
+/// metadata, which every kind shares, or absent).
+fn pod_keys(path: &str) -> Option<&'static str> {
+    KindSchema::of("", "v1", "Pod").and_then(|s| s.apply_list_key(path))
+}
 use serde_json::json;
 
 /// Fixture apply bodies are YAML; these are the same documents as JSON.
@@ -32,14 +39,14 @@ fn apply_replays_the_configmap_fixtures() {
     // create
     let fx = fixture!("apply-configmap-create");
     let mut owners = FieldOwners::new();
-    let created = apply(None, &cm_a("value1"), "a", false, &mut owners, &builtin_list_key).unwrap();
+    let created = apply(None, &cm_a("value1"), "a", false, &mut owners, &pod_keys).unwrap();
     let live = store(created, &owners, 619);
     assert_eq!(live, fx["response"]["body"]);
 
     // again, with data.key changed
     let fx = fixture!("apply-configmap-again");
     let mut owners = FieldOwners::from_object(&live);
-    let out = apply(Some(&live), &cm_a("value2"), "a", false, &mut owners, &builtin_list_key).unwrap();
+    let out = apply(Some(&live), &cm_a("value2"), "a", false, &mut owners, &pod_keys).unwrap();
     assert_ne!(out, live);
     let live = store(out, &owners, 620);
     assert_eq!(live, fx["response"]["body"]);
@@ -48,7 +55,7 @@ fn apply_replays_the_configmap_fixtures() {
     let fx = fixture!("apply-configmap-noop");
     let mut owners = FieldOwners::from_object(&live);
     let before = owners.clone();
-    let out = apply(Some(&live), &cm_a("value2"), "a", false, &mut owners, &builtin_list_key).unwrap();
+    let out = apply(Some(&live), &cm_a("value2"), "a", false, &mut owners, &pod_keys).unwrap();
     assert_eq!(out, live);
     assert_eq!(out, fx["response"]["body"]);
     assert_eq!(owners, before);
@@ -56,7 +63,7 @@ fn apply_replays_the_configmap_fixtures() {
     // conflict
     let fx = fixture!("apply-configmap-conflict");
     let mut owners = FieldOwners::from_object(&live);
-    let err = apply(Some(&live), &cm_b(), "b", false, &mut owners, &builtin_list_key).unwrap_err();
+    let err = apply(Some(&live), &cm_b(), "b", false, &mut owners, &pod_keys).unwrap_err();
     assert_eq!(owners, FieldOwners::from_object(&live), "nothing changes on conflict");
     let status = &fx["response"]["body"];
     assert_eq!(err.to_string(), status["message"]);
@@ -74,13 +81,13 @@ fn apply_replays_the_configmap_fixtures() {
 
     // force: b takes data.shared
     let fx = fixture!("apply-configmap-force");
-    let out = apply(Some(&live), &cm_b(), "b", true, &mut owners, &builtin_list_key).unwrap();
+    let out = apply(Some(&live), &cm_b(), "b", true, &mut owners, &pod_keys).unwrap();
     let live = store(out, &owners, 621);
     assert_eq!(live, fx["response"]["body"]);
 
     // (not captured) a force-applies its earlier configuration, retaking data.shared
     let mut owners = FieldOwners::from_object(&live);
-    let out = apply(Some(&live), &cm_a("value2"), "a", true, &mut owners, &builtin_list_key).unwrap();
+    let out = apply(Some(&live), &cm_a("value2"), "a", true, &mut owners, &pod_keys).unwrap();
     assert_eq!(out["data"], json!({"key": "value2", "other": "b", "shared": "from-a"}));
     assert_eq!(fields_of(&owners, "b", Operation::Apply), json!({"f:data": {"f:other": {}}}));
     let live = store(out, &owners, 622);
@@ -89,7 +96,7 @@ fn apply_replays_the_configmap_fixtures() {
     let fx = fixture!("apply-configmap-json-body");
     let body = body(&fx);
     let mut owners = FieldOwners::from_object(&live);
-    let out = apply(Some(&live), &body, "a", false, &mut owners, &builtin_list_key).unwrap();
+    let out = apply(Some(&live), &body, "a", false, &mut owners, &pod_keys).unwrap();
     let live = store(out, &owners, 623);
     assert_eq!(live, fx["response"]["body"]);
 }
@@ -213,7 +220,7 @@ fn apply_merges_keyed_lists_and_removes_items_no_longer_applied() {
         "a",
         false,
         &mut owners,
-        &builtin_list_key,
+        &pod_keys,
     )
     .unwrap();
     assert_eq!(
@@ -231,7 +238,7 @@ fn apply_merges_keyed_lists_and_removes_items_no_longer_applied() {
         "b",
         false,
         &mut owners,
-        &builtin_list_key,
+        &pod_keys,
     )
     .unwrap();
     let names: Vec<&str> =
@@ -241,15 +248,8 @@ fn apply_merges_keyed_lists_and_removes_items_no_longer_applied() {
     assert_eq!(live["spec"]["containers"][0]["image"], "app:1");
 
     // a stops applying side and app's args: they go; app stays (b owns things in it).
-    let out = apply(
-        Some(&live),
-        &pod(json!([{"name": "app", "image": "app:1"}])),
-        "a",
-        false,
-        &mut owners,
-        &builtin_list_key,
-    )
-    .unwrap();
+    let out = apply(Some(&live), &pod(json!([{"name": "app", "image": "app:1"}])), "a", false, &mut owners, &pod_keys)
+        .unwrap();
     assert_eq!(
         out["spec"]["containers"],
         json!([
@@ -261,8 +261,7 @@ fn apply_merges_keyed_lists_and_removes_items_no_longer_applied() {
     // A conflicting image change by b, forced.
     let mut o = owners.clone();
     let err =
-        apply(Some(&out), &pod(json!([{"name": "app", "image": "app:2"}])), "b", false, &mut o, &builtin_list_key)
-            .unwrap_err();
+        apply(Some(&out), &pod(json!([{"name": "app", "image": "app:2"}])), "b", false, &mut o, &pod_keys).unwrap_err();
     assert_eq!(
         err.to_string(),
         "Apply failed with 1 conflict: conflict with \"a\": .spec.containers[name=\"app\"].image"
@@ -273,13 +272,12 @@ fn apply_merges_keyed_lists_and_removes_items_no_longer_applied() {
 fn apply_sets_and_finalizers() {
     let obj = |f: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "finalizers": f}});
     let mut owners = FieldOwners::new();
-    let live = apply(None, &obj(json!(["a/x"])), "a", false, &mut owners, &builtin_list_key).unwrap();
-    let live = apply(Some(&live), &obj(json!(["b/y"])), "b", false, &mut owners, &builtin_list_key).unwrap();
+    let live = apply(None, &obj(json!(["a/x"])), "a", false, &mut owners, &pod_keys).unwrap();
+    let live = apply(Some(&live), &obj(json!(["b/y"])), "b", false, &mut owners, &pod_keys).unwrap();
     assert_eq!(live["metadata"]["finalizers"], json!(["a/x", "b/y"]));
     assert_eq!(fields_of(&owners, "b", Operation::Apply), json!({"f:metadata": {"f:finalizers": {"v:\"b/y\"": {}}}}));
     // a drops its finalizer.
-    let live =
-        apply(Some(&live), &json!({"metadata": {"name": "c"}}), "a", false, &mut owners, &builtin_list_key).unwrap();
+    let live = apply(Some(&live), &json!({"metadata": {"name": "c"}}), "a", false, &mut owners, &pod_keys).unwrap();
     assert_eq!(live["metadata"]["finalizers"], json!(["b/y"]));
     assert!(owners.entry("a", Operation::Apply).is_none(), "a owns nothing any more");
 }
@@ -337,12 +335,12 @@ fn apply_after_update_conflicts_and_times() {
     let applied =
         json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 3}});
     let mut owners = FieldOwners::from_object(&live);
-    let err = apply(Some(&live), &applied, "ctl", false, &mut owners, &builtin_list_key).unwrap_err();
+    let err = apply(Some(&live), &applied, "ctl", false, &mut owners, &pod_keys).unwrap_err();
     assert_eq!(
         err.to_string(),
         "Apply failed with 1 conflict: conflict with \"kubectl-create\" using apps/v1: .spec.replicas"
     );
-    let out = apply(Some(&live), &applied, "ctl", true, &mut owners, &builtin_list_key).unwrap();
+    let out = apply(Some(&live), &applied, "ctl", true, &mut owners, &pod_keys).unwrap();
     let mut stored = out.clone();
     owners.write_to(&mut stored, "apps/v1", "T1");
     let mf = stored["metadata"]["managedFields"].as_array().unwrap();
@@ -356,7 +354,7 @@ fn apply_after_update_conflicts_and_times() {
 
     // A no-op apply: same object, no new time.
     let mut owners = FieldOwners::from_object(&stored);
-    let again = apply(Some(&stored), &applied, "ctl", false, &mut owners, &builtin_list_key).unwrap();
+    let again = apply(Some(&stored), &applied, "ctl", false, &mut owners, &pod_keys).unwrap();
     assert_eq!(again, stored);
     let mut rewritten = again.clone();
     owners.write_to(&mut rewritten, "apps/v1", "T2");
@@ -367,10 +365,9 @@ fn apply_after_update_conflicts_and_times() {
 fn apply_rejects_invalid_configurations() {
     let mut owners = FieldOwners::new();
     assert!(matches!(apply(None, &json!([1]), "a", false, &mut owners, &no_keys), Err(ApplyError::Invalid(_))));
-    let err = apply(None, &pod(json!([{"image": "x"}])), "a", false, &mut owners, &builtin_list_key).unwrap_err();
+    let err = apply(None, &pod(json!([{"image": "x"}])), "a", false, &mut owners, &pod_keys).unwrap_err();
     assert!(matches!(err, ApplyError::Invalid(_)), "{err}");
-    let err = apply(None, &pod(json!([{"name": "a"}, {"name": "a"}])), "a", false, &mut owners, &builtin_list_key)
-        .unwrap_err();
+    let err = apply(None, &pod(json!([{"name": "a"}, {"name": "a"}])), "a", false, &mut owners, &pod_keys).unwrap_err();
     assert_eq!(err.to_string(), ".spec.containers: duplicate entries for key [name=\"a\"]");
     assert!(err.causes().is_empty());
     assert!(owners.is_empty());
