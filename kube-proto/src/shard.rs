@@ -14,8 +14,10 @@
 //! (`<prefix>-member-<hash of its identity>`), and every replica LISTs the group's Leases (label
 //! [`GROUP_LABEL`]) once per retry period. That one LIST also serves as the read of every shard
 //! Lease. A member is live while its Lease keeps changing (judged, as always, by when the change
-//! was observed locally). Each replica aims at a fair share, `ceil(S / live members)`: it takes
-//! free or expired shards up to it, and gives back (clears the holder of) those beyond it, so
+//! was observed locally). Each replica aims at a fair share: with `n` live members, `S / n`
+//! shards, plus one for the first `S mod n` members by identity, so that the shares add up to
+//! exactly `S`. It takes free or expired shards up to its share, and gives back (clears the
+//! holder of) those beyond it, so
 //! shards move to a replica that joins and away from one that leaves or dies; on shutdown it
 //! gives back all of them and its membership.
 //!
@@ -465,8 +467,8 @@ impl Shards {
         live.into_iter().collect()
     }
 
-    /// Sets which shards this replica wants: those it holds, up to its fair share, then free
-    /// ones up to it.
+    /// Sets which shards this replica wants: those it holds, up to its share, then free ones up
+    /// to it.
     fn rebalance(&mut self, now: Instant) {
         let live = self.live_members(now);
         if live != self.reported_members {
@@ -474,7 +476,12 @@ impl Shards {
             self.out.push_back(Action::Emit(ShardEvent::Members(live.clone())));
         }
         let s = self.config.shards;
-        let target = s.div_ceil(live.len().max(1) as u32) as usize;
+        let n = live.len().max(1) as u32;
+        // An exact split: `S / n` each, and one more for the first `S % n` members by identity.
+        // (A plain `ceil(S / n)` each can starve a newcomer: with 4 shards held 2 and 2, a third
+        // replica's share would be 2 too, and nobody would be over it to give one back.)
+        let rank = live.iter().position(|m| *m == self.config.lease.identity).unwrap_or(0) as u32;
+        let target = (s / n + u32::from(rank < s % n)) as usize;
         let mut keep: Vec<u32> = Vec::with_capacity(target);
         for i in 0..s {
             if keep.len() < target && self.shards[i as usize].holds() {
