@@ -23,6 +23,7 @@ transport_tests!(
     dynamic_objects_through_what_it_resolves,
     applies_a_folder_with_a_crd_and_its_objects,
     bad_manifests_apply_nothing_and_a_failure_says_what_was_applied,
+    the_cache_lives_for_its_ttl_and_unknown_names_look_again: loopback,
 );
 
 const MANAGER: &str = "kit-discovery";
@@ -275,4 +276,24 @@ async fn bad_manifests_apply_nothing_and_a_failure_says_what_was_applied(ctx: Ct
         "{text}"
     );
     assert_eq!(count().await, 1, "the first only");
+}
+
+async fn the_cache_lives_for_its_ttl_and_unknown_names_look_again(ctx: Ctx) {
+    let server = ctx.loopback("it serves a new kind by registering it in the fake");
+    let has_sprockets = |c: &kube_proto::discovery::Catalog| c.find("kit.example.com", "v1", "sprockets").is_some();
+    let cached = Discovery::new(ctx.client.clone(), Duration::from_secs(3600));
+    let uncached = Discovery::new(ctx.client.clone(), Duration::ZERO);
+    assert!(!has_sprockets(&*cached.catalog().await.unwrap()));
+    let sprockets = kube_proto::ApiResource::new("kit.example.com", "v1", "Sprocket", "sprockets", true);
+    server.fake().register(kube_runtime::fake::server::KindInfo::custom(sprockets, false, None));
+    // The cached catalog is kept for its time to live; with none, each use asks again.
+    assert!(!has_sprockets(&*cached.catalog().await.unwrap()));
+    assert!(has_sprockets(&*uncached.catalog().await.unwrap()));
+    // A name unknown to the cached catalog is looked up again, and the new catalog is kept.
+    assert_eq!(cached.resolve("sprocket").await.unwrap().resource.kind, "Sprocket");
+    assert!(has_sprockets(&*cached.catalog().await.unwrap()));
+    // Forgotten on demand.
+    let before = cached.catalog().await.unwrap();
+    cached.invalidate();
+    assert!(!std::sync::Arc::ptr_eq(&before, &cached.catalog().await.unwrap()));
 }

@@ -5,7 +5,7 @@
 //! the caller. A name that does not resolve in a cached catalog is tried again on a fresh one
 //! (a CRD may have been created since), and [`Discovery::with_api`] refreshes and retries once
 //! when a resource it resolved answers that it is not served (its CRD was deleted, its version
-//! removed). [`apply`] applies files of manifests with server-side apply, in dependency order.
+//! removed). [`apply()`] applies files of manifests with server-side apply, in dependency order.
 //!
 //! ```
 //! # #[cfg(feature = "fake")] {
