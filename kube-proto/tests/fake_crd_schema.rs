@@ -121,7 +121,7 @@ fn gizmo_crd() -> Value {
                  "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {
                      "spec": {"type": "object", "required": ["size"], "properties": {
-                        "size": {"type": "integer", "maximum": 10},
+                        "size": {"type": "integer", "maximum": 10.0},
                         "mode": {"type": "string", "default": "fast", "enum": ["fast", "slow"]},
                         "name": {"type": "string", "nullable": true, "maxLength": 5},
                         "port": {"x-kubernetes-int-or-string": true},

@@ -262,9 +262,13 @@ fn type_matches(want: &str, v: &Value) -> bool {
     }
 }
 
-/// Go's `%v` of a JSON value in these messages: strings quoted, the rest as JSON.
+/// Go's `%v` of a JSON value in these messages: strings quoted, whole numbers without a
+/// fraction (a bound written `0.0` shows as `0`), the rest as JSON.
 fn shown(v: &Value) -> String {
-    v.to_string()
+    match v.as_f64() {
+        Some(f) if v.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+        _ => v.to_string(),
+    }
 }
 
 fn validate(schema: &Value, value: &Value, path: &str, causes: &mut Vec<StatusCause>) {
