@@ -10,7 +10,10 @@
 //! alternate within every repetition (the order rotates), and the table holds medians.
 //!
 //! Figures: a paged list (seconds, peak RSS); a raw watch (`Api::watch`) and `watcher()`
-//! (events/s), with the best plain decode of the same bytes in process for reference; small
+//! (events/s), with the best plain decode of the same bytes in process for reference; the same
+//! two in protobuf (`pbrawwatch`, `pbwatcher`: `Api::protobuf()`, the same events as
+//! `;stream=watch` frames, ours only: kube-rs has no protobuf), with the plain protobuf decode and
+//! the bytes per event on the wire beside JSON's; small
 //! GETs and server-side applies at concurrency 1 and 64 (p50, p99, requests/s); memory of a
 //! client at rest and per open watch; exec (the time to start `echo` and get its exit status,
 //! and round trips of a 64-byte line through one `cat`, p50 and p99) and a port-forward's
@@ -31,10 +34,12 @@ use kube_bench::{EXEC_POD, FORWARDED_PORT, PAGE, Payloads, Scale, Server, proc_s
 use serde_json::{Value, json};
 
 const CLIENTS: [&str; 3] = ["hyper", "asyncstd", "kube-rs"];
-const FIGURES: [&str; 11] = [
+const FIGURES: [&str; 13] = [
     "list",
     "rawwatch",
     "watcher",
+    "pbrawwatch",
+    "pbwatcher",
     "reflector",
     "store",
     "storecompact",
@@ -89,6 +94,8 @@ fn parent() {
                 .into_iter()
                 .filter(|c| *c == "plain" || selected("BENCH_CLIENTS", c))
                 .filter(|c| !(*figure == "storecompact" && *c == "kube-rs"))
+                // kube-rs has no protobuf.
+                .filter(|c| !(figure.starts_with("pb") && *c == "kube-rs"))
                 .collect();
             for client in clients {
                 server.stats.take();
@@ -195,6 +202,10 @@ fn report(
     line(row("watcher(), events/s", "watcher", "events_per_sec", 0));
     line(row("watcher(), CPU µs per event (all threads)", "watcher", "cpu_us_per_event", 1));
     line(row("raw watch, the server's CPU µs per event", "rawwatch", "server_cpu_us_per_event", 1));
+    line(row("protobuf raw watch (`Api::protobuf()`), events/s", "pbrawwatch", "events_per_sec", 0));
+    line(row("protobuf raw watch, CPU µs per event (all threads)", "pbrawwatch", "cpu_us_per_event", 1));
+    line(row("protobuf watcher(), events/s", "pbwatcher", "events_per_sec", 0));
+    line(row("protobuf watcher(), CPU µs per event (all threads)", "pbwatcher", "cpu_us_per_event", 1));
     line(row("reflector (watcher + store), events/s", "reflector", "events_per_sec", 0));
     line(row("reflector, CPU µs per event (all threads)", "reflector", "cpu_us_per_event", 1));
     line(row("store of the paged list: seconds until ready", "store", "secs", 2));
@@ -268,12 +279,41 @@ fn report(
          serde_json::from_str per pre-split line {from_str:.0} events/s; best {best:.0}. \
          CPU µs per event: {ours_cpu:.1} and {from_str_cpu:.1}."
     ));
+    let (pb_decode, _) = get("decode", "plain", "protobuf_decoder_per_sec");
+    let (pb_cpu, _) = get("decode", "plain", "protobuf_decoder_cpu_us");
+    let (json_bytes, _) = get("decode", "plain", "json_bytes_per_event");
+    let (pb_bytes, _) = get("decode", "plain", "protobuf_bytes_per_event");
+    line(format!(
+        "Protobuf: the same events as `;stream=watch` frames decode at {pb_decode:.0} events/s in 16 KiB chunks \
+         ({:.2}× kube-proto's JSON WatchDecoder, {:.2}× the best JSON decode; CPU µs per event {pb_cpu:.1}); \
+         bytes on the wire per event: JSON {json_bytes:.0}, protobuf {pb_bytes:.0} ({:.2}×).",
+        pb_decode / ours_decode,
+        pb_decode / best,
+        pb_bytes / json_bytes
+    ));
     line(String::new());
     line("| ratio (medians) | transport-hyper | transport-asyncstd | kube-rs 5 | target |".into());
     line("|---|---|---|---|---|".into());
     let ratio = |num: f64, den: f64| format!("{:.2}", num / den);
     let w = |c: &str| get("watcher", c, "events_per_sec").0;
     let r = |c: &str| get("rawwatch", c, "events_per_sec").0;
+    let pw = |c: &str| get("pbwatcher", c, "events_per_sec").0;
+    let pr = |c: &str| get("pbrawwatch", c, "events_per_sec").0;
+    line(format!(
+        "| protobuf watcher() / JSON watcher() (same client) | {} | {} | | ≥ 2 |",
+        ratio(pw("hyper"), w("hyper")),
+        ratio(pw("asyncstd"), w("asyncstd"))
+    ));
+    line(format!(
+        "| protobuf watcher() / kube-rs JSON watcher() | {} | {} | | |",
+        ratio(pw("hyper"), w("kube-rs")),
+        ratio(pw("asyncstd"), w("kube-rs"))
+    ));
+    line(format!(
+        "| protobuf raw watch / JSON raw watch (same client) | {} | {} | | |",
+        ratio(pr("hyper"), r("hyper")),
+        ratio(pr("asyncstd"), r("asyncstd"))
+    ));
     line(format!(
         "| watcher() / kube-rs watcher() | {} | {} | 1.00 | ≥ 1.4 |",
         ratio(w("hyper"), w("kube-rs")),
@@ -576,8 +616,30 @@ fn plain_decode(scale: Scale) -> Value {
     }
     let from_str = events_per_sec(lines.len(), started.elapsed());
     let from_str_cpu = (cpu_secs() - cpu) * 1e6 / lines.len() as f64;
+    // The same events in protobuf frames, decoded by the same WatchDecoder into the same type.
+    let json_bytes: usize = chunks.iter().map(|c| c.len()).sum();
+    let pb_chunks = kube_bench::protobuf_watch_chunks(scale.events);
+    let pb_bytes: usize = pb_chunks.iter().map(|c| c.len()).sum();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::CONTENT_TYPE, kube_proto::protobuf::WATCH_MEDIA_TYPE.parse().expect("a header"));
+    let (started, cpu) = (Instant::now(), cpu_secs());
+    let mut decoder = kube_proto::WatchDecoder::<Pod>::new();
+    decoder.use_content_type(&headers);
+    let mut n = 0;
+    for chunk in &pb_chunks {
+        decoder.push(chunk);
+        while let Some(event) = decoder.next_event() {
+            event.expect("an event");
+            n += 1;
+        }
+    }
+    assert_eq!(n, scale.events);
+    let pb = events_per_sec(n, started.elapsed());
+    let pb_cpu = (cpu_secs() - cpu) * 1e6 / n as f64;
     json!({"ours_decoder_per_sec": ours, "from_str_per_sec": from_str,
-        "ours_decoder_cpu_us": ours_cpu, "from_str_cpu_us": from_str_cpu})
+        "ours_decoder_cpu_us": ours_cpu, "from_str_cpu_us": from_str_cpu,
+        "protobuf_decoder_per_sec": pb, "protobuf_decoder_cpu_us": pb_cpu,
+        "json_bytes_per_event": json_bytes as f64 / n as f64, "protobuf_bytes_per_event": pb_bytes as f64 / n as f64})
 }
 
 mod ours {
@@ -604,6 +666,26 @@ mod ours {
                 let events = api.watch(&WatchParams::default(), "1").await.expect("a watch");
                 let n = events.take(scale.events).map(|e| e.expect("an event")).count().await;
                 assert_eq!(n, scale.events);
+                watch_figures(n, started.elapsed(), cpu)
+            }
+            "pbrawwatch" => {
+                let api: Api<Pod> = Api::namespaced(client, "watch").protobuf();
+                let (started, cpu) = (Instant::now(), cpu_secs());
+                let events = api.watch(&WatchParams::default(), "1").await.expect("a watch");
+                let n = events.take(scale.events).map(|e| e.expect("an event")).count().await;
+                assert_eq!(n, scale.events);
+                watch_figures(n, started.elapsed(), cpu)
+            }
+            "pbwatcher" => {
+                let api: Api<Pod> = Api::namespaced(client, "watch").protobuf();
+                let (started, cpu) = (Instant::now(), cpu_secs());
+                let mut stream = std::pin::pin!(kube_runtime::watcher::watcher(api, Config::default()));
+                let mut n = 0;
+                while n < scale.events {
+                    if let Event::Apply(_) = stream.next().await.expect("events").expect("an event") {
+                        n += 1;
+                    }
+                }
                 watch_figures(n, started.elapsed(), cpu)
             }
             "watcher" => {

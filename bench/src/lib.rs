@@ -156,6 +156,20 @@ pub fn watch_chunks(events: usize) -> Vec<Bytes> {
     chunks
 }
 
+/// The watch body of `events` events in protobuf (`;stream=watch` frames of the same events as
+/// [`watch_chunks`]), in chunks of the same size.
+pub fn protobuf_watch_chunks(events: usize) -> Vec<Bytes> {
+    let (body, lines) = watch_lines(events);
+    let mut out = Vec::new();
+    for &(b, e) in &lines {
+        let event: serde_json::Value = serde_json::from_slice(&body[b..e]).expect("a JSON event");
+        let ty = event["type"].as_str().expect("a type");
+        out.extend_from_slice(&kube_proto::protobuf::watch_frame(ty, &event["object"]).expect("a protobuf frame"));
+    }
+    let out = Bytes::from(out);
+    (0..out.len()).step_by(CHUNK).map(|at| out.slice(at..(at + CHUNK).min(out.len()))).collect()
+}
+
 /// The lines (events) of the watch body of `events` events, for the line-by-line decode.
 pub fn watch_lines(events: usize) -> (Bytes, Vec<(usize, usize)>) {
     let stream = data::watch_stream();
@@ -174,6 +188,8 @@ pub struct Payloads {
     pub pages: Vec<Bytes>,
     /// The watch body.
     pub watch: Vec<Bytes>,
+    /// The same watch body in protobuf frames.
+    pub watch_protobuf: Vec<Bytes>,
     /// An empty PodList (the watcher's initial list).
     pub empty_list: Bytes,
     /// A small ConfigMap.
@@ -208,6 +224,7 @@ impl Payloads {
         Payloads {
             pages,
             watch: watch_chunks(scale.events),
+            watch_protobuf: protobuf_watch_chunks(scale.events),
             empty_list: Bytes::from_static(
                 br#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[]}"#,
             ),
@@ -370,6 +387,10 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
         _ => shared.stats.h1.fetch_add(1, Ordering::Relaxed),
     };
     let path = req.uri().path();
+    let protobuf = req
+        .headers()
+        .get(http::header::ACCEPT)
+        .is_some_and(|a| a.as_bytes().starts_with(kube_proto::protobuf::MEDIA_TYPE.as_bytes()));
     if path.starts_with("/api/v1/namespaces/default/pods/")
         && (path.ends_with("/exec") || path.ends_with("/portforward"))
     {
@@ -417,6 +438,16 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
                 Some(bytes) => ok(bytes),
                 None => json(StatusCode::GONE, full(Bytes::from_static(b"{}"))),
             }
+        }
+        (&Method::GET, "/api/v1/namespaces/watch/pods") if watch && protobuf => {
+            let p = shared.clone();
+            let chunks = futures_util::stream::iter(
+                (0..p.payloads.watch_protobuf.len())
+                    .map(move |i| Ok(Frame::data(p.payloads.watch_protobuf[i].clone()))),
+            );
+            let mut resp = json(StatusCode::OK, StreamBody::new(chunks).boxed());
+            resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(kube_proto::protobuf::WATCH_MEDIA_TYPE));
+            resp
         }
         (&Method::GET, "/api/v1/namespaces/watch/pods") if watch => {
             let p = shared.clone();
