@@ -283,15 +283,15 @@ async fn the_cache_lives_for_its_ttl_and_unknown_names_look_again(ctx: Ctx) {
     let has_sprockets = |c: &kube_proto::discovery::Catalog| c.find("kit.example.com", "v1", "sprockets").is_some();
     let cached = Discovery::new(ctx.client.clone(), Duration::from_secs(3600));
     let uncached = Discovery::new(ctx.client.clone(), Duration::ZERO);
-    assert!(!has_sprockets(&*cached.catalog().await.unwrap()));
+    assert!(!has_sprockets(&cached.catalog().await.unwrap()));
     let sprockets = kube_proto::ApiResource::new("kit.example.com", "v1", "Sprocket", "sprockets", true);
     server.fake().register(kube_runtime::fake::server::KindInfo::custom(sprockets, false, None));
     // The cached catalog is kept for its time to live; with none, each use asks again.
-    assert!(!has_sprockets(&*cached.catalog().await.unwrap()));
-    assert!(has_sprockets(&*uncached.catalog().await.unwrap()));
+    assert!(!has_sprockets(&cached.catalog().await.unwrap()));
+    assert!(has_sprockets(&uncached.catalog().await.unwrap()));
     // A name unknown to the cached catalog is looked up again, and the new catalog is kept.
     assert_eq!(cached.resolve("sprocket").await.unwrap().resource.kind, "Sprocket");
-    assert!(has_sprockets(&*cached.catalog().await.unwrap()));
+    assert!(has_sprockets(&cached.catalog().await.unwrap()));
     // Forgotten on demand.
     let before = cached.catalog().await.unwrap();
     cached.invalidate();
