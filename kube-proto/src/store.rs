@@ -194,6 +194,63 @@ struct Key {
     name: String,
 }
 
+/// A key as borrowed parts, so that looking an object up allocates nothing: the map's `Arc<Key>`
+/// borrows as a `dyn KeyView`, which borrowed parts also are, ordered exactly as [`Key`] is.
+trait KeyView {
+    fn parts(&self) -> (Option<&str>, &str);
+}
+
+impl KeyView for Key {
+    fn parts(&self) -> (Option<&str>, &str) {
+        (self.namespace.as_deref(), &self.name)
+    }
+}
+
+/// Namespace and name borrowed from an object or an [`ObjectRef`].
+struct KeyRef<'a> {
+    namespace: Option<&'a str>,
+    name: &'a str,
+}
+
+impl KeyView for KeyRef<'_> {
+    fn parts(&self) -> (Option<&str>, &str) {
+        (self.namespace, self.name)
+    }
+}
+
+impl KeyRef<'_> {
+    fn to_key(&self) -> Key {
+        Key { namespace: self.namespace.map(str::to_owned), name: self.name.to_owned() }
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn KeyView + 'a> for Arc<Key> {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        &**self
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn KeyView + '_ {}
+
+impl PartialOrd for dyn KeyView + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn KeyView + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // (Option<&str>, &str) orders as Key's derived order: namespace (None first), then name.
+        self.parts().cmp(&other.parts())
+    }
+}
+
 /// What the store skipped, and why. The store is left as it was; the caller logs this.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -441,8 +498,8 @@ where
 
     /// The object `r` refers to (namespace and name; its type information is not compared).
     pub fn get(&self, r: &ObjectRef<K>) -> Option<Arc<K>> {
-        let key = Key { namespace: r.namespace.clone(), name: r.name.clone() };
-        self.objects.get(&key).map(|e| e.obj.clone())
+        let key = KeyRef { namespace: r.namespace.as_deref(), name: &r.name };
+        self.objects.get(&key as &dyn KeyView).map(|e| e.obj.clone())
     }
 
     /// Every object, in key order (namespace, then name).
@@ -492,7 +549,7 @@ where
     }
 
     /// The object's key, or why it is skipped.
-    fn key_of(&self, obj: &K, event: &'static str) -> Result<Key, Skipped> {
+    fn key_of<'a>(&self, obj: &'a K, event: &'static str) -> Result<KeyRef<'a>, Skipped> {
         let meta = obj.meta();
         let Some(name) = meta.name.as_deref().filter(|n| !n.is_empty()) else {
             return Err(Skipped::NoName {
@@ -511,29 +568,33 @@ where
                 watched: watched.clone(),
             });
         }
-        Ok(Key { namespace: meta.namespace.clone(), name: name.to_owned() })
+        Ok(KeyRef { namespace: meta.namespace.as_deref(), name })
     }
 
     fn upsert(&mut self, mut obj: K, event: &'static str) -> Result<Arc<K>, Skipped> {
         if let Some(t) = &self.config.transform {
             t(&mut obj);
         }
-        let key = self.key_of(&obj, event)?;
-        let obj = Arc::new(obj);
+        let found = {
+            let key = self.key_of(&obj, event)?;
+            match self.objects.get_key_value(&key as &dyn KeyView) {
+                Some((shared, _)) => Ok(shared.clone()),
+                None => Err(key.to_key()),
+            }
+        };
         let generation = self.generation;
-        match self.objects.get_mut(&key) {
-            Some(entry) => {
+        let obj = Arc::new(obj);
+        match found {
+            Ok(shared) => {
+                let entry = self.objects.get_mut(&*shared as &dyn KeyView).expect("the entry just found");
                 let old = std::mem::replace(&mut entry.obj, obj.clone());
                 if entry.generation != generation {
                     entry.generation = generation;
                     self.marked += 1;
                 }
-                let shared = self.objects.get_key_value(&key).map(|(k, _)| k.clone());
-                if let Some(shared) = shared {
-                    reindex(&self.config.indexers, &mut self.indexes, &shared, Some(&old), Some(&obj));
-                }
+                reindex(&self.config.indexers, &mut self.indexes, &shared, Some(&old), Some(&obj));
             }
-            None => {
+            Err(key) => {
                 let key = Arc::new(key);
                 reindex(&self.config.indexers, &mut self.indexes, &key, None, Some(&obj));
                 self.objects.insert(key, Entry { obj: obj.clone(), generation });
@@ -543,7 +604,7 @@ where
         Ok(obj)
     }
 
-    fn remove(&mut self, key: &Key) {
+    fn remove(&mut self, key: &dyn KeyView) {
         if let Some((key, entry)) = self.objects.remove_entry(key) {
             if entry.generation == self.generation {
                 self.marked -= 1;
@@ -561,7 +622,7 @@ where
         let stale: Vec<Arc<Key>> =
             self.objects.iter().filter(|(_, e)| e.generation != generation).map(|(k, _)| k.clone()).collect();
         for key in stale {
-            self.remove(&key);
+            self.remove(&*key);
         }
     }
 }
