@@ -35,9 +35,9 @@ pub mod events;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub mod finalizer;
-pub mod leader;
 #[cfg(feature = "pool")]
 pub mod http1;
+pub mod leader;
 #[cfg(feature = "pool")]
 pub mod pool;
 pub mod process;
