@@ -69,6 +69,10 @@ impl Machine for Shards {
     }
 }
 
+/// An answer on its way: when it arrives (true seconds), for which request, and the response
+/// (`None`: the request failed).
+type Delivery = (f64, u64, Option<http::Response<Vec<u8>>>);
+
 struct Cand<M> {
     m: M,
     /// How fast this candidate's clock runs against true time.
@@ -78,7 +82,7 @@ struct Cand<M> {
     alive: bool,
     partitioned: bool,
     stalled_until: f64,
-    inbox: Vec<(f64, u64, Option<http::Response<Vec<u8>>>)>,
+    inbox: Vec<Delivery>,
     wake: f64,
     stopped: bool,
 }
