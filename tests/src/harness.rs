@@ -100,7 +100,7 @@ impl Ctx {
         }
     }
 
-    /// The loopback server, for a body registered as `name: loopback` in [`transport_tests!`]
+    /// The loopback server, for a body registered as `name: loopback` in [`transport_tests!`](crate::transport_tests)
     /// (it needs the server's fault knobs or its certificates): such a body runs against a
     /// loopback server even when `KUBE_E2E_KUBECONFIG` names a cluster, so it is never skipped.
     ///
