@@ -5,7 +5,7 @@
 //! A [`Leadership`] handle, cheap to clone, answers at any moment whether this replica leads (a
 //! shard, or the shard of an object), from the deadline the machine computed and the transport's
 //! clock: a reconcile that checks it just before a write never writes after the deadline, even
-//! if the elector's task was starved. [`Controller::leader_election`](crate::Controller) uses it
+//! if the elector's task was starved. [`Controller::leader_election`](crate::controller::Controller::leader_election) uses it
 //! to reconcile only while leading, and only the objects of the shards held.
 //!
 //! The model, next to controller-runtime's: with [`LeaderElector::new`] one replica leads and
