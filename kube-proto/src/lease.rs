@@ -49,6 +49,7 @@
 //! // No Lease yet: the elector creates one naming itself.
 //! let not_found = br#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#;
 //! elector.on_response(now, id, http::StatusCode::NOT_FOUND, &http::HeaderMap::new(), not_found);
+//! assert!(matches!(elector.poll(now, wall), Action::Emit(LeaseEvent::Holder(None))));
 //! let Action::Send(id, create) = elector.poll(now, wall) else { panic!() };
 //! assert_eq!(create.method(), "POST");
 //! let created = br#"{"apiVersion":"coordination.k8s.io/v1","kind":"Lease",
@@ -788,6 +789,3 @@ fn micro_time(wall: SystemTime) -> MicroTime {
     let ts = i64::try_from(micros).ok().and_then(|m| Timestamp::from_microsecond(m).ok());
     MicroTime(ts.unwrap_or(Timestamp::UNIX_EPOCH))
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,7 +1,12 @@
-// The tests read the clock once for an origin of time; the machine under test never does.
-#![allow(clippy::disallowed_methods)]
+//! The lease elector's rules, one exchange at a time: where expiry is counted from, a late
+//! answer, a conflict on renewal.
 
-use super::*;
+#![allow(clippy::disallowed_methods)] // one origin `Instant::now()` per test; all later time is made up
+
+use std::time::{Duration, Instant, SystemTime};
+
+use http::{HeaderMap, StatusCode};
+use kube_proto::lease::{Action, Elector, LeaseConfig, LeaseEvent, LostReason, RequestId};
 
 fn lease_body(rv: &str, holder: Option<&str>) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
