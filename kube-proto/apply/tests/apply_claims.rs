@@ -1,13 +1,14 @@
 //! Applying a k8s-openapi struct claims fields its field manager never set (the required fields
-//! it serializes whatever they hold); applying an apply configuration claims exactly the fields
-//! set. Shown from the `managedFields` the fake API server records, for several kinds.
+//! it serializes whatever they hold: an empty selector conflicts with its owner, the atomic
+//! selector being one field); applying an apply configuration claims exactly the fields set.
+//! Shown from the `managedFields` the fake API server records, for several kinds.
 
 mod support;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube_proto_apply::api::apps::v1 as apps;
 use kube_proto_apply::api::autoscaling::v2 as autoscaling;
 use kube_proto_apply::api::batch::v1 as batch;
@@ -54,17 +55,37 @@ fn deployment_replicas_alone() {
     assert_eq!(obj["spec"]["replicas"], 5);
     assert_eq!(obj["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.29");
 
+    // The struct's required `selector` goes out as `{}`: the selector is atomic (one field), so
+    // `{}` would replace the owner's, a conflict (as on the real server).
     let typed = Deployment {
         metadata: meta("typed"),
         spec: DeploymentSpec { replicas: Some(5), ..DeploymentSpec::default() },
         ..Deployment::default()
     };
+    selector_conflict(fake.apply::<Deployment>("default", "typed", &typed, "scaler", false));
+
+    // With the selector repeated to avoid that, the scaler co-owns it and the template.
+    let typed = Deployment {
+        spec: DeploymentSpec { replicas: Some(5), selector: typed_selector(), ..DeploymentSpec::default() },
+        ..typed
+    };
     let obj = fake.apply::<Deployment>("default", "typed", &typed, "scaler", false).unwrap();
     let claimed = owned(&obj, "scaler", "");
     assert_ne!(claimed, ONLY("replicas"), "the typed struct claims more than replicas");
-    // Its required `selector` and `template` go out as `{}`: the scaler now co-owns them.
     assert_eq!(claimed["f:spec"]["f:selector"], json!({}), "{claimed}");
     assert_eq!(claimed["f:spec"]["f:template"], json!({}), "{claimed}");
+}
+
+/// The selector of [`selector`] as k8s-openapi's type.
+fn typed_selector() -> LabelSelector {
+    LabelSelector { match_labels: Some([("app".to_owned(), "web".to_owned())].into()), ..LabelSelector::default() }
+}
+
+/// A 409 naming `.spec.selector`, the owner's.
+fn selector_conflict(res: Result<Value, (u16, Value)>) {
+    let (code, status) = res.expect_err("a conflict");
+    assert_eq!(code, 409, "{status}");
+    assert_eq!(status["message"], "Apply failed with 1 conflict: conflict with \"owner\": .spec.selector", "{status}");
 }
 
 #[test]
@@ -82,6 +103,11 @@ fn statefulset_and_daemonset_claim_selector_and_template() {
         spec: StatefulSetSpec { replicas: Some(2), ..StatefulSetSpec::default() },
         ..StatefulSet::default()
     };
+    selector_conflict(fake.apply::<StatefulSet>("default", "db", &typed, "typed", false));
+    let typed = StatefulSet {
+        spec: StatefulSetSpec { replicas: Some(2), selector: typed_selector(), ..StatefulSetSpec::default() },
+        ..typed
+    };
     let obj = fake.apply::<StatefulSet>("default", "db", &typed, "typed", false).unwrap();
     assert!(owned(&obj, "typed", "")["f:spec"].get("f:template").is_some());
     let config = apps::StatefulSetApplyConfiguration::new("db", "default")
@@ -96,6 +122,11 @@ fn statefulset_and_daemonset_claim_selector_and_template() {
         metadata: meta("agent"),
         spec: DaemonSetSpec { min_ready_seconds: Some(10), ..DaemonSetSpec::default() },
         ..DaemonSet::default()
+    };
+    selector_conflict(fake.apply::<DaemonSet>("default", "agent", &typed, "typed", false));
+    let typed = DaemonSet {
+        spec: DaemonSetSpec { min_ready_seconds: Some(10), selector: typed_selector(), ..DaemonSetSpec::default() },
+        ..typed
     };
     let obj = fake.apply::<DaemonSet>("default", "agent", &typed, "typed", false).unwrap();
     assert!(owned(&obj, "typed", "")["f:spec"].get("f:selector").is_some());

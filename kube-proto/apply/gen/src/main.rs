@@ -4,7 +4,8 @@
 //! - `kube-proto/apply/src/generated/`: an apply configuration for every built-in kind the server
 //!   can patch, and for every type those kinds reach (every field optional, builders);
 //! - `kube-proto/fake/src/patch/schema_rules.rs`: the list rules of server-side apply and strategic
-//!   merge patch per type and field, for the fake API server.
+//!   merge patch per type and field, and the maps and structs apply treats as one unit, for the
+//!   fake API server.
 //!
 //! `cargo run -p kube-proto-apply-gen` writes them; `-- --check` fails if what is committed is not
 //! what the document gives (CI runs it). Output goes through `rustfmt` with the repository's
@@ -76,7 +77,7 @@ fn run(check: bool) -> Result<bool, String> {
     let mut model = Model::new(&spec)?;
     model.defaults = defaults;
     let mut files = model.render_configs();
-    files.insert(PathBuf::from(RULES_FILE), model.render_rules());
+    files.insert(PathBuf::from(RULES_FILE), model.render_rules()?);
     let rustfmt_toml = root.join("rustfmt.toml");
     let mut ok = true;
     for (path, text) in &mut files {
@@ -543,7 +544,30 @@ impl<'a> Model<'a> {
         }
     }
 
-    fn render_rules(&self) -> String {
+    /// Whether a field is one unit for server-side apply (`x-kubernetes-map-type: atomic`, on the
+    /// property or on the definition it refers to; a property's `granular` wins over its
+    /// definition's `atomic`): `Value` for a map or struct, `Items` for a list of atomic structs,
+    /// else `No`. The table's `Atomic` variant, by name.
+    fn atomic(&self, def: &str, name: &str, p: &Value, ty: &Ty) -> Result<&'static str, String> {
+        let map_type = |v: &Value| v.get("x-kubernetes-map-type").and_then(Value::as_str).map(str::to_owned);
+        let def_atomic = |c: &str| self.defs.get(c).and_then(map_type).as_deref() == Some("atomic");
+        let own = map_type(p);
+        Ok(match (own.as_deref(), ty) {
+            (Some("atomic"), Ty::Vec(_)) => return Err(format!("{def}.{name}: a list with a map type")),
+            (Some("atomic"), _) => "Value",
+            (Some("granular"), _) => "No",
+            (Some(other), _) => return Err(format!("{def}.{name}: unknown x-kubernetes-map-type {other:?}")),
+            (None, Ty::Config(c)) if def_atomic(c) => "Value",
+            (None, Ty::Vec(t)) if matches!(&**t, Ty::Config(c) if def_atomic(c)) => "Items",
+            (None, Ty::Map(t)) if matches!(&**t, Ty::Config(c) if def_atomic(c)) => {
+                // Not in 1.36; the table has no way to say it yet.
+                return Err(format!("{def}.{name}: a map of atomic structs"));
+            }
+            (None, _) => "No",
+        })
+    }
+
+    fn render_rules(&self) -> Result<String, String> {
         let index: BTreeMap<&String, usize> = self.structs.iter().enumerate().map(|(i, d)| (d, i)).collect();
         let mut out = String::from(HEADER);
         out.push_str(
@@ -551,12 +575,14 @@ impl<'a> Model<'a> {
         );
         out.push_str("//! type and field, from the `x-kubernetes-list-type`, `x-kubernetes-list-map-keys`,\n");
         out.push_str(
-            "//! `x-kubernetes-patch-strategy` and `x-kubernetes-patch-merge-key` of the real server's schema.\n",
+            "//! `x-kubernetes-patch-strategy` and `x-kubernetes-patch-merge-key` of the real server's schema,\n",
         );
         out.push_str(
-            "//! Only fields that lead somewhere are listed: nested types, and lists that are not atomic.\n\n",
+            "//! and the maps and structs server-side apply treats as one unit (`x-kubernetes-map-type: atomic`).\n",
         );
-        out.push_str("use super::schema::{Field, NONE};\n\n");
+        out.push_str("//! Only fields that lead somewhere are listed: nested types, lists that are not atomic, and\n");
+        out.push_str("//! atomic maps and structs.\n\n");
+        out.push_str("use super::schema::{Atomic, Field, NONE};\n\n");
         out.push_str(
             "/// The built-in kinds, sorted: group, version, kind and the index of their type in [`TYPES`].\n",
         );
@@ -583,13 +609,14 @@ impl<'a> Model<'a> {
                     Ty::Prim(_) => (None, false),
                 };
                 let (ssa, smp) = if matches!(ty, Ty::Vec(_)) { self.list_rules(p) } else { (None, None) };
-                if child.is_none() && ssa.is_none() && smp.is_none() {
+                let atomic = self.atomic(d, json, p, &ty)?;
+                if child.is_none() && ssa.is_none() && smp.is_none() && atomic == "No" {
                     continue;
                 }
                 let child = child.and_then(|c| index.get(c)).map_or("NONE".to_owned(), |i| i.to_string());
                 let _ = writeln!(
                     out,
-                    "        Field::new({json:?}, {child}, {map}, {}, {}),",
+                    "        Field::new({json:?}, {child}, {map}, {}, {}, Atomic::{atomic}),",
                     opt_str(ssa.as_deref()),
                     opt_str(smp.as_deref())
                 );
@@ -597,7 +624,7 @@ impl<'a> Model<'a> {
             out.push_str("    ],\n");
         }
         out.push_str("];\n");
-        out
+        Ok(out)
     }
 }
 

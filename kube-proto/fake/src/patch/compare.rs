@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 
 use super::field_set::{FieldPath, PathElement, canonical_json};
-use super::{MERGE_BY_VALUE, join};
+use super::{ATOMIC, MERGE_BY_VALUE, join};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum ListKind {
@@ -18,13 +18,20 @@ pub(super) enum ListKind {
 
 pub(super) fn list_kind(path: &str, list_keys: &dyn Fn(&str) -> Option<&'static str>) -> ListKind {
     match list_keys(path) {
-        None => ListKind::Atomic,
+        None | Some(ATOMIC) => ListKind::Atomic,
         Some(MERGE_BY_VALUE) => ListKind::Set,
         Some(k) => {
             let keys: Vec<&'static str> = k.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
             if keys.is_empty() { ListKind::Set } else { ListKind::Map(keys) }
         }
     }
+}
+
+/// Whether the map or struct at `path` is one unit for server-side apply: the list-key function
+/// says [`ATOMIC`] for it, or, for an item of the list at `path` (`item`), for `path[]`.
+pub(super) fn is_atomic(path: &str, item: bool, list_keys: &dyn Fn(&str) -> Option<&'static str>) -> bool {
+    let rule = if item { list_keys(&format!("{path}[]")) } else { list_keys(path) };
+    rule == Some(ATOMIC)
 }
 
 /// A key field of a keyed list and its default, if the schema gives one (`protocol="TCP"`:
@@ -78,7 +85,7 @@ pub(super) struct Comparison {
 impl Comparison {
     pub(super) fn between(lhs: &Value, rhs: &Value, list_keys: &dyn Fn(&str) -> Option<&'static str>) -> Self {
         let mut c = Comparison::default();
-        c.walk(Some(lhs), Some(rhs), "", &mut Vec::new(), list_keys);
+        c.walk(Some(lhs), Some(rhs), "", false, &mut Vec::new(), list_keys);
         for set in [&mut c.added, &mut c.modified, &mut c.removed] {
             set.retain(|p| !is_system_path(p));
         }
@@ -107,11 +114,14 @@ impl Comparison {
         }
     }
 
+    /// Compares `l` and `r` at `path`; `atomic` when the value there is an atomic map or struct
+    /// (compared whole, as a leaf).
     fn walk(
         &mut self,
         l: Option<&Value>,
         r: Option<&Value>,
         path_str: &str,
+        atomic: bool,
         path: &mut FieldPath,
         list_keys: &dyn Fn(&str) -> Option<&'static str>,
     ) {
@@ -122,9 +132,10 @@ impl Comparison {
         };
         match (l, r) {
             (None, None) => {}
+            (Some(Value::Object(_)), _) | (_, Some(Value::Object(_))) if atomic => self.leaf(l, r, path),
             (Some(a), Some(b)) if shape(a) != shape(b) => {
-                self.walk(Some(a), None, path_str, path, list_keys);
-                self.walk(None, Some(b), path_str, path, list_keys);
+                self.walk(Some(a), None, path_str, atomic, path, list_keys);
+                self.walk(None, Some(b), path_str, atomic, path, list_keys);
             }
             (Some(Value::Object(_)), _) | (_, Some(Value::Object(_))) => {
                 let lm = l.and_then(Value::as_object);
@@ -135,8 +146,10 @@ impl Comparison {
                 }
                 for (k, lv) in lm.into_iter().flatten() {
                     let rv = rm.and_then(|m| m.get(k));
+                    let child = join(path_str, k);
+                    let atomic = is_atomic(&child, false, list_keys);
                     path.push(PathElement::Field(k.clone()));
-                    self.walk(Some(lv), rv, &join(path_str, k), path, list_keys);
+                    self.walk(Some(lv), rv, &child, atomic, path, list_keys);
                     self.item(Some(lv), rv, path);
                     path.pop();
                 }
@@ -144,8 +157,10 @@ impl Comparison {
                     if lm.is_some_and(|m| m.contains_key(k)) {
                         continue;
                     }
+                    let child = join(path_str, k);
+                    let atomic = is_atomic(&child, false, list_keys);
                     path.push(PathElement::Field(k.clone()));
-                    self.walk(None, Some(rv), &join(path_str, k), path, list_keys);
+                    self.walk(None, Some(rv), &child, atomic, path, list_keys);
                     self.item(None, Some(rv), path);
                     path.pop();
                 }
@@ -160,10 +175,11 @@ impl Comparison {
                 }
                 let li = index_items(la, &kind);
                 let ri = index_items(ra, &kind);
+                let atomic_items = is_atomic(path_str, true, list_keys);
                 for (pe, lv) in &li {
                     let rv = ri.get(pe).copied();
                     path.push(pe.clone());
-                    self.walk(Some(lv), rv, path_str, path, list_keys);
+                    self.walk(Some(lv), rv, path_str, atomic_items, path, list_keys);
                     self.item(Some(lv), rv, path);
                     path.pop();
                 }
@@ -172,7 +188,7 @@ impl Comparison {
                         continue;
                     }
                     path.push(pe.clone());
-                    self.walk(None, Some(rv), path_str, path, list_keys);
+                    self.walk(None, Some(rv), path_str, atomic_items, path, list_keys);
                     self.item(None, Some(rv), path);
                     path.pop();
                 }

@@ -12,16 +12,19 @@
 //!
 //! # Where this is simpler than kube-apiserver
 //!
-//! - Lists follow the real schema ([`KindSchema`]: `x-kubernetes-list-type`/`list-map-keys` for
-//!   apply, `patchStrategy`/`patchMergeKey` for strategic merge patch), but nothing else of it
-//!   does (defaults, atomic structs and maps, validation). A list's kind comes from a list-key
-//!   function of the list's dotted path (field names without indices, e.g. `spec.template.spec.containers`): a key
-//!   makes it a map-list merged element-wise by that key (several key fields may be given
-//!   comma-separated, `"containerPort,protocol"`; strategic merge patch uses the first),
-//!   [`MERGE_BY_VALUE`] (or a key on a list of scalars) makes it a set, and `None` makes it
-//!   atomic (replaced whole, owned as one leaf). Every JSON object is a granular map: the few
-//!   structs the real schema marks atomic (such as `LabelSelector`, owned as `f:selector: {}`
-//!   by the real server) are tracked field by field here.
+//! - Lists and atomic maps and structs follow the real schema ([`KindSchema`]:
+//!   `x-kubernetes-list-type`/`list-map-keys` and `x-kubernetes-map-type` for apply,
+//!   `patchStrategy`/`patchMergeKey` for strategic merge patch), but nothing else of it does
+//!   (defaults, validation). A list's kind comes from a list-key function of the list's dotted
+//!   path (field names without indices, e.g. `spec.template.spec.containers`): a key makes it a
+//!   map-list merged element-wise by that key (several key fields may be given comma-separated,
+//!   `"containerPort,protocol"`; strategic merge patch uses the first), [`MERGE_BY_VALUE`] (or a
+//!   key on a list of scalars) makes it a set, and `None` (or [`ATOMIC`]) makes it atomic
+//!   (replaced whole, owned as one leaf). A JSON object is a granular map unless the function
+//!   says [`ATOMIC`] for its path (for the items of a list: for `path[]`); server-side apply and
+//!   the bookkeeping of other writes then apply, compare and own it whole (`f:selector: {}` for
+//!   a Deployment's `LabelSelector`, `k:{"uid":..}: {}` for an owner reference), as the real
+//!   server does. Strategic merge patch merges such objects key by key, as the real one does.
 //! - Objects are schemaless JSON. On create, the real server compares against the Go zero value
 //!   of a typed object, so a built-in's `spec` is not reported as added; here, as the real server
 //!   does for custom resources, parents that appear are owned too (`f:spec: {".": {}, ...}`).
@@ -39,6 +42,8 @@
 //!   conflicts is sorted (manager, then field), where the real server's is unspecified.
 
 mod apply;
+#[cfg(test)]
+mod atomic_tests;
 mod compare;
 mod error;
 mod field_set;
@@ -63,6 +68,11 @@ pub use strategic::{builtin_list_key, strategic_merge_patch};
 /// What a list-key function returns for a list of scalars that merges as a set, by value (like
 /// `metadata.finalizers`, `patchStrategy: merge` without a key in the real schema).
 pub const MERGE_BY_VALUE: &str = "$value";
+
+/// What a list-key function returns for a map or struct that server-side apply treats as one
+/// unit (`x-kubernetes-map-type: atomic`: a `LabelSelector`, `PodSpec.nodeSelector`), and, asked
+/// about `path[]`, for a list whose items each are one unit (`metadata.ownerReferences`).
+pub const ATOMIC: &str = "$atomic";
 
 /// The dotted path of `field` inside `path` (field names without indices), as list-key
 /// functions take it.

@@ -1,17 +1,30 @@
-//! The list rules of built-in kinds, from the table generated out of the real server's OpenAPI
-//! document ([`schema_rules`](super::schema_rules), written by `cargo run -p kube-proto-apply-gen`).
+//! The list rules and atomic maps and structs of built-in kinds, from the table generated out of
+//! the real server's OpenAPI document ([`schema_rules`](super::schema_rules), written by
+//! `cargo run -p kube-proto-apply-gen`).
 //!
-//! A list is named by its dotted path from the object's root (field names, map keys included,
-//! without indices), as the fake's list-key functions take it. The path is walked through the
-//! kind's types: a field leads to its type (the items' type for a list, the values' type for a
-//! map, whose key then takes one path segment).
+//! A value is named by its dotted path from the object's root (field names, map keys included,
+//! without indices), as the fake's list-key functions take it; `path[]` names the items of the
+//! list at `path`. The path is walked through the kind's types: a field leads to its type (the
+//! items' type for a list, the values' type for a map, whose key then takes one path segment).
 
 use super::schema_rules::{KINDS, TYPES};
 
 /// No nested type.
 pub(super) const NONE: u16 = u16::MAX;
 
-/// A field of a type that leads somewhere: to a nested type, or to a list rule.
+/// Whether server-side apply treats a field as one unit (`x-kubernetes-map-type: atomic`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Atomic {
+    /// Granular: a map's keys and a struct's fields are fields of their own.
+    No,
+    /// The field's map or struct is one field: applied, compared and owned whole.
+    Value,
+    /// Each item of the (keyed or set) list is one field (a list of `OwnerReference`s).
+    Items,
+}
+
+/// A field of a type that leads somewhere: to a nested type, to a list rule, or to an atomic
+/// map or struct.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Field {
     name: &'static str,
@@ -24,6 +37,8 @@ pub(super) struct Field {
     ssa: Option<&'static str>,
     /// Strategic merge patch: `None` replaced whole, `"$value"` merged by value, else the merge key.
     smp: Option<&'static str>,
+    /// Server-side apply: whether the field (or each of its items) is one unit.
+    atomic: Atomic,
 }
 
 impl Field {
@@ -33,12 +48,13 @@ impl Field {
         map: bool,
         ssa: Option<&'static str>,
         smp: Option<&'static str>,
+        atomic: Atomic,
     ) -> Self {
-        Field { name, child, map, ssa, smp }
+        Field { name, child, map, ssa, smp, atomic }
     }
 }
 
-/// The schema of one built-in kind: its list rules by path.
+/// The schema of one built-in kind: its list rules and atomic maps and structs by path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KindSchema {
     root: u16,
@@ -72,15 +88,26 @@ impl KindSchema {
             in_map = f.map;
             ty = f.child;
         }
-        if in_map { None } else { found }
+        // Ending on a map field (`in_map`): the map itself.
+        found
     }
 
-    /// How server-side apply merges the list at `path`: `None` atomic (replaced whole),
-    /// [`MERGE_BY_VALUE`](super::MERGE_BY_VALUE) a set, else its key fields comma-separated,
-    /// an optional key field with the default that stands in when an item leaves it out
-    /// (`containerPort,protocol="TCP"`).
+    /// How server-side apply merges the value at `path`, as the fake's list-key functions say it:
+    ///
+    /// - a list: `None` atomic (replaced whole), [`MERGE_BY_VALUE`](super::MERGE_BY_VALUE) a set,
+    ///   else its key fields comma-separated, an optional key field with the default that stands
+    ///   in when an item leaves it out (`containerPort,protocol="TCP"`);
+    /// - a map or struct: [`ATOMIC`](super::ATOMIC) if it is one unit
+    ///   (`x-kubernetes-map-type: atomic`, such as a `LabelSelector` or `PodSpec.nodeSelector`),
+    ///   else `None` (granular);
+    /// - the items of a list, as `path[]`: [`ATOMIC`](super::ATOMIC) if each is one unit (the
+    ///   `OwnerReference`s of `metadata.ownerReferences`), else `None`.
     pub fn apply_list_key(self, path: &str) -> Option<&'static str> {
-        self.field(path).and_then(|f| f.ssa)
+        if let Some(list) = path.strip_suffix("[]") {
+            return self.field(list).filter(|f| f.atomic == Atomic::Items).map(|_| super::ATOMIC);
+        }
+        let f = self.field(path)?;
+        if f.atomic == Atomic::Value { Some(super::ATOMIC) } else { f.ssa }
     }
 
     /// How strategic merge patch merges the list at `path`: `None` replaced whole,

@@ -3,10 +3,12 @@
 
 //! How server-side apply and strategic merge patch merge the lists of every built-in kind, per
 //! type and field, from the `x-kubernetes-list-type`, `x-kubernetes-list-map-keys`,
-//! `x-kubernetes-patch-strategy` and `x-kubernetes-patch-merge-key` of the real server's schema.
-//! Only fields that lead somewhere are listed: nested types, and lists that are not atomic.
+//! `x-kubernetes-patch-strategy` and `x-kubernetes-patch-merge-key` of the real server's schema,
+//! and the maps and structs server-side apply treats as one unit (`x-kubernetes-map-type: atomic`).
+//! Only fields that lead somewhere are listed: nested types, lists that are not atomic, and
+//! atomic maps and structs.
 
-use super::schema::{Field, NONE};
+use super::schema::{Atomic, Field, NONE};
 
 /// The built-in kinds, sorted: group, version, kind and the index of their type in [`TYPES`].
 pub(super) static KINDS: &[(&str, &str, &str, u16)] = &[
@@ -86,140 +88,161 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 5 (io.k8s.api.admissionregistration.v1.MatchResources)
     &[
-        Field::new("excludeResourceRules", 13, false, None, None),
-        Field::new("namespaceSelector", 452, false, None, None),
-        Field::new("objectSelector", 452, false, None, None),
-        Field::new("resourceRules", 13, false, None, None),
+        Field::new("excludeResourceRules", 13, false, None, None, Atomic::Items),
+        Field::new("namespaceSelector", 452, false, None, None, Atomic::Value),
+        Field::new("objectSelector", 452, false, None, None, Atomic::Value),
+        Field::new("resourceRules", 13, false, None, None, Atomic::Items),
     ],
     // 6 (io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicy)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 9, false, None, None)],
+    &[Field::new("metadata", 454, false, None, None, Atomic::No), Field::new("spec", 9, false, None, None, Atomic::No)],
     // 7 (io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBinding)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 8, false, None, None)],
+    &[Field::new("metadata", 454, false, None, None, Atomic::No), Field::new("spec", 8, false, None, None, Atomic::No)],
     // 8 (io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBindingSpec)
-    &[Field::new("matchResources", 5, false, None, None), Field::new("paramRef", 15, false, None, None)],
+    &[
+        Field::new("matchResources", 5, false, None, None, Atomic::Value),
+        Field::new("paramRef", 15, false, None, None, Atomic::Value),
+    ],
     // 9 (io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicySpec)
     &[
-        Field::new("matchConditions", 4, false, Some("name"), Some("name")),
-        Field::new("matchConstraints", 5, false, None, None),
-        Field::new("mutations", 12, false, None, None),
-        Field::new("paramKind", 14, false, None, None),
-        Field::new("variables", 27, false, None, None),
+        Field::new("matchConditions", 4, false, Some("name"), Some("name"), Atomic::No),
+        Field::new("matchConstraints", 5, false, None, None, Atomic::Value),
+        Field::new("mutations", 12, false, None, None, Atomic::No),
+        Field::new("paramKind", 14, false, None, None, Atomic::Value),
+        Field::new("variables", 27, false, None, None, Atomic::Items),
     ],
     // 10 (io.k8s.api.admissionregistration.v1.MutatingWebhook)
     &[
-        Field::new("clientConfig", 28, false, None, None),
-        Field::new("matchConditions", 4, false, Some("name"), Some("name")),
-        Field::new("namespaceSelector", 452, false, None, None),
-        Field::new("objectSelector", 452, false, None, None),
-        Field::new("rules", 16, false, None, None),
+        Field::new("clientConfig", 28, false, None, None, Atomic::No),
+        Field::new("matchConditions", 4, false, Some("name"), Some("name"), Atomic::No),
+        Field::new("namespaceSelector", 452, false, None, None, Atomic::Value),
+        Field::new("objectSelector", 452, false, None, None, Atomic::Value),
+        Field::new("rules", 16, false, None, None, Atomic::No),
     ],
     // 11 (io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration)
-    &[Field::new("metadata", 454, false, None, None), Field::new("webhooks", 10, false, Some("name"), Some("name"))],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("webhooks", 10, false, Some("name"), Some("name"), Atomic::No),
+    ],
     // 12 (io.k8s.api.admissionregistration.v1.Mutation)
-    &[Field::new("applyConfiguration", 0, false, None, None), Field::new("jsonPatch", 3, false, None, None)],
+    &[
+        Field::new("applyConfiguration", 0, false, None, None, Atomic::No),
+        Field::new("jsonPatch", 3, false, None, None, Atomic::No),
+    ],
     // 13 (io.k8s.api.admissionregistration.v1.NamedRuleWithOperations)
     &[],
     // 14 (io.k8s.api.admissionregistration.v1.ParamKind)
     &[],
     // 15 (io.k8s.api.admissionregistration.v1.ParamRef)
-    &[Field::new("selector", 452, false, None, None)],
+    &[Field::new("selector", 452, false, None, None, Atomic::Value)],
     // 16 (io.k8s.api.admissionregistration.v1.RuleWithOperations)
     &[],
     // 17 (io.k8s.api.admissionregistration.v1.ServiceReference)
     &[],
     // 18 (io.k8s.api.admissionregistration.v1.TypeChecking)
-    &[Field::new("expressionWarnings", 2, false, None, None)],
+    &[Field::new("expressionWarnings", 2, false, None, None, Atomic::No)],
     // 19 (io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicy)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 22, false, None, None),
-        Field::new("status", 23, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 22, false, None, None, Atomic::No),
+        Field::new("status", 23, false, None, None, Atomic::No),
     ],
     // 20 (io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 21, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 21, false, None, None, Atomic::No),
+    ],
     // 21 (io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec)
     &[
-        Field::new("matchResources", 5, false, None, None),
-        Field::new("paramRef", 15, false, None, None),
-        Field::new("validationActions", NONE, false, Some("$value"), None),
+        Field::new("matchResources", 5, false, None, None, Atomic::Value),
+        Field::new("paramRef", 15, false, None, None, Atomic::Value),
+        Field::new("validationActions", NONE, false, Some("$value"), None, Atomic::No),
     ],
     // 22 (io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicySpec)
     &[
-        Field::new("auditAnnotations", 1, false, None, None),
-        Field::new("matchConditions", 4, false, Some("name"), Some("name")),
-        Field::new("matchConstraints", 5, false, None, None),
-        Field::new("paramKind", 14, false, None, None),
-        Field::new("validations", 26, false, None, None),
-        Field::new("variables", 27, false, Some("name"), Some("name")),
+        Field::new("auditAnnotations", 1, false, None, None, Atomic::No),
+        Field::new("matchConditions", 4, false, Some("name"), Some("name"), Atomic::No),
+        Field::new("matchConstraints", 5, false, None, None, Atomic::Value),
+        Field::new("paramKind", 14, false, None, None, Atomic::Value),
+        Field::new("validations", 26, false, None, None, Atomic::No),
+        Field::new("variables", 27, false, Some("name"), Some("name"), Atomic::Items),
     ],
     // 23 (io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyStatus)
-    &[Field::new("conditions", 451, false, Some("type"), None), Field::new("typeChecking", 18, false, None, None)],
+    &[
+        Field::new("conditions", 451, false, Some("type"), None, Atomic::No),
+        Field::new("typeChecking", 18, false, None, None, Atomic::No),
+    ],
     // 24 (io.k8s.api.admissionregistration.v1.ValidatingWebhook)
     &[
-        Field::new("clientConfig", 28, false, None, None),
-        Field::new("matchConditions", 4, false, Some("name"), Some("name")),
-        Field::new("namespaceSelector", 452, false, None, None),
-        Field::new("objectSelector", 452, false, None, None),
-        Field::new("rules", 16, false, None, None),
+        Field::new("clientConfig", 28, false, None, None, Atomic::No),
+        Field::new("matchConditions", 4, false, Some("name"), Some("name"), Atomic::No),
+        Field::new("namespaceSelector", 452, false, None, None, Atomic::Value),
+        Field::new("objectSelector", 452, false, None, None, Atomic::Value),
+        Field::new("rules", 16, false, None, None, Atomic::No),
     ],
     // 25 (io.k8s.api.admissionregistration.v1.ValidatingWebhookConfiguration)
-    &[Field::new("metadata", 454, false, None, None), Field::new("webhooks", 24, false, Some("name"), Some("name"))],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("webhooks", 24, false, Some("name"), Some("name"), Atomic::No),
+    ],
     // 26 (io.k8s.api.admissionregistration.v1.Validation)
     &[],
     // 27 (io.k8s.api.admissionregistration.v1.Variable)
     &[],
     // 28 (io.k8s.api.admissionregistration.v1.WebhookClientConfig)
-    &[Field::new("service", 17, false, None, None)],
+    &[Field::new("service", 17, false, None, None, Atomic::No)],
     // 29 (io.k8s.api.apps.v1.ControllerRevision)
-    &[Field::new("metadata", 454, false, None, None)],
+    &[Field::new("metadata", 454, false, None, None, Atomic::No)],
     // 30 (io.k8s.api.apps.v1.DaemonSet)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 32, false, None, None),
-        Field::new("status", 33, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 32, false, None, None, Atomic::No),
+        Field::new("status", 33, false, None, None, Atomic::No),
     ],
     // 31 (io.k8s.api.apps.v1.DaemonSetCondition)
     &[],
     // 32 (io.k8s.api.apps.v1.DaemonSetSpec)
     &[
-        Field::new("selector", 452, false, None, None),
-        Field::new("template", 241, false, None, None),
-        Field::new("updateStrategy", 34, false, None, None),
+        Field::new("selector", 452, false, None, None, Atomic::Value),
+        Field::new("template", 241, false, None, None, Atomic::No),
+        Field::new("updateStrategy", 34, false, None, None, Atomic::No),
     ],
     // 33 (io.k8s.api.apps.v1.DaemonSetStatus)
-    &[Field::new("conditions", 31, false, Some("type"), Some("type"))],
+    &[Field::new("conditions", 31, false, Some("type"), Some("type"), Atomic::No)],
     // 34 (io.k8s.api.apps.v1.DaemonSetUpdateStrategy)
-    &[Field::new("rollingUpdate", 44, false, None, None)],
+    &[Field::new("rollingUpdate", 44, false, None, None, Atomic::No)],
     // 35 (io.k8s.api.apps.v1.Deployment)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 37, false, None, None),
-        Field::new("status", 38, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 37, false, None, None, Atomic::No),
+        Field::new("status", 38, false, None, None, Atomic::No),
     ],
     // 36 (io.k8s.api.apps.v1.DeploymentCondition)
     &[],
     // 37 (io.k8s.api.apps.v1.DeploymentSpec)
     &[
-        Field::new("selector", 452, false, None, None),
-        Field::new("strategy", 39, false, None, None),
-        Field::new("template", 241, false, None, None),
+        Field::new("selector", 452, false, None, None, Atomic::Value),
+        Field::new("strategy", 39, false, None, None, Atomic::No),
+        Field::new("template", 241, false, None, None, Atomic::No),
     ],
     // 38 (io.k8s.api.apps.v1.DeploymentStatus)
-    &[Field::new("conditions", 36, false, Some("type"), Some("type"))],
+    &[Field::new("conditions", 36, false, Some("type"), Some("type"), Atomic::No)],
     // 39 (io.k8s.api.apps.v1.DeploymentStrategy)
-    &[Field::new("rollingUpdate", 45, false, None, None)],
+    &[Field::new("rollingUpdate", 45, false, None, None, Atomic::No)],
     // 40 (io.k8s.api.apps.v1.ReplicaSet)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 42, false, None, None),
-        Field::new("status", 43, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 42, false, None, None, Atomic::No),
+        Field::new("status", 43, false, None, None, Atomic::No),
     ],
     // 41 (io.k8s.api.apps.v1.ReplicaSetCondition)
     &[],
     // 42 (io.k8s.api.apps.v1.ReplicaSetSpec)
-    &[Field::new("selector", 452, false, None, None), Field::new("template", 241, false, None, None)],
+    &[
+        Field::new("selector", 452, false, None, None, Atomic::Value),
+        Field::new("template", 241, false, None, None, Atomic::No),
+    ],
     // 43 (io.k8s.api.apps.v1.ReplicaSetStatus)
-    &[Field::new("conditions", 41, false, Some("type"), Some("type"))],
+    &[Field::new("conditions", 41, false, Some("type"), Some("type"), Atomic::No)],
     // 44 (io.k8s.api.apps.v1.RollingUpdateDaemonSet)
     &[],
     // 45 (io.k8s.api.apps.v1.RollingUpdateDeployment)
@@ -228,9 +251,9 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 47 (io.k8s.api.apps.v1.StatefulSet)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 51, false, None, None),
-        Field::new("status", 52, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 51, false, None, None, Atomic::No),
+        Field::new("status", 52, false, None, None, Atomic::No),
     ],
     // 48 (io.k8s.api.apps.v1.StatefulSetCondition)
     &[],
@@ -240,81 +263,87 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 51 (io.k8s.api.apps.v1.StatefulSetSpec)
     &[
-        Field::new("ordinals", 49, false, None, None),
-        Field::new("persistentVolumeClaimRetentionPolicy", 50, false, None, None),
-        Field::new("selector", 452, false, None, None),
-        Field::new("template", 241, false, None, None),
-        Field::new("updateStrategy", 53, false, None, None),
-        Field::new("volumeClaimTemplates", 212, false, None, None),
+        Field::new("ordinals", 49, false, None, None, Atomic::No),
+        Field::new("persistentVolumeClaimRetentionPolicy", 50, false, None, None, Atomic::No),
+        Field::new("selector", 452, false, None, None, Atomic::Value),
+        Field::new("template", 241, false, None, None, Atomic::No),
+        Field::new("updateStrategy", 53, false, None, None, Atomic::No),
+        Field::new("volumeClaimTemplates", 212, false, None, None, Atomic::No),
     ],
     // 52 (io.k8s.api.apps.v1.StatefulSetStatus)
-    &[Field::new("conditions", 48, false, Some("type"), Some("type"))],
+    &[Field::new("conditions", 48, false, Some("type"), Some("type"), Atomic::No)],
     // 53 (io.k8s.api.apps.v1.StatefulSetUpdateStrategy)
-    &[Field::new("rollingUpdate", 46, false, None, None)],
+    &[Field::new("rollingUpdate", 46, false, None, None, Atomic::No)],
     // 54 (io.k8s.api.autoscaling.v1.CrossVersionObjectReference)
     &[],
     // 55 (io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 56, false, None, None),
-        Field::new("status", 57, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 56, false, None, None, Atomic::No),
+        Field::new("status", 57, false, None, None, Atomic::No),
     ],
     // 56 (io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerSpec)
-    &[Field::new("scaleTargetRef", 54, false, None, None)],
+    &[Field::new("scaleTargetRef", 54, false, None, None, Atomic::Value)],
     // 57 (io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerStatus)
     &[],
     // 58 (io.k8s.api.autoscaling.v2.ContainerResourceMetricSource)
-    &[Field::new("target", 73, false, None, None)],
+    &[Field::new("target", 73, false, None, None, Atomic::No)],
     // 59 (io.k8s.api.autoscaling.v2.ContainerResourceMetricStatus)
-    &[Field::new("current", 74, false, None, None)],
+    &[Field::new("current", 74, false, None, None, Atomic::No)],
     // 60 (io.k8s.api.autoscaling.v2.CrossVersionObjectReference)
     &[],
     // 61 (io.k8s.api.autoscaling.v2.ExternalMetricSource)
-    &[Field::new("metric", 70, false, None, None), Field::new("target", 73, false, None, None)],
+    &[Field::new("metric", 70, false, None, None, Atomic::No), Field::new("target", 73, false, None, None, Atomic::No)],
     // 62 (io.k8s.api.autoscaling.v2.ExternalMetricStatus)
-    &[Field::new("current", 74, false, None, None), Field::new("metric", 70, false, None, None)],
+    &[
+        Field::new("current", 74, false, None, None, Atomic::No),
+        Field::new("metric", 70, false, None, None, Atomic::No),
+    ],
     // 63 (io.k8s.api.autoscaling.v2.HPAScalingPolicy)
     &[],
     // 64 (io.k8s.api.autoscaling.v2.HPAScalingRules)
-    &[Field::new("policies", 63, false, None, None)],
+    &[Field::new("policies", 63, false, None, None, Atomic::No)],
     // 65 (io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 68, false, None, None),
-        Field::new("status", 69, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 68, false, None, None, Atomic::No),
+        Field::new("status", 69, false, None, None, Atomic::No),
     ],
     // 66 (io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerBehavior)
-    &[Field::new("scaleDown", 64, false, None, None), Field::new("scaleUp", 64, false, None, None)],
+    &[
+        Field::new("scaleDown", 64, false, None, None, Atomic::No),
+        Field::new("scaleUp", 64, false, None, None, Atomic::No),
+    ],
     // 67 (io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerCondition)
     &[],
     // 68 (io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec)
     &[
-        Field::new("behavior", 66, false, None, None),
-        Field::new("metrics", 71, false, None, None),
-        Field::new("scaleTargetRef", 60, false, None, None),
+        Field::new("behavior", 66, false, None, None, Atomic::No),
+        Field::new("metrics", 71, false, None, None, Atomic::No),
+        Field::new("scaleTargetRef", 60, false, None, None, Atomic::No),
     ],
     // 69 (io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus)
     &[
-        Field::new("conditions", 67, false, Some("type"), Some("type")),
-        Field::new("currentMetrics", 72, false, None, None),
+        Field::new("conditions", 67, false, Some("type"), Some("type"), Atomic::No),
+        Field::new("currentMetrics", 72, false, None, None, Atomic::No),
     ],
     // 70 (io.k8s.api.autoscaling.v2.MetricIdentifier)
-    &[Field::new("selector", 452, false, None, None)],
+    &[Field::new("selector", 452, false, None, None, Atomic::Value)],
     // 71 (io.k8s.api.autoscaling.v2.MetricSpec)
     &[
-        Field::new("containerResource", 58, false, None, None),
-        Field::new("external", 61, false, None, None),
-        Field::new("object", 75, false, None, None),
-        Field::new("pods", 77, false, None, None),
-        Field::new("resource", 79, false, None, None),
+        Field::new("containerResource", 58, false, None, None, Atomic::No),
+        Field::new("external", 61, false, None, None, Atomic::No),
+        Field::new("object", 75, false, None, None, Atomic::No),
+        Field::new("pods", 77, false, None, None, Atomic::No),
+        Field::new("resource", 79, false, None, None, Atomic::No),
     ],
     // 72 (io.k8s.api.autoscaling.v2.MetricStatus)
     &[
-        Field::new("containerResource", 59, false, None, None),
-        Field::new("external", 62, false, None, None),
-        Field::new("object", 76, false, None, None),
-        Field::new("pods", 78, false, None, None),
-        Field::new("resource", 80, false, None, None),
+        Field::new("containerResource", 59, false, None, None, Atomic::No),
+        Field::new("external", 62, false, None, None, Atomic::No),
+        Field::new("object", 76, false, None, None, Atomic::No),
+        Field::new("pods", 78, false, None, None, Atomic::No),
+        Field::new("resource", 80, false, None, None, Atomic::No),
     ],
     // 73 (io.k8s.api.autoscaling.v2.MetricTarget)
     &[],
@@ -322,96 +351,108 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 75 (io.k8s.api.autoscaling.v2.ObjectMetricSource)
     &[
-        Field::new("describedObject", 60, false, None, None),
-        Field::new("metric", 70, false, None, None),
-        Field::new("target", 73, false, None, None),
+        Field::new("describedObject", 60, false, None, None, Atomic::No),
+        Field::new("metric", 70, false, None, None, Atomic::No),
+        Field::new("target", 73, false, None, None, Atomic::No),
     ],
     // 76 (io.k8s.api.autoscaling.v2.ObjectMetricStatus)
     &[
-        Field::new("current", 74, false, None, None),
-        Field::new("describedObject", 60, false, None, None),
-        Field::new("metric", 70, false, None, None),
+        Field::new("current", 74, false, None, None, Atomic::No),
+        Field::new("describedObject", 60, false, None, None, Atomic::No),
+        Field::new("metric", 70, false, None, None, Atomic::No),
     ],
     // 77 (io.k8s.api.autoscaling.v2.PodsMetricSource)
-    &[Field::new("metric", 70, false, None, None), Field::new("target", 73, false, None, None)],
+    &[Field::new("metric", 70, false, None, None, Atomic::No), Field::new("target", 73, false, None, None, Atomic::No)],
     // 78 (io.k8s.api.autoscaling.v2.PodsMetricStatus)
-    &[Field::new("current", 74, false, None, None), Field::new("metric", 70, false, None, None)],
+    &[
+        Field::new("current", 74, false, None, None, Atomic::No),
+        Field::new("metric", 70, false, None, None, Atomic::No),
+    ],
     // 79 (io.k8s.api.autoscaling.v2.ResourceMetricSource)
-    &[Field::new("target", 73, false, None, None)],
+    &[Field::new("target", 73, false, None, None, Atomic::No)],
     // 80 (io.k8s.api.autoscaling.v2.ResourceMetricStatus)
-    &[Field::new("current", 74, false, None, None)],
+    &[Field::new("current", 74, false, None, None, Atomic::No)],
     // 81 (io.k8s.api.batch.v1.CronJob)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 82, false, None, None),
-        Field::new("status", 83, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 82, false, None, None, Atomic::No),
+        Field::new("status", 83, false, None, None, Atomic::No),
     ],
     // 82 (io.k8s.api.batch.v1.CronJobSpec)
-    &[Field::new("jobTemplate", 88, false, None, None)],
+    &[Field::new("jobTemplate", 88, false, None, None, Atomic::No)],
     // 83 (io.k8s.api.batch.v1.CronJobStatus)
-    &[Field::new("active", 210, false, None, None)],
+    &[Field::new("active", 210, false, None, None, Atomic::Items)],
     // 84 (io.k8s.api.batch.v1.Job)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 86, false, None, None),
-        Field::new("status", 87, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 86, false, None, None, Atomic::No),
+        Field::new("status", 87, false, None, None, Atomic::No),
     ],
     // 85 (io.k8s.api.batch.v1.JobCondition)
     &[],
     // 86 (io.k8s.api.batch.v1.JobSpec)
     &[
-        Field::new("podFailurePolicy", 89, false, None, None),
-        Field::new("selector", 452, false, None, None),
-        Field::new("successPolicy", 93, false, None, None),
-        Field::new("template", 241, false, None, None),
+        Field::new("podFailurePolicy", 89, false, None, None, Atomic::No),
+        Field::new("selector", 452, false, None, None, Atomic::Value),
+        Field::new("successPolicy", 93, false, None, None, Atomic::No),
+        Field::new("template", 241, false, None, None, Atomic::No),
     ],
     // 87 (io.k8s.api.batch.v1.JobStatus)
     &[
-        Field::new("conditions", 85, false, None, Some("type")),
-        Field::new("uncountedTerminatedPods", 95, false, None, None),
+        Field::new("conditions", 85, false, None, Some("type"), Atomic::No),
+        Field::new("uncountedTerminatedPods", 95, false, None, None, Atomic::No),
     ],
     // 88 (io.k8s.api.batch.v1.JobTemplateSpec)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 86, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 86, false, None, None, Atomic::No),
+    ],
     // 89 (io.k8s.api.batch.v1.PodFailurePolicy)
-    &[Field::new("rules", 92, false, None, None)],
+    &[Field::new("rules", 92, false, None, None, Atomic::No)],
     // 90 (io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesRequirement)
-    &[Field::new("values", NONE, false, Some("$value"), None)],
+    &[Field::new("values", NONE, false, Some("$value"), None, Atomic::No)],
     // 91 (io.k8s.api.batch.v1.PodFailurePolicyOnPodConditionsPattern)
     &[],
     // 92 (io.k8s.api.batch.v1.PodFailurePolicyRule)
-    &[Field::new("onExitCodes", 90, false, None, None), Field::new("onPodConditions", 91, false, None, None)],
+    &[
+        Field::new("onExitCodes", 90, false, None, None, Atomic::No),
+        Field::new("onPodConditions", 91, false, None, None, Atomic::No),
+    ],
     // 93 (io.k8s.api.batch.v1.SuccessPolicy)
-    &[Field::new("rules", 94, false, None, None)],
+    &[Field::new("rules", 94, false, None, None, Atomic::No)],
     // 94 (io.k8s.api.batch.v1.SuccessPolicyRule)
     &[],
     // 95 (io.k8s.api.batch.v1.UncountedTerminatedPods)
     &[
-        Field::new("failed", NONE, false, Some("$value"), None),
-        Field::new("succeeded", NONE, false, Some("$value"), None),
+        Field::new("failed", NONE, false, Some("$value"), None, Atomic::No),
+        Field::new("succeeded", NONE, false, Some("$value"), None, Atomic::No),
     ],
     // 96 (io.k8s.api.certificates.v1.CertificateSigningRequest)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 98, false, None, None),
-        Field::new("status", 99, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 98, false, None, None, Atomic::No),
+        Field::new("status", 99, false, None, None, Atomic::No),
     ],
     // 97 (io.k8s.api.certificates.v1.CertificateSigningRequestCondition)
     &[],
     // 98 (io.k8s.api.certificates.v1.CertificateSigningRequestSpec)
     &[],
     // 99 (io.k8s.api.certificates.v1.CertificateSigningRequestStatus)
-    &[Field::new("conditions", 97, false, Some("type"), None)],
+    &[Field::new("conditions", 97, false, Some("type"), None, Atomic::No)],
     // 100 (io.k8s.api.coordination.v1.Lease)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 101, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 101, false, None, None, Atomic::No),
+    ],
     // 101 (io.k8s.api.coordination.v1.LeaseSpec)
     &[],
     // 102 (io.k8s.api.core.v1.AWSElasticBlockStoreVolumeSource)
     &[],
     // 103 (io.k8s.api.core.v1.Affinity)
     &[
-        Field::new("nodeAffinity", 193, false, None, None),
-        Field::new("podAffinity", 222, false, None, None),
-        Field::new("podAntiAffinity", 224, false, None, None),
+        Field::new("nodeAffinity", 193, false, None, None, Atomic::No),
+        Field::new("podAffinity", 222, false, None, None, Atomic::No),
+        Field::new("podAntiAffinity", 224, false, None, None, Atomic::No),
     ],
     // 104 (io.k8s.api.core.v1.AppArmorProfile)
     &[],
@@ -425,30 +466,30 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 109 (io.k8s.api.core.v1.CSIPersistentVolumeSource)
     &[
-        Field::new("controllerExpandSecretRef", 272, false, None, None),
-        Field::new("controllerPublishSecretRef", 272, false, None, None),
-        Field::new("nodeExpandSecretRef", 272, false, None, None),
-        Field::new("nodePublishSecretRef", 272, false, None, None),
-        Field::new("nodeStageSecretRef", 272, false, None, None),
+        Field::new("controllerExpandSecretRef", 272, false, None, None, Atomic::Value),
+        Field::new("controllerPublishSecretRef", 272, false, None, None, Atomic::Value),
+        Field::new("nodeExpandSecretRef", 272, false, None, None, Atomic::Value),
+        Field::new("nodePublishSecretRef", 272, false, None, None, Atomic::Value),
+        Field::new("nodeStageSecretRef", 272, false, None, None, Atomic::Value),
     ],
     // 110 (io.k8s.api.core.v1.CSIVolumeSource)
-    &[Field::new("nodePublishSecretRef", 183, false, None, None)],
+    &[Field::new("nodePublishSecretRef", 183, false, None, None, Atomic::Value)],
     // 111 (io.k8s.api.core.v1.Capabilities)
     &[],
     // 112 (io.k8s.api.core.v1.CephFSPersistentVolumeSource)
-    &[Field::new("secretRef", 272, false, None, None)],
+    &[Field::new("secretRef", 272, false, None, None, Atomic::Value)],
     // 113 (io.k8s.api.core.v1.CephFSVolumeSource)
-    &[Field::new("secretRef", 183, false, None, None)],
+    &[Field::new("secretRef", 183, false, None, None, Atomic::Value)],
     // 114 (io.k8s.api.core.v1.CinderPersistentVolumeSource)
-    &[Field::new("secretRef", 272, false, None, None)],
+    &[Field::new("secretRef", 272, false, None, None, Atomic::Value)],
     // 115 (io.k8s.api.core.v1.CinderVolumeSource)
-    &[Field::new("secretRef", 183, false, None, None)],
+    &[Field::new("secretRef", 183, false, None, None, Atomic::Value)],
     // 116 (io.k8s.api.core.v1.ClientIPConfig)
     &[],
     // 117 (io.k8s.api.core.v1.ClusterTrustBundleProjection)
-    &[Field::new("labelSelector", 452, false, None, None)],
+    &[Field::new("labelSelector", 452, false, None, None, Atomic::Value)],
     // 118 (io.k8s.api.core.v1.ConfigMap)
-    &[Field::new("metadata", 454, false, None, None)],
+    &[Field::new("metadata", 454, false, None, None, Atomic::No)],
     // 119 (io.k8s.api.core.v1.ConfigMapEnvSource)
     &[],
     // 120 (io.k8s.api.core.v1.ConfigMapKeySelector)
@@ -456,24 +497,24 @@ pub(super) static TYPES: &[&[Field]] = &[
     // 121 (io.k8s.api.core.v1.ConfigMapNodeConfigSource)
     &[],
     // 122 (io.k8s.api.core.v1.ConfigMapProjection)
-    &[Field::new("items", 174, false, None, None)],
+    &[Field::new("items", 174, false, None, None, Atomic::No)],
     // 123 (io.k8s.api.core.v1.ConfigMapVolumeSource)
-    &[Field::new("items", 174, false, None, None)],
+    &[Field::new("items", 174, false, None, None, Atomic::No)],
     // 124 (io.k8s.api.core.v1.Container)
     &[
-        Field::new("env", 147, false, Some("name"), Some("name")),
-        Field::new("envFrom", 146, false, None, None),
-        Field::new("lifecycle", 175, false, None, None),
-        Field::new("livenessProbe", 245, false, None, None),
-        Field::new("ports", 127, false, Some("containerPort,protocol=\"TCP\""), Some("containerPort")),
-        Field::new("readinessProbe", 245, false, None, None),
-        Field::new("resizePolicy", 128, false, None, None),
-        Field::new("resources", 260, false, None, None),
-        Field::new("restartPolicyRules", 129, false, None, None),
-        Field::new("securityContext", 274, false, None, None),
-        Field::new("startupProbe", 245, false, None, None),
-        Field::new("volumeDevices", 295, false, Some("devicePath"), Some("devicePath")),
-        Field::new("volumeMounts", 296, false, Some("mountPath"), Some("mountPath")),
+        Field::new("env", 147, false, Some("name"), Some("name"), Atomic::No),
+        Field::new("envFrom", 146, false, None, None, Atomic::No),
+        Field::new("lifecycle", 175, false, None, None, Atomic::No),
+        Field::new("livenessProbe", 245, false, None, None, Atomic::No),
+        Field::new("ports", 127, false, Some("containerPort,protocol=\"TCP\""), Some("containerPort"), Atomic::No),
+        Field::new("readinessProbe", 245, false, None, None, Atomic::No),
+        Field::new("resizePolicy", 128, false, None, None, Atomic::No),
+        Field::new("resources", 260, false, None, None, Atomic::No),
+        Field::new("restartPolicyRules", 129, false, None, None, Atomic::No),
+        Field::new("securityContext", 274, false, None, None, Atomic::No),
+        Field::new("startupProbe", 245, false, None, None, Atomic::No),
+        Field::new("volumeDevices", 295, false, Some("devicePath"), Some("devicePath"), Atomic::No),
+        Field::new("volumeMounts", 296, false, Some("mountPath"), Some("mountPath"), Atomic::No),
     ],
     // 125 (io.k8s.api.core.v1.ContainerExtendedResourceRequest)
     &[],
@@ -484,14 +525,14 @@ pub(super) static TYPES: &[&[Field]] = &[
     // 128 (io.k8s.api.core.v1.ContainerResizePolicy)
     &[],
     // 129 (io.k8s.api.core.v1.ContainerRestartRule)
-    &[Field::new("exitCodes", 130, false, None, None)],
+    &[Field::new("exitCodes", 130, false, None, None, Atomic::No)],
     // 130 (io.k8s.api.core.v1.ContainerRestartRuleOnExitCodes)
-    &[Field::new("values", NONE, false, Some("$value"), None)],
+    &[Field::new("values", NONE, false, Some("$value"), None, Atomic::No)],
     // 131 (io.k8s.api.core.v1.ContainerState)
     &[
-        Field::new("running", 132, false, None, None),
-        Field::new("terminated", 133, false, None, None),
-        Field::new("waiting", 134, false, None, None),
+        Field::new("running", 132, false, None, None, Atomic::No),
+        Field::new("terminated", 133, false, None, None, Atomic::No),
+        Field::new("waiting", 134, false, None, None, Atomic::No),
     ],
     // 132 (io.k8s.api.core.v1.ContainerStateRunning)
     &[],
@@ -501,74 +542,83 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 135 (io.k8s.api.core.v1.ContainerStatus)
     &[
-        Field::new("allocatedResourcesStatus", 261, false, Some("name"), Some("name")),
-        Field::new("lastState", 131, false, None, None),
-        Field::new("resources", 260, false, None, None),
-        Field::new("state", 131, false, None, None),
-        Field::new("user", 136, false, None, None),
-        Field::new("volumeMounts", 297, false, Some("mountPath"), Some("mountPath")),
+        Field::new("allocatedResourcesStatus", 261, false, Some("name"), Some("name"), Atomic::No),
+        Field::new("lastState", 131, false, None, None, Atomic::No),
+        Field::new("resources", 260, false, None, None, Atomic::No),
+        Field::new("state", 131, false, None, None, Atomic::No),
+        Field::new("user", 136, false, None, None, Atomic::No),
+        Field::new("volumeMounts", 297, false, Some("mountPath"), Some("mountPath"), Atomic::No),
     ],
     // 136 (io.k8s.api.core.v1.ContainerUser)
-    &[Field::new("linux", 180, false, None, None)],
+    &[Field::new("linux", 180, false, None, None, Atomic::No)],
     // 137 (io.k8s.api.core.v1.DaemonEndpoint)
     &[],
     // 138 (io.k8s.api.core.v1.DownwardAPIProjection)
-    &[Field::new("items", 139, false, None, None)],
+    &[Field::new("items", 139, false, None, None, Atomic::No)],
     // 139 (io.k8s.api.core.v1.DownwardAPIVolumeFile)
-    &[Field::new("fieldRef", 209, false, None, None), Field::new("resourceFieldRef", 255, false, None, None)],
+    &[
+        Field::new("fieldRef", 209, false, None, None, Atomic::Value),
+        Field::new("resourceFieldRef", 255, false, None, None, Atomic::Value),
+    ],
     // 140 (io.k8s.api.core.v1.DownwardAPIVolumeSource)
-    &[Field::new("items", 139, false, None, None)],
+    &[Field::new("items", 139, false, None, None, Atomic::No)],
     // 141 (io.k8s.api.core.v1.EmptyDirVolumeSource)
     &[],
     // 142 (io.k8s.api.core.v1.EndpointAddress)
-    &[Field::new("targetRef", 210, false, None, None)],
+    &[Field::new("targetRef", 210, false, None, None, Atomic::Value)],
     // 143 (io.k8s.api.core.v1.EndpointPort)
     &[],
     // 144 (io.k8s.api.core.v1.EndpointSubset)
     &[
-        Field::new("addresses", 142, false, None, None),
-        Field::new("notReadyAddresses", 142, false, None, None),
-        Field::new("ports", 143, false, None, None),
+        Field::new("addresses", 142, false, None, None, Atomic::Items),
+        Field::new("notReadyAddresses", 142, false, None, None, Atomic::Items),
+        Field::new("ports", 143, false, None, None, Atomic::Items),
     ],
     // 145 (io.k8s.api.core.v1.Endpoints)
-    &[Field::new("metadata", 454, false, None, None), Field::new("subsets", 144, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("subsets", 144, false, None, None, Atomic::No),
+    ],
     // 146 (io.k8s.api.core.v1.EnvFromSource)
-    &[Field::new("configMapRef", 119, false, None, None), Field::new("secretRef", 269, false, None, None)],
+    &[
+        Field::new("configMapRef", 119, false, None, None, Atomic::No),
+        Field::new("secretRef", 269, false, None, None, Atomic::No),
+    ],
     // 147 (io.k8s.api.core.v1.EnvVar)
-    &[Field::new("valueFrom", 148, false, None, None)],
+    &[Field::new("valueFrom", 148, false, None, None, Atomic::No)],
     // 148 (io.k8s.api.core.v1.EnvVarSource)
     &[
-        Field::new("configMapKeyRef", 120, false, None, None),
-        Field::new("fieldRef", 209, false, None, None),
-        Field::new("fileKeyRef", 156, false, None, None),
-        Field::new("resourceFieldRef", 255, false, None, None),
-        Field::new("secretKeyRef", 270, false, None, None),
+        Field::new("configMapKeyRef", 120, false, None, None, Atomic::Value),
+        Field::new("fieldRef", 209, false, None, None, Atomic::Value),
+        Field::new("fileKeyRef", 156, false, None, None, Atomic::Value),
+        Field::new("resourceFieldRef", 255, false, None, None, Atomic::Value),
+        Field::new("secretKeyRef", 270, false, None, None, Atomic::Value),
     ],
     // 149 (io.k8s.api.core.v1.EphemeralContainer)
     &[
-        Field::new("env", 147, false, Some("name"), Some("name")),
-        Field::new("envFrom", 146, false, None, None),
-        Field::new("lifecycle", 175, false, None, None),
-        Field::new("livenessProbe", 245, false, None, None),
-        Field::new("ports", 127, false, Some("containerPort,protocol=\"TCP\""), Some("containerPort")),
-        Field::new("readinessProbe", 245, false, None, None),
-        Field::new("resizePolicy", 128, false, None, None),
-        Field::new("resources", 260, false, None, None),
-        Field::new("restartPolicyRules", 129, false, None, None),
-        Field::new("securityContext", 274, false, None, None),
-        Field::new("startupProbe", 245, false, None, None),
-        Field::new("volumeDevices", 295, false, Some("devicePath"), Some("devicePath")),
-        Field::new("volumeMounts", 296, false, Some("mountPath"), Some("mountPath")),
+        Field::new("env", 147, false, Some("name"), Some("name"), Atomic::No),
+        Field::new("envFrom", 146, false, None, None, Atomic::No),
+        Field::new("lifecycle", 175, false, None, None, Atomic::No),
+        Field::new("livenessProbe", 245, false, None, None, Atomic::No),
+        Field::new("ports", 127, false, Some("containerPort,protocol=\"TCP\""), Some("containerPort"), Atomic::No),
+        Field::new("readinessProbe", 245, false, None, None, Atomic::No),
+        Field::new("resizePolicy", 128, false, None, None, Atomic::No),
+        Field::new("resources", 260, false, None, None, Atomic::No),
+        Field::new("restartPolicyRules", 129, false, None, None, Atomic::No),
+        Field::new("securityContext", 274, false, None, None, Atomic::No),
+        Field::new("startupProbe", 245, false, None, None, Atomic::No),
+        Field::new("volumeDevices", 295, false, Some("devicePath"), Some("devicePath"), Atomic::No),
+        Field::new("volumeMounts", 296, false, Some("mountPath"), Some("mountPath"), Atomic::No),
     ],
     // 150 (io.k8s.api.core.v1.EphemeralVolumeSource)
-    &[Field::new("volumeClaimTemplate", 216, false, None, None)],
+    &[Field::new("volumeClaimTemplate", 216, false, None, None, Atomic::No)],
     // 151 (io.k8s.api.core.v1.Event)
     &[
-        Field::new("involvedObject", 210, false, None, None),
-        Field::new("metadata", 454, false, None, None),
-        Field::new("related", 210, false, None, None),
-        Field::new("series", 152, false, None, None),
-        Field::new("source", 153, false, None, None),
+        Field::new("involvedObject", 210, false, None, None, Atomic::Value),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("related", 210, false, None, None, Atomic::Value),
+        Field::new("series", 152, false, None, None, Atomic::No),
+        Field::new("source", 153, false, None, None, Atomic::No),
     ],
     // 152 (io.k8s.api.core.v1.EventSeries)
     &[],
@@ -581,9 +631,9 @@ pub(super) static TYPES: &[&[Field]] = &[
     // 156 (io.k8s.api.core.v1.FileKeySelector)
     &[],
     // 157 (io.k8s.api.core.v1.FlexPersistentVolumeSource)
-    &[Field::new("secretRef", 272, false, None, None)],
+    &[Field::new("secretRef", 272, false, None, None, Atomic::Value)],
     // 158 (io.k8s.api.core.v1.FlexVolumeSource)
-    &[Field::new("secretRef", 183, false, None, None)],
+    &[Field::new("secretRef", 183, false, None, None, Atomic::Value)],
     // 159 (io.k8s.api.core.v1.FlockerVolumeSource)
     &[],
     // 160 (io.k8s.api.core.v1.GCEPersistentDiskVolumeSource)
@@ -597,7 +647,7 @@ pub(super) static TYPES: &[&[Field]] = &[
     // 164 (io.k8s.api.core.v1.GlusterfsVolumeSource)
     &[],
     // 165 (io.k8s.api.core.v1.HTTPGetAction)
-    &[Field::new("httpHeaders", 166, false, None, None)],
+    &[Field::new("httpHeaders", 166, false, None, None, Atomic::No)],
     // 166 (io.k8s.api.core.v1.HTTPHeader)
     &[],
     // 167 (io.k8s.api.core.v1.HostAlias)
@@ -607,9 +657,9 @@ pub(super) static TYPES: &[&[Field]] = &[
     // 169 (io.k8s.api.core.v1.HostPathVolumeSource)
     &[],
     // 170 (io.k8s.api.core.v1.ISCSIPersistentVolumeSource)
-    &[Field::new("secretRef", 272, false, None, None)],
+    &[Field::new("secretRef", 272, false, None, None, Atomic::Value)],
     // 171 (io.k8s.api.core.v1.ISCSIVolumeSource)
-    &[Field::new("secretRef", 183, false, None, None)],
+    &[Field::new("secretRef", 183, false, None, None, Atomic::Value)],
     // 172 (io.k8s.api.core.v1.ImageVolumeSource)
     &[],
     // 173 (io.k8s.api.core.v1.ImageVolumeStatus)
@@ -617,26 +667,32 @@ pub(super) static TYPES: &[&[Field]] = &[
     // 174 (io.k8s.api.core.v1.KeyToPath)
     &[],
     // 175 (io.k8s.api.core.v1.Lifecycle)
-    &[Field::new("postStart", 176, false, None, None), Field::new("preStop", 176, false, None, None)],
+    &[
+        Field::new("postStart", 176, false, None, None, Atomic::No),
+        Field::new("preStop", 176, false, None, None, Atomic::No),
+    ],
     // 176 (io.k8s.api.core.v1.LifecycleHandler)
     &[
-        Field::new("exec", 154, false, None, None),
-        Field::new("httpGet", 165, false, None, None),
-        Field::new("sleep", 282, false, None, None),
-        Field::new("tcpSocket", 286, false, None, None),
+        Field::new("exec", 154, false, None, None, Atomic::No),
+        Field::new("httpGet", 165, false, None, None, Atomic::No),
+        Field::new("sleep", 282, false, None, None, Atomic::No),
+        Field::new("tcpSocket", 286, false, None, None, Atomic::No),
     ],
     // 177 (io.k8s.api.core.v1.LimitRange)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 179, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 179, false, None, None, Atomic::No),
+    ],
     // 178 (io.k8s.api.core.v1.LimitRangeItem)
     &[],
     // 179 (io.k8s.api.core.v1.LimitRangeSpec)
-    &[Field::new("limits", 178, false, None, None)],
+    &[Field::new("limits", 178, false, None, None, Atomic::No)],
     // 180 (io.k8s.api.core.v1.LinuxContainerUser)
     &[],
     // 181 (io.k8s.api.core.v1.LoadBalancerIngress)
-    &[Field::new("ports", 242, false, None, None)],
+    &[Field::new("ports", 242, false, None, None, Atomic::No)],
     // 182 (io.k8s.api.core.v1.LoadBalancerStatus)
-    &[Field::new("ingress", 181, false, None, None)],
+    &[Field::new("ingress", 181, false, None, None, Atomic::No)],
     // 183 (io.k8s.api.core.v1.LocalObjectReference)
     &[],
     // 184 (io.k8s.api.core.v1.LocalVolumeSource)
@@ -647,137 +703,143 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 187 (io.k8s.api.core.v1.Namespace)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 189, false, None, None),
-        Field::new("status", 190, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 189, false, None, None, Atomic::No),
+        Field::new("status", 190, false, None, None, Atomic::No),
     ],
     // 188 (io.k8s.api.core.v1.NamespaceCondition)
     &[],
     // 189 (io.k8s.api.core.v1.NamespaceSpec)
     &[],
     // 190 (io.k8s.api.core.v1.NamespaceStatus)
-    &[Field::new("conditions", 188, false, Some("type"), Some("type"))],
+    &[Field::new("conditions", 188, false, Some("type"), Some("type"), Atomic::No)],
     // 191 (io.k8s.api.core.v1.Node)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 205, false, None, None),
-        Field::new("status", 206, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 205, false, None, None, Atomic::No),
+        Field::new("status", 206, false, None, None, Atomic::No),
     ],
     // 192 (io.k8s.api.core.v1.NodeAddress)
     &[],
     // 193 (io.k8s.api.core.v1.NodeAffinity)
     &[
-        Field::new("preferredDuringSchedulingIgnoredDuringExecution", 244, false, None, None),
-        Field::new("requiredDuringSchedulingIgnoredDuringExecution", 202, false, None, None),
+        Field::new("preferredDuringSchedulingIgnoredDuringExecution", 244, false, None, None, Atomic::No),
+        Field::new("requiredDuringSchedulingIgnoredDuringExecution", 202, false, None, None, Atomic::Value),
     ],
     // 194 (io.k8s.api.core.v1.NodeAllocatableResourceClaimStatus)
-    &[Field::new("containers", NONE, false, Some("$value"), None)],
+    &[Field::new("containers", NONE, false, Some("$value"), None, Atomic::No)],
     // 195 (io.k8s.api.core.v1.NodeCondition)
     &[],
     // 196 (io.k8s.api.core.v1.NodeConfigSource)
-    &[Field::new("configMap", 121, false, None, None)],
+    &[Field::new("configMap", 121, false, None, None, Atomic::No)],
     // 197 (io.k8s.api.core.v1.NodeConfigStatus)
     &[
-        Field::new("active", 196, false, None, None),
-        Field::new("assigned", 196, false, None, None),
-        Field::new("lastKnownGood", 196, false, None, None),
+        Field::new("active", 196, false, None, None, Atomic::No),
+        Field::new("assigned", 196, false, None, None, Atomic::No),
+        Field::new("lastKnownGood", 196, false, None, None, Atomic::No),
     ],
     // 198 (io.k8s.api.core.v1.NodeDaemonEndpoints)
-    &[Field::new("kubeletEndpoint", 137, false, None, None)],
+    &[Field::new("kubeletEndpoint", 137, false, None, None, Atomic::No)],
     // 199 (io.k8s.api.core.v1.NodeFeatures)
     &[],
     // 200 (io.k8s.api.core.v1.NodeRuntimeHandler)
-    &[Field::new("features", 201, false, None, None)],
+    &[Field::new("features", 201, false, None, None, Atomic::No)],
     // 201 (io.k8s.api.core.v1.NodeRuntimeHandlerFeatures)
     &[],
     // 202 (io.k8s.api.core.v1.NodeSelector)
-    &[Field::new("nodeSelectorTerms", 204, false, None, None)],
+    &[Field::new("nodeSelectorTerms", 204, false, None, None, Atomic::Items)],
     // 203 (io.k8s.api.core.v1.NodeSelectorRequirement)
     &[],
     // 204 (io.k8s.api.core.v1.NodeSelectorTerm)
-    &[Field::new("matchExpressions", 203, false, None, None), Field::new("matchFields", 203, false, None, None)],
+    &[
+        Field::new("matchExpressions", 203, false, None, None, Atomic::No),
+        Field::new("matchFields", 203, false, None, None, Atomic::No),
+    ],
     // 205 (io.k8s.api.core.v1.NodeSpec)
     &[
-        Field::new("configSource", 196, false, None, None),
-        Field::new("podCIDRs", NONE, false, Some("$value"), Some("$value")),
-        Field::new("taints", 287, false, None, None),
+        Field::new("configSource", 196, false, None, None, Atomic::No),
+        Field::new("podCIDRs", NONE, false, Some("$value"), Some("$value"), Atomic::No),
+        Field::new("taints", 287, false, None, None, Atomic::No),
     ],
     // 206 (io.k8s.api.core.v1.NodeStatus)
     &[
-        Field::new("addresses", 192, false, Some("type"), Some("type")),
-        Field::new("conditions", 195, false, Some("type"), Some("type")),
-        Field::new("config", 197, false, None, None),
-        Field::new("daemonEndpoints", 198, false, None, None),
-        Field::new("features", 199, false, None, None),
-        Field::new("images", 126, false, None, None),
-        Field::new("nodeInfo", 208, false, None, None),
-        Field::new("runtimeHandlers", 200, false, None, None),
-        Field::new("volumesAttached", 105, false, None, None),
+        Field::new("addresses", 192, false, Some("type"), Some("type"), Atomic::No),
+        Field::new("conditions", 195, false, Some("type"), Some("type"), Atomic::No),
+        Field::new("config", 197, false, None, None, Atomic::No),
+        Field::new("daemonEndpoints", 198, false, None, None, Atomic::No),
+        Field::new("features", 199, false, None, None, Atomic::No),
+        Field::new("images", 126, false, None, None, Atomic::No),
+        Field::new("nodeInfo", 208, false, None, None, Atomic::No),
+        Field::new("runtimeHandlers", 200, false, None, None, Atomic::No),
+        Field::new("volumesAttached", 105, false, None, None, Atomic::No),
     ],
     // 207 (io.k8s.api.core.v1.NodeSwapStatus)
     &[],
     // 208 (io.k8s.api.core.v1.NodeSystemInfo)
-    &[Field::new("swap", 207, false, None, None)],
+    &[Field::new("swap", 207, false, None, None, Atomic::No)],
     // 209 (io.k8s.api.core.v1.ObjectFieldSelector)
     &[],
     // 210 (io.k8s.api.core.v1.ObjectReference)
     &[],
     // 211 (io.k8s.api.core.v1.PersistentVolume)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 218, false, None, None),
-        Field::new("status", 219, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 218, false, None, None, Atomic::No),
+        Field::new("status", 219, false, None, None, Atomic::No),
     ],
     // 212 (io.k8s.api.core.v1.PersistentVolumeClaim)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 214, false, None, None),
-        Field::new("status", 215, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 214, false, None, None, Atomic::No),
+        Field::new("status", 215, false, None, None, Atomic::No),
     ],
     // 213 (io.k8s.api.core.v1.PersistentVolumeClaimCondition)
     &[],
     // 214 (io.k8s.api.core.v1.PersistentVolumeClaimSpec)
     &[
-        Field::new("dataSource", 292, false, None, None),
-        Field::new("dataSourceRef", 293, false, None, None),
-        Field::new("resources", 300, false, None, None),
-        Field::new("selector", 452, false, None, None),
+        Field::new("dataSource", 292, false, None, None, Atomic::Value),
+        Field::new("dataSourceRef", 293, false, None, None, Atomic::No),
+        Field::new("resources", 300, false, None, None, Atomic::No),
+        Field::new("selector", 452, false, None, None, Atomic::Value),
     ],
     // 215 (io.k8s.api.core.v1.PersistentVolumeClaimStatus)
     &[
-        Field::new("conditions", 213, false, Some("type"), Some("type")),
-        Field::new("modifyVolumeStatus", 185, false, None, None),
+        Field::new("conditions", 213, false, Some("type"), Some("type"), Atomic::No),
+        Field::new("modifyVolumeStatus", 185, false, None, None, Atomic::No),
     ],
     // 216 (io.k8s.api.core.v1.PersistentVolumeClaimTemplate)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 214, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 214, false, None, None, Atomic::No),
+    ],
     // 217 (io.k8s.api.core.v1.PersistentVolumeClaimVolumeSource)
     &[],
     // 218 (io.k8s.api.core.v1.PersistentVolumeSpec)
     &[
-        Field::new("awsElasticBlockStore", 102, false, None, None),
-        Field::new("azureDisk", 106, false, None, None),
-        Field::new("azureFile", 107, false, None, None),
-        Field::new("cephfs", 112, false, None, None),
-        Field::new("cinder", 114, false, None, None),
-        Field::new("claimRef", 210, false, None, None),
-        Field::new("csi", 109, false, None, None),
-        Field::new("fc", 155, false, None, None),
-        Field::new("flexVolume", 157, false, None, None),
-        Field::new("flocker", 159, false, None, None),
-        Field::new("gcePersistentDisk", 160, false, None, None),
-        Field::new("glusterfs", 163, false, None, None),
-        Field::new("hostPath", 169, false, None, None),
-        Field::new("iscsi", 170, false, None, None),
-        Field::new("local", 184, false, None, None),
-        Field::new("nfs", 186, false, None, None),
-        Field::new("nodeAffinity", 298, false, None, None),
-        Field::new("photonPersistentDisk", 220, false, None, None),
-        Field::new("portworxVolume", 243, false, None, None),
-        Field::new("quobyte", 247, false, None, None),
-        Field::new("rbd", 248, false, None, None),
-        Field::new("scaleIO", 263, false, None, None),
-        Field::new("storageos", 283, false, None, None),
-        Field::new("vsphereVolume", 302, false, None, None),
+        Field::new("awsElasticBlockStore", 102, false, None, None, Atomic::No),
+        Field::new("azureDisk", 106, false, None, None, Atomic::No),
+        Field::new("azureFile", 107, false, None, None, Atomic::No),
+        Field::new("cephfs", 112, false, None, None, Atomic::No),
+        Field::new("cinder", 114, false, None, None, Atomic::No),
+        Field::new("claimRef", 210, false, None, None, Atomic::No),
+        Field::new("csi", 109, false, None, None, Atomic::No),
+        Field::new("fc", 155, false, None, None, Atomic::No),
+        Field::new("flexVolume", 157, false, None, None, Atomic::No),
+        Field::new("flocker", 159, false, None, None, Atomic::No),
+        Field::new("gcePersistentDisk", 160, false, None, None, Atomic::No),
+        Field::new("glusterfs", 163, false, None, None, Atomic::No),
+        Field::new("hostPath", 169, false, None, None, Atomic::No),
+        Field::new("iscsi", 170, false, None, None, Atomic::No),
+        Field::new("local", 184, false, None, None, Atomic::No),
+        Field::new("nfs", 186, false, None, None, Atomic::No),
+        Field::new("nodeAffinity", 298, false, None, None, Atomic::No),
+        Field::new("photonPersistentDisk", 220, false, None, None, Atomic::No),
+        Field::new("portworxVolume", 243, false, None, None, Atomic::No),
+        Field::new("quobyte", 247, false, None, None, Atomic::No),
+        Field::new("rbd", 248, false, None, None, Atomic::No),
+        Field::new("scaleIO", 263, false, None, None, Atomic::No),
+        Field::new("storageos", 283, false, None, None, Atomic::No),
+        Field::new("vsphereVolume", 302, false, None, None, Atomic::No),
     ],
     // 219 (io.k8s.api.core.v1.PersistentVolumeStatus)
     &[],
@@ -785,32 +847,35 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 221 (io.k8s.api.core.v1.Pod)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 238, false, None, None),
-        Field::new("status", 239, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 238, false, None, None, Atomic::No),
+        Field::new("status", 239, false, None, None, Atomic::No),
     ],
     // 222 (io.k8s.api.core.v1.PodAffinity)
     &[
-        Field::new("preferredDuringSchedulingIgnoredDuringExecution", 303, false, None, None),
-        Field::new("requiredDuringSchedulingIgnoredDuringExecution", 223, false, None, None),
+        Field::new("preferredDuringSchedulingIgnoredDuringExecution", 303, false, None, None, Atomic::No),
+        Field::new("requiredDuringSchedulingIgnoredDuringExecution", 223, false, None, None, Atomic::No),
     ],
     // 223 (io.k8s.api.core.v1.PodAffinityTerm)
-    &[Field::new("labelSelector", 452, false, None, None), Field::new("namespaceSelector", 452, false, None, None)],
+    &[
+        Field::new("labelSelector", 452, false, None, None, Atomic::Value),
+        Field::new("namespaceSelector", 452, false, None, None, Atomic::Value),
+    ],
     // 224 (io.k8s.api.core.v1.PodAntiAffinity)
     &[
-        Field::new("preferredDuringSchedulingIgnoredDuringExecution", 303, false, None, None),
-        Field::new("requiredDuringSchedulingIgnoredDuringExecution", 223, false, None, None),
+        Field::new("preferredDuringSchedulingIgnoredDuringExecution", 303, false, None, None, Atomic::No),
+        Field::new("requiredDuringSchedulingIgnoredDuringExecution", 223, false, None, None, Atomic::No),
     ],
     // 225 (io.k8s.api.core.v1.PodCertificateProjection)
     &[],
     // 226 (io.k8s.api.core.v1.PodCondition)
     &[],
     // 227 (io.k8s.api.core.v1.PodDNSConfig)
-    &[Field::new("options", 228, false, None, None)],
+    &[Field::new("options", 228, false, None, None, Atomic::No)],
     // 228 (io.k8s.api.core.v1.PodDNSConfigOption)
     &[],
     // 229 (io.k8s.api.core.v1.PodExtendedResourceClaimStatus)
-    &[Field::new("requestMappings", 125, false, None, None)],
+    &[Field::new("requestMappings", 125, false, None, None, Atomic::No)],
     // 230 (io.k8s.api.core.v1.PodIP)
     &[],
     // 231 (io.k8s.api.core.v1.PodOS)
@@ -827,82 +892,99 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 237 (io.k8s.api.core.v1.PodSecurityContext)
     &[
-        Field::new("appArmorProfile", 104, false, None, None),
-        Field::new("seLinuxOptions", 262, false, None, None),
-        Field::new("seccompProfile", 267, false, None, None),
-        Field::new("sysctls", 285, false, None, None),
-        Field::new("windowsOptions", 304, false, None, None),
+        Field::new("appArmorProfile", 104, false, None, None, Atomic::No),
+        Field::new("seLinuxOptions", 262, false, None, None, Atomic::No),
+        Field::new("seccompProfile", 267, false, None, None, Atomic::No),
+        Field::new("sysctls", 285, false, None, None, Atomic::No),
+        Field::new("windowsOptions", 304, false, None, None, Atomic::No),
     ],
     // 238 (io.k8s.api.core.v1.PodSpec)
     &[
-        Field::new("affinity", 103, false, None, None),
-        Field::new("containers", 124, false, Some("name"), Some("name")),
-        Field::new("dnsConfig", 227, false, None, None),
-        Field::new("ephemeralContainers", 149, false, Some("name"), Some("name")),
-        Field::new("hostAliases", 167, false, Some("ip"), Some("ip")),
-        Field::new("imagePullSecrets", 183, false, Some("name=\"\""), Some("name")),
-        Field::new("initContainers", 124, false, Some("name"), Some("name")),
-        Field::new("os", 231, false, None, None),
-        Field::new("readinessGates", 232, false, None, None),
-        Field::new("resourceClaims", 233, false, Some("name"), Some("name")),
-        Field::new("resources", 260, false, None, None),
-        Field::new("schedulingGates", 235, false, Some("name"), Some("name")),
-        Field::new("schedulingGroup", 236, false, None, None),
-        Field::new("securityContext", 237, false, None, None),
-        Field::new("tolerations", 288, false, None, None),
-        Field::new("topologySpreadConstraints", 291, false, Some("topologyKey,whenUnsatisfiable"), Some("topologyKey")),
-        Field::new("volumes", 294, false, Some("name"), Some("name")),
+        Field::new("affinity", 103, false, None, None, Atomic::No),
+        Field::new("containers", 124, false, Some("name"), Some("name"), Atomic::No),
+        Field::new("dnsConfig", 227, false, None, None, Atomic::No),
+        Field::new("ephemeralContainers", 149, false, Some("name"), Some("name"), Atomic::No),
+        Field::new("hostAliases", 167, false, Some("ip"), Some("ip"), Atomic::No),
+        Field::new("imagePullSecrets", 183, false, Some("name=\"\""), Some("name"), Atomic::Items),
+        Field::new("initContainers", 124, false, Some("name"), Some("name"), Atomic::No),
+        Field::new("nodeSelector", NONE, true, None, None, Atomic::Value),
+        Field::new("os", 231, false, None, None, Atomic::No),
+        Field::new("readinessGates", 232, false, None, None, Atomic::No),
+        Field::new("resourceClaims", 233, false, Some("name"), Some("name"), Atomic::No),
+        Field::new("resources", 260, false, None, None, Atomic::No),
+        Field::new("schedulingGates", 235, false, Some("name"), Some("name"), Atomic::No),
+        Field::new("schedulingGroup", 236, false, None, None, Atomic::No),
+        Field::new("securityContext", 237, false, None, None, Atomic::No),
+        Field::new("tolerations", 288, false, None, None, Atomic::No),
+        Field::new(
+            "topologySpreadConstraints",
+            291,
+            false,
+            Some("topologyKey,whenUnsatisfiable"),
+            Some("topologyKey"),
+            Atomic::No,
+        ),
+        Field::new("volumes", 294, false, Some("name"), Some("name"), Atomic::No),
     ],
     // 239 (io.k8s.api.core.v1.PodStatus)
     &[
-        Field::new("conditions", 226, false, Some("type"), Some("type")),
-        Field::new("containerStatuses", 135, false, None, None),
-        Field::new("ephemeralContainerStatuses", 135, false, None, None),
-        Field::new("extendedResourceClaimStatus", 229, false, None, None),
-        Field::new("hostIPs", 168, false, None, Some("ip")),
-        Field::new("initContainerStatuses", 135, false, None, None),
-        Field::new("nodeAllocatableResourceClaimStatuses", 194, false, None, None),
-        Field::new("podIPs", 230, false, Some("ip"), Some("ip")),
-        Field::new("resourceClaimStatuses", 234, false, Some("name"), Some("name")),
-        Field::new("resources", 260, false, None, None),
+        Field::new("conditions", 226, false, Some("type"), Some("type"), Atomic::No),
+        Field::new("containerStatuses", 135, false, None, None, Atomic::No),
+        Field::new("ephemeralContainerStatuses", 135, false, None, None, Atomic::No),
+        Field::new("extendedResourceClaimStatus", 229, false, None, None, Atomic::No),
+        Field::new("hostIPs", 168, false, None, Some("ip"), Atomic::No),
+        Field::new("initContainerStatuses", 135, false, None, None, Atomic::No),
+        Field::new("nodeAllocatableResourceClaimStatuses", 194, false, None, None, Atomic::No),
+        Field::new("podIPs", 230, false, Some("ip"), Some("ip"), Atomic::No),
+        Field::new("resourceClaimStatuses", 234, false, Some("name"), Some("name"), Atomic::No),
+        Field::new("resources", 260, false, None, None, Atomic::No),
     ],
     // 240 (io.k8s.api.core.v1.PodTemplate)
-    &[Field::new("metadata", 454, false, None, None), Field::new("template", 241, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("template", 241, false, None, None, Atomic::No),
+    ],
     // 241 (io.k8s.api.core.v1.PodTemplateSpec)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 238, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 238, false, None, None, Atomic::No),
+    ],
     // 242 (io.k8s.api.core.v1.PortStatus)
     &[],
     // 243 (io.k8s.api.core.v1.PortworxVolumeSource)
     &[],
     // 244 (io.k8s.api.core.v1.PreferredSchedulingTerm)
-    &[Field::new("preference", 204, false, None, None)],
+    &[Field::new("preference", 204, false, None, None, Atomic::Value)],
     // 245 (io.k8s.api.core.v1.Probe)
     &[
-        Field::new("exec", 154, false, None, None),
-        Field::new("grpc", 161, false, None, None),
-        Field::new("httpGet", 165, false, None, None),
-        Field::new("tcpSocket", 286, false, None, None),
+        Field::new("exec", 154, false, None, None, Atomic::No),
+        Field::new("grpc", 161, false, None, None, Atomic::No),
+        Field::new("httpGet", 165, false, None, None, Atomic::No),
+        Field::new("tcpSocket", 286, false, None, None, Atomic::No),
     ],
     // 246 (io.k8s.api.core.v1.ProjectedVolumeSource)
-    &[Field::new("sources", 299, false, None, None)],
+    &[Field::new("sources", 299, false, None, None, Atomic::No)],
     // 247 (io.k8s.api.core.v1.QuobyteVolumeSource)
     &[],
     // 248 (io.k8s.api.core.v1.RBDPersistentVolumeSource)
-    &[Field::new("secretRef", 272, false, None, None)],
+    &[Field::new("secretRef", 272, false, None, None, Atomic::Value)],
     // 249 (io.k8s.api.core.v1.RBDVolumeSource)
-    &[Field::new("secretRef", 183, false, None, None)],
+    &[Field::new("secretRef", 183, false, None, None, Atomic::Value)],
     // 250 (io.k8s.api.core.v1.ReplicationController)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 252, false, None, None),
-        Field::new("status", 253, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 252, false, None, None, Atomic::No),
+        Field::new("status", 253, false, None, None, Atomic::No),
     ],
     // 251 (io.k8s.api.core.v1.ReplicationControllerCondition)
     &[],
     // 252 (io.k8s.api.core.v1.ReplicationControllerSpec)
-    &[Field::new("template", 241, false, None, None)],
+    &[
+        Field::new("selector", NONE, true, None, None, Atomic::Value),
+        Field::new("template", 241, false, None, None, Atomic::No),
+    ],
     // 253 (io.k8s.api.core.v1.ReplicationControllerStatus)
-    &[Field::new("conditions", 251, false, Some("type"), Some("type"))],
+    &[Field::new("conditions", 251, false, Some("type"), Some("type"), Atomic::No)],
     // 254 (io.k8s.api.core.v1.ResourceClaim)
     &[],
     // 255 (io.k8s.api.core.v1.ResourceFieldSelector)
@@ -911,61 +993,61 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 257 (io.k8s.api.core.v1.ResourceQuota)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 258, false, None, None),
-        Field::new("status", 259, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 258, false, None, None, Atomic::No),
+        Field::new("status", 259, false, None, None, Atomic::No),
     ],
     // 258 (io.k8s.api.core.v1.ResourceQuotaSpec)
-    &[Field::new("scopeSelector", 265, false, None, None)],
+    &[Field::new("scopeSelector", 265, false, None, None, Atomic::Value)],
     // 259 (io.k8s.api.core.v1.ResourceQuotaStatus)
     &[],
     // 260 (io.k8s.api.core.v1.ResourceRequirements)
-    &[Field::new("claims", 254, false, Some("name"), None)],
+    &[Field::new("claims", 254, false, Some("name"), None, Atomic::No)],
     // 261 (io.k8s.api.core.v1.ResourceStatus)
-    &[Field::new("resources", 256, false, Some("resourceID"), None)],
+    &[Field::new("resources", 256, false, Some("resourceID"), None, Atomic::No)],
     // 262 (io.k8s.api.core.v1.SELinuxOptions)
     &[],
     // 263 (io.k8s.api.core.v1.ScaleIOPersistentVolumeSource)
-    &[Field::new("secretRef", 272, false, None, None)],
+    &[Field::new("secretRef", 272, false, None, None, Atomic::Value)],
     // 264 (io.k8s.api.core.v1.ScaleIOVolumeSource)
-    &[Field::new("secretRef", 183, false, None, None)],
+    &[Field::new("secretRef", 183, false, None, None, Atomic::Value)],
     // 265 (io.k8s.api.core.v1.ScopeSelector)
-    &[Field::new("matchExpressions", 266, false, None, None)],
+    &[Field::new("matchExpressions", 266, false, None, None, Atomic::No)],
     // 266 (io.k8s.api.core.v1.ScopedResourceSelectorRequirement)
     &[],
     // 267 (io.k8s.api.core.v1.SeccompProfile)
     &[],
     // 268 (io.k8s.api.core.v1.Secret)
-    &[Field::new("metadata", 454, false, None, None)],
+    &[Field::new("metadata", 454, false, None, None, Atomic::No)],
     // 269 (io.k8s.api.core.v1.SecretEnvSource)
     &[],
     // 270 (io.k8s.api.core.v1.SecretKeySelector)
     &[],
     // 271 (io.k8s.api.core.v1.SecretProjection)
-    &[Field::new("items", 174, false, None, None)],
+    &[Field::new("items", 174, false, None, None, Atomic::No)],
     // 272 (io.k8s.api.core.v1.SecretReference)
     &[],
     // 273 (io.k8s.api.core.v1.SecretVolumeSource)
-    &[Field::new("items", 174, false, None, None)],
+    &[Field::new("items", 174, false, None, None, Atomic::No)],
     // 274 (io.k8s.api.core.v1.SecurityContext)
     &[
-        Field::new("appArmorProfile", 104, false, None, None),
-        Field::new("capabilities", 111, false, None, None),
-        Field::new("seLinuxOptions", 262, false, None, None),
-        Field::new("seccompProfile", 267, false, None, None),
-        Field::new("windowsOptions", 304, false, None, None),
+        Field::new("appArmorProfile", 104, false, None, None, Atomic::No),
+        Field::new("capabilities", 111, false, None, None, Atomic::No),
+        Field::new("seLinuxOptions", 262, false, None, None, Atomic::No),
+        Field::new("seccompProfile", 267, false, None, None, Atomic::No),
+        Field::new("windowsOptions", 304, false, None, None, Atomic::No),
     ],
     // 275 (io.k8s.api.core.v1.Service)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 279, false, None, None),
-        Field::new("status", 280, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 279, false, None, None, Atomic::No),
+        Field::new("status", 280, false, None, None, Atomic::No),
     ],
     // 276 (io.k8s.api.core.v1.ServiceAccount)
     &[
-        Field::new("imagePullSecrets", 183, false, None, None),
-        Field::new("metadata", 454, false, None, None),
-        Field::new("secrets", 210, false, Some("name"), Some("name")),
+        Field::new("imagePullSecrets", 183, false, None, None, Atomic::Items),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("secrets", 210, false, Some("name"), Some("name"), Atomic::Items),
     ],
     // 277 (io.k8s.api.core.v1.ServiceAccountTokenProjection)
     &[],
@@ -973,22 +1055,23 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 279 (io.k8s.api.core.v1.ServiceSpec)
     &[
-        Field::new("ports", 278, false, Some("port,protocol=\"TCP\""), Some("port")),
-        Field::new("sessionAffinityConfig", 281, false, None, None),
+        Field::new("ports", 278, false, Some("port,protocol=\"TCP\""), Some("port"), Atomic::No),
+        Field::new("selector", NONE, true, None, None, Atomic::Value),
+        Field::new("sessionAffinityConfig", 281, false, None, None, Atomic::No),
     ],
     // 280 (io.k8s.api.core.v1.ServiceStatus)
     &[
-        Field::new("conditions", 451, false, Some("type"), Some("type")),
-        Field::new("loadBalancer", 182, false, None, None),
+        Field::new("conditions", 451, false, Some("type"), Some("type"), Atomic::No),
+        Field::new("loadBalancer", 182, false, None, None, Atomic::No),
     ],
     // 281 (io.k8s.api.core.v1.SessionAffinityConfig)
-    &[Field::new("clientIP", 116, false, None, None)],
+    &[Field::new("clientIP", 116, false, None, None, Atomic::No)],
     // 282 (io.k8s.api.core.v1.SleepAction)
     &[],
     // 283 (io.k8s.api.core.v1.StorageOSPersistentVolumeSource)
-    &[Field::new("secretRef", 210, false, None, None)],
+    &[Field::new("secretRef", 210, false, None, None, Atomic::Value)],
     // 284 (io.k8s.api.core.v1.StorageOSVolumeSource)
-    &[Field::new("secretRef", 183, false, None, None)],
+    &[Field::new("secretRef", 183, false, None, None, Atomic::Value)],
     // 285 (io.k8s.api.core.v1.Sysctl)
     &[],
     // 286 (io.k8s.api.core.v1.TCPSocketAction)
@@ -1000,91 +1083,94 @@ pub(super) static TYPES: &[&[Field]] = &[
     // 289 (io.k8s.api.core.v1.TopologySelectorLabelRequirement)
     &[],
     // 290 (io.k8s.api.core.v1.TopologySelectorTerm)
-    &[Field::new("matchLabelExpressions", 289, false, None, None)],
+    &[Field::new("matchLabelExpressions", 289, false, None, None, Atomic::No)],
     // 291 (io.k8s.api.core.v1.TopologySpreadConstraint)
-    &[Field::new("labelSelector", 452, false, None, None)],
+    &[Field::new("labelSelector", 452, false, None, None, Atomic::Value)],
     // 292 (io.k8s.api.core.v1.TypedLocalObjectReference)
     &[],
     // 293 (io.k8s.api.core.v1.TypedObjectReference)
     &[],
     // 294 (io.k8s.api.core.v1.Volume)
     &[
-        Field::new("awsElasticBlockStore", 102, false, None, None),
-        Field::new("azureDisk", 106, false, None, None),
-        Field::new("azureFile", 108, false, None, None),
-        Field::new("cephfs", 113, false, None, None),
-        Field::new("cinder", 115, false, None, None),
-        Field::new("configMap", 123, false, None, None),
-        Field::new("csi", 110, false, None, None),
-        Field::new("downwardAPI", 140, false, None, None),
-        Field::new("emptyDir", 141, false, None, None),
-        Field::new("ephemeral", 150, false, None, None),
-        Field::new("fc", 155, false, None, None),
-        Field::new("flexVolume", 158, false, None, None),
-        Field::new("flocker", 159, false, None, None),
-        Field::new("gcePersistentDisk", 160, false, None, None),
-        Field::new("gitRepo", 162, false, None, None),
-        Field::new("glusterfs", 164, false, None, None),
-        Field::new("hostPath", 169, false, None, None),
-        Field::new("image", 172, false, None, None),
-        Field::new("iscsi", 171, false, None, None),
-        Field::new("nfs", 186, false, None, None),
-        Field::new("persistentVolumeClaim", 217, false, None, None),
-        Field::new("photonPersistentDisk", 220, false, None, None),
-        Field::new("portworxVolume", 243, false, None, None),
-        Field::new("projected", 246, false, None, None),
-        Field::new("quobyte", 247, false, None, None),
-        Field::new("rbd", 249, false, None, None),
-        Field::new("scaleIO", 264, false, None, None),
-        Field::new("secret", 273, false, None, None),
-        Field::new("storageos", 284, false, None, None),
-        Field::new("vsphereVolume", 302, false, None, None),
+        Field::new("awsElasticBlockStore", 102, false, None, None, Atomic::No),
+        Field::new("azureDisk", 106, false, None, None, Atomic::No),
+        Field::new("azureFile", 108, false, None, None, Atomic::No),
+        Field::new("cephfs", 113, false, None, None, Atomic::No),
+        Field::new("cinder", 115, false, None, None, Atomic::No),
+        Field::new("configMap", 123, false, None, None, Atomic::No),
+        Field::new("csi", 110, false, None, None, Atomic::No),
+        Field::new("downwardAPI", 140, false, None, None, Atomic::No),
+        Field::new("emptyDir", 141, false, None, None, Atomic::No),
+        Field::new("ephemeral", 150, false, None, None, Atomic::No),
+        Field::new("fc", 155, false, None, None, Atomic::No),
+        Field::new("flexVolume", 158, false, None, None, Atomic::No),
+        Field::new("flocker", 159, false, None, None, Atomic::No),
+        Field::new("gcePersistentDisk", 160, false, None, None, Atomic::No),
+        Field::new("gitRepo", 162, false, None, None, Atomic::No),
+        Field::new("glusterfs", 164, false, None, None, Atomic::No),
+        Field::new("hostPath", 169, false, None, None, Atomic::No),
+        Field::new("image", 172, false, None, None, Atomic::No),
+        Field::new("iscsi", 171, false, None, None, Atomic::No),
+        Field::new("nfs", 186, false, None, None, Atomic::No),
+        Field::new("persistentVolumeClaim", 217, false, None, None, Atomic::No),
+        Field::new("photonPersistentDisk", 220, false, None, None, Atomic::No),
+        Field::new("portworxVolume", 243, false, None, None, Atomic::No),
+        Field::new("projected", 246, false, None, None, Atomic::No),
+        Field::new("quobyte", 247, false, None, None, Atomic::No),
+        Field::new("rbd", 249, false, None, None, Atomic::No),
+        Field::new("scaleIO", 264, false, None, None, Atomic::No),
+        Field::new("secret", 273, false, None, None, Atomic::No),
+        Field::new("storageos", 284, false, None, None, Atomic::No),
+        Field::new("vsphereVolume", 302, false, None, None, Atomic::No),
     ],
     // 295 (io.k8s.api.core.v1.VolumeDevice)
     &[],
     // 296 (io.k8s.api.core.v1.VolumeMount)
     &[],
     // 297 (io.k8s.api.core.v1.VolumeMountStatus)
-    &[Field::new("volumeStatus", 301, false, None, None)],
+    &[Field::new("volumeStatus", 301, false, None, None, Atomic::No)],
     // 298 (io.k8s.api.core.v1.VolumeNodeAffinity)
-    &[Field::new("required", 202, false, None, None)],
+    &[Field::new("required", 202, false, None, None, Atomic::Value)],
     // 299 (io.k8s.api.core.v1.VolumeProjection)
     &[
-        Field::new("clusterTrustBundle", 117, false, None, None),
-        Field::new("configMap", 122, false, None, None),
-        Field::new("downwardAPI", 138, false, None, None),
-        Field::new("podCertificate", 225, false, None, None),
-        Field::new("secret", 271, false, None, None),
-        Field::new("serviceAccountToken", 277, false, None, None),
+        Field::new("clusterTrustBundle", 117, false, None, None, Atomic::No),
+        Field::new("configMap", 122, false, None, None, Atomic::No),
+        Field::new("downwardAPI", 138, false, None, None, Atomic::No),
+        Field::new("podCertificate", 225, false, None, None, Atomic::No),
+        Field::new("secret", 271, false, None, None, Atomic::No),
+        Field::new("serviceAccountToken", 277, false, None, None, Atomic::No),
     ],
     // 300 (io.k8s.api.core.v1.VolumeResourceRequirements)
     &[],
     // 301 (io.k8s.api.core.v1.VolumeStatus)
-    &[Field::new("image", 173, false, None, None)],
+    &[Field::new("image", 173, false, None, None, Atomic::No)],
     // 302 (io.k8s.api.core.v1.VsphereVirtualDiskVolumeSource)
     &[],
     // 303 (io.k8s.api.core.v1.WeightedPodAffinityTerm)
-    &[Field::new("podAffinityTerm", 223, false, None, None)],
+    &[Field::new("podAffinityTerm", 223, false, None, None, Atomic::No)],
     // 304 (io.k8s.api.core.v1.WindowsSecurityContextOptions)
     &[],
     // 305 (io.k8s.api.discovery.v1.Endpoint)
     &[
-        Field::new("addresses", NONE, false, Some("$value"), None),
-        Field::new("conditions", 306, false, None, None),
-        Field::new("hints", 307, false, None, None),
-        Field::new("targetRef", 210, false, None, None),
+        Field::new("addresses", NONE, false, Some("$value"), None, Atomic::No),
+        Field::new("conditions", 306, false, None, None, Atomic::No),
+        Field::new("hints", 307, false, None, None, Atomic::No),
+        Field::new("targetRef", 210, false, None, None, Atomic::Value),
     ],
     // 306 (io.k8s.api.discovery.v1.EndpointConditions)
     &[],
     // 307 (io.k8s.api.discovery.v1.EndpointHints)
-    &[Field::new("forNodes", 310, false, None, None), Field::new("forZones", 311, false, None, None)],
+    &[
+        Field::new("forNodes", 310, false, None, None, Atomic::No),
+        Field::new("forZones", 311, false, None, None, Atomic::No),
+    ],
     // 308 (io.k8s.api.discovery.v1.EndpointPort)
     &[],
     // 309 (io.k8s.api.discovery.v1.EndpointSlice)
     &[
-        Field::new("endpoints", 305, false, None, None),
-        Field::new("metadata", 454, false, None, None),
-        Field::new("ports", 308, false, None, None),
+        Field::new("endpoints", 305, false, None, None, Atomic::No),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("ports", 308, false, None, None, Atomic::Items),
     ],
     // 310 (io.k8s.api.discovery.v1.ForNode)
     &[],
@@ -1092,11 +1178,11 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 312 (io.k8s.api.events.v1.Event)
     &[
-        Field::new("deprecatedSource", 153, false, None, None),
-        Field::new("metadata", 454, false, None, None),
-        Field::new("regarding", 210, false, None, None),
-        Field::new("related", 210, false, None, None),
-        Field::new("series", 313, false, None, None),
+        Field::new("deprecatedSource", 153, false, None, None, Atomic::No),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("regarding", 210, false, None, None, Atomic::Value),
+        Field::new("related", 210, false, None, None, Atomic::Value),
+        Field::new("series", 313, false, None, None, Atomic::No),
     ],
     // 313 (io.k8s.api.events.v1.EventSeries)
     &[],
@@ -1106,133 +1192,148 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 316 (io.k8s.api.flowcontrol.v1.FlowSchema)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 318, false, None, None),
-        Field::new("status", 319, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 318, false, None, None, Atomic::No),
+        Field::new("status", 319, false, None, None, Atomic::No),
     ],
     // 317 (io.k8s.api.flowcontrol.v1.FlowSchemaCondition)
     &[],
     // 318 (io.k8s.api.flowcontrol.v1.FlowSchemaSpec)
     &[
-        Field::new("distinguisherMethod", 315, false, None, None),
-        Field::new("priorityLevelConfiguration", 327, false, None, None),
-        Field::new("rules", 324, false, None, None),
+        Field::new("distinguisherMethod", 315, false, None, None, Atomic::No),
+        Field::new("priorityLevelConfiguration", 327, false, None, None, Atomic::No),
+        Field::new("rules", 324, false, None, None, Atomic::No),
     ],
     // 319 (io.k8s.api.flowcontrol.v1.FlowSchemaStatus)
-    &[Field::new("conditions", 317, false, Some("type"), Some("type"))],
+    &[Field::new("conditions", 317, false, Some("type"), Some("type"), Atomic::No)],
     // 320 (io.k8s.api.flowcontrol.v1.GroupSubject)
     &[],
     // 321 (io.k8s.api.flowcontrol.v1.LimitResponse)
-    &[Field::new("queuing", 330, false, None, None)],
+    &[Field::new("queuing", 330, false, None, None, Atomic::No)],
     // 322 (io.k8s.api.flowcontrol.v1.LimitedPriorityLevelConfiguration)
-    &[Field::new("limitResponse", 321, false, None, None)],
+    &[Field::new("limitResponse", 321, false, None, None, Atomic::No)],
     // 323 (io.k8s.api.flowcontrol.v1.NonResourcePolicyRule)
     &[
-        Field::new("nonResourceURLs", NONE, false, Some("$value"), None),
-        Field::new("verbs", NONE, false, Some("$value"), None),
+        Field::new("nonResourceURLs", NONE, false, Some("$value"), None, Atomic::No),
+        Field::new("verbs", NONE, false, Some("$value"), None, Atomic::No),
     ],
     // 324 (io.k8s.api.flowcontrol.v1.PolicyRulesWithSubjects)
     &[
-        Field::new("nonResourceRules", 323, false, None, None),
-        Field::new("resourceRules", 331, false, None, None),
-        Field::new("subjects", 333, false, None, None),
+        Field::new("nonResourceRules", 323, false, None, None, Atomic::No),
+        Field::new("resourceRules", 331, false, None, None, Atomic::No),
+        Field::new("subjects", 333, false, None, None, Atomic::No),
     ],
     // 325 (io.k8s.api.flowcontrol.v1.PriorityLevelConfiguration)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 328, false, None, None),
-        Field::new("status", 329, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 328, false, None, None, Atomic::No),
+        Field::new("status", 329, false, None, None, Atomic::No),
     ],
     // 326 (io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationCondition)
     &[],
     // 327 (io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationReference)
     &[],
     // 328 (io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationSpec)
-    &[Field::new("exempt", 314, false, None, None), Field::new("limited", 322, false, None, None)],
+    &[
+        Field::new("exempt", 314, false, None, None, Atomic::No),
+        Field::new("limited", 322, false, None, None, Atomic::No),
+    ],
     // 329 (io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationStatus)
-    &[Field::new("conditions", 326, false, Some("type"), Some("type"))],
+    &[Field::new("conditions", 326, false, Some("type"), Some("type"), Atomic::No)],
     // 330 (io.k8s.api.flowcontrol.v1.QueuingConfiguration)
     &[],
     // 331 (io.k8s.api.flowcontrol.v1.ResourcePolicyRule)
     &[
-        Field::new("apiGroups", NONE, false, Some("$value"), None),
-        Field::new("namespaces", NONE, false, Some("$value"), None),
-        Field::new("resources", NONE, false, Some("$value"), None),
-        Field::new("verbs", NONE, false, Some("$value"), None),
+        Field::new("apiGroups", NONE, false, Some("$value"), None, Atomic::No),
+        Field::new("namespaces", NONE, false, Some("$value"), None, Atomic::No),
+        Field::new("resources", NONE, false, Some("$value"), None, Atomic::No),
+        Field::new("verbs", NONE, false, Some("$value"), None, Atomic::No),
     ],
     // 332 (io.k8s.api.flowcontrol.v1.ServiceAccountSubject)
     &[],
     // 333 (io.k8s.api.flowcontrol.v1.Subject)
     &[
-        Field::new("group", 320, false, None, None),
-        Field::new("serviceAccount", 332, false, None, None),
-        Field::new("user", 334, false, None, None),
+        Field::new("group", 320, false, None, None, Atomic::No),
+        Field::new("serviceAccount", 332, false, None, None, Atomic::No),
+        Field::new("user", 334, false, None, None, Atomic::No),
     ],
     // 334 (io.k8s.api.flowcontrol.v1.UserSubject)
     &[],
     // 335 (io.k8s.api.networking.v1.HTTPIngressPath)
-    &[Field::new("backend", 341, false, None, None)],
+    &[Field::new("backend", 341, false, None, None, Atomic::No)],
     // 336 (io.k8s.api.networking.v1.HTTPIngressRuleValue)
-    &[Field::new("paths", 335, false, None, None)],
+    &[Field::new("paths", 335, false, None, None, Atomic::No)],
     // 337 (io.k8s.api.networking.v1.IPAddress)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 338, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 338, false, None, None, Atomic::No),
+    ],
     // 338 (io.k8s.api.networking.v1.IPAddressSpec)
-    &[Field::new("parentRef", 359, false, None, None)],
+    &[Field::new("parentRef", 359, false, None, None, Atomic::No)],
     // 339 (io.k8s.api.networking.v1.IPBlock)
     &[],
     // 340 (io.k8s.api.networking.v1.Ingress)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 350, false, None, None),
-        Field::new("status", 351, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 350, false, None, None, Atomic::No),
+        Field::new("status", 351, false, None, None, Atomic::No),
     ],
     // 341 (io.k8s.api.networking.v1.IngressBackend)
-    &[Field::new("resource", 292, false, None, None), Field::new("service", 349, false, None, None)],
+    &[
+        Field::new("resource", 292, false, None, None, Atomic::Value),
+        Field::new("service", 349, false, None, None, Atomic::No),
+    ],
     // 342 (io.k8s.api.networking.v1.IngressClass)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 344, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 344, false, None, None, Atomic::No),
+    ],
     // 343 (io.k8s.api.networking.v1.IngressClassParametersReference)
     &[],
     // 344 (io.k8s.api.networking.v1.IngressClassSpec)
-    &[Field::new("parameters", 343, false, None, None)],
+    &[Field::new("parameters", 343, false, None, None, Atomic::No)],
     // 345 (io.k8s.api.networking.v1.IngressLoadBalancerIngress)
-    &[Field::new("ports", 347, false, None, None)],
+    &[Field::new("ports", 347, false, None, None, Atomic::No)],
     // 346 (io.k8s.api.networking.v1.IngressLoadBalancerStatus)
-    &[Field::new("ingress", 345, false, None, None)],
+    &[Field::new("ingress", 345, false, None, None, Atomic::No)],
     // 347 (io.k8s.api.networking.v1.IngressPortStatus)
     &[],
     // 348 (io.k8s.api.networking.v1.IngressRule)
-    &[Field::new("http", 336, false, None, None)],
+    &[Field::new("http", 336, false, None, None, Atomic::No)],
     // 349 (io.k8s.api.networking.v1.IngressServiceBackend)
-    &[Field::new("port", 360, false, None, None)],
+    &[Field::new("port", 360, false, None, None, Atomic::Value)],
     // 350 (io.k8s.api.networking.v1.IngressSpec)
     &[
-        Field::new("defaultBackend", 341, false, None, None),
-        Field::new("rules", 348, false, None, None),
-        Field::new("tls", 352, false, None, None),
+        Field::new("defaultBackend", 341, false, None, None, Atomic::No),
+        Field::new("rules", 348, false, None, None, Atomic::No),
+        Field::new("tls", 352, false, None, None, Atomic::No),
     ],
     // 351 (io.k8s.api.networking.v1.IngressStatus)
-    &[Field::new("loadBalancer", 346, false, None, None)],
+    &[Field::new("loadBalancer", 346, false, None, None, Atomic::No)],
     // 352 (io.k8s.api.networking.v1.IngressTLS)
     &[],
     // 353 (io.k8s.api.networking.v1.NetworkPolicy)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 358, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 358, false, None, None, Atomic::No),
+    ],
     // 354 (io.k8s.api.networking.v1.NetworkPolicyEgressRule)
-    &[Field::new("ports", 357, false, None, None), Field::new("to", 356, false, None, None)],
+    &[Field::new("ports", 357, false, None, None, Atomic::No), Field::new("to", 356, false, None, None, Atomic::No)],
     // 355 (io.k8s.api.networking.v1.NetworkPolicyIngressRule)
-    &[Field::new("from", 356, false, None, None), Field::new("ports", 357, false, None, None)],
+    &[Field::new("from", 356, false, None, None, Atomic::No), Field::new("ports", 357, false, None, None, Atomic::No)],
     // 356 (io.k8s.api.networking.v1.NetworkPolicyPeer)
     &[
-        Field::new("ipBlock", 339, false, None, None),
-        Field::new("namespaceSelector", 452, false, None, None),
-        Field::new("podSelector", 452, false, None, None),
+        Field::new("ipBlock", 339, false, None, None, Atomic::No),
+        Field::new("namespaceSelector", 452, false, None, None, Atomic::Value),
+        Field::new("podSelector", 452, false, None, None, Atomic::Value),
     ],
     // 357 (io.k8s.api.networking.v1.NetworkPolicyPort)
     &[],
     // 358 (io.k8s.api.networking.v1.NetworkPolicySpec)
     &[
-        Field::new("egress", 354, false, None, None),
-        Field::new("ingress", 355, false, None, None),
-        Field::new("podSelector", 452, false, None, None),
+        Field::new("egress", 354, false, None, None, Atomic::No),
+        Field::new("ingress", 355, false, None, None, Atomic::No),
+        Field::new("podSelector", 452, false, None, None, Atomic::Value),
     ],
     // 359 (io.k8s.api.networking.v1.ParentReference)
     &[],
@@ -1240,70 +1341,82 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 361 (io.k8s.api.networking.v1.ServiceCIDR)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 362, false, None, None),
-        Field::new("status", 363, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 362, false, None, None, Atomic::No),
+        Field::new("status", 363, false, None, None, Atomic::No),
     ],
     // 362 (io.k8s.api.networking.v1.ServiceCIDRSpec)
     &[],
     // 363 (io.k8s.api.networking.v1.ServiceCIDRStatus)
-    &[Field::new("conditions", 451, false, Some("type"), Some("type"))],
+    &[Field::new("conditions", 451, false, Some("type"), Some("type"), Atomic::No)],
     // 364 (io.k8s.api.node.v1.Overhead)
     &[],
     // 365 (io.k8s.api.node.v1.RuntimeClass)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("overhead", 364, false, None, None),
-        Field::new("scheduling", 366, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("overhead", 364, false, None, None, Atomic::No),
+        Field::new("scheduling", 366, false, None, None, Atomic::No),
     ],
     // 366 (io.k8s.api.node.v1.Scheduling)
-    &[Field::new("tolerations", 288, false, None, None)],
+    &[
+        Field::new("nodeSelector", NONE, true, None, None, Atomic::Value),
+        Field::new("tolerations", 288, false, None, None, Atomic::No),
+    ],
     // 367 (io.k8s.api.policy.v1.PodDisruptionBudget)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 368, false, None, None),
-        Field::new("status", 369, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 368, false, None, None, Atomic::No),
+        Field::new("status", 369, false, None, None, Atomic::No),
     ],
     // 368 (io.k8s.api.policy.v1.PodDisruptionBudgetSpec)
-    &[Field::new("selector", 452, false, None, None)],
+    &[Field::new("selector", 452, false, None, None, Atomic::Value)],
     // 369 (io.k8s.api.policy.v1.PodDisruptionBudgetStatus)
-    &[Field::new("conditions", 451, false, Some("type"), Some("type"))],
+    &[Field::new("conditions", 451, false, Some("type"), Some("type"), Atomic::No)],
     // 370 (io.k8s.api.rbac.v1.AggregationRule)
-    &[Field::new("clusterRoleSelectors", 452, false, None, None)],
+    &[Field::new("clusterRoleSelectors", 452, false, None, None, Atomic::Items)],
     // 371 (io.k8s.api.rbac.v1.ClusterRole)
     &[
-        Field::new("aggregationRule", 370, false, None, None),
-        Field::new("metadata", 454, false, None, None),
-        Field::new("rules", 373, false, None, None),
+        Field::new("aggregationRule", 370, false, None, None, Atomic::No),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("rules", 373, false, None, None, Atomic::No),
     ],
     // 372 (io.k8s.api.rbac.v1.ClusterRoleBinding)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("roleRef", 376, false, None, None),
-        Field::new("subjects", 377, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("roleRef", 376, false, None, None, Atomic::Value),
+        Field::new("subjects", 377, false, None, None, Atomic::Items),
     ],
     // 373 (io.k8s.api.rbac.v1.PolicyRule)
     &[],
     // 374 (io.k8s.api.rbac.v1.Role)
-    &[Field::new("metadata", 454, false, None, None), Field::new("rules", 373, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("rules", 373, false, None, None, Atomic::No),
+    ],
     // 375 (io.k8s.api.rbac.v1.RoleBinding)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("roleRef", 376, false, None, None),
-        Field::new("subjects", 377, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("roleRef", 376, false, None, None, Atomic::Value),
+        Field::new("subjects", 377, false, None, None, Atomic::Items),
     ],
     // 376 (io.k8s.api.rbac.v1.RoleRef)
     &[],
     // 377 (io.k8s.api.rbac.v1.Subject)
     &[],
     // 378 (io.k8s.api.resource.v1.AllocatedDeviceStatus)
-    &[Field::new("conditions", 451, false, Some("type"), None), Field::new("networkData", 405, false, None, None)],
+    &[
+        Field::new("conditions", 451, false, Some("type"), None, Atomic::No),
+        Field::new("networkData", 405, false, None, None, Atomic::No),
+    ],
     // 379 (io.k8s.api.resource.v1.AllocationResult)
-    &[Field::new("devices", 388, false, None, None), Field::new("nodeSelector", 202, false, None, None)],
+    &[
+        Field::new("devices", 388, false, None, None, Atomic::No),
+        Field::new("nodeSelector", 202, false, None, None, Atomic::Value),
+    ],
     // 380 (io.k8s.api.resource.v1.CELDeviceSelector)
     &[],
     // 381 (io.k8s.api.resource.v1.CapacityRequestPolicy)
-    &[Field::new("validRange", 382, false, None, None)],
+    &[Field::new("validRange", 382, false, None, None, Atomic::No)],
     // 382 (io.k8s.api.resource.v1.CapacityRequestPolicyRange)
     &[],
     // 383 (io.k8s.api.resource.v1.CapacityRequirements)
@@ -1311,53 +1424,65 @@ pub(super) static TYPES: &[&[Field]] = &[
     // 384 (io.k8s.api.resource.v1.Counter)
     &[],
     // 385 (io.k8s.api.resource.v1.CounterSet)
-    &[Field::new("counters", 384, true, None, None)],
+    &[Field::new("counters", 384, true, None, None, Atomic::No)],
     // 386 (io.k8s.api.resource.v1.Device)
     &[
-        Field::new("attributes", 389, true, None, None),
-        Field::new("capacity", 390, true, None, None),
-        Field::new("consumesCounters", 397, false, None, None),
-        Field::new("nodeAllocatableResourceMappings", 406, true, None, None),
-        Field::new("nodeSelector", 202, false, None, None),
-        Field::new("taints", 402, false, None, None),
+        Field::new("attributes", 389, true, None, None, Atomic::No),
+        Field::new("capacity", 390, true, None, None, Atomic::No),
+        Field::new("consumesCounters", 397, false, None, None, Atomic::No),
+        Field::new("nodeAllocatableResourceMappings", 406, true, None, None, Atomic::No),
+        Field::new("nodeSelector", 202, false, None, None, Atomic::Value),
+        Field::new("taints", 402, false, None, None, Atomic::No),
     ],
     // 387 (io.k8s.api.resource.v1.DeviceAllocationConfiguration)
-    &[Field::new("opaque", 407, false, None, None)],
+    &[Field::new("opaque", 407, false, None, None, Atomic::No)],
     // 388 (io.k8s.api.resource.v1.DeviceAllocationResult)
-    &[Field::new("config", 387, false, None, None), Field::new("results", 399, false, None, None)],
+    &[
+        Field::new("config", 387, false, None, None, Atomic::No),
+        Field::new("results", 399, false, None, None, Atomic::No),
+    ],
     // 389 (io.k8s.api.resource.v1.DeviceAttribute)
     &[],
     // 390 (io.k8s.api.resource.v1.DeviceCapacity)
-    &[Field::new("requestPolicy", 381, false, None, None)],
+    &[Field::new("requestPolicy", 381, false, None, None, Atomic::No)],
     // 391 (io.k8s.api.resource.v1.DeviceClaim)
     &[
-        Field::new("config", 392, false, None, None),
-        Field::new("constraints", 396, false, None, None),
-        Field::new("requests", 398, false, None, None),
+        Field::new("config", 392, false, None, None, Atomic::No),
+        Field::new("constraints", 396, false, None, None, Atomic::No),
+        Field::new("requests", 398, false, None, None, Atomic::No),
     ],
     // 392 (io.k8s.api.resource.v1.DeviceClaimConfiguration)
-    &[Field::new("opaque", 407, false, None, None)],
+    &[Field::new("opaque", 407, false, None, None, Atomic::No)],
     // 393 (io.k8s.api.resource.v1.DeviceClass)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 395, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 395, false, None, None, Atomic::No),
+    ],
     // 394 (io.k8s.api.resource.v1.DeviceClassConfiguration)
-    &[Field::new("opaque", 407, false, None, None)],
+    &[Field::new("opaque", 407, false, None, None, Atomic::No)],
     // 395 (io.k8s.api.resource.v1.DeviceClassSpec)
-    &[Field::new("config", 394, false, None, None), Field::new("selectors", 400, false, None, None)],
+    &[
+        Field::new("config", 394, false, None, None, Atomic::No),
+        Field::new("selectors", 400, false, None, None, Atomic::No),
+    ],
     // 396 (io.k8s.api.resource.v1.DeviceConstraint)
     &[],
     // 397 (io.k8s.api.resource.v1.DeviceCounterConsumption)
-    &[Field::new("counters", 384, true, None, None)],
+    &[Field::new("counters", 384, true, None, None, Atomic::No)],
     // 398 (io.k8s.api.resource.v1.DeviceRequest)
-    &[Field::new("exactly", 404, false, None, None), Field::new("firstAvailable", 401, false, None, None)],
+    &[
+        Field::new("exactly", 404, false, None, None, Atomic::No),
+        Field::new("firstAvailable", 401, false, None, None, Atomic::No),
+    ],
     // 399 (io.k8s.api.resource.v1.DeviceRequestAllocationResult)
-    &[Field::new("tolerations", 403, false, None, None)],
+    &[Field::new("tolerations", 403, false, None, None, Atomic::No)],
     // 400 (io.k8s.api.resource.v1.DeviceSelector)
-    &[Field::new("cel", 380, false, None, None)],
+    &[Field::new("cel", 380, false, None, None, Atomic::No)],
     // 401 (io.k8s.api.resource.v1.DeviceSubRequest)
     &[
-        Field::new("capacity", 383, false, None, None),
-        Field::new("selectors", 400, false, None, None),
-        Field::new("tolerations", 403, false, None, None),
+        Field::new("capacity", 383, false, None, None, Atomic::No),
+        Field::new("selectors", 400, false, None, None, Atomic::No),
+        Field::new("tolerations", 403, false, None, None, Atomic::No),
     ],
     // 402 (io.k8s.api.resource.v1.DeviceTaint)
     &[],
@@ -1365,9 +1490,9 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 404 (io.k8s.api.resource.v1.ExactDeviceRequest)
     &[
-        Field::new("capacity", 383, false, None, None),
-        Field::new("selectors", 400, false, None, None),
-        Field::new("tolerations", 403, false, None, None),
+        Field::new("capacity", 383, false, None, None, Atomic::No),
+        Field::new("selectors", 400, false, None, None, Atomic::No),
+        Field::new("tolerations", 403, false, None, None, Atomic::No),
     ],
     // 405 (io.k8s.api.resource.v1.NetworkDeviceData)
     &[],
@@ -1377,70 +1502,94 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 408 (io.k8s.api.resource.v1.ResourceClaim)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 410, false, None, None),
-        Field::new("status", 411, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 410, false, None, None, Atomic::No),
+        Field::new("status", 411, false, None, None, Atomic::No),
     ],
     // 409 (io.k8s.api.resource.v1.ResourceClaimConsumerReference)
     &[],
     // 410 (io.k8s.api.resource.v1.ResourceClaimSpec)
-    &[Field::new("devices", 391, false, None, None)],
+    &[Field::new("devices", 391, false, None, None, Atomic::No)],
     // 411 (io.k8s.api.resource.v1.ResourceClaimStatus)
     &[
-        Field::new("allocation", 379, false, None, None),
-        Field::new("devices", 378, false, Some("driver,device,pool,shareID"), None),
-        Field::new("reservedFor", 409, false, Some("uid"), Some("uid")),
+        Field::new("allocation", 379, false, None, None, Atomic::No),
+        Field::new("devices", 378, false, Some("driver,device,pool,shareID"), None, Atomic::No),
+        Field::new("reservedFor", 409, false, Some("uid"), Some("uid"), Atomic::No),
     ],
     // 412 (io.k8s.api.resource.v1.ResourceClaimTemplate)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 413, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 413, false, None, None, Atomic::No),
+    ],
     // 413 (io.k8s.api.resource.v1.ResourceClaimTemplateSpec)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 410, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 410, false, None, None, Atomic::No),
+    ],
     // 414 (io.k8s.api.resource.v1.ResourcePool)
     &[],
     // 415 (io.k8s.api.resource.v1.ResourceSlice)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 416, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 416, false, None, None, Atomic::No),
+    ],
     // 416 (io.k8s.api.resource.v1.ResourceSliceSpec)
     &[
-        Field::new("devices", 386, false, None, None),
-        Field::new("nodeSelector", 202, false, None, None),
-        Field::new("pool", 414, false, None, None),
-        Field::new("sharedCounters", 385, false, None, None),
+        Field::new("devices", 386, false, None, None, Atomic::No),
+        Field::new("nodeSelector", 202, false, None, None, Atomic::Value),
+        Field::new("pool", 414, false, None, None, Atomic::No),
+        Field::new("sharedCounters", 385, false, None, None, Atomic::No),
     ],
     // 417 (io.k8s.api.scheduling.v1.PriorityClass)
-    &[Field::new("metadata", 454, false, None, None)],
+    &[Field::new("metadata", 454, false, None, None, Atomic::No)],
     // 418 (io.k8s.api.storage.v1.CSIDriver)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 419, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 419, false, None, None, Atomic::No),
+    ],
     // 419 (io.k8s.api.storage.v1.CSIDriverSpec)
     &[
-        Field::new("tokenRequests", 425, false, None, None),
-        Field::new("volumeLifecycleModes", NONE, false, Some("$value"), None),
+        Field::new("tokenRequests", 425, false, None, None, Atomic::No),
+        Field::new("volumeLifecycleModes", NONE, false, Some("$value"), None, Atomic::No),
     ],
     // 420 (io.k8s.api.storage.v1.CSINode)
-    &[Field::new("metadata", 454, false, None, None), Field::new("spec", 422, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 422, false, None, None, Atomic::No),
+    ],
     // 421 (io.k8s.api.storage.v1.CSINodeDriver)
-    &[Field::new("allocatable", 432, false, None, None)],
+    &[Field::new("allocatable", 432, false, None, None, Atomic::No)],
     // 422 (io.k8s.api.storage.v1.CSINodeSpec)
-    &[Field::new("drivers", 421, false, Some("name"), Some("name"))],
+    &[Field::new("drivers", 421, false, Some("name"), Some("name"), Atomic::No)],
     // 423 (io.k8s.api.storage.v1.CSIStorageCapacity)
-    &[Field::new("metadata", 454, false, None, None), Field::new("nodeTopology", 452, false, None, None)],
+    &[
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("nodeTopology", 452, false, None, None, Atomic::Value),
+    ],
     // 424 (io.k8s.api.storage.v1.StorageClass)
-    &[Field::new("allowedTopologies", 290, false, None, None), Field::new("metadata", 454, false, None, None)],
+    &[
+        Field::new("allowedTopologies", 290, false, None, None, Atomic::Items),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+    ],
     // 425 (io.k8s.api.storage.v1.TokenRequest)
     &[],
     // 426 (io.k8s.api.storage.v1.VolumeAttachment)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 428, false, None, None),
-        Field::new("status", 429, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 428, false, None, None, Atomic::No),
+        Field::new("status", 429, false, None, None, Atomic::No),
     ],
     // 427 (io.k8s.api.storage.v1.VolumeAttachmentSource)
-    &[Field::new("inlineVolumeSpec", 218, false, None, None)],
+    &[Field::new("inlineVolumeSpec", 218, false, None, None, Atomic::No)],
     // 428 (io.k8s.api.storage.v1.VolumeAttachmentSpec)
-    &[Field::new("source", 427, false, None, None)],
+    &[Field::new("source", 427, false, None, None, Atomic::No)],
     // 429 (io.k8s.api.storage.v1.VolumeAttachmentStatus)
-    &[Field::new("attachError", 431, false, None, None), Field::new("detachError", 431, false, None, None)],
+    &[
+        Field::new("attachError", 431, false, None, None, Atomic::No),
+        Field::new("detachError", 431, false, None, None, Atomic::No),
+    ],
     // 430 (io.k8s.api.storage.v1.VolumeAttributesClass)
-    &[Field::new("metadata", 454, false, None, None)],
+    &[Field::new("metadata", 454, false, None, None, Atomic::No)],
     // 431 (io.k8s.api.storage.v1.VolumeError)
     &[],
     // 432 (io.k8s.api.storage.v1.VolumeNodeResources)
@@ -1448,12 +1597,12 @@ pub(super) static TYPES: &[&[Field]] = &[
     // 433 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceColumnDefinition)
     &[],
     // 434 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceConversion)
-    &[Field::new("webhook", 450, false, None, None)],
+    &[Field::new("webhook", 450, false, None, None, Atomic::No)],
     // 435 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 438, false, None, None),
-        Field::new("status", 439, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 438, false, None, None, Atomic::No),
+        Field::new("status", 439, false, None, None, Atomic::No),
     ],
     // 436 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionCondition)
     &[],
@@ -1461,38 +1610,41 @@ pub(super) static TYPES: &[&[Field]] = &[
     &[],
     // 438 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec)
     &[
-        Field::new("conversion", 434, false, None, None),
-        Field::new("names", 437, false, None, None),
-        Field::new("versions", 440, false, None, None),
+        Field::new("conversion", 434, false, None, None, Atomic::No),
+        Field::new("names", 437, false, None, None, Atomic::No),
+        Field::new("versions", 440, false, None, None, Atomic::No),
     ],
     // 439 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus)
-    &[Field::new("acceptedNames", 437, false, None, None), Field::new("conditions", 436, false, Some("type"), None)],
+    &[
+        Field::new("acceptedNames", 437, false, None, None, Atomic::No),
+        Field::new("conditions", 436, false, Some("type"), None, Atomic::No),
+    ],
     // 440 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionVersion)
     &[
-        Field::new("additionalPrinterColumns", 433, false, None, None),
-        Field::new("schema", 443, false, None, None),
-        Field::new("selectableFields", 446, false, None, None),
-        Field::new("subresources", 442, false, None, None),
+        Field::new("additionalPrinterColumns", 433, false, None, None, Atomic::No),
+        Field::new("schema", 443, false, None, None, Atomic::No),
+        Field::new("selectableFields", 446, false, None, None, Atomic::No),
+        Field::new("subresources", 442, false, None, None, Atomic::No),
     ],
     // 441 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceScale)
     &[],
     // 442 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresources)
-    &[Field::new("scale", 441, false, None, None)],
+    &[Field::new("scale", 441, false, None, None, Atomic::No)],
     // 443 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation)
-    &[Field::new("openAPIV3Schema", 445, false, None, None)],
+    &[Field::new("openAPIV3Schema", 445, false, None, None, Atomic::No)],
     // 444 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ExternalDocumentation)
     &[],
     // 445 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps)
     &[
-        Field::new("allOf", 445, false, None, None),
-        Field::new("anyOf", 445, false, None, None),
-        Field::new("definitions", 445, true, None, None),
-        Field::new("externalDocs", 444, false, None, None),
-        Field::new("not", 445, false, None, None),
-        Field::new("oneOf", 445, false, None, None),
-        Field::new("patternProperties", 445, true, None, None),
-        Field::new("properties", 445, true, None, None),
-        Field::new("x-kubernetes-validations", 448, false, Some("rule"), Some("rule")),
+        Field::new("allOf", 445, false, None, None, Atomic::No),
+        Field::new("anyOf", 445, false, None, None, Atomic::No),
+        Field::new("definitions", 445, true, None, None, Atomic::No),
+        Field::new("externalDocs", 444, false, None, None, Atomic::No),
+        Field::new("not", 445, false, None, None, Atomic::No),
+        Field::new("oneOf", 445, false, None, None, Atomic::No),
+        Field::new("patternProperties", 445, true, None, None, Atomic::No),
+        Field::new("properties", 445, true, None, None, Atomic::No),
+        Field::new("x-kubernetes-validations", 448, false, Some("rule"), Some("rule"), Atomic::No),
     ],
     // 446 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.SelectableField)
     &[],
@@ -1501,35 +1653,35 @@ pub(super) static TYPES: &[&[Field]] = &[
     // 448 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ValidationRule)
     &[],
     // 449 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookClientConfig)
-    &[Field::new("service", 447, false, None, None)],
+    &[Field::new("service", 447, false, None, None, Atomic::No)],
     // 450 (io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookConversion)
-    &[Field::new("clientConfig", 449, false, None, None)],
+    &[Field::new("clientConfig", 449, false, None, None, Atomic::No)],
     // 451 (io.k8s.apimachinery.pkg.apis.meta.v1.Condition)
     &[],
     // 452 (io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector)
-    &[Field::new("matchExpressions", 453, false, None, None)],
+    &[Field::new("matchExpressions", 453, false, None, None, Atomic::No)],
     // 453 (io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement)
     &[],
     // 454 (io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta)
     &[
-        Field::new("finalizers", NONE, false, Some("$value"), Some("$value")),
-        Field::new("managedFields", NONE, false, None, None),
-        Field::new("ownerReferences", 455, false, Some("uid"), Some("uid")),
+        Field::new("finalizers", NONE, false, Some("$value"), Some("$value"), Atomic::No),
+        Field::new("managedFields", NONE, false, None, None, Atomic::No),
+        Field::new("ownerReferences", 455, false, Some("uid"), Some("uid"), Atomic::Items),
     ],
     // 455 (io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference)
     &[],
     // 456 (io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService)
     &[
-        Field::new("metadata", 454, false, None, None),
-        Field::new("spec", 458, false, None, None),
-        Field::new("status", 459, false, None, None),
+        Field::new("metadata", 454, false, None, None, Atomic::No),
+        Field::new("spec", 458, false, None, None, Atomic::No),
+        Field::new("status", 459, false, None, None, Atomic::No),
     ],
     // 457 (io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceCondition)
     &[],
     // 458 (io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceSpec)
-    &[Field::new("service", 460, false, None, None)],
+    &[Field::new("service", 460, false, None, None, Atomic::No)],
     // 459 (io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus)
-    &[Field::new("conditions", 457, false, Some("type"), Some("type"))],
+    &[Field::new("conditions", 457, false, Some("type"), Some("type"), Atomic::No)],
     // 460 (io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.ServiceReference)
     &[],
 ];

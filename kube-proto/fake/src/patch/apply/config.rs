@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
-use crate::patch::compare::{ListKind, default_keys, item_element, key_field, list_kind};
+use crate::patch::compare::{ListKind, default_keys, is_atomic, item_element, key_field, list_kind};
 use crate::patch::field_set::{FieldPath, PathElement};
 use crate::patch::{ApplyError, join};
 
@@ -18,7 +18,8 @@ fn missing_key(path: &str, kind: &ListKind) -> ApplyError {
 }
 
 /// The fields an apply configuration sets (structured-merge-diff's `ToFieldSet`): scalars,
-/// atomic lists, empty maps and nulls as leaves, keyed and set items as owned nodes.
+/// atomic lists, atomic maps and structs, empty maps and nulls as leaves, keyed and set items as
+/// owned nodes (leaves when each item is atomic).
 pub(super) fn apply_field_set(
     v: &Value,
     path_str: &str,
@@ -30,10 +31,13 @@ pub(super) fn apply_field_set(
         Value::Object(m) => {
             for (k, child) in m {
                 path.push(PathElement::Field(k.clone()));
-                if child.is_null() || child.as_object().is_some_and(Map::is_empty) {
+                let child_path = join(path_str, k);
+                if child.is_null()
+                    || child.as_object().is_some_and(|c| c.is_empty() || is_atomic(&child_path, false, list_keys))
+                {
                     out.insert(path.clone());
                 } else {
-                    apply_field_set(child, &join(path_str, k), path, out, list_keys)?;
+                    apply_field_set(child, &child_path, path, out, list_keys)?;
                 }
                 path.pop();
             }
@@ -44,11 +48,12 @@ pub(super) fn apply_field_set(
                 out.insert(path.clone());
                 return Ok(());
             }
+            let atomic_items = is_atomic(path_str, true, list_keys);
             for item in items {
                 let pe = item_element(item, &kind).ok_or_else(|| missing_key(path_str, &kind))?;
                 path.push(pe);
                 out.insert(path.clone());
-                if item.is_object() {
+                if item.is_object() && !atomic_items {
                     apply_field_set(item, path_str, path, out, list_keys)?;
                 }
                 path.pop();
@@ -61,14 +66,17 @@ pub(super) fn apply_field_set(
     Ok(())
 }
 
-/// structured-merge-diff's merge of an apply configuration into the live object.
+/// structured-merge-diff's merge of an apply configuration into the live object; an atomic map
+/// or struct (`atomic`) is replaced whole.
 pub(super) fn merge_apply(
     lhs: Option<&Value>,
     rhs: &Value,
     path: &str,
+    atomic: bool,
     list_keys: &dyn Fn(&str) -> Option<&'static str>,
 ) -> Result<Value, ApplyError> {
     match rhs {
+        Value::Object(_) if atomic => Ok(rhs.clone()),
         Value::Object(r) => {
             let mut out = match lhs {
                 Some(Value::Object(l)) => l.clone(),
@@ -79,7 +87,8 @@ pub(super) fn merge_apply(
                     out.remove(k);
                     continue;
                 }
-                let merged = merge_apply(out.get(k), rv, &join(path, k), list_keys)?;
+                let child = join(path, k);
+                let merged = merge_apply(out.get(k), rv, &child, is_atomic(&child, false, list_keys), list_keys)?;
                 out.insert(k.clone(), merged);
             }
             Ok(Value::Object(out))
@@ -123,9 +132,10 @@ fn merge_list(
             observed_lhs.entry(pe).or_insert(i);
         }
     }
+    let atomic_items = is_atomic(path, true, list_keys);
     let merge_item = |pe: &PathElement, r: &Value| -> Result<Value, ApplyError> {
         let l = observed_lhs.get(pe).and_then(|&i| lhs.get(i));
-        let mut merged = merge_apply(l, r, path, list_keys)?;
+        let mut merged = merge_apply(l, r, path, atomic_items, list_keys)?;
         default_keys(&mut merged, kind);
         Ok(merged)
     };

@@ -31,7 +31,8 @@ pub fn apply(
 /// apply creates the object), updating `owners`.
 ///
 /// - The configuration is merged into the live object (maps recursively, keyed and set lists
-///   per `list_keys` item by item, other lists replaced; `null` removes).
+///   per `list_keys` item by item, other lists and the maps and structs `list_keys` calls
+///   [`ATOMIC`](super::ATOMIC) replaced whole; `null` removes).
 /// - Fields the manager applied last time but not now are removed, unless another manager owns
 ///   them too (or something inside them).
 /// - Fields that change and are owned by another manager are conflicts: without `force` nothing
@@ -72,7 +73,7 @@ pub fn apply_as(
     let mut new_set = BTreeSet::new();
     apply_field_set(&config, "", &mut Vec::new(), &mut new_set, list_keys)?;
     new_set.retain(|p| !is_system_path(p));
-    let merged = merge_apply(Some(&live_tracked), &config, "", list_keys)?;
+    let merged = merge_apply(Some(&live_tracked), &config, "", false, list_keys)?;
 
     let api_version = applied
         .get("apiVersion")
