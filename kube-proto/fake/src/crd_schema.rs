@@ -40,7 +40,7 @@ impl FieldValidation {
 
 impl FakeApiServer {
     /// The structural schema of a custom resource kind, from its CRD in the store.
-    fn custom_schema(&self, kind: &KindInfo) -> Option<Value> {
+    pub(crate) fn custom_schema(&self, kind: &KindInfo) -> Option<Value> {
         if kind.builtin {
             return None;
         }

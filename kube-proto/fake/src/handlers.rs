@@ -506,7 +506,8 @@ impl FakeApiServer {
             Some(o) => o,
             None => {
                 let mut o = patch::FieldOwners::default();
-                patch::record_update_as(None, &obj, patch::ManagerRef::new(manager), &mut o, &list_keys_for(&kind));
+                let rules = self.apply_rules(&kind);
+                patch::record_update_as(None, &obj, patch::ManagerRef::new(manager), &mut o, &|p| rules.key(p));
                 o
             }
         };
@@ -667,7 +668,8 @@ impl FakeApiServer {
                 }
                 check_type(&kind, &obj)?;
                 let mut owners = patch::FieldOwners::default();
-                let built = patch::apply(None, &obj, &manager, force, &mut owners, &list_keys_for(&kind))
+                let rules = self.apply_rules(&kind);
+                let built = patch::apply(None, &obj, &manager, force, &mut owners, &|p| rules.key(p))
                     .map_err(|e| apply_error(&kind, name, e))?;
                 let ns = route.namespace.clone();
                 let write = Write::new(now, &manager).dry_run(dry_run).applied(Some(owners));
@@ -705,7 +707,8 @@ impl FakeApiServer {
                     Some(sub) => patch::ManagerRef::new(&manager).with_subresource(sub),
                     None => patch::ManagerRef::new(&manager),
                 };
-                patched = patch::apply_as(Some(live), &body, who, force, &mut owners, &list_keys_for(&kind))
+                let rules = self.apply_rules(&kind);
+                patched = patch::apply_as(Some(live), &body, who, force, &mut owners, &|p| rules.key(p))
                     .map_err(|e| apply_error(&kind, name, e))?;
                 apply_owners = Some(owners);
             }
@@ -851,7 +854,8 @@ impl FakeApiServer {
                     Some(sub) => patch::ManagerRef::new(manager).with_subresource(sub),
                     None => patch::ManagerRef::new(manager),
                 };
-                patch::record_update_as(Some(&old), &new, who, &mut o, &list_keys_for(&kind));
+                let rules = self.apply_rules(&kind);
+                patch::record_update_as(Some(&old), &new, who, &mut o, &|p| rules.key(p));
                 o
             }
         };
@@ -1482,15 +1486,32 @@ fn spec_changed(old: &Value, new: &Value, status_subresource: bool) -> bool {
     strip(old) != strip(new)
 }
 
-/// Server-side apply's list rules of a kind: the real server's schema for the built-in kinds of
-/// Kubernetes 1.36 ([`patch::KindSchema`]), the hand-kept table for other built-ins, none (every
-/// list atomic) for custom resources.
-fn list_keys_for(kind: &KindInfo) -> impl Fn(&str) -> Option<&'static str> + use<> {
-    let (builtin, schema) = (kind.builtin, schema_of(kind));
-    move |path: &str| match schema {
-        Some(s) => s.apply_list_key(path),
-        None if builtin => patch::builtin_list_key(path),
-        None => None,
+/// Server-side apply's rules of a kind (its lists, atomic maps and structs): the real server's
+/// schema for the built-in kinds of Kubernetes 1.36 ([`patch::KindSchema`]), the hand-kept table
+/// for other built-ins, the CRD's structural schema for custom resources
+/// ([`patch::StructuralRules`]; none, every list atomic, for kinds without a CRD).
+struct ApplyRules {
+    builtin: bool,
+    schema: Option<patch::KindSchema>,
+    custom: Option<patch::StructuralRules>,
+}
+
+impl ApplyRules {
+    /// What the list-key function says for `path`.
+    fn key(&self, path: &str) -> Option<&str> {
+        match (&self.schema, &self.custom) {
+            (Some(s), _) => s.apply_list_key(path),
+            (None, Some(c)) => c.apply_list_key(path),
+            (None, None) if self.builtin => patch::builtin_list_key(path),
+            (None, None) => None,
+        }
+    }
+}
+
+impl FakeApiServer {
+    fn apply_rules(&self, kind: &KindInfo) -> ApplyRules {
+        let custom = self.custom_schema(kind).map(|s| patch::StructuralRules::from_schema(&s));
+        ApplyRules { builtin: kind.builtin, schema: schema_of(kind), custom }
     }
 }
 

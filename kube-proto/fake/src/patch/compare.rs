@@ -10,18 +10,18 @@ use super::field_set::{FieldPath, PathElement, canonical_json};
 use super::{ATOMIC, MERGE_BY_VALUE, join};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum ListKind {
+pub(super) enum ListKind<'k> {
     Atomic,
-    Map(Vec<&'static str>),
+    Map(Vec<&'k str>),
     Set,
 }
 
-pub(super) fn list_kind(path: &str, list_keys: &dyn Fn(&str) -> Option<&'static str>) -> ListKind {
+pub(super) fn list_kind<'k>(path: &str, list_keys: &dyn Fn(&str) -> Option<&'k str>) -> ListKind<'k> {
     match list_keys(path) {
         None | Some(ATOMIC) => ListKind::Atomic,
         Some(MERGE_BY_VALUE) => ListKind::Set,
         Some(k) => {
-            let keys: Vec<&'static str> = k.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            let keys: Vec<&'k str> = k.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
             if keys.is_empty() { ListKind::Set } else { ListKind::Map(keys) }
         }
     }
@@ -29,14 +29,14 @@ pub(super) fn list_kind(path: &str, list_keys: &dyn Fn(&str) -> Option<&'static 
 
 /// Whether the map or struct at `path` is one unit for server-side apply: the list-key function
 /// says [`ATOMIC`] for it, or, for an item of the list at `path` (`item`), for `path[]`.
-pub(super) fn is_atomic(path: &str, item: bool, list_keys: &dyn Fn(&str) -> Option<&'static str>) -> bool {
+pub(super) fn is_atomic<'k>(path: &str, item: bool, list_keys: &dyn Fn(&str) -> Option<&'k str>) -> bool {
     let rule = if item { list_keys(&format!("{path}[]")) } else { list_keys(path) };
     rule == Some(ATOMIC)
 }
 
 /// A key field of a keyed list and its default, if the schema gives one (`protocol="TCP"`:
 /// server-side apply keys an item that leaves it out with the default).
-pub(super) fn key_field(key: &'static str) -> (&'static str, Option<Value>) {
+pub(super) fn key_field(key: &str) -> (&str, Option<Value>) {
     match key.split_once('=') {
         Some((name, default)) => (name, serde_json::from_str(default).ok()),
         None => (key, None),
@@ -44,7 +44,7 @@ pub(super) fn key_field(key: &'static str) -> (&'static str, Option<Value>) {
 }
 
 /// Sets the defaults of the key fields `item` leaves out, as the real server's defaulting does.
-pub(super) fn default_keys(item: &mut Value, kind: &ListKind) {
+pub(super) fn default_keys(item: &mut Value, kind: &ListKind<'_>) {
     if let (ListKind::Map(keys), Value::Object(m)) = (kind, item) {
         for k in keys {
             if let (name, Some(default)) = key_field(k) {
@@ -56,7 +56,7 @@ pub(super) fn default_keys(item: &mut Value, kind: &ListKind) {
 
 /// The path element of a list item; `None` for a keyed item without its key fields (and
 /// without defaults for them).
-pub(super) fn item_element(item: &Value, kind: &ListKind) -> Option<PathElement> {
+pub(super) fn item_element(item: &Value, kind: &ListKind<'_>) -> Option<PathElement> {
     match (kind, item) {
         (ListKind::Map(keys), Value::Object(m)) => {
             let mut km = Map::new();
@@ -83,7 +83,7 @@ pub(super) struct Comparison {
 }
 
 impl Comparison {
-    pub(super) fn between(lhs: &Value, rhs: &Value, list_keys: &dyn Fn(&str) -> Option<&'static str>) -> Self {
+    pub(super) fn between<'k>(lhs: &Value, rhs: &Value, list_keys: &dyn Fn(&str) -> Option<&'k str>) -> Self {
         let mut c = Comparison::default();
         c.walk(Some(lhs), Some(rhs), "", false, &mut Vec::new(), list_keys);
         for set in [&mut c.added, &mut c.modified, &mut c.removed] {
@@ -116,14 +116,14 @@ impl Comparison {
 
     /// Compares `l` and `r` at `path`; `atomic` when the value there is an atomic map or struct
     /// (compared whole, as a leaf).
-    fn walk(
+    fn walk<'k>(
         &mut self,
         l: Option<&Value>,
         r: Option<&Value>,
         path_str: &str,
         atomic: bool,
         path: &mut FieldPath,
-        list_keys: &dyn Fn(&str) -> Option<&'static str>,
+        list_keys: &dyn Fn(&str) -> Option<&'k str>,
     ) {
         let shape = |v: &Value| match v {
             Value::Object(_) => 1,
@@ -200,7 +200,7 @@ impl Comparison {
 
 /// The items of a list by path element (the first of duplicates; keyed items without their key
 /// are left out).
-fn index_items<'v>(a: Option<&'v Vec<Value>>, kind: &ListKind) -> BTreeMap<PathElement, &'v Value> {
+fn index_items<'v>(a: Option<&'v Vec<Value>>, kind: &ListKind<'_>) -> BTreeMap<PathElement, &'v Value> {
     let mut m = BTreeMap::new();
     for v in a.into_iter().flatten() {
         if let Some(pe) = item_element(v, kind) {

@@ -267,12 +267,12 @@ pub fn record_update(before: Option<&Value>, after: &Value, manager: &str, owner
 /// The scope is as for [`apply_as`](super::apply_as): through `status` only `.status` counts, otherwise
 /// everything but `.status` and the server-set fields. The entry is marked as changed (gets the
 /// time on [`FieldOwners::write_to`]) only if it took fields.
-pub fn record_update_as(
+pub fn record_update_as<'k>(
     before: Option<&Value>,
     after: &Value,
     manager: ManagerRef<'_>,
     owners: &mut FieldOwners,
-    list_keys: &dyn Fn(&str) -> Option<&'static str>,
+    list_keys: &dyn Fn(&str) -> Option<&'k str>,
 ) {
     let scope = Scope::of(manager.subresource);
     let empty = Value::Object(Map::new());

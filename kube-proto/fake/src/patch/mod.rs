@@ -25,6 +25,8 @@
 //!   the bookkeeping of other writes then apply, compare and own it whole (`f:selector: {}` for
 //!   a Deployment's `LabelSelector`, `k:{"uid":..}: {}` for an owner reference), as the real
 //!   server does. Strategic merge patch merges such objects key by key, as the real one does.
+//!   Custom resources take the same rules from their CRD's structural schema
+//!   ([`StructuralRules`]; a list without `x-kubernetes-list-type` is atomic there).
 //! - Objects are schemaless JSON. On create, the real server compares against the Go zero value
 //!   of a typed object, so a built-in's `spec` is not reported as added; here, as the real server
 //!   does for custom resources, parents that appear are owned too (`f:spec: {".": {}, ...}`).
@@ -53,6 +55,7 @@ mod merge;
 mod schema;
 mod schema_rules;
 mod strategic;
+mod structural;
 #[cfg(test)]
 mod test_support;
 
@@ -64,6 +67,7 @@ pub use managed_fields::{FieldOwners, ManagedFieldsEntry, ManagerRef, Operation,
 pub use merge::merge_patch;
 pub use schema::KindSchema;
 pub use strategic::{builtin_list_key, strategic_merge_patch};
+pub use structural::StructuralRules;
 
 /// What a list-key function returns for a list of scalars that merges as a set, by value (like
 /// `metadata.finalizers`, `patchStrategy: merge` without a key in the real schema).

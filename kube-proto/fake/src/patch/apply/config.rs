@@ -9,7 +9,7 @@ use crate::patch::compare::{ListKind, default_keys, is_atomic, item_element, key
 use crate::patch::field_set::{FieldPath, PathElement};
 use crate::patch::{ApplyError, join};
 
-fn missing_key(path: &str, kind: &ListKind) -> ApplyError {
+fn missing_key(path: &str, kind: &ListKind<'_>) -> ApplyError {
     let keys = match kind {
         ListKind::Map(k) => k.iter().map(|k| key_field(k).0).collect::<Vec<_>>().join(", "),
         _ => String::new(),
@@ -20,12 +20,12 @@ fn missing_key(path: &str, kind: &ListKind) -> ApplyError {
 /// The fields an apply configuration sets (structured-merge-diff's `ToFieldSet`): scalars,
 /// atomic lists, atomic maps and structs, empty maps and nulls as leaves, keyed and set items as
 /// owned nodes (leaves when each item is atomic).
-pub(super) fn apply_field_set(
+pub(super) fn apply_field_set<'k>(
     v: &Value,
     path_str: &str,
     path: &mut FieldPath,
     out: &mut BTreeSet<FieldPath>,
-    list_keys: &dyn Fn(&str) -> Option<&'static str>,
+    list_keys: &dyn Fn(&str) -> Option<&'k str>,
 ) -> Result<(), ApplyError> {
     match v {
         Value::Object(m) => {
@@ -68,12 +68,12 @@ pub(super) fn apply_field_set(
 
 /// structured-merge-diff's merge of an apply configuration into the live object; an atomic map
 /// or struct (`atomic`) is replaced whole.
-pub(super) fn merge_apply(
+pub(super) fn merge_apply<'k>(
     lhs: Option<&Value>,
     rhs: &Value,
     path: &str,
     atomic: bool,
-    list_keys: &dyn Fn(&str) -> Option<&'static str>,
+    list_keys: &dyn Fn(&str) -> Option<&'k str>,
 ) -> Result<Value, ApplyError> {
     match rhs {
         Value::Object(_) if atomic => Ok(rhs.clone()),
@@ -110,12 +110,12 @@ pub(super) fn merge_apply(
 
 /// The order of a merged associative list: structured-merge-diff's `visitListItems` (live items
 /// keep their places, applied items follow the configuration's order among themselves).
-fn merge_list(
+fn merge_list<'k>(
     lhs: &[Value],
     rhs: &[Value],
-    kind: &ListKind,
+    kind: &ListKind<'k>,
     path: &str,
-    list_keys: &dyn Fn(&str) -> Option<&'static str>,
+    list_keys: &dyn Fn(&str) -> Option<&'k str>,
 ) -> Result<Vec<Value>, ApplyError> {
     let rhs_pes: Vec<PathElement> =
         rhs.iter().map(|v| item_element(v, kind).ok_or_else(|| missing_key(path, kind))).collect::<Result<_, _>>()?;

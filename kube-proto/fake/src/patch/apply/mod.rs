@@ -16,13 +16,13 @@ use super::managed_fields::Slot;
 use super::{ApplyError, Conflict, FieldOwners, FieldSet, ManagedFieldsEntry, ManagerRef, Operation};
 
 /// Server-side apply of `applied` by `manager` through the main resource: see [`apply_as`].
-pub fn apply(
+pub fn apply<'k>(
     live: Option<&Value>,
     applied: &Value,
     manager: &str,
     force: bool,
     owners: &mut FieldOwners,
-    list_keys: &dyn Fn(&str) -> Option<&'static str>,
+    list_keys: &dyn Fn(&str) -> Option<&'k str>,
 ) -> Result<Value, ApplyError> {
     apply_as(live, applied, ManagerRef::new(manager), force, owners, list_keys)
 }
@@ -53,13 +53,13 @@ pub fn apply(
 /// The returned object keeps `live`'s `metadata.managedFields` as they were: write `owners`
 /// with [`FieldOwners::write_to`]. If the apply changes nothing, the result equals `live` and the
 /// manager's entry is not marked as changed (no new time); its ownership may still change.
-pub fn apply_as(
+pub fn apply_as<'k>(
     live: Option<&Value>,
     applied: &Value,
     manager: ManagerRef<'_>,
     force: bool,
     owners: &mut FieldOwners,
-    list_keys: &dyn Fn(&str) -> Option<&'static str>,
+    list_keys: &dyn Fn(&str) -> Option<&'k str>,
 ) -> Result<Value, ApplyError> {
     if !applied.is_object() {
         return Err(ApplyError::Invalid("the apply configuration must be a JSON object".into()));
