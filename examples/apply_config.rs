@@ -7,7 +7,8 @@
 //!    the image and applies it again: `scaler`'s replicas stay, nobody is forced.
 //!
 //! A k8s-openapi `Deployment` would not do for `scaler`: its required `selector` and `template`
-//! go out too (as `{}`), and the scaler would co-own them.
+//! go out too (as `{}`); the selector is atomic (one field), so `{}` conflicts with `deployer`'s
+//! (and, forced, would replace it).
 //!
 //! By default it runs on the embedded fake API server; with `--cluster` (or
 //! `KUBE_DEMO_CLUSTER=1`) on your kubeconfig's cluster, in its default namespace, where it

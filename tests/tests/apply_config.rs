@@ -1,11 +1,14 @@
 //! Apply configurations (kube-proto-apply) through both transports: two field managers share a
 //! Deployment without conflict, each owning only what it sent; one extracts its part and applies
 //! it again changed; a part extracted and applied unchanged changes nothing; the k8s-openapi
-//! struct claims more. Against the loopback fake, or the cluster of `KUBE_E2E_KUBECONFIG`, where
+//! struct claims more (its empty selector conflicts); an atomic map (a Service's selector) is one
+//! field, replaced whole. Against the loopback fake, or the cluster of `KUBE_E2E_KUBECONFIG`, where
 //! the deployment controller writes to the Deployment too: only our managers' entries are read.
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::ConfigMap;
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube_integration_tests::{Ctx, transport_tests};
 use kube_proto::managed_fields::extract;
@@ -13,14 +16,20 @@ use kube_proto::{Patch, PatchParams};
 use kube_proto_apply::api::apps::v1::{DeploymentApplyConfiguration, DeploymentSpecApplyConfiguration};
 use kube_proto_apply::api::core::v1::{
     ConfigMapApplyConfiguration, ContainerApplyConfiguration, PodSpecApplyConfiguration,
-    PodTemplateSpecApplyConfiguration,
+    PodTemplateSpecApplyConfiguration, ServiceApplyConfiguration, ServicePortApplyConfiguration,
+    ServiceSpecApplyConfiguration,
 };
 use kube_proto_apply::apimachinery::pkg::apis::meta::v1::{
     LabelSelectorApplyConfiguration, ObjectMetaApplyConfiguration,
 };
 use serde_json::{Value, json};
 
-transport_tests!(two_managers_share_a_deployment, extract_and_reapply_changes_nothing, the_typed_struct_claims_more);
+transport_tests!(
+    two_managers_share_a_deployment,
+    extract_and_reapply_changes_nothing,
+    the_typed_struct_claims_more,
+    an_atomic_selector_is_one_field
+);
 
 /// The `fieldsV1` of `manager`'s Apply entry.
 fn owned(obj: &impl serde::Serialize, manager: &str) -> Value {
@@ -103,18 +112,58 @@ async fn the_typed_struct_claims_more(ctx: Ctx) {
         spec: DeploymentSpec { replicas: Some(2), ..DeploymentSpec::default() },
         ..Deployment::default()
     };
-    match api.patch("typed", &PatchParams::apply("scaler"), &Patch::Apply(&typed)).await {
-        // The real server: the selector is atomic, `{}` would replace it, the deployer owns it.
-        Err(e) => {
-            let msg = e.to_string();
-            assert!(msg.contains("409") || msg.contains("onflict"), "{msg}");
-            assert!(msg.contains(".spec.selector"), "{msg}");
-        }
-        // The fake merges `{}` into the selector field by field: the scaler co-owns it.
-        Ok(d) => {
-            let claimed = owned(&d, "scaler");
-            assert_eq!(claimed["f:spec"]["f:selector"], json!({}), "{claimed}");
-            assert_eq!(claimed["f:spec"]["f:template"], json!({}), "{claimed}");
-        }
+    // The selector is atomic (one field): `{}` would replace the deployer's, a conflict.
+    let e = api.patch("typed", &PatchParams::apply("scaler"), &Patch::Apply(&typed)).await.expect_err("a conflict");
+    assert_conflict(&e.to_string(), "deployer", ".spec.selector");
+}
+
+/// A 409 naming `manager` and `field`.
+fn assert_conflict(msg: &str, manager: &str, field: &str) {
+    assert!(msg.contains("409") || msg.contains("onflict"), "{msg}");
+    assert!(msg.contains(&format!("conflict with \"{manager}\"")), "{msg}");
+    assert!(msg.contains(field), "{msg}");
+}
+
+/// A Service's selector is an atomic map: one field, owned, compared and replaced whole, by
+/// appliers and by other writers alike.
+async fn an_atomic_selector_is_one_field(ctx: Ctx) {
+    let api = ctx.api::<Service>();
+    let svc = |selector: &[(&str, &str)]| {
+        ServiceApplyConfiguration::new("sel", &ctx.ns).with_spec(
+            ServiceSpecApplyConfiguration::new()
+                .with_selector(selector.iter().copied())
+                .with_port(ServicePortApplyConfiguration::new().with_port(80)),
+        )
+    };
+    let wide = svc(&[("app", "sel"), ("tier", "fe")]);
+    api.apply("sel", &wide, "a").await.expect("a applies");
+    let s = api.apply("sel", &wide, "b").await.expect("b applies the same selector: no conflict");
+    for m in ["a", "b"] {
+        assert_eq!(owned(&s, m)["f:spec"]["f:selector"], json!({}), "{m}: one field, not one per label");
     }
+
+    // a narrows it: b's field would change (were it granular, a would just give up `tier`).
+    let narrow = svc(&[("app", "sel")]);
+    let e = api.apply("sel", &narrow, "a").await.expect_err("a conflicts with b");
+    assert_conflict(&e.to_string(), "b", ".spec.selector");
+    // Forced: the selector is exactly a's, though b set `tier` too; b loses it.
+    let s = api.patch("sel", &PatchParams::apply("a").force(), &Patch::Apply(&narrow)).await.expect("forced");
+    let selector = |s: &Service| s.spec.as_ref().and_then(|p| p.selector.clone()).unwrap_or_default();
+    assert_eq!(selector(&s), BTreeMap::from([("app".to_owned(), "sel".to_owned())]));
+    assert!(owned(&s, "b")["f:spec"].get("f:selector").is_none(), "{}", owned(&s, "b"));
+
+    // A merge patch adds a label: its manager takes the whole selector, a loses it.
+    let pp = PatchParams { field_manager: Some("editor".into()), ..PatchParams::default() };
+    let s = api.patch("sel", &pp, &Patch::Merge(json!({"spec": {"selector": {"zone": "z1"}}}))).await.expect("patched");
+    assert_eq!(selector(&s).len(), 2);
+    let editor = serde_json::to_value(&s).expect("JSON")["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["manager"] == "editor" && e["operation"] == "Update")
+        .map_or(Value::Null, |e| e["fieldsV1"].clone());
+    assert_eq!(editor, json!({"f:spec": {"f:selector": {}}}));
+    assert!(owned(&s, "a")["f:spec"].get("f:selector").is_none(), "{}", owned(&s, "a"));
+    let e = api.apply("sel", &narrow, "a").await.expect_err("a conflicts with the editor");
+    assert_conflict(&e.to_string(), "editor", ".spec.selector");
 }
