@@ -460,21 +460,37 @@ where
     /// transform), for the caller to pass on. An event the store skips comes back as the reason,
     /// and the store is unchanged.
     pub fn apply(&mut self, event: Event<K>) -> Result<Event<Arc<K>>, Skipped> {
+        self.apply_inner(event, None)
+    }
+
+    /// [`apply`](Self::apply), handing the objects the event replaces or removes to `retired`
+    /// instead of dropping them. Dropping a stored object frees all of its allocations, made long
+    /// before and gone from the cache: a caller that holds a lock for the apply (as
+    /// `kube_runtime`'s reflector does) drops them after releasing it, so readers do not wait.
+    pub fn apply_retiring(&mut self, event: Event<K>, retired: &mut Vec<Arc<K>>) -> Result<Event<Arc<K>>, Skipped> {
+        self.apply_inner(event, Some(retired))
+    }
+
+    fn apply_inner(
+        &mut self,
+        event: Event<K>,
+        mut retired: Option<&mut Vec<Arc<K>>>,
+    ) -> Result<Event<Arc<K>>, Skipped> {
         Ok(match event {
             Event::Init => {
                 self.generation += 1;
                 self.marked = 0;
                 Event::Init
             }
-            Event::InitApply(obj) => Event::InitApply(self.upsert(obj, "InitApply")?),
-            Event::Apply(obj) => Event::Apply(self.upsert(obj, "Apply")?),
+            Event::InitApply(obj) => Event::InitApply(self.upsert(obj, "InitApply", retired)?),
+            Event::Apply(obj) => Event::Apply(self.upsert(obj, "Apply", retired)?),
             Event::Delete(obj) => {
                 let key = self.key_of(&obj, "Delete")?;
-                self.remove(&key);
+                self.remove(&key, retired.as_deref_mut());
                 Event::Delete(Arc::new(obj))
             }
             Event::InitDone => {
-                self.finish_relist();
+                self.finish_relist(retired);
                 self.ready = true;
                 Event::InitDone
             }
@@ -571,7 +587,12 @@ where
         Ok(KeyRef { namespace: meta.namespace.as_deref(), name })
     }
 
-    fn upsert(&mut self, mut obj: K, event: &'static str) -> Result<Arc<K>, Skipped> {
+    fn upsert(
+        &mut self,
+        mut obj: K,
+        event: &'static str,
+        retired: Option<&mut Vec<Arc<K>>>,
+    ) -> Result<Arc<K>, Skipped> {
         if let Some(t) = &self.config.transform {
             t(&mut obj);
         }
@@ -593,6 +614,9 @@ where
                     self.marked += 1;
                 }
                 reindex(&self.config.indexers, &mut self.indexes, &shared, Some(&old), Some(&obj));
+                if let Some(retired) = retired {
+                    retired.push(old);
+                }
             }
             Err(key) => {
                 let key = Arc::new(key);
@@ -604,17 +628,20 @@ where
         Ok(obj)
     }
 
-    fn remove(&mut self, key: &dyn KeyView) {
+    fn remove(&mut self, key: &dyn KeyView, retired: Option<&mut Vec<Arc<K>>>) {
         if let Some((key, entry)) = self.objects.remove_entry(key) {
             if entry.generation == self.generation {
                 self.marked -= 1;
             }
             reindex(&self.config.indexers, &mut self.indexes, &key, Some(&entry.obj), None);
+            if let Some(retired) = retired {
+                retired.push(entry.obj);
+            }
         }
     }
 
     /// Removes what the relist did not mark: the objects gone from the server.
-    fn finish_relist(&mut self) {
+    fn finish_relist(&mut self, mut retired: Option<&mut Vec<Arc<K>>>) {
         if self.marked == self.objects.len() {
             return;
         }
@@ -622,7 +649,7 @@ where
         let stale: Vec<Arc<Key>> =
             self.objects.iter().filter(|(_, e)| e.generation != generation).map(|(k, _)| k.clone()).collect();
         for key in stale {
-            self.remove(&*key);
+            self.remove(&*key, retired.as_deref_mut());
         }
     }
 }
@@ -739,6 +766,36 @@ mod tests {
         s.apply(Event::InitDone).unwrap();
         assert_eq!(names(&s.state()), ["keep"]);
         assert_eq!(s.get(&ObjectRef::new("keep").within("a")).unwrap().resource_version(), Some("3"));
+    }
+
+    #[test]
+    fn apply_retiring_hands_over_what_it_replaces_and_removes_instead_of_dropping_it() {
+        let mut s = Store::new(StoreConfig::default(), ());
+        let mut retired = Vec::new();
+        let events = [
+            Event::Init,
+            Event::InitApply(cm("a", "x", &[], None, 1)),
+            Event::InitApply(cm("a", "y", &[], None, 1)),
+            Event::InitDone,
+        ];
+        for ev in events {
+            s.apply_retiring(ev, &mut retired).unwrap();
+        }
+        assert!(retired.is_empty(), "nothing replaced yet");
+        let old_x = s.get(&ObjectRef::new("x").within("a")).unwrap();
+        s.apply_retiring(Event::Apply(cm("a", "x", &[], None, 2)), &mut retired).unwrap();
+        assert_eq!(retired.len(), 1);
+        assert!(Arc::ptr_eq(&retired[0], &old_x), "the replaced object itself");
+        s.apply_retiring(Event::Delete(cm("a", "x", &[], None, 3)), &mut retired).unwrap();
+        assert_eq!(retired.iter().map(|o| o.resource_version().unwrap()).collect::<Vec<_>>(), ["1", "2"]);
+        // A relist that leaves `y` out retires it at InitDone.
+        for ev in [Event::Init, Event::InitApply(cm("a", "z", &[], None, 4)), Event::InitDone] {
+            s.apply_retiring(ev, &mut retired).unwrap();
+        }
+        assert_eq!(retired.last().unwrap().name_any(), "y");
+        assert_eq!(retired.len(), 3);
+        assert_eq!(names(&s.state()), ["z"]);
+        assert_eq!(s.by_index(BY_NAMESPACE, "a").unwrap().len(), 1);
     }
 
     #[test]

@@ -165,6 +165,8 @@ pub struct Writer<K: Resource> {
     ready: Option<oneshot::Sender<()>>,
     subscribers: Vec<mpsc::Sender<Event<Arc<K>>>>,
     buffer: usize,
+    /// The objects the last event replaced or removed, dropped after the lock is released.
+    retired: Vec<Arc<K>>,
 }
 
 impl<K: Resource> fmt::Debug for Writer<K> {
@@ -199,12 +201,16 @@ where
 
     /// Applies one event to the store, and hands it back with the stored `Arc`s, or why the
     /// store skipped it. Subscribers are not told: [`reflector`] does that.
+    ///
+    /// The objects the event replaces or removes are dropped after the store's lock is released,
+    /// so that readers do not wait for their frees.
     pub fn apply(&mut self, event: Event<K>) -> Result<Event<Arc<K>>, Skipped> {
         let (applied, ready) = {
             let mut store = self.inner.write();
-            let applied = store.apply(event);
+            let applied = store.apply_retiring(event, &mut self.retired);
             (applied, store.is_ready())
         };
+        self.retired.clear();
         if ready && let Some(tx) = self.ready.take() {
             // Nobody waiting is fine.
             let _ = tx.send(());
@@ -265,7 +271,14 @@ where
     let inner =
         Arc::new(Inner { store: RwLock::new(kube_proto::store::Store::new(config, dyntype)), ready: rx.shared() });
     let reader = Store { inner: inner.clone() };
-    (reader, Writer { inner, ready: Some(tx), subscribers: Vec::new(), buffer: DEFAULT_SUBSCRIBER_BUFFER })
+    let writer = Writer {
+        inner,
+        ready: Some(tx),
+        subscribers: Vec::new(),
+        buffer: DEFAULT_SUBSCRIBER_BUFFER,
+        retired: Vec::new(),
+    };
+    (reader, writer)
 }
 
 /// Applies every event of `stream` to `writer`'s store and passes it on, with the stored `Arc`s,
