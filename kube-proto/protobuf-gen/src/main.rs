@@ -1,5 +1,8 @@
 //! Writes `kube-proto/src/protobuf/schema.rs`: the protobuf descriptors (field numbers, JSON
-//! names, types) of every message reachable from the built-in kinds.
+//! names, types) of every message reachable from the built-in kinds; and next to it
+//! `direct_gen.rs`: for each of those messages that has a `k8s-openapi` struct, a function that
+//! decodes its bytes straight into the struct (see `src/direct.rs`), for every Kubernetes version
+//! k8s-openapi has.
 //!
 //! Field numbers and types come from the `k8s-pb` crate (the kube-rs project's prost bindings,
 //! generated from the upstream `generated.proto` files), JSON names from `k8s-openapi` (the
@@ -11,12 +14,17 @@
 //! cargo run --manifest-path kube-proto/protobuf-gen/Cargo.toml -- \
 //!     ~/.cargo/registry/src/<index>/k8s-pb-0.9.0/src \
 //!     ~/.cargo/registry/src/<index>/k8s-openapi-0.29.0/src/v1_36 \
-//!     kube-proto/src/protobuf/schema.rs
+//!     kube-proto/src/protobuf/schema.rs [--check]
 //! ```
+//!
+//! With `--check` nothing is written: it fails (exit code 1) when either file differs from what
+//! it would write, which is how to tell that the committed files are current.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+mod direct;
 
 #[derive(Debug, Clone)]
 enum Ty {
@@ -38,13 +46,17 @@ struct Message {
     fields: Vec<Field>,
 }
 
+/// How many Go structs deep an inlined struct may sit.
+const MAX_INLINE_DEPTH: usize = 3;
+
 /// Module path (as `a::b::c`) and struct name.
 type Key = (String, String);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        eprintln!("usage: {} <k8s-pb/src> <k8s-openapi/src/v1_NN> <out.rs>", args[0]);
+    let check = args.len() == 5 && args[4] == "--check";
+    if args.len() != 4 && !check {
+        eprintln!("usage: {} <k8s-pb/src> <k8s-openapi/src/v1_NN> <out.rs> [--check]", args[0]);
         std::process::exit(2);
     }
     let (pb_root, openapi_root, out) = (PathBuf::from(&args[1]), PathBuf::from(&args[2]), PathBuf::from(&args[3]));
@@ -120,9 +132,30 @@ fn main() {
          use super::schema_types::{Field, Message, Rep, Special, Ty};\n\n",
     );
     let mut unmatched = 0;
+    let mut json_of: BTreeMap<(Key, u32), String> = BTreeMap::new();
+    // A message k8s-openapi has no struct of, inlined into one it has (core/v1 VolumeSource into
+    // Volume): its fields take their JSON names from the parent (`downwardAPI`, not camel case).
+    let mut inlined_names: BTreeMap<Key, Vec<String>> = BTreeMap::new();
+    for _ in 0..MAX_INLINE_DEPTH {
+        for key in &reachable {
+            let own = json_names.get(&(key.0.clone(), norm(&key.1)));
+            let Some(ns) = own.or_else(|| inlined_names.get(key)).cloned() else { continue };
+            for f in &messages[key].fields {
+                let Ty::Message(p) = &f.ty else { continue };
+                let child = split(p);
+                let found = ns.iter().any(|n| norm(n) == norm(&f.rust_name));
+                if !found
+                    && !json_names.contains_key(&(child.0.clone(), norm(&child.1)))
+                    && overlaps(&messages, &child, &ns)
+                {
+                    inlined_names.entry(child).or_default().extend(ns.iter().cloned());
+                }
+            }
+        }
+    }
     for key in &reachable {
         let m = &messages[key];
-        let names = json_names.get(&(key.0.clone(), norm(&key.1)));
+        let names = json_names.get(&(key.0.clone(), norm(&key.1))).or_else(|| inlined_names.get(key));
         let special = special(key);
         let mut fields = m.fields.clone();
         fields.sort_by_key(|f| f.number);
@@ -145,6 +178,7 @@ fn main() {
                 }
                 camel(&f.rust_name)
             });
+            json_of.insert((key.clone(), f.number), json.clone());
             let ty = match &f.ty {
                 Ty::Scalar(s) => format!("Ty::{s}"),
                 Ty::Message(p) => format!("Ty::Message(&{})", static_name(&split(p))),
@@ -165,8 +199,43 @@ fn main() {
         writeln!(src, "    ({av:?}, {kind:?}, &{}),", static_name(key)).unwrap();
     }
     writeln!(src, "];").unwrap();
-    std::fs::write(&out, src).unwrap();
+    let mut stale = emit(&out, &src, check);
     eprintln!("{} messages, {} kinds, {unmatched} fields without a JSON name", reachable.len(), kind_table.len());
+
+    // The direct decoders, for every version of k8s-openapi next to the one named.
+    let mut versions = Vec::new();
+    let versions_dir = openapi_root.parent().unwrap();
+    let mut fallbacks = 0;
+    for dir in std::fs::read_dir(versions_dir).unwrap().map(|e| e.unwrap().path()) {
+        let Some(minor) = dir.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("v1_")) else {
+            continue;
+        };
+        let minor: u32 = minor.parse().unwrap();
+        let structs = direct::parse_structs(&dir);
+        let mut generator = direct::Gen::new(&messages, &structs, &reachable, &json_of);
+        versions.push((minor, generator.items()));
+        fallbacks += generator.fallbacks;
+    }
+    versions.sort_by_key(|(v, _)| *v);
+    let direct_out = out.with_file_name("direct_gen.rs");
+    stale |= emit(&direct_out, &direct::file(&versions), check);
+    eprintln!("{}: {} fields handed to the serde path (all versions)", direct_out.display(), fallbacks);
+    if stale {
+        std::process::exit(1);
+    }
+}
+
+/// Writes `text` to `path`, or with `check` only compares: whether the file was stale.
+fn emit(path: &Path, text: &str, check: bool) -> bool {
+    if !check {
+        std::fs::write(path, text).unwrap();
+        return false;
+    }
+    let stale = std::fs::read_to_string(path).ok().as_deref() != Some(text);
+    if stale {
+        eprintln!("{} is not what the generator writes: regenerate it", path.display());
+    }
+    stale
 }
 
 /// Whether a message's fields (or those of messages inlined in it) are among `names`.

@@ -2,7 +2,6 @@
 //! the Kubernetes types whose JSON form is not a plain object.
 
 /// A protobuf message of the Kubernetes API.
-#[derive(Debug)]
 pub(crate) struct Message {
     /// The full protobuf name, such as `k8s.io.api.core.v1.Pod` (for errors).
     pub name: &'static str,
@@ -10,6 +9,14 @@ pub(crate) struct Message {
     pub special: Special,
     /// Its fields, sorted by number.
     pub fields: &'static [Field],
+}
+
+/// Its name only: messages refer to each other in cycles (`JSONSchemaProps`), which a derived
+/// `Debug` would follow forever.
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
 }
 
 impl Message {
