@@ -27,7 +27,7 @@ impl de::Error for ProtobufError {
     }
 }
 
-fn wire_mismatch(ty: Ty, v: &Value<'_>) -> ProtobufError {
+pub(super) fn wire_mismatch(ty: Ty, v: &Value<'_>) -> ProtobufError {
     let found = match v {
         Value::Varint(_) => "a varint",
         Value::Fixed64(_) => "a fixed64",
@@ -71,7 +71,7 @@ fn sub(msg: &'static Message, number: u32) -> Result<&'static Message, ProtobufE
     }
 }
 
-fn seconds_nanos(bytes: &[u8]) -> Result<(i64, i32), ProtobufError> {
+pub(super) fn seconds_nanos(bytes: &[u8]) -> Result<(i64, i32), ProtobufError> {
     let (mut s, mut n) = (0i64, 0i32);
     let mut r = Reader::new(bytes);
     while let Some((num, v)) = r.field()? {
@@ -99,7 +99,7 @@ fn raw_field(bytes: &[u8]) -> Result<&[u8], ProtobufError> {
     Ok(raw)
 }
 
-fn utf8(b: &[u8]) -> Result<&str, ProtobufError> {
+pub(super) fn utf8(b: &[u8]) -> Result<&str, ProtobufError> {
     std::str::from_utf8(b).map_err(|e| {
         ProtobufError::new(ProtobufErrorKind::Malformed, format!("a string is not UTF-8 (at byte {})", e.valid_up_to()))
     })
@@ -204,9 +204,9 @@ impl<'de> de::Deserializer<'de> for MessageDe<'de> {
 }
 
 /// One value of a field.
-struct ValueDe<'de> {
-    ty: Ty,
-    v: Value<'de>,
+pub(super) struct ValueDe<'de> {
+    pub ty: Ty,
+    pub v: Value<'de>,
 }
 
 impl<'de> de::Deserializer<'de> for ValueDe<'de> {
@@ -335,9 +335,7 @@ impl<'de> MapAccess<'de> for Fields<'de> {
             Pending::None => Err(de::Error::custom("a value asked for before its key")),
             Pending::Str(s) => seed.deserialize(BorrowedStrDeserializer::new(s)),
             Pending::Value(ty, v) => seed.deserialize(ValueDe { ty, v }),
-            Pending::Run(field, bytes) if field.rep == Rep::Map => {
-                seed.deserialize(MapRun { field, r: Reader::new(bytes), value: None })
-            }
+            Pending::Run(field, bytes) if field.rep == Rep::Map => seed.deserialize(MapRun::new(field, bytes)),
             Pending::Run(field, bytes) => seed.deserialize(Run::new(field, bytes)),
         }
     }
@@ -345,14 +343,14 @@ impl<'de> MapAccess<'de> for Fields<'de> {
 
 /// The values of a repeated field (others in the bytes are skipped), as a JSON array; packed
 /// scalars are read too.
-struct Run<'de> {
+pub(super) struct Run<'de> {
     field: &'static Field,
     r: Reader<'de>,
     packed: Option<Reader<'de>>,
 }
 
 impl<'de> Run<'de> {
-    fn new(field: &'static Field, bytes: &'de [u8]) -> Self {
+    pub(super) fn new(field: &'static Field, bytes: &'de [u8]) -> Self {
         Run { field, r: Reader::new(bytes), packed: None }
     }
 }
@@ -412,10 +410,16 @@ impl<'de> SeqAccess<'de> for Run<'de> {
 }
 
 /// The entries of a map field, as a JSON object.
-struct MapRun<'de> {
+pub(super) struct MapRun<'de> {
     field: &'static Field,
     r: Reader<'de>,
     value: Option<Value<'de>>,
+}
+
+impl<'de> MapRun<'de> {
+    pub(super) fn new(field: &'static Field, bytes: &'de [u8]) -> Self {
+        MapRun { field, r: Reader::new(bytes), value: None }
+    }
 }
 
 impl<'de> de::Deserializer<'de> for MapRun<'de> {

@@ -15,6 +15,13 @@
 //! The table is generated from the `k8s-pb` crate's field numbers and `k8s-openapi`'s JSON names
 //! (`kube-proto/protobuf-gen`), for the messages reachable from the built-in kinds.
 //!
+//! The built-in kinds themselves skip serde: when the type asked for is the kind's `k8s_openapi`
+//! struct ([`from_slice`], [`Envelope::decode_owned`], the watch decoder), generated code (one
+//! function per message, a `match` on the field number, times built from seconds directly)
+//! fills the struct from the bytes, to the same value the serde path gives, without serde's
+//! detour through field names and strings (BENCHMARKS.md has the figures). Any other type (`serde_json::Value`, a `DynamicObject`, your own struct) goes through
+//! serde; so does [`Envelope::decode`], which also takes types that borrow from the body.
+//!
 //! One difference from JSON cannot be undone: Go writes its non-pointer fields to protobuf even
 //! when they hold the zero value, where JSON leaves them out (`omitempty`). Empty strings read as
 //! absent (the zero value of a Go string, and what `k8s_openapi` defaults a missing string to);
@@ -34,6 +41,9 @@
 //! ```
 
 mod de;
+mod direct;
+#[rustfmt::skip]
+mod direct_gen;
 mod enc;
 pub(crate) mod response;
 #[rustfmt::skip]
@@ -173,6 +183,19 @@ impl<'a> Envelope<'a> {
         T::deserialize(de::MessageDe { bytes: self.raw, msg, types: Some((self.api_version, self.kind)) })
     }
 
+    /// The object as `T`, as [`decode`](Self::decode) reads it; when `T` is the `k8s_openapi`
+    /// struct of a built-in kind and the envelope holds that kind, the object is decoded straight
+    /// into it by generated code (faster, the same value) instead of through serde.
+    pub fn decode_owned<T: DeserializeOwned + 'static>(&self) -> Result<T, ProtobufError> {
+        if self.content_encoding.is_empty()
+            && !self.content_type.starts_with("application/json")
+            && let Some(decoded) = direct::decode::<T>(self.api_version, self.kind, self.raw)
+        {
+            return decoded;
+        }
+        self.decode()
+    }
+
     fn message(&self) -> Result<&'static schema_types::Message, ProtobufError> {
         schema_types::message_of(self.api_version, self.kind)
             .or_else(|| (self.kind == "Status").then(|| schema_types::message_of("v1", "Status")).flatten())
@@ -202,8 +225,14 @@ fn text(b: &[u8]) -> Result<&str, ProtobufError> {
         .map_err(|_| ProtobufError::new(ProtobufErrorKind::Malformed, "an envelope string is not UTF-8"))
 }
 
-/// Decodes a protobuf body (magic, envelope, object) as `T`.
-pub fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProtobufError> {
+/// Decodes a protobuf body (magic, envelope, object) as `T` (see [`Envelope::decode_owned`]:
+/// the built-in kinds' `k8s_openapi` structs are decoded without serde).
+pub fn from_slice<T: DeserializeOwned + 'static>(body: &[u8]) -> Result<T, ProtobufError> {
+    Envelope::parse(body)?.decode_owned()
+}
+
+/// [`from_slice`] through serde alone, for any `T`.
+pub(crate) fn from_slice_serde<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProtobufError> {
     Envelope::parse(body)?.decode()
 }
 

@@ -15,7 +15,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<T, ResponseError> {
-    super::from_slice(body).map_err(|e| ResponseError::Decode {
+    super::from_slice_serde(body).map_err(|e| ResponseError::Decode {
         status: status.as_u16(),
         target: std::any::type_name::<T>(),
         message: if e.kind == ProtobufErrorKind::Truncated {
