@@ -498,7 +498,7 @@ impl<K> WatchDecoder<K> {
     }
 }
 
-impl<K: DeserializeOwned> WatchDecoder<K> {
+impl<K: DeserializeOwned + 'static> WatchDecoder<K> {
     /// The next complete event, or `None` when more bytes are needed.
     pub fn next_event(&mut self) -> Option<Result<WatchEvent<K>, WatchDecodeError>> {
         #[cfg(feature = "protobuf")]

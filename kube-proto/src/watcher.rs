@@ -446,7 +446,7 @@ impl<K> fmt::Debug for Watcher<K> {
 
 impl<K> Watcher<K>
 where
-    K: Resource + DeserializeOwned,
+    K: Resource + DeserializeOwned + 'static,
 {
     /// A watcher of the collection `request` addresses. Fails if the configuration would give
     /// requests the API server rejects (an invalid selector, say).

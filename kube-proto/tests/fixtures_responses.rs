@@ -77,14 +77,14 @@ fn any<T: DeserializeOwned>(fx: &Fixture) -> T {
 }
 
 /// One object, whose metadata must be the recorded one.
-fn object<K: DeserializeOwned + Resource>(fx: &Fixture) -> K {
+fn object<K: DeserializeOwned + 'static + Resource>(fx: &Fixture) -> K {
     let k: K = any(fx);
     same_meta(&k, fx.response_json(), "the object");
     k
 }
 
 /// A list, whose list metadata and items must be the recorded ones.
-fn list<K: DeserializeOwned + Resource>(fx: &Fixture) -> ObjectList<K> {
+fn list<K: DeserializeOwned + 'static + Resource>(fx: &Fixture) -> ObjectList<K> {
     assert_eq!(fx.status(), 200);
     let rec = Recorded::of(fx);
     let list = rec.response().list::<K>().unwrap_or_else(|e| panic!("does not parse as a list: {e}"));
@@ -114,14 +114,14 @@ fn item_names<K: Resource>(list: &ObjectList<K>) -> Vec<&str> {
 }
 
 /// The answer to a DELETE.
-fn deleted<K: DeserializeOwned>(fx: &Fixture) -> DeleteResponse<K> {
+fn deleted<K: DeserializeOwned + 'static>(fx: &Fixture) -> DeleteResponse<K> {
     assert_eq!(fx.status(), 200);
     let rec = Recorded::of(fx);
     rec.response().delete::<K>().unwrap_or_else(|e| panic!("does not parse as a delete answer: {e}"))
 }
 
 /// A DELETE answered with the object itself: deletion is pending.
-fn deleted_object<K: DeserializeOwned + Resource>(fx: &Fixture) -> K {
+fn deleted_object<K: DeserializeOwned + 'static + Resource>(fx: &Fixture) -> K {
     match deleted::<K>(fx) {
         DeleteResponse::Object(k) => {
             same_meta(&k, fx.response_json(), "the deleted object");
@@ -133,7 +133,7 @@ fn deleted_object<K: DeserializeOwned + Resource>(fx: &Fixture) -> K {
 }
 
 /// A DELETE answered with a `Status` Success: the object is gone.
-fn deleted_status<K: DeserializeOwned + Debug>(fx: &Fixture) -> Status {
+fn deleted_status<K: DeserializeOwned + 'static + Debug>(fx: &Fixture) -> Status {
     match deleted::<K>(fx) {
         DeleteResponse::Status(s) => {
             assert!(s.is_success(), "{s:?}");
@@ -239,7 +239,7 @@ fn warning(fx: &Fixture) -> String {
 // ---- Watch streams ----
 
 /// Feeds `bytes` to a decoder in chunks of `chunk` bytes and collects every event.
-fn decode<K: DeserializeOwned>(bytes: &[u8], chunk: usize) -> Vec<WatchEvent<K>> {
+fn decode<K: DeserializeOwned + 'static>(bytes: &[u8], chunk: usize) -> Vec<WatchEvent<K>> {
     let mut decoder = WatchDecoder::<K>::new();
     let mut events = Vec::new();
     for piece in bytes.chunks(chunk.max(1)) {
@@ -262,7 +262,7 @@ fn types<K>(events: &[WatchEvent<K>]) -> Vec<&'static str> {
 /// final `\n` too), decoded whole, byte by byte, and in chunks of 7 and 4096 bytes. Every way
 /// must give the same events, and each event must be the recorded line: its type, the object's
 /// metadata, a bookmark's resourceVersion and initial-events-end annotation, an ERROR's Status.
-fn watch<K: DeserializeOwned + Resource + PartialEq + Debug>(fx: &Fixture) -> Vec<WatchEvent<K>> {
+fn watch<K: DeserializeOwned + 'static + Resource + PartialEq + Debug>(fx: &Fixture) -> Vec<WatchEvent<K>> {
     assert_eq!(fx.status(), 200);
     let lines = fx.body_lines().expect("a watch fixture has body_lines");
     let joined = lines.iter().map(|l| serde_json::to_string(l).expect("JSON")).collect::<Vec<_>>().join("\n");
@@ -308,7 +308,7 @@ fn watch_expired(fx: &Fixture) {
 }
 
 /// A streaming list: one ADDED per object, then the initial-events-end bookmark.
-fn streaming_list<K: DeserializeOwned + Resource + PartialEq + Debug>(fx: &Fixture) -> Vec<WatchEvent<K>> {
+fn streaming_list<K: DeserializeOwned + 'static + Resource + PartialEq + Debug>(fx: &Fixture) -> Vec<WatchEvent<K>> {
     let events = watch::<K>(fx);
     let (last, initial) = events.split_last().expect("events");
     assert!(!initial.is_empty() && initial.iter().all(|e| matches!(e, WatchEvent::Added(_))), "{:?}", types(&events));

@@ -22,7 +22,7 @@ type Out<K> = Vec<Result<WatchEvent<K>, WatchDecodeError>>;
 
 /// What the decoder must say about a body: each line on its own (blank ones skipped), an
 /// over-long one as `TooLarge`, an unterminated last one as cut.
-fn model<K: DeserializeOwned>(body: &[u8], max_frame: usize) -> Out<K> {
+fn model<K: DeserializeOwned + 'static>(body: &[u8], max_frame: usize) -> Out<K> {
     let mut out = Vec::new();
     let mut line_no = 0;
     let mut segments: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
@@ -58,7 +58,7 @@ fn model<K: DeserializeOwned>(body: &[u8], max_frame: usize) -> Out<K> {
 }
 
 /// Decodes `body` cut at `cuts`, checking the buffer bound after each chunk.
-fn decode<K: DeserializeOwned>(body: &[u8], cuts: &[usize], max_frame: usize) -> Out<K> {
+fn decode<K: DeserializeOwned + 'static>(body: &[u8], cuts: &[usize], max_frame: usize) -> Out<K> {
     let mut decoder = WatchDecoder::<K>::with_max_frame(max_frame);
     let mut out = Vec::new();
     for chunk in chunks(body, cuts) {
@@ -122,7 +122,7 @@ fn signature<K>(out: &Out<K>) -> String {
     kinds.into_iter().collect::<Vec<_>>().join(",")
 }
 
-fn check<K: DeserializeOwned + PartialEq + std::fmt::Debug>(body: &[u8], rng: &mut SplitMix64) -> String {
+fn check<K: DeserializeOwned + 'static + PartialEq + std::fmt::Debug>(body: &[u8], rng: &mut SplitMix64) -> String {
     let max_frame = match rng.below(4) {
         0 => 1 + rng.below(64) as usize,
         1 => 64 + rng.below(4096) as usize,

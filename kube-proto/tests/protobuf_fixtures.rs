@@ -112,7 +112,7 @@ fn strip_nulls(v: &Value) -> Value {
 }
 
 /// Decodes a whole watch body pushed in the given chunk sizes (cycled).
-fn watch<K: DeserializeOwned>(rec: &Recorded, sizes: &[usize]) -> Vec<WatchEvent<K>> {
+fn watch<K: DeserializeOwned + 'static>(rec: &Recorded, sizes: &[usize]) -> Vec<WatchEvent<K>> {
     let mut d = WatchDecoder::<K>::new();
     d.use_content_type(&rec.headers);
     let mut out = Vec::new();
@@ -195,7 +195,7 @@ fn every_protobuf_fixture_reads_and_round_trips() {
 
 /// Decodes a single-object fixture as `K`, and its JSON twin (when given) as `K` too, and checks
 /// they agree.
-fn object_with_twin<K: DeserializeOwned + serde::Serialize>(name: &str, twin: Option<&str>) -> K {
+fn object_with_twin<K: DeserializeOwned + 'static + serde::Serialize>(name: &str, twin: Option<&str>) -> K {
     let rec = load(name);
     let obj: K = rec.response().object().unwrap_or_else(|e| panic!("{name}: {e}"));
     if let Some(twin) = twin {

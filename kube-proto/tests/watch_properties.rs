@@ -30,7 +30,7 @@ type Decoded<K> = Vec<Result<WatchEvent<K>, WatchDecodeError>>;
 // ---- Decoding helpers ----
 
 /// Feeds the chunks one by one, draining events after each, then finishes the stream.
-fn decode<K: DeserializeOwned>(chunks: &[&[u8]]) -> Decoded<K> {
+fn decode<K: DeserializeOwned + 'static>(chunks: &[&[u8]]) -> Decoded<K> {
     let mut d = WatchDecoder::<K>::new();
     let mut out = Vec::new();
     for chunk in chunks {
@@ -47,7 +47,7 @@ fn decode<K: DeserializeOwned>(chunks: &[&[u8]]) -> Decoded<K> {
     out
 }
 
-fn decode_whole<K: DeserializeOwned>(bytes: &[u8]) -> Decoded<K> {
+fn decode_whole<K: DeserializeOwned + 'static>(bytes: &[u8]) -> Decoded<K> {
     decode(&[bytes])
 }
 
@@ -129,7 +129,7 @@ impl Ev {
     }
 
     /// The event this line must decode to, built without the decoder.
-    fn expected<K: DeserializeOwned>(&self) -> WatchEvent<K> {
+    fn expected<K: DeserializeOwned + 'static>(&self) -> WatchEvent<K> {
         match self {
             Ev::Object { ty, obj, .. } => {
                 let k: K = serde_json::from_value(obj.clone()).expect("generated objects are valid");
@@ -813,7 +813,7 @@ enum Outcome<K> {
 
 /// Decodes with this frame limit, checking after every push (and drain) that no more than the
 /// limit is buffered, and that every error names its line and, when too large, the limit.
-fn decode_limited<K: DeserializeOwned>(chunks: &[&[u8]], limit: usize) -> Vec<Outcome<K>> {
+fn decode_limited<K: DeserializeOwned + 'static>(chunks: &[&[u8]], limit: usize) -> Vec<Outcome<K>> {
     let mut d = WatchDecoder::<K>::with_max_frame(limit);
     assert_eq!(d.max_frame(), limit);
     let mut out = Vec::new();
@@ -848,7 +848,7 @@ fn decode_limited<K: DeserializeOwned>(chunks: &[&[u8]], limit: usize) -> Vec<Ou
 
 /// What a line must give under a limit: too large when it has more bytes than the limit before
 /// its newline (blank or not), else what an unlimited decoder gives for it.
-fn expected_limited<K: DeserializeOwned>(bytes: &[u8], limit: usize) -> Vec<Outcome<K>> {
+fn expected_limited<K: DeserializeOwned + 'static>(bytes: &[u8], limit: usize) -> Vec<Outcome<K>> {
     let mut out = Vec::new();
     let segments: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
     let last = segments.len() - 1;

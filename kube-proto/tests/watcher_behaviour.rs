@@ -27,7 +27,7 @@ const CMS: &str = "/api/v1/namespaces/default/configmaps";
 // ---- the driver ----
 
 /// Polls until the watcher waits; the last action is the `Wait`.
-fn drain<K: Resource + DeserializeOwned>(w: &mut Watcher<K>, now: Instant) -> Vec<Action<K>> {
+fn drain<K: Resource + DeserializeOwned + 'static>(w: &mut Watcher<K>, now: Instant) -> Vec<Action<K>> {
     let mut out = Vec::new();
     loop {
         let action = w.poll(now);
@@ -77,7 +77,7 @@ fn show<K: Resource>(actions: &[Action<K>]) -> Vec<String> {
 }
 
 /// Drains and shows.
-fn step<K: Resource + DeserializeOwned>(w: &mut Watcher<K>, now: Instant) -> Vec<String> {
+fn step<K: Resource + DeserializeOwned + 'static>(w: &mut Watcher<K>, now: Instant) -> Vec<String> {
     show(&drain(w, now))
 }
 
@@ -93,7 +93,7 @@ fn sent<K>(actions: Vec<Action<K>>) -> (RequestId, http::Request<Vec<u8>>) {
 }
 
 /// Expects the watcher to send a request at once, and nothing else: `[Send, Wait(Response)]`.
-fn expect_send<K: Resource + DeserializeOwned>(
+fn expect_send<K: Resource + DeserializeOwned + 'static>(
     w: &mut Watcher<K>,
     now: Instant,
 ) -> (RequestId, http::Request<Vec<u8>>) {
@@ -133,7 +133,7 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 }
 
 /// A whole response: head, the body in these chunks, clean end.
-fn respond<K: Resource + DeserializeOwned>(
+fn respond<K: Resource + DeserializeOwned + 'static>(
     w: &mut Watcher<K>,
     now: Instant,
     id: RequestId,
@@ -149,12 +149,12 @@ fn respond<K: Resource + DeserializeOwned>(
 }
 
 /// A 200 with this body in one chunk.
-fn ok<K: Resource + DeserializeOwned>(w: &mut Watcher<K>, now: Instant, id: RequestId, body: &[u8]) {
+fn ok<K: Resource + DeserializeOwned + 'static>(w: &mut Watcher<K>, now: Instant, id: RequestId, body: &[u8]) {
     respond(w, now, id, 200, &[], &[body]);
 }
 
 /// Opens a watch (200) and feeds it a body, without ending it.
-fn stream<K: Resource + DeserializeOwned>(w: &mut Watcher<K>, now: Instant, id: RequestId, body: &str) {
+fn stream<K: Resource + DeserializeOwned + 'static>(w: &mut Watcher<K>, now: Instant, id: RequestId, body: &str) {
     w.on_response(now, id, StatusCode::OK, &HeaderMap::new());
     if !body.is_empty() {
         w.on_body(now, id, body.as_bytes());

@@ -117,7 +117,10 @@ fn too_large(frame: u64, limit: usize, len: usize) -> WatchDecodeError {
 }
 
 /// Decodes one frame's `WatchEvent` message into a [`WatchEvent`].
-pub fn decode_event<K: DeserializeOwned>(event: &[u8], frame: u64) -> Result<WatchEvent<K>, WatchDecodeError> {
+pub fn decode_event<K: DeserializeOwned + 'static>(
+    event: &[u8],
+    frame: u64,
+) -> Result<WatchEvent<K>, WatchDecodeError> {
     decode_event_inner(event).map_err(|e| WatchDecodeError {
         line: frame,
         len: event.len(),
@@ -126,7 +129,7 @@ pub fn decode_event<K: DeserializeOwned>(event: &[u8], frame: u64) -> Result<Wat
     })
 }
 
-fn decode_event_inner<K: DeserializeOwned>(event: &[u8]) -> Result<WatchEvent<K>, ProtobufError> {
+fn decode_event_inner<K: DeserializeOwned + 'static>(event: &[u8]) -> Result<WatchEvent<K>, ProtobufError> {
     let (mut ty, mut object): (&[u8], Option<&[u8]>) = (b"", None);
     let mut r = Reader::new(event);
     while let Some((n, v)) = r.field()? {
@@ -153,9 +156,9 @@ fn decode_event_inner<K: DeserializeOwned>(event: &[u8]) -> Result<WatchEvent<K>
         object.ok_or_else(|| ProtobufError::new(ProtobufErrorKind::Decode, "a watch event without an object"))?;
     let env = Envelope::parse(object)?;
     Ok(match ty {
-        b"ADDED" => WatchEvent::Added(env.decode()?),
-        b"MODIFIED" => WatchEvent::Modified(env.decode()?),
-        b"DELETED" => WatchEvent::Deleted(env.decode()?),
+        b"ADDED" => WatchEvent::Added(env.decode_owned()?),
+        b"MODIFIED" => WatchEvent::Modified(env.decode_owned()?),
+        b"DELETED" => WatchEvent::Deleted(env.decode_owned()?),
         b"BOOKMARK" => WatchEvent::Bookmark(env.decode::<Bookmark>()?),
         b"ERROR" => WatchEvent::Error(env.decode::<Status>()?),
         other => {

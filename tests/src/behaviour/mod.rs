@@ -281,19 +281,19 @@ impl Behaviour {
 
     /// Reads a watch until `at` after it opened (or at once if that has passed), or until the
     /// stream ends, as a client holding the connection open sees it.
-    pub fn read_until<K: DeserializeOwned>(&mut self, watch: &mut WatchHandle, at: Duration) -> Run<K> {
+    pub fn read_until<K: DeserializeOwned + 'static>(&mut self, watch: &mut WatchHandle, at: Duration) -> Run<K> {
         let until = (watch.opened + at).saturating_sub(self.backend.now());
         self.read(watch, until)
     }
 
     /// The events a watch has now, after the writes so far: on a cluster, what arrives within
     /// the backend's propagation delay.
-    pub fn events<K: DeserializeOwned>(&mut self, watch: &mut WatchHandle) -> Vec<WatchEvent<K>> {
+    pub fn events<K: DeserializeOwned + 'static>(&mut self, watch: &mut WatchHandle) -> Vec<WatchEvent<K>> {
         let until = self.backend.propagation();
         self.read(watch, until).events.into_iter().map(|(_, e)| e).collect()
     }
 
-    fn read<K: DeserializeOwned>(&mut self, watch: &mut WatchHandle, until: Duration) -> Run<K> {
+    fn read<K: DeserializeOwned + 'static>(&mut self, watch: &mut WatchHandle, until: Duration) -> Run<K> {
         let opened = watch.opened;
         let since_open = |t: Duration| t.saturating_sub(opened);
         let mut run = Run { events: Vec::new(), finished_at: watch.finished.map(since_open) };
@@ -371,7 +371,7 @@ impl Behaviour {
     }
 }
 
-fn decode<K: DeserializeOwned>(bytes: &[u8], last: bool) -> Vec<WatchEvent<K>> {
+fn decode<K: DeserializeOwned + 'static>(bytes: &[u8], last: bool) -> Vec<WatchEvent<K>> {
     let mut decoder = WatchDecoder::<K>::new();
     decoder.push(bytes);
     let mut out = Vec::new();
