@@ -10,22 +10,17 @@
 //! 1.30 would), and [`cut_next_after`](ExecServer::cut_next_after) drops the next session's
 //! connection mid-stream (no WebSocket close, no TLS closing alert).
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Pod;
-use kube_proto::config::{AuthSpec, Config, SecretString};
+use kube_proto::config::Config;
 use kube_runtime::fake::{FakeApiServer, FakeConfig, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::{self, pki_types::CertificateDer, pki_types::PrivateKeyDer};
 
-use crate::pki::Pki;
 use crate::server::TOKEN;
 use crate::session::run_session;
+use crate::tls_loopback::{Tls, TlsLoopback};
 
 /// What the next upgrades meet.
 #[derive(Debug, Default)]
@@ -44,56 +39,29 @@ struct Shared {
 /// A running server on `127.0.0.1` (HTTPS with a certificate for `127.0.0.1`, the bearer token
 /// [`TOKEN`]), serving upgrades only. Dropping it stops it.
 pub struct ExecServer {
-    addr: SocketAddr,
-    pki: Pki,
+    server: TlsLoopback,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for ExecServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExecServer").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("ExecServer").field("url", &self.server.url().as_str()).finish_non_exhaustive()
     }
 }
 
 impl ExecServer {
     /// Starts a server with a fresh fake, on a thread with its own tokio runtime.
     pub fn start() -> ExecServer {
-        let pki = Pki::new("kit-exec-ca");
-        let leaf = pki.server(&["127.0.0.1"]);
-        let key = PrivateKeyDer::try_from(leaf.key_der.clone()).expect("the server key");
-        let mut tls = rustls::ServerConfig::builder_with_provider(kube_runtime::tls::provider())
-            .with_safe_default_protocol_versions()
-            .expect("the default protocol versions")
-            .with_no_client_auth()
-            .with_single_cert(vec![CertificateDer::from(leaf.cert_der.clone())], key)
-            .expect("the server certificate");
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let acceptor = TlsAcceptor::from(Arc::new(tls));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("a non-blocking listener");
-        let addr = listener.local_addr().expect("the listener's address");
         let shared = Arc::new(Shared {
             fake: Mutex::new(FakeApiServer::new(FakeConfig::default(), Instant::now())),
             knobs: Mutex::new(Knobs::default()),
         });
-        let (shutdown, stopped) = oneshot::channel();
         let served = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("kit-exec-{}", addr.port()))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
-                    tokio::select! {
-                        () = accept_loop(listener, acceptor, served) => {}
-                        _ = stopped => {}
-                    }
-                });
-            })
-            .expect("the server thread");
-        ExecServer { addr, pki, shared, shutdown: Some(shutdown), thread: Some(thread) }
+        let server = TlsLoopback::start("kit-exec-ca", "kit-exec", move |tls| {
+            let shared = served.clone();
+            async move { serve(tls, &shared).await }
+        });
+        ExecServer { server, shared }
     }
 
     /// The fake, to script pods with (`script_exec`, `script_port`).
@@ -133,42 +101,14 @@ impl ExecServer {
 
     /// The base URL, `https://127.0.0.1:PORT`.
     pub fn url(&self) -> url::Url {
-        format!("https://127.0.0.1:{}", self.addr.port()).parse().expect("a valid URL")
+        self.server.url()
     }
 
     /// The server's CA and the token it accepts.
     pub fn config(&self) -> Config {
-        let mut config = Config::new(self.url());
-        config.root_certs = vec![self.pki.ca_der.clone()];
-        config.auth = AuthSpec::Token(SecretString::new(TOKEN));
-        config
+        self.server.config()
     }
 }
-
-impl Drop for ExecServer {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-async fn accept_loop(listener: tokio::net::TcpListener, acceptor: TlsAcceptor, shared: Arc<Shared>) {
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else { continue };
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, shared) = (acceptor.clone(), shared.clone());
-        tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else { return };
-            serve(tls, &shared).await;
-        });
-    }
-}
-
-type Tls = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
 
 async fn serve(mut tls: Tls, shared: &Shared) {
     let Some((mut request, early)) = read_request(&mut tls).await else { return };

@@ -55,6 +55,7 @@ pub mod objects;
 pub mod pki;
 pub mod server;
 mod session;
+mod tls_loopback;
 pub mod upgrade_server;
 
 pub use harness::{Ctx, E2E_CONTEXT, E2E_KUBECONFIG, SUITE_LABEL, TransportKind, Where, e2e_config, run, run_on};

@@ -8,19 +8,14 @@
 //! (`/api/v1/namespaces/NS/pods/POD/exec`, `attach` or `portforward`); see [`Behaviour`].
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 
-use kube_proto::config::{AuthSpec, Config, SecretString};
+use kube_proto::config::Config;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::{self, pki_types::CertificateDer, pki_types::PrivateKeyDer};
 
-use crate::pki::Pki;
 use crate::server::TOKEN;
+use crate::tls_loopback::{Tls, TlsLoopback};
 
 /// What the server does after reading an upgrade request, by the pod it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,98 +76,45 @@ impl SeenUpgrade {
 /// A running upgrade server on `127.0.0.1` (HTTPS, a certificate for `127.0.0.1`, the bearer
 /// token [`TOKEN`]). Dropping it stops it.
 pub struct UpgradeServer {
-    addr: SocketAddr,
-    pki: Pki,
+    server: TlsLoopback,
     seen: Arc<Mutex<Vec<SeenUpgrade>>>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for UpgradeServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpgradeServer").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("UpgradeServer").field("url", &self.server.url().as_str()).finish_non_exhaustive()
     }
 }
 
 impl UpgradeServer {
     /// Starts a server on a thread with its own tokio runtime.
     pub fn start() -> UpgradeServer {
-        let pki = Pki::new("kit-upgrade-ca");
-        let leaf = pki.server(&["127.0.0.1"]);
-        let provider = kube_runtime::tls::provider();
-        let key = PrivateKeyDer::try_from(leaf.key_der.clone()).expect("the server key");
-        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("the default protocol versions")
-            .with_no_client_auth()
-            .with_single_cert(vec![CertificateDer::from(leaf.cert_der.clone())], key)
-            .expect("the server certificate");
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let acceptor = TlsAcceptor::from(Arc::new(tls));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("a non-blocking listener");
-        let addr = listener.local_addr().expect("the listener's address");
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (shutdown, stopped) = oneshot::channel();
         let recorded = seen.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("kit-upgrade-{}", addr.port()))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
-                    tokio::select! {
-                        () = accept_loop(listener, acceptor, recorded) => {}
-                        _ = stopped => {}
-                    }
-                });
-                drop(rt);
-            })
-            .expect("the server thread");
-        UpgradeServer { addr, pki, seen, shutdown: Some(shutdown), thread: Some(thread) }
+        let server = TlsLoopback::start("kit-upgrade-ca", "kit-upgrade", move |mut tls| {
+            let seen = recorded.clone();
+            async move {
+                let Some(request) = read_head(&mut tls).await else { return };
+                seen.lock().unwrap_or_else(PoisonError::into_inner).push(request.clone());
+                answer(tls, &request).await;
+            }
+        });
+        UpgradeServer { server, seen }
     }
 
     /// The base URL, `https://127.0.0.1:PORT`.
     pub fn url(&self) -> url::Url {
-        format!("https://127.0.0.1:{}", self.addr.port()).parse().expect("a valid URL")
+        self.server.url()
     }
 
     /// The server's CA and the token it accepts.
     pub fn config(&self) -> Config {
-        let mut config = Config::new(self.url());
-        config.root_certs = vec![self.pki.ca_der.clone()];
-        config.auth = AuthSpec::Token(SecretString::new(TOKEN));
-        config
+        self.server.config()
     }
 
     /// The requests read so far.
     pub fn requests(&self) -> Vec<SeenUpgrade> {
         self.seen.lock().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-}
-
-impl Drop for UpgradeServer {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-async fn accept_loop(listener: tokio::net::TcpListener, acceptor: TlsAcceptor, seen: Arc<Mutex<Vec<SeenUpgrade>>>) {
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else { continue };
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, seen) = (acceptor.clone(), seen.clone());
-        tokio::spawn(async move {
-            let Ok(mut tls) = acceptor.accept(tcp).await else { return };
-            let Some(request) = read_head(&mut tls).await else { return };
-            seen.lock().unwrap_or_else(PoisonError::into_inner).push(request.clone());
-            answer(tls, &request).await;
-        });
     }
 }
 
@@ -233,10 +175,7 @@ fn switching(request: &SeenUpgrade) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn answer<S>(mut tls: tokio_rustls::server::TlsStream<S>, request: &SeenUpgrade)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
+async fn answer(mut tls: Tls, request: &SeenUpgrade) {
     if request.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
         let _ = tls.write_all(&status(401, "Unauthorized", "Unauthorized")).await;
         let _ = tls.shutdown().await;
