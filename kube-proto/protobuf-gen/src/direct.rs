@@ -458,7 +458,8 @@ pub fn file(versions: &[(u32, (Vec<(String, String)>, String))]) -> String {
          // k8s-openapi 0.29.0, {} (Rust fields). Do not edit; regenerate (see protobuf-gen/src/main.rs).\n\
          //! Protobuf messages decoded straight into their `k8s_openapi` structs: one function per\n\
          //! message, a `match` on the field number; `KINDS`, the kinds they serve.\n\n\
-         #![allow(clippy::single_match, clippy::collapsible_match)]\n\n\
+         // Which functions a kind reaches depends on the Kubernetes version k8s-openapi is built for.\n\
+         #![allow(dead_code, clippy::single_match, clippy::collapsible_match)]\n\n\
          use k8s_openapi as o;\n\n\
          use super::direct::*;\n\
          use super::schema;\n\
