@@ -1,10 +1,12 @@
 //! Store memory, counted by an instrumented global allocator (`stats_alloc`): the live heap a
 //! store holds per Pod once the Pods are listed (steady), the most it holds during a full relist
 //! of the same Pods (peak, with each listed object decoded as the watcher would), for our store
-//! (with and without the managedFields transform) and kube-rs's reflector store. Informational:
+//! (with and without the managedFields transform, decoded from JSON or protobuf) and kube-rs's
+//! reflector store. Informational:
 //! it only prints.
 //!
-//! Run with `cargo bench -p kube-proto --bench reflector_alloc`.
+//! Run with `cargo bench -p kube-proto --bench reflector_alloc` (add `--features protobuf` for the
+//! store fed from protobuf).
 #![forbid(unsafe_code)]
 
 use std::alloc::System;
@@ -57,18 +59,32 @@ impl Sink for KubeRs {
     }
 }
 
+/// How each listed Pod is decoded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Decode {
+    /// `serde_json`, as the watcher does by default.
+    Json,
+    /// `kube_proto::compact` (`watcher::Config::compact()`).
+    Compact,
+    /// From protobuf (`Api::protobuf()`): `pods` holds protobuf bodies.
+    #[cfg(feature = "protobuf")]
+    Protobuf,
+}
+
 /// Lists `pods` into `sink` and returns (steady live heap, peak live heap during the relist),
 /// relative to before the first list.
-fn measure(mut sink: impl Sink, pods: &[Vec<u8>], compact: bool) -> (isize, isize) {
+fn measure(mut sink: impl Sink, pods: &[Vec<u8>], decode: Decode) -> (isize, isize) {
     let region = Region::new(GLOBAL);
     let list = |sink: &mut dyn Sink, peak: &mut isize| {
         sink.feed(Event::Init);
-        for json in pods {
-            let text = std::str::from_utf8(json).expect("UTF-8");
-            let pod: Pod = if compact {
-                kube_proto::compact::from_str(text).expect("a pod")
-            } else {
-                serde_json::from_str(text).expect("a pod")
+        for body in pods {
+            let pod: Pod = match decode {
+                Decode::Json => serde_json::from_str(std::str::from_utf8(body).expect("UTF-8")).expect("a pod"),
+                Decode::Compact => {
+                    kube_proto::compact::from_str(std::str::from_utf8(body).expect("UTF-8")).expect("a pod")
+                }
+                #[cfg(feature = "protobuf")]
+                Decode::Protobuf => kube_proto::protobuf::from_slice(body).expect("a pod"),
             };
             sink.feed(Event::InitApply(pod));
             *peak = (*peak).max(live(&region));
@@ -106,21 +122,25 @@ fn main() {
         );
         steady
     };
-    let ours =
-        report("ours (Store, built-in indexes)", measure(Store::<Pod>::new(StoreConfig::default(), ()), &pods, false));
-    let compact =
-        report("ours, watcher::Config::compact()", measure(Store::<Pod>::new(StoreConfig::default(), ()), &pods, true));
+    let ours = report(
+        "ours (Store, built-in indexes)",
+        measure(Store::<Pod>::new(StoreConfig::default(), ()), &pods, Decode::Json),
+    );
+    let compact = report(
+        "ours, watcher::Config::compact()",
+        measure(Store::<Pod>::new(StoreConfig::default(), ()), &pods, Decode::Compact),
+    );
     let both = report(
         "ours, compact() and drop managedFields",
-        measure(Store::<Pod>::new(StoreConfig::default().drop_managed_fields(), ()), &pods, true),
+        measure(Store::<Pod>::new(StoreConfig::default().drop_managed_fields(), ()), &pods, Decode::Compact),
     );
     let lean = report(
         "ours, drop managedFields",
-        measure(Store::<Pod>::new(StoreConfig::default().drop_managed_fields(), ()), &pods, false),
+        measure(Store::<Pod>::new(StoreConfig::default().drop_managed_fields(), ()), &pods, Decode::Json),
     );
     let theirs = report(
         "kube-rs reflector store (kube-runtime 5)",
-        measure(KubeRs(kube_rs_runtime::reflector::store::Writer::default()), &pods, false),
+        measure(KubeRs(kube_rs_runtime::reflector::store::Writer::default()), &pods, Decode::Json),
     );
     eprintln!(
         "ratios: ours/kube-rs steady {:.2}; managedFields transform saves {:.1}% ({} bytes/pod); ours with it / kube-rs {:.2}",
@@ -134,4 +154,23 @@ fn main() {
         compact as f64 / theirs as f64,
         both as f64 / theirs as f64
     );
+    #[cfg(feature = "protobuf")]
+    {
+        let bodies: Vec<Vec<u8>> = pods
+            .iter()
+            .map(|json| {
+                let value: serde_json::Value = serde_json::from_slice(json).expect("a pod");
+                kube_proto::protobuf::to_vec(&value).expect("a protobuf pod")
+            })
+            .collect();
+        let proto = report(
+            "ours, decoded from protobuf",
+            measure(Store::<Pod>::new(StoreConfig::default(), ()), &bodies, Decode::Protobuf),
+        );
+        eprintln!(
+            "ratios: ours from protobuf / ours from JSON steady {:.2}; / kube-rs {:.2}",
+            proto as f64 / ours as f64,
+            proto as f64 / theirs as f64
+        );
+    }
 }

@@ -152,14 +152,18 @@ fn pod(target: &str) -> &str {
     path.split("/pods/").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default()
 }
 
-/// A `Status` answer, as the API server renders one.
+/// A `Status` answer, as the API server renders one. The server closes the connection after it,
+/// and says so: a client that pooled it would otherwise send its next request into a closed
+/// connection.
 fn status(code: u16, reason: &str, message: &str) -> Vec<u8> {
     let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": message, "reason": reason, "code": code});
     let body = serde_json::to_vec(&body).unwrap_or_default();
-    let mut out =
-        format!("HTTP/1.1 {code} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len())
-            .into_bytes();
+    let mut out = format!(
+        "HTTP/1.1 {code} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
     out.extend_from_slice(&body);
     out
 }
