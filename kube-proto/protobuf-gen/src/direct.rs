@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::{Key, Message, Ty, norm, special, split, static_name, walk};
+use crate::{Key, Message, Ty, norm, rust_sources, special, split, static_name};
 
 /// A field of a `k8s-openapi` struct.
 #[derive(Debug, Clone)]
@@ -37,13 +37,7 @@ pub struct OaStruct {
 /// The structs of `k8s-openapi`, by (module path, normalized name).
 pub fn parse_structs(root: &Path) -> BTreeMap<(String, String), OaStruct> {
     let mut out = BTreeMap::new();
-    for file in walk(root) {
-        if file.extension().and_then(|e| e.to_str()) != Some("rs") {
-            continue;
-        }
-        let rel = file.parent().unwrap().strip_prefix(root).unwrap();
-        let module: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-        let text = std::fs::read_to_string(&file).unwrap();
+    for (module, text) in rust_sources(root) {
         let lines: Vec<&str> = text.lines().collect();
         let Some(at) = lines.iter().position(|l| l.starts_with("pub struct ") && l.ends_with(" {")) else { continue };
         let name = lines[at].trim_start_matches("pub struct ").trim_end_matches(" {").to_owned();

@@ -302,6 +302,19 @@ fn camel(snake: &str) -> String {
     out
 }
 
+/// Every `.rs` file below `root`: its module path (the folders from `root`) and its text.
+fn rust_sources(root: &Path) -> Vec<(Vec<String>, String)> {
+    walk(root)
+        .into_iter()
+        .filter(|file| file.extension().and_then(|e| e.to_str()) == Some("rs"))
+        .map(|file| {
+            let rel = file.parent().unwrap().strip_prefix(root).unwrap();
+            let module = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            (module, std::fs::read_to_string(&file).unwrap())
+        })
+        .collect()
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -442,13 +455,7 @@ fn resolve(rust_ty: &str, modpath: &str) -> String {
 fn parse_openapi(root: &Path) -> (BTreeMap<(String, String), Vec<String>>, Vec<(String, String, String, String)>) {
     let mut out = BTreeMap::new();
     let mut kinds = Vec::new();
-    for file in walk(root) {
-        if file.extension().and_then(|e| e.to_str()) != Some("rs") {
-            continue;
-        }
-        let rel = file.parent().unwrap().strip_prefix(root).unwrap();
-        let module: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-        let text = std::fs::read_to_string(&file).unwrap();
+    for (module, text) in rust_sources(root) {
         let Some(name) = text
             .lines()
             .find_map(|l| l.strip_prefix("impl<'de> crate::serde::Deserialize<'de> for "))
