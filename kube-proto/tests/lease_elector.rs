@@ -27,6 +27,16 @@ fn send(e: &mut Elector, now: Instant) -> (RequestId, http::Request<Vec<u8>>) {
     }
 }
 
+/// An elector that read a free Lease at `t0` and sent its takeover: the takeover's request id.
+fn taking_a_free_lease(t0: Instant) -> (Elector, RequestId) {
+    let mut e = Elector::new(LeaseConfig::new("ns", "l", "me")).unwrap();
+    let (id, _) = send(&mut e, t0);
+    e.on_response(t0, id, StatusCode::OK, &HeaderMap::new(), &lease_body("1", None));
+    let (id, put) = send(&mut e, t0);
+    assert_eq!(put.method(), "PUT");
+    (e, id)
+}
+
 #[test]
 fn expiry_counts_from_the_local_observation_of_a_change() {
     let t0 = Instant::now();
@@ -58,11 +68,7 @@ fn expiry_counts_from_the_local_observation_of_a_change() {
 #[test]
 fn a_late_answer_does_not_extend_leadership() {
     let t0 = Instant::now();
-    let mut e = Elector::new(LeaseConfig::new("ns", "l", "me")).unwrap();
-    let (id, _) = send(&mut e, t0);
-    e.on_response(t0, id, StatusCode::OK, &HeaderMap::new(), &lease_body("1", None));
-    let (id, put) = send(&mut e, t0);
-    assert_eq!(put.method(), "PUT");
+    let (mut e, id) = taking_a_free_lease(t0);
     // The takeover landed, but its answer came after the renew deadline counted from its send.
     let late = t0 + Duration::from_secs(11);
     e.on_response(late, id, StatusCode::OK, &HeaderMap::new(), &lease_body("2", Some("me")));
@@ -77,11 +83,7 @@ fn a_late_answer_does_not_extend_leadership() {
 #[test]
 fn a_conflict_on_renewal_reads_and_keeps_leading_only_if_still_named() {
     let t0 = Instant::now();
-    let mut e = Elector::new(LeaseConfig::new("ns", "l", "me")).unwrap();
-    let (id, _) = send(&mut e, t0);
-    e.on_response(t0, id, StatusCode::OK, &HeaderMap::new(), &lease_body("1", None));
-    let (id, put) = send(&mut e, t0);
-    assert_eq!(put.method(), "PUT");
+    let (mut e, id) = taking_a_free_lease(t0);
     e.on_response(t0, id, StatusCode::OK, &HeaderMap::new(), &lease_body("2", Some("me")));
     assert!(e.is_leading(t0));
     let t1 = t0 + Duration::from_secs(2);
