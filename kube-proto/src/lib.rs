@@ -44,6 +44,7 @@ pub mod compact;
 pub mod conditions;
 pub mod config;
 pub mod crd;
+pub mod direct_json;
 pub mod discovery;
 pub mod error;
 pub mod events;

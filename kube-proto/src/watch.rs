@@ -547,11 +547,15 @@ impl<K: DeserializeOwned + 'static> WatchDecoder<K> {
 }
 
 /// Parses one complete line as a watch event.
-pub fn parse_line<K: DeserializeOwned>(line: &[u8], line_no: u64) -> Result<WatchEvent<K>, WatchDecodeError> {
+pub fn parse_line<K: DeserializeOwned + 'static>(line: &[u8], line_no: u64) -> Result<WatchEvent<K>, WatchDecodeError> {
     parse(line, line_no, false)
 }
 
-fn parse<K: DeserializeOwned>(line: &[u8], line_no: u64, compact: bool) -> Result<WatchEvent<K>, WatchDecodeError> {
+fn parse<K: DeserializeOwned + 'static>(
+    line: &[u8],
+    line_no: u64,
+    compact: bool,
+) -> Result<WatchEvent<K>, WatchDecodeError> {
     let err = |message: String| WatchDecodeError {
         line: line_no,
         len: line.len(),
@@ -560,6 +564,11 @@ fn parse<K: DeserializeOwned>(line: &[u8], line_no: u64, compact: bool) -> Resul
     };
     let text = std::str::from_utf8(line)
         .map_err(|e| err(format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to())))?;
+    // The built-in kinds' usual events, read directly (already with exact capacities); any
+    // other line, and every other type, through serde (see `direct_json`).
+    if let Some(event) = crate::direct_json::watch_event(text) {
+        return Ok(event);
+    }
     if compact { crate::compact::from_str(text) } else { serde_json::from_str(text) }.map_err(|e| err(e.to_string()))
 }
 

@@ -1,0 +1,103 @@
+//! JSON read straight into the `k8s_openapi` structs of the built-in kinds, without serde's
+//! intermediate steps: generated functions ([`generated`]) that match each key of an object to
+//! its field and fill the field where it lies (a nested struct inside its `Option`, a list's
+//! element at the end of the list, every list then exactly as long as it needs to be, as
+//! [`compact`](crate::compact) makes them).
+//!
+//! The rule is that the result is always exactly what `serde_json` with the types' own
+//! `Deserialize` gives. The decoders take the common shapes of JSON and give up on anything
+//! else (a key given twice, a value of an unexpected type, an escaped key, a lone surrogate,
+//! text that is not JSON, nesting deeper than 100), and the caller then decodes the same text
+//! with `serde_json`, so that its values and its errors, byte for byte, stay serde's. Types that
+//! are not plain structs (free-form JSON such as `FieldsV1` or `RawExtension`, enums, `ByteString`,
+//! floats, a `Condition` whose time is required) are read by `serde_json` from their value's
+//! text alone.
+//!
+//! Generic code reaches them through the type's `TypeId`: [`from_str`] and the watch decoder use
+//! them only when the caller's type is one of the built-in kinds' structs; any other type goes
+//! through serde.
+//!
+//! ```
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//!
+//! let text = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"v\n"}}"#;
+//! let direct: ConfigMap = kube_proto::direct_json::from_str(text).unwrap();
+//! assert_eq!(direct, serde_json::from_str::<ConfigMap>(text).unwrap());
+//! assert!(kube_proto::direct_json::supports::<ConfigMap>());
+//! ```
+
+mod fill;
+#[rustfmt::skip]
+mod generated;
+mod parser;
+
+use std::any::TypeId;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::de::DeserializeOwned;
+
+use crate::watch::WatchEvent;
+use fill::Direct;
+use parser::Parser;
+
+/// The decoder of the kind whose struct has this `TypeId`.
+fn decoder(id: TypeId) -> Option<Direct> {
+    static TABLE: OnceLock<BTreeMap<TypeId, Direct>> = OnceLock::new();
+    TABLE.get_or_init(|| generated::KINDS.iter().map(|(id, f)| (id(), *f)).collect()).get(&id).copied()
+}
+
+/// Whether `T` is the struct of a built-in kind that is read directly.
+pub fn supports<T: 'static>() -> bool {
+    decoder(TypeId::of::<T>()).is_some()
+}
+
+/// `text` (one object and nothing else) read directly as `T`, or `None` when `T` is not a
+/// built-in kind's struct or the text is of a shape the direct decoder leaves to serde (which
+/// [`from_str`] then uses).
+pub fn direct<T: 'static>(text: &str) -> Option<T> {
+    let decode = decoder(TypeId::of::<T>())?;
+    let mut p = Parser::new(text);
+    let mut slot: Option<T> = None;
+    decode(&mut p, &mut slot).ok()?;
+    p.end().ok()?;
+    slot
+}
+
+/// Decodes `text` as `T` with exactly the result of `serde_json::from_str`: directly when `T` is
+/// a built-in kind's struct and the text is of a usual shape, through `serde_json` otherwise.
+pub fn from_str<T: DeserializeOwned + 'static>(text: &str) -> serde_json::Result<T> {
+    match direct(text) {
+        Some(v) => Ok(v),
+        None => serde_json::from_str(text),
+    }
+}
+
+/// A watch line `{"type":"ADDED"|"MODIFIED"|"DELETED","object":{...}}` (those keys, in that
+/// order, as the API server writes them) whose object is read directly; `None` for any other
+/// line, which the caller then decodes through serde.
+pub(crate) fn watch_event<K: 'static>(text: &str) -> Option<WatchEvent<K>> {
+    let decode = decoder(TypeId::of::<K>())?;
+    let mut p = Parser::new(text);
+    if p.object().ok()? != Some("type") {
+        return None;
+    }
+    let event: fn(K) -> WatchEvent<K> = p
+        .str_with(|s| match s {
+            "ADDED" => Some(WatchEvent::Added as fn(K) -> WatchEvent<K>),
+            "MODIFIED" => Some(WatchEvent::Modified as fn(K) -> WatchEvent<K>),
+            "DELETED" => Some(WatchEvent::Deleted as fn(K) -> WatchEvent<K>),
+            _ => None,
+        })
+        .ok()??;
+    if p.next_key().ok()? != Some("object") {
+        return None;
+    }
+    let mut slot: Option<K> = None;
+    decode(&mut p, &mut slot).ok()?;
+    if p.next_key().ok()?.is_some() {
+        return None;
+    }
+    p.end().ok()?;
+    slot.map(event)
+}
