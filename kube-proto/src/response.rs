@@ -148,16 +148,18 @@ impl<'a> Response<'a> {
         decode(self.status, self.headers, self.body)
     }
 
-    /// A list of objects.
-    pub fn list<K: DeserializeOwned>(&self) -> Result<ObjectList<K>, ResponseError> {
-        self.object()
+    /// A list of objects (the items of the built-in kinds read directly, see
+    /// [`direct_json`](crate::direct_json), with exact capacities).
+    pub fn list<K: DeserializeOwned + 'static>(&self) -> Result<ObjectList<K>, ResponseError> {
+        self.ok()?;
+        decode_list(self.status, self.headers, self.body, false)
     }
 
     /// A list of objects decoded with exact capacities (see [`compact`](crate::compact)), for
     /// objects that are kept.
-    pub fn list_compact<K: DeserializeOwned>(&self) -> Result<ObjectList<K>, ResponseError> {
+    pub fn list_compact<K: DeserializeOwned + 'static>(&self) -> Result<ObjectList<K>, ResponseError> {
         self.ok()?;
-        decode_with(self.status, self.headers, self.body, true)
+        decode_list(self.status, self.headers, self.body, true)
     }
 
     /// The answer to a DELETE (use `T = ObjectList<K>` for a deletecollection).
@@ -244,6 +246,20 @@ pub(crate) fn decode<T: DeserializeOwned>(
     body: &[u8],
 ) -> Result<T, ResponseError> {
     decode_with(status, headers, body, false)
+}
+
+/// A list: its items read directly when they are of a built-in kind and the body is a usual JSON
+/// list, through [`decode_with`] otherwise (with the same result).
+fn decode_list<K: DeserializeOwned + 'static>(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    compact: bool,
+) -> Result<ObjectList<K>, ResponseError> {
+    if let Some(list) = std::str::from_utf8(body).ok().and_then(crate::direct_json::list) {
+        return Ok(list);
+    }
+    decode_with(status, headers, body, compact)
 }
 
 fn decode_with<T: DeserializeOwned>(

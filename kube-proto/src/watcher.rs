@@ -381,7 +381,10 @@ impl<K> Outbox<K> {
 /// intermediate tree, several times the body's size, then the items out of it. A successful JSON
 /// object is read straight into metadata and items; anything else (an error status, a body that
 /// does not decode) goes through [`Response::list`], so that the outcome and errors are the same.
-fn read_list<K: DeserializeOwned>(resp: &Response<'_>, compact: bool) -> Result<ObjectList<K>, ResponseError> {
+fn read_list<K: DeserializeOwned + 'static>(
+    resp: &Response<'_>,
+    compact: bool,
+) -> Result<ObjectList<K>, ResponseError> {
     #[derive(Deserialize)]
     #[serde(bound(deserialize = "K: Deserialize<'de>"))]
     struct Page<K> {
@@ -389,6 +392,13 @@ fn read_list<K: DeserializeOwned>(resp: &Response<'_>, compact: bool) -> Result<
         metadata: ListMeta,
         #[serde(default, deserialize_with = "crate::response::null_as_empty")]
         items: Vec<K>,
+    }
+    // The items of the built-in kinds, read directly (see `direct_json`).
+    if resp.status.is_success()
+        && let Ok(text) = std::str::from_utf8(resp.body)
+        && let Some(list) = crate::direct_json::list::<K>(text)
+    {
+        return Ok(ObjectList { types: None, metadata: list.metadata, items: list.items });
     }
     // `ObjectList` reads only a JSON object (a struct would also accept an array).
     let object = resp.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');

@@ -14,8 +14,8 @@ use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube_proto::WatchEvent;
 use kube_proto::direct_json;
+use kube_proto::{ObjectList, Response, WatchEvent};
 use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -368,6 +368,66 @@ proptest! {
     }
 }
 
+/// A list body read by `Response::list` (items directly) and by serde alone: the same list, or
+/// the same error text. Returns whether serde accepted it.
+fn same_list<K: DeserializeOwned + PartialEq + Debug + 'static>(body: &str, what: &str) -> bool {
+    let headers = http::HeaderMap::new();
+    let resp = Response::new(http::StatusCode::OK, &headers, body.as_bytes());
+    let serde = serde_json::from_str::<ObjectList<K>>(body);
+    for (direct, compact) in [(resp.list::<K>(), false), (resp.list_compact::<K>(), true)] {
+        match (&direct, &serde) {
+            (Ok(d), Ok(s)) => {
+                assert_eq!(d, s, "{what}");
+                // Exact either way when read directly; serde's fallback is exact when compact.
+                if compact {
+                    assert_eq!(d.items.capacity(), d.items.len(), "{what}");
+                }
+            }
+            (Err(_), Err(_)) => {}
+            _ => panic!("{what}: {direct:?} against serde's {serde:?}"),
+        }
+    }
+    serde.is_ok()
+}
+
+fn same_lists(body: &str, what: &str) -> bool {
+    same_list::<ConfigMap>(body, what)
+        | same_list::<Pod>(body, what)
+        | same_list::<Namespace>(body, what)
+        | same_list::<ReplicaSet>(body, what)
+}
+
+/// Every recorded list body.
+fn recorded_lists() -> Vec<(String, Value)> {
+    fixtures()
+        .into_iter()
+        .filter(|(_, fx)| fx["response"]["body"]["kind"].as_str().is_some_and(|k| k.ends_with("List")))
+        .map(|(name, fx)| (name, fx["response"]["body"].clone()))
+        .collect()
+}
+
+#[test]
+fn recorded_lists_read_the_same() {
+    let lists = recorded_lists();
+    let accepted = lists.iter().filter(|(name, body)| same_lists(&body.to_string(), name)).count();
+    assert!(accepted >= 25, "{accepted} of {}", lists.len());
+    // Shapes serde decides: items null or given twice, no items, extra keys, a list of another kind.
+    for body in [
+        r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"5"},"items":null}"#,
+        r#"{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[],"items":[]}"#,
+        r#"{"kind":"PodList","apiVersion":"v1","metadata":{"continue":"x","remainingItemCount":3}}"#,
+        r#"{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[{"metadata":{"name":"a"}}],"x":[1]}"#,
+        r#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{},"items":[{"kind":"ConfigMap","metadata":{"name":"a"}}]}"#,
+        r#"{"kind":1,"metadata":{},"items":[{"metadata":{"name":"a"}}]}"#,
+        r#"{"items":[{"metadata":{"name":"a"}},{"metadata":{"name":"b"}}]}"#,
+        r#"{"items":[{"metadata":{"name":"a"}},]}"#,
+        r#"{"items":[null]}"#,
+        r#"[]"#,
+    ] {
+        same_lists(body, body);
+    }
+}
+
 // ---- Mutations ----
 
 /// A way to change one value of a document.
@@ -497,6 +557,23 @@ proptest! {
         let mut text = String::new();
         write(doc, target, m, &mut 0, &mut text, false);
         same(&text, &format!("{what} with {m:?} at {target}"));
+    }
+
+    #[test]
+    fn mutated_lists_read_the_same(which in any::<prop::sample::Index>(), at in any::<prop::sample::Index>(),
+                                   kind in 0..REPLACEMENTS.len() + 2) {
+        static LISTS: std::sync::OnceLock<Vec<(String, Value)>> = std::sync::OnceLock::new();
+        let lists = LISTS.get_or_init(recorded_lists);
+        let (what, doc) = which.get(lists);
+        let m = match kind {
+            k if k < REPLACEMENTS.len() => Mutation::Replace(REPLACEMENTS[k]),
+            k if k == REPLACEMENTS.len() => Mutation::Duplicate,
+            _ => Mutation::Escape,
+        };
+        let target = at.index(count(doc));
+        let mut text = String::new();
+        write(doc, target, m, &mut 0, &mut text, false);
+        same_lists(&text, &format!("{what} with {m:?} at {target}"));
     }
 
     #[test]

@@ -250,15 +250,17 @@ fn items(structs: &BTreeMap<String, Struct>) -> Items {
         out.items.insert(format!("~serde {l}"), format!("by_serde!({path});"));
     }
     let mut table = String::new();
+    let mut n = 0;
     for k in &reach {
         let s = &structs[k];
         if s.native && s.checks.is_some() {
             writeln!(table, "    (TypeId::of::<{0}>, direct::<{0}>),", s.path()).unwrap();
+            n += 1;
         }
     }
     out.items.insert(
         "~~kinds".to_owned(),
-        format!("/// Each kind's type to its decoder.\npub(super) static KINDS: &[Kind] = &[\n{table}];"),
+        format!("/// Each kind's type to its decoder.\npub(super) const KINDS: [Kind; {n}] = [\n{table}];"),
     );
     out
 }

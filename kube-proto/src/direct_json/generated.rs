@@ -16978,7 +16978,7 @@ by_serde!(o::apimachinery::pkg::runtime::RawExtension);
 
 k8s_openapi::k8s_if_le_1_33! {
 /// Each kind's type to its decoder.
-pub(super) static KINDS: &[Kind] = &[
+pub(super) const KINDS: [Kind; 96] = [
     (TypeId::of::<o::api::admissionregistration::v1::MutatingWebhookConfiguration>, direct::<o::api::admissionregistration::v1::MutatingWebhookConfiguration>),
     (TypeId::of::<o::api::admissionregistration::v1::ValidatingAdmissionPolicy>, direct::<o::api::admissionregistration::v1::ValidatingAdmissionPolicy>),
     (TypeId::of::<o::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>, direct::<o::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>),
@@ -17081,7 +17081,7 @@ pub(super) static KINDS: &[Kind] = &[
 k8s_openapi::k8s_if_ge_1_34! {
 k8s_openapi::k8s_if_le_1_34! {
 /// Each kind's type to its decoder.
-pub(super) static KINDS: &[Kind] = &[
+pub(super) const KINDS: [Kind; 98] = [
     (TypeId::of::<o::api::admissionregistration::v1::MutatingWebhookConfiguration>, direct::<o::api::admissionregistration::v1::MutatingWebhookConfiguration>),
     (TypeId::of::<o::api::admissionregistration::v1::ValidatingAdmissionPolicy>, direct::<o::api::admissionregistration::v1::ValidatingAdmissionPolicy>),
     (TypeId::of::<o::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>, direct::<o::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>),
@@ -17187,7 +17187,7 @@ pub(super) static KINDS: &[Kind] = &[
 k8s_openapi::k8s_if_ge_1_35! {
 k8s_openapi::k8s_if_le_1_35! {
 /// Each kind's type to its decoder.
-pub(super) static KINDS: &[Kind] = &[
+pub(super) const KINDS: [Kind; 98] = [
     (TypeId::of::<o::api::admissionregistration::v1::MutatingWebhookConfiguration>, direct::<o::api::admissionregistration::v1::MutatingWebhookConfiguration>),
     (TypeId::of::<o::api::admissionregistration::v1::ValidatingAdmissionPolicy>, direct::<o::api::admissionregistration::v1::ValidatingAdmissionPolicy>),
     (TypeId::of::<o::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>, direct::<o::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>),
@@ -17293,7 +17293,7 @@ pub(super) static KINDS: &[Kind] = &[
 k8s_openapi::k8s_if_ge_1_36! {
 k8s_openapi::k8s_if_le_1_36! {
 /// Each kind's type to its decoder.
-pub(super) static KINDS: &[Kind] = &[
+pub(super) const KINDS: [Kind; 103] = [
     (TypeId::of::<o::api::admissionregistration::v1::MutatingAdmissionPolicy>, direct::<o::api::admissionregistration::v1::MutatingAdmissionPolicy>),
     (TypeId::of::<o::api::admissionregistration::v1::MutatingAdmissionPolicyBinding>, direct::<o::api::admissionregistration::v1::MutatingAdmissionPolicyBinding>),
     (TypeId::of::<o::api::admissionregistration::v1::MutatingWebhookConfiguration>, direct::<o::api::admissionregistration::v1::MutatingWebhookConfiguration>),
@@ -17403,7 +17403,7 @@ pub(super) static KINDS: &[Kind] = &[
 
 k8s_openapi::k8s_if_ge_1_37! {
 /// Each kind's type to its decoder.
-pub(super) static KINDS: &[Kind] = &[
+pub(super) const KINDS: [Kind; 108] = [
     (TypeId::of::<o::api::admissionregistration::v1::MutatingAdmissionPolicy>, direct::<o::api::admissionregistration::v1::MutatingAdmissionPolicy>),
     (TypeId::of::<o::api::admissionregistration::v1::MutatingAdmissionPolicyBinding>, direct::<o::api::admissionregistration::v1::MutatingAdmissionPolicyBinding>),
     (TypeId::of::<o::api::admissionregistration::v1::MutatingWebhookConfiguration>, direct::<o::api::admissionregistration::v1::MutatingWebhookConfiguration>),

@@ -32,19 +32,25 @@ mod generated;
 mod parser;
 
 use std::any::TypeId;
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
 
+use crate::response::ObjectList;
 use crate::watch::WatchEvent;
 use fill::Direct;
 use parser::Parser;
 
 /// The decoder of the kind whose struct has this `TypeId`.
 fn decoder(id: TypeId) -> Option<Direct> {
-    static TABLE: OnceLock<BTreeMap<TypeId, Direct>> = OnceLock::new();
-    TABLE.get_or_init(|| generated::KINDS.iter().map(|(id, f)| (id(), *f)).collect()).get(&id).copied()
+    // Sorted by `TypeId` on first use; in place, so that it takes no heap.
+    static TABLE: OnceLock<[(TypeId, Direct); generated::KINDS.len()]> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = generated::KINDS.map(|(id, f)| (id(), f));
+        t.sort_unstable_by_key(|(id, _)| *id);
+        t
+    });
+    table.binary_search_by_key(&id, |(id, _)| *id).ok().map(|i| table[i].1)
 }
 
 /// Whether `T` is the struct of a built-in kind that is read directly.
@@ -100,4 +106,46 @@ pub(crate) fn watch_event<K: 'static>(text: &str) -> Option<WatchEvent<K>> {
     }
     p.end().ok()?;
     slot.map(event)
+}
+
+/// A list (`{"apiVersion":..,"kind":..,"metadata":{..},"items":[..]}`) whose items are read
+/// directly; `None` when `K` has no direct decoder or the text is of a shape left to serde.
+/// Everything but the items is read by serde from the text with `"items":[]` in their place, so
+/// that the list's own fields are exactly serde's.
+pub(crate) fn list<K: DeserializeOwned + 'static>(text: &str) -> Option<ObjectList<K>> {
+    let decode = decoder(TypeId::of::<K>())?;
+    let mut p = Parser::new(text);
+    let mut items: Option<(usize, usize, Vec<K>)> = None;
+    let mut key = p.object().ok()?;
+    while let Some(k) = key {
+        if k == "items" {
+            // Given twice is serde's error (a duplicate field).
+            if items.is_some() {
+                return None;
+            }
+            let start = p.value_start().ok()?;
+            let mut v = Vec::new();
+            if p.array().ok()? {
+                loop {
+                    let mut slot: Option<K> = None;
+                    decode(&mut p, &mut slot).ok()?;
+                    v.push(slot?);
+                    if !p.array_next().ok()? {
+                        break;
+                    }
+                }
+            }
+            v.shrink_to_fit();
+            items = Some((start, p.pos(), v));
+        } else {
+            p.skip().ok()?;
+        }
+        key = p.next_key().ok()?;
+    }
+    p.end().ok()?;
+    let (start, end, v) = items?;
+    let rest = format!("{}[]{}", &text[..start], &text[end..]);
+    let mut list: ObjectList<K> = serde_json::from_str(&rest).ok()?;
+    list.items = v;
+    Some(list)
 }

@@ -489,6 +489,17 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// Where the next value starts (after whitespace).
+    pub fn value_start(&mut self) -> Step<usize> {
+        self.peek()?;
+        Ok(self.pos)
+    }
+
+    /// Where the parser is.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
     /// One value of any kind, as the text it spans (after skipping it).
     pub fn raw(&mut self) -> Step<&'a str> {
         self.peek()?;
