@@ -6,6 +6,9 @@
 //! - `serde_compact`: `kube_proto::compact::from_str`, serde with exact capacities;
 //! - `direct`: `kube_proto::watch::parse_line`, which now reads the line directly.
 //!
+//! and per list of 500 such Pods (`PodList`, ~2.6 MB): `list_serde`, `serde_json` into an
+//! `ObjectList<Pod>`, against `list_direct`, `Response::list`, which reads the items directly.
+//!
 //! Run with `cargo bench -p kube-proto --bench direct_json -- --warm-up-time 1 --measurement-time 10`.
 #![forbid(unsafe_code)]
 
@@ -13,7 +16,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use k8s_openapi::api::core::v1::Pod;
-use kube_proto::WatchEvent;
+use kube_proto::{ObjectList, Response, WatchEvent};
 
 #[allow(dead_code)]
 mod data;
@@ -65,5 +68,29 @@ fn watch_event(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, watch_event);
+fn list(c: &mut Criterion) {
+    let items: Vec<_> = (0..500).map(|i| serde_json::to_value(data::pod(i, true)).unwrap()).collect();
+    let body = serde_json::json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"}, "items": items})
+        .to_string();
+    let headers = http::HeaderMap::new();
+    let resp = Response::new(http::StatusCode::OK, &headers, body.as_bytes());
+    let serde = |b: &str| serde_json::from_str::<ObjectList<Pod>>(std::str::from_utf8(b.as_bytes()).unwrap()).unwrap();
+    assert_eq!(resp.list::<Pod>().unwrap(), serde(&body));
+    // Read directly: exact capacities (serde leaves room).
+    let env = |p: &Pod| p.spec.as_ref().unwrap().containers[0].env.as_ref().map(|e| e.capacity() == e.len());
+    assert_eq!(env(&resp.list::<Pod>().unwrap().items[0]), Some(true));
+    assert_eq!(env(&serde(&body).items[0]), Some(false));
+    for item in &items {
+        assert!(kube_proto::direct_json::direct::<Pod>(&item.to_string()).is_some(), "read directly");
+    }
+    let mut g = c.benchmark_group("direct_json_list");
+    g.throughput(Throughput::Elements(500));
+    g.sampling_mode(SamplingMode::Flat);
+    g.sample_size(10);
+    g.bench_function("list_serde", |b| b.iter(|| drop(black_box(serde(black_box(&body))))));
+    g.bench_function("list_direct", |b| b.iter(|| drop(black_box(black_box(&resp).list::<Pod>().unwrap()))));
+    g.finish();
+}
+
+criterion_group!(benches, watch_event, list);
 criterion_main!(benches);

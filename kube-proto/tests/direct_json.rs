@@ -176,6 +176,13 @@ fn benchmark_pods_read_the_same_with_exact_capacities() {
         assert!(pod_capacities_exact(&direct));
         assert!(same(&text, "benchmark pod").direct);
     }
+    // A list of them: its items read directly.
+    let items: Vec<Value> = (0..500).map(|i| serde_json::to_value(data::pod(i, true)).unwrap()).collect();
+    let body = serde_json::json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"}, "items": items}).to_string();
+    let headers = http::HeaderMap::new();
+    let list = Response::new(http::StatusCode::OK, &headers, body.as_bytes()).list::<Pod>().unwrap();
+    assert_eq!(list, serde_json::from_str::<ObjectList<Pod>>(&body).unwrap());
+    assert!(list.items.iter().all(pod_capacities_exact));
     let s = data::watch_stream();
     for (n, &(b, e)) in s.lines.iter().enumerate().step_by(97) {
         let line = &s.body[b..e];
