@@ -1,8 +1,8 @@
 //! JSON read straight into the `k8s_openapi` structs of the built-in kinds, without serde's
-//! intermediate steps: generated functions ([`generated`]) that match each key of an object to
-//! its field and fill the field where it lies (a nested struct inside its `Option`, a list's
-//! element at the end of the list, every list then exactly as long as it needs to be, as
-//! [`compact`](crate::compact) makes them).
+//! intermediate steps: generated functions (the private module `generated`) that match each key
+//! of an object to its field and fill the field where it lies (a nested struct inside its
+//! `Option`, a list's element at the end of the list, every list then exactly as long as it
+//! needs to be, as [`compact`](crate::compact) makes them).
 //!
 //! The rule is that the result is always exactly what `serde_json` with the types' own
 //! `Deserialize` gives. The decoders take the common shapes of JSON and give up on anything
