@@ -142,8 +142,9 @@ impl<'a> Response<'a> {
         if self.status.is_success() { Ok(()) } else { Err(error_from(self.status, self.headers, self.body)) }
     }
 
-    /// One object (or any JSON type `T`), or the error the server answered with.
-    pub fn object<T: DeserializeOwned>(&self) -> Result<T, ResponseError> {
+    /// One object (or any JSON type `T`), or the error the server answered with. The built-in
+    /// kinds are read directly (see [`direct_json`](crate::direct_json)), with serde's result.
+    pub fn object<T: DeserializeOwned + 'static>(&self) -> Result<T, ResponseError> {
         self.ok()?;
         decode(self.status, self.headers, self.body)
     }
@@ -163,7 +164,7 @@ impl<'a> Response<'a> {
     }
 
     /// The answer to a DELETE (use `T = ObjectList<K>` for a deletecollection).
-    pub fn delete<T: DeserializeOwned>(&self) -> Result<DeleteResponse<T>, ResponseError> {
+    pub fn delete<T: DeserializeOwned + 'static>(&self) -> Result<DeleteResponse<T>, ResponseError> {
         #[derive(Deserialize)]
         struct Kind<'a> {
             #[serde(default, borrow)]
@@ -240,7 +241,7 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Decodes a JSON body as `T`, with an error that says what the body was.
-pub(crate) fn decode<T: DeserializeOwned>(
+pub(crate) fn decode<T: DeserializeOwned + 'static>(
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
@@ -262,7 +263,7 @@ fn decode_list<K: DeserializeOwned + 'static>(
     decode_with(status, headers, body, compact)
 }
 
-fn decode_with<T: DeserializeOwned>(
+fn decode_with<T: DeserializeOwned + 'static>(
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
@@ -281,7 +282,7 @@ fn decode_with<T: DeserializeOwned>(
         message: format!("the body is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
         retry_after: retry_after(headers),
     })?;
-    let decoded = if compact { crate::compact::from_str(text) } else { serde_json::from_str(text) };
+    let decoded = if compact { crate::compact::from_str(text) } else { crate::direct_json::from_str(text) };
     decoded.map_err(|e| ResponseError::Decode {
         status: status.as_u16(),
         target: std::any::type_name::<T>(),

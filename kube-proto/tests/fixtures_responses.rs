@@ -70,7 +70,7 @@ fn same_meta<K: Resource>(k: &K, json: &Value, what: &str) {
 }
 
 /// Any JSON body the request asked for, read with `Response::object`.
-fn any<T: DeserializeOwned>(fx: &Fixture) -> T {
+fn any<T: DeserializeOwned + 'static>(fx: &Fixture) -> T {
     assert!((200..300).contains(&fx.status()), "a success status, got {}", fx.status());
     let rec = Recorded::of(fx);
     rec.response().object::<T>().unwrap_or_else(|e| panic!("does not parse as {}: {e}", std::any::type_name::<T>()))

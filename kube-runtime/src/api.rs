@@ -161,7 +161,7 @@ where
     K: Resource + DeserializeOwned + Send + 'static,
     K::DynamicType: Clone,
 {
-    async fn call<T: DeserializeOwned>(
+    async fn call<T: DeserializeOwned + 'static>(
         &self,
         req: Result<http::Request<Vec<u8>>, kube_proto::RequestError>,
     ) -> Result<T, Error> {
@@ -196,7 +196,11 @@ where
 
     /// One page of the collection (all of it without a limit).
     pub async fn list(&self, lp: &ListParams) -> Result<ObjectList<K>, Error> {
-        self.call(self.request.list(lp)).await
+        // Through `Response::list`, whose items of a built-in kind are read directly.
+        let mut req = self.request.list(lp).map_err(Error::Request)?;
+        self.negotiate(&mut req);
+        let (status, headers, body) = self.client.request_bytes(req).await?;
+        Response::new(status, &headers, &body).list().map_err(Error::Api)
     }
 
     /// Metadata of one page of the collection.

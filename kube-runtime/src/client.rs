@@ -352,7 +352,7 @@ impl Client {
     }
 
     /// Sends a request and parses the answer as `T` (or the server's error).
-    pub async fn request<T: DeserializeOwned>(&self, request: http::Request<Vec<u8>>) -> Result<T, Error> {
+    pub async fn request<T: DeserializeOwned + 'static>(&self, request: http::Request<Vec<u8>>) -> Result<T, Error> {
         let (status, headers, body) = self.request_bytes(request).await?;
         kube_proto::Response::new(status, &headers, &body).object().map_err(Error::Api)
     }
