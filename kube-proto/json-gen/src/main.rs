@@ -23,6 +23,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+#[path = "../../gen-shared/openapi_source.rs"]
+mod openapi_source;
+use openapi_source::{StructBlock, field_keys, gated, resource_consts, rust_sources, struct_block};
+
 /// A struct of one k8s-openapi version, as far as the generated code needs it.
 #[derive(Debug, Clone)]
 struct Struct {
@@ -85,67 +89,36 @@ fn main() {
 /// Every struct of one version's sources, by `module::Name`.
 fn parse(root: &Path) -> BTreeMap<String, Struct> {
     let mut out = BTreeMap::new();
-    for file in walk(root) {
-        if file.extension().and_then(|e| e.to_str()) != Some("rs") {
-            continue;
-        }
-        let rel = file.parent().unwrap().strip_prefix(root).unwrap();
-        let module: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    for (module, text) in rust_sources(root) {
         let module = module.join("::");
-        let text = std::fs::read_to_string(&file).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        let Some(at) = lines.iter().position(|l| l.starts_with("pub struct ") && l.ends_with(" {")) else { continue };
-        let name = lines[at].trim_start_matches("pub struct ").trim_end_matches(" {").to_owned();
-        if name.contains('<') {
-            continue;
-        }
-        let default =
-            at > 0 && lines[..at].iter().rev().take(3).any(|l| l.starts_with("#[derive(") && l.contains("Default"));
-        let mut by_rust: BTreeMap<String, String> = BTreeMap::new();
-        for l in &lines[at + 1..] {
-            if *l == "}" {
-                break;
-            }
-            if let Some(rest) = l.strip_prefix("    pub ") {
-                let (n, ty) = rest.split_once(": ").unwrap();
-                by_rust.insert(n.to_owned(), ty.trim_end_matches(',').to_owned());
-            }
-        }
-        let trimmed: Vec<&str> = lines.iter().map(|l| l.trim()).collect();
+        let Some(StructBlock { name, default, fields: by_rust }) = struct_block(&text) else { continue };
+        let trimmed: Vec<&str> = text.lines().map(|l| l.trim()).collect();
         let has = |s: &str| trimmed.iter().any(|l| *l == s);
         let mut native = default && text.contains("fn visit_map<A>(self, mut map: A)");
         let mut fields = Vec::new();
         let mut checked = (false, false);
-        for l in &trimmed {
-            let Some((lit, rest)) = l.strip_prefix('"').and_then(|t| t.split_once("\" => Field::Key_")) else {
-                continue;
-            };
-            let key = rest.trim_end_matches(',');
+        for (lit, key) in field_keys(&text) {
             let found = by_rust.iter().find(|(n, _)| n.trim_start_matches("r#") == key);
             match found {
                 Some((n, ty)) => {
                     // Read as `Option<type>` (null: absent), filled as is or defaulted.
-                    let read = has(&format!("Field::Key_{key} => value_{key} = crate::serde::de::MapAccess::next_value(&mut map)?,"));
+                    let read = has(&format!(
+                        "Field::Key_{key} => value_{key} = crate::serde::de::MapAccess::next_value(&mut map)?,"
+                    ));
                     let built = if ty.starts_with("Option<") {
                         has(&format!("{n}: value_{key},"))
                     } else {
                         has(&format!("{n}: value_{key}.unwrap_or_default(),"))
                     };
                     native &= read && built;
-                    fields.push((lit.to_owned(), n.clone(), ty.clone()));
+                    fields.push((lit, n.clone(), ty.clone()));
                 }
                 None if key == "api_version" && lit == "apiVersion" => checked.0 = true,
                 None if key == "kind" && lit == "kind" => checked.1 = true,
                 None => native = false,
             }
         }
-        let konst = |prefix: &str| {
-            trimmed.iter().find_map(|l| l.strip_prefix(prefix)).map(|v| v.trim_end_matches(';').trim_matches('"').to_owned())
-        };
-        let checks = match (konst("const API_VERSION: &'static str = "), konst("const KIND: &'static str = ")) {
-            (Some(a), Some(k)) => Some((a, k)),
-            _ => None,
-        };
+        let checks = resource_consts(&text);
         if checked.0 || checked.1 {
             // What the checks compare with.
             native &= checked == (true, true)
@@ -231,12 +204,17 @@ fn items(structs: &BTreeMap<String, Struct>) -> Items {
         }
         writeln!(f, "    let mut key = p.object()?;\n    while let Some(k) = key {{\n        match k {{").unwrap();
         if let Some((av, kind)) = &s.checks {
-            writeln!(f, "            \"apiVersion\" => p.expect_str({av:?})?,\n            \"kind\" => p.expect_str({kind:?})?,").unwrap();
+            writeln!(
+                f,
+                "            \"apiVersion\" => p.expect_str({av:?})?,\n            \"kind\" => p.expect_str({kind:?})?,"
+            )
+            .unwrap();
         }
         for (i, (json, rust, _)) in s.fields.iter().enumerate() {
             writeln!(f, "            {json:?} => field(p, &mut out.{rust}, &mut seen, {i})?,").unwrap();
         }
-        writeln!(f, "            _ => p.skip()?,\n        }}\n        key = p.next_key()?;\n    }}\n    Ok(())\n}}").unwrap();
+        writeln!(f, "            _ => p.skip()?,\n        }}\n        key = p.next_key()?;\n    }}\n    Ok(())\n}}")
+            .unwrap();
         writeln!(f, "in_place!({path}, {name});").unwrap();
         out.items.insert(name, f);
     }
@@ -297,52 +275,9 @@ fn file(versions: &[(u32, Items)]) -> String {
     for variants in by_name.values() {
         for (text, vs) in variants {
             src.push('\n');
-            src.push_str(&gated(text, vs, &all));
+            src.push_str(&gated(text.trim_end(), vs, &all));
             src.push('\n');
         }
     }
     src
-}
-
-/// `text` compiled only for the versions `vs` (of `all`).
-fn gated(text: &str, vs: &[u32], all: &[u32]) -> String {
-    if vs == all {
-        return text.trim_end().to_owned();
-    }
-    let mut runs: Vec<(u32, u32)> = Vec::new();
-    for &v in vs {
-        match runs.last_mut() {
-            Some((_, hi)) if all.iter().position(|a| a == hi).map(|i| all.get(i + 1)) == Some(Some(&v)) => *hi = v,
-            _ => runs.push((v, v)),
-        }
-    }
-    let mut out = String::new();
-    for (lo, hi) in runs {
-        let mut t = text.trim_end().to_owned();
-        if hi != *all.last().unwrap() {
-            t = format!("k8s_openapi::k8s_if_le_1_{hi}! {{\n{t}\n}}");
-        }
-        if lo != all[0] {
-            t = format!("k8s_openapi::k8s_if_ge_1_{lo}! {{\n{t}\n}}");
-        }
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        out.push_str(&t);
-    }
-    out
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

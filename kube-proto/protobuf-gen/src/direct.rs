@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::{Key, Message, Ty, norm, rust_sources, special, split, static_name};
+use crate::openapi_source::{StructBlock, field_keys, gated, resource_consts, rust_sources, struct_block};
+use crate::{Key, Message, Ty, norm, special, split, static_name};
 
 /// A field of a `k8s-openapi` struct.
 #[derive(Debug, Clone)]
@@ -38,46 +39,15 @@ pub struct OaStruct {
 pub fn parse_structs(root: &Path) -> BTreeMap<(String, String), OaStruct> {
     let mut out = BTreeMap::new();
     for (module, text) in rust_sources(root) {
-        let lines: Vec<&str> = text.lines().collect();
-        let Some(at) = lines.iter().position(|l| l.starts_with("pub struct ") && l.ends_with(" {")) else { continue };
-        let name = lines[at].trim_start_matches("pub struct ").trim_end_matches(" {").to_owned();
-        if name.contains('<') {
-            continue;
-        }
-        let default =
-            at > 0 && lines[..at].iter().rev().take(3).any(|l| l.starts_with("#[derive(") && l.contains("Default"));
-        let mut by_rust: BTreeMap<String, String> = BTreeMap::new();
-        for l in &lines[at + 1..] {
-            if *l == "}" {
-                break;
-            }
-            if let Some(rest) = l.strip_prefix("    pub ") {
-                let (n, ty) = rest.split_once(": ").unwrap();
-                by_rust.insert(n.to_owned(), ty.trim_end_matches(',').to_owned());
-            }
-        }
+        let Some(StructBlock { name, default, fields: by_rust }) = struct_block(&text) else { continue };
         let mut by_json = BTreeMap::new();
-        for l in &lines {
-            let t = l.trim();
-            let Some((lit, rest)) = t.strip_prefix('"').and_then(|t| t.split_once("\" => Field::Key_")) else {
-                continue;
-            };
-            let key = rest.trim_end_matches(',');
+        for (lit, key) in field_keys(&text) {
             let found = by_rust.iter().find(|(n, _)| n.trim_start_matches("r#") == key);
             if let Some((n, ty)) = found {
-                by_json.insert(lit.to_owned(), OaField { rust: n.clone(), ty: ty.clone() });
+                by_json.insert(lit, OaField { rust: n.clone(), ty: ty.clone() });
             }
         }
-        let konst = |prefix: &str| {
-            lines
-                .iter()
-                .find_map(|l| l.trim().strip_prefix(prefix))
-                .map(|v| v.trim_end_matches(';').trim_matches('"').to_owned())
-        };
-        let kind = match (konst("const API_VERSION: &'static str = "), konst("const KIND: &'static str = ")) {
-            (Some(a), Some(k)) => Some((a, k)),
-            _ => None,
-        };
+        let kind = resource_consts(&text);
         out.insert((module.join("::"), norm(&name)), OaStruct { name, by_json, default, kind });
     }
     out
@@ -492,34 +462,4 @@ pub fn file(versions: &[(u32, (Vec<(String, String)>, String))]) -> String {
         src.push('\n');
     }
     src
-}
-
-/// `text` compiled only for the versions `vs` (of `all`).
-fn gated(text: &str, vs: &[u32], all: &[u32]) -> String {
-    if vs == all {
-        return text.to_owned();
-    }
-    // Contiguous runs of versions.
-    let mut runs: Vec<(u32, u32)> = Vec::new();
-    for &v in vs {
-        match runs.last_mut() {
-            Some((_, hi)) if all.iter().position(|a| a == hi).map(|i| all.get(i + 1)) == Some(Some(&v)) => *hi = v,
-            _ => runs.push((v, v)),
-        }
-    }
-    let mut out = String::new();
-    for (lo, hi) in runs {
-        let mut t = text.to_owned();
-        if hi != *all.last().unwrap() {
-            t = format!("k8s_openapi::k8s_if_le_1_{hi}! {{\n{t}\n}}");
-        }
-        if lo != all[0] {
-            t = format!("k8s_openapi::k8s_if_ge_1_{lo}! {{\n{t}\n}}");
-        }
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        out.push_str(&t);
-    }
-    out
 }

@@ -25,6 +25,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 mod direct;
+#[path = "../../gen-shared/openapi_source.rs"]
+mod openapi_source;
+use openapi_source::{field_keys, resource_consts, rust_sources, walk};
 
 #[derive(Debug, Clone)]
 enum Ty {
@@ -302,33 +305,6 @@ fn camel(snake: &str) -> String {
     out
 }
 
-/// Every `.rs` file below `root`: its module path (the folders from `root`) and its text.
-fn rust_sources(root: &Path) -> Vec<(Vec<String>, String)> {
-    walk(root)
-        .into_iter()
-        .filter(|file| file.extension().and_then(|e| e.to_str()) == Some("rs"))
-        .map(|file| {
-            let rel = file.parent().unwrap().strip_prefix(root).unwrap();
-            let module = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-            (module, std::fs::read_to_string(&file).unwrap())
-        })
-        .collect()
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 fn parse_pb(
     text: &str,
     module: &[String],
@@ -463,23 +439,8 @@ fn parse_openapi(root: &Path) -> (BTreeMap<(String, String), Vec<String>>, Vec<(
         else {
             continue;
         };
-        let names: Vec<String> = text
-            .lines()
-            .filter_map(|l| {
-                let l = l.trim();
-                let (lit, rest) = l.strip_prefix('"')?.split_once("\" => Field::Key_")?;
-                let _ = rest;
-                Some(lit.to_owned())
-            })
-            .collect();
-        let konst = |prefix: &str| {
-            text.lines()
-                .find_map(|l| l.trim().strip_prefix(prefix))
-                .map(|v| v.trim_end_matches(';').trim_matches('"').to_owned())
-        };
-        if let (Some(av), Some(kind)) =
-            (konst("const API_VERSION: &'static str = "), konst("const KIND: &'static str = "))
-        {
+        let names: Vec<String> = field_keys(&text).into_iter().map(|(lit, _)| lit).collect();
+        if let Some((av, kind)) = resource_consts(&text) {
             kinds.push((module.join("::"), norm(&name), av, kind));
         }
         out.insert((module.join("::"), norm(&name)), names);
