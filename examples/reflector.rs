@@ -44,10 +44,11 @@ async fn main() -> Result<(), BoxError> {
     };
     let pods: Api<Pod> = Api::all(client.clone());
 
-    // The seed's two lines: a store and the reflector that fills it. `compact()` decodes the
-    // objects the store keeps with no spare capacity in their lists (a quarter less memory).
+    // The seed's two lines: a store and the reflector that fills it. Pods, as every built-in
+    // kind, are decoded with no spare capacity in their lists (custom resources would ask for it
+    // with `watcher::Config::compact()`).
     let (reader, writer) = reflector::store();
-    let rf = reflector(writer, watcher(pods, watcher::Config::default().timeout(60).compact()));
+    let rf = reflector(writer, watcher(pods, watcher::Config::default().timeout(60)));
 
     // The reader, in a task of its own.
     let summaries = tokio::spawn(summarise(reader));

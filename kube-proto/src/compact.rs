@@ -14,6 +14,12 @@
 //! wrong count (for text that is not JSON) could only cost memory, never correctness. It takes
 //! about 10–15% more CPU than a plain decode (measured in instructions), so it is an option:
 //! [`watcher::Config::compact`](crate::watcher::Config::compact) for watchers that feed a store.
+//!
+//! The built-in kinds (the k8s-openapi structs) do not need it: the watcher and
+//! [`Response::list`](crate::Response::list) read them with the [direct
+//! decoder](crate::direct_json), whose lists are exact already and which is faster than a plain
+//! decode. For them the option changes nothing; it matters for custom resources, dynamic
+//! objects and any other type decoded through serde.
 
 use std::fmt;
 

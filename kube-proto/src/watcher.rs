@@ -103,8 +103,10 @@ pub struct Config {
     /// client-go.
     pub max_frame: usize,
     /// Decode objects with exact capacities (see [`compact`](crate::compact)): about a quarter
-    /// less memory for each object kept, for some 10–15% more decoding work. For watchers that
-    /// feed a store. Off by default.
+    /// less memory for each object kept, for some 10–15% more decoding work. For watchers of
+    /// custom resources or dynamic objects that feed a store. Off by default. The built-in kinds
+    /// get exact capacities without it (they are read by the [direct
+    /// decoder](crate::direct_json)), so for them it changes nothing.
     pub compact: bool,
     /// Ask for protobuf (`Accept: application/vnd.kubernetes.protobuf, application/json`) and read
     /// whichever format the server answers in. For built-in kinds (custom resources come back as
