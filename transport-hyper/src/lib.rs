@@ -4,6 +4,13 @@
 //!
 //! - HTTP/2 is negotiated with ALPN (`h2`, then `http/1.1`); plain `http://` servers get
 //!   HTTP/1.1. Connections are pooled and reused.
+//! - Watches (`watch=true`) get an HTTP/1.1 connection each (same TLS settings, client
+//!   certificate, proxy and connect timeout), driven by the polls of the response itself rather
+//!   than by a task on the runtime: each chunk reaches the reader on the reader's own thread,
+//!   with no wake-up across threads, which is what limits a watch read in `block_on` (as
+//!   `#[tokio::main]`'s `main` is) through a pooled connection. The connection closes with the
+//!   watch. [`HyperTransportBuilder::multiplex_watches`] puts watches back on the pooled
+//!   (HTTP/2) connection, client-go's way: fewer connections, less throughput per watch.
 //! - TLS follows the [`Config`]: its CA certificates (the `webpki-roots` when it has none), its
 //!   client certificate, `tls-server-name` (used for SNI and verification) and
 //!   `insecure-skip-tls-verify`; see [`kube_runtime::tls`]. A client certificate from an exec
@@ -98,13 +105,15 @@ pub struct HyperTransport {
     read_timeout: Option<Duration>,
 }
 
-/// The two pooled clients, made with the same TLS settings.
+/// The two pooled clients, and the connector of watches, made with the same TLS settings.
 #[derive(Clone)]
 struct Clients {
     /// HTTP/2 or HTTP/1.1, as ALPN decides.
     pooled: Pool,
     /// HTTP/1.1 only, for requests that ask for a protocol upgrade.
     http1: Pool,
+    /// HTTP/1.1 only: the connector of the connection each watch gets (see [`own_connection`]).
+    watch: Connector,
 }
 
 /// Makes [`Clients`]: the configuration and the settings that outlive a client certificate.
@@ -114,6 +123,7 @@ struct Factory {
     connect_timeout: Duration,
     builder: HyperClientBuilder,
     http1_only: bool,
+    multiplex_watches: bool,
 }
 
 impl Factory {
@@ -126,6 +136,7 @@ impl Factory {
         Ok(Clients {
             pooled: self.builder.build(connector(if self.http1_only { ALPN_H1 } else { ALPN_H2_H1 })?),
             http1: self.builder.build(connector(ALPN_H1)?),
+            watch: connector(ALPN_H1)?,
         })
     }
 }
@@ -145,16 +156,28 @@ pub struct HyperTransportBuilder {
     pool_idle_timeout: Option<Duration>,
     proxy: ProxySettings,
     http1_only: bool,
+    multiplex_watches: bool,
 }
 
 impl HyperTransportBuilder {
-    /// Offer only HTTP/1.1 (no `h2` in ALPN): a connection per concurrent request or watch
-    /// instead of one multiplexed HTTP/2 connection. HTTP/2 costs more CPU per byte on both
-    /// ends (framing, flow control, a hand-off between the connection task and the reader for
-    /// every frame); HTTP/1.1 costs ~26 KiB and a connection per open watch. BENCHMARKS.md has
-    /// both measured.
+    /// Offer only HTTP/1.1 (no `h2` in ALPN): a connection per concurrent request instead of
+    /// one multiplexed HTTP/2 connection. HTTP/2 costs more CPU per byte on both ends (framing,
+    /// flow control); HTTP/1.1 costs a connection per request under way. Watches get a
+    /// connection of their own either way, unless [`multiplex_watches`](Self::multiplex_watches).
+    /// BENCHMARKS.md has both measured.
     pub fn http1_only(mut self) -> Self {
         self.http1_only = true;
+        self
+    }
+
+    /// Send watches (`watch=true`) on the pooled connections, multiplexed on one HTTP/2
+    /// connection where the server speaks it (client-go's way), instead of a connection of
+    /// their own each (the default, see the [crate documentation](crate)). Fewer connections
+    /// and less memory per open watch; each chunk then reaches the reader through hyper's
+    /// connection task, a hand-off between threads that costs throughput when the reader is
+    /// polled outside the runtime's workers (`block_on`, `#[tokio::main]`'s `main`).
+    pub fn multiplex_watches(mut self) -> Self {
+        self.multiplex_watches = true;
         self
     }
 
@@ -215,6 +238,7 @@ impl HyperTransportBuilder {
             connect_timeout: self.connect_timeout,
             builder,
             http1_only: self.http1_only,
+            multiplex_watches: self.multiplex_watches,
         };
         let clients = factory.clients(&factory.config)?;
         Ok(HyperTransport {
@@ -245,6 +269,7 @@ impl HyperTransport {
             pool_idle_timeout: Some(DEFAULT_POOL_IDLE_TIMEOUT),
             proxy: ProxySettings::FromEnv,
             http1_only: false,
+            multiplex_watches: false,
         }
     }
 }
@@ -252,8 +277,11 @@ impl HyperTransport {
 impl Transport for HyperTransport {
     fn send(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<TransportResponse, TransportError>> {
         let clients = self.clients();
-        let client = if is_upgrade(request.headers()) { clients.http1 } else { clients.pooled };
         let read_timeout = self.read_timeout;
+        if !self.factory.multiplex_watches && is_watch(&request) && !is_upgrade(request.headers()) {
+            return Box::pin(own_connection(clients.watch, request, read_timeout));
+        }
+        let client = if is_upgrade(request.headers()) { clients.http1 } else { clients.pooled };
         Box::pin(async move {
             let url = origin(request.uri());
             let response = request_head(&client, request, read_timeout, &url).await?;
@@ -335,14 +363,96 @@ async fn request_head(
     result.map_err(|e| classify(&e, url, Phase::Head))
 }
 
+/// Whether a request is a watch: `watch` in its query with a value other than `false` or `0`
+/// (the API server's reading of the parameter).
+fn is_watch<B>(request: &http::Request<B>) -> bool {
+    request.uri().query().is_some_and(|q| {
+        q.split('&').filter_map(|p| p.strip_prefix("watch=")).any(|v| !v.is_empty() && v != "false" && v != "0")
+    })
+}
+
+/// A connection driven by whoever polls the response: hyper's HTTP/1.1 connection future, with
+/// the request's sender kept alive beside it.
+type Driver = Pin<Box<dyn Future<Output = Result<(), hyper::Error>> + Send>>;
+
+/// Sends a watch on a new HTTP/1.1 connection of its own (same TLS settings, client
+/// certificate, proxy and connect timeout as the pools) and drives that connection from the
+/// response's own polls: the head's, then every chunk's. No task of the runtime is involved, so
+/// a chunk reaches the reader without a wake-up across threads, on whatever thread polls it
+/// (`block_on` included). The connection ends with the body (or when the body is dropped) and
+/// is never pooled.
+async fn own_connection(
+    mut connector: Connector,
+    mut request: http::Request<Vec<u8>>,
+    read_timeout: Option<Duration>,
+) -> Result<TransportResponse, TransportError> {
+    let url = origin(request.uri());
+    let head = async {
+        let io = tower_service::Service::call(&mut connector, request.uri().clone()).await.map_err(|f| f.0)?;
+        // As hyper-util's client sends it: the path and query, and a `Host` header.
+        let uri = request.uri().clone();
+        if !request.headers().contains_key(http::header::HOST)
+            && let Some(host) = uri.host()
+        {
+            let default = if uri.scheme_str() == Some("https") { 443 } else { 80 };
+            let value = match uri.port_u16() {
+                Some(port) if port != default => format!("{host}:{port}"),
+                _ => host.to_owned(),
+            };
+            let value = http::HeaderValue::try_from(value)
+                .map_err(|_| TransportError::Unsupported(format!("the host of {url} as a Host header")))?;
+            request.headers_mut().insert(http::header::HOST, value);
+        }
+        let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        *request.uri_mut() = path.parse().map_err(|_| TransportError::Unsupported(format!("the path of {url}")))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(io).await.map_err(|e| classify(&e, &url, Phase::Head))?;
+        let mut pending = std::pin::pin!(sender.send_request(request.map(|body| Full::new(Bytes::from(body)))));
+        let mut driver: Option<Driver> = Some(Box::pin(async move {
+            let _sender = sender;
+            conn.await
+        }));
+        let response = std::future::poll_fn(|cx| {
+            // The connection first (it writes the request and reads the answer), then the head.
+            if let Some(d) = driver.as_mut()
+                && d.as_mut().poll(cx).is_ready()
+            {
+                // Ended or failed: the pending response now resolves with what happened.
+                driver = None;
+            }
+            pending.as_mut().poll(cx)
+        })
+        .await
+        .map_err(|e| classify(&e, &url, Phase::Head))?;
+        Ok::<_, TransportError>((response, driver))
+    };
+    let (response, driver) = match read_timeout {
+        Some(limit) => tokio::time::timeout(limit, head).await.map_err(|_| {
+            TransportError::Timeout(format!("no response from {url} within the read timeout ({})", fmt_duration(limit)))
+        })??,
+        None => head.await?,
+    };
+    Ok(driven_response(response, driver, read_timeout, url))
+}
+
 /// The response with its body as a stream of chunks, each awaited at most the read timeout.
 fn into_transport_response(
     response: http::Response<Incoming>,
     read_timeout: Option<Duration>,
     url: String,
 ) -> TransportResponse {
+    driven_response(response, None, read_timeout, url)
+}
+
+/// [`into_transport_response`], the body's polls also driving `driver` (its connection).
+fn driven_response(
+    response: http::Response<Incoming>,
+    driver: Option<Driver>,
+    read_timeout: Option<Duration>,
+    url: String,
+) -> TransportResponse {
     let (parts, body) = response.into_parts();
-    let chunks = BodyChunks { body: Some(body), url, read_timeout, timer: None, armed: false };
+    let chunks = BodyChunks { body: Some(body), driver, url, read_timeout, timer: None, armed: false };
     let body: Body = Box::pin(chunks);
     TransportResponse { status: parts.status, headers: parts.headers, body }
 }
@@ -352,6 +462,9 @@ fn into_transport_response(
 /// anew) after each chunk, so a watch costs no timer and no allocation per chunk.
 struct BodyChunks {
     body: Option<Incoming>,
+    /// The connection of a watch sent on its own ([`own_connection`]), polled before the body
+    /// at every poll; `None` for a pooled connection (driven by hyper's task) or once it ended.
+    driver: Option<Driver>,
     url: String,
     read_timeout: Option<Duration>,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -364,6 +477,9 @@ impl Stream for BodyChunks {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        this.drive(cx);
+        // Whether the connection was driven again after the body asked for more.
+        let mut redriven = false;
         loop {
             let Some(body) = this.body.as_mut() else { return Poll::Ready(None) };
             match Pin::new(body).poll_frame(cx) {
@@ -382,6 +498,13 @@ impl Stream for BodyChunks {
                 Poll::Ready(Some(Err(e))) => {
                     this.body = None;
                     return Poll::Ready(Some(Err(classify(&e, &this.url, Phase::Body))));
+                }
+                Poll::Pending if this.driver.is_some() && !redriven => {
+                    // An empty body has just told the connection that it wants the next chunk
+                    // (hyper reads no further until then): let the connection read it now
+                    // rather than after a wake-up of this task.
+                    redriven = true;
+                    this.drive(cx);
                 }
                 Poll::Pending => {
                     let Some(limit) = this.read_timeout else { return Poll::Pending };
@@ -403,6 +526,18 @@ impl Stream for BodyChunks {
                     return Poll::Ready(Some(Err(TransportError::Timeout(message))));
                 }
             }
+        }
+    }
+}
+
+impl BodyChunks {
+    /// Polls the connection of a watch sent on its own, if any.
+    fn drive(&mut self, cx: &mut Context<'_>) {
+        if let Some(driver) = self.driver.as_mut()
+            && driver.as_mut().poll(cx).is_ready()
+        {
+            // The connection ended or failed; the body reports which when it is read.
+            self.driver = None;
         }
     }
 }

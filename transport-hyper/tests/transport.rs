@@ -213,7 +213,8 @@ where
 type ResBody = BoxBody<Bytes, Infallible>;
 
 /// `/chunks`: three chunks 30 ms apart; `/upgrade`: switches to an echo protocol when asked;
-/// else `hello`. Every answer names the HTTP version in `x-version`.
+/// `/target`: the request's target and `Host` header; else `hello`. Every answer names the HTTP
+/// version in `x-version`.
 async fn handle(mut req: Request<Incoming>) -> Result<Response<ResBody>, Infallible> {
     let version = format!("{:?}", req.version());
     let builder = Response::builder().header("x-version", version);
@@ -247,6 +248,11 @@ async fn handle(mut req: Request<Incoming>) -> Result<Response<ResBody>, Infalli
                 .header("connection", "upgrade")
                 .header("upgrade", "echo")
                 .body(BodyExt::boxed(Full::new(Bytes::new())))
+        }
+        "/target" => {
+            let host = req.headers().get("host").map(|h| h.to_str().unwrap().to_owned());
+            let text = format!("{} host={host:?}", req.uri());
+            builder.body(BodyExt::boxed(Full::new(Bytes::from(text))))
         }
         _ => builder.body(BodyExt::boxed(Full::new(Bytes::from_static(b"hello")))),
     };
@@ -319,6 +325,9 @@ async fn proxy(target: SocketAddr, refuse: Option<&'static str>) -> (SocketAddr,
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
+
+/// A watch request's path: sent on a connection of its own.
+const WATCH: &str = "/?watch=true";
 
 fn transport(config: &Config) -> HyperTransport {
     HyperTransport::builder(config).no_env_proxy().build().unwrap()
@@ -405,12 +414,15 @@ async fn a_body_cut_mid_stream_is_closed() {
     })
     .await;
     let config = Config::new(format!("http://{addr}").parse().unwrap());
-    let response = send(&config, "/").await.unwrap();
-    assert_eq!(response.status, StatusCode::OK);
-    let parts = chunks(response).await;
-    assert_eq!(parts.first(), Some(&Ok(Bytes::from_static(b"0123456789"))));
-    let last = parts.last().unwrap();
-    assert!(matches!(last, Err(TransportError::Closed(_))), "{parts:?}");
+    // A request on a pooled connection, and a watch on a connection of its own.
+    for path in ["/", WATCH] {
+        let response = send(&config, path).await.unwrap();
+        assert_eq!(response.status, StatusCode::OK);
+        let parts = chunks(response).await;
+        assert_eq!(parts.first(), Some(&Ok(Bytes::from_static(b"0123456789"))), "{path}");
+        let last = parts.last().unwrap();
+        assert!(matches!(last, Err(TransportError::Closed(_))), "{path}: {parts:?}");
+    }
 }
 
 #[tokio::test]
@@ -421,9 +433,11 @@ async fn a_chunked_body_cut_mid_stream_is_closed() {
     })
     .await;
     let config = Config::new(format!("http://{addr}").parse().unwrap());
-    let parts = chunks(send(&config, "/").await.unwrap()).await;
-    assert_eq!(parts.first(), Some(&Ok(Bytes::from_static(b"hello"))));
-    assert!(matches!(parts.last(), Some(Err(TransportError::Closed(_)))), "{parts:?}");
+    for path in ["/", WATCH] {
+        let parts = chunks(send(&config, path).await.unwrap()).await;
+        assert_eq!(parts.first(), Some(&Ok(Bytes::from_static(b"hello"))), "{path}");
+        assert!(matches!(parts.last(), Some(Err(TransportError::Closed(_)))), "{path}: {parts:?}");
+    }
 }
 
 #[tokio::test]
@@ -436,10 +450,12 @@ async fn a_late_response_head_times_out() {
     let config = Config::new(format!("http://{addr}").parse().unwrap());
     let transport =
         HyperTransport::builder(&config).no_env_proxy().read_timeout(Some(Duration::from_millis(200))).build().unwrap();
-    let started = std::time::Instant::now();
-    let err = transport.send(get(&config, "/")).await.unwrap_err();
-    assert!(matches!(&err, TransportError::Timeout(m) if m.contains("read timeout")), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    for path in ["/", WATCH] {
+        let started = std::time::Instant::now();
+        let err = transport.send(get(&config, path)).await.unwrap_err();
+        assert!(matches!(&err, TransportError::Timeout(m) if m.contains("read timeout")), "{path}: {err:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
 }
 
 #[tokio::test]
@@ -456,11 +472,13 @@ async fn a_stalled_body_times_out_per_chunk() {
     // never does.
     let transport =
         HyperTransport::builder(&config).no_env_proxy().read_timeout(Some(Duration::from_millis(300))).build().unwrap();
-    let parts = chunks(transport.send(get(&config, "/")).await.unwrap()).await;
-    assert_eq!(parts.len(), 3, "{parts:?}");
-    assert_eq!(parts[0], Ok(Bytes::from_static(b"first")));
-    assert_eq!(parts[1], Ok(Bytes::from_static(b"second")));
-    assert!(matches!(&parts[2], Err(TransportError::Timeout(m)) if m.contains("no data")), "{parts:?}");
+    for path in ["/", WATCH] {
+        let parts = chunks(transport.send(get(&config, path)).await.unwrap()).await;
+        assert_eq!(parts.len(), 3, "{path}: {parts:?}");
+        assert_eq!(parts[0], Ok(Bytes::from_static(b"first")));
+        assert_eq!(parts[1], Ok(Bytes::from_static(b"second")));
+        assert!(matches!(&parts[2], Err(TransportError::Timeout(m)) if m.contains("no data")), "{path}: {parts:?}");
+    }
 }
 
 #[tokio::test]
@@ -495,6 +513,75 @@ async fn http2_is_negotiated_over_tls_and_streams() {
     let (a, b) = tokio::join!(transport.send(get(&config, "/")), transport.send(get(&config, "/")));
     assert_eq!(text(a.unwrap()).await, "hello");
     assert_eq!(text(b.unwrap()).await, "hello");
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_watch_gets_an_http1_connection_of_its_own_that_its_body_drives() {
+    let (server, config, _pki) = tls_server(Protocols::H2AndH1).await;
+    let transport = transport(&config);
+    assert_eq!(text(transport.send(get(&config, "/")).await.unwrap()).await, "hello");
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    // Each watch: a new HTTP/1.1 connection, the chunks as they come, and no pooling after.
+    for n in 2..=3 {
+        let response = transport.send(get(&config, "/chunks?watch=true&resourceVersion=1")).await.unwrap();
+        assert_eq!(version(&response), "HTTP/1.1");
+        let parts: Vec<Bytes> = chunks(response).await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(parts, ["chunk-0;", "chunk-1;", "chunk-2;"]);
+        assert_eq!(server.connections.load(Ordering::SeqCst), n);
+    }
+    // The request line holds the path and query only, and `Host` names the server.
+    let port = server.addr.port();
+    let response = transport.send(get(&config, "/target?watch=1")).await.unwrap();
+    assert_eq!(text(response).await, format!("/target?watch=1 host=Some(\"127.0.0.1:{port}\")"));
+    // Other requests stay on the pooled HTTP/2 connection; `watch=false` is no watch.
+    let response = transport.send(get(&config, "/?watch=false")).await.unwrap();
+    assert_eq!(version(&response), "HTTP/2.0");
+    assert_eq!(server.connections.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn a_watch_is_driven_by_its_reader_without_a_task_of_the_runtime() {
+    let (_server, config, _pki) = tls_server(Protocols::H2AndH1).await;
+    // A runtime of its own (the server runs on the test's): a pooled request leaves hyper's
+    // connection task alive in it; a watch is read with no task alive, its body driving its
+    // connection.
+    let (pooled_tasks, watch_tasks, parts) = tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let tasks = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
+        rt.block_on(async {
+            let pooled = HyperTransport::builder(&config).no_env_proxy().http1_only().build().unwrap();
+            let response = pooled.send(get(&config, "/chunks")).await.unwrap();
+            let pooled_tasks = tasks();
+            drop(chunks(response).await);
+            drop(pooled);
+            let response = transport(&config).send(get(&config, "/chunks?watch=true")).await.unwrap();
+            let watch_tasks = tasks();
+            let parts = chunks(response).await.into_iter().map(Result::unwrap).collect::<Vec<Bytes>>();
+            (pooled_tasks, watch_tasks, parts)
+        })
+    })
+    .await
+    .unwrap();
+    assert!(pooled_tasks >= 1, "hyper's connection task: {pooled_tasks}");
+    assert_eq!(watch_tasks, 0);
+    assert_eq!(parts, ["chunk-0;", "chunk-1;", "chunk-2;"]);
+}
+
+#[tokio::test]
+async fn multiplex_watches_keeps_watches_on_the_pooled_http2_connection() {
+    let (server, config, _pki) = tls_server(Protocols::H2AndH1).await;
+    let transport = HyperTransport::builder(&config).no_env_proxy().multiplex_watches().build().unwrap();
+    assert_eq!(text(transport.send(get(&config, "/")).await.unwrap()).await, "hello");
+    let (a, b) = tokio::join!(
+        transport.send(get(&config, "/chunks?watch=true")),
+        transport.send(get(&config, "/chunks?watch=true"))
+    );
+    for response in [a.unwrap(), b.unwrap()] {
+        assert_eq!(version(&response), "HTTP/2.0");
+        let parts: Vec<Bytes> = chunks(response).await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(parts, ["chunk-0;", "chunk-1;", "chunk-2;"]);
+    }
     assert_eq!(server.connections.load(Ordering::SeqCst), 1);
 }
 
