@@ -21,9 +21,12 @@ struct Driver<K> {
     machine: Watcher<K>,
     client: Client,
     in_flight: Option<(RequestId, InFlight)>,
-    /// The timer of the machine's current deadline, kept from one wait to the next while the
-    /// deadline stays the same (a request's deadline does not move as its body arrives), so a
-    /// watch does not make and cancel a timer for every chunk.
+    /// The timer of a deadline of the machine, kept from one wait to the next while it fires no
+    /// later than the current deadline. A watch's deadline moves on with every chunk (the idle
+    /// limit counts from the last one), and a timer made and cancelled per chunk costs a
+    /// registration with the runtime's timers each time (on async-io, a wake-up of its reactor
+    /// too). A timer that fires before the deadline has moved on only makes the machine name
+    /// its new deadline, once per idle limit.
     timer: Option<(Instant, BoxFuture<'static, ()>)>,
 }
 
@@ -90,7 +93,7 @@ where
     /// Waits for what the request in flight brings next, or for `until`, and feeds it in.
     async fn wait(&mut self, until: Instant) {
         let sleep = match &mut self.timer {
-            Some((at, sleep)) if *at == until => sleep,
+            Some((at, sleep)) if *at <= until => sleep,
             timer => &mut timer.insert((until, self.client.transport().sleep_until(until))).1,
         };
         let Some((id, in_flight)) = &mut self.in_flight else {

@@ -67,3 +67,75 @@ fn a_request_that_never_answers_is_given_up_at_the_machines_deadline() {
     assert_eq!(transport.sent.load(Ordering::SeqCst), 2, "given up, backed off, then tried again");
     assert!(*transport.clock.lock().unwrap() >= start + give_up * 2);
 }
+
+/// Lists one empty page, then answers the watch with `chunks` chunks of one `MODIFIED` event
+/// each, all at once; its timers never fire, its clock moves a second at every reading, and it
+/// counts the timers asked for.
+#[derive(Clone)]
+struct Streams {
+    clock: Arc<Mutex<Instant>>,
+    chunks: usize,
+    timers: Arc<AtomicUsize>,
+}
+
+impl Transport for Streams {
+    fn send(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<TransportResponse, TransportError>> {
+        let watch = request.uri().query().is_some_and(|q| q.contains("watch=true"));
+        let chunks: Vec<Result<bytes::Bytes, TransportError>> = if watch {
+            (0..self.chunks)
+                .map(|i| {
+                    let line = format!(
+                        "{{\"type\":\"MODIFIED\",\"object\":{{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{{\"name\":\"cm\",\"namespace\":\"default\",\"resourceVersion\":\"{}\"}}}}}}\n",
+                        i + 2
+                    );
+                    Ok(bytes::Bytes::from(line))
+                })
+                .collect()
+        } else {
+            let list = r#"{"apiVersion":"v1","kind":"ConfigMapList","metadata":{"resourceVersion":"1"},"items":[]}"#;
+            vec![Ok(bytes::Bytes::from_static(list.as_bytes()))]
+        };
+        Box::pin(async move {
+            Ok(TransportResponse {
+                status: http::StatusCode::OK,
+                headers: http::HeaderMap::new(),
+                body: Box::pin(futures_util::stream::iter(chunks)),
+            })
+        })
+    }
+
+    fn sleep_until(&self, _deadline: Instant) -> BoxFuture<'static, ()> {
+        self.timers.fetch_add(1, Ordering::SeqCst);
+        Box::pin(futures_util::future::pending())
+    }
+
+    fn now(&self) -> Instant {
+        let mut now = self.clock.lock().unwrap();
+        *now += Duration::from_secs(1);
+        *now
+    }
+}
+
+#[test]
+fn a_watch_keeps_one_timer_while_its_deadline_moves_on_with_every_chunk() {
+    #[allow(clippy::disallowed_methods)]
+    let start = Instant::now();
+    let transport = Streams { clock: Arc::new(Mutex::new(start)), chunks: 200, timers: Arc::default() };
+    let client = Client::new(transport.clone(), Config::new("https://10.0.0.1:6443".parse().unwrap())).unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let mut events = Box::pin(watcher::watcher(api, watcher::Config::default()));
+    let mut applied = 0;
+    while applied < 200 {
+        match futures_executor::block_on(events.next()) {
+            Some(Ok(watcher::Event::Apply(cm))) => {
+                applied += 1;
+                assert_eq!(cm.metadata.resource_version.as_deref(), Some(&*(applied + 1).to_string()));
+            }
+            Some(Ok(_)) => {}
+            other => panic!("expected events, got {other:?}"),
+        }
+    }
+    // The list's timer serves the watch too: its deadline only ever moves later.
+    let timers = transport.timers.load(Ordering::SeqCst);
+    assert!(timers <= 2, "{timers} timers for 200 chunks");
+}
