@@ -186,7 +186,13 @@ impl<C: AsyncRead + AsyncWrite + Unpin + Send + 'static> Pool<C> {
             pool: self.clone(),
             key,
         };
-        let checkout = Checkout { conn: Some(conn), exchange: exchange.clone(), io_timeout, sleep: Mutex::new(None) };
+        let checkout = Checkout {
+            conn: Some(conn),
+            io_timeout,
+            sleep: Mutex::new(None),
+            waiting_since: None,
+            exchange: exchange.clone(),
+        };
         (checkout, exchange)
     }
 }
@@ -253,8 +259,15 @@ pub struct Checkout<C> {
     conn: Option<C>,
     exchange: Exchange<C>,
     io_timeout: Option<Duration>,
-    /// Behind a mutex only so that the checkout is `Sync` (it is reached through `&mut`).
-    sleep: Mutex<Option<BoxFuture<'static, ()>>>,
+    /// The timer of the current limit and when it fires, kept across reads and writes that
+    /// make progress (a watch reads many times a second, and a timer made and dropped for each
+    /// wait costs a registration with the runtime's timers, on async-io a wake-up of its
+    /// reactor). Behind a mutex only so that the checkout is `Sync` (it is reached through
+    /// `&mut`).
+    sleep: Mutex<Option<(Instant, BoxFuture<'static, ()>)>>,
+    /// When the current wait (the first poll that was not ready since the last progress)
+    /// began; `None` once the connection has made progress since.
+    waiting_since: Option<Instant>,
 }
 
 impl<C> std::fmt::Debug for Checkout<C> {
@@ -264,14 +277,25 @@ impl<C> std::fmt::Debug for Checkout<C> {
 }
 
 impl<C> Checkout<C> {
-    /// Called when the connection is not ready: fails once the timeout has passed since it
-    /// last made progress.
+    /// Called when the connection is not ready: fails once the timeout has passed since this
+    /// wait began (the first such call since the connection last made progress). The timer set
+    /// for an earlier wait is kept; when it fires before this wait's limit, it is set again
+    /// for that limit.
     fn poll_timeout<T>(&mut self, cx: &mut Context<'_>, doing: &str) -> Poll<io::Result<T>> {
         let Some(limit) = self.io_timeout else { return Poll::Pending };
         let timer = &self.exchange.pool.timer;
+        let since = *self.waiting_since.get_or_insert_with(|| timer.now());
         let sleep = self.sleep.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let sleeping = sleep.get_or_insert_with(|| timer.sleep_until(timer.now() + limit));
-        ready!(sleeping.as_mut().poll(cx));
+        loop {
+            let due = since + limit;
+            let (at, sleeping) = sleep.get_or_insert_with(|| (due, timer.sleep_until(due)));
+            ready!(sleeping.as_mut().poll(cx));
+            if due <= *at {
+                break;
+            }
+            // Set for an earlier wait: wait for this one's limit.
+            *sleep = None;
+        }
         *sleep = None;
         let message = format!("no {doing} {} for {limit:?}", self.exchange.key.origin());
         Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, TransportError::Timeout(message))))
@@ -279,7 +303,7 @@ impl<C> Checkout<C> {
 
     fn progressed<T>(&mut self, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         if r.is_ready() {
-            *self.sleep.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            self.waiting_since = None;
         }
         r
     }

@@ -105,14 +105,14 @@ impl Drop for End {
     }
 }
 
-/// A clock that moves only when told to.
+/// A clock that moves only when told to, counting the timers asked of it.
 #[derive(Clone)]
-struct Clock(Arc<Mutex<Instant>>);
+struct Clock(Arc<Mutex<Instant>>, Arc<std::sync::atomic::AtomicUsize>);
 
 impl Clock {
     fn new() -> Clock {
         #[allow(clippy::disallowed_methods)]
-        Clock(Arc::new(Mutex::new(Instant::now())))
+        Clock(Arc::new(Mutex::new(Instant::now())), Arc::default())
     }
 
     fn advance(&self, by: Duration) {
@@ -126,6 +126,7 @@ impl Timer for Clock {
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let clock = self.clone();
         Box::pin(futures_util::future::poll_fn(
             move |_| {
@@ -280,6 +281,32 @@ fn each_read_that_makes_progress_restarts_the_io_timeout() {
     assert!(read(&mut checkout).is_pending(), "the limit counts from the last progress");
     clock.advance(Duration::from_secs(1));
     assert!(read(&mut checkout).is_ready());
+}
+
+#[test]
+fn reads_that_make_progress_keep_one_timer_until_it_fires() {
+    let (pool, clock) = pool(8);
+    let (c, s) = conn(1);
+    let (mut checkout, _) = pool.checkout(server(), c, Some(Duration::from_secs(5)));
+    // A watch: many reads, each ready after a wait, well within the limit.
+    for i in 0..100u32 {
+        assert!(read(&mut checkout).is_pending());
+        clock.advance(Duration::from_millis(10));
+        s.send(format!("chunk {i};").as_bytes());
+        assert_eq!(read(&mut checkout).map(Result::unwrap), Poll::Ready(format!("chunk {i};").into_bytes()));
+    }
+    assert_eq!(clock.1.load(std::sync::atomic::Ordering::SeqCst), 1, "one timer for 100 waits");
+    // Its limit passed (1 s in, it was set for 5 s): the wait under way gets a timer of its own
+    // and times out 5 s after it began, not earlier.
+    assert!(read(&mut checkout).is_pending());
+    clock.advance(Duration::from_secs(4));
+    assert!(read(&mut checkout).is_pending());
+    assert_eq!(clock.1.load(std::sync::atomic::Ordering::SeqCst), 2);
+    clock.advance(Duration::from_millis(999));
+    assert!(read(&mut checkout).is_pending());
+    clock.advance(Duration::from_millis(1));
+    let Poll::Ready(Err(e)) = read(&mut checkout) else { panic!("the read did not time out") };
+    assert_eq!(carried(&e), TransportError::Timeout("no response from https://a:443 for 5s".into()));
 }
 
 #[test]
