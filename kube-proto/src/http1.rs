@@ -79,8 +79,7 @@ pub enum Http1Error {
 /// values need no checking: [`HeaderValue`] cannot hold a line break.
 pub fn encode_request<B: AsRef<[u8]>>(request: &http::Request<B>) -> Result<Vec<u8>, Http1Error> {
     let uri = request.uri();
-    let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let target = if target.is_empty() { "/" } else { target };
+    let target = request_target(uri);
     let body = request.body().as_ref();
     let headers = request.headers();
     let mut out = Vec::with_capacity(256 + body.len());
@@ -89,15 +88,10 @@ pub fn encode_request<B: AsRef<[u8]>>(request: &http::Request<B>) -> Result<Vec<
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     if !headers.contains_key(HOST) {
-        let authority = uri
-            .authority()
+        let host = host_header(uri)
             .ok_or_else(|| Http1Error::Request("the URI has no host and the request no Host header".into()))?;
         out.extend_from_slice(b"host: ");
-        out.extend_from_slice(authority.host().as_bytes());
-        if let Some(port) = authority.port() {
-            out.push(b':');
-            out.extend_from_slice(port.as_str().as_bytes());
-        }
+        out.extend_from_slice(host.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     for (name, value) in headers {
@@ -112,6 +106,24 @@ pub fn encode_request<B: AsRef<[u8]>>(request: &http::Request<B>) -> Result<Vec<
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     Ok(out)
+}
+
+/// The target of a request to `uri` in origin form: its path and query, `/` when it has none.
+pub fn request_target(uri: &http::Uri) -> &str {
+    match uri.path_and_query().map(|pq| pq.as_str()) {
+        None | Some("") => "/",
+        Some(target) => target,
+    }
+}
+
+/// The `Host` header of a request to `uri`: its authority's host and port (as written), without
+/// user info; `None` when the URI has no authority.
+pub fn host_header(uri: &http::Uri) -> Option<String> {
+    let authority = uri.authority()?;
+    Some(match authority.port() {
+        Some(port) => format!("{}:{}", authority.host(), port.as_str()),
+        None => authority.host().to_owned(),
+    })
 }
 
 fn header_line(out: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {

@@ -353,14 +353,23 @@ async fn request_head(
     url: &str,
 ) -> Result<http::Response<Incoming>, TransportError> {
     let request = request.map(|body| Full::new(Bytes::from(body)));
-    let pending = client.request(request);
-    let result = match read_timeout {
-        Some(limit) => tokio::time::timeout(limit, pending).await.map_err(|_| {
+    let pending = async { client.request(request).await.map_err(|e| classify(&e, url, Phase::Head)) };
+    within_read_timeout(read_timeout, url, pending).await
+}
+
+/// `head` (the wait for a response head), failed with [`TransportError::Timeout`] when it takes
+/// longer than the read timeout.
+async fn within_read_timeout<T>(
+    read_timeout: Option<Duration>,
+    url: &str,
+    head: impl Future<Output = Result<T, TransportError>>,
+) -> Result<T, TransportError> {
+    match read_timeout {
+        Some(limit) => tokio::time::timeout(limit, head).await.map_err(|_| {
             TransportError::Timeout(format!("no response from {url} within the read timeout ({})", fmt_duration(limit)))
         })?,
-        None => pending.await,
-    };
-    result.map_err(|e| classify(&e, url, Phase::Head))
+        None => head.await,
+    }
 }
 
 /// Whether a request is a watch: `watch` in its query with a value other than `false` or `0`
@@ -389,22 +398,18 @@ async fn own_connection(
     let url = origin(request.uri());
     let head = async {
         let io = tower_service::Service::call(&mut connector, request.uri().clone()).await.map_err(|f| f.0)?;
-        // As hyper-util's client sends it: the path and query, and a `Host` header.
+        // In origin form with a `Host` header, as the core's HTTP/1.1 encoder writes a request.
         let uri = request.uri().clone();
         if !request.headers().contains_key(http::header::HOST)
-            && let Some(host) = uri.host()
+            && let Some(host) = kube_proto::http1::host_header(&uri)
         {
-            let default = if uri.scheme_str() == Some("https") { 443 } else { 80 };
-            let value = match uri.port_u16() {
-                Some(port) if port != default => format!("{host}:{port}"),
-                _ => host.to_owned(),
-            };
-            let value = http::HeaderValue::try_from(value)
+            let value = http::HeaderValue::try_from(host)
                 .map_err(|_| TransportError::Unsupported(format!("the host of {url} as a Host header")))?;
             request.headers_mut().insert(http::header::HOST, value);
         }
-        let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        *request.uri_mut() = path.parse().map_err(|_| TransportError::Unsupported(format!("the path of {url}")))?;
+        *request.uri_mut() = kube_proto::http1::request_target(&uri)
+            .parse()
+            .map_err(|_| TransportError::Unsupported(format!("the path of {url}")))?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(io).await.map_err(|e| classify(&e, &url, Phase::Head))?;
         let mut pending = std::pin::pin!(sender.send_request(request.map(|body| Full::new(Bytes::from(body)))));
@@ -426,12 +431,7 @@ async fn own_connection(
         .map_err(|e| classify(&e, &url, Phase::Head))?;
         Ok::<_, TransportError>((response, driver))
     };
-    let (response, driver) = match read_timeout {
-        Some(limit) => tokio::time::timeout(limit, head).await.map_err(|_| {
-            TransportError::Timeout(format!("no response from {url} within the read timeout ({})", fmt_duration(limit)))
-        })??,
-        None => head.await?,
-    };
+    let (response, driver) = within_read_timeout(read_timeout, &url, head).await?;
     Ok(driven_response(response, driver, read_timeout, url))
 }
 
