@@ -517,10 +517,11 @@ where
             // flat and the allocator fast.
             let closing = match &mut self.state {
                 State::Streaming { req } | State::Watching { req } => match req.decoder.next_event() {
-                    Some(ev) => {
-                        self.handle_event(now, ev);
-                        continue;
-                    }
+                    // The queue is empty here: the action goes first.
+                    Some(ev) => match self.handle_event(now, ev) {
+                        Some(action) => return action,
+                        None => continue,
+                    },
                     None => req.closing.take(),
                 },
                 _ => None,
@@ -654,8 +655,8 @@ where
             Some((StatusCode::OK, _)) => {
                 let tail = req.decoder.finish();
                 self.state = if streaming { State::Streaming { req } } else { State::Watching { req } };
-                if let Some(ev) = tail {
-                    self.handle_event(now, ev);
+                if let Some(action) = tail.and_then(|ev| self.handle_event(now, ev)) {
+                    self.out.push_back(action);
                 }
                 self.watch_ended(now);
             }
@@ -880,7 +881,10 @@ where
         }
     }
 
-    fn handle_event(&mut self, now: Instant, ev: Result<WatchEvent<K>, WatchDecodeError>) {
+    /// Acts on one decoded line of a stream. An object event, the usual case, comes back as the
+    /// action itself rather than through the queue (a large value moved twice less per event),
+    /// for the caller to hand out after whatever is queued; anything else is queued.
+    fn handle_event(&mut self, now: Instant, ev: Result<WatchEvent<K>, WatchDecodeError>) -> Option<Action<K>> {
         let (id, streaming) = match &mut self.state {
             State::Streaming { req } => {
                 req.events += 1;
@@ -890,7 +894,7 @@ where
                 req.events += 1;
                 (req.id, false)
             }
-            _ => return,
+            _ => return None,
         };
         let ev = match ev {
             Ok(ev) => ev,
@@ -901,7 +905,7 @@ where
                 self.init_open = false;
                 let next = if self.streaming { Next::Stream } else { Next::List { continue_token: None } };
                 self.fail(now, next, None);
-                return;
+                return None;
             }
         };
         if !matches!(ev, WatchEvent::Error(_)) {
@@ -933,20 +937,18 @@ where
             WatchEvent::Added(obj) | WatchEvent::Modified(obj) => {
                 self.gone_streak = 0;
                 self.note_rv(obj.resource_version());
-                self.out.push_back(Action::Emit(Event::Apply(obj)));
+                return Some(Action::Emit(Event::Apply(obj)));
             }
             WatchEvent::Deleted(obj) => {
                 self.gone_streak = 0;
                 self.note_rv(obj.resource_version());
-                self.out.push_back(Action::Emit(Event::Delete(obj)));
+                return Some(Action::Emit(Event::Delete(obj)));
             }
             WatchEvent::Bookmark(b) => {
                 if !streaming {
                     self.gone_streak = 0;
                 }
-                if !b.metadata.resource_version.is_empty() {
-                    self.resource_version = Some(b.metadata.resource_version.clone());
-                }
+                self.note_rv(Some(&b.metadata.resource_version));
                 if streaming && b.is_initial_events_end() {
                     if !self.init_open {
                         self.out.push_back(Action::Emit(Event::Init));
@@ -976,6 +978,7 @@ where
                 }
             }
         }
+        None
     }
 
     /// After a 410: start over with `next`. The first relist is immediate; one that follows
@@ -1002,7 +1005,14 @@ where
 
     fn note_rv(&mut self, rv: Option<&str>) {
         if let Some(rv) = rv.filter(|r| !r.is_empty()) {
-            self.resource_version = Some(rv.to_owned());
+            // Into the previous one's buffer: no allocation per event.
+            match &mut self.resource_version {
+                Some(current) => {
+                    current.clear();
+                    current.push_str(rv);
+                }
+                None => self.resource_version = Some(rv.to_owned()),
+            }
         }
     }
 }
