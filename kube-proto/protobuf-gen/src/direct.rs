@@ -373,7 +373,7 @@ impl<'a> Gen<'a> {
     }
 
     /// This version's functions (name, text) and its kind table's rows.
-    pub fn items(&mut self) -> (Vec<(String, String)>, String) {
+    pub fn items(&mut self) -> VersionItems {
         let mut fns = Vec::new();
         let mut extra = Vec::new();
         let native: Vec<(Key, String)> = self.native.iter().map(|(k, p)| (k.clone(), p.clone())).collect();
@@ -409,11 +409,14 @@ impl<'a> Gen<'a> {
     }
 }
 
+/// One version's items: its functions (name, text) and its `KINDS` table's rows.
+pub type VersionItems = (Vec<(String, String)>, String);
+
 /// The whole file from each version's items: a function whose text is the same in every version
 /// is written once; one that differs (a field added, a type removed) once per run of versions it
 /// holds in, inside `k8s_openapi`'s `k8s_if_ge_1_NN!`/`k8s_if_le_1_NN!`, so the file compiles
 /// against whichever version the application picks.
-pub fn file(versions: &[(u32, (Vec<(String, String)>, String))]) -> String {
+pub fn file(versions: &[(u32, VersionItems)]) -> String {
     let mut src = String::new();
     let list: Vec<String> = versions.iter().map(|(v, _)| format!("v1_{v}")).collect();
     writeln!(
