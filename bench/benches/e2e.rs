@@ -84,7 +84,7 @@ fn parent() {
     let exe = std::env::current_exe().expect("the benchmark's own path");
     let mut results: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
     let mut protocols: BTreeMap<(String, String), String> = BTreeMap::new();
-    let started = Instant::now();
+    let (started, steal0) = (Instant::now(), host_steal());
     for rep in 0..scale.reps {
         for (n, figure) in ["decode"].iter().chain(FIGURES.iter()).enumerate() {
             if !selected("BENCH_ONLY", figure) {
@@ -132,7 +132,8 @@ fn parent() {
             }
         }
     }
-    report(scale, &results, &protocols, started.elapsed());
+    let steal = host_steal().zip(steal0).map(|((s1, t1), (s0, t0))| (s1 - s0) / (t1 - t0).max(1.0));
+    report(scale, &results, &protocols, started.elapsed(), steal);
 }
 
 /// Whether a comma-separated list in `var` (all when unset) names `item`.
@@ -162,6 +163,7 @@ fn report(
     results: &BTreeMap<(String, String), Vec<Value>>,
     protocols: &BTreeMap<(String, String), String>,
     elapsed: Duration,
+    steal: Option<f64>,
 ) {
     let get = |figure: &str, client: &str, field: &str| {
         results.get(&(figure.to_owned(), client.to_owned())).map_or((f64::NAN, f64::NAN), |v| median(v, field))
@@ -177,13 +179,17 @@ fn report(
     };
     line(format!(
         "Scale: {} Pods in pages of {PAGE}, {} watch events in 16 KiB chunks, {} requests per figure, {} watches; \
-         medians of {} repetitions (± is half the max-min spread over the median); run took {:.0} s.",
+         medians of {} repetitions (± is half the max-min spread over the median); run took {:.0} s{}.",
         scale.pods,
         scale.events,
         scale.requests,
         scale.watches,
         scale.reps,
-        elapsed.as_secs_f64()
+        elapsed.as_secs_f64(),
+        steal.map_or(String::new(), |s| format!(
+            ", during which the virtual machine's host took {:.1}% of the CPU time as steal (/proc/stat)",
+            s * 100.0
+        ))
     ));
     line(String::new());
     line("| figure | ours, transport-hyper | ours, transport-asyncstd | kube-rs 5 |".into());
@@ -512,6 +518,16 @@ impl StoreFigure {
             })),
         }
     }
+}
+
+/// The machine's steal time and all its CPU time so far, in clock ticks (`/proc/stat`), if it
+/// says: on a virtual machine, steal is time the host gave to others while this one was ready to
+/// run, which stretches every figure's wall time and is why repetitions spread.
+fn host_steal() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<f64> = stat.lines().next()?.split_whitespace().skip(1).map_while(|t| t.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal ...
+    Some((*ticks.get(7)?, ticks.iter().take(8).sum()))
 }
 
 /// CPU time (user and system, all threads) this process has used, in seconds.
