@@ -404,7 +404,7 @@ impl<K> WatchDecoder<K> {
             self.start = 0;
         }
         // The unterminated line after this chunk; only its end is searched for a newline.
-        let last_newline = chunk.iter().rposition(|&b| b == b'\n');
+        let last_newline = rfind_newline(chunk);
         let tail = match last_newline {
             Some(nl) => chunk.len() - nl - 1,
             None => self.partial.saturating_add(chunk.len()),
@@ -582,6 +582,25 @@ fn trim(buf: &[u8], mut b: usize, mut e: usize) -> (usize, usize) {
     (b, e)
 }
 
+/// Finds the last `\n`, eight bytes at a time. (The exact zero-byte test: the one in
+/// [`find_newline`] may also flag a byte above a newline, harmless when searching forwards.)
+fn rfind_newline(hay: &[u8]) -> Option<usize> {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const NL: u64 = 0x0101_0101_0101_0101 * b'\n' as u64;
+    let mut words = hay.rchunks_exact(8);
+    let mut end = hay.len();
+    for c in &mut words {
+        end -= 8;
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) ^ NL;
+        // The high bit of each byte of `found` is set exactly where `w`'s byte is zero.
+        let found = !(((w & LOW7).wrapping_add(LOW7)) | w | LOW7);
+        if found != 0 {
+            return Some(end + 7 - (found.leading_zeros() / 8) as usize);
+        }
+    }
+    words.remainder().iter().rposition(|&b| b == b'\n')
+}
+
 /// Finds the first `\n`, eight bytes at a time.
 fn find_newline(hay: &[u8]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
@@ -716,5 +735,28 @@ mod tests {
             assert_eq!(find_newline(&vec![b'y'; len]), None);
         }
         assert_eq!(find_newline(&[0x8a, 0x0a]), Some(1));
+    }
+
+    #[test]
+    fn newline_search_backwards() {
+        for len in 0..40 {
+            for at in 0..len {
+                for other in 0..len {
+                    let mut v = vec![b'x'; len];
+                    v[at] = b'\n';
+                    v[other] = b'\n';
+                    assert_eq!(rfind_newline(&v), Some(at.max(other)), "{v:?}");
+                }
+                // A byte just above a newline that its borrow would turn into a false match
+                // (0x0b ^ 0x0a == 0x01), and bytes with the high bit set.
+                let mut v = vec![0x8a; len];
+                v[at] = b'\n';
+                if at + 1 < len {
+                    v[at + 1] = 0x0b;
+                }
+                assert_eq!(rfind_newline(&v), Some(at), "{v:?}");
+            }
+            assert_eq!(rfind_newline(&vec![b'y'; len]), None);
+        }
     }
 }
