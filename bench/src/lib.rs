@@ -102,7 +102,8 @@ impl Scale {
     };
 
     /// `BENCH_SCALE=small` for the small run, else the full one; `BENCH_REPS` overrides the
-    /// repetitions.
+    /// repetitions, `BENCH_EVENTS` the watch events (two runs that differ only in it give the
+    /// cost per event without the start-up's, as under a profiler that counts instructions).
     pub fn from_env() -> Scale {
         let mut scale = match std::env::var("BENCH_SCALE").as_deref() {
             Ok("small") => Scale::SMALL,
@@ -110,6 +111,9 @@ impl Scale {
         };
         if let Some(reps) = std::env::var("BENCH_REPS").ok().and_then(|r| r.parse().ok()) {
             scale.reps = reps;
+        }
+        if let Some(events) = std::env::var("BENCH_EVENTS").ok().and_then(|r| r.parse().ok()) {
+            scale.events = events;
         }
         scale
     }
