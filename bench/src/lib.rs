@@ -102,8 +102,9 @@ impl Scale {
     };
 
     /// `BENCH_SCALE=small` for the small run, else the full one; `BENCH_REPS` overrides the
-    /// repetitions, `BENCH_EVENTS` the watch events (two runs that differ only in it give the
-    /// cost per event without the start-up's, as under a profiler that counts instructions).
+    /// repetitions, `BENCH_EVENTS` the watch events and `BENCH_REQUESTS` the requests per
+    /// small-request figure (two runs that differ only in one of them give the cost per event
+    /// or per request without the start-up's, as under a profiler that counts instructions).
     pub fn from_env() -> Scale {
         let mut scale = match std::env::var("BENCH_SCALE").as_deref() {
             Ok("small") => Scale::SMALL,
@@ -114,6 +115,9 @@ impl Scale {
         }
         if let Some(events) = std::env::var("BENCH_EVENTS").ok().and_then(|r| r.parse().ok()) {
             scale.events = events;
+        }
+        if let Some(requests) = std::env::var("BENCH_REQUESTS").ok().and_then(|r| r.parse().ok()) {
+            scale.requests = requests;
         }
         scale
     }

@@ -323,23 +323,43 @@ impl ChunkedDecoder {
     /// Decodes what it can of `input`, appending the data to `out` and advancing `input` past
     /// what it used. Returns whether the body has ended (then `input` holds what follows it).
     pub fn decode(&mut self, input: &mut &[u8], out: &mut Vec<u8>) -> Result<bool, Http1Error> {
+        while let Some(data) = self.next_data(input)? {
+            out.extend_from_slice(data);
+        }
+        Ok(self.is_done())
+    }
+
+    /// The next piece of data in `input`, without copying it: the framing before it is read
+    /// and `input` advanced past both. `None` when `input` is used up or the body has ended
+    /// ([`is_done`](Self::is_done); then `input` holds what follows it).
+    ///
+    /// ```
+    /// use kube_proto::http1::ChunkedDecoder;
+    ///
+    /// let mut decoder = ChunkedDecoder::new();
+    /// let mut input = &b"5\r\nhello\r\n0\r\n\r\n"[..];
+    /// assert_eq!(decoder.next_data(&mut input).unwrap(), Some(&b"hello"[..]));
+    /// assert_eq!(decoder.next_data(&mut input).unwrap(), None);
+    /// assert!(decoder.is_done());
+    /// ```
+    pub fn next_data<'a>(&mut self, input: &mut &'a [u8]) -> Result<Option<&'a [u8]>, Http1Error> {
         while let Some((&byte, rest)) = input.split_first() {
             match self.state {
-                ChunkState::Done => return Ok(true),
+                ChunkState::Done => return Ok(None),
                 ChunkState::Data(remaining) => {
                     let take = usize::try_from(remaining).unwrap_or(usize::MAX).min(input.len());
-                    out.extend_from_slice(&input[..take]);
-                    *input = &input[take..];
+                    let (data, after) = input.split_at(take);
+                    *input = after;
                     let left = remaining - take as u64;
                     self.state = if left == 0 { ChunkState::DataCr } else { ChunkState::Data(left) };
-                    continue;
+                    return Ok(Some(data));
                 }
                 _ => {}
             }
             *input = rest;
             self.state = self.step(byte)?;
         }
-        Ok(self.is_done())
+        Ok(None)
     }
 
     /// One byte of framing.

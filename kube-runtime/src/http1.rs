@@ -1,19 +1,25 @@
-//! The client side of an HTTP/1.1 protocol upgrade over any futures-io connection, for
-//! transports whose HTTP library cannot hand a connection back after `101 Switching
-//! Protocols` (async-h1, say).
+//! HTTP/1.1 exchanges over any futures-io connection, with the core's codec
+//! ([`kube_proto::http1`]), for transports that speak HTTP/1.1 themselves.
 //!
-//! [`upgrade`] writes the request ([`kube_proto::http1::encode_request`]), reads the answer's
-//! head with the core's parser, and answers an [`Upgraded`]: on `101`, the connection itself,
-//! the bytes read past the head served first ([`Prefixed`]); otherwise the refusal with its
-//! body, read as its head says (`Content-Length`, chunked or to the close), at most
-//! [`MAX_REFUSED_BODY`] bytes. The transport makes the connection (TCP, proxy tunnel, TLS) and
-//! bounds the whole exchange by its read timeout; the stream has no timeout.
+//! - [`send`] writes a request and reads the answer's head; the body is a [`Body`], which reads
+//!   the connection and undoes the framing the head names (`Content-Length`, chunked or to the
+//!   close) in the buffer it read into, without copying, and ends where the body does. With
+//!   the pool's [`Checkout`](crate::pool::Checkout) and
+//!   [`BodyReader`](crate::pool::BodyReader) around them, the connection goes back to the pool
+//!   at the body's end.
+//! - [`upgrade`] is the protocol upgrade of exec, attach and port-forward: on `101`, the
+//!   connection itself, the bytes read past the head served first ([`Prefixed`]); otherwise the
+//!   refusal with its body, at most [`MAX_REFUSED_BODY`] bytes. The stream has no timeout.
+//!
+//! The transport makes the connection (TCP, proxy tunnel, TLS) and bounds the exchange by its
+//! timeouts.
 
+use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
-use futures_util::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use futures_util::io::{AsyncBufRead, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use http::{Method, StatusCode};
 use kube_proto::http1::{BodyLength, ChunkedDecoder, Http1Error, ResponseHead, Status};
 
@@ -40,97 +46,276 @@ where
     conn.write_all(&bytes).await.map_err(|e| io_error(origin, &e, "sending the upgrade request"))?;
     conn.flush().await.map_err(|e| io_error(origin, &e, "sending the upgrade request"))?;
 
-    let mut received = Vec::with_capacity(READ_SIZE);
-    let head = loop {
-        match kube_proto::http1::parse_response_head(&received).map_err(invalid)? {
-            Status::Complete(head)
-                if head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS =>
-            {
-                received.drain(..head.length);
+    let mut received = ReadBuf::new();
+    let head = read_head(&mut conn, &mut received, origin, "reading the answer to the upgrade request").await?;
+    if head.status == StatusCode::SWITCHING_PROTOCOLS {
+        let stream = UpgradedStream::new(Prefixed::new(received.unread().to_vec(), conn));
+        return Ok(Upgraded::Switched { headers: head.headers, stream });
+    }
+    let length = head.body_length(head_request).map_err(invalid)?;
+    let body = read_refused_body(&mut conn, received, length, origin).await?;
+    let ResponseHead { status, headers, .. } = head;
+    Ok(Upgraded::Refused { status, headers, body })
+}
+
+/// Sends a request (as [`kube_proto::http1::encode_request`] writes it) on `conn` and reads
+/// the head of the answer: the head, and the body as a reader of `conn` that undoes the
+/// framing the head names (`Content-Length`, chunked or to the close) and ends where the body
+/// does. `head_request`: the request was `HEAD` (its answer has no body). `origin` (scheme,
+/// host and port) names the server in errors.
+///
+/// Interim answers (1xx but `101`) are skipped; a `101` is answered as it is, with an empty
+/// body. A connection that closes before a whole head is [`TransportError::Closed`]; a head
+/// that is not HTTP/1.x, is malformed or frames its body ambiguously is
+/// [`TransportError::Other`]. The transport bounds the exchange by its timeouts (the pool's
+/// [`Checkout`](crate::pool::Checkout)).
+pub async fn send<C>(
+    mut conn: C,
+    request: &[u8],
+    head_request: bool,
+    origin: &str,
+) -> Result<(ResponseHead, Body<C>), TransportError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    conn.write_all(request).await.map_err(|e| io_error(origin, &e, "sending the request"))?;
+    conn.flush().await.map_err(|e| io_error(origin, &e, "sending the request"))?;
+    let mut received = ReadBuf::new();
+    let head = read_head(&mut conn, &mut received, origin, "reading the response").await?;
+    let length = match head.body_length(head_request) {
+        _ if head.status == StatusCode::SWITCHING_PROTOCOLS => BodyLength::Empty,
+        Ok(length) => length,
+        Err(e) => return Err(TransportError::Other(format!("{origin}: {e}"))),
+    };
+    Ok((head, Body::new(conn, received, length)))
+}
+
+/// Reads the head of the final answer (interim 1xx but `101` skipped) into `received`, which
+/// then holds what was read past it.
+async fn read_head<C: AsyncRead + Unpin>(
+    conn: &mut C,
+    received: &mut ReadBuf,
+    origin: &str,
+    doing: &str,
+) -> Result<ResponseHead, TransportError> {
+    loop {
+        match kube_proto::http1::parse_response_head(received.unread())
+            .map_err(|e| TransportError::Other(format!("{origin}: {e}")))?
+        {
+            Status::Complete(head) => {
+                received.pos += head.length;
+                if !head.status.is_informational() || head.status == StatusCode::SWITCHING_PROTOCOLS {
+                    return Ok(head);
+                }
             }
-            Status::Complete(head) => break head,
             Status::Partial => {
-                if read_more(&mut conn, &mut received, origin).await? == 0 {
+                let n = poll_fn(|cx| received.poll_fill(cx, conn)).await.map_err(|e| io_error(origin, &e, doing))?;
+                if n == 0 {
                     return Err(TransportError::Closed(format!(
                         "{origin}: the connection closed before a whole response head arrived"
                     )));
                 }
             }
         }
-    };
-    let after_head = received.split_off(head.length);
-    if head.status == StatusCode::SWITCHING_PROTOCOLS {
-        let stream = UpgradedStream::new(Prefixed::new(after_head, conn));
-        return Ok(Upgraded::Switched { headers: head.headers, stream });
     }
-    let length = head.body_length(head_request).map_err(invalid)?;
-    let body = read_refused_body(&mut conn, after_head, length, origin).await?;
-    let ResponseHead { status, headers, .. } = head;
-    Ok(Upgraded::Refused { status, headers, body })
 }
 
-/// Reads up to [`READ_SIZE`] more bytes onto `received`; how many (0 at the end).
-async fn read_more<C: AsyncRead + Unpin>(
-    conn: &mut C,
-    received: &mut Vec<u8>,
-    origin: &str,
-) -> Result<usize, TransportError> {
-    let start = received.len();
-    received.resize(start + READ_SIZE, 0);
-    let n = conn.read(&mut received[start..]).await;
-    received.truncate(start + *n.as_ref().unwrap_or(&0));
-    n.map_err(|e| io_error(origin, &e, "reading the answer to the upgrade request"))
+/// Bytes read from a connection: `data[pos..end]` are read and not used yet. `data` is
+/// initialized throughout (zeroed once), so that reads go straight into it.
+struct ReadBuf {
+    data: Vec<u8>,
+    pos: usize,
+    end: usize,
+}
+
+impl ReadBuf {
+    fn new() -> ReadBuf {
+        ReadBuf { data: vec![0; READ_SIZE], pos: 0, end: 0 }
+    }
+
+    fn unread(&self) -> &[u8] {
+        &self.data[self.pos..self.end]
+    }
+
+    /// Reads more after what is unread (moved to the front, or the buffer grown, when there is
+    /// no room after it); how many bytes (0 at the end of the stream).
+    fn poll_fill<C: AsyncRead + Unpin>(&mut self, cx: &mut Context<'_>, conn: &mut C) -> Poll<io::Result<usize>> {
+        if self.pos == self.end {
+            self.pos = 0;
+            self.end = 0;
+        } else if self.end == self.data.len() {
+            if self.pos > 0 {
+                self.data.copy_within(self.pos..self.end, 0);
+                self.end -= self.pos;
+                self.pos = 0;
+            } else {
+                // A head longer than the buffer: the parser bounds it.
+                self.data.resize(self.data.len() * 2, 0);
+            }
+        }
+        let n = ready!(Pin::new(conn).poll_read(cx, &mut self.data[self.end..]))?;
+        self.end += n;
+        Poll::Ready(Ok(n))
+    }
+}
+
+/// How a response body is delimited, and how much of it is left.
+#[derive(Debug)]
+enum Framing {
+    /// This many bytes are left.
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    UntilClose,
+}
+
+/// The body of a response read by [`send`]: the connection, read through and undone of the
+/// body's framing, served from one buffer without copying. It ends (reads 0 bytes) where the
+/// body does; a connection that closes before is an [`io::ErrorKind::UnexpectedEof`] error,
+/// malformed chunked framing an [`io::ErrorKind::InvalidData`] one (wrap it in the pool's
+/// [`BodyReader`](crate::pool::BodyReader) for errors that name the server).
+pub struct Body<C> {
+    conn: C,
+    buf: ReadBuf,
+    framing: Framing,
+    /// The body's bytes in `buf` that are ready to be read.
+    data: std::ops::Range<usize>,
+    /// The length of a body delimited by `Content-Length`.
+    content_length: Option<u64>,
+    /// The body runs until the connection closes.
+    until_close: bool,
+}
+
+impl<C> std::fmt::Debug for Body<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Body")
+            .field("framing", &self.framing)
+            .field("buffered", &self.data.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> Body<C> {
+    /// The body delimited as `length` says, `buf` holding what was read past the head.
+    fn new(conn: C, buf: ReadBuf, length: BodyLength) -> Body<C> {
+        let framing = match length {
+            BodyLength::Empty => Framing::Length(0),
+            BodyLength::Length(n) => Framing::Length(n),
+            BodyLength::Chunked => Framing::Chunked(ChunkedDecoder::new()),
+            BodyLength::UntilClose => Framing::UntilClose,
+        };
+        let content_length = match length {
+            BodyLength::Length(n) => Some(n),
+            _ => None,
+        };
+        let until_close = length == BodyLength::UntilClose;
+        Body { conn, buf, framing, data: 0..0, content_length, until_close }
+    }
+
+    /// The body's length when a `Content-Length` delimits it.
+    pub fn content_length(&self) -> Option<u64> {
+        self.content_length
+    }
+
+    /// Whether the body runs until the connection closes (then the connection cannot carry
+    /// another request).
+    pub fn ends_with_close(&self) -> bool {
+        self.until_close
+    }
+
+    /// Whether the body has been read whole.
+    pub fn is_done(&self) -> bool {
+        self.data.is_empty()
+            && match &self.framing {
+                Framing::Length(left) => *left == 0,
+                Framing::Chunked(decoder) => decoder.is_done(),
+                Framing::UntilClose => false,
+            }
+    }
+
+    /// The next of the body's bytes in the buffer, if any, as `data`.
+    fn take_buffered(&mut self) -> io::Result<()> {
+        let unread = &self.buf.data[self.buf.pos..self.buf.end];
+        let (skip, len) = match &mut self.framing {
+            Framing::Length(left) => {
+                let len = usize::try_from(*left).unwrap_or(usize::MAX).min(unread.len());
+                *left -= len as u64;
+                (0, len)
+            }
+            Framing::UntilClose => (0, unread.len()),
+            Framing::Chunked(decoder) => {
+                let mut input = unread;
+                let data = decoder.next_data(&mut input).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                let used = unread.len() - input.len();
+                match data {
+                    Some(data) => (used - data.len(), data.len()),
+                    None => (used, 0),
+                }
+            }
+        };
+        let start = self.buf.pos + skip;
+        self.data = start..start + len;
+        self.buf.pos = start + len;
+        Ok(())
+    }
+}
+
+impl<C: AsyncRead + Unpin> AsyncBufRead for Body<C> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        while this.data.is_empty() && !this.is_done() {
+            this.take_buffered()?;
+            if !this.data.is_empty() || this.is_done() {
+                break;
+            }
+            // Everything read has been used: read more.
+            if ready!(this.buf.poll_fill(cx, &mut this.conn))? == 0 {
+                if matches!(this.framing, Framing::UntilClose) {
+                    this.framing = Framing::Length(0);
+                    break;
+                }
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the connection closed in the middle of the response body",
+                )));
+            }
+        }
+        Poll::Ready(Ok(&this.buf.data[this.data.clone()]))
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        let this = self.get_mut();
+        this.data.start = (this.data.start + amt).min(this.data.end);
+    }
+}
+
+impl<C: AsyncRead + Unpin> AsyncRead for Body<C> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let available = ready!(self.as_mut().poll_fill_buf(cx))?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(n))
+    }
 }
 
 /// The body of a refusal, at most [`MAX_REFUSED_BODY`] bytes of it: `received` holds what was
 /// read past the head.
 async fn read_refused_body<C: AsyncRead + Unpin>(
     conn: &mut C,
-    mut received: Vec<u8>,
+    received: ReadBuf,
     length: BodyLength,
     origin: &str,
 ) -> Result<Vec<u8>, TransportError> {
-    let cut = |what: &str| TransportError::Closed(format!("{origin}: the connection closed in the middle of {what}"));
-    match length {
-        BodyLength::Empty => Ok(Vec::new()),
-        BodyLength::Length(n) => {
-            let want = usize::try_from(n).unwrap_or(usize::MAX).min(MAX_REFUSED_BODY);
-            while received.len() < want {
-                if read_more(conn, &mut received, origin).await? == 0 {
-                    return Err(cut("the answer's body"));
-                }
-            }
-            received.truncate(want);
-            Ok(received)
+    let body = Body::new(conn, received, length);
+    let mut out = Vec::new();
+    body.take(MAX_REFUSED_BODY as u64).read_to_end(&mut out).await.map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            TransportError::Closed(format!("{origin}: the connection closed in the middle of the answer's body"))
         }
-        BodyLength::UntilClose => {
-            while received.len() < MAX_REFUSED_BODY {
-                if read_more(conn, &mut received, origin).await? == 0 {
-                    break;
-                }
-            }
-            received.truncate(MAX_REFUSED_BODY);
-            Ok(received)
-        }
-        BodyLength::Chunked => {
-            let mut decoder = ChunkedDecoder::new();
-            let mut body = Vec::new();
-            loop {
-                let mut input = &received[..];
-                let done = decoder
-                    .decode(&mut input, &mut body)
-                    .map_err(|e| TransportError::Other(format!("{origin}: {e}")))?;
-                if done || body.len() >= MAX_REFUSED_BODY {
-                    body.truncate(MAX_REFUSED_BODY);
-                    return Ok(body);
-                }
-                received.clear();
-                if read_more(conn, &mut received, origin).await? == 0 {
-                    return Err(cut("the answer's chunked body"));
-                }
-            }
-        }
-    }
+        io::ErrorKind::InvalidData => TransportError::Other(format!("{origin}: {e}")),
+        _ => io_error(origin, &e, "reading the answer to the upgrade request"),
+    })?;
+    Ok(out)
 }
 
 /// An I/O error of the exchange as a [`TransportError`]: the one it carries, if any (as the
@@ -359,5 +544,121 @@ mod tests {
         let mut all = Vec::new();
         futures_executor::block_on(p.read_to_end(&mut all)).unwrap();
         assert_eq!(all, b"abcdef");
+    }
+
+    /// `send`'s answer to a GET from `script` in reads of `piece` bytes: the status, the body
+    /// read with `fill_buf`/`consume` in steps of at most `step` bytes, and what is left unread
+    /// on the connection.
+    fn exchange(script: &[u8], piece: usize, step: usize) -> Result<(u16, Vec<u8>, Body<Scripted>), TransportError> {
+        let conn = Scripted { input: Cursor::new(script.to_vec()), piece, written: Default::default() };
+        futures_executor::block_on(async {
+            let (head, mut body) = send(conn, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n", false, "https://x:6443").await?;
+            let mut out = Vec::new();
+            loop {
+                let available = futures_util::io::AsyncBufReadExt::fill_buf(&mut body)
+                    .await
+                    .map_err(|e| TransportError::Closed(format!("{:?}: {e}", e.kind())))?;
+                if available.is_empty() {
+                    break;
+                }
+                let n = available.len().min(step);
+                out.extend_from_slice(&available[..n]);
+                Pin::new(&mut body).consume(n);
+            }
+            Ok((head.status.as_u16(), out, body))
+        })
+    }
+
+    fn chunked(head: &str, data: &[u8], sizes: usize) -> Vec<u8> {
+        let mut out = format!("{head}Transfer-Encoding: chunked\r\n\r\n").into_bytes();
+        for part in data.chunks(sizes) {
+            out.extend_from_slice(format!("{:x};ext=1\r\n", part.len()).as_bytes());
+            out.extend_from_slice(part);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\ntrailer: 1\r\n\r\n");
+        out
+    }
+
+    #[test]
+    fn bodies_are_undone_of_their_framing_in_any_chunking() {
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let mut by_length =
+            format!("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", data.len())
+                .into_bytes();
+        by_length.extend_from_slice(&data);
+        let mut to_close = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+        to_close.extend_from_slice(&data);
+        let scripts = [
+            by_length,
+            chunked("HTTP/1.1 200 OK\r\n", &data, 3000),
+            chunked("HTTP/1.1 200 OK\r\n", &data, 1),
+            to_close,
+        ];
+        for (i, script) in scripts.iter().enumerate() {
+            for piece in [1, 7, 4096, 1 << 20] {
+                for step in [1, 1000, usize::MAX] {
+                    let (status, body, rest) = exchange(script, piece, step).unwrap();
+                    assert_eq!((status, body.len()), (200, data.len()), "script {i}, piece {piece}, step {step}");
+                    assert!(body == data, "script {i}, piece {piece}, step {step}");
+                    assert!(rest.is_done());
+                    assert_eq!(rest.ends_with_close(), i == 3);
+                    assert_eq!(rest.content_length(), (i == 0).then_some(data.len() as u64));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_ends_where_its_framing_says_and_what_follows_stays_unread() {
+        let (_, body, rest) = exchange(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1", 64, 64).unwrap();
+        assert_eq!((body.as_slice(), rest.buf.unread()), (&b"hello"[..], &b"HTTP/1.1"[..]));
+        let mut script = chunked("HTTP/1.1 200 OK\r\n", b"hello", 2);
+        script.extend_from_slice(b"next");
+        let (_, body, rest) = exchange(&script, 64, 64).unwrap();
+        assert_eq!((body.as_slice(), rest.buf.unread()), (&b"hello"[..], &b"next"[..]));
+        for empty in ["HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"] {
+            let (_, body, rest) = exchange(empty.as_bytes(), 64, 64).unwrap();
+            assert!(body.is_empty() && rest.is_done(), "{empty}");
+        }
+    }
+
+    #[test]
+    fn heads_longer_than_the_buffer_are_read() {
+        let mut script = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..200 {
+            script.extend_from_slice(format!("x-header-{i}: {}\r\n", "v".repeat(100)).as_bytes());
+        }
+        script.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
+        assert!(script.len() > 2 * READ_SIZE);
+        for piece in [1, 100, 1 << 20] {
+            assert_eq!(exchange(&script, piece, 64).unwrap().1, b"ok");
+        }
+    }
+
+    #[test]
+    fn cut_and_malformed_bodies_are_errors() {
+        let cut = exchange(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", 3, 64).unwrap_err();
+        assert!(matches!(&cut, TransportError::Closed(m) if m.starts_with("UnexpectedEof")), "{cut:?}");
+        let cut = exchange(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", 3, 64).unwrap_err();
+        assert!(matches!(&cut, TransportError::Closed(m) if m.starts_with("UnexpectedEof")), "{cut:?}");
+        let bad = exchange(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 3, 64).unwrap_err();
+        assert!(matches!(&bad, TransportError::Closed(m) if m.starts_with("InvalidData")), "{bad:?}");
+        let ambiguous =
+            exchange(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nok", 64, 64).unwrap_err();
+        assert!(matches!(&ambiguous, TransportError::Other(m) if m.contains("x:6443")), "{ambiguous:?}");
+        let none = exchange(b"HTTP/1.1 200 O", 64, 64).unwrap_err();
+        assert!(matches!(&none, TransportError::Closed(m) if m.contains("x:6443")), "{none:?}");
+    }
+
+    #[test]
+    fn the_answer_to_head_has_no_body() {
+        let conn = Scripted {
+            input: Cursor::new(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".to_vec()),
+            piece: 64,
+            written: Default::default(),
+        };
+        let (_, body) = futures_executor::block_on(send(conn, b"HEAD / HTTP/1.1\r\n\r\n", true, "x")).unwrap();
+        assert!(body.is_done() && body.content_length().is_none());
     }
 }

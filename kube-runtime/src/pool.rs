@@ -1,5 +1,5 @@
-//! An HTTP/1.1 keep-alive connection pool and I/O timeouts, for transports whose HTTP library
-//! has neither (async-h1, say). It is executor-agnostic: connections are anything with the
+//! An HTTP/1.1 keep-alive connection pool and I/O timeouts, for transports that speak HTTP/1.1
+//! themselves ([`crate::http1::send`]) or through a library that has neither. It is executor-agnostic: connections are anything with the
 //! `futures-io` traits, and time comes from a [`Timer`] the transport implements.
 //!
 //! A request takes a connection with [`Pool::take`] (or makes a new one) and lends it to the
@@ -74,12 +74,6 @@ impl PoolKey {
     pub fn origin(&self) -> String {
         format!("{}://{}:{}", self.scheme(), self.host, self.port)
     }
-}
-
-/// Whether an HTTP/1.1 response has no body whatever its headers say: the answer to `HEAD`,
-/// 1xx, 204 and 304, or a `Content-Length: 0` that is not chunked.
-pub fn response_has_no_body(head_only: bool, status: u16, chunked: bool, length: Option<u64>) -> bool {
-    head_only || (100..200).contains(&status) || status == 204 || status == 304 || (!chunked && length == Some(0))
 }
 
 /// The transport error an I/O error carries, if it carries one (as those of this module do).

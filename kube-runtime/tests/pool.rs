@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use futures_util::io::{AsyncBufRead, AsyncRead, AsyncWrite, Cursor};
-use kube_runtime::pool::{Pool, PoolKey, Timer, response_has_no_body, transport_error};
+use kube_runtime::pool::{Pool, PoolKey, Timer, transport_error};
 use kube_runtime::transport::TransportError;
 
 /// One direction of a duplex connection.
@@ -524,16 +524,4 @@ fn pool_keys_default_the_port_and_refuse_other_schemes() {
     );
     assert!(matches!(PoolKey::new("https", Some(""), None), Err(TransportError::Other(_))));
     assert!(matches!(PoolKey::new("https", None, None), Err(TransportError::Other(_))));
-}
-
-#[test]
-fn responses_to_head_1xx_204_304_and_empty_lengths_have_no_body() {
-    assert!(response_has_no_body(true, 200, false, Some(10)));
-    for status in [100, 101, 204, 304] {
-        assert!(response_has_no_body(false, status, false, None), "{status}");
-    }
-    assert!(response_has_no_body(false, 200, false, Some(0)));
-    assert!(!response_has_no_body(false, 200, true, Some(0)), "chunked wins over Content-Length");
-    assert!(!response_has_no_body(false, 200, false, Some(1)));
-    assert!(!response_has_no_body(false, 200, false, None));
 }

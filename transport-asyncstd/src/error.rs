@@ -1,7 +1,8 @@
-//! Errors from async-std, rustls, async-h1 and surf as typed [`TransportError`]s.
+//! Errors from async-std, rustls and surf as typed [`TransportError`]s.
 //!
-//! A [`TransportError`] made below async-h1 travels up inside an [`io::Error`] and, above it,
-//! inside an [`http_types::Error`]; these helpers find it again. Messages name the server
+//! A [`TransportError`] made while a response body is read travels up inside an [`io::Error`],
+//! and one made by the exchange inside surf's [`http_types::Error`]; these helpers find it
+//! again. Messages name the server
 //! (scheme, host and port) and never a header, a path or user info.
 
 use std::io;
@@ -29,32 +30,6 @@ pub(crate) fn handshake(origin: &str, e: io::Error) -> TransportError {
             message: format!("the connection failed during the handshake: {e}"),
         },
     }
-}
-
-/// An error while the request was written or the response head read; `read_any`: whether any
-/// byte of a response had arrived.
-pub(crate) fn exchange(origin: &str, e: &http_types::Error, read_any: bool) -> TransportError {
-    if let Some(t) = e.downcast_ref::<TransportError>() {
-        return t.clone();
-    }
-    if let Some(io) = e.downcast_ref::<io::Error>() {
-        if let Some(t) = carried(io) {
-            return t;
-        }
-        if let Some(cause) = tls_cause(io) {
-            // A client certificate rejected by the server shows here, as an alert on the first
-            // read after a TLS 1.3 handshake.
-            return TransportError::Tls { url: origin.to_owned(), message: kube_runtime::tls::describe_error(cause) };
-        }
-        return TransportError::Closed(format!("{origin}: {io}"));
-    }
-    // async-h1's own complaints: the connection ended before a whole head ("connection
-    // closed", "empty response"), or the head is not HTTP/1.1.
-    let message = e.to_string();
-    if !read_any || message == "connection closed" || message == "empty response" {
-        return TransportError::Closed(format!("{origin}: the connection closed before a whole response head arrived"));
-    }
-    TransportError::Other(format!("{origin}: invalid HTTP/1.1 response: {message}"))
 }
 
 /// The transport error a response body's I/O error stands for.

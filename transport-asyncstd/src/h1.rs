@@ -1,6 +1,7 @@
-//! [`H1Client`]: surf's pluggable backend, an [`http_client::HttpClient`] over async-h1, async-std's
-//! `TcpStream` and futures-rustls (rustls 0.23, ring), with a keep-alive pool and an HTTP
-//! `CONNECT` proxy tunnel (the core's [`kube_proto::proxy`] codec and rules).
+//! [`H1Client`]: surf's pluggable backend, an [`http_client::HttpClient`] that speaks HTTP/1.1
+//! with the core's codec ([`kube_runtime::http1::send`]) over async-std's `TcpStream` and
+//! futures-rustls (rustls 0.23, ring), with a keep-alive pool and an HTTP `CONNECT` proxy tunnel
+//! (the core's [`kube_proto::proxy`] codec and rules).
 
 use std::io;
 use std::pin::Pin;
@@ -15,12 +16,12 @@ use futures_rustls::client::TlsStream;
 use futures_util::future::BoxFuture;
 use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
 use http_client::{Error as HttpError, Request, Response};
-use http_types::headers::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http_types::headers::{CONNECTION, CONTENT_TYPE};
 use http_types::{Body, Method, StatusCode};
 use kube_proto::config::{Config, Identity};
 use kube_proto::proxy::{ConnectProxy, ProxyRules, Status};
 use kube_runtime::Upgraded;
-use kube_runtime::pool::{self, PoolKey, response_has_no_body};
+use kube_runtime::pool::{self, PoolKey};
 use kube_runtime::transport::{TransportError, tunnel_error};
 
 use crate::error;
@@ -139,7 +140,7 @@ struct Connections {
     pool: Arc<Pool>,
 }
 
-/// surf's backend: HTTP/1.1 over async-h1 with rustls from [`kube_runtime::tls`].
+/// surf's backend: HTTP/1.1 with rustls from [`kube_runtime::tls`].
 pub(crate) struct H1Client {
     connections: RwLock<Arc<Connections>>,
     /// The configuration, to rebuild the TLS settings with another client certificate.
@@ -182,7 +183,7 @@ impl H1Client {
 
     /// TLS settings from `config` and an empty pool.
     fn connections_for(config: &Config, settings: &Settings) -> Result<Connections, TransportError> {
-        // async-h1 speaks HTTP/1.1 only: offer nothing else in ALPN.
+        // HTTP/1.1 only: offer nothing else in ALPN.
         let tls = kube_runtime::tls::client_config(config, &[b"http/1.1"])?;
         let pool = Pool::new(settings.pool_max_idle_per_host, settings.pool_idle_timeout, Arc::new(AsyncIoTimer));
         Ok(Connections { tls: TlsConnector::from(Arc::new(tls)), pool: Arc::new(pool) })
@@ -243,14 +244,13 @@ impl H1Client {
         let origin = key.origin();
         let connections = self.connections();
         let pool = &connections.pool;
-        // http-types adds the body's content type (application/octet-stream) to a request
-        // with none whenever its body is replaced: take it out again.
-        let had_content_type = req.header(CONTENT_TYPE).is_some();
-        let mut body = req
+        let body = req
             .take_body()
             .into_bytes()
             .await
             .map_err(|e| TransportError::Other(format!("reading the request body: {e}")))?;
+        let bytes = encode(&req, &body)?;
+        drop(body);
         let head_only = req.method() == Method::Head;
         let close_requested = has_token(req.header(CONNECTION), "close");
         let mut may_reuse = true;
@@ -262,21 +262,14 @@ impl H1Client {
                 None => self.connect(&connections.tls, &key).await?,
             };
             let (stream, exchange) = pool.checkout(key.clone(), conn, self.settings.io_timeout);
-            let mut attempt = req.clone();
-            // Only a request on a pooled connection may be sent again.
-            attempt.set_body(Body::from_bytes(if reused { body.clone() } else { std::mem::take(&mut body) }));
-            if !had_content_type {
-                attempt.remove_header(CONTENT_TYPE);
-            }
-            match async_h1::connect(stream, attempt).await {
-                Ok(res) => {
-                    let keep_alive = !close_requested && !has_token(res.header(CONNECTION), "close");
-                    return prepare(res, head_only, keep_alive, &key, &exchange);
+            match kube_runtime::http1::send(stream, &bytes, head_only, &origin).await {
+                Ok((head, body)) => {
+                    let keep_alive = !close_requested && !head_says_close(&head.headers);
+                    return Ok(response(head, body, keep_alive, &exchange));
                 }
-                Err(e) => {
-                    let read_any = exchange.read_any();
-                    let error = error::exchange(&origin, &e, read_any);
-                    let stale = reused && !read_any && !matches!(error, TransportError::Timeout(_));
+                Err(error) => {
+                    // Only a request on a pooled connection may be sent again.
+                    let stale = reused && !exchange.read_any() && !matches!(error, TransportError::Timeout(_));
                     if stale {
                         tracing::debug!(server = %origin, "a pooled connection was closed by the server; retrying on a new one");
                         may_reuse = false;
@@ -287,6 +280,67 @@ impl H1Client {
             }
         }
     }
+}
+
+/// The request's bytes, as the core's HTTP/1.1 codec writes them. http-types adds the body's
+/// content type (application/octet-stream) to a request with none when its body is set; a
+/// request without a body sends none.
+fn encode(req: &Request, body: &[u8]) -> Result<Vec<u8>, TransportError> {
+    let invalid = |what: &str| TransportError::Other(format!("the request cannot be sent: {what}"));
+    // The URL is not shown in errors: its user info, if any, is a credential.
+    let mut builder = http::Request::builder()
+        .method(req.method().as_ref())
+        .uri(http::Uri::try_from(req.url().as_str()).map_err(|_| invalid("its URL is not a valid URI"))?);
+    for (name, values) in req.iter() {
+        if name == &CONTENT_TYPE && body.is_empty() {
+            continue;
+        }
+        for value in values.iter() {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+    }
+    let request = builder.body(body).map_err(|e| invalid(&e.to_string()))?;
+    kube_proto::http1::encode_request(&request).map_err(|e| invalid(&e.to_string()))
+}
+
+/// The status and headers of a response exactly as they came, carried in the http-types
+/// response's extensions: http-types cannot hold every valid head (a header value with bytes
+/// above 0x7f, a status code it does not know). [`AsyncStdTransport`](crate::AsyncStdTransport)
+/// answers with this head.
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub(crate) status: http::StatusCode,
+    pub(crate) headers: http::HeaderMap,
+}
+
+/// The response for surf: the head in its extensions ([`Head`]); the body, if any, read from
+/// the connection, checked and releasing it (to the pool when `keep_alive`) at its end.
+fn response(
+    head: kube_proto::http1::ResponseHead,
+    body: kube_runtime::http1::Body<pool::Checkout<Conn>>,
+    keep_alive: bool,
+    exchange: &Exchange,
+) -> Response {
+    let status = head.status.as_u16();
+    // The class of a status http-types does not know: the exact one is in `Head`.
+    let mut res = Response::new(StatusCode::try_from(status).unwrap_or(match status / 100 {
+        1 => StatusCode::Continue,
+        2 => StatusCode::Ok,
+        3 => StatusCode::MultipleChoice,
+        4 => StatusCode::BadRequest,
+        _ => StatusCode::InternalServerError,
+    }));
+    if body.is_done() {
+        exchange.end_without_body(keep_alive);
+        // Returns the connection to the pool (when `keep_alive`).
+        drop(body);
+    } else {
+        let (expected, keep_alive) = (body.content_length(), keep_alive && !body.ends_with_close());
+        let reader = exchange.body_reader(body, expected, keep_alive);
+        res.set_body(Body::from_reader(reader, None));
+    }
+    res.ext_mut().insert(Head { status: head.status, headers: head.headers });
+    res
 }
 
 impl H1Client {
@@ -309,36 +363,12 @@ impl H1Client {
     }
 }
 
-/// Wraps the response body so it is checked, typed and releases the connection to the pool;
-/// handles the responses that have no body.
-fn prepare(
-    mut res: Response,
-    head_only: bool,
-    keep_alive: bool,
-    key: &PoolKey,
-    exchange: &Exchange,
-) -> Result<Response, TransportError> {
-    let status = u16::from(res.status());
-    let chunked = res.header(TRANSFER_ENCODING).is_some_and(|v| v.last().as_str() == "chunked");
-    // async-h1 has already parsed it when present.
-    let length = res.header(CONTENT_LENGTH).and_then(|v| v.last().as_str().trim().parse::<u64>().ok());
-    if response_has_no_body(head_only, status, chunked, length) {
-        exchange.end_without_body(keep_alive);
-        // Drops async-h1's reader, and so returns the connection if async-h1 still held it.
-        drop(res.take_body());
-        return Ok(res);
-    }
-    if !chunked && length.is_none() {
-        // async-h1 reads only Content-Length and chunked bodies; it would report this one
-        // as empty.
-        return Err(TransportError::Other(format!(
-            "{}: the response ({status}) has a body delimited by the connection's close, which async-h1 cannot read",
-            key.origin()
-        )));
-    }
-    let reader = exchange.body_reader(res.take_body(), if chunked { None } else { length }, keep_alive);
-    res.set_body(Body::from_reader(reader, None));
-    Ok(res)
+/// Whether a response head asks to close the connection after it.
+fn head_says_close(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .any(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")))
 }
 
 fn has_token(values: Option<&http_types::headers::HeaderValues>, token: &str) -> bool {

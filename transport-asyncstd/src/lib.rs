@@ -3,12 +3,13 @@
 //!
 //! surf is built with no backend of its own (`default-features = false`): it is handed, through
 //! `surf::Client::with_http_client`, a small `http_client::HttpClient` of this crate that speaks
-//! HTTP/1.1 with async-h1 over async-std's `TcpStream`, and TLS with futures-rustls (rustls 0.23,
+//! HTTP/1.1 with the core's codec ([`kube_runtime::http1::send`]) over async-std's `TcpStream`,
+//! and TLS with futures-rustls (rustls 0.23,
 //! `ring` provider) configured by [`kube_runtime::tls`], the same settings as every rustls-based
 //! transport. surf's own `h1-client-rustls` backend is not used: it pins async-tls and a 2020
 //! rustls with published advisories.
 //!
-//! - **HTTP/1.1 only**: async-h1 has no HTTP/2, so ALPN offers `http/1.1` alone. Concurrent
+//! - **HTTP/1.1 only**: there is no HTTP/2 here, so ALPN offers `http/1.1` alone. Concurrent
 //!   requests (several watches, say) each hold a connection of their own.
 //! - **Connections are reused**: a connection whose response was read to its end (and that
 //!   neither side asked to close) goes back to a pool keyed by scheme, host and port, for
@@ -36,19 +37,21 @@
 //!   written, before the response head, and between body chunks (295 s by default, longer than
 //!   the 290 s server-side timeout of watches).
 //! - **Upgrades** ([`Transport::upgrade`], for exec, attach and port-forward) do not go through
-//!   async-h1, which cannot hand a connection back: each takes a new connection (TCP, proxy
+//!   surf, which cannot hand a connection back: each takes a new connection (TCP, proxy
 //!   tunnel and TLS as above, never a pooled one), and [`kube_runtime::http1::upgrade`] writes
 //!   the request and reads the answer's head with the core's HTTP/1.1 parser, keeping the bytes
 //!   read past it for the stream. The answer (and a refusal's body) must come within the read
 //!   timeout; the upgraded stream has no timeout. [`Transport::send`] refuses a request with
 //!   `Connection: Upgrade` ([`TransportError::Unsupported`]).
+//! - **Responses** are read by the core's HTTP/1.1 parser: bodies delimited by
+//!   `Content-Length`, chunked or by the connection's close (that connection is not reused),
+//!   heads of up to [`kube_proto::http1::MAX_RESPONSE_HEAD`] bytes and
+//!   [`kube_proto::http1::MAX_HEADERS`] headers. The status and headers are handed on exactly as
+//!   they came, including those http-types cannot hold (a status it does not know, a header
+//!   value with bytes above 0x7f). A body is served from the buffer it was read into, undone of
+//!   its chunked framing without a copy.
 //! - Not supported, with a [`TransportError::Unsupported`] error: URL schemes other than `http`
-//!   and `https`. Responses whose body is
-//!   delimited by the connection's close (neither `Content-Length` nor chunked, which the API
-//!   server never sends) fail with [`TransportError::Other`], since async-h1 cannot read them.
-//! - async-h1's other limits: a response head is at most 8 KiB and 128 headers; a status code
-//!   http-types does not know is an error; a response body with no `Content-Type` is reported as
-//!   `application/octet-stream`. `Date` headers async-h1 makes up are left out.
+//!   and `https`.
 //! - Exec credential plugins run with async-process (async-std's process support), with the
 //!   command and result shaping of [`kube_runtime::process`]; timers are async-io's.
 //!
@@ -86,7 +89,6 @@ use futures_core::Stream;
 use futures_io::AsyncBufRead;
 use futures_util::future::BoxFuture;
 use http::header::CONTENT_TYPE;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 pub use kube_proto as proto;
 use kube_proto::config::auth::{ExecOutput, ExecRequest};
 use kube_proto::config::{Config, Identity};
@@ -105,7 +107,7 @@ use crate::h1::{H1Client, Settings};
 /// every idle connection; this keeps up to 128 (each closes after the idle timeout).
 pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 128;
 
-/// A [`Transport`] over surf, async-h1, async-std and rustls. Cloning it is cheap and shares
+/// A [`Transport`] over surf, async-std and rustls. Cloning it is cheap and shares
 /// its connection pool.
 ///
 /// It runs on async-std's executor (its I/O and timers are async-io's, which drive themselves,
@@ -233,9 +235,11 @@ impl Transport for AsyncStdTransport {
         Box::pin(async move {
             let request = to_surf_request(request)?;
             let mut response = client.send(request).await.map_err(|e| error::from_surf(&e))?;
-            let status = StatusCode::from_u16(u16::from(response.status()))
-                .map_err(|_| TransportError::Other("the response has an invalid status code".into()))?;
-            let headers = to_header_map(&response);
+            let http_types: &mut http_types::Response = response.as_mut();
+            let h1::Head { status, headers } = http_types
+                .ext_mut()
+                .remove::<h1::Head>()
+                .ok_or_else(|| TransportError::Other("surf answered without the response's head".into()))?;
             let body = BodyStream { body: Some(response.take_body()) };
             Ok(TransportResponse::streaming(status, headers, body))
         })
@@ -285,7 +289,7 @@ fn to_surf_request(request: http::Request<Vec<u8>>) -> Result<surf::Request, Tra
     let (parts, body) = request.into_parts();
     if is_upgrade(&parts.headers) {
         return Err(TransportError::Unsupported(
-            "a request with Connection: Upgrade through send (async-h1 cannot hand the connection back): use Transport::upgrade".into(),
+            "a request with Connection: Upgrade through send (a pooled exchange does not hand its connection over): use Transport::upgrade".into(),
         ));
     }
     // The URI is not shown in errors: its user info, if any, is a credential.
@@ -311,25 +315,6 @@ fn to_surf_request(request: http::Request<Vec<u8>>) -> Result<surf::Request, Tra
         req.remove_header(CONTENT_TYPE.as_str());
     }
     Ok(surf::Request::from(req))
-}
-
-/// The response's headers, without the `Date` async-h1 makes up (with its own name inside the
-/// value) when the server sent none.
-fn to_header_map(response: &surf::Response) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    for (name, values) in response.iter() {
-        let Ok(name) = HeaderName::from_bytes(name.as_str().as_bytes()) else { continue };
-        for value in values.iter() {
-            let value = value.as_str();
-            if name == http::header::DATE && value.starts_with("date: ") {
-                continue;
-            }
-            if let Ok(value) = HeaderValue::from_str(value) {
-                headers.append(name.clone(), value);
-            }
-        }
-    }
-    headers
 }
 
 /// A response body as a stream of the chunks as they arrive.
