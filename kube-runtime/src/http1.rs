@@ -661,4 +661,127 @@ mod tests {
         let (_, body) = futures_executor::block_on(send(conn, b"HEAD / HTTP/1.1\r\n\r\n", true, "x")).unwrap();
         assert!(body.is_done() && body.content_length().is_none());
     }
+
+    /// SplitMix64: a small deterministic generator for the differential test below.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// An answer: a status, framing headers that may lie, a body framed by them or not, and
+    /// now and then a byte changed, added or dropped, or the end cut off.
+    fn random_answer(rng: &mut Rng) -> Vec<u8> {
+        let data: Vec<u8> = (0..rng.below(3000)).map(|_| rng.next() as u8).collect();
+        let status = [200, 200, 404, 204, 304, 101, 500][rng.below(7)];
+        let mut out = Vec::new();
+        if rng.below(5) == 0 {
+            out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        out.extend_from_slice(format!("HTTP/1.1 {status} X\r\n").as_bytes());
+        match rng.below(4) {
+            0 => {
+                let length = [data.len(), data.len().saturating_sub(7), data.len() + 7][rng.below(3)];
+                out.extend_from_slice(format!("Content-Length: {length}\r\n\r\n").as_bytes());
+                out.extend_from_slice(&data);
+            }
+            1 | 2 => {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                let mut rest = &data[..];
+                while !rest.is_empty() {
+                    let (part, after) = rest.split_at(1 + rng.below(rest.len().min(900)));
+                    let extension = if rng.below(4) == 0 { ";a=b" } else { "" };
+                    out.extend_from_slice(format!("{:x}{extension}\r\n", part.len()).as_bytes());
+                    out.extend_from_slice(part);
+                    out.extend_from_slice(b"\r\n");
+                    rest = after;
+                }
+                out.extend_from_slice(if rng.below(3) == 0 { &b"0\r\nx-trailer: 1\r\n\r\n"[..] } else { b"0\r\n\r\n" });
+            }
+            _ => {
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(&data);
+            }
+        }
+        for _ in 0..rng.below(3) {
+            if out.is_empty() {
+                break;
+            }
+            let at = rng.below(out.len());
+            match rng.below(4) {
+                0 => out[at] = rng.next() as u8,
+                1 => out.insert(at, [b'\r', b'\n', b'0', b';', b'x'][rng.below(5)]),
+                2 => drop(out.remove(at)),
+                _ => out.truncate(at),
+            }
+        }
+        out
+    }
+
+    /// What the core's codec makes of the whole answer at once: the body, or `None` for an
+    /// answer that is cut, malformed or ambiguous.
+    fn reference(mut answer: &[u8]) -> Option<Vec<u8>> {
+        let head = loop {
+            match kube_proto::http1::parse_response_head(answer).ok()? {
+                Status::Partial => return None,
+                Status::Complete(head) => {
+                    answer = &answer[head.length..];
+                    if !head.status.is_informational() || head.status == StatusCode::SWITCHING_PROTOCOLS {
+                        break head;
+                    }
+                }
+            }
+        };
+        if head.status == StatusCode::SWITCHING_PROTOCOLS {
+            return Some(Vec::new());
+        }
+        match head.body_length(false).ok()? {
+            BodyLength::Empty => Some(Vec::new()),
+            BodyLength::Length(n) => answer.get(..usize::try_from(n).ok()?).map(<[u8]>::to_vec),
+            BodyLength::UntilClose => Some(answer.to_vec()),
+            BodyLength::Chunked => {
+                let mut data = Vec::new();
+                ChunkedDecoder::new().decode(&mut answer, &mut data).ok()?.then_some(data)
+            }
+        }
+    }
+
+    /// Differential fuzzing of `send` and `Body` against the core's codec given the whole
+    /// answer at once: random answers, read in random pieces and consumed in random steps, give
+    /// the same body, or fail where the core fails. `HTTP1_FUZZ_ITERATIONS` for longer runs.
+    #[test]
+    fn bodies_read_in_pieces_match_the_core_reading_them_whole() {
+        let iterations = std::env::var("HTTP1_FUZZ_ITERATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(3000u64);
+        let (mut ok, mut failed) = (0, 0);
+        for seed in 0..iterations {
+            let mut rng = Rng(seed);
+            let answer = random_answer(&mut rng);
+            let piece = [1, 2, 3, 17, 512, 1 << 20][rng.below(6)];
+            let step = [1, 5, 700, usize::MAX][rng.below(4)];
+            let expected = reference(&answer);
+            match exchange(&answer, piece, step) {
+                Ok((_, body, rest)) => {
+                    assert_eq!(Some(&body), expected.as_ref(), "seed {seed}: {:?}", String::from_utf8_lossy(&answer));
+                    assert!(rest.is_done(), "seed {seed}");
+                    ok += 1;
+                }
+                Err(e) => {
+                    assert_eq!(expected, None, "seed {seed}: {e:?} for {:?}", String::from_utf8_lossy(&answer));
+                    failed += 1;
+                }
+            }
+        }
+        // Both kinds of answer were tried.
+        assert!(ok > iterations / 5 && failed > iterations / 20, "{ok} read, {failed} refused");
+    }
 }
