@@ -157,6 +157,20 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// The function filling the struct of message `m` in place, when `r` is that struct (or a
+    /// `Box` of it) and it has one.
+    fn native_fn(&self, m: &Key, r: &R) -> Option<String> {
+        match r {
+            R::Path(module, n)
+                if special(m) == "None" && self.native.contains_key(m) && self.is_struct_of(m, module, n) =>
+            {
+                Some(Self::fn_name(m))
+            }
+            R::Boxed(b) => self.native_fn(m, b),
+            _ => None,
+        }
+    }
+
     /// The statements of a field loop filling `out` (a `&mut` of the struct `target`) from the
     /// bytes `b` of message `key`.
     fn body(
@@ -259,12 +273,19 @@ impl<'a> Gen<'a> {
                             Some(format!("out.{field} = micro_time(v)?"))
                         }
                         "Time" | "MicroTime" => None,
-                        _ => self.value_expr(&m, b, "v").map(|e| format!("out.{field} = Some({e})")),
+                        // A later occurrence replaces an earlier one (as serde's duplicate key).
+                        _ => match self.native_fn(&m, b) {
+                            Some(f) => Some(format!("{f}(bytes(v)?, out.{field}.insert(Default::default()))?")),
+                            None => self.value_expr(&m, b, "v").map(|e| format!("out.{field} = Some({e})")),
+                        },
                     }
                 }
-                ("single", Ty::Message(p), r) => {
-                    self.value_expr(&split(p), r, "v").map(|e| format!("out.{field} = {e}"))
-                }
+                ("single", Ty::Message(p), r) => match self.native_fn(&split(p), r) {
+                    Some(f) => {
+                        Some(format!("{{ out.{field} = Default::default(); {f}(bytes(v)?, &mut out.{field})? }}"))
+                    }
+                    None => self.value_expr(&split(p), r, "v").map(|e| format!("out.{field} = {e}")),
+                },
                 ("repeated", ty, _) => {
                     let optional = matches!(r, R::Opt(_));
                     let b = match &r {
@@ -275,19 +296,25 @@ impl<'a> Gen<'a> {
                         R::Vec(e) => Some(e.as_ref()),
                         _ => None,
                     };
-                    let expr = match (ty, elem) {
-                        (Ty::Scalar("String"), Some(R::Str)) => Some("string_any(v)?".to_owned()),
+                    // The list is sized for its whole run when the run starts; message
+                    // elements are filled where they lie in it.
+                    let list = if optional { "list" } else { "list_required" };
+                    let list = format!("{list}(&mut out.{field}, last != {n}, &r, {n})");
+                    let stmt = match (ty, elem) {
+                        (Ty::Scalar("String"), Some(R::Str)) => Some(format!("{list}.push(string_any(v)?)")),
                         (Ty::Message(p), Some(e)) => {
                             let m = split(p);
-                            if matches!(special(&m), "Time" | "MicroTime") { None } else { self.value_expr(&m, e, "v") }
+                            if matches!(special(&m), "Time" | "MicroTime") {
+                                None
+                            } else if let Some(f) = self.native_fn(&m, e) {
+                                Some(format!("{f}(bytes(v)?, push_default({list}))?"))
+                            } else {
+                                self.value_expr(&m, e, "v").map(|e| format!("{list}.push({e})"))
+                            }
                         }
                         _ => None,
                     };
-                    expr.map(|e| {
-                        uses_last = true;
-                        let list = if optional { "list" } else { "list_required" };
-                        format!("{list}(&mut out.{field}, last != {n}).push({e})")
-                    })
+                    stmt.inspect(|_| uses_last = true)
                 }
                 ("map", ty, _) => {
                     let optional = matches!(r, R::Opt(_));
@@ -384,13 +411,9 @@ impl<'a> Gen<'a> {
             let name = Self::fn_name(key);
             self.body(key, &target, path, &name, &mut body, &mut extra);
             let mut src = String::new();
-            writeln!(
-                src,
-                "pub(super) fn {name}(b: &[u8]) -> Result<{path}, ProtobufError> {{\n    let mut value = {path}::default();\n    let out = &mut value;"
-            )
-            .unwrap();
+            writeln!(src, "pub(super) fn {name}(b: &[u8], out: &mut {path}) -> Result<(), ProtobufError> {{").unwrap();
             src.push_str(&body);
-            writeln!(src, "    Ok(value)\n}}").unwrap();
+            writeln!(src, "    Ok(())\n}}").unwrap();
             fns.push((name.clone(), src));
             if let Some((av, kind)) = &target.kind {
                 kinds.push((av.clone(), kind.clone(), path.clone(), name));

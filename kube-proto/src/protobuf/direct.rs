@@ -2,6 +2,10 @@
 //! the generated functions of [`direct_gen`](super::direct_gen) (one per message, a `match` on the
 //! field number) and the helpers they call.
 //!
+//! Each function fills a struct where it lies (a field's, or a list element pushed as its
+//! default), so large structs such as `Container` are never moved after decoding, and a list is
+//! sized for its whole run of fields when the run starts.
+//!
 //! They read exactly what the serde path ([`de`](super::de)) reads, and give the same values:
 //! an empty string in a singular field is absent, a zero `Time` is `None`, `Time` keeps whole
 //! seconds and `MicroTime` microseconds (what their RFC 3339 forms hold), a repeated field or map
@@ -32,6 +36,9 @@ use super::{ProtobufError, ProtobufErrorKind};
 /// (`Ok(true)`), leaves it alone otherwise (`Ok(false)`).
 pub(super) type Direct = fn(&[u8], &mut dyn Any) -> Result<bool, ProtobufError>;
 
+/// A generated function: fills a struct (default when called) from its message's bytes.
+pub(super) type Fill<T> = fn(&[u8], &mut T) -> Result<(), ProtobufError>;
+
 /// The object `raw` of kind `(api_version, kind)` as `T`, when `T` is that kind's `k8s_openapi`
 /// struct; `None` when it is not (or the kind has no direct decoder): use the serde path.
 pub(crate) fn decode<T: 'static>(api_version: &str, kind: &str, raw: &[u8]) -> Option<Result<T, ProtobufError>> {
@@ -45,21 +52,21 @@ pub(crate) fn decode<T: 'static>(api_version: &str, kind: &str, raw: &[u8]) -> O
 }
 
 /// Decodes into `slot` when it is an `Option<T>`.
-pub(super) fn fill<T: 'static>(
-    b: &[u8],
-    slot: &mut dyn Any,
-    f: fn(&[u8]) -> Result<T, ProtobufError>,
-) -> Result<bool, ProtobufError> {
+pub(super) fn fill<T: Default + 'static>(b: &[u8], slot: &mut dyn Any, f: Fill<T>) -> Result<bool, ProtobufError> {
     match slot.downcast_mut::<Option<T>>() {
         Some(s) => {
-            *s = Some(f(b)?);
-            Ok(true)
+            let filled = f(b, s.insert(T::default()));
+            if filled.is_err() {
+                *s = None;
+            }
+            filled.map(|()| true)
         }
         None => Ok(false),
     }
 }
 
 /// A nested message's bytes.
+#[inline]
 pub(super) fn bytes<'a>(v: Value<'a>) -> Result<&'a [u8], ProtobufError> {
     match v {
         Value::Bytes(b) => Ok(b),
@@ -67,9 +74,12 @@ pub(super) fn bytes<'a>(v: Value<'a>) -> Result<&'a [u8], ProtobufError> {
     }
 }
 
-/// A nested message, decoded by its function.
-pub(super) fn message<T>(v: Value<'_>, f: fn(&[u8]) -> Result<T, ProtobufError>) -> Result<T, ProtobufError> {
-    f(bytes(v)?)
+/// A nested message, decoded by its function into a new value (a map's values; fields and
+/// list elements are filled where they lie).
+pub(super) fn message<T: Default>(v: Value<'_>, f: Fill<T>) -> Result<T, ProtobufError> {
+    let mut value = T::default();
+    f(bytes(v)?, &mut value)?;
+    Ok(value)
 }
 
 /// Whether a value is empty bytes (an empty string: absent in a singular field).
@@ -78,6 +88,7 @@ pub(super) fn is_empty(v: Value<'_>) -> bool {
 }
 
 /// A singular string: `None` when empty.
+#[inline]
 pub(super) fn string(v: Value<'_>) -> Result<Option<String>, ProtobufError> {
     match v {
         Value::Bytes([]) => Ok(None),
@@ -87,6 +98,7 @@ pub(super) fn string(v: Value<'_>) -> Result<Option<String>, ProtobufError> {
 }
 
 /// A string of a list or a map, empty or not.
+#[inline]
 pub(super) fn string_any(v: Value<'_>) -> Result<String, ProtobufError> {
     match v {
         Value::Bytes(b) => Ok(utf8(b)?.to_owned()),
@@ -189,20 +201,31 @@ pub(super) fn entry(v: Value<'_>) -> Result<(String, Value<'_>), ProtobufError> 
     Ok((key.to_owned(), value))
 }
 
-/// The list a repeated field appends to; `fresh` (a new run of the field) starts it over.
-pub(super) fn list<T>(o: &mut Option<Vec<T>>, fresh: bool) -> &mut Vec<T> {
+/// The list a repeated field appends to; `fresh` (a new run of field `number`, whose first entry
+/// `r` has just read) starts it over, with room for the whole run.
+#[inline]
+pub(super) fn list<'o, T>(o: &'o mut Option<Vec<T>>, fresh: bool, r: &Reader<'_>, number: u32) -> &'o mut Vec<T> {
     if fresh {
-        *o = None;
+        *o = Some(Vec::with_capacity(1 + r.count_run(number)));
     }
     o.get_or_insert_with(Vec::new)
 }
 
 /// [`list`] of a field that is not optional.
-pub(super) fn list_required<T>(o: &mut Vec<T>, fresh: bool) -> &mut Vec<T> {
+#[inline]
+pub(super) fn list_required<'o, T>(o: &'o mut Vec<T>, fresh: bool, r: &Reader<'_>, number: u32) -> &'o mut Vec<T> {
     if fresh {
-        o.clear();
+        *o = Vec::with_capacity(1 + r.count_run(number));
     }
     o
+}
+
+/// A new default element at the end of `list`, to be filled where it lies.
+#[inline]
+pub(super) fn push_default<T: Default>(list: &mut Vec<T>) -> &mut T {
+    list.push(T::default());
+    let last = list.len() - 1;
+    &mut list[last]
 }
 
 /// The map a map field inserts into; `fresh` (a new run of the field) starts it over.

@@ -15,9 +15,7 @@ use super::wire::Reader;
 use super::ProtobufError;
 
 
-pub(super) fn api_admissionregistration_v1_auditannotation(b: &[u8]) -> Result<o::api::admissionregistration::v1::AuditAnnotation, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::AuditAnnotation::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_auditannotation(b: &[u8], out: &mut o::api::admissionregistration::v1::AuditAnnotation) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -26,13 +24,11 @@ pub(super) fn api_admissionregistration_v1_auditannotation(b: &[u8]) -> Result<o
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_expressionwarning(b: &[u8]) -> Result<o::api::admissionregistration::v1::ExpressionWarning, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::ExpressionWarning::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_expressionwarning(b: &[u8], out: &mut o::api::admissionregistration::v1::ExpressionWarning) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -41,13 +37,11 @@ pub(super) fn api_admissionregistration_v1_expressionwarning(b: &[u8]) -> Result
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_matchcondition(b: &[u8]) -> Result<o::api::admissionregistration::v1::MatchCondition, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::MatchCondition::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_matchcondition(b: &[u8], out: &mut o::api::admissionregistration::v1::MatchCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -56,88 +50,80 @@ pub(super) fn api_admissionregistration_v1_matchcondition(b: &[u8]) -> Result<o:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_matchresources(b: &[u8]) -> Result<o::api::admissionregistration::v1::MatchResources, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::MatchResources::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_matchresources(b: &[u8], out: &mut o::api::admissionregistration::v1::MatchResources) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.namespace_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
-            2 => out.object_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
-            3 => list(&mut out.resource_rules, last != 3).push(message(v, api_admissionregistration_v1_namedrulewithoperations)?),
-            4 => list(&mut out.exclude_resource_rules, last != 4).push(message(v, api_admissionregistration_v1_namedrulewithoperations)?),
+            1 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.namespace_selector.insert(Default::default()))?,
+            2 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.object_selector.insert(Default::default()))?,
+            3 => api_admissionregistration_v1_namedrulewithoperations(bytes(v)?, push_default(list(&mut out.resource_rules, last != 3, &r, 3)))?,
+            4 => api_admissionregistration_v1_namedrulewithoperations(bytes(v)?, push_default(list(&mut out.exclude_resource_rules, last != 4, &r, 4)))?,
             7 => if let Some(s) = string(v)? { out.match_policy = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_mutatingwebhook(b: &[u8]) -> Result<o::api::admissionregistration::v1::MutatingWebhook, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::MutatingWebhook::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_mutatingwebhook(b: &[u8], out: &mut o::api::admissionregistration::v1::MutatingWebhook) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
-            2 => out.client_config = message(v, api_admissionregistration_v1_webhookclientconfig)?,
-            3 => list(&mut out.rules, last != 3).push(message(v, api_admissionregistration_v1_rulewithoperations)?),
+            2 => { out.client_config = Default::default(); api_admissionregistration_v1_webhookclientconfig(bytes(v)?, &mut out.client_config)? },
+            3 => api_admissionregistration_v1_rulewithoperations(bytes(v)?, push_default(list(&mut out.rules, last != 3, &r, 3)))?,
             4 => if let Some(s) = string(v)? { out.failure_policy = Some(s) },
-            5 => out.namespace_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
+            5 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.namespace_selector.insert(Default::default()))?,
             6 => if let Some(s) = string(v)? { out.side_effects = s },
             7 => out.timeout_seconds = Some(int32(v)?),
-            8 => list_required(&mut out.admission_review_versions, last != 8).push(string_any(v)?),
+            8 => list_required(&mut out.admission_review_versions, last != 8, &r, 8).push(string_any(v)?),
             9 => if let Some(s) = string(v)? { out.match_policy = Some(s) },
             10 => if let Some(s) = string(v)? { out.reinvocation_policy = Some(s) },
-            11 => out.object_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
-            12 => list(&mut out.match_conditions, last != 12).push(message(v, api_admissionregistration_v1_matchcondition)?),
+            11 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.object_selector.insert(Default::default()))?,
+            12 => api_admissionregistration_v1_matchcondition(bytes(v)?, push_default(list(&mut out.match_conditions, last != 12, &r, 12)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_mutatingwebhookconfiguration(b: &[u8]) -> Result<o::api::admissionregistration::v1::MutatingWebhookConfiguration, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::MutatingWebhookConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_mutatingwebhookconfiguration(b: &[u8], out: &mut o::api::admissionregistration::v1::MutatingWebhookConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => list(&mut out.webhooks, last != 2).push(message(v, api_admissionregistration_v1_mutatingwebhook)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_admissionregistration_v1_mutatingwebhook(bytes(v)?, push_default(list(&mut out.webhooks, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_namedrulewithoperations(b: &[u8]) -> Result<o::api::admissionregistration::v1::NamedRuleWithOperations, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::NamedRuleWithOperations::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_namedrulewithoperations(b: &[u8], out: &mut o::api::admissionregistration::v1::NamedRuleWithOperations) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.resource_names, last != 1).push(string_any(v)?),
+            1 => list(&mut out.resource_names, last != 1, &r, 1).push(string_any(v)?),
             2 => api_admissionregistration_v1_namedrulewithoperations_inline_api_admissionregistration_v1_rulewithoperations(bytes(v)?, out)?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -146,9 +132,9 @@ fn api_admissionregistration_v1_namedrulewithoperations_inline_api_admissionregi
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.api_groups, last != 1).push(string_any(v)?),
-            2 => list(&mut out.api_versions, last != 2).push(string_any(v)?),
-            3 => list(&mut out.resources, last != 3).push(string_any(v)?),
+            1 => list(&mut out.api_groups, last != 1, &r, 1).push(string_any(v)?),
+            2 => list(&mut out.api_versions, last != 2, &r, 2).push(string_any(v)?),
+            3 => list(&mut out.resources, last != 3, &r, 3).push(string_any(v)?),
             4 => if let Some(s) = string(v)? { out.scope = Some(s) },
             _ => {}
         }
@@ -162,7 +148,7 @@ fn api_admissionregistration_v1_namedrulewithoperations_inline_api_admissionregi
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.operations, last != 1).push(string_any(v)?),
+            1 => list(&mut out.operations, last != 1, &r, 1).push(string_any(v)?),
             2 => api_admissionregistration_v1_namedrulewithoperations_inline_api_admissionregistration_v1_rule(bytes(v)?, out)?,
             _ => {}
         }
@@ -171,9 +157,7 @@ fn api_admissionregistration_v1_namedrulewithoperations_inline_api_admissionregi
     Ok(())
 }
 
-pub(super) fn api_admissionregistration_v1_paramkind(b: &[u8]) -> Result<o::api::admissionregistration::v1::ParamKind, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::ParamKind::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_paramkind(b: &[u8], out: &mut o::api::admissionregistration::v1::ParamKind) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -182,41 +166,37 @@ pub(super) fn api_admissionregistration_v1_paramkind(b: &[u8]) -> Result<o::api:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_paramref(b: &[u8]) -> Result<o::api::admissionregistration::v1::ParamRef, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::ParamRef::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_paramref(b: &[u8], out: &mut o::api::admissionregistration::v1::ParamRef) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = Some(s) },
             2 => if let Some(s) = string(v)? { out.namespace = Some(s) },
-            3 => out.selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
+            3 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.selector.insert(Default::default()))?,
             4 => if let Some(s) = string(v)? { out.parameter_not_found_action = Some(s) },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_rulewithoperations(b: &[u8]) -> Result<o::api::admissionregistration::v1::RuleWithOperations, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::RuleWithOperations::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_rulewithoperations(b: &[u8], out: &mut o::api::admissionregistration::v1::RuleWithOperations) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.operations, last != 1).push(string_any(v)?),
+            1 => list(&mut out.operations, last != 1, &r, 1).push(string_any(v)?),
             2 => api_admissionregistration_v1_rulewithoperations_inline_api_admissionregistration_v1_rule(bytes(v)?, out)?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -225,9 +205,9 @@ fn api_admissionregistration_v1_rulewithoperations_inline_api_admissionregistrat
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.api_groups, last != 1).push(string_any(v)?),
-            2 => list(&mut out.api_versions, last != 2).push(string_any(v)?),
-            3 => list(&mut out.resources, last != 3).push(string_any(v)?),
+            1 => list(&mut out.api_groups, last != 1, &r, 1).push(string_any(v)?),
+            2 => list(&mut out.api_versions, last != 2, &r, 2).push(string_any(v)?),
+            3 => list(&mut out.resources, last != 3, &r, 3).push(string_any(v)?),
             4 => if let Some(s) = string(v)? { out.scope = Some(s) },
             _ => {}
         }
@@ -236,9 +216,7 @@ fn api_admissionregistration_v1_rulewithoperations_inline_api_admissionregistrat
     Ok(())
 }
 
-pub(super) fn api_admissionregistration_v1_servicereference(b: &[u8]) -> Result<o::api::admissionregistration::v1::ServiceReference, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::ServiceReference::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_servicereference(b: &[u8], out: &mut o::api::admissionregistration::v1::ServiceReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -249,204 +227,182 @@ pub(super) fn api_admissionregistration_v1_servicereference(b: &[u8]) -> Result<
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_typechecking(b: &[u8]) -> Result<o::api::admissionregistration::v1::TypeChecking, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::TypeChecking::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_typechecking(b: &[u8], out: &mut o::api::admissionregistration::v1::TypeChecking) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.expression_warnings, last != 1).push(message(v, api_admissionregistration_v1_expressionwarning)?),
+            1 => api_admissionregistration_v1_expressionwarning(bytes(v)?, push_default(list(&mut out.expression_warnings, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_validatingadmissionpolicy(b: &[u8]) -> Result<o::api::admissionregistration::v1::ValidatingAdmissionPolicy, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::ValidatingAdmissionPolicy::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_validatingadmissionpolicy(b: &[u8], out: &mut o::api::admissionregistration::v1::ValidatingAdmissionPolicy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_admissionregistration_v1_validatingadmissionpolicyspec)?),
-            3 => out.status = Some(message(v, api_admissionregistration_v1_validatingadmissionpolicystatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_admissionregistration_v1_validatingadmissionpolicyspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_admissionregistration_v1_validatingadmissionpolicystatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_admissionregistration_v1_validatingadmissionpolicybinding(b: &[u8]) -> Result<o::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_validatingadmissionpolicybinding(b: &[u8], out: &mut o::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_admissionregistration_v1_validatingadmissionpolicybindingspec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_admissionregistration_v1_validatingadmissionpolicybindingspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_admissionregistration_v1_validatingadmissionpolicybinding(b: &[u8]) -> Result<o::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_validatingadmissionpolicybinding(b: &[u8], out: &mut o::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_admissionregistration_v1_validatingadmissionpolicybindingspec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_admissionregistration_v1_validatingadmissionpolicybindingspec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_admissionregistration_v1_validatingadmissionpolicybindingspec(b: &[u8]) -> Result<o::api::admissionregistration::v1::ValidatingAdmissionPolicyBindingSpec, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::ValidatingAdmissionPolicyBindingSpec::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_validatingadmissionpolicybindingspec(b: &[u8], out: &mut o::api::admissionregistration::v1::ValidatingAdmissionPolicyBindingSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.policy_name = Some(s) },
-            2 => out.param_ref = Some(message(v, api_admissionregistration_v1_paramref)?),
-            3 => out.match_resources = Some(message(v, api_admissionregistration_v1_matchresources)?),
-            4 => list(&mut out.validation_actions, last != 4).push(string_any(v)?),
+            2 => api_admissionregistration_v1_paramref(bytes(v)?, out.param_ref.insert(Default::default()))?,
+            3 => api_admissionregistration_v1_matchresources(bytes(v)?, out.match_resources.insert(Default::default()))?,
+            4 => list(&mut out.validation_actions, last != 4, &r, 4).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_admissionregistration_v1_validatingadmissionpolicybindingspec(b: &[u8]) -> Result<o::api::admissionregistration::v1::ValidatingAdmissionPolicyBindingSpec, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::ValidatingAdmissionPolicyBindingSpec::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_validatingadmissionpolicybindingspec(b: &[u8], out: &mut o::api::admissionregistration::v1::ValidatingAdmissionPolicyBindingSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.policy_name = s },
-            2 => out.param_ref = Some(message(v, api_admissionregistration_v1_paramref)?),
-            3 => out.match_resources = Some(message(v, api_admissionregistration_v1_matchresources)?),
-            4 => list_required(&mut out.validation_actions, last != 4).push(string_any(v)?),
+            2 => api_admissionregistration_v1_paramref(bytes(v)?, out.param_ref.insert(Default::default()))?,
+            3 => api_admissionregistration_v1_matchresources(bytes(v)?, out.match_resources.insert(Default::default()))?,
+            4 => list_required(&mut out.validation_actions, last != 4, &r, 4).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_admissionregistration_v1_validatingadmissionpolicyspec(b: &[u8]) -> Result<o::api::admissionregistration::v1::ValidatingAdmissionPolicySpec, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::ValidatingAdmissionPolicySpec::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_validatingadmissionpolicyspec(b: &[u8], out: &mut o::api::admissionregistration::v1::ValidatingAdmissionPolicySpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.param_kind = Some(message(v, api_admissionregistration_v1_paramkind)?),
-            2 => out.match_constraints = Some(message(v, api_admissionregistration_v1_matchresources)?),
-            3 => list(&mut out.validations, last != 3).push(message(v, api_admissionregistration_v1_validation)?),
+            1 => api_admissionregistration_v1_paramkind(bytes(v)?, out.param_kind.insert(Default::default()))?,
+            2 => api_admissionregistration_v1_matchresources(bytes(v)?, out.match_constraints.insert(Default::default()))?,
+            3 => api_admissionregistration_v1_validation(bytes(v)?, push_default(list(&mut out.validations, last != 3, &r, 3)))?,
             4 => if let Some(s) = string(v)? { out.failure_policy = Some(s) },
-            5 => list(&mut out.audit_annotations, last != 5).push(message(v, api_admissionregistration_v1_auditannotation)?),
-            6 => list(&mut out.match_conditions, last != 6).push(message(v, api_admissionregistration_v1_matchcondition)?),
-            7 => list(&mut out.variables, last != 7).push(message(v, api_admissionregistration_v1_variable)?),
+            5 => api_admissionregistration_v1_auditannotation(bytes(v)?, push_default(list(&mut out.audit_annotations, last != 5, &r, 5)))?,
+            6 => api_admissionregistration_v1_matchcondition(bytes(v)?, push_default(list(&mut out.match_conditions, last != 6, &r, 6)))?,
+            7 => api_admissionregistration_v1_variable(bytes(v)?, push_default(list(&mut out.variables, last != 7, &r, 7)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_validatingadmissionpolicystatus(b: &[u8]) -> Result<o::api::admissionregistration::v1::ValidatingAdmissionPolicyStatus, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::ValidatingAdmissionPolicyStatus::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_validatingadmissionpolicystatus(b: &[u8], out: &mut o::api::admissionregistration::v1::ValidatingAdmissionPolicyStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
         let Some((n, v)) = r.field()? else { break };
         match n {
             1 => out.observed_generation = Some(int64(v)?),
-            2 => out.type_checking = Some(message(v, api_admissionregistration_v1_typechecking)?),
+            2 => api_admissionregistration_v1_typechecking(bytes(v)?, out.type_checking.insert(Default::default()))?,
             3 => out.conditions = serde_run::<Option<std::vec::Vec<o::apimachinery::pkg::apis::meta::v1::Condition>>>(&schema::API_ADMISSIONREGISTRATION_V1_VALIDATINGADMISSIONPOLICYSTATUS, 3, run(&mut r, start, 3)?)?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_validatingwebhook(b: &[u8]) -> Result<o::api::admissionregistration::v1::ValidatingWebhook, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::ValidatingWebhook::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_validatingwebhook(b: &[u8], out: &mut o::api::admissionregistration::v1::ValidatingWebhook) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
-            2 => out.client_config = message(v, api_admissionregistration_v1_webhookclientconfig)?,
-            3 => list(&mut out.rules, last != 3).push(message(v, api_admissionregistration_v1_rulewithoperations)?),
+            2 => { out.client_config = Default::default(); api_admissionregistration_v1_webhookclientconfig(bytes(v)?, &mut out.client_config)? },
+            3 => api_admissionregistration_v1_rulewithoperations(bytes(v)?, push_default(list(&mut out.rules, last != 3, &r, 3)))?,
             4 => if let Some(s) = string(v)? { out.failure_policy = Some(s) },
-            5 => out.namespace_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
+            5 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.namespace_selector.insert(Default::default()))?,
             6 => if let Some(s) = string(v)? { out.side_effects = s },
             7 => out.timeout_seconds = Some(int32(v)?),
-            8 => list_required(&mut out.admission_review_versions, last != 8).push(string_any(v)?),
+            8 => list_required(&mut out.admission_review_versions, last != 8, &r, 8).push(string_any(v)?),
             9 => if let Some(s) = string(v)? { out.match_policy = Some(s) },
-            10 => out.object_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
-            11 => list(&mut out.match_conditions, last != 11).push(message(v, api_admissionregistration_v1_matchcondition)?),
+            10 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.object_selector.insert(Default::default()))?,
+            11 => api_admissionregistration_v1_matchcondition(bytes(v)?, push_default(list(&mut out.match_conditions, last != 11, &r, 11)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_validatingwebhookconfiguration(b: &[u8]) -> Result<o::api::admissionregistration::v1::ValidatingWebhookConfiguration, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::ValidatingWebhookConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_validatingwebhookconfiguration(b: &[u8], out: &mut o::api::admissionregistration::v1::ValidatingWebhookConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => list(&mut out.webhooks, last != 2).push(message(v, api_admissionregistration_v1_validatingwebhook)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_admissionregistration_v1_validatingwebhook(bytes(v)?, push_default(list(&mut out.webhooks, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_validation(b: &[u8]) -> Result<o::api::admissionregistration::v1::Validation, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::Validation::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_validation(b: &[u8], out: &mut o::api::admissionregistration::v1::Validation) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -457,13 +413,11 @@ pub(super) fn api_admissionregistration_v1_validation(b: &[u8]) -> Result<o::api
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_variable(b: &[u8]) -> Result<o::api::admissionregistration::v1::Variable, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::Variable::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_variable(b: &[u8], out: &mut o::api::admissionregistration::v1::Variable) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -472,29 +426,25 @@ pub(super) fn api_admissionregistration_v1_variable(b: &[u8]) -> Result<o::api::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1_webhookclientconfig(b: &[u8]) -> Result<o::api::admissionregistration::v1::WebhookClientConfig, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1::WebhookClientConfig::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1_webhookclientconfig(b: &[u8], out: &mut o::api::admissionregistration::v1::WebhookClientConfig) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.service = Some(message(v, api_admissionregistration_v1_servicereference)?),
+            1 => api_admissionregistration_v1_servicereference(bytes(v)?, out.service.insert(Default::default()))?,
             2 => if !is_empty(v) { out.ca_bundle = serde_value::<Option<o::ByteString>>(Ty::Bytes, v)? },
             3 => if let Some(s) = string(v)? { out.url = Some(s) },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1alpha1_applyconfiguration(b: &[u8]) -> Result<o::api::admissionregistration::v1alpha1::ApplyConfiguration, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1alpha1::ApplyConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1alpha1_applyconfiguration(b: &[u8], out: &mut o::api::admissionregistration::v1alpha1::ApplyConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -502,13 +452,11 @@ pub(super) fn api_admissionregistration_v1alpha1_applyconfiguration(b: &[u8]) ->
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1alpha1_jsonpatch(b: &[u8]) -> Result<o::api::admissionregistration::v1alpha1::JSONPatch, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1alpha1::JSONPatch::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1alpha1_jsonpatch(b: &[u8], out: &mut o::api::admissionregistration::v1alpha1::JSONPatch) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -516,13 +464,11 @@ pub(super) fn api_admissionregistration_v1alpha1_jsonpatch(b: &[u8]) -> Result<o
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1alpha1_matchcondition(b: &[u8]) -> Result<o::api::admissionregistration::v1alpha1::MatchCondition, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1alpha1::MatchCondition::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1alpha1_matchcondition(b: &[u8], out: &mut o::api::admissionregistration::v1alpha1::MatchCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -531,128 +477,114 @@ pub(super) fn api_admissionregistration_v1alpha1_matchcondition(b: &[u8]) -> Res
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1alpha1_matchresources(b: &[u8]) -> Result<o::api::admissionregistration::v1alpha1::MatchResources, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1alpha1::MatchResources::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1alpha1_matchresources(b: &[u8], out: &mut o::api::admissionregistration::v1alpha1::MatchResources) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.namespace_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
-            2 => out.object_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
-            3 => list(&mut out.resource_rules, last != 3).push(message(v, api_admissionregistration_v1alpha1_namedrulewithoperations)?),
-            4 => list(&mut out.exclude_resource_rules, last != 4).push(message(v, api_admissionregistration_v1alpha1_namedrulewithoperations)?),
+            1 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.namespace_selector.insert(Default::default()))?,
+            2 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.object_selector.insert(Default::default()))?,
+            3 => api_admissionregistration_v1alpha1_namedrulewithoperations(bytes(v)?, push_default(list(&mut out.resource_rules, last != 3, &r, 3)))?,
+            4 => api_admissionregistration_v1alpha1_namedrulewithoperations(bytes(v)?, push_default(list(&mut out.exclude_resource_rules, last != 4, &r, 4)))?,
             7 => if let Some(s) = string(v)? { out.match_policy = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1alpha1_mutatingadmissionpolicy(b: &[u8]) -> Result<o::api::admissionregistration::v1alpha1::MutatingAdmissionPolicy, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1alpha1::MutatingAdmissionPolicy::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1alpha1_mutatingadmissionpolicy(b: &[u8], out: &mut o::api::admissionregistration::v1alpha1::MutatingAdmissionPolicy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_admissionregistration_v1alpha1_mutatingadmissionpolicyspec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_admissionregistration_v1alpha1_mutatingadmissionpolicyspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1alpha1_mutatingadmissionpolicybinding(b: &[u8]) -> Result<o::api::admissionregistration::v1alpha1::MutatingAdmissionPolicyBinding, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1alpha1::MutatingAdmissionPolicyBinding::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1alpha1_mutatingadmissionpolicybinding(b: &[u8], out: &mut o::api::admissionregistration::v1alpha1::MutatingAdmissionPolicyBinding) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_admissionregistration_v1alpha1_mutatingadmissionpolicybindingspec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_admissionregistration_v1alpha1_mutatingadmissionpolicybindingspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1alpha1_mutatingadmissionpolicybindingspec(b: &[u8]) -> Result<o::api::admissionregistration::v1alpha1::MutatingAdmissionPolicyBindingSpec, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1alpha1::MutatingAdmissionPolicyBindingSpec::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1alpha1_mutatingadmissionpolicybindingspec(b: &[u8], out: &mut o::api::admissionregistration::v1alpha1::MutatingAdmissionPolicyBindingSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.policy_name = Some(s) },
-            2 => out.param_ref = Some(message(v, api_admissionregistration_v1alpha1_paramref)?),
-            3 => out.match_resources = Some(message(v, api_admissionregistration_v1alpha1_matchresources)?),
+            2 => api_admissionregistration_v1alpha1_paramref(bytes(v)?, out.param_ref.insert(Default::default()))?,
+            3 => api_admissionregistration_v1alpha1_matchresources(bytes(v)?, out.match_resources.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1alpha1_mutatingadmissionpolicyspec(b: &[u8]) -> Result<o::api::admissionregistration::v1alpha1::MutatingAdmissionPolicySpec, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1alpha1::MutatingAdmissionPolicySpec::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1alpha1_mutatingadmissionpolicyspec(b: &[u8], out: &mut o::api::admissionregistration::v1alpha1::MutatingAdmissionPolicySpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.param_kind = Some(message(v, api_admissionregistration_v1alpha1_paramkind)?),
-            2 => out.match_constraints = Some(message(v, api_admissionregistration_v1alpha1_matchresources)?),
-            3 => list(&mut out.variables, last != 3).push(message(v, api_admissionregistration_v1alpha1_variable)?),
-            4 => list(&mut out.mutations, last != 4).push(message(v, api_admissionregistration_v1alpha1_mutation)?),
+            1 => api_admissionregistration_v1alpha1_paramkind(bytes(v)?, out.param_kind.insert(Default::default()))?,
+            2 => api_admissionregistration_v1alpha1_matchresources(bytes(v)?, out.match_constraints.insert(Default::default()))?,
+            3 => api_admissionregistration_v1alpha1_variable(bytes(v)?, push_default(list(&mut out.variables, last != 3, &r, 3)))?,
+            4 => api_admissionregistration_v1alpha1_mutation(bytes(v)?, push_default(list(&mut out.mutations, last != 4, &r, 4)))?,
             5 => if let Some(s) = string(v)? { out.failure_policy = Some(s) },
-            6 => list(&mut out.match_conditions, last != 6).push(message(v, api_admissionregistration_v1alpha1_matchcondition)?),
+            6 => api_admissionregistration_v1alpha1_matchcondition(bytes(v)?, push_default(list(&mut out.match_conditions, last != 6, &r, 6)))?,
             7 => if let Some(s) = string(v)? { out.reinvocation_policy = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1alpha1_mutation(b: &[u8]) -> Result<o::api::admissionregistration::v1alpha1::Mutation, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1alpha1::Mutation::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1alpha1_mutation(b: &[u8], out: &mut o::api::admissionregistration::v1alpha1::Mutation) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             2 => if let Some(s) = string(v)? { out.patch_type = s },
-            3 => out.apply_configuration = Some(message(v, api_admissionregistration_v1alpha1_applyconfiguration)?),
-            4 => out.json_patch = Some(message(v, api_admissionregistration_v1alpha1_jsonpatch)?),
+            3 => api_admissionregistration_v1alpha1_applyconfiguration(bytes(v)?, out.apply_configuration.insert(Default::default()))?,
+            4 => api_admissionregistration_v1alpha1_jsonpatch(bytes(v)?, out.json_patch.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1alpha1_namedrulewithoperations(b: &[u8]) -> Result<o::api::admissionregistration::v1alpha1::NamedRuleWithOperations, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1alpha1::NamedRuleWithOperations::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1alpha1_namedrulewithoperations(b: &[u8], out: &mut o::api::admissionregistration::v1alpha1::NamedRuleWithOperations) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.resource_names, last != 1).push(string_any(v)?),
+            1 => list(&mut out.resource_names, last != 1, &r, 1).push(string_any(v)?),
             2 => api_admissionregistration_v1alpha1_namedrulewithoperations_inline_api_admissionregistration_v1_rulewithoperations(bytes(v)?, out)?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -661,9 +593,9 @@ fn api_admissionregistration_v1alpha1_namedrulewithoperations_inline_api_admissi
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.api_groups, last != 1).push(string_any(v)?),
-            2 => list(&mut out.api_versions, last != 2).push(string_any(v)?),
-            3 => list(&mut out.resources, last != 3).push(string_any(v)?),
+            1 => list(&mut out.api_groups, last != 1, &r, 1).push(string_any(v)?),
+            2 => list(&mut out.api_versions, last != 2, &r, 2).push(string_any(v)?),
+            3 => list(&mut out.resources, last != 3, &r, 3).push(string_any(v)?),
             4 => if let Some(s) = string(v)? { out.scope = Some(s) },
             _ => {}
         }
@@ -677,7 +609,7 @@ fn api_admissionregistration_v1alpha1_namedrulewithoperations_inline_api_admissi
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.operations, last != 1).push(string_any(v)?),
+            1 => list(&mut out.operations, last != 1, &r, 1).push(string_any(v)?),
             2 => api_admissionregistration_v1alpha1_namedrulewithoperations_inline_api_admissionregistration_v1_rule(bytes(v)?, out)?,
             _ => {}
         }
@@ -686,9 +618,7 @@ fn api_admissionregistration_v1alpha1_namedrulewithoperations_inline_api_admissi
     Ok(())
 }
 
-pub(super) fn api_admissionregistration_v1alpha1_paramkind(b: &[u8]) -> Result<o::api::admissionregistration::v1alpha1::ParamKind, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1alpha1::ParamKind::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1alpha1_paramkind(b: &[u8], out: &mut o::api::admissionregistration::v1alpha1::ParamKind) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -697,30 +627,26 @@ pub(super) fn api_admissionregistration_v1alpha1_paramkind(b: &[u8]) -> Result<o
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1alpha1_paramref(b: &[u8]) -> Result<o::api::admissionregistration::v1alpha1::ParamRef, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1alpha1::ParamRef::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1alpha1_paramref(b: &[u8], out: &mut o::api::admissionregistration::v1alpha1::ParamRef) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = Some(s) },
             2 => if let Some(s) = string(v)? { out.namespace = Some(s) },
-            3 => out.selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
+            3 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.selector.insert(Default::default()))?,
             4 => if let Some(s) = string(v)? { out.parameter_not_found_action = Some(s) },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1alpha1_variable(b: &[u8]) -> Result<o::api::admissionregistration::v1alpha1::Variable, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1alpha1::Variable::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1alpha1_variable(b: &[u8], out: &mut o::api::admissionregistration::v1alpha1::Variable) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -729,14 +655,12 @@ pub(super) fn api_admissionregistration_v1alpha1_variable(b: &[u8]) -> Result<o:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_admissionregistration_v1beta1_applyconfiguration(b: &[u8]) -> Result<o::api::admissionregistration::v1beta1::ApplyConfiguration, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1beta1::ApplyConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1beta1_applyconfiguration(b: &[u8], out: &mut o::api::admissionregistration::v1beta1::ApplyConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -744,15 +668,13 @@ pub(super) fn api_admissionregistration_v1beta1_applyconfiguration(b: &[u8]) -> 
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_admissionregistration_v1beta1_jsonpatch(b: &[u8]) -> Result<o::api::admissionregistration::v1beta1::JSONPatch, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1beta1::JSONPatch::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1beta1_jsonpatch(b: &[u8], out: &mut o::api::admissionregistration::v1beta1::JSONPatch) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -760,14 +682,12 @@ pub(super) fn api_admissionregistration_v1beta1_jsonpatch(b: &[u8]) -> Result<o:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_admissionregistration_v1beta1_matchcondition(b: &[u8]) -> Result<o::api::admissionregistration::v1beta1::MatchCondition, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1beta1::MatchCondition::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1beta1_matchcondition(b: &[u8], out: &mut o::api::admissionregistration::v1beta1::MatchCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -776,138 +696,124 @@ pub(super) fn api_admissionregistration_v1beta1_matchcondition(b: &[u8]) -> Resu
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1beta1_matchresources(b: &[u8]) -> Result<o::api::admissionregistration::v1beta1::MatchResources, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1beta1::MatchResources::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1beta1_matchresources(b: &[u8], out: &mut o::api::admissionregistration::v1beta1::MatchResources) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.namespace_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
-            2 => out.object_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
-            3 => list(&mut out.resource_rules, last != 3).push(message(v, api_admissionregistration_v1beta1_namedrulewithoperations)?),
-            4 => list(&mut out.exclude_resource_rules, last != 4).push(message(v, api_admissionregistration_v1beta1_namedrulewithoperations)?),
+            1 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.namespace_selector.insert(Default::default()))?,
+            2 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.object_selector.insert(Default::default()))?,
+            3 => api_admissionregistration_v1beta1_namedrulewithoperations(bytes(v)?, push_default(list(&mut out.resource_rules, last != 3, &r, 3)))?,
+            4 => api_admissionregistration_v1beta1_namedrulewithoperations(bytes(v)?, push_default(list(&mut out.exclude_resource_rules, last != 4, &r, 4)))?,
             7 => if let Some(s) = string(v)? { out.match_policy = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_admissionregistration_v1beta1_mutatingadmissionpolicy(b: &[u8]) -> Result<o::api::admissionregistration::v1beta1::MutatingAdmissionPolicy, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1beta1::MutatingAdmissionPolicy::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1beta1_mutatingadmissionpolicy(b: &[u8], out: &mut o::api::admissionregistration::v1beta1::MutatingAdmissionPolicy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_admissionregistration_v1beta1_mutatingadmissionpolicyspec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_admissionregistration_v1beta1_mutatingadmissionpolicyspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_admissionregistration_v1beta1_mutatingadmissionpolicybinding(b: &[u8]) -> Result<o::api::admissionregistration::v1beta1::MutatingAdmissionPolicyBinding, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1beta1::MutatingAdmissionPolicyBinding::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1beta1_mutatingadmissionpolicybinding(b: &[u8], out: &mut o::api::admissionregistration::v1beta1::MutatingAdmissionPolicyBinding) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_admissionregistration_v1beta1_mutatingadmissionpolicybindingspec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_admissionregistration_v1beta1_mutatingadmissionpolicybindingspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_admissionregistration_v1beta1_mutatingadmissionpolicybindingspec(b: &[u8]) -> Result<o::api::admissionregistration::v1beta1::MutatingAdmissionPolicyBindingSpec, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1beta1::MutatingAdmissionPolicyBindingSpec::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1beta1_mutatingadmissionpolicybindingspec(b: &[u8], out: &mut o::api::admissionregistration::v1beta1::MutatingAdmissionPolicyBindingSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.policy_name = Some(s) },
-            2 => out.param_ref = Some(message(v, api_admissionregistration_v1beta1_paramref)?),
-            3 => out.match_resources = Some(message(v, api_admissionregistration_v1beta1_matchresources)?),
+            2 => api_admissionregistration_v1beta1_paramref(bytes(v)?, out.param_ref.insert(Default::default()))?,
+            3 => api_admissionregistration_v1beta1_matchresources(bytes(v)?, out.match_resources.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_admissionregistration_v1beta1_mutatingadmissionpolicyspec(b: &[u8]) -> Result<o::api::admissionregistration::v1beta1::MutatingAdmissionPolicySpec, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1beta1::MutatingAdmissionPolicySpec::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1beta1_mutatingadmissionpolicyspec(b: &[u8], out: &mut o::api::admissionregistration::v1beta1::MutatingAdmissionPolicySpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.param_kind = Some(message(v, api_admissionregistration_v1beta1_paramkind)?),
-            2 => out.match_constraints = Some(message(v, api_admissionregistration_v1beta1_matchresources)?),
-            3 => list(&mut out.variables, last != 3).push(message(v, api_admissionregistration_v1beta1_variable)?),
-            4 => list(&mut out.mutations, last != 4).push(message(v, api_admissionregistration_v1beta1_mutation)?),
+            1 => api_admissionregistration_v1beta1_paramkind(bytes(v)?, out.param_kind.insert(Default::default()))?,
+            2 => api_admissionregistration_v1beta1_matchresources(bytes(v)?, out.match_constraints.insert(Default::default()))?,
+            3 => api_admissionregistration_v1beta1_variable(bytes(v)?, push_default(list(&mut out.variables, last != 3, &r, 3)))?,
+            4 => api_admissionregistration_v1beta1_mutation(bytes(v)?, push_default(list(&mut out.mutations, last != 4, &r, 4)))?,
             5 => if let Some(s) = string(v)? { out.failure_policy = Some(s) },
-            6 => list(&mut out.match_conditions, last != 6).push(message(v, api_admissionregistration_v1beta1_matchcondition)?),
+            6 => api_admissionregistration_v1beta1_matchcondition(bytes(v)?, push_default(list(&mut out.match_conditions, last != 6, &r, 6)))?,
             7 => if let Some(s) = string(v)? { out.reinvocation_policy = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_admissionregistration_v1beta1_mutation(b: &[u8]) -> Result<o::api::admissionregistration::v1beta1::Mutation, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1beta1::Mutation::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1beta1_mutation(b: &[u8], out: &mut o::api::admissionregistration::v1beta1::Mutation) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             2 => if let Some(s) = string(v)? { out.patch_type = s },
-            3 => out.apply_configuration = Some(message(v, api_admissionregistration_v1beta1_applyconfiguration)?),
-            4 => out.json_patch = Some(message(v, api_admissionregistration_v1beta1_jsonpatch)?),
+            3 => api_admissionregistration_v1beta1_applyconfiguration(bytes(v)?, out.apply_configuration.insert(Default::default()))?,
+            4 => api_admissionregistration_v1beta1_jsonpatch(bytes(v)?, out.json_patch.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_admissionregistration_v1beta1_namedrulewithoperations(b: &[u8]) -> Result<o::api::admissionregistration::v1beta1::NamedRuleWithOperations, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1beta1::NamedRuleWithOperations::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1beta1_namedrulewithoperations(b: &[u8], out: &mut o::api::admissionregistration::v1beta1::NamedRuleWithOperations) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.resource_names, last != 1).push(string_any(v)?),
+            1 => list(&mut out.resource_names, last != 1, &r, 1).push(string_any(v)?),
             2 => api_admissionregistration_v1beta1_namedrulewithoperations_inline_api_admissionregistration_v1_rulewithoperations(bytes(v)?, out)?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -916,9 +822,9 @@ fn api_admissionregistration_v1beta1_namedrulewithoperations_inline_api_admissio
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.api_groups, last != 1).push(string_any(v)?),
-            2 => list(&mut out.api_versions, last != 2).push(string_any(v)?),
-            3 => list(&mut out.resources, last != 3).push(string_any(v)?),
+            1 => list(&mut out.api_groups, last != 1, &r, 1).push(string_any(v)?),
+            2 => list(&mut out.api_versions, last != 2, &r, 2).push(string_any(v)?),
+            3 => list(&mut out.resources, last != 3, &r, 3).push(string_any(v)?),
             4 => if let Some(s) = string(v)? { out.scope = Some(s) },
             _ => {}
         }
@@ -932,7 +838,7 @@ fn api_admissionregistration_v1beta1_namedrulewithoperations_inline_api_admissio
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.operations, last != 1).push(string_any(v)?),
+            1 => list(&mut out.operations, last != 1, &r, 1).push(string_any(v)?),
             2 => api_admissionregistration_v1beta1_namedrulewithoperations_inline_api_admissionregistration_v1_rule(bytes(v)?, out)?,
             _ => {}
         }
@@ -941,9 +847,7 @@ fn api_admissionregistration_v1beta1_namedrulewithoperations_inline_api_admissio
     Ok(())
 }
 
-pub(super) fn api_admissionregistration_v1beta1_paramkind(b: &[u8]) -> Result<o::api::admissionregistration::v1beta1::ParamKind, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1beta1::ParamKind::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1beta1_paramkind(b: &[u8], out: &mut o::api::admissionregistration::v1beta1::ParamKind) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -952,30 +856,26 @@ pub(super) fn api_admissionregistration_v1beta1_paramkind(b: &[u8]) -> Result<o:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1beta1_paramref(b: &[u8]) -> Result<o::api::admissionregistration::v1beta1::ParamRef, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1beta1::ParamRef::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1beta1_paramref(b: &[u8], out: &mut o::api::admissionregistration::v1beta1::ParamRef) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = Some(s) },
             2 => if let Some(s) = string(v)? { out.namespace = Some(s) },
-            3 => out.selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
+            3 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.selector.insert(Default::default()))?,
             4 => if let Some(s) = string(v)? { out.parameter_not_found_action = Some(s) },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_admissionregistration_v1beta1_variable(b: &[u8]) -> Result<o::api::admissionregistration::v1beta1::Variable, ProtobufError> {
-    let mut value = o::api::admissionregistration::v1beta1::Variable::default();
-    let out = &mut value;
+pub(super) fn api_admissionregistration_v1beta1_variable(b: &[u8], out: &mut o::api::admissionregistration::v1beta1::Variable) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -984,91 +884,81 @@ pub(super) fn api_admissionregistration_v1beta1_variable(b: &[u8]) -> Result<o::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_apiserverinternal_v1alpha1_serverstorageversion(b: &[u8]) -> Result<o::api::apiserverinternal::v1alpha1::ServerStorageVersion, ProtobufError> {
-    let mut value = o::api::apiserverinternal::v1alpha1::ServerStorageVersion::default();
-    let out = &mut value;
+pub(super) fn api_apiserverinternal_v1alpha1_serverstorageversion(b: &[u8], out: &mut o::api::apiserverinternal::v1alpha1::ServerStorageVersion) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.api_server_id = Some(s) },
             2 => if let Some(s) = string(v)? { out.encoding_version = Some(s) },
-            3 => list(&mut out.decodable_versions, last != 3).push(string_any(v)?),
-            4 => list(&mut out.served_versions, last != 4).push(string_any(v)?),
+            3 => list(&mut out.decodable_versions, last != 3, &r, 3).push(string_any(v)?),
+            4 => list(&mut out.served_versions, last != 4, &r, 4).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_apiserverinternal_v1alpha1_serverstorageversion(b: &[u8]) -> Result<o::api::apiserverinternal::v1alpha1::ServerStorageVersion, ProtobufError> {
-    let mut value = o::api::apiserverinternal::v1alpha1::ServerStorageVersion::default();
-    let out = &mut value;
+pub(super) fn api_apiserverinternal_v1alpha1_serverstorageversion(b: &[u8], out: &mut o::api::apiserverinternal::v1alpha1::ServerStorageVersion) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.api_server_id = s },
             2 => if let Some(s) = string(v)? { out.encoding_version = s },
-            3 => list_required(&mut out.decodable_versions, last != 3).push(string_any(v)?),
-            4 => list(&mut out.served_versions, last != 4).push(string_any(v)?),
+            3 => list_required(&mut out.decodable_versions, last != 3, &r, 3).push(string_any(v)?),
+            4 => list(&mut out.served_versions, last != 4, &r, 4).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_apiserverinternal_v1alpha1_storageversion(b: &[u8]) -> Result<o::api::apiserverinternal::v1alpha1::StorageVersion, ProtobufError> {
-    let mut value = o::api::apiserverinternal::v1alpha1::StorageVersion::default();
-    let out = &mut value;
+pub(super) fn api_apiserverinternal_v1alpha1_storageversion(b: &[u8], out: &mut o::api::apiserverinternal::v1alpha1::StorageVersion) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
             2 => out.spec = serde_value::<o::api::apiserverinternal::v1alpha1::StorageVersionSpec>(Ty::Message(&schema::API_APISERVERINTERNAL_V1ALPHA1_STORAGEVERSIONSPEC), v)?,
-            3 => out.status = message(v, api_apiserverinternal_v1alpha1_storageversionstatus)?,
+            3 => { out.status = Default::default(); api_apiserverinternal_v1alpha1_storageversionstatus(bytes(v)?, &mut out.status)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_apiserverinternal_v1alpha1_storageversion(b: &[u8]) -> Result<o::api::apiserverinternal::v1alpha1::StorageVersion, ProtobufError> {
-    let mut value = o::api::apiserverinternal::v1alpha1::StorageVersion::default();
-    let out = &mut value;
+pub(super) fn api_apiserverinternal_v1alpha1_storageversion(b: &[u8], out: &mut o::api::apiserverinternal::v1alpha1::StorageVersion) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
             2 => out.spec = serde_value::<Option<o::api::apiserverinternal::v1alpha1::StorageVersionSpec>>(Ty::Message(&schema::API_APISERVERINTERNAL_V1ALPHA1_STORAGEVERSIONSPEC), v)?,
-            3 => out.status = Some(message(v, api_apiserverinternal_v1alpha1_storageversionstatus)?),
+            3 => api_apiserverinternal_v1alpha1_storageversionstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_apiserverinternal_v1alpha1_storageversioncondition(b: &[u8]) -> Result<o::api::apiserverinternal::v1alpha1::StorageVersionCondition, ProtobufError> {
-    let mut value = o::api::apiserverinternal::v1alpha1::StorageVersionCondition::default();
-    let out = &mut value;
+pub(super) fn api_apiserverinternal_v1alpha1_storageversioncondition(b: &[u8], out: &mut o::api::apiserverinternal::v1alpha1::StorageVersionCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1081,104 +971,92 @@ pub(super) fn api_apiserverinternal_v1alpha1_storageversioncondition(b: &[u8]) -
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_apiserverinternal_v1alpha1_storageversionstatus(b: &[u8]) -> Result<o::api::apiserverinternal::v1alpha1::StorageVersionStatus, ProtobufError> {
-    let mut value = o::api::apiserverinternal::v1alpha1::StorageVersionStatus::default();
-    let out = &mut value;
+pub(super) fn api_apiserverinternal_v1alpha1_storageversionstatus(b: &[u8], out: &mut o::api::apiserverinternal::v1alpha1::StorageVersionStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.storage_versions, last != 1).push(message(v, api_apiserverinternal_v1alpha1_serverstorageversion)?),
+            1 => api_apiserverinternal_v1alpha1_serverstorageversion(bytes(v)?, push_default(list(&mut out.storage_versions, last != 1, &r, 1)))?,
             2 => if let Some(s) = string(v)? { out.common_encoding_version = Some(s) },
-            3 => list(&mut out.conditions, last != 3).push(message(v, api_apiserverinternal_v1alpha1_storageversioncondition)?),
+            3 => api_apiserverinternal_v1alpha1_storageversioncondition(bytes(v)?, push_default(list(&mut out.conditions, last != 3, &r, 3)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_apps_v1_controllerrevision(b: &[u8]) -> Result<o::api::apps::v1::ControllerRevision, ProtobufError> {
-    let mut value = o::api::apps::v1::ControllerRevision::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_controllerrevision(b: &[u8], out: &mut o::api::apps::v1::ControllerRevision) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
             2 => out.data = serde_value::<Option<o::apimachinery::pkg::runtime::RawExtension>>(Ty::Message(&schema::APIMACHINERY_PKG_RUNTIME_RAWEXTENSION), v)?,
             3 => out.revision = int64(v)?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_apps_v1_controllerrevision(b: &[u8]) -> Result<o::api::apps::v1::ControllerRevision, ProtobufError> {
-    let mut value = o::api::apps::v1::ControllerRevision::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_controllerrevision(b: &[u8], out: &mut o::api::apps::v1::ControllerRevision) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
             2 => out.data = serde_value::<o::apimachinery::pkg::runtime::RawExtension>(Ty::Message(&schema::APIMACHINERY_PKG_RUNTIME_RAWEXTENSION), v)?,
             3 => out.revision = Some(int64(v)?),
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_apps_v1_daemonset(b: &[u8]) -> Result<o::api::apps::v1::DaemonSet, ProtobufError> {
-    let mut value = o::api::apps::v1::DaemonSet::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_daemonset(b: &[u8], out: &mut o::api::apps::v1::DaemonSet) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_apps_v1_daemonsetspec)?),
-            3 => out.status = Some(message(v, api_apps_v1_daemonsetstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_apps_v1_daemonsetspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_apps_v1_daemonsetstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_apps_v1_daemonset(b: &[u8]) -> Result<o::api::apps::v1::DaemonSet, ProtobufError> {
-    let mut value = o::api::apps::v1::DaemonSet::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_daemonset(b: &[u8], out: &mut o::api::apps::v1::DaemonSet) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_apps_v1_daemonsetspec)?,
-            3 => out.status = Some(message(v, api_apps_v1_daemonsetstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_apps_v1_daemonsetspec(bytes(v)?, &mut out.spec)? },
+            3 => api_apps_v1_daemonsetstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_apps_v1_daemonsetcondition(b: &[u8]) -> Result<o::api::apps::v1::DaemonSetCondition, ProtobufError> {
-    let mut value = o::api::apps::v1::DaemonSetCondition::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_daemonsetcondition(b: &[u8], out: &mut o::api::apps::v1::DaemonSetCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1190,15 +1068,13 @@ pub(super) fn api_apps_v1_daemonsetcondition(b: &[u8]) -> Result<o::api::apps::v
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_apps_v1_daemonsetcondition(b: &[u8]) -> Result<o::api::apps::v1::DaemonSetCondition, ProtobufError> {
-    let mut value = o::api::apps::v1::DaemonSetCondition::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_daemonsetcondition(b: &[u8], out: &mut o::api::apps::v1::DaemonSetCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1210,32 +1086,28 @@ pub(super) fn api_apps_v1_daemonsetcondition(b: &[u8]) -> Result<o::api::apps::v
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_apps_v1_daemonsetspec(b: &[u8]) -> Result<o::api::apps::v1::DaemonSetSpec, ProtobufError> {
-    let mut value = o::api::apps::v1::DaemonSetSpec::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_daemonsetspec(b: &[u8], out: &mut o::api::apps::v1::DaemonSetSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.selector = message(v, apimachinery_pkg_apis_meta_v1_labelselector)?,
-            2 => out.template = message(v, api_core_v1_podtemplatespec)?,
-            3 => out.update_strategy = Some(message(v, api_apps_v1_daemonsetupdatestrategy)?),
+            1 => { out.selector = Default::default(); apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, &mut out.selector)? },
+            2 => { out.template = Default::default(); api_core_v1_podtemplatespec(bytes(v)?, &mut out.template)? },
+            3 => api_apps_v1_daemonsetupdatestrategy(bytes(v)?, out.update_strategy.insert(Default::default()))?,
             4 => out.min_ready_seconds = Some(int32(v)?),
             6 => out.revision_history_limit = Some(int32(v)?),
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_apps_v1_daemonsetstatus(b: &[u8]) -> Result<o::api::apps::v1::DaemonSetStatus, ProtobufError> {
-    let mut value = o::api::apps::v1::DaemonSetStatus::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_daemonsetstatus(b: &[u8], out: &mut o::api::apps::v1::DaemonSetStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -1249,70 +1121,62 @@ pub(super) fn api_apps_v1_daemonsetstatus(b: &[u8]) -> Result<o::api::apps::v1::
             7 => out.number_available = Some(int32(v)?),
             8 => out.number_unavailable = Some(int32(v)?),
             9 => out.collision_count = Some(int32(v)?),
-            10 => list(&mut out.conditions, last != 10).push(message(v, api_apps_v1_daemonsetcondition)?),
+            10 => api_apps_v1_daemonsetcondition(bytes(v)?, push_default(list(&mut out.conditions, last != 10, &r, 10)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_apps_v1_daemonsetupdatestrategy(b: &[u8]) -> Result<o::api::apps::v1::DaemonSetUpdateStrategy, ProtobufError> {
-    let mut value = o::api::apps::v1::DaemonSetUpdateStrategy::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_daemonsetupdatestrategy(b: &[u8], out: &mut o::api::apps::v1::DaemonSetUpdateStrategy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.type_ = Some(s) },
-            2 => out.rolling_update = Some(message(v, api_apps_v1_rollingupdatedaemonset)?),
+            2 => api_apps_v1_rollingupdatedaemonset(bytes(v)?, out.rolling_update.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_apps_v1_deployment(b: &[u8]) -> Result<o::api::apps::v1::Deployment, ProtobufError> {
-    let mut value = o::api::apps::v1::Deployment::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_deployment(b: &[u8], out: &mut o::api::apps::v1::Deployment) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_apps_v1_deploymentspec)?),
-            3 => out.status = Some(message(v, api_apps_v1_deploymentstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_apps_v1_deploymentspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_apps_v1_deploymentstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_apps_v1_deployment(b: &[u8]) -> Result<o::api::apps::v1::Deployment, ProtobufError> {
-    let mut value = o::api::apps::v1::Deployment::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_deployment(b: &[u8], out: &mut o::api::apps::v1::Deployment) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_apps_v1_deploymentspec)?,
-            3 => out.status = Some(message(v, api_apps_v1_deploymentstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_apps_v1_deploymentspec(bytes(v)?, &mut out.spec)? },
+            3 => api_apps_v1_deploymentstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_apps_v1_deploymentcondition(b: &[u8]) -> Result<o::api::apps::v1::DeploymentCondition, ProtobufError> {
-    let mut value = o::api::apps::v1::DeploymentCondition::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_deploymentcondition(b: &[u8], out: &mut o::api::apps::v1::DeploymentCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1325,15 +1189,13 @@ pub(super) fn api_apps_v1_deploymentcondition(b: &[u8]) -> Result<o::api::apps::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_apps_v1_deploymentcondition(b: &[u8]) -> Result<o::api::apps::v1::DeploymentCondition, ProtobufError> {
-    let mut value = o::api::apps::v1::DeploymentCondition::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_deploymentcondition(b: &[u8], out: &mut o::api::apps::v1::DeploymentCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1346,21 +1208,19 @@ pub(super) fn api_apps_v1_deploymentcondition(b: &[u8]) -> Result<o::api::apps::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_apps_v1_deploymentspec(b: &[u8]) -> Result<o::api::apps::v1::DeploymentSpec, ProtobufError> {
-    let mut value = o::api::apps::v1::DeploymentSpec::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_deploymentspec(b: &[u8], out: &mut o::api::apps::v1::DeploymentSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.replicas = Some(int32(v)?),
-            2 => out.selector = message(v, apimachinery_pkg_apis_meta_v1_labelselector)?,
-            3 => out.template = message(v, api_core_v1_podtemplatespec)?,
-            4 => out.strategy = Some(message(v, api_apps_v1_deploymentstrategy)?),
+            2 => { out.selector = Default::default(); apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, &mut out.selector)? },
+            3 => { out.template = Default::default(); api_core_v1_podtemplatespec(bytes(v)?, &mut out.template)? },
+            4 => api_apps_v1_deploymentstrategy(bytes(v)?, out.strategy.insert(Default::default()))?,
             5 => out.min_ready_seconds = Some(int32(v)?),
             6 => out.revision_history_limit = Some(int32(v)?),
             7 => out.paused = Some(boolean(v)?),
@@ -1368,13 +1228,11 @@ pub(super) fn api_apps_v1_deploymentspec(b: &[u8]) -> Result<o::api::apps::v1::D
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_apps_v1_deploymentstatus(b: &[u8]) -> Result<o::api::apps::v1::DeploymentStatus, ProtobufError> {
-    let mut value = o::api::apps::v1::DeploymentStatus::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_deploymentstatus(b: &[u8], out: &mut o::api::apps::v1::DeploymentStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -1384,7 +1242,7 @@ pub(super) fn api_apps_v1_deploymentstatus(b: &[u8]) -> Result<o::api::apps::v1:
             3 => out.updated_replicas = Some(int32(v)?),
             4 => out.available_replicas = Some(int32(v)?),
             5 => out.unavailable_replicas = Some(int32(v)?),
-            6 => list(&mut out.conditions, last != 6).push(message(v, api_apps_v1_deploymentcondition)?),
+            6 => api_apps_v1_deploymentcondition(bytes(v)?, push_default(list(&mut out.conditions, last != 6, &r, 6)))?,
             7 => out.ready_replicas = Some(int32(v)?),
             8 => out.collision_count = Some(int32(v)?),
             9 => out.terminating_replicas = Some(int32(v)?),
@@ -1392,65 +1250,57 @@ pub(super) fn api_apps_v1_deploymentstatus(b: &[u8]) -> Result<o::api::apps::v1:
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_apps_v1_deploymentstrategy(b: &[u8]) -> Result<o::api::apps::v1::DeploymentStrategy, ProtobufError> {
-    let mut value = o::api::apps::v1::DeploymentStrategy::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_deploymentstrategy(b: &[u8], out: &mut o::api::apps::v1::DeploymentStrategy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.type_ = Some(s) },
-            2 => out.rolling_update = Some(message(v, api_apps_v1_rollingupdatedeployment)?),
+            2 => api_apps_v1_rollingupdatedeployment(bytes(v)?, out.rolling_update.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_apps_v1_replicaset(b: &[u8]) -> Result<o::api::apps::v1::ReplicaSet, ProtobufError> {
-    let mut value = o::api::apps::v1::ReplicaSet::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_replicaset(b: &[u8], out: &mut o::api::apps::v1::ReplicaSet) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_apps_v1_replicasetspec)?),
-            3 => out.status = Some(message(v, api_apps_v1_replicasetstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_apps_v1_replicasetspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_apps_v1_replicasetstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_apps_v1_replicaset(b: &[u8]) -> Result<o::api::apps::v1::ReplicaSet, ProtobufError> {
-    let mut value = o::api::apps::v1::ReplicaSet::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_replicaset(b: &[u8], out: &mut o::api::apps::v1::ReplicaSet) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_apps_v1_replicasetspec)?,
-            3 => out.status = Some(message(v, api_apps_v1_replicasetstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_apps_v1_replicasetspec(bytes(v)?, &mut out.spec)? },
+            3 => api_apps_v1_replicasetstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_apps_v1_replicasetcondition(b: &[u8]) -> Result<o::api::apps::v1::ReplicaSetCondition, ProtobufError> {
-    let mut value = o::api::apps::v1::ReplicaSetCondition::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_replicasetcondition(b: &[u8], out: &mut o::api::apps::v1::ReplicaSetCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1462,15 +1312,13 @@ pub(super) fn api_apps_v1_replicasetcondition(b: &[u8]) -> Result<o::api::apps::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_apps_v1_replicasetcondition(b: &[u8]) -> Result<o::api::apps::v1::ReplicaSetCondition, ProtobufError> {
-    let mut value = o::api::apps::v1::ReplicaSetCondition::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_replicasetcondition(b: &[u8], out: &mut o::api::apps::v1::ReplicaSetCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1482,31 +1330,27 @@ pub(super) fn api_apps_v1_replicasetcondition(b: &[u8]) -> Result<o::api::apps::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_apps_v1_replicasetspec(b: &[u8]) -> Result<o::api::apps::v1::ReplicaSetSpec, ProtobufError> {
-    let mut value = o::api::apps::v1::ReplicaSetSpec::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_replicasetspec(b: &[u8], out: &mut o::api::apps::v1::ReplicaSetSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.replicas = Some(int32(v)?),
-            2 => out.selector = message(v, apimachinery_pkg_apis_meta_v1_labelselector)?,
-            3 => out.template = Some(message(v, api_core_v1_podtemplatespec)?),
+            2 => { out.selector = Default::default(); apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, &mut out.selector)? },
+            3 => api_core_v1_podtemplatespec(bytes(v)?, out.template.insert(Default::default()))?,
             4 => out.min_ready_seconds = Some(int32(v)?),
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_apps_v1_replicasetstatus(b: &[u8]) -> Result<o::api::apps::v1::ReplicaSetStatus, ProtobufError> {
-    let mut value = o::api::apps::v1::ReplicaSetStatus::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_replicasetstatus(b: &[u8], out: &mut o::api::apps::v1::ReplicaSetStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -1516,19 +1360,17 @@ pub(super) fn api_apps_v1_replicasetstatus(b: &[u8]) -> Result<o::api::apps::v1:
             3 => out.observed_generation = Some(int64(v)?),
             4 => out.ready_replicas = Some(int32(v)?),
             5 => out.available_replicas = Some(int32(v)?),
-            6 => list(&mut out.conditions, last != 6).push(message(v, api_apps_v1_replicasetcondition)?),
+            6 => api_apps_v1_replicasetcondition(bytes(v)?, push_default(list(&mut out.conditions, last != 6, &r, 6)))?,
             7 => out.terminating_replicas = Some(int32(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_apps_v1_rollingupdatedaemonset(b: &[u8]) -> Result<o::api::apps::v1::RollingUpdateDaemonSet, ProtobufError> {
-    let mut value = o::api::apps::v1::RollingUpdateDaemonSet::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_rollingupdatedaemonset(b: &[u8], out: &mut o::api::apps::v1::RollingUpdateDaemonSet) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1537,13 +1379,11 @@ pub(super) fn api_apps_v1_rollingupdatedaemonset(b: &[u8]) -> Result<o::api::app
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_apps_v1_rollingupdatedeployment(b: &[u8]) -> Result<o::api::apps::v1::RollingUpdateDeployment, ProtobufError> {
-    let mut value = o::api::apps::v1::RollingUpdateDeployment::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_rollingupdatedeployment(b: &[u8], out: &mut o::api::apps::v1::RollingUpdateDeployment) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1552,13 +1392,11 @@ pub(super) fn api_apps_v1_rollingupdatedeployment(b: &[u8]) -> Result<o::api::ap
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_apps_v1_rollingupdatestatefulsetstrategy(b: &[u8]) -> Result<o::api::apps::v1::RollingUpdateStatefulSetStrategy, ProtobufError> {
-    let mut value = o::api::apps::v1::RollingUpdateStatefulSetStrategy::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_rollingupdatestatefulsetstrategy(b: &[u8], out: &mut o::api::apps::v1::RollingUpdateStatefulSetStrategy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1567,50 +1405,44 @@ pub(super) fn api_apps_v1_rollingupdatestatefulsetstrategy(b: &[u8]) -> Result<o
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_apps_v1_statefulset(b: &[u8]) -> Result<o::api::apps::v1::StatefulSet, ProtobufError> {
-    let mut value = o::api::apps::v1::StatefulSet::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_statefulset(b: &[u8], out: &mut o::api::apps::v1::StatefulSet) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_apps_v1_statefulsetspec)?),
-            3 => out.status = Some(message(v, api_apps_v1_statefulsetstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_apps_v1_statefulsetspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_apps_v1_statefulsetstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_apps_v1_statefulset(b: &[u8]) -> Result<o::api::apps::v1::StatefulSet, ProtobufError> {
-    let mut value = o::api::apps::v1::StatefulSet::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_statefulset(b: &[u8], out: &mut o::api::apps::v1::StatefulSet) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_apps_v1_statefulsetspec)?,
-            3 => out.status = Some(message(v, api_apps_v1_statefulsetstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_apps_v1_statefulsetspec(bytes(v)?, &mut out.spec)? },
+            3 => api_apps_v1_statefulsetstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_apps_v1_statefulsetcondition(b: &[u8]) -> Result<o::api::apps::v1::StatefulSetCondition, ProtobufError> {
-    let mut value = o::api::apps::v1::StatefulSetCondition::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_statefulsetcondition(b: &[u8], out: &mut o::api::apps::v1::StatefulSetCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1622,15 +1454,13 @@ pub(super) fn api_apps_v1_statefulsetcondition(b: &[u8]) -> Result<o::api::apps:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_apps_v1_statefulsetcondition(b: &[u8]) -> Result<o::api::apps::v1::StatefulSetCondition, ProtobufError> {
-    let mut value = o::api::apps::v1::StatefulSetCondition::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_statefulsetcondition(b: &[u8], out: &mut o::api::apps::v1::StatefulSetCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1642,14 +1472,12 @@ pub(super) fn api_apps_v1_statefulsetcondition(b: &[u8]) -> Result<o::api::apps:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_apps_v1_statefulsetordinals(b: &[u8]) -> Result<o::api::apps::v1::StatefulSetOrdinals, ProtobufError> {
-    let mut value = o::api::apps::v1::StatefulSetOrdinals::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_statefulsetordinals(b: &[u8], out: &mut o::api::apps::v1::StatefulSetOrdinals) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1657,13 +1485,11 @@ pub(super) fn api_apps_v1_statefulsetordinals(b: &[u8]) -> Result<o::api::apps::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_apps_v1_statefulsetpersistentvolumeclaimretentionpolicy(b: &[u8]) -> Result<o::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy, ProtobufError> {
-    let mut value = o::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_statefulsetpersistentvolumeclaimretentionpolicy(b: &[u8], out: &mut o::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1672,39 +1498,35 @@ pub(super) fn api_apps_v1_statefulsetpersistentvolumeclaimretentionpolicy(b: &[u
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_apps_v1_statefulsetspec(b: &[u8]) -> Result<o::api::apps::v1::StatefulSetSpec, ProtobufError> {
-    let mut value = o::api::apps::v1::StatefulSetSpec::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_statefulsetspec(b: &[u8], out: &mut o::api::apps::v1::StatefulSetSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.replicas = Some(int32(v)?),
-            2 => out.selector = message(v, apimachinery_pkg_apis_meta_v1_labelselector)?,
-            3 => out.template = message(v, api_core_v1_podtemplatespec)?,
-            4 => list(&mut out.volume_claim_templates, last != 4).push(message(v, api_core_v1_persistentvolumeclaim)?),
+            2 => { out.selector = Default::default(); apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, &mut out.selector)? },
+            3 => { out.template = Default::default(); api_core_v1_podtemplatespec(bytes(v)?, &mut out.template)? },
+            4 => api_core_v1_persistentvolumeclaim(bytes(v)?, push_default(list(&mut out.volume_claim_templates, last != 4, &r, 4)))?,
             5 => if let Some(s) = string(v)? { out.service_name = Some(s) },
             6 => if let Some(s) = string(v)? { out.pod_management_policy = Some(s) },
-            7 => out.update_strategy = Some(message(v, api_apps_v1_statefulsetupdatestrategy)?),
+            7 => api_apps_v1_statefulsetupdatestrategy(bytes(v)?, out.update_strategy.insert(Default::default()))?,
             8 => out.revision_history_limit = Some(int32(v)?),
             9 => out.min_ready_seconds = Some(int32(v)?),
-            10 => out.persistent_volume_claim_retention_policy = Some(message(v, api_apps_v1_statefulsetpersistentvolumeclaimretentionpolicy)?),
-            11 => out.ordinals = Some(message(v, api_apps_v1_statefulsetordinals)?),
+            10 => api_apps_v1_statefulsetpersistentvolumeclaimretentionpolicy(bytes(v)?, out.persistent_volume_claim_retention_policy.insert(Default::default()))?,
+            11 => api_apps_v1_statefulsetordinals(bytes(v)?, out.ordinals.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_apps_v1_statefulsetstatus(b: &[u8]) -> Result<o::api::apps::v1::StatefulSetStatus, ProtobufError> {
-    let mut value = o::api::apps::v1::StatefulSetStatus::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_statefulsetstatus(b: &[u8], out: &mut o::api::apps::v1::StatefulSetStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -1717,34 +1539,30 @@ pub(super) fn api_apps_v1_statefulsetstatus(b: &[u8]) -> Result<o::api::apps::v1
             6 => if let Some(s) = string(v)? { out.current_revision = Some(s) },
             7 => if let Some(s) = string(v)? { out.update_revision = Some(s) },
             9 => out.collision_count = Some(int32(v)?),
-            10 => list(&mut out.conditions, last != 10).push(message(v, api_apps_v1_statefulsetcondition)?),
+            10 => api_apps_v1_statefulsetcondition(bytes(v)?, push_default(list(&mut out.conditions, last != 10, &r, 10)))?,
             11 => out.available_replicas = Some(int32(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_apps_v1_statefulsetupdatestrategy(b: &[u8]) -> Result<o::api::apps::v1::StatefulSetUpdateStrategy, ProtobufError> {
-    let mut value = o::api::apps::v1::StatefulSetUpdateStrategy::default();
-    let out = &mut value;
+pub(super) fn api_apps_v1_statefulsetupdatestrategy(b: &[u8], out: &mut o::api::apps::v1::StatefulSetUpdateStrategy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.type_ = Some(s) },
-            2 => out.rolling_update = Some(message(v, api_apps_v1_rollingupdatestatefulsetstrategy)?),
+            2 => api_apps_v1_rollingupdatestatefulsetstrategy(bytes(v)?, out.rolling_update.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authentication_v1_boundobjectreference(b: &[u8]) -> Result<o::api::authentication::v1::BoundObjectReference, ProtobufError> {
-    let mut value = o::api::authentication::v1::BoundObjectReference::default();
-    let out = &mut value;
+pub(super) fn api_authentication_v1_boundobjectreference(b: &[u8], out: &mut o::api::authentication::v1::BoundObjectReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1755,119 +1573,105 @@ pub(super) fn api_authentication_v1_boundobjectreference(b: &[u8]) -> Result<o::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authentication_v1_selfsubjectreview(b: &[u8]) -> Result<o::api::authentication::v1::SelfSubjectReview, ProtobufError> {
-    let mut value = o::api::authentication::v1::SelfSubjectReview::default();
-    let out = &mut value;
+pub(super) fn api_authentication_v1_selfsubjectreview(b: &[u8], out: &mut o::api::authentication::v1::SelfSubjectReview) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.status = Some(message(v, api_authentication_v1_selfsubjectreviewstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_authentication_v1_selfsubjectreviewstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authentication_v1_selfsubjectreviewstatus(b: &[u8]) -> Result<o::api::authentication::v1::SelfSubjectReviewStatus, ProtobufError> {
-    let mut value = o::api::authentication::v1::SelfSubjectReviewStatus::default();
-    let out = &mut value;
+pub(super) fn api_authentication_v1_selfsubjectreviewstatus(b: &[u8], out: &mut o::api::authentication::v1::SelfSubjectReviewStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.user_info = Some(message(v, api_authentication_v1_userinfo)?),
+            1 => api_authentication_v1_userinfo(bytes(v)?, out.user_info.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_authentication_v1_tokenrequest(b: &[u8]) -> Result<o::api::authentication::v1::TokenRequest, ProtobufError> {
-    let mut value = o::api::authentication::v1::TokenRequest::default();
-    let out = &mut value;
+pub(super) fn api_authentication_v1_tokenrequest(b: &[u8], out: &mut o::api::authentication::v1::TokenRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_authentication_v1_tokenrequestspec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_authentication_v1_tokenrequestspec(bytes(v)?, &mut out.spec)? },
             3 => out.status = serde_value::<Option<o::api::authentication::v1::TokenRequestStatus>>(Ty::Message(&schema::API_AUTHENTICATION_V1_TOKENREQUESTSTATUS), v)?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_authentication_v1_tokenrequest(b: &[u8]) -> Result<o::api::authentication::v1::TokenRequest, ProtobufError> {
-    let mut value = o::api::authentication::v1::TokenRequest::default();
-    let out = &mut value;
+pub(super) fn api_authentication_v1_tokenrequest(b: &[u8], out: &mut o::api::authentication::v1::TokenRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_authentication_v1_tokenrequestspec)?),
-            3 => out.status = Some(message(v, api_authentication_v1_tokenrequeststatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_authentication_v1_tokenrequestspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_authentication_v1_tokenrequeststatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_authentication_v1_tokenrequestspec(b: &[u8]) -> Result<o::api::authentication::v1::TokenRequestSpec, ProtobufError> {
-    let mut value = o::api::authentication::v1::TokenRequestSpec::default();
-    let out = &mut value;
+pub(super) fn api_authentication_v1_tokenrequestspec(b: &[u8], out: &mut o::api::authentication::v1::TokenRequestSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.audiences, last != 1).push(string_any(v)?),
-            3 => out.bound_object_ref = Some(message(v, api_authentication_v1_boundobjectreference)?),
+            1 => list_required(&mut out.audiences, last != 1, &r, 1).push(string_any(v)?),
+            3 => api_authentication_v1_boundobjectreference(bytes(v)?, out.bound_object_ref.insert(Default::default()))?,
             4 => out.expiration_seconds = Some(int64(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_authentication_v1_tokenrequestspec(b: &[u8]) -> Result<o::api::authentication::v1::TokenRequestSpec, ProtobufError> {
-    let mut value = o::api::authentication::v1::TokenRequestSpec::default();
-    let out = &mut value;
+pub(super) fn api_authentication_v1_tokenrequestspec(b: &[u8], out: &mut o::api::authentication::v1::TokenRequestSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.audiences, last != 1).push(string_any(v)?),
-            3 => out.bound_object_ref = Some(message(v, api_authentication_v1_boundobjectreference)?),
+            1 => list(&mut out.audiences, last != 1, &r, 1).push(string_any(v)?),
+            3 => api_authentication_v1_boundobjectreference(bytes(v)?, out.bound_object_ref.insert(Default::default()))?,
             4 => out.expiration_seconds = Some(int64(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_authentication_v1_tokenrequeststatus(b: &[u8]) -> Result<o::api::authentication::v1::TokenRequestStatus, ProtobufError> {
-    let mut value = o::api::authentication::v1::TokenRequestStatus::default();
-    let out = &mut value;
+pub(super) fn api_authentication_v1_tokenrequeststatus(b: &[u8], out: &mut o::api::authentication::v1::TokenRequestStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -1876,87 +1680,77 @@ pub(super) fn api_authentication_v1_tokenrequeststatus(b: &[u8]) -> Result<o::ap
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_authentication_v1_tokenreview(b: &[u8]) -> Result<o::api::authentication::v1::TokenReview, ProtobufError> {
-    let mut value = o::api::authentication::v1::TokenReview::default();
-    let out = &mut value;
+pub(super) fn api_authentication_v1_tokenreview(b: &[u8], out: &mut o::api::authentication::v1::TokenReview) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_authentication_v1_tokenreviewspec)?,
-            3 => out.status = Some(message(v, api_authentication_v1_tokenreviewstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_authentication_v1_tokenreviewspec(bytes(v)?, &mut out.spec)? },
+            3 => api_authentication_v1_tokenreviewstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_authentication_v1_tokenreviewspec(b: &[u8]) -> Result<o::api::authentication::v1::TokenReviewSpec, ProtobufError> {
-    let mut value = o::api::authentication::v1::TokenReviewSpec::default();
-    let out = &mut value;
+pub(super) fn api_authentication_v1_tokenreviewspec(b: &[u8], out: &mut o::api::authentication::v1::TokenReviewSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.token = Some(s) },
-            2 => list(&mut out.audiences, last != 2).push(string_any(v)?),
+            2 => list(&mut out.audiences, last != 2, &r, 2).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_authentication_v1_tokenreviewspec(b: &[u8]) -> Result<o::api::authentication::v1::TokenReviewSpec, ProtobufError> {
-    let mut value = o::api::authentication::v1::TokenReviewSpec::default();
-    let out = &mut value;
+pub(super) fn api_authentication_v1_tokenreviewspec(b: &[u8], out: &mut o::api::authentication::v1::TokenReviewSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.token = s },
-            2 => list(&mut out.audiences, last != 2).push(string_any(v)?),
+            2 => list(&mut out.audiences, last != 2, &r, 2).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_authentication_v1_tokenreviewstatus(b: &[u8]) -> Result<o::api::authentication::v1::TokenReviewStatus, ProtobufError> {
-    let mut value = o::api::authentication::v1::TokenReviewStatus::default();
-    let out = &mut value;
+pub(super) fn api_authentication_v1_tokenreviewstatus(b: &[u8], out: &mut o::api::authentication::v1::TokenReviewStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.authenticated = Some(boolean(v)?),
-            2 => out.user = Some(message(v, api_authentication_v1_userinfo)?),
+            2 => api_authentication_v1_userinfo(bytes(v)?, out.user.insert(Default::default()))?,
             3 => if let Some(s) = string(v)? { out.error = Some(s) },
-            4 => list(&mut out.audiences, last != 4).push(string_any(v)?),
+            4 => list(&mut out.audiences, last != 4, &r, 4).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authentication_v1_userinfo(b: &[u8]) -> Result<o::api::authentication::v1::UserInfo, ProtobufError> {
-    let mut value = o::api::authentication::v1::UserInfo::default();
-    let out = &mut value;
+pub(super) fn api_authentication_v1_userinfo(b: &[u8], out: &mut o::api::authentication::v1::UserInfo) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     loop {
@@ -1965,69 +1759,61 @@ pub(super) fn api_authentication_v1_userinfo(b: &[u8]) -> Result<o::api::authent
         match n {
             1 => if let Some(s) = string(v)? { out.username = Some(s) },
             2 => if let Some(s) = string(v)? { out.uid = Some(s) },
-            3 => list(&mut out.groups, last != 3).push(string_any(v)?),
+            3 => list(&mut out.groups, last != 3, &r, 3).push(string_any(v)?),
             4 => out.extra = serde_run::<Option<std::collections::BTreeMap<std::string::String, std::vec::Vec<std::string::String>>>>(&schema::API_AUTHENTICATION_V1_USERINFO, 4, run(&mut r, start, 4)?)?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authorization_v1_fieldselectorattributes(b: &[u8]) -> Result<o::api::authorization::v1::FieldSelectorAttributes, ProtobufError> {
-    let mut value = o::api::authorization::v1::FieldSelectorAttributes::default();
-    let out = &mut value;
+pub(super) fn api_authorization_v1_fieldselectorattributes(b: &[u8], out: &mut o::api::authorization::v1::FieldSelectorAttributes) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.raw_selector = Some(s) },
-            2 => list(&mut out.requirements, last != 2).push(message(v, apimachinery_pkg_apis_meta_v1_fieldselectorrequirement)?),
+            2 => apimachinery_pkg_apis_meta_v1_fieldselectorrequirement(bytes(v)?, push_default(list(&mut out.requirements, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authorization_v1_labelselectorattributes(b: &[u8]) -> Result<o::api::authorization::v1::LabelSelectorAttributes, ProtobufError> {
-    let mut value = o::api::authorization::v1::LabelSelectorAttributes::default();
-    let out = &mut value;
+pub(super) fn api_authorization_v1_labelselectorattributes(b: &[u8], out: &mut o::api::authorization::v1::LabelSelectorAttributes) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.raw_selector = Some(s) },
-            2 => list(&mut out.requirements, last != 2).push(message(v, apimachinery_pkg_apis_meta_v1_labelselectorrequirement)?),
+            2 => apimachinery_pkg_apis_meta_v1_labelselectorrequirement(bytes(v)?, push_default(list(&mut out.requirements, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authorization_v1_localsubjectaccessreview(b: &[u8]) -> Result<o::api::authorization::v1::LocalSubjectAccessReview, ProtobufError> {
-    let mut value = o::api::authorization::v1::LocalSubjectAccessReview::default();
-    let out = &mut value;
+pub(super) fn api_authorization_v1_localsubjectaccessreview(b: &[u8], out: &mut o::api::authorization::v1::LocalSubjectAccessReview) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_authorization_v1_subjectaccessreviewspec)?,
-            3 => out.status = Some(message(v, api_authorization_v1_subjectaccessreviewstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_authorization_v1_subjectaccessreviewspec(bytes(v)?, &mut out.spec)? },
+            3 => api_authorization_v1_subjectaccessreviewstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authorization_v1_nonresourceattributes(b: &[u8]) -> Result<o::api::authorization::v1::NonResourceAttributes, ProtobufError> {
-    let mut value = o::api::authorization::v1::NonResourceAttributes::default();
-    let out = &mut value;
+pub(super) fn api_authorization_v1_nonresourceattributes(b: &[u8], out: &mut o::api::authorization::v1::NonResourceAttributes) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2036,30 +1822,26 @@ pub(super) fn api_authorization_v1_nonresourceattributes(b: &[u8]) -> Result<o::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authorization_v1_nonresourcerule(b: &[u8]) -> Result<o::api::authorization::v1::NonResourceRule, ProtobufError> {
-    let mut value = o::api::authorization::v1::NonResourceRule::default();
-    let out = &mut value;
+pub(super) fn api_authorization_v1_nonresourcerule(b: &[u8], out: &mut o::api::authorization::v1::NonResourceRule) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.verbs, last != 1).push(string_any(v)?),
-            2 => list(&mut out.non_resource_urls, last != 2).push(string_any(v)?),
+            1 => list_required(&mut out.verbs, last != 1, &r, 1).push(string_any(v)?),
+            2 => list(&mut out.non_resource_urls, last != 2, &r, 2).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authorization_v1_resourceattributes(b: &[u8]) -> Result<o::api::authorization::v1::ResourceAttributes, ProtobufError> {
-    let mut value = o::api::authorization::v1::ResourceAttributes::default();
-    let out = &mut value;
+pub(super) fn api_authorization_v1_resourceattributes(b: &[u8], out: &mut o::api::authorization::v1::ResourceAttributes) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2070,84 +1852,74 @@ pub(super) fn api_authorization_v1_resourceattributes(b: &[u8]) -> Result<o::api
             5 => if let Some(s) = string(v)? { out.resource = Some(s) },
             6 => if let Some(s) = string(v)? { out.subresource = Some(s) },
             7 => if let Some(s) = string(v)? { out.name = Some(s) },
-            8 => out.field_selector = Some(message(v, api_authorization_v1_fieldselectorattributes)?),
-            9 => out.label_selector = Some(message(v, api_authorization_v1_labelselectorattributes)?),
+            8 => api_authorization_v1_fieldselectorattributes(bytes(v)?, out.field_selector.insert(Default::default()))?,
+            9 => api_authorization_v1_labelselectorattributes(bytes(v)?, out.label_selector.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authorization_v1_resourcerule(b: &[u8]) -> Result<o::api::authorization::v1::ResourceRule, ProtobufError> {
-    let mut value = o::api::authorization::v1::ResourceRule::default();
-    let out = &mut value;
+pub(super) fn api_authorization_v1_resourcerule(b: &[u8], out: &mut o::api::authorization::v1::ResourceRule) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.verbs, last != 1).push(string_any(v)?),
-            2 => list(&mut out.api_groups, last != 2).push(string_any(v)?),
-            3 => list(&mut out.resources, last != 3).push(string_any(v)?),
-            4 => list(&mut out.resource_names, last != 4).push(string_any(v)?),
+            1 => list_required(&mut out.verbs, last != 1, &r, 1).push(string_any(v)?),
+            2 => list(&mut out.api_groups, last != 2, &r, 2).push(string_any(v)?),
+            3 => list(&mut out.resources, last != 3, &r, 3).push(string_any(v)?),
+            4 => list(&mut out.resource_names, last != 4, &r, 4).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authorization_v1_selfsubjectaccessreview(b: &[u8]) -> Result<o::api::authorization::v1::SelfSubjectAccessReview, ProtobufError> {
-    let mut value = o::api::authorization::v1::SelfSubjectAccessReview::default();
-    let out = &mut value;
+pub(super) fn api_authorization_v1_selfsubjectaccessreview(b: &[u8], out: &mut o::api::authorization::v1::SelfSubjectAccessReview) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_authorization_v1_selfsubjectaccessreviewspec)?,
-            3 => out.status = Some(message(v, api_authorization_v1_subjectaccessreviewstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_authorization_v1_selfsubjectaccessreviewspec(bytes(v)?, &mut out.spec)? },
+            3 => api_authorization_v1_subjectaccessreviewstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authorization_v1_selfsubjectaccessreviewspec(b: &[u8]) -> Result<o::api::authorization::v1::SelfSubjectAccessReviewSpec, ProtobufError> {
-    let mut value = o::api::authorization::v1::SelfSubjectAccessReviewSpec::default();
-    let out = &mut value;
+pub(super) fn api_authorization_v1_selfsubjectaccessreviewspec(b: &[u8], out: &mut o::api::authorization::v1::SelfSubjectAccessReviewSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.resource_attributes = Some(message(v, api_authorization_v1_resourceattributes)?),
-            2 => out.non_resource_attributes = Some(message(v, api_authorization_v1_nonresourceattributes)?),
+            1 => api_authorization_v1_resourceattributes(bytes(v)?, out.resource_attributes.insert(Default::default()))?,
+            2 => api_authorization_v1_nonresourceattributes(bytes(v)?, out.non_resource_attributes.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authorization_v1_selfsubjectrulesreview(b: &[u8]) -> Result<o::api::authorization::v1::SelfSubjectRulesReview, ProtobufError> {
-    let mut value = o::api::authorization::v1::SelfSubjectRulesReview::default();
-    let out = &mut value;
+pub(super) fn api_authorization_v1_selfsubjectrulesreview(b: &[u8], out: &mut o::api::authorization::v1::SelfSubjectRulesReview) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_authorization_v1_selfsubjectrulesreviewspec)?,
-            3 => out.status = Some(message(v, api_authorization_v1_subjectrulesreviewstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_authorization_v1_selfsubjectrulesreviewspec(bytes(v)?, &mut out.spec)? },
+            3 => api_authorization_v1_subjectrulesreviewstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authorization_v1_selfsubjectrulesreviewspec(b: &[u8]) -> Result<o::api::authorization::v1::SelfSubjectRulesReviewSpec, ProtobufError> {
-    let mut value = o::api::authorization::v1::SelfSubjectRulesReviewSpec::default();
-    let out = &mut value;
+pub(super) fn api_authorization_v1_selfsubjectrulesreviewspec(b: &[u8], out: &mut o::api::authorization::v1::SelfSubjectRulesReviewSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2155,52 +1927,46 @@ pub(super) fn api_authorization_v1_selfsubjectrulesreviewspec(b: &[u8]) -> Resul
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authorization_v1_subjectaccessreview(b: &[u8]) -> Result<o::api::authorization::v1::SubjectAccessReview, ProtobufError> {
-    let mut value = o::api::authorization::v1::SubjectAccessReview::default();
-    let out = &mut value;
+pub(super) fn api_authorization_v1_subjectaccessreview(b: &[u8], out: &mut o::api::authorization::v1::SubjectAccessReview) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_authorization_v1_subjectaccessreviewspec)?,
-            3 => out.status = Some(message(v, api_authorization_v1_subjectaccessreviewstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_authorization_v1_subjectaccessreviewspec(bytes(v)?, &mut out.spec)? },
+            3 => api_authorization_v1_subjectaccessreviewstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authorization_v1_subjectaccessreviewspec(b: &[u8]) -> Result<o::api::authorization::v1::SubjectAccessReviewSpec, ProtobufError> {
-    let mut value = o::api::authorization::v1::SubjectAccessReviewSpec::default();
-    let out = &mut value;
+pub(super) fn api_authorization_v1_subjectaccessreviewspec(b: &[u8], out: &mut o::api::authorization::v1::SubjectAccessReviewSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     loop {
         let start = r.pos;
         let Some((n, v)) = r.field()? else { break };
         match n {
-            1 => out.resource_attributes = Some(message(v, api_authorization_v1_resourceattributes)?),
-            2 => out.non_resource_attributes = Some(message(v, api_authorization_v1_nonresourceattributes)?),
+            1 => api_authorization_v1_resourceattributes(bytes(v)?, out.resource_attributes.insert(Default::default()))?,
+            2 => api_authorization_v1_nonresourceattributes(bytes(v)?, out.non_resource_attributes.insert(Default::default()))?,
             3 => if let Some(s) = string(v)? { out.user = Some(s) },
-            4 => list(&mut out.groups, last != 4).push(string_any(v)?),
+            4 => list(&mut out.groups, last != 4, &r, 4).push(string_any(v)?),
             5 => out.extra = serde_run::<Option<std::collections::BTreeMap<std::string::String, std::vec::Vec<std::string::String>>>>(&schema::API_AUTHORIZATION_V1_SUBJECTACCESSREVIEWSPEC, 5, run(&mut r, start, 5)?)?,
             6 => if let Some(s) = string(v)? { out.uid = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authorization_v1_subjectaccessreviewstatus(b: &[u8]) -> Result<o::api::authorization::v1::SubjectAccessReviewStatus, ProtobufError> {
-    let mut value = o::api::authorization::v1::SubjectAccessReviewStatus::default();
-    let out = &mut value;
+pub(super) fn api_authorization_v1_subjectaccessreviewstatus(b: &[u8], out: &mut o::api::authorization::v1::SubjectAccessReviewStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2211,32 +1977,28 @@ pub(super) fn api_authorization_v1_subjectaccessreviewstatus(b: &[u8]) -> Result
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_authorization_v1_subjectrulesreviewstatus(b: &[u8]) -> Result<o::api::authorization::v1::SubjectRulesReviewStatus, ProtobufError> {
-    let mut value = o::api::authorization::v1::SubjectRulesReviewStatus::default();
-    let out = &mut value;
+pub(super) fn api_authorization_v1_subjectrulesreviewstatus(b: &[u8], out: &mut o::api::authorization::v1::SubjectRulesReviewStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.resource_rules, last != 1).push(message(v, api_authorization_v1_resourcerule)?),
-            2 => list_required(&mut out.non_resource_rules, last != 2).push(message(v, api_authorization_v1_nonresourcerule)?),
+            1 => api_authorization_v1_resourcerule(bytes(v)?, push_default(list_required(&mut out.resource_rules, last != 1, &r, 1)))?,
+            2 => api_authorization_v1_nonresourcerule(bytes(v)?, push_default(list_required(&mut out.non_resource_rules, last != 2, &r, 2)))?,
             3 => out.incomplete = boolean(v)?,
             4 => if let Some(s) = string(v)? { out.evaluation_error = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v1_crossversionobjectreference(b: &[u8]) -> Result<o::api::autoscaling::v1::CrossVersionObjectReference, ProtobufError> {
-    let mut value = o::api::autoscaling::v1::CrossVersionObjectReference::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v1_crossversionobjectreference(b: &[u8], out: &mut o::api::autoscaling::v1::CrossVersionObjectReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2246,66 +2008,58 @@ pub(super) fn api_autoscaling_v1_crossversionobjectreference(b: &[u8]) -> Result
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_autoscaling_v1_horizontalpodautoscaler(b: &[u8]) -> Result<o::api::autoscaling::v1::HorizontalPodAutoscaler, ProtobufError> {
-    let mut value = o::api::autoscaling::v1::HorizontalPodAutoscaler::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v1_horizontalpodautoscaler(b: &[u8], out: &mut o::api::autoscaling::v1::HorizontalPodAutoscaler) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_autoscaling_v1_horizontalpodautoscalerspec)?),
-            3 => out.status = Some(message(v, api_autoscaling_v1_horizontalpodautoscalerstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_autoscaling_v1_horizontalpodautoscalerspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_autoscaling_v1_horizontalpodautoscalerstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_autoscaling_v1_horizontalpodautoscaler(b: &[u8]) -> Result<o::api::autoscaling::v1::HorizontalPodAutoscaler, ProtobufError> {
-    let mut value = o::api::autoscaling::v1::HorizontalPodAutoscaler::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v1_horizontalpodautoscaler(b: &[u8], out: &mut o::api::autoscaling::v1::HorizontalPodAutoscaler) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_autoscaling_v1_horizontalpodautoscalerspec)?,
-            3 => out.status = Some(message(v, api_autoscaling_v1_horizontalpodautoscalerstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_autoscaling_v1_horizontalpodautoscalerspec(bytes(v)?, &mut out.spec)? },
+            3 => api_autoscaling_v1_horizontalpodautoscalerstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_autoscaling_v1_horizontalpodautoscalerspec(b: &[u8]) -> Result<o::api::autoscaling::v1::HorizontalPodAutoscalerSpec, ProtobufError> {
-    let mut value = o::api::autoscaling::v1::HorizontalPodAutoscalerSpec::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v1_horizontalpodautoscalerspec(b: &[u8], out: &mut o::api::autoscaling::v1::HorizontalPodAutoscalerSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.scale_target_ref = message(v, api_autoscaling_v1_crossversionobjectreference)?,
+            1 => { out.scale_target_ref = Default::default(); api_autoscaling_v1_crossversionobjectreference(bytes(v)?, &mut out.scale_target_ref)? },
             2 => out.min_replicas = Some(int32(v)?),
             3 => out.max_replicas = int32(v)?,
             4 => out.target_cpu_utilization_percentage = Some(int32(v)?),
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v1_horizontalpodautoscalerstatus(b: &[u8]) -> Result<o::api::autoscaling::v1::HorizontalPodAutoscalerStatus, ProtobufError> {
-    let mut value = o::api::autoscaling::v1::HorizontalPodAutoscalerStatus::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v1_horizontalpodautoscalerstatus(b: &[u8], out: &mut o::api::autoscaling::v1::HorizontalPodAutoscalerStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2317,29 +2071,25 @@ pub(super) fn api_autoscaling_v1_horizontalpodautoscalerstatus(b: &[u8]) -> Resu
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v1_scale(b: &[u8]) -> Result<o::api::autoscaling::v1::Scale, ProtobufError> {
-    let mut value = o::api::autoscaling::v1::Scale::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v1_scale(b: &[u8], out: &mut o::api::autoscaling::v1::Scale) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_autoscaling_v1_scalespec)?),
-            3 => out.status = Some(message(v, api_autoscaling_v1_scalestatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_autoscaling_v1_scalespec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_autoscaling_v1_scalestatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v1_scalespec(b: &[u8]) -> Result<o::api::autoscaling::v1::ScaleSpec, ProtobufError> {
-    let mut value = o::api::autoscaling::v1::ScaleSpec::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v1_scalespec(b: &[u8], out: &mut o::api::autoscaling::v1::ScaleSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2347,13 +2097,11 @@ pub(super) fn api_autoscaling_v1_scalespec(b: &[u8]) -> Result<o::api::autoscali
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v1_scalestatus(b: &[u8]) -> Result<o::api::autoscaling::v1::ScaleStatus, ProtobufError> {
-    let mut value = o::api::autoscaling::v1::ScaleStatus::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v1_scalestatus(b: &[u8], out: &mut o::api::autoscaling::v1::ScaleStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2362,45 +2110,39 @@ pub(super) fn api_autoscaling_v1_scalestatus(b: &[u8]) -> Result<o::api::autosca
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_containerresourcemetricsource(b: &[u8]) -> Result<o::api::autoscaling::v2::ContainerResourceMetricSource, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::ContainerResourceMetricSource::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_containerresourcemetricsource(b: &[u8], out: &mut o::api::autoscaling::v2::ContainerResourceMetricSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
-            2 => out.target = message(v, api_autoscaling_v2_metrictarget)?,
+            2 => { out.target = Default::default(); api_autoscaling_v2_metrictarget(bytes(v)?, &mut out.target)? },
             3 => if let Some(s) = string(v)? { out.container = s },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_containerresourcemetricstatus(b: &[u8]) -> Result<o::api::autoscaling::v2::ContainerResourceMetricStatus, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::ContainerResourceMetricStatus::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_containerresourcemetricstatus(b: &[u8], out: &mut o::api::autoscaling::v2::ContainerResourceMetricStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
-            2 => out.current = message(v, api_autoscaling_v2_metricvaluestatus)?,
+            2 => { out.current = Default::default(); api_autoscaling_v2_metricvaluestatus(bytes(v)?, &mut out.current)? },
             3 => if let Some(s) = string(v)? { out.container = s },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_crossversionobjectreference(b: &[u8]) -> Result<o::api::autoscaling::v2::CrossVersionObjectReference, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::CrossVersionObjectReference::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_crossversionobjectreference(b: &[u8], out: &mut o::api::autoscaling::v2::CrossVersionObjectReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2410,94 +2152,82 @@ pub(super) fn api_autoscaling_v2_crossversionobjectreference(b: &[u8]) -> Result
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_externalmetricsource(b: &[u8]) -> Result<o::api::autoscaling::v2::ExternalMetricSource, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::ExternalMetricSource::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_externalmetricsource(b: &[u8], out: &mut o::api::autoscaling::v2::ExternalMetricSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metric = message(v, api_autoscaling_v2_metricidentifier)?,
-            2 => out.target = message(v, api_autoscaling_v2_metrictarget)?,
+            1 => { out.metric = Default::default(); api_autoscaling_v2_metricidentifier(bytes(v)?, &mut out.metric)? },
+            2 => { out.target = Default::default(); api_autoscaling_v2_metrictarget(bytes(v)?, &mut out.target)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_externalmetricstatus(b: &[u8]) -> Result<o::api::autoscaling::v2::ExternalMetricStatus, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::ExternalMetricStatus::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_externalmetricstatus(b: &[u8], out: &mut o::api::autoscaling::v2::ExternalMetricStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metric = message(v, api_autoscaling_v2_metricidentifier)?,
-            2 => out.current = message(v, api_autoscaling_v2_metricvaluestatus)?,
+            1 => { out.metric = Default::default(); api_autoscaling_v2_metricidentifier(bytes(v)?, &mut out.metric)? },
+            2 => { out.current = Default::default(); api_autoscaling_v2_metricvaluestatus(bytes(v)?, &mut out.current)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_autoscaling_v2_horizontalpodautoscaler(b: &[u8]) -> Result<o::api::autoscaling::v2::HorizontalPodAutoscaler, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::HorizontalPodAutoscaler::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_horizontalpodautoscaler(b: &[u8], out: &mut o::api::autoscaling::v2::HorizontalPodAutoscaler) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_autoscaling_v2_horizontalpodautoscalerspec)?),
-            3 => out.status = Some(message(v, api_autoscaling_v2_horizontalpodautoscalerstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_autoscaling_v2_horizontalpodautoscalerspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_autoscaling_v2_horizontalpodautoscalerstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_autoscaling_v2_horizontalpodautoscaler(b: &[u8]) -> Result<o::api::autoscaling::v2::HorizontalPodAutoscaler, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::HorizontalPodAutoscaler::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_horizontalpodautoscaler(b: &[u8], out: &mut o::api::autoscaling::v2::HorizontalPodAutoscaler) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_autoscaling_v2_horizontalpodautoscalerspec)?,
-            3 => out.status = Some(message(v, api_autoscaling_v2_horizontalpodautoscalerstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_autoscaling_v2_horizontalpodautoscalerspec(bytes(v)?, &mut out.spec)? },
+            3 => api_autoscaling_v2_horizontalpodautoscalerstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_autoscaling_v2_horizontalpodautoscalerbehavior(b: &[u8]) -> Result<o::api::autoscaling::v2::HorizontalPodAutoscalerBehavior, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::HorizontalPodAutoscalerBehavior::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_horizontalpodautoscalerbehavior(b: &[u8], out: &mut o::api::autoscaling::v2::HorizontalPodAutoscalerBehavior) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.scale_up = Some(message(v, api_autoscaling_v2_hpascalingrules)?),
-            2 => out.scale_down = Some(message(v, api_autoscaling_v2_hpascalingrules)?),
+            1 => api_autoscaling_v2_hpascalingrules(bytes(v)?, out.scale_up.insert(Default::default()))?,
+            2 => api_autoscaling_v2_hpascalingrules(bytes(v)?, out.scale_down.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_horizontalpodautoscalercondition(b: &[u8]) -> Result<o::api::autoscaling::v2::HorizontalPodAutoscalerCondition, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::HorizontalPodAutoscalerCondition::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_horizontalpodautoscalercondition(b: &[u8], out: &mut o::api::autoscaling::v2::HorizontalPodAutoscalerCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2509,33 +2239,29 @@ pub(super) fn api_autoscaling_v2_horizontalpodautoscalercondition(b: &[u8]) -> R
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_horizontalpodautoscalerspec(b: &[u8]) -> Result<o::api::autoscaling::v2::HorizontalPodAutoscalerSpec, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::HorizontalPodAutoscalerSpec::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_horizontalpodautoscalerspec(b: &[u8], out: &mut o::api::autoscaling::v2::HorizontalPodAutoscalerSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.scale_target_ref = message(v, api_autoscaling_v2_crossversionobjectreference)?,
+            1 => { out.scale_target_ref = Default::default(); api_autoscaling_v2_crossversionobjectreference(bytes(v)?, &mut out.scale_target_ref)? },
             2 => out.min_replicas = Some(int32(v)?),
             3 => out.max_replicas = int32(v)?,
-            4 => list(&mut out.metrics, last != 4).push(message(v, api_autoscaling_v2_metricspec)?),
-            5 => out.behavior = Some(message(v, api_autoscaling_v2_horizontalpodautoscalerbehavior)?),
+            4 => api_autoscaling_v2_metricspec(bytes(v)?, push_default(list(&mut out.metrics, last != 4, &r, 4)))?,
+            5 => api_autoscaling_v2_horizontalpodautoscalerbehavior(bytes(v)?, out.behavior.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_horizontalpodautoscalerstatus(b: &[u8]) -> Result<o::api::autoscaling::v2::HorizontalPodAutoscalerStatus, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::HorizontalPodAutoscalerStatus::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_horizontalpodautoscalerstatus(b: &[u8], out: &mut o::api::autoscaling::v2::HorizontalPodAutoscalerStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -2544,19 +2270,17 @@ pub(super) fn api_autoscaling_v2_horizontalpodautoscalerstatus(b: &[u8]) -> Resu
             2 => out.last_scale_time = time(v)?,
             3 => out.current_replicas = Some(int32(v)?),
             4 => out.desired_replicas = int32(v)?,
-            5 => list(&mut out.current_metrics, last != 5).push(message(v, api_autoscaling_v2_metricstatus)?),
-            6 => list(&mut out.conditions, last != 6).push(message(v, api_autoscaling_v2_horizontalpodautoscalercondition)?),
+            5 => api_autoscaling_v2_metricstatus(bytes(v)?, push_default(list(&mut out.current_metrics, last != 5, &r, 5)))?,
+            6 => api_autoscaling_v2_horizontalpodautoscalercondition(bytes(v)?, push_default(list(&mut out.conditions, last != 6, &r, 6)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_hpascalingpolicy(b: &[u8]) -> Result<o::api::autoscaling::v2::HPAScalingPolicy, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::HPAScalingPolicy::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_hpascalingpolicy(b: &[u8], out: &mut o::api::autoscaling::v2::HPAScalingPolicy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2566,85 +2290,75 @@ pub(super) fn api_autoscaling_v2_hpascalingpolicy(b: &[u8]) -> Result<o::api::au
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_hpascalingrules(b: &[u8]) -> Result<o::api::autoscaling::v2::HPAScalingRules, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::HPAScalingRules::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_hpascalingrules(b: &[u8], out: &mut o::api::autoscaling::v2::HPAScalingRules) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.select_policy = Some(s) },
-            2 => list(&mut out.policies, last != 2).push(message(v, api_autoscaling_v2_hpascalingpolicy)?),
+            2 => api_autoscaling_v2_hpascalingpolicy(bytes(v)?, push_default(list(&mut out.policies, last != 2, &r, 2)))?,
             3 => out.stabilization_window_seconds = Some(int32(v)?),
             4 => out.tolerance = Some(quantity(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_metricidentifier(b: &[u8]) -> Result<o::api::autoscaling::v2::MetricIdentifier, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::MetricIdentifier::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_metricidentifier(b: &[u8], out: &mut o::api::autoscaling::v2::MetricIdentifier) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
-            2 => out.selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
+            2 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.selector.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_metricspec(b: &[u8]) -> Result<o::api::autoscaling::v2::MetricSpec, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::MetricSpec::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_metricspec(b: &[u8], out: &mut o::api::autoscaling::v2::MetricSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.type_ = s },
-            2 => out.object = Some(message(v, api_autoscaling_v2_objectmetricsource)?),
-            3 => out.pods = Some(message(v, api_autoscaling_v2_podsmetricsource)?),
-            4 => out.resource = Some(message(v, api_autoscaling_v2_resourcemetricsource)?),
-            5 => out.external = Some(message(v, api_autoscaling_v2_externalmetricsource)?),
-            7 => out.container_resource = Some(message(v, api_autoscaling_v2_containerresourcemetricsource)?),
+            2 => api_autoscaling_v2_objectmetricsource(bytes(v)?, out.object.insert(Default::default()))?,
+            3 => api_autoscaling_v2_podsmetricsource(bytes(v)?, out.pods.insert(Default::default()))?,
+            4 => api_autoscaling_v2_resourcemetricsource(bytes(v)?, out.resource.insert(Default::default()))?,
+            5 => api_autoscaling_v2_externalmetricsource(bytes(v)?, out.external.insert(Default::default()))?,
+            7 => api_autoscaling_v2_containerresourcemetricsource(bytes(v)?, out.container_resource.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_metricstatus(b: &[u8]) -> Result<o::api::autoscaling::v2::MetricStatus, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::MetricStatus::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_metricstatus(b: &[u8], out: &mut o::api::autoscaling::v2::MetricStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.type_ = s },
-            2 => out.object = Some(message(v, api_autoscaling_v2_objectmetricstatus)?),
-            3 => out.pods = Some(message(v, api_autoscaling_v2_podsmetricstatus)?),
-            4 => out.resource = Some(message(v, api_autoscaling_v2_resourcemetricstatus)?),
-            5 => out.external = Some(message(v, api_autoscaling_v2_externalmetricstatus)?),
-            7 => out.container_resource = Some(message(v, api_autoscaling_v2_containerresourcemetricstatus)?),
+            2 => api_autoscaling_v2_objectmetricstatus(bytes(v)?, out.object.insert(Default::default()))?,
+            3 => api_autoscaling_v2_podsmetricstatus(bytes(v)?, out.pods.insert(Default::default()))?,
+            4 => api_autoscaling_v2_resourcemetricstatus(bytes(v)?, out.resource.insert(Default::default()))?,
+            5 => api_autoscaling_v2_externalmetricstatus(bytes(v)?, out.external.insert(Default::default()))?,
+            7 => api_autoscaling_v2_containerresourcemetricstatus(bytes(v)?, out.container_resource.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_metrictarget(b: &[u8]) -> Result<o::api::autoscaling::v2::MetricTarget, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::MetricTarget::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_metrictarget(b: &[u8], out: &mut o::api::autoscaling::v2::MetricTarget) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2655,13 +2369,11 @@ pub(super) fn api_autoscaling_v2_metrictarget(b: &[u8]) -> Result<o::api::autosc
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_metricvaluestatus(b: &[u8]) -> Result<o::api::autoscaling::v2::MetricValueStatus, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::MetricValueStatus::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_metricvaluestatus(b: &[u8], out: &mut o::api::autoscaling::v2::MetricValueStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2671,141 +2383,123 @@ pub(super) fn api_autoscaling_v2_metricvaluestatus(b: &[u8]) -> Result<o::api::a
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_objectmetricsource(b: &[u8]) -> Result<o::api::autoscaling::v2::ObjectMetricSource, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::ObjectMetricSource::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_objectmetricsource(b: &[u8], out: &mut o::api::autoscaling::v2::ObjectMetricSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.described_object = message(v, api_autoscaling_v2_crossversionobjectreference)?,
-            2 => out.target = message(v, api_autoscaling_v2_metrictarget)?,
-            3 => out.metric = message(v, api_autoscaling_v2_metricidentifier)?,
+            1 => { out.described_object = Default::default(); api_autoscaling_v2_crossversionobjectreference(bytes(v)?, &mut out.described_object)? },
+            2 => { out.target = Default::default(); api_autoscaling_v2_metrictarget(bytes(v)?, &mut out.target)? },
+            3 => { out.metric = Default::default(); api_autoscaling_v2_metricidentifier(bytes(v)?, &mut out.metric)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_objectmetricstatus(b: &[u8]) -> Result<o::api::autoscaling::v2::ObjectMetricStatus, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::ObjectMetricStatus::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_objectmetricstatus(b: &[u8], out: &mut o::api::autoscaling::v2::ObjectMetricStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metric = message(v, api_autoscaling_v2_metricidentifier)?,
-            2 => out.current = message(v, api_autoscaling_v2_metricvaluestatus)?,
-            3 => out.described_object = message(v, api_autoscaling_v2_crossversionobjectreference)?,
+            1 => { out.metric = Default::default(); api_autoscaling_v2_metricidentifier(bytes(v)?, &mut out.metric)? },
+            2 => { out.current = Default::default(); api_autoscaling_v2_metricvaluestatus(bytes(v)?, &mut out.current)? },
+            3 => { out.described_object = Default::default(); api_autoscaling_v2_crossversionobjectreference(bytes(v)?, &mut out.described_object)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_podsmetricsource(b: &[u8]) -> Result<o::api::autoscaling::v2::PodsMetricSource, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::PodsMetricSource::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_podsmetricsource(b: &[u8], out: &mut o::api::autoscaling::v2::PodsMetricSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metric = message(v, api_autoscaling_v2_metricidentifier)?,
-            2 => out.target = message(v, api_autoscaling_v2_metrictarget)?,
+            1 => { out.metric = Default::default(); api_autoscaling_v2_metricidentifier(bytes(v)?, &mut out.metric)? },
+            2 => { out.target = Default::default(); api_autoscaling_v2_metrictarget(bytes(v)?, &mut out.target)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_podsmetricstatus(b: &[u8]) -> Result<o::api::autoscaling::v2::PodsMetricStatus, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::PodsMetricStatus::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_podsmetricstatus(b: &[u8], out: &mut o::api::autoscaling::v2::PodsMetricStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metric = message(v, api_autoscaling_v2_metricidentifier)?,
-            2 => out.current = message(v, api_autoscaling_v2_metricvaluestatus)?,
+            1 => { out.metric = Default::default(); api_autoscaling_v2_metricidentifier(bytes(v)?, &mut out.metric)? },
+            2 => { out.current = Default::default(); api_autoscaling_v2_metricvaluestatus(bytes(v)?, &mut out.current)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_resourcemetricsource(b: &[u8]) -> Result<o::api::autoscaling::v2::ResourceMetricSource, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::ResourceMetricSource::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_resourcemetricsource(b: &[u8], out: &mut o::api::autoscaling::v2::ResourceMetricSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
-            2 => out.target = message(v, api_autoscaling_v2_metrictarget)?,
+            2 => { out.target = Default::default(); api_autoscaling_v2_metrictarget(bytes(v)?, &mut out.target)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_autoscaling_v2_resourcemetricstatus(b: &[u8]) -> Result<o::api::autoscaling::v2::ResourceMetricStatus, ProtobufError> {
-    let mut value = o::api::autoscaling::v2::ResourceMetricStatus::default();
-    let out = &mut value;
+pub(super) fn api_autoscaling_v2_resourcemetricstatus(b: &[u8], out: &mut o::api::autoscaling::v2::ResourceMetricStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
-            2 => out.current = message(v, api_autoscaling_v2_metricvaluestatus)?,
+            2 => { out.current = Default::default(); api_autoscaling_v2_metricvaluestatus(bytes(v)?, &mut out.current)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_batch_v1_cronjob(b: &[u8]) -> Result<o::api::batch::v1::CronJob, ProtobufError> {
-    let mut value = o::api::batch::v1::CronJob::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_cronjob(b: &[u8], out: &mut o::api::batch::v1::CronJob) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_batch_v1_cronjobspec)?),
-            3 => out.status = Some(message(v, api_batch_v1_cronjobstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_batch_v1_cronjobspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_batch_v1_cronjobstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_batch_v1_cronjob(b: &[u8]) -> Result<o::api::batch::v1::CronJob, ProtobufError> {
-    let mut value = o::api::batch::v1::CronJob::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_cronjob(b: &[u8], out: &mut o::api::batch::v1::CronJob) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_batch_v1_cronjobspec)?,
-            3 => out.status = Some(message(v, api_batch_v1_cronjobstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_batch_v1_cronjobspec(bytes(v)?, &mut out.spec)? },
+            3 => api_batch_v1_cronjobstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_batch_v1_cronjobspec(b: &[u8]) -> Result<o::api::batch::v1::CronJobSpec, ProtobufError> {
-    let mut value = o::api::batch::v1::CronJobSpec::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_cronjobspec(b: &[u8], out: &mut o::api::batch::v1::CronJobSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2813,54 +2507,48 @@ pub(super) fn api_batch_v1_cronjobspec(b: &[u8]) -> Result<o::api::batch::v1::Cr
             2 => out.starting_deadline_seconds = Some(int64(v)?),
             3 => if let Some(s) = string(v)? { out.concurrency_policy = Some(s) },
             4 => out.suspend = Some(boolean(v)?),
-            5 => out.job_template = message(v, api_batch_v1_jobtemplatespec)?,
+            5 => { out.job_template = Default::default(); api_batch_v1_jobtemplatespec(bytes(v)?, &mut out.job_template)? },
             6 => out.successful_jobs_history_limit = Some(int32(v)?),
             7 => out.failed_jobs_history_limit = Some(int32(v)?),
             8 => if let Some(s) = string(v)? { out.time_zone = Some(s) },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_batch_v1_cronjobstatus(b: &[u8]) -> Result<o::api::batch::v1::CronJobStatus, ProtobufError> {
-    let mut value = o::api::batch::v1::CronJobStatus::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_cronjobstatus(b: &[u8], out: &mut o::api::batch::v1::CronJobStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.active, last != 1).push(message(v, api_core_v1_objectreference)?),
+            1 => api_core_v1_objectreference(bytes(v)?, push_default(list(&mut out.active, last != 1, &r, 1)))?,
             4 => out.last_schedule_time = time(v)?,
             5 => out.last_successful_time = time(v)?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_batch_v1_job(b: &[u8]) -> Result<o::api::batch::v1::Job, ProtobufError> {
-    let mut value = o::api::batch::v1::Job::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_job(b: &[u8], out: &mut o::api::batch::v1::Job) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_batch_v1_jobspec)?),
-            3 => out.status = Some(message(v, api_batch_v1_jobstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_batch_v1_jobspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_batch_v1_jobstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_batch_v1_jobcondition(b: &[u8]) -> Result<o::api::batch::v1::JobCondition, ProtobufError> {
-    let mut value = o::api::batch::v1::JobCondition::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_jobcondition(b: &[u8], out: &mut o::api::batch::v1::JobCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2873,54 +2561,50 @@ pub(super) fn api_batch_v1_jobcondition(b: &[u8]) -> Result<o::api::batch::v1::J
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_batch_v1_jobspec(b: &[u8]) -> Result<o::api::batch::v1::JobSpec, ProtobufError> {
-    let mut value = o::api::batch::v1::JobSpec::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_jobspec(b: &[u8], out: &mut o::api::batch::v1::JobSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.parallelism = Some(int32(v)?),
             2 => out.completions = Some(int32(v)?),
             3 => out.active_deadline_seconds = Some(int64(v)?),
-            4 => out.selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
+            4 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.selector.insert(Default::default()))?,
             5 => out.manual_selector = Some(boolean(v)?),
-            6 => out.template = message(v, api_core_v1_podtemplatespec)?,
+            6 => { out.template = Default::default(); api_core_v1_podtemplatespec(bytes(v)?, &mut out.template)? },
             7 => out.backoff_limit = Some(int32(v)?),
             8 => out.ttl_seconds_after_finished = Some(int32(v)?),
             9 => if let Some(s) = string(v)? { out.completion_mode = Some(s) },
             10 => out.suspend = Some(boolean(v)?),
-            11 => out.pod_failure_policy = Some(message(v, api_batch_v1_podfailurepolicy)?),
+            11 => api_batch_v1_podfailurepolicy(bytes(v)?, out.pod_failure_policy.insert(Default::default()))?,
             12 => out.backoff_limit_per_index = Some(int32(v)?),
             13 => out.max_failed_indexes = Some(int32(v)?),
             14 => if let Some(s) = string(v)? { out.pod_replacement_policy = Some(s) },
             15 => if let Some(s) = string(v)? { out.managed_by = Some(s) },
-            16 => out.success_policy = Some(message(v, api_batch_v1_successpolicy)?),
+            16 => api_batch_v1_successpolicy(bytes(v)?, out.success_policy.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_batch_v1_jobstatus(b: &[u8]) -> Result<o::api::batch::v1::JobStatus, ProtobufError> {
-    let mut value = o::api::batch::v1::JobStatus::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_jobstatus(b: &[u8], out: &mut o::api::batch::v1::JobStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.conditions, last != 1).push(message(v, api_batch_v1_jobcondition)?),
+            1 => api_batch_v1_jobcondition(bytes(v)?, push_default(list(&mut out.conditions, last != 1, &r, 1)))?,
             2 => out.start_time = time(v)?,
             3 => out.completion_time = time(v)?,
             4 => out.active = Some(int32(v)?),
             5 => out.succeeded = Some(int32(v)?),
             6 => out.failed = Some(int32(v)?),
             7 => if let Some(s) = string(v)? { out.completed_indexes = Some(s) },
-            8 => out.uncounted_terminated_pods = Some(message(v, api_batch_v1_uncountedterminatedpods)?),
+            8 => api_batch_v1_uncountedterminatedpods(bytes(v)?, out.uncounted_terminated_pods.insert(Default::default()))?,
             9 => out.ready = Some(int32(v)?),
             10 => if let Some(s) = string(v)? { out.failed_indexes = Some(s) },
             11 => out.terminating = Some(int32(v)?),
@@ -2928,44 +2612,38 @@ pub(super) fn api_batch_v1_jobstatus(b: &[u8]) -> Result<o::api::batch::v1::JobS
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_batch_v1_jobtemplatespec(b: &[u8]) -> Result<o::api::batch::v1::JobTemplateSpec, ProtobufError> {
-    let mut value = o::api::batch::v1::JobTemplateSpec::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_jobtemplatespec(b: &[u8], out: &mut o::api::batch::v1::JobTemplateSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = Some(message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?),
-            2 => out.spec = Some(message(v, api_batch_v1_jobspec)?),
+            1 => apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, out.metadata.insert(Default::default()))?,
+            2 => api_batch_v1_jobspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_batch_v1_podfailurepolicy(b: &[u8]) -> Result<o::api::batch::v1::PodFailurePolicy, ProtobufError> {
-    let mut value = o::api::batch::v1::PodFailurePolicy::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_podfailurepolicy(b: &[u8], out: &mut o::api::batch::v1::PodFailurePolicy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.rules, last != 1).push(message(v, api_batch_v1_podfailurepolicyrule)?),
+            1 => api_batch_v1_podfailurepolicyrule(bytes(v)?, push_default(list_required(&mut out.rules, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_batch_v1_podfailurepolicyonexitcodesrequirement(b: &[u8]) -> Result<o::api::batch::v1::PodFailurePolicyOnExitCodesRequirement, ProtobufError> {
-    let mut value = o::api::batch::v1::PodFailurePolicyOnExitCodesRequirement::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_podfailurepolicyonexitcodesrequirement(b: &[u8], out: &mut o::api::batch::v1::PodFailurePolicyOnExitCodesRequirement) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -2977,14 +2655,12 @@ pub(super) fn api_batch_v1_podfailurepolicyonexitcodesrequirement(b: &[u8]) -> R
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_34! {
-pub(super) fn api_batch_v1_podfailurepolicyonpodconditionspattern(b: &[u8]) -> Result<o::api::batch::v1::PodFailurePolicyOnPodConditionsPattern, ProtobufError> {
-    let mut value = o::api::batch::v1::PodFailurePolicyOnPodConditionsPattern::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_podfailurepolicyonpodconditionspattern(b: &[u8], out: &mut o::api::batch::v1::PodFailurePolicyOnPodConditionsPattern) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -2993,15 +2669,13 @@ pub(super) fn api_batch_v1_podfailurepolicyonpodconditionspattern(b: &[u8]) -> R
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_35! {
-pub(super) fn api_batch_v1_podfailurepolicyonpodconditionspattern(b: &[u8]) -> Result<o::api::batch::v1::PodFailurePolicyOnPodConditionsPattern, ProtobufError> {
-    let mut value = o::api::batch::v1::PodFailurePolicyOnPodConditionsPattern::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_podfailurepolicyonpodconditionspattern(b: &[u8], out: &mut o::api::batch::v1::PodFailurePolicyOnPodConditionsPattern) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3010,48 +2684,42 @@ pub(super) fn api_batch_v1_podfailurepolicyonpodconditionspattern(b: &[u8]) -> R
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_batch_v1_podfailurepolicyrule(b: &[u8]) -> Result<o::api::batch::v1::PodFailurePolicyRule, ProtobufError> {
-    let mut value = o::api::batch::v1::PodFailurePolicyRule::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_podfailurepolicyrule(b: &[u8], out: &mut o::api::batch::v1::PodFailurePolicyRule) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.action = s },
-            2 => out.on_exit_codes = Some(message(v, api_batch_v1_podfailurepolicyonexitcodesrequirement)?),
-            3 => list(&mut out.on_pod_conditions, last != 3).push(message(v, api_batch_v1_podfailurepolicyonpodconditionspattern)?),
+            2 => api_batch_v1_podfailurepolicyonexitcodesrequirement(bytes(v)?, out.on_exit_codes.insert(Default::default()))?,
+            3 => api_batch_v1_podfailurepolicyonpodconditionspattern(bytes(v)?, push_default(list(&mut out.on_pod_conditions, last != 3, &r, 3)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_batch_v1_successpolicy(b: &[u8]) -> Result<o::api::batch::v1::SuccessPolicy, ProtobufError> {
-    let mut value = o::api::batch::v1::SuccessPolicy::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_successpolicy(b: &[u8], out: &mut o::api::batch::v1::SuccessPolicy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.rules, last != 1).push(message(v, api_batch_v1_successpolicyrule)?),
+            1 => api_batch_v1_successpolicyrule(bytes(v)?, push_default(list_required(&mut out.rules, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_batch_v1_successpolicyrule(b: &[u8]) -> Result<o::api::batch::v1::SuccessPolicyRule, ProtobufError> {
-    let mut value = o::api::batch::v1::SuccessPolicyRule::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_successpolicyrule(b: &[u8], out: &mut o::api::batch::v1::SuccessPolicyRule) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3060,46 +2728,40 @@ pub(super) fn api_batch_v1_successpolicyrule(b: &[u8]) -> Result<o::api::batch::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_batch_v1_uncountedterminatedpods(b: &[u8]) -> Result<o::api::batch::v1::UncountedTerminatedPods, ProtobufError> {
-    let mut value = o::api::batch::v1::UncountedTerminatedPods::default();
-    let out = &mut value;
+pub(super) fn api_batch_v1_uncountedterminatedpods(b: &[u8], out: &mut o::api::batch::v1::UncountedTerminatedPods) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.succeeded, last != 1).push(string_any(v)?),
-            2 => list(&mut out.failed, last != 2).push(string_any(v)?),
+            1 => list(&mut out.succeeded, last != 1, &r, 1).push(string_any(v)?),
+            2 => list(&mut out.failed, last != 2, &r, 2).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_certificates_v1_certificatesigningrequest(b: &[u8]) -> Result<o::api::certificates::v1::CertificateSigningRequest, ProtobufError> {
-    let mut value = o::api::certificates::v1::CertificateSigningRequest::default();
-    let out = &mut value;
+pub(super) fn api_certificates_v1_certificatesigningrequest(b: &[u8], out: &mut o::api::certificates::v1::CertificateSigningRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_certificates_v1_certificatesigningrequestspec)?,
-            3 => out.status = Some(message(v, api_certificates_v1_certificatesigningrequeststatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_certificates_v1_certificatesigningrequestspec(bytes(v)?, &mut out.spec)? },
+            3 => api_certificates_v1_certificatesigningrequeststatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_certificates_v1_certificatesigningrequestcondition(b: &[u8]) -> Result<o::api::certificates::v1::CertificateSigningRequestCondition, ProtobufError> {
-    let mut value = o::api::certificates::v1::CertificateSigningRequestCondition::default();
-    let out = &mut value;
+pub(super) fn api_certificates_v1_certificatesigningrequestcondition(b: &[u8], out: &mut o::api::certificates::v1::CertificateSigningRequestCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3112,13 +2774,11 @@ pub(super) fn api_certificates_v1_certificatesigningrequestcondition(b: &[u8]) -
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_certificates_v1_certificatesigningrequestspec(b: &[u8]) -> Result<o::api::certificates::v1::CertificateSigningRequestSpec, ProtobufError> {
-    let mut value = o::api::certificates::v1::CertificateSigningRequestSpec::default();
-    let out = &mut value;
+pub(super) fn api_certificates_v1_certificatesigningrequestspec(b: &[u8], out: &mut o::api::certificates::v1::CertificateSigningRequestSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     loop {
@@ -3128,8 +2788,8 @@ pub(super) fn api_certificates_v1_certificatesigningrequestspec(b: &[u8]) -> Res
             1 => if !is_empty(v) { out.request = serde_value::<o::ByteString>(Ty::Bytes, v)? },
             2 => if let Some(s) = string(v)? { out.username = Some(s) },
             3 => if let Some(s) = string(v)? { out.uid = Some(s) },
-            4 => list(&mut out.groups, last != 4).push(string_any(v)?),
-            5 => list(&mut out.usages, last != 5).push(string_any(v)?),
+            4 => list(&mut out.groups, last != 4, &r, 4).push(string_any(v)?),
+            5 => list(&mut out.usages, last != 5, &r, 5).push(string_any(v)?),
             6 => out.extra = serde_run::<Option<std::collections::BTreeMap<std::string::String, std::vec::Vec<std::string::String>>>>(&schema::API_CERTIFICATES_V1_CERTIFICATESIGNINGREQUESTSPEC, 6, run(&mut r, start, 6)?)?,
             7 => if let Some(s) = string(v)? { out.signer_name = s },
             8 => out.expiration_seconds = Some(int32(v)?),
@@ -3137,48 +2797,42 @@ pub(super) fn api_certificates_v1_certificatesigningrequestspec(b: &[u8]) -> Res
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_certificates_v1_certificatesigningrequeststatus(b: &[u8]) -> Result<o::api::certificates::v1::CertificateSigningRequestStatus, ProtobufError> {
-    let mut value = o::api::certificates::v1::CertificateSigningRequestStatus::default();
-    let out = &mut value;
+pub(super) fn api_certificates_v1_certificatesigningrequeststatus(b: &[u8], out: &mut o::api::certificates::v1::CertificateSigningRequestStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.conditions, last != 1).push(message(v, api_certificates_v1_certificatesigningrequestcondition)?),
+            1 => api_certificates_v1_certificatesigningrequestcondition(bytes(v)?, push_default(list(&mut out.conditions, last != 1, &r, 1)))?,
             2 => if !is_empty(v) { out.certificate = serde_value::<Option<o::ByteString>>(Ty::Bytes, v)? },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_certificates_v1alpha1_clustertrustbundle(b: &[u8]) -> Result<o::api::certificates::v1alpha1::ClusterTrustBundle, ProtobufError> {
-    let mut value = o::api::certificates::v1alpha1::ClusterTrustBundle::default();
-    let out = &mut value;
+pub(super) fn api_certificates_v1alpha1_clustertrustbundle(b: &[u8], out: &mut o::api::certificates::v1alpha1::ClusterTrustBundle) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_certificates_v1alpha1_clustertrustbundlespec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_certificates_v1alpha1_clustertrustbundlespec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_certificates_v1alpha1_clustertrustbundlespec(b: &[u8]) -> Result<o::api::certificates::v1alpha1::ClusterTrustBundleSpec, ProtobufError> {
-    let mut value = o::api::certificates::v1alpha1::ClusterTrustBundleSpec::default();
-    let out = &mut value;
+pub(super) fn api_certificates_v1alpha1_clustertrustbundlespec(b: &[u8], out: &mut o::api::certificates::v1alpha1::ClusterTrustBundleSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3187,29 +2841,25 @@ pub(super) fn api_certificates_v1alpha1_clustertrustbundlespec(b: &[u8]) -> Resu
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_certificates_v1beta1_clustertrustbundle(b: &[u8]) -> Result<o::api::certificates::v1beta1::ClusterTrustBundle, ProtobufError> {
-    let mut value = o::api::certificates::v1beta1::ClusterTrustBundle::default();
-    let out = &mut value;
+pub(super) fn api_certificates_v1beta1_clustertrustbundle(b: &[u8], out: &mut o::api::certificates::v1beta1::ClusterTrustBundle) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_certificates_v1beta1_clustertrustbundlespec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_certificates_v1beta1_clustertrustbundlespec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_certificates_v1beta1_clustertrustbundlespec(b: &[u8]) -> Result<o::api::certificates::v1beta1::ClusterTrustBundleSpec, ProtobufError> {
-    let mut value = o::api::certificates::v1beta1::ClusterTrustBundleSpec::default();
-    let out = &mut value;
+pub(super) fn api_certificates_v1beta1_clustertrustbundlespec(b: &[u8], out: &mut o::api::certificates::v1beta1::ClusterTrustBundleSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3218,33 +2868,29 @@ pub(super) fn api_certificates_v1beta1_clustertrustbundlespec(b: &[u8]) -> Resul
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_ge_1_35! {
-pub(super) fn api_certificates_v1beta1_podcertificaterequest(b: &[u8]) -> Result<o::api::certificates::v1beta1::PodCertificateRequest, ProtobufError> {
-    let mut value = o::api::certificates::v1beta1::PodCertificateRequest::default();
-    let out = &mut value;
+pub(super) fn api_certificates_v1beta1_podcertificaterequest(b: &[u8], out: &mut o::api::certificates::v1beta1::PodCertificateRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_certificates_v1beta1_podcertificaterequestspec)?,
-            3 => out.status = Some(message(v, api_certificates_v1beta1_podcertificaterequeststatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_certificates_v1beta1_podcertificaterequestspec(bytes(v)?, &mut out.spec)? },
+            3 => api_certificates_v1beta1_podcertificaterequeststatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_35! {
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_certificates_v1beta1_podcertificaterequestspec(b: &[u8]) -> Result<o::api::certificates::v1beta1::PodCertificateRequestSpec, ProtobufError> {
-    let mut value = o::api::certificates::v1beta1::PodCertificateRequestSpec::default();
-    let out = &mut value;
+pub(super) fn api_certificates_v1beta1_podcertificaterequestspec(b: &[u8], out: &mut o::api::certificates::v1beta1::PodCertificateRequestSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -3264,16 +2910,14 @@ pub(super) fn api_certificates_v1beta1_podcertificaterequestspec(b: &[u8]) -> Re
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_certificates_v1beta1_podcertificaterequestspec(b: &[u8]) -> Result<o::api::certificates::v1beta1::PodCertificateRequestSpec, ProtobufError> {
-    let mut value = o::api::certificates::v1beta1::PodCertificateRequestSpec::default();
-    let out = &mut value;
+pub(super) fn api_certificates_v1beta1_podcertificaterequestspec(b: &[u8], out: &mut o::api::certificates::v1beta1::PodCertificateRequestSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -3293,15 +2937,13 @@ pub(super) fn api_certificates_v1beta1_podcertificaterequestspec(b: &[u8]) -> Re
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_35! {
-pub(super) fn api_certificates_v1beta1_podcertificaterequeststatus(b: &[u8]) -> Result<o::api::certificates::v1beta1::PodCertificateRequestStatus, ProtobufError> {
-    let mut value = o::api::certificates::v1beta1::PodCertificateRequestStatus::default();
-    let out = &mut value;
+pub(super) fn api_certificates_v1beta1_podcertificaterequeststatus(b: &[u8], out: &mut o::api::certificates::v1beta1::PodCertificateRequestStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -3315,29 +2957,25 @@ pub(super) fn api_certificates_v1beta1_podcertificaterequeststatus(b: &[u8]) -> 
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_coordination_v1_lease(b: &[u8]) -> Result<o::api::coordination::v1::Lease, ProtobufError> {
-    let mut value = o::api::coordination::v1::Lease::default();
-    let out = &mut value;
+pub(super) fn api_coordination_v1_lease(b: &[u8], out: &mut o::api::coordination::v1::Lease) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_coordination_v1_leasespec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_coordination_v1_leasespec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_coordination_v1_leasespec(b: &[u8]) -> Result<o::api::coordination::v1::LeaseSpec, ProtobufError> {
-    let mut value = o::api::coordination::v1::LeaseSpec::default();
-    let out = &mut value;
+pub(super) fn api_coordination_v1_leasespec(b: &[u8], out: &mut o::api::coordination::v1::LeaseSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3351,47 +2989,41 @@ pub(super) fn api_coordination_v1_leasespec(b: &[u8]) -> Result<o::api::coordina
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_coordination_v1alpha2_leasecandidate(b: &[u8]) -> Result<o::api::coordination::v1alpha2::LeaseCandidate, ProtobufError> {
-    let mut value = o::api::coordination::v1alpha2::LeaseCandidate::default();
-    let out = &mut value;
+pub(super) fn api_coordination_v1alpha2_leasecandidate(b: &[u8], out: &mut o::api::coordination::v1alpha2::LeaseCandidate) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_coordination_v1alpha2_leasecandidatespec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_coordination_v1alpha2_leasecandidatespec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_coordination_v1alpha2_leasecandidate(b: &[u8]) -> Result<o::api::coordination::v1alpha2::LeaseCandidate, ProtobufError> {
-    let mut value = o::api::coordination::v1alpha2::LeaseCandidate::default();
-    let out = &mut value;
+pub(super) fn api_coordination_v1alpha2_leasecandidate(b: &[u8], out: &mut o::api::coordination::v1alpha2::LeaseCandidate) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_coordination_v1alpha2_leasecandidatespec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_coordination_v1alpha2_leasecandidatespec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_coordination_v1alpha2_leasecandidatespec(b: &[u8]) -> Result<o::api::coordination::v1alpha2::LeaseCandidateSpec, ProtobufError> {
-    let mut value = o::api::coordination::v1alpha2::LeaseCandidateSpec::default();
-    let out = &mut value;
+pub(super) fn api_coordination_v1alpha2_leasecandidatespec(b: &[u8], out: &mut o::api::coordination::v1alpha2::LeaseCandidateSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3404,47 +3036,41 @@ pub(super) fn api_coordination_v1alpha2_leasecandidatespec(b: &[u8]) -> Result<o
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_coordination_v1beta1_leasecandidate(b: &[u8]) -> Result<o::api::coordination::v1beta1::LeaseCandidate, ProtobufError> {
-    let mut value = o::api::coordination::v1beta1::LeaseCandidate::default();
-    let out = &mut value;
+pub(super) fn api_coordination_v1beta1_leasecandidate(b: &[u8], out: &mut o::api::coordination::v1beta1::LeaseCandidate) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_coordination_v1beta1_leasecandidatespec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_coordination_v1beta1_leasecandidatespec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_coordination_v1beta1_leasecandidate(b: &[u8]) -> Result<o::api::coordination::v1beta1::LeaseCandidate, ProtobufError> {
-    let mut value = o::api::coordination::v1beta1::LeaseCandidate::default();
-    let out = &mut value;
+pub(super) fn api_coordination_v1beta1_leasecandidate(b: &[u8], out: &mut o::api::coordination::v1beta1::LeaseCandidate) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_coordination_v1beta1_leasecandidatespec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_coordination_v1beta1_leasecandidatespec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_coordination_v1beta1_leasecandidatespec(b: &[u8]) -> Result<o::api::coordination::v1beta1::LeaseCandidateSpec, ProtobufError> {
-    let mut value = o::api::coordination::v1beta1::LeaseCandidateSpec::default();
-    let out = &mut value;
+pub(super) fn api_coordination_v1beta1_leasecandidatespec(b: &[u8], out: &mut o::api::coordination::v1beta1::LeaseCandidateSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3457,29 +3083,25 @@ pub(super) fn api_coordination_v1beta1_leasecandidatespec(b: &[u8]) -> Result<o:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_affinity(b: &[u8]) -> Result<o::api::core::v1::Affinity, ProtobufError> {
-    let mut value = o::api::core::v1::Affinity::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_affinity(b: &[u8], out: &mut o::api::core::v1::Affinity) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.node_affinity = Some(message(v, api_core_v1_nodeaffinity)?),
-            2 => out.pod_affinity = Some(message(v, api_core_v1_podaffinity)?),
-            3 => out.pod_anti_affinity = Some(message(v, api_core_v1_podantiaffinity)?),
+            1 => api_core_v1_nodeaffinity(bytes(v)?, out.node_affinity.insert(Default::default()))?,
+            2 => api_core_v1_podaffinity(bytes(v)?, out.pod_affinity.insert(Default::default()))?,
+            3 => api_core_v1_podantiaffinity(bytes(v)?, out.pod_anti_affinity.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_apparmorprofile(b: &[u8]) -> Result<o::api::core::v1::AppArmorProfile, ProtobufError> {
-    let mut value = o::api::core::v1::AppArmorProfile::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_apparmorprofile(b: &[u8], out: &mut o::api::core::v1::AppArmorProfile) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3488,13 +3110,11 @@ pub(super) fn api_core_v1_apparmorprofile(b: &[u8]) -> Result<o::api::core::v1::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_attachedvolume(b: &[u8]) -> Result<o::api::core::v1::AttachedVolume, ProtobufError> {
-    let mut value = o::api::core::v1::AttachedVolume::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_attachedvolume(b: &[u8], out: &mut o::api::core::v1::AttachedVolume) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3503,13 +3123,11 @@ pub(super) fn api_core_v1_attachedvolume(b: &[u8]) -> Result<o::api::core::v1::A
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_awselasticblockstorevolumesource(b: &[u8]) -> Result<o::api::core::v1::AWSElasticBlockStoreVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::AWSElasticBlockStoreVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_awselasticblockstorevolumesource(b: &[u8], out: &mut o::api::core::v1::AWSElasticBlockStoreVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3520,13 +3138,11 @@ pub(super) fn api_core_v1_awselasticblockstorevolumesource(b: &[u8]) -> Result<o
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_azurediskvolumesource(b: &[u8]) -> Result<o::api::core::v1::AzureDiskVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::AzureDiskVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_azurediskvolumesource(b: &[u8], out: &mut o::api::core::v1::AzureDiskVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3539,13 +3155,11 @@ pub(super) fn api_core_v1_azurediskvolumesource(b: &[u8]) -> Result<o::api::core
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_azurefilepersistentvolumesource(b: &[u8]) -> Result<o::api::core::v1::AzureFilePersistentVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::AzureFilePersistentVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_azurefilepersistentvolumesource(b: &[u8], out: &mut o::api::core::v1::AzureFilePersistentVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3556,13 +3170,11 @@ pub(super) fn api_core_v1_azurefilepersistentvolumesource(b: &[u8]) -> Result<o:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_azurefilevolumesource(b: &[u8]) -> Result<o::api::core::v1::AzureFileVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::AzureFileVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_azurefilevolumesource(b: &[u8], out: &mut o::api::core::v1::AzureFileVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3572,121 +3184,107 @@ pub(super) fn api_core_v1_azurefilevolumesource(b: &[u8]) -> Result<o::api::core
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_binding(b: &[u8]) -> Result<o::api::core::v1::Binding, ProtobufError> {
-    let mut value = o::api::core::v1::Binding::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_binding(b: &[u8], out: &mut o::api::core::v1::Binding) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.target = message(v, api_core_v1_objectreference)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.target = Default::default(); api_core_v1_objectreference(bytes(v)?, &mut out.target)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_capabilities(b: &[u8]) -> Result<o::api::core::v1::Capabilities, ProtobufError> {
-    let mut value = o::api::core::v1::Capabilities::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_capabilities(b: &[u8], out: &mut o::api::core::v1::Capabilities) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.add, last != 1).push(string_any(v)?),
-            2 => list(&mut out.drop, last != 2).push(string_any(v)?),
+            1 => list(&mut out.add, last != 1, &r, 1).push(string_any(v)?),
+            2 => list(&mut out.drop, last != 2, &r, 2).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_cephfspersistentvolumesource(b: &[u8]) -> Result<o::api::core::v1::CephFSPersistentVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::CephFSPersistentVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_cephfspersistentvolumesource(b: &[u8], out: &mut o::api::core::v1::CephFSPersistentVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.monitors, last != 1).push(string_any(v)?),
+            1 => list_required(&mut out.monitors, last != 1, &r, 1).push(string_any(v)?),
             2 => if let Some(s) = string(v)? { out.path = Some(s) },
             3 => if let Some(s) = string(v)? { out.user = Some(s) },
             4 => if let Some(s) = string(v)? { out.secret_file = Some(s) },
-            5 => out.secret_ref = Some(message(v, api_core_v1_secretreference)?),
+            5 => api_core_v1_secretreference(bytes(v)?, out.secret_ref.insert(Default::default()))?,
             6 => out.read_only = Some(boolean(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_cephfsvolumesource(b: &[u8]) -> Result<o::api::core::v1::CephFSVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::CephFSVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_cephfsvolumesource(b: &[u8], out: &mut o::api::core::v1::CephFSVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.monitors, last != 1).push(string_any(v)?),
+            1 => list_required(&mut out.monitors, last != 1, &r, 1).push(string_any(v)?),
             2 => if let Some(s) = string(v)? { out.path = Some(s) },
             3 => if let Some(s) = string(v)? { out.user = Some(s) },
             4 => if let Some(s) = string(v)? { out.secret_file = Some(s) },
-            5 => out.secret_ref = Some(message(v, api_core_v1_localobjectreference)?),
+            5 => api_core_v1_localobjectreference(bytes(v)?, out.secret_ref.insert(Default::default()))?,
             6 => out.read_only = Some(boolean(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_cinderpersistentvolumesource(b: &[u8]) -> Result<o::api::core::v1::CinderPersistentVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::CinderPersistentVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_cinderpersistentvolumesource(b: &[u8], out: &mut o::api::core::v1::CinderPersistentVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.volume_id = s },
             2 => if let Some(s) = string(v)? { out.fs_type = Some(s) },
             3 => out.read_only = Some(boolean(v)?),
-            4 => out.secret_ref = Some(message(v, api_core_v1_secretreference)?),
+            4 => api_core_v1_secretreference(bytes(v)?, out.secret_ref.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_cindervolumesource(b: &[u8]) -> Result<o::api::core::v1::CinderVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::CinderVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_cindervolumesource(b: &[u8], out: &mut o::api::core::v1::CinderVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.volume_id = s },
             2 => if let Some(s) = string(v)? { out.fs_type = Some(s) },
             3 => out.read_only = Some(boolean(v)?),
-            4 => out.secret_ref = Some(message(v, api_core_v1_localobjectreference)?),
+            4 => api_core_v1_localobjectreference(bytes(v)?, out.secret_ref.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_clientipconfig(b: &[u8]) -> Result<o::api::core::v1::ClientIPConfig, ProtobufError> {
-    let mut value = o::api::core::v1::ClientIPConfig::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_clientipconfig(b: &[u8], out: &mut o::api::core::v1::ClientIPConfig) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3694,31 +3292,27 @@ pub(super) fn api_core_v1_clientipconfig(b: &[u8]) -> Result<o::api::core::v1::C
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_clustertrustbundleprojection(b: &[u8]) -> Result<o::api::core::v1::ClusterTrustBundleProjection, ProtobufError> {
-    let mut value = o::api::core::v1::ClusterTrustBundleProjection::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_clustertrustbundleprojection(b: &[u8], out: &mut o::api::core::v1::ClusterTrustBundleProjection) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = Some(s) },
             2 => if let Some(s) = string(v)? { out.signer_name = Some(s) },
-            3 => out.label_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
+            3 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.label_selector.insert(Default::default()))?,
             4 => if let Some(s) = string(v)? { out.path = s },
             5 => out.optional = Some(boolean(v)?),
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_componentcondition(b: &[u8]) -> Result<o::api::core::v1::ComponentCondition, ProtobufError> {
-    let mut value = o::api::core::v1::ComponentCondition::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_componentcondition(b: &[u8], out: &mut o::api::core::v1::ComponentCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3729,37 +3323,33 @@ pub(super) fn api_core_v1_componentcondition(b: &[u8]) -> Result<o::api::core::v
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_componentstatus(b: &[u8]) -> Result<o::api::core::v1::ComponentStatus, ProtobufError> {
-    let mut value = o::api::core::v1::ComponentStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_componentstatus(b: &[u8], out: &mut o::api::core::v1::ComponentStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => list(&mut out.conditions, last != 2).push(message(v, api_core_v1_componentcondition)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_core_v1_componentcondition(bytes(v)?, push_default(list(&mut out.conditions, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_configmap(b: &[u8]) -> Result<o::api::core::v1::ConfigMap, ProtobufError> {
-    let mut value = o::api::core::v1::ConfigMap::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_configmap(b: &[u8], out: &mut o::api::core::v1::ConfigMap) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     loop {
         let start = r.pos;
         let Some((n, v)) = r.field()? else { break };
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
             2 => { let (k, val) = entry(v)?; map(&mut out.data, last != 2).insert(k, string_any(val)?); },
             3 => out.binary_data = serde_run::<Option<std::collections::BTreeMap<std::string::String, o::ByteString>>>(&schema::API_CORE_V1_CONFIGMAP, 3, run(&mut r, start, 3)?)?,
             4 => out.immutable = Some(boolean(v)?),
@@ -3767,13 +3357,11 @@ pub(super) fn api_core_v1_configmap(b: &[u8]) -> Result<o::api::core::v1::Config
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_configmapenvsource(b: &[u8]) -> Result<o::api::core::v1::ConfigMapEnvSource, ProtobufError> {
-    let mut value = o::api::core::v1::ConfigMapEnvSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_configmapenvsource(b: &[u8], out: &mut o::api::core::v1::ConfigMapEnvSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3782,7 +3370,7 @@ pub(super) fn api_core_v1_configmapenvsource(b: &[u8]) -> Result<o::api::core::v
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -3797,9 +3385,7 @@ fn api_core_v1_configmapenvsource_inline_api_core_v1_localobjectreference(b: &[u
     Ok(())
 }
 
-pub(super) fn api_core_v1_configmapkeyselector(b: &[u8]) -> Result<o::api::core::v1::ConfigMapKeySelector, ProtobufError> {
-    let mut value = o::api::core::v1::ConfigMapKeySelector::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_configmapkeyselector(b: &[u8], out: &mut o::api::core::v1::ConfigMapKeySelector) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3809,7 +3395,7 @@ pub(super) fn api_core_v1_configmapkeyselector(b: &[u8]) -> Result<o::api::core:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -3824,9 +3410,7 @@ fn api_core_v1_configmapkeyselector_inline_api_core_v1_localobjectreference(b: &
     Ok(())
 }
 
-pub(super) fn api_core_v1_configmapnodeconfigsource(b: &[u8]) -> Result<o::api::core::v1::ConfigMapNodeConfigSource, ProtobufError> {
-    let mut value = o::api::core::v1::ConfigMapNodeConfigSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_configmapnodeconfigsource(b: &[u8], out: &mut o::api::core::v1::ConfigMapNodeConfigSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -3838,25 +3422,23 @@ pub(super) fn api_core_v1_configmapnodeconfigsource(b: &[u8]) -> Result<o::api::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_configmapprojection(b: &[u8]) -> Result<o::api::core::v1::ConfigMapProjection, ProtobufError> {
-    let mut value = o::api::core::v1::ConfigMapProjection::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_configmapprojection(b: &[u8], out: &mut o::api::core::v1::ConfigMapProjection) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => api_core_v1_configmapprojection_inline_api_core_v1_localobjectreference(bytes(v)?, out)?,
-            2 => list(&mut out.items, last != 2).push(message(v, api_core_v1_keytopath)?),
+            2 => api_core_v1_keytopath(bytes(v)?, push_default(list(&mut out.items, last != 2, &r, 2)))?,
             4 => out.optional = Some(boolean(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -3871,22 +3453,20 @@ fn api_core_v1_configmapprojection_inline_api_core_v1_localobjectreference(b: &[
     Ok(())
 }
 
-pub(super) fn api_core_v1_configmapvolumesource(b: &[u8]) -> Result<o::api::core::v1::ConfigMapVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::ConfigMapVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_configmapvolumesource(b: &[u8], out: &mut o::api::core::v1::ConfigMapVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => api_core_v1_configmapvolumesource_inline_api_core_v1_localobjectreference(bytes(v)?, out)?,
-            2 => list(&mut out.items, last != 2).push(message(v, api_core_v1_keytopath)?),
+            2 => api_core_v1_keytopath(bytes(v)?, push_default(list(&mut out.items, last != 2, &r, 2)))?,
             3 => out.default_mode = Some(int32(v)?),
             4 => out.optional = Some(boolean(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -3902,9 +3482,7 @@ fn api_core_v1_configmapvolumesource_inline_api_core_v1_localobjectreference(b: 
 }
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_core_v1_container(b: &[u8]) -> Result<o::api::core::v1::Container, ProtobufError> {
-    let mut value = o::api::core::v1::Container::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_container(b: &[u8], out: &mut o::api::core::v1::Container) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     loop {
@@ -3913,84 +3491,80 @@ pub(super) fn api_core_v1_container(b: &[u8]) -> Result<o::api::core::v1::Contai
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => if let Some(s) = string(v)? { out.image = Some(s) },
-            3 => list(&mut out.command, last != 3).push(string_any(v)?),
-            4 => list(&mut out.args, last != 4).push(string_any(v)?),
+            3 => list(&mut out.command, last != 3, &r, 3).push(string_any(v)?),
+            4 => list(&mut out.args, last != 4, &r, 4).push(string_any(v)?),
             5 => if let Some(s) = string(v)? { out.working_dir = Some(s) },
-            6 => list(&mut out.ports, last != 6).push(message(v, api_core_v1_containerport)?),
-            7 => list(&mut out.env, last != 7).push(message(v, api_core_v1_envvar)?),
-            8 => out.resources = Some(message(v, api_core_v1_resourcerequirements)?),
-            9 => list(&mut out.volume_mounts, last != 9).push(message(v, api_core_v1_volumemount)?),
-            10 => out.liveness_probe = Some(message(v, api_core_v1_probe)?),
-            11 => out.readiness_probe = Some(message(v, api_core_v1_probe)?),
-            12 => out.lifecycle = Some(message(v, api_core_v1_lifecycle)?),
+            6 => api_core_v1_containerport(bytes(v)?, push_default(list(&mut out.ports, last != 6, &r, 6)))?,
+            7 => api_core_v1_envvar(bytes(v)?, push_default(list(&mut out.env, last != 7, &r, 7)))?,
+            8 => api_core_v1_resourcerequirements(bytes(v)?, out.resources.insert(Default::default()))?,
+            9 => api_core_v1_volumemount(bytes(v)?, push_default(list(&mut out.volume_mounts, last != 9, &r, 9)))?,
+            10 => api_core_v1_probe(bytes(v)?, out.liveness_probe.insert(Default::default()))?,
+            11 => api_core_v1_probe(bytes(v)?, out.readiness_probe.insert(Default::default()))?,
+            12 => api_core_v1_lifecycle(bytes(v)?, out.lifecycle.insert(Default::default()))?,
             13 => if let Some(s) = string(v)? { out.termination_message_path = Some(s) },
             14 => if let Some(s) = string(v)? { out.image_pull_policy = Some(s) },
-            15 => out.security_context = Some(message(v, api_core_v1_securitycontext)?),
+            15 => api_core_v1_securitycontext(bytes(v)?, out.security_context.insert(Default::default()))?,
             16 => out.stdin = Some(boolean(v)?),
             17 => out.stdin_once = Some(boolean(v)?),
             18 => out.tty = Some(boolean(v)?),
-            19 => list(&mut out.env_from, last != 19).push(message(v, api_core_v1_envfromsource)?),
+            19 => api_core_v1_envfromsource(bytes(v)?, push_default(list(&mut out.env_from, last != 19, &r, 19)))?,
             20 => if let Some(s) = string(v)? { out.termination_message_policy = Some(s) },
-            21 => list(&mut out.volume_devices, last != 21).push(message(v, api_core_v1_volumedevice)?),
-            22 => out.startup_probe = Some(message(v, api_core_v1_probe)?),
-            23 => list(&mut out.resize_policy, last != 23).push(message(v, api_core_v1_containerresizepolicy)?),
+            21 => api_core_v1_volumedevice(bytes(v)?, push_default(list(&mut out.volume_devices, last != 21, &r, 21)))?,
+            22 => api_core_v1_probe(bytes(v)?, out.startup_probe.insert(Default::default()))?,
+            23 => api_core_v1_containerresizepolicy(bytes(v)?, push_default(list(&mut out.resize_policy, last != 23, &r, 23)))?,
             24 => if let Some(s) = string(v)? { out.restart_policy = Some(s) },
             25 => { serde_run::<serde::de::IgnoredAny>(&schema::API_CORE_V1_CONTAINER, 25, run(&mut r, start, 25)?)?; }
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_core_v1_container(b: &[u8]) -> Result<o::api::core::v1::Container, ProtobufError> {
-    let mut value = o::api::core::v1::Container::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_container(b: &[u8], out: &mut o::api::core::v1::Container) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => if let Some(s) = string(v)? { out.image = Some(s) },
-            3 => list(&mut out.command, last != 3).push(string_any(v)?),
-            4 => list(&mut out.args, last != 4).push(string_any(v)?),
+            3 => list(&mut out.command, last != 3, &r, 3).push(string_any(v)?),
+            4 => list(&mut out.args, last != 4, &r, 4).push(string_any(v)?),
             5 => if let Some(s) = string(v)? { out.working_dir = Some(s) },
-            6 => list(&mut out.ports, last != 6).push(message(v, api_core_v1_containerport)?),
-            7 => list(&mut out.env, last != 7).push(message(v, api_core_v1_envvar)?),
-            8 => out.resources = Some(message(v, api_core_v1_resourcerequirements)?),
-            9 => list(&mut out.volume_mounts, last != 9).push(message(v, api_core_v1_volumemount)?),
-            10 => out.liveness_probe = Some(message(v, api_core_v1_probe)?),
-            11 => out.readiness_probe = Some(message(v, api_core_v1_probe)?),
-            12 => out.lifecycle = Some(message(v, api_core_v1_lifecycle)?),
+            6 => api_core_v1_containerport(bytes(v)?, push_default(list(&mut out.ports, last != 6, &r, 6)))?,
+            7 => api_core_v1_envvar(bytes(v)?, push_default(list(&mut out.env, last != 7, &r, 7)))?,
+            8 => api_core_v1_resourcerequirements(bytes(v)?, out.resources.insert(Default::default()))?,
+            9 => api_core_v1_volumemount(bytes(v)?, push_default(list(&mut out.volume_mounts, last != 9, &r, 9)))?,
+            10 => api_core_v1_probe(bytes(v)?, out.liveness_probe.insert(Default::default()))?,
+            11 => api_core_v1_probe(bytes(v)?, out.readiness_probe.insert(Default::default()))?,
+            12 => api_core_v1_lifecycle(bytes(v)?, out.lifecycle.insert(Default::default()))?,
             13 => if let Some(s) = string(v)? { out.termination_message_path = Some(s) },
             14 => if let Some(s) = string(v)? { out.image_pull_policy = Some(s) },
-            15 => out.security_context = Some(message(v, api_core_v1_securitycontext)?),
+            15 => api_core_v1_securitycontext(bytes(v)?, out.security_context.insert(Default::default()))?,
             16 => out.stdin = Some(boolean(v)?),
             17 => out.stdin_once = Some(boolean(v)?),
             18 => out.tty = Some(boolean(v)?),
-            19 => list(&mut out.env_from, last != 19).push(message(v, api_core_v1_envfromsource)?),
+            19 => api_core_v1_envfromsource(bytes(v)?, push_default(list(&mut out.env_from, last != 19, &r, 19)))?,
             20 => if let Some(s) = string(v)? { out.termination_message_policy = Some(s) },
-            21 => list(&mut out.volume_devices, last != 21).push(message(v, api_core_v1_volumedevice)?),
-            22 => out.startup_probe = Some(message(v, api_core_v1_probe)?),
-            23 => list(&mut out.resize_policy, last != 23).push(message(v, api_core_v1_containerresizepolicy)?),
+            21 => api_core_v1_volumedevice(bytes(v)?, push_default(list(&mut out.volume_devices, last != 21, &r, 21)))?,
+            22 => api_core_v1_probe(bytes(v)?, out.startup_probe.insert(Default::default()))?,
+            23 => api_core_v1_containerresizepolicy(bytes(v)?, push_default(list(&mut out.resize_policy, last != 23, &r, 23)))?,
             24 => if let Some(s) = string(v)? { out.restart_policy = Some(s) },
-            25 => list(&mut out.restart_policy_rules, last != 25).push(message(v, api_core_v1_containerrestartrule)?),
+            25 => api_core_v1_containerrestartrule(bytes(v)?, push_default(list(&mut out.restart_policy_rules, last != 25, &r, 25)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_core_v1_containerextendedresourcerequest(b: &[u8]) -> Result<o::api::core::v1::ContainerExtendedResourceRequest, ProtobufError> {
-    let mut value = o::api::core::v1::ContainerExtendedResourceRequest::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_containerextendedresourcerequest(b: &[u8], out: &mut o::api::core::v1::ContainerExtendedResourceRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4000,31 +3574,27 @@ pub(super) fn api_core_v1_containerextendedresourcerequest(b: &[u8]) -> Result<o
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_core_v1_containerimage(b: &[u8]) -> Result<o::api::core::v1::ContainerImage, ProtobufError> {
-    let mut value = o::api::core::v1::ContainerImage::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_containerimage(b: &[u8], out: &mut o::api::core::v1::ContainerImage) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.names, last != 1).push(string_any(v)?),
+            1 => list(&mut out.names, last != 1, &r, 1).push(string_any(v)?),
             2 => out.size_bytes = Some(int64(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_containerport(b: &[u8]) -> Result<o::api::core::v1::ContainerPort, ProtobufError> {
-    let mut value = o::api::core::v1::ContainerPort::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_containerport(b: &[u8], out: &mut o::api::core::v1::ContainerPort) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4036,13 +3606,11 @@ pub(super) fn api_core_v1_containerport(b: &[u8]) -> Result<o::api::core::v1::Co
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_containerresizepolicy(b: &[u8]) -> Result<o::api::core::v1::ContainerResizePolicy, ProtobufError> {
-    let mut value = o::api::core::v1::ContainerResizePolicy::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_containerresizepolicy(b: &[u8], out: &mut o::api::core::v1::ContainerResizePolicy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4051,31 +3619,27 @@ pub(super) fn api_core_v1_containerresizepolicy(b: &[u8]) -> Result<o::api::core
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_core_v1_containerrestartrule(b: &[u8]) -> Result<o::api::core::v1::ContainerRestartRule, ProtobufError> {
-    let mut value = o::api::core::v1::ContainerRestartRule::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_containerrestartrule(b: &[u8], out: &mut o::api::core::v1::ContainerRestartRule) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.action = s },
-            2 => out.exit_codes = Some(message(v, api_core_v1_containerrestartruleonexitcodes)?),
+            2 => api_core_v1_containerrestartruleonexitcodes(bytes(v)?, out.exit_codes.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_core_v1_containerrestartruleonexitcodes(b: &[u8]) -> Result<o::api::core::v1::ContainerRestartRuleOnExitCodes, ProtobufError> {
-    let mut value = o::api::core::v1::ContainerRestartRuleOnExitCodes::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_containerrestartruleonexitcodes(b: &[u8], out: &mut o::api::core::v1::ContainerRestartRuleOnExitCodes) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -4086,30 +3650,26 @@ pub(super) fn api_core_v1_containerrestartruleonexitcodes(b: &[u8]) -> Result<o:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_core_v1_containerstate(b: &[u8]) -> Result<o::api::core::v1::ContainerState, ProtobufError> {
-    let mut value = o::api::core::v1::ContainerState::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_containerstate(b: &[u8], out: &mut o::api::core::v1::ContainerState) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.waiting = Some(message(v, api_core_v1_containerstatewaiting)?),
-            2 => out.running = Some(message(v, api_core_v1_containerstaterunning)?),
-            3 => out.terminated = Some(message(v, api_core_v1_containerstateterminated)?),
+            1 => api_core_v1_containerstatewaiting(bytes(v)?, out.waiting.insert(Default::default()))?,
+            2 => api_core_v1_containerstaterunning(bytes(v)?, out.running.insert(Default::default()))?,
+            3 => api_core_v1_containerstateterminated(bytes(v)?, out.terminated.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_containerstaterunning(b: &[u8]) -> Result<o::api::core::v1::ContainerStateRunning, ProtobufError> {
-    let mut value = o::api::core::v1::ContainerStateRunning::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_containerstaterunning(b: &[u8], out: &mut o::api::core::v1::ContainerStateRunning) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4117,13 +3677,11 @@ pub(super) fn api_core_v1_containerstaterunning(b: &[u8]) -> Result<o::api::core
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_containerstateterminated(b: &[u8]) -> Result<o::api::core::v1::ContainerStateTerminated, ProtobufError> {
-    let mut value = o::api::core::v1::ContainerStateTerminated::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_containerstateterminated(b: &[u8], out: &mut o::api::core::v1::ContainerStateTerminated) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4137,13 +3695,11 @@ pub(super) fn api_core_v1_containerstateterminated(b: &[u8]) -> Result<o::api::c
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_containerstatewaiting(b: &[u8]) -> Result<o::api::core::v1::ContainerStateWaiting, ProtobufError> {
-    let mut value = o::api::core::v1::ContainerStateWaiting::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_containerstatewaiting(b: &[u8], out: &mut o::api::core::v1::ContainerStateWaiting) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4152,20 +3708,18 @@ pub(super) fn api_core_v1_containerstatewaiting(b: &[u8]) -> Result<o::api::core
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_containerstatus(b: &[u8]) -> Result<o::api::core::v1::ContainerStatus, ProtobufError> {
-    let mut value = o::api::core::v1::ContainerStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_containerstatus(b: &[u8], out: &mut o::api::core::v1::ContainerStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
-            2 => out.state = Some(message(v, api_core_v1_containerstate)?),
-            3 => out.last_state = Some(message(v, api_core_v1_containerstate)?),
+            2 => api_core_v1_containerstate(bytes(v)?, out.state.insert(Default::default()))?,
+            3 => api_core_v1_containerstate(bytes(v)?, out.last_state.insert(Default::default()))?,
             4 => out.ready = boolean(v)?,
             5 => out.restart_count = int32(v)?,
             6 => if let Some(s) = string(v)? { out.image = s },
@@ -4173,36 +3727,32 @@ pub(super) fn api_core_v1_containerstatus(b: &[u8]) -> Result<o::api::core::v1::
             8 => if let Some(s) = string(v)? { out.container_id = Some(s) },
             9 => out.started = Some(boolean(v)?),
             10 => { let (k, val) = entry(v)?; map(&mut out.allocated_resources, last != 10).insert(k, quantity(val)?); },
-            11 => out.resources = Some(message(v, api_core_v1_resourcerequirements)?),
-            12 => list(&mut out.volume_mounts, last != 12).push(message(v, api_core_v1_volumemountstatus)?),
-            13 => out.user = Some(message(v, api_core_v1_containeruser)?),
-            14 => list(&mut out.allocated_resources_status, last != 14).push(message(v, api_core_v1_resourcestatus)?),
+            11 => api_core_v1_resourcerequirements(bytes(v)?, out.resources.insert(Default::default()))?,
+            12 => api_core_v1_volumemountstatus(bytes(v)?, push_default(list(&mut out.volume_mounts, last != 12, &r, 12)))?,
+            13 => api_core_v1_containeruser(bytes(v)?, out.user.insert(Default::default()))?,
+            14 => api_core_v1_resourcestatus(bytes(v)?, push_default(list(&mut out.allocated_resources_status, last != 14, &r, 14)))?,
             15 => if let Some(s) = string(v)? { out.stop_signal = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_containeruser(b: &[u8]) -> Result<o::api::core::v1::ContainerUser, ProtobufError> {
-    let mut value = o::api::core::v1::ContainerUser::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_containeruser(b: &[u8], out: &mut o::api::core::v1::ContainerUser) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.linux = Some(message(v, api_core_v1_linuxcontaineruser)?),
+            1 => api_core_v1_linuxcontaineruser(bytes(v)?, out.linux.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_csipersistentvolumesource(b: &[u8]) -> Result<o::api::core::v1::CSIPersistentVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::CSIPersistentVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_csipersistentvolumesource(b: &[u8], out: &mut o::api::core::v1::CSIPersistentVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -4212,22 +3762,20 @@ pub(super) fn api_core_v1_csipersistentvolumesource(b: &[u8]) -> Result<o::api::
             3 => out.read_only = Some(boolean(v)?),
             4 => if let Some(s) = string(v)? { out.fs_type = Some(s) },
             5 => { let (k, val) = entry(v)?; map(&mut out.volume_attributes, last != 5).insert(k, string_any(val)?); },
-            6 => out.controller_publish_secret_ref = Some(message(v, api_core_v1_secretreference)?),
-            7 => out.node_stage_secret_ref = Some(message(v, api_core_v1_secretreference)?),
-            8 => out.node_publish_secret_ref = Some(message(v, api_core_v1_secretreference)?),
-            9 => out.controller_expand_secret_ref = Some(message(v, api_core_v1_secretreference)?),
-            10 => out.node_expand_secret_ref = Some(message(v, api_core_v1_secretreference)?),
+            6 => api_core_v1_secretreference(bytes(v)?, out.controller_publish_secret_ref.insert(Default::default()))?,
+            7 => api_core_v1_secretreference(bytes(v)?, out.node_stage_secret_ref.insert(Default::default()))?,
+            8 => api_core_v1_secretreference(bytes(v)?, out.node_publish_secret_ref.insert(Default::default()))?,
+            9 => api_core_v1_secretreference(bytes(v)?, out.controller_expand_secret_ref.insert(Default::default()))?,
+            10 => api_core_v1_secretreference(bytes(v)?, out.node_expand_secret_ref.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_csivolumesource(b: &[u8]) -> Result<o::api::core::v1::CSIVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::CSIVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_csivolumesource(b: &[u8], out: &mut o::api::core::v1::CSIVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -4236,18 +3784,16 @@ pub(super) fn api_core_v1_csivolumesource(b: &[u8]) -> Result<o::api::core::v1::
             2 => out.read_only = Some(boolean(v)?),
             3 => if let Some(s) = string(v)? { out.fs_type = Some(s) },
             4 => { let (k, val) = entry(v)?; map(&mut out.volume_attributes, last != 4).insert(k, string_any(val)?); },
-            5 => out.node_publish_secret_ref = Some(message(v, api_core_v1_localobjectreference)?),
+            5 => api_core_v1_localobjectreference(bytes(v)?, out.node_publish_secret_ref.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_daemonendpoint(b: &[u8]) -> Result<o::api::core::v1::DaemonEndpoint, ProtobufError> {
-    let mut value = o::api::core::v1::DaemonEndpoint::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_daemonendpoint(b: &[u8], out: &mut o::api::core::v1::DaemonEndpoint) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4255,63 +3801,55 @@ pub(super) fn api_core_v1_daemonendpoint(b: &[u8]) -> Result<o::api::core::v1::D
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_downwardapiprojection(b: &[u8]) -> Result<o::api::core::v1::DownwardAPIProjection, ProtobufError> {
-    let mut value = o::api::core::v1::DownwardAPIProjection::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_downwardapiprojection(b: &[u8], out: &mut o::api::core::v1::DownwardAPIProjection) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.items, last != 1).push(message(v, api_core_v1_downwardapivolumefile)?),
+            1 => api_core_v1_downwardapivolumefile(bytes(v)?, push_default(list(&mut out.items, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_downwardapivolumefile(b: &[u8]) -> Result<o::api::core::v1::DownwardAPIVolumeFile, ProtobufError> {
-    let mut value = o::api::core::v1::DownwardAPIVolumeFile::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_downwardapivolumefile(b: &[u8], out: &mut o::api::core::v1::DownwardAPIVolumeFile) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.path = s },
-            2 => out.field_ref = Some(message(v, api_core_v1_objectfieldselector)?),
-            3 => out.resource_field_ref = Some(message(v, api_core_v1_resourcefieldselector)?),
+            2 => api_core_v1_objectfieldselector(bytes(v)?, out.field_ref.insert(Default::default()))?,
+            3 => api_core_v1_resourcefieldselector(bytes(v)?, out.resource_field_ref.insert(Default::default()))?,
             4 => out.mode = Some(int32(v)?),
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_downwardapivolumesource(b: &[u8]) -> Result<o::api::core::v1::DownwardAPIVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::DownwardAPIVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_downwardapivolumesource(b: &[u8], out: &mut o::api::core::v1::DownwardAPIVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.items, last != 1).push(message(v, api_core_v1_downwardapivolumefile)?),
+            1 => api_core_v1_downwardapivolumefile(bytes(v)?, push_default(list(&mut out.items, last != 1, &r, 1)))?,
             2 => out.default_mode = Some(int32(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_emptydirvolumesource(b: &[u8]) -> Result<o::api::core::v1::EmptyDirVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::EmptyDirVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_emptydirvolumesource(b: &[u8], out: &mut o::api::core::v1::EmptyDirVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4320,30 +3858,26 @@ pub(super) fn api_core_v1_emptydirvolumesource(b: &[u8]) -> Result<o::api::core:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_endpointaddress(b: &[u8]) -> Result<o::api::core::v1::EndpointAddress, ProtobufError> {
-    let mut value = o::api::core::v1::EndpointAddress::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_endpointaddress(b: &[u8], out: &mut o::api::core::v1::EndpointAddress) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.ip = s },
-            2 => out.target_ref = Some(message(v, api_core_v1_objectreference)?),
+            2 => api_core_v1_objectreference(bytes(v)?, out.target_ref.insert(Default::default()))?,
             3 => if let Some(s) = string(v)? { out.hostname = Some(s) },
             4 => if let Some(s) = string(v)? { out.node_name = Some(s) },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_endpointport(b: &[u8]) -> Result<o::api::core::v1::EndpointPort, ProtobufError> {
-    let mut value = o::api::core::v1::EndpointPort::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_endpointport(b: &[u8], out: &mut o::api::core::v1::EndpointPort) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4354,120 +3888,106 @@ pub(super) fn api_core_v1_endpointport(b: &[u8]) -> Result<o::api::core::v1::End
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_endpoints(b: &[u8]) -> Result<o::api::core::v1::Endpoints, ProtobufError> {
-    let mut value = o::api::core::v1::Endpoints::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_endpoints(b: &[u8], out: &mut o::api::core::v1::Endpoints) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => list(&mut out.subsets, last != 2).push(message(v, api_core_v1_endpointsubset)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_core_v1_endpointsubset(bytes(v)?, push_default(list(&mut out.subsets, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_endpointsubset(b: &[u8]) -> Result<o::api::core::v1::EndpointSubset, ProtobufError> {
-    let mut value = o::api::core::v1::EndpointSubset::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_endpointsubset(b: &[u8], out: &mut o::api::core::v1::EndpointSubset) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.addresses, last != 1).push(message(v, api_core_v1_endpointaddress)?),
-            2 => list(&mut out.not_ready_addresses, last != 2).push(message(v, api_core_v1_endpointaddress)?),
-            3 => list(&mut out.ports, last != 3).push(message(v, api_core_v1_endpointport)?),
+            1 => api_core_v1_endpointaddress(bytes(v)?, push_default(list(&mut out.addresses, last != 1, &r, 1)))?,
+            2 => api_core_v1_endpointaddress(bytes(v)?, push_default(list(&mut out.not_ready_addresses, last != 2, &r, 2)))?,
+            3 => api_core_v1_endpointport(bytes(v)?, push_default(list(&mut out.ports, last != 3, &r, 3)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_envfromsource(b: &[u8]) -> Result<o::api::core::v1::EnvFromSource, ProtobufError> {
-    let mut value = o::api::core::v1::EnvFromSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_envfromsource(b: &[u8], out: &mut o::api::core::v1::EnvFromSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.prefix = Some(s) },
-            2 => out.config_map_ref = Some(message(v, api_core_v1_configmapenvsource)?),
-            3 => out.secret_ref = Some(message(v, api_core_v1_secretenvsource)?),
+            2 => api_core_v1_configmapenvsource(bytes(v)?, out.config_map_ref.insert(Default::default()))?,
+            3 => api_core_v1_secretenvsource(bytes(v)?, out.secret_ref.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_envvar(b: &[u8]) -> Result<o::api::core::v1::EnvVar, ProtobufError> {
-    let mut value = o::api::core::v1::EnvVar::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_envvar(b: &[u8], out: &mut o::api::core::v1::EnvVar) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => if let Some(s) = string(v)? { out.value = Some(s) },
-            3 => out.value_from = Some(message(v, api_core_v1_envvarsource)?),
+            3 => api_core_v1_envvarsource(bytes(v)?, out.value_from.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_core_v1_envvarsource(b: &[u8]) -> Result<o::api::core::v1::EnvVarSource, ProtobufError> {
-    let mut value = o::api::core::v1::EnvVarSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_envvarsource(b: &[u8], out: &mut o::api::core::v1::EnvVarSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.field_ref = Some(message(v, api_core_v1_objectfieldselector)?),
-            2 => out.resource_field_ref = Some(message(v, api_core_v1_resourcefieldselector)?),
-            3 => out.config_map_key_ref = Some(message(v, api_core_v1_configmapkeyselector)?),
-            4 => out.secret_key_ref = Some(message(v, api_core_v1_secretkeyselector)?),
+            1 => api_core_v1_objectfieldselector(bytes(v)?, out.field_ref.insert(Default::default()))?,
+            2 => api_core_v1_resourcefieldselector(bytes(v)?, out.resource_field_ref.insert(Default::default()))?,
+            3 => api_core_v1_configmapkeyselector(bytes(v)?, out.config_map_key_ref.insert(Default::default()))?,
+            4 => api_core_v1_secretkeyselector(bytes(v)?, out.secret_key_ref.insert(Default::default()))?,
             5 => { serde_value::<serde::de::IgnoredAny>(Ty::Message(&schema::API_CORE_V1_FILEKEYSELECTOR), v)?; }
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_core_v1_envvarsource(b: &[u8]) -> Result<o::api::core::v1::EnvVarSource, ProtobufError> {
-    let mut value = o::api::core::v1::EnvVarSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_envvarsource(b: &[u8], out: &mut o::api::core::v1::EnvVarSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.field_ref = Some(message(v, api_core_v1_objectfieldselector)?),
-            2 => out.resource_field_ref = Some(message(v, api_core_v1_resourcefieldselector)?),
-            3 => out.config_map_key_ref = Some(message(v, api_core_v1_configmapkeyselector)?),
-            4 => out.secret_key_ref = Some(message(v, api_core_v1_secretkeyselector)?),
-            5 => out.file_key_ref = Some(message(v, api_core_v1_filekeyselector)?),
+            1 => api_core_v1_objectfieldselector(bytes(v)?, out.field_ref.insert(Default::default()))?,
+            2 => api_core_v1_resourcefieldselector(bytes(v)?, out.resource_field_ref.insert(Default::default()))?,
+            3 => api_core_v1_configmapkeyselector(bytes(v)?, out.config_map_key_ref.insert(Default::default()))?,
+            4 => api_core_v1_secretkeyselector(bytes(v)?, out.secret_key_ref.insert(Default::default()))?,
+            5 => api_core_v1_filekeyselector(bytes(v)?, out.file_key_ref.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_core_v1_ephemeralcontainer(b: &[u8]) -> Result<o::api::core::v1::EphemeralContainer, ProtobufError> {
-    let mut value = o::api::core::v1::EphemeralContainer::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_ephemeralcontainer(b: &[u8], out: &mut o::api::core::v1::EphemeralContainer) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4476,7 +3996,7 @@ pub(super) fn api_core_v1_ephemeralcontainer(b: &[u8]) -> Result<o::api::core::v
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -4490,27 +4010,27 @@ fn api_core_v1_ephemeralcontainer_inline_api_core_v1_ephemeralcontainercommon(b:
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => if let Some(s) = string(v)? { out.image = Some(s) },
-            3 => list(&mut out.command, last != 3).push(string_any(v)?),
-            4 => list(&mut out.args, last != 4).push(string_any(v)?),
+            3 => list(&mut out.command, last != 3, &r, 3).push(string_any(v)?),
+            4 => list(&mut out.args, last != 4, &r, 4).push(string_any(v)?),
             5 => if let Some(s) = string(v)? { out.working_dir = Some(s) },
-            6 => list(&mut out.ports, last != 6).push(message(v, api_core_v1_containerport)?),
-            7 => list(&mut out.env, last != 7).push(message(v, api_core_v1_envvar)?),
-            8 => out.resources = Some(message(v, api_core_v1_resourcerequirements)?),
-            9 => list(&mut out.volume_mounts, last != 9).push(message(v, api_core_v1_volumemount)?),
-            10 => out.liveness_probe = Some(message(v, api_core_v1_probe)?),
-            11 => out.readiness_probe = Some(message(v, api_core_v1_probe)?),
-            12 => out.lifecycle = Some(message(v, api_core_v1_lifecycle)?),
+            6 => api_core_v1_containerport(bytes(v)?, push_default(list(&mut out.ports, last != 6, &r, 6)))?,
+            7 => api_core_v1_envvar(bytes(v)?, push_default(list(&mut out.env, last != 7, &r, 7)))?,
+            8 => api_core_v1_resourcerequirements(bytes(v)?, out.resources.insert(Default::default()))?,
+            9 => api_core_v1_volumemount(bytes(v)?, push_default(list(&mut out.volume_mounts, last != 9, &r, 9)))?,
+            10 => api_core_v1_probe(bytes(v)?, out.liveness_probe.insert(Default::default()))?,
+            11 => api_core_v1_probe(bytes(v)?, out.readiness_probe.insert(Default::default()))?,
+            12 => api_core_v1_lifecycle(bytes(v)?, out.lifecycle.insert(Default::default()))?,
             13 => if let Some(s) = string(v)? { out.termination_message_path = Some(s) },
             14 => if let Some(s) = string(v)? { out.image_pull_policy = Some(s) },
-            15 => out.security_context = Some(message(v, api_core_v1_securitycontext)?),
+            15 => api_core_v1_securitycontext(bytes(v)?, out.security_context.insert(Default::default()))?,
             16 => out.stdin = Some(boolean(v)?),
             17 => out.stdin_once = Some(boolean(v)?),
             18 => out.tty = Some(boolean(v)?),
-            19 => list(&mut out.env_from, last != 19).push(message(v, api_core_v1_envfromsource)?),
+            19 => api_core_v1_envfromsource(bytes(v)?, push_default(list(&mut out.env_from, last != 19, &r, 19)))?,
             20 => if let Some(s) = string(v)? { out.termination_message_policy = Some(s) },
-            21 => list(&mut out.volume_devices, last != 21).push(message(v, api_core_v1_volumedevice)?),
-            22 => out.startup_probe = Some(message(v, api_core_v1_probe)?),
-            23 => list(&mut out.resize_policy, last != 23).push(message(v, api_core_v1_containerresizepolicy)?),
+            21 => api_core_v1_volumedevice(bytes(v)?, push_default(list(&mut out.volume_devices, last != 21, &r, 21)))?,
+            22 => api_core_v1_probe(bytes(v)?, out.startup_probe.insert(Default::default()))?,
+            23 => api_core_v1_containerresizepolicy(bytes(v)?, push_default(list(&mut out.resize_policy, last != 23, &r, 23)))?,
             24 => if let Some(s) = string(v)? { out.restart_policy = Some(s) },
             25 => { serde_run::<serde::de::IgnoredAny>(&schema::API_CORE_V1_EPHEMERALCONTAINERCOMMON, 25, run(&mut r, start, 25)?)?; }
             _ => {}
@@ -4529,29 +4049,29 @@ fn api_core_v1_ephemeralcontainer_inline_api_core_v1_ephemeralcontainercommon(b:
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => if let Some(s) = string(v)? { out.image = Some(s) },
-            3 => list(&mut out.command, last != 3).push(string_any(v)?),
-            4 => list(&mut out.args, last != 4).push(string_any(v)?),
+            3 => list(&mut out.command, last != 3, &r, 3).push(string_any(v)?),
+            4 => list(&mut out.args, last != 4, &r, 4).push(string_any(v)?),
             5 => if let Some(s) = string(v)? { out.working_dir = Some(s) },
-            6 => list(&mut out.ports, last != 6).push(message(v, api_core_v1_containerport)?),
-            7 => list(&mut out.env, last != 7).push(message(v, api_core_v1_envvar)?),
-            8 => out.resources = Some(message(v, api_core_v1_resourcerequirements)?),
-            9 => list(&mut out.volume_mounts, last != 9).push(message(v, api_core_v1_volumemount)?),
-            10 => out.liveness_probe = Some(message(v, api_core_v1_probe)?),
-            11 => out.readiness_probe = Some(message(v, api_core_v1_probe)?),
-            12 => out.lifecycle = Some(message(v, api_core_v1_lifecycle)?),
+            6 => api_core_v1_containerport(bytes(v)?, push_default(list(&mut out.ports, last != 6, &r, 6)))?,
+            7 => api_core_v1_envvar(bytes(v)?, push_default(list(&mut out.env, last != 7, &r, 7)))?,
+            8 => api_core_v1_resourcerequirements(bytes(v)?, out.resources.insert(Default::default()))?,
+            9 => api_core_v1_volumemount(bytes(v)?, push_default(list(&mut out.volume_mounts, last != 9, &r, 9)))?,
+            10 => api_core_v1_probe(bytes(v)?, out.liveness_probe.insert(Default::default()))?,
+            11 => api_core_v1_probe(bytes(v)?, out.readiness_probe.insert(Default::default()))?,
+            12 => api_core_v1_lifecycle(bytes(v)?, out.lifecycle.insert(Default::default()))?,
             13 => if let Some(s) = string(v)? { out.termination_message_path = Some(s) },
             14 => if let Some(s) = string(v)? { out.image_pull_policy = Some(s) },
-            15 => out.security_context = Some(message(v, api_core_v1_securitycontext)?),
+            15 => api_core_v1_securitycontext(bytes(v)?, out.security_context.insert(Default::default()))?,
             16 => out.stdin = Some(boolean(v)?),
             17 => out.stdin_once = Some(boolean(v)?),
             18 => out.tty = Some(boolean(v)?),
-            19 => list(&mut out.env_from, last != 19).push(message(v, api_core_v1_envfromsource)?),
+            19 => api_core_v1_envfromsource(bytes(v)?, push_default(list(&mut out.env_from, last != 19, &r, 19)))?,
             20 => if let Some(s) = string(v)? { out.termination_message_policy = Some(s) },
-            21 => list(&mut out.volume_devices, last != 21).push(message(v, api_core_v1_volumedevice)?),
-            22 => out.startup_probe = Some(message(v, api_core_v1_probe)?),
-            23 => list(&mut out.resize_policy, last != 23).push(message(v, api_core_v1_containerresizepolicy)?),
+            21 => api_core_v1_volumedevice(bytes(v)?, push_default(list(&mut out.volume_devices, last != 21, &r, 21)))?,
+            22 => api_core_v1_probe(bytes(v)?, out.startup_probe.insert(Default::default()))?,
+            23 => api_core_v1_containerresizepolicy(bytes(v)?, push_default(list(&mut out.resize_policy, last != 23, &r, 23)))?,
             24 => if let Some(s) = string(v)? { out.restart_policy = Some(s) },
-            25 => list(&mut out.restart_policy_rules, last != 25).push(message(v, api_core_v1_containerrestartrule)?),
+            25 => api_core_v1_containerrestartrule(bytes(v)?, push_default(list(&mut out.restart_policy_rules, last != 25, &r, 25)))?,
             _ => {}
         }
         last = n;
@@ -4560,51 +4080,45 @@ fn api_core_v1_ephemeralcontainer_inline_api_core_v1_ephemeralcontainercommon(b:
 }
 }
 
-pub(super) fn api_core_v1_ephemeralvolumesource(b: &[u8]) -> Result<o::api::core::v1::EphemeralVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::EphemeralVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_ephemeralvolumesource(b: &[u8], out: &mut o::api::core::v1::EphemeralVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.volume_claim_template = Some(message(v, api_core_v1_persistentvolumeclaimtemplate)?),
+            1 => api_core_v1_persistentvolumeclaimtemplate(bytes(v)?, out.volume_claim_template.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_event(b: &[u8]) -> Result<o::api::core::v1::Event, ProtobufError> {
-    let mut value = o::api::core::v1::Event::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_event(b: &[u8], out: &mut o::api::core::v1::Event) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.involved_object = message(v, api_core_v1_objectreference)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.involved_object = Default::default(); api_core_v1_objectreference(bytes(v)?, &mut out.involved_object)? },
             3 => if let Some(s) = string(v)? { out.reason = Some(s) },
             4 => if let Some(s) = string(v)? { out.message = Some(s) },
-            5 => out.source = Some(message(v, api_core_v1_eventsource)?),
+            5 => api_core_v1_eventsource(bytes(v)?, out.source.insert(Default::default()))?,
             6 => out.first_timestamp = time(v)?,
             7 => out.last_timestamp = time(v)?,
             8 => out.count = Some(int32(v)?),
             9 => if let Some(s) = string(v)? { out.type_ = Some(s) },
             10 => out.event_time = micro_time(v)?,
-            11 => out.series = Some(message(v, api_core_v1_eventseries)?),
+            11 => api_core_v1_eventseries(bytes(v)?, out.series.insert(Default::default()))?,
             12 => if let Some(s) = string(v)? { out.action = Some(s) },
-            13 => out.related = Some(message(v, api_core_v1_objectreference)?),
+            13 => api_core_v1_objectreference(bytes(v)?, out.related.insert(Default::default()))?,
             14 => if let Some(s) = string(v)? { out.reporting_component = Some(s) },
             15 => if let Some(s) = string(v)? { out.reporting_instance = Some(s) },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_eventseries(b: &[u8]) -> Result<o::api::core::v1::EventSeries, ProtobufError> {
-    let mut value = o::api::core::v1::EventSeries::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_eventseries(b: &[u8], out: &mut o::api::core::v1::EventSeries) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4613,13 +4127,11 @@ pub(super) fn api_core_v1_eventseries(b: &[u8]) -> Result<o::api::core::v1::Even
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_eventsource(b: &[u8]) -> Result<o::api::core::v1::EventSource, ProtobufError> {
-    let mut value = o::api::core::v1::EventSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_eventsource(b: &[u8], out: &mut o::api::core::v1::EventSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4628,50 +4140,44 @@ pub(super) fn api_core_v1_eventsource(b: &[u8]) -> Result<o::api::core::v1::Even
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_execaction(b: &[u8]) -> Result<o::api::core::v1::ExecAction, ProtobufError> {
-    let mut value = o::api::core::v1::ExecAction::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_execaction(b: &[u8], out: &mut o::api::core::v1::ExecAction) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.command, last != 1).push(string_any(v)?),
+            1 => list(&mut out.command, last != 1, &r, 1).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_fcvolumesource(b: &[u8]) -> Result<o::api::core::v1::FCVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::FCVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_fcvolumesource(b: &[u8], out: &mut o::api::core::v1::FCVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.target_wwns, last != 1).push(string_any(v)?),
+            1 => list(&mut out.target_wwns, last != 1, &r, 1).push(string_any(v)?),
             2 => out.lun = Some(int32(v)?),
             3 => if let Some(s) = string(v)? { out.fs_type = Some(s) },
             4 => out.read_only = Some(boolean(v)?),
-            5 => list(&mut out.wwids, last != 5).push(string_any(v)?),
+            5 => list(&mut out.wwids, last != 5, &r, 5).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_core_v1_filekeyselector(b: &[u8]) -> Result<o::api::core::v1::FileKeySelector, ProtobufError> {
-    let mut value = o::api::core::v1::FileKeySelector::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_filekeyselector(b: &[u8], out: &mut o::api::core::v1::FileKeySelector) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4682,54 +4188,48 @@ pub(super) fn api_core_v1_filekeyselector(b: &[u8]) -> Result<o::api::core::v1::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_core_v1_flexpersistentvolumesource(b: &[u8]) -> Result<o::api::core::v1::FlexPersistentVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::FlexPersistentVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_flexpersistentvolumesource(b: &[u8], out: &mut o::api::core::v1::FlexPersistentVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.driver = s },
             2 => if let Some(s) = string(v)? { out.fs_type = Some(s) },
-            3 => out.secret_ref = Some(message(v, api_core_v1_secretreference)?),
+            3 => api_core_v1_secretreference(bytes(v)?, out.secret_ref.insert(Default::default()))?,
             4 => out.read_only = Some(boolean(v)?),
             5 => { let (k, val) = entry(v)?; map(&mut out.options, last != 5).insert(k, string_any(val)?); },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_flexvolumesource(b: &[u8]) -> Result<o::api::core::v1::FlexVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::FlexVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_flexvolumesource(b: &[u8], out: &mut o::api::core::v1::FlexVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.driver = s },
             2 => if let Some(s) = string(v)? { out.fs_type = Some(s) },
-            3 => out.secret_ref = Some(message(v, api_core_v1_localobjectreference)?),
+            3 => api_core_v1_localobjectreference(bytes(v)?, out.secret_ref.insert(Default::default()))?,
             4 => out.read_only = Some(boolean(v)?),
             5 => { let (k, val) = entry(v)?; map(&mut out.options, last != 5).insert(k, string_any(val)?); },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_flockervolumesource(b: &[u8]) -> Result<o::api::core::v1::FlockerVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::FlockerVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_flockervolumesource(b: &[u8], out: &mut o::api::core::v1::FlockerVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4738,13 +4238,11 @@ pub(super) fn api_core_v1_flockervolumesource(b: &[u8]) -> Result<o::api::core::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_gcepersistentdiskvolumesource(b: &[u8]) -> Result<o::api::core::v1::GCEPersistentDiskVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::GCEPersistentDiskVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_gcepersistentdiskvolumesource(b: &[u8], out: &mut o::api::core::v1::GCEPersistentDiskVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4755,13 +4253,11 @@ pub(super) fn api_core_v1_gcepersistentdiskvolumesource(b: &[u8]) -> Result<o::a
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_gitrepovolumesource(b: &[u8]) -> Result<o::api::core::v1::GitRepoVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::GitRepoVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_gitrepovolumesource(b: &[u8], out: &mut o::api::core::v1::GitRepoVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4771,13 +4267,11 @@ pub(super) fn api_core_v1_gitrepovolumesource(b: &[u8]) -> Result<o::api::core::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_glusterfspersistentvolumesource(b: &[u8]) -> Result<o::api::core::v1::GlusterfsPersistentVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::GlusterfsPersistentVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_glusterfspersistentvolumesource(b: &[u8], out: &mut o::api::core::v1::GlusterfsPersistentVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4788,13 +4282,11 @@ pub(super) fn api_core_v1_glusterfspersistentvolumesource(b: &[u8]) -> Result<o:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_glusterfsvolumesource(b: &[u8]) -> Result<o::api::core::v1::GlusterfsVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::GlusterfsVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_glusterfsvolumesource(b: &[u8], out: &mut o::api::core::v1::GlusterfsVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4804,13 +4296,11 @@ pub(super) fn api_core_v1_glusterfsvolumesource(b: &[u8]) -> Result<o::api::core
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_grpcaction(b: &[u8]) -> Result<o::api::core::v1::GRPCAction, ProtobufError> {
-    let mut value = o::api::core::v1::GRPCAction::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_grpcaction(b: &[u8], out: &mut o::api::core::v1::GRPCAction) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4819,30 +4309,26 @@ pub(super) fn api_core_v1_grpcaction(b: &[u8]) -> Result<o::api::core::v1::GRPCA
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_hostalias(b: &[u8]) -> Result<o::api::core::v1::HostAlias, ProtobufError> {
-    let mut value = o::api::core::v1::HostAlias::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_hostalias(b: &[u8], out: &mut o::api::core::v1::HostAlias) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.ip = s },
-            2 => list(&mut out.hostnames, last != 2).push(string_any(v)?),
+            2 => list(&mut out.hostnames, last != 2, &r, 2).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_hostip(b: &[u8]) -> Result<o::api::core::v1::HostIP, ProtobufError> {
-    let mut value = o::api::core::v1::HostIP::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_hostip(b: &[u8], out: &mut o::api::core::v1::HostIP) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4850,13 +4336,11 @@ pub(super) fn api_core_v1_hostip(b: &[u8]) -> Result<o::api::core::v1::HostIP, P
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_hostpathvolumesource(b: &[u8]) -> Result<o::api::core::v1::HostPathVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::HostPathVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_hostpathvolumesource(b: &[u8], out: &mut o::api::core::v1::HostPathVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4865,13 +4349,11 @@ pub(super) fn api_core_v1_hostpathvolumesource(b: &[u8]) -> Result<o::api::core:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_httpgetaction(b: &[u8]) -> Result<o::api::core::v1::HTTPGetAction, ProtobufError> {
-    let mut value = o::api::core::v1::HTTPGetAction::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_httpgetaction(b: &[u8], out: &mut o::api::core::v1::HTTPGetAction) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -4880,18 +4362,16 @@ pub(super) fn api_core_v1_httpgetaction(b: &[u8]) -> Result<o::api::core::v1::HT
             2 => out.port = int_or_string(v)?,
             3 => if let Some(s) = string(v)? { out.host = Some(s) },
             4 => if let Some(s) = string(v)? { out.scheme = Some(s) },
-            5 => list(&mut out.http_headers, last != 5).push(message(v, api_core_v1_httpheader)?),
+            5 => api_core_v1_httpheader(bytes(v)?, push_default(list(&mut out.http_headers, last != 5, &r, 5)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_httpheader(b: &[u8]) -> Result<o::api::core::v1::HTTPHeader, ProtobufError> {
-    let mut value = o::api::core::v1::HTTPHeader::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_httpheader(b: &[u8], out: &mut o::api::core::v1::HTTPHeader) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4900,13 +4380,11 @@ pub(super) fn api_core_v1_httpheader(b: &[u8]) -> Result<o::api::core::v1::HTTPH
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_imagevolumesource(b: &[u8]) -> Result<o::api::core::v1::ImageVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::ImageVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_imagevolumesource(b: &[u8], out: &mut o::api::core::v1::ImageVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4915,13 +4393,11 @@ pub(super) fn api_core_v1_imagevolumesource(b: &[u8]) -> Result<o::api::core::v1
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_iscsipersistentvolumesource(b: &[u8]) -> Result<o::api::core::v1::ISCSIPersistentVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::ISCSIPersistentVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_iscsipersistentvolumesource(b: &[u8], out: &mut o::api::core::v1::ISCSIPersistentVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -4932,22 +4408,20 @@ pub(super) fn api_core_v1_iscsipersistentvolumesource(b: &[u8]) -> Result<o::api
             4 => if let Some(s) = string(v)? { out.iscsi_interface = Some(s) },
             5 => if let Some(s) = string(v)? { out.fs_type = Some(s) },
             6 => out.read_only = Some(boolean(v)?),
-            7 => list(&mut out.portals, last != 7).push(string_any(v)?),
+            7 => list(&mut out.portals, last != 7, &r, 7).push(string_any(v)?),
             8 => out.chap_auth_discovery = Some(boolean(v)?),
-            10 => out.secret_ref = Some(message(v, api_core_v1_secretreference)?),
+            10 => api_core_v1_secretreference(bytes(v)?, out.secret_ref.insert(Default::default()))?,
             11 => out.chap_auth_session = Some(boolean(v)?),
             12 => if let Some(s) = string(v)? { out.initiator_name = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_iscsivolumesource(b: &[u8]) -> Result<o::api::core::v1::ISCSIVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::ISCSIVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_iscsivolumesource(b: &[u8], out: &mut o::api::core::v1::ISCSIVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -4958,22 +4432,20 @@ pub(super) fn api_core_v1_iscsivolumesource(b: &[u8]) -> Result<o::api::core::v1
             4 => if let Some(s) = string(v)? { out.iscsi_interface = Some(s) },
             5 => if let Some(s) = string(v)? { out.fs_type = Some(s) },
             6 => out.read_only = Some(boolean(v)?),
-            7 => list(&mut out.portals, last != 7).push(string_any(v)?),
+            7 => list(&mut out.portals, last != 7, &r, 7).push(string_any(v)?),
             8 => out.chap_auth_discovery = Some(boolean(v)?),
-            10 => out.secret_ref = Some(message(v, api_core_v1_localobjectreference)?),
+            10 => api_core_v1_localobjectreference(bytes(v)?, out.secret_ref.insert(Default::default()))?,
             11 => out.chap_auth_session = Some(boolean(v)?),
             12 => if let Some(s) = string(v)? { out.initiator_name = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_keytopath(b: &[u8]) -> Result<o::api::core::v1::KeyToPath, ProtobufError> {
-    let mut value = o::api::core::v1::KeyToPath::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_keytopath(b: &[u8], out: &mut o::api::core::v1::KeyToPath) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -4983,61 +4455,53 @@ pub(super) fn api_core_v1_keytopath(b: &[u8]) -> Result<o::api::core::v1::KeyToP
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_lifecycle(b: &[u8]) -> Result<o::api::core::v1::Lifecycle, ProtobufError> {
-    let mut value = o::api::core::v1::Lifecycle::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_lifecycle(b: &[u8], out: &mut o::api::core::v1::Lifecycle) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.post_start = Some(message(v, api_core_v1_lifecyclehandler)?),
-            2 => out.pre_stop = Some(message(v, api_core_v1_lifecyclehandler)?),
+            1 => api_core_v1_lifecyclehandler(bytes(v)?, out.post_start.insert(Default::default()))?,
+            2 => api_core_v1_lifecyclehandler(bytes(v)?, out.pre_stop.insert(Default::default()))?,
             3 => if let Some(s) = string(v)? { out.stop_signal = Some(s) },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_lifecyclehandler(b: &[u8]) -> Result<o::api::core::v1::LifecycleHandler, ProtobufError> {
-    let mut value = o::api::core::v1::LifecycleHandler::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_lifecyclehandler(b: &[u8], out: &mut o::api::core::v1::LifecycleHandler) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.exec = Some(message(v, api_core_v1_execaction)?),
-            2 => out.http_get = Some(message(v, api_core_v1_httpgetaction)?),
-            3 => out.tcp_socket = Some(message(v, api_core_v1_tcpsocketaction)?),
-            4 => out.sleep = Some(message(v, api_core_v1_sleepaction)?),
+            1 => api_core_v1_execaction(bytes(v)?, out.exec.insert(Default::default()))?,
+            2 => api_core_v1_httpgetaction(bytes(v)?, out.http_get.insert(Default::default()))?,
+            3 => api_core_v1_tcpsocketaction(bytes(v)?, out.tcp_socket.insert(Default::default()))?,
+            4 => api_core_v1_sleepaction(bytes(v)?, out.sleep.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_limitrange(b: &[u8]) -> Result<o::api::core::v1::LimitRange, ProtobufError> {
-    let mut value = o::api::core::v1::LimitRange::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_limitrange(b: &[u8], out: &mut o::api::core::v1::LimitRange) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_core_v1_limitrangespec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_core_v1_limitrangespec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_limitrangeitem(b: &[u8]) -> Result<o::api::core::v1::LimitRangeItem, ProtobufError> {
-    let mut value = o::api::core::v1::LimitRangeItem::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_limitrangeitem(b: &[u8], out: &mut o::api::core::v1::LimitRangeItem) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -5052,29 +4516,25 @@ pub(super) fn api_core_v1_limitrangeitem(b: &[u8]) -> Result<o::api::core::v1::L
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_limitrangespec(b: &[u8]) -> Result<o::api::core::v1::LimitRangeSpec, ProtobufError> {
-    let mut value = o::api::core::v1::LimitRangeSpec::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_limitrangespec(b: &[u8], out: &mut o::api::core::v1::LimitRangeSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.limits, last != 1).push(message(v, api_core_v1_limitrangeitem)?),
+            1 => api_core_v1_limitrangeitem(bytes(v)?, push_default(list_required(&mut out.limits, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_linuxcontaineruser(b: &[u8]) -> Result<o::api::core::v1::LinuxContainerUser, ProtobufError> {
-    let mut value = o::api::core::v1::LinuxContainerUser::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_linuxcontaineruser(b: &[u8], out: &mut o::api::core::v1::LinuxContainerUser) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -5086,13 +4546,11 @@ pub(super) fn api_core_v1_linuxcontaineruser(b: &[u8]) -> Result<o::api::core::v
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_loadbalanceringress(b: &[u8]) -> Result<o::api::core::v1::LoadBalancerIngress, ProtobufError> {
-    let mut value = o::api::core::v1::LoadBalancerIngress::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_loadbalanceringress(b: &[u8], out: &mut o::api::core::v1::LoadBalancerIngress) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -5100,34 +4558,30 @@ pub(super) fn api_core_v1_loadbalanceringress(b: &[u8]) -> Result<o::api::core::
             1 => if let Some(s) = string(v)? { out.ip = Some(s) },
             2 => if let Some(s) = string(v)? { out.hostname = Some(s) },
             3 => if let Some(s) = string(v)? { out.ip_mode = Some(s) },
-            4 => list(&mut out.ports, last != 4).push(message(v, api_core_v1_portstatus)?),
+            4 => api_core_v1_portstatus(bytes(v)?, push_default(list(&mut out.ports, last != 4, &r, 4)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_loadbalancerstatus(b: &[u8]) -> Result<o::api::core::v1::LoadBalancerStatus, ProtobufError> {
-    let mut value = o::api::core::v1::LoadBalancerStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_loadbalancerstatus(b: &[u8], out: &mut o::api::core::v1::LoadBalancerStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.ingress, last != 1).push(message(v, api_core_v1_loadbalanceringress)?),
+            1 => api_core_v1_loadbalanceringress(bytes(v)?, push_default(list(&mut out.ingress, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_localobjectreference(b: &[u8]) -> Result<o::api::core::v1::LocalObjectReference, ProtobufError> {
-    let mut value = o::api::core::v1::LocalObjectReference::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_localobjectreference(b: &[u8], out: &mut o::api::core::v1::LocalObjectReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5135,13 +4589,11 @@ pub(super) fn api_core_v1_localobjectreference(b: &[u8]) -> Result<o::api::core:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_localvolumesource(b: &[u8]) -> Result<o::api::core::v1::LocalVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::LocalVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_localvolumesource(b: &[u8], out: &mut o::api::core::v1::LocalVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5150,13 +4602,11 @@ pub(super) fn api_core_v1_localvolumesource(b: &[u8]) -> Result<o::api::core::v1
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_modifyvolumestatus(b: &[u8]) -> Result<o::api::core::v1::ModifyVolumeStatus, ProtobufError> {
-    let mut value = o::api::core::v1::ModifyVolumeStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_modifyvolumestatus(b: &[u8], out: &mut o::api::core::v1::ModifyVolumeStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5165,29 +4615,25 @@ pub(super) fn api_core_v1_modifyvolumestatus(b: &[u8]) -> Result<o::api::core::v
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_namespace(b: &[u8]) -> Result<o::api::core::v1::Namespace, ProtobufError> {
-    let mut value = o::api::core::v1::Namespace::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_namespace(b: &[u8], out: &mut o::api::core::v1::Namespace) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_core_v1_namespacespec)?),
-            3 => out.status = Some(message(v, api_core_v1_namespacestatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_core_v1_namespacespec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_core_v1_namespacestatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_namespacecondition(b: &[u8]) -> Result<o::api::core::v1::NamespaceCondition, ProtobufError> {
-    let mut value = o::api::core::v1::NamespaceCondition::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_namespacecondition(b: &[u8], out: &mut o::api::core::v1::NamespaceCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5199,46 +4645,40 @@ pub(super) fn api_core_v1_namespacecondition(b: &[u8]) -> Result<o::api::core::v
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_namespacespec(b: &[u8]) -> Result<o::api::core::v1::NamespaceSpec, ProtobufError> {
-    let mut value = o::api::core::v1::NamespaceSpec::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_namespacespec(b: &[u8], out: &mut o::api::core::v1::NamespaceSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.finalizers, last != 1).push(string_any(v)?),
+            1 => list(&mut out.finalizers, last != 1, &r, 1).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_namespacestatus(b: &[u8]) -> Result<o::api::core::v1::NamespaceStatus, ProtobufError> {
-    let mut value = o::api::core::v1::NamespaceStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_namespacestatus(b: &[u8], out: &mut o::api::core::v1::NamespaceStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.phase = Some(s) },
-            2 => list(&mut out.conditions, last != 2).push(message(v, api_core_v1_namespacecondition)?),
+            2 => api_core_v1_namespacecondition(bytes(v)?, push_default(list(&mut out.conditions, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_nfsvolumesource(b: &[u8]) -> Result<o::api::core::v1::NFSVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::NFSVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nfsvolumesource(b: &[u8], out: &mut o::api::core::v1::NFSVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5248,29 +4688,25 @@ pub(super) fn api_core_v1_nfsvolumesource(b: &[u8]) -> Result<o::api::core::v1::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_node(b: &[u8]) -> Result<o::api::core::v1::Node, ProtobufError> {
-    let mut value = o::api::core::v1::Node::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_node(b: &[u8], out: &mut o::api::core::v1::Node) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_core_v1_nodespec)?),
-            3 => out.status = Some(message(v, api_core_v1_nodestatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_core_v1_nodespec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_core_v1_nodestatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_nodeaddress(b: &[u8]) -> Result<o::api::core::v1::NodeAddress, ProtobufError> {
-    let mut value = o::api::core::v1::NodeAddress::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nodeaddress(b: &[u8], out: &mut o::api::core::v1::NodeAddress) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5279,30 +4715,26 @@ pub(super) fn api_core_v1_nodeaddress(b: &[u8]) -> Result<o::api::core::v1::Node
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_nodeaffinity(b: &[u8]) -> Result<o::api::core::v1::NodeAffinity, ProtobufError> {
-    let mut value = o::api::core::v1::NodeAffinity::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nodeaffinity(b: &[u8], out: &mut o::api::core::v1::NodeAffinity) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.required_during_scheduling_ignored_during_execution = Some(message(v, api_core_v1_nodeselector)?),
-            2 => list(&mut out.preferred_during_scheduling_ignored_during_execution, last != 2).push(message(v, api_core_v1_preferredschedulingterm)?),
+            1 => api_core_v1_nodeselector(bytes(v)?, out.required_during_scheduling_ignored_during_execution.insert(Default::default()))?,
+            2 => api_core_v1_preferredschedulingterm(bytes(v)?, push_default(list(&mut out.preferred_during_scheduling_ignored_during_execution, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_nodecondition(b: &[u8]) -> Result<o::api::core::v1::NodeCondition, ProtobufError> {
-    let mut value = o::api::core::v1::NodeCondition::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nodecondition(b: &[u8], out: &mut o::api::core::v1::NodeCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5315,58 +4747,50 @@ pub(super) fn api_core_v1_nodecondition(b: &[u8]) -> Result<o::api::core::v1::No
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_nodeconfigsource(b: &[u8]) -> Result<o::api::core::v1::NodeConfigSource, ProtobufError> {
-    let mut value = o::api::core::v1::NodeConfigSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nodeconfigsource(b: &[u8], out: &mut o::api::core::v1::NodeConfigSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            2 => out.config_map = Some(message(v, api_core_v1_configmapnodeconfigsource)?),
+            2 => api_core_v1_configmapnodeconfigsource(bytes(v)?, out.config_map.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_nodeconfigstatus(b: &[u8]) -> Result<o::api::core::v1::NodeConfigStatus, ProtobufError> {
-    let mut value = o::api::core::v1::NodeConfigStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nodeconfigstatus(b: &[u8], out: &mut o::api::core::v1::NodeConfigStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.assigned = Some(message(v, api_core_v1_nodeconfigsource)?),
-            2 => out.active = Some(message(v, api_core_v1_nodeconfigsource)?),
-            3 => out.last_known_good = Some(message(v, api_core_v1_nodeconfigsource)?),
+            1 => api_core_v1_nodeconfigsource(bytes(v)?, out.assigned.insert(Default::default()))?,
+            2 => api_core_v1_nodeconfigsource(bytes(v)?, out.active.insert(Default::default()))?,
+            3 => api_core_v1_nodeconfigsource(bytes(v)?, out.last_known_good.insert(Default::default()))?,
             4 => if let Some(s) = string(v)? { out.error = Some(s) },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_nodedaemonendpoints(b: &[u8]) -> Result<o::api::core::v1::NodeDaemonEndpoints, ProtobufError> {
-    let mut value = o::api::core::v1::NodeDaemonEndpoints::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nodedaemonendpoints(b: &[u8], out: &mut o::api::core::v1::NodeDaemonEndpoints) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.kubelet_endpoint = Some(message(v, api_core_v1_daemonendpoint)?),
+            1 => api_core_v1_daemonendpoint(bytes(v)?, out.kubelet_endpoint.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_nodefeatures(b: &[u8]) -> Result<o::api::core::v1::NodeFeatures, ProtobufError> {
-    let mut value = o::api::core::v1::NodeFeatures::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nodefeatures(b: &[u8], out: &mut o::api::core::v1::NodeFeatures) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5374,28 +4798,24 @@ pub(super) fn api_core_v1_nodefeatures(b: &[u8]) -> Result<o::api::core::v1::Nod
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_noderuntimehandler(b: &[u8]) -> Result<o::api::core::v1::NodeRuntimeHandler, ProtobufError> {
-    let mut value = o::api::core::v1::NodeRuntimeHandler::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_noderuntimehandler(b: &[u8], out: &mut o::api::core::v1::NodeRuntimeHandler) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = Some(s) },
-            2 => out.features = Some(message(v, api_core_v1_noderuntimehandlerfeatures)?),
+            2 => api_core_v1_noderuntimehandlerfeatures(bytes(v)?, out.features.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_noderuntimehandlerfeatures(b: &[u8]) -> Result<o::api::core::v1::NodeRuntimeHandlerFeatures, ProtobufError> {
-    let mut value = o::api::core::v1::NodeRuntimeHandlerFeatures::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_noderuntimehandlerfeatures(b: &[u8], out: &mut o::api::core::v1::NodeRuntimeHandlerFeatures) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5404,64 +4824,56 @@ pub(super) fn api_core_v1_noderuntimehandlerfeatures(b: &[u8]) -> Result<o::api:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_nodeselector(b: &[u8]) -> Result<o::api::core::v1::NodeSelector, ProtobufError> {
-    let mut value = o::api::core::v1::NodeSelector::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nodeselector(b: &[u8], out: &mut o::api::core::v1::NodeSelector) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.node_selector_terms, last != 1).push(message(v, api_core_v1_nodeselectorterm)?),
+            1 => api_core_v1_nodeselectorterm(bytes(v)?, push_default(list_required(&mut out.node_selector_terms, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_nodeselectorrequirement(b: &[u8]) -> Result<o::api::core::v1::NodeSelectorRequirement, ProtobufError> {
-    let mut value = o::api::core::v1::NodeSelectorRequirement::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nodeselectorrequirement(b: &[u8], out: &mut o::api::core::v1::NodeSelectorRequirement) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.key = s },
             2 => if let Some(s) = string(v)? { out.operator = s },
-            3 => list(&mut out.values, last != 3).push(string_any(v)?),
+            3 => list(&mut out.values, last != 3, &r, 3).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_nodeselectorterm(b: &[u8]) -> Result<o::api::core::v1::NodeSelectorTerm, ProtobufError> {
-    let mut value = o::api::core::v1::NodeSelectorTerm::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nodeselectorterm(b: &[u8], out: &mut o::api::core::v1::NodeSelectorTerm) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.match_expressions, last != 1).push(message(v, api_core_v1_nodeselectorrequirement)?),
-            2 => list(&mut out.match_fields, last != 2).push(message(v, api_core_v1_nodeselectorrequirement)?),
+            1 => api_core_v1_nodeselectorrequirement(bytes(v)?, push_default(list(&mut out.match_expressions, last != 1, &r, 1)))?,
+            2 => api_core_v1_nodeselectorrequirement(bytes(v)?, push_default(list(&mut out.match_fields, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_nodespec(b: &[u8]) -> Result<o::api::core::v1::NodeSpec, ProtobufError> {
-    let mut value = o::api::core::v1::NodeSpec::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nodespec(b: &[u8], out: &mut o::api::core::v1::NodeSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -5470,21 +4882,19 @@ pub(super) fn api_core_v1_nodespec(b: &[u8]) -> Result<o::api::core::v1::NodeSpe
             2 => if let Some(s) = string(v)? { out.external_id = Some(s) },
             3 => if let Some(s) = string(v)? { out.provider_id = Some(s) },
             4 => out.unschedulable = Some(boolean(v)?),
-            5 => list(&mut out.taints, last != 5).push(message(v, api_core_v1_taint)?),
-            6 => out.config_source = Some(message(v, api_core_v1_nodeconfigsource)?),
-            7 => list(&mut out.pod_cidrs, last != 7).push(string_any(v)?),
+            5 => api_core_v1_taint(bytes(v)?, push_default(list(&mut out.taints, last != 5, &r, 5)))?,
+            6 => api_core_v1_nodeconfigsource(bytes(v)?, out.config_source.insert(Default::default()))?,
+            7 => list(&mut out.pod_cidrs, last != 7, &r, 7).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_34! {
-pub(super) fn api_core_v1_nodestatus(b: &[u8]) -> Result<o::api::core::v1::NodeStatus, ProtobufError> {
-    let mut value = o::api::core::v1::NodeStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nodestatus(b: &[u8], out: &mut o::api::core::v1::NodeStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     loop {
@@ -5494,30 +4904,28 @@ pub(super) fn api_core_v1_nodestatus(b: &[u8]) -> Result<o::api::core::v1::NodeS
             1 => { let (k, val) = entry(v)?; map(&mut out.capacity, last != 1).insert(k, quantity(val)?); },
             2 => { let (k, val) = entry(v)?; map(&mut out.allocatable, last != 2).insert(k, quantity(val)?); },
             3 => if let Some(s) = string(v)? { out.phase = Some(s) },
-            4 => list(&mut out.conditions, last != 4).push(message(v, api_core_v1_nodecondition)?),
-            5 => list(&mut out.addresses, last != 5).push(message(v, api_core_v1_nodeaddress)?),
-            6 => out.daemon_endpoints = Some(message(v, api_core_v1_nodedaemonendpoints)?),
-            7 => out.node_info = Some(message(v, api_core_v1_nodesysteminfo)?),
-            8 => list(&mut out.images, last != 8).push(message(v, api_core_v1_containerimage)?),
-            9 => list(&mut out.volumes_in_use, last != 9).push(string_any(v)?),
-            10 => list(&mut out.volumes_attached, last != 10).push(message(v, api_core_v1_attachedvolume)?),
-            11 => out.config = Some(message(v, api_core_v1_nodeconfigstatus)?),
-            12 => list(&mut out.runtime_handlers, last != 12).push(message(v, api_core_v1_noderuntimehandler)?),
-            13 => out.features = Some(message(v, api_core_v1_nodefeatures)?),
+            4 => api_core_v1_nodecondition(bytes(v)?, push_default(list(&mut out.conditions, last != 4, &r, 4)))?,
+            5 => api_core_v1_nodeaddress(bytes(v)?, push_default(list(&mut out.addresses, last != 5, &r, 5)))?,
+            6 => api_core_v1_nodedaemonendpoints(bytes(v)?, out.daemon_endpoints.insert(Default::default()))?,
+            7 => api_core_v1_nodesysteminfo(bytes(v)?, out.node_info.insert(Default::default()))?,
+            8 => api_core_v1_containerimage(bytes(v)?, push_default(list(&mut out.images, last != 8, &r, 8)))?,
+            9 => list(&mut out.volumes_in_use, last != 9, &r, 9).push(string_any(v)?),
+            10 => api_core_v1_attachedvolume(bytes(v)?, push_default(list(&mut out.volumes_attached, last != 10, &r, 10)))?,
+            11 => api_core_v1_nodeconfigstatus(bytes(v)?, out.config.insert(Default::default()))?,
+            12 => api_core_v1_noderuntimehandler(bytes(v)?, push_default(list(&mut out.runtime_handlers, last != 12, &r, 12)))?,
+            13 => api_core_v1_nodefeatures(bytes(v)?, out.features.insert(Default::default()))?,
             14 => { serde_run::<serde::de::IgnoredAny>(&schema::API_CORE_V1_NODESTATUS, 14, run(&mut r, start, 14)?)?; }
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_35! {
-pub(super) fn api_core_v1_nodestatus(b: &[u8]) -> Result<o::api::core::v1::NodeStatus, ProtobufError> {
-    let mut value = o::api::core::v1::NodeStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nodestatus(b: &[u8], out: &mut o::api::core::v1::NodeStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -5525,29 +4933,27 @@ pub(super) fn api_core_v1_nodestatus(b: &[u8]) -> Result<o::api::core::v1::NodeS
             1 => { let (k, val) = entry(v)?; map(&mut out.capacity, last != 1).insert(k, quantity(val)?); },
             2 => { let (k, val) = entry(v)?; map(&mut out.allocatable, last != 2).insert(k, quantity(val)?); },
             3 => if let Some(s) = string(v)? { out.phase = Some(s) },
-            4 => list(&mut out.conditions, last != 4).push(message(v, api_core_v1_nodecondition)?),
-            5 => list(&mut out.addresses, last != 5).push(message(v, api_core_v1_nodeaddress)?),
-            6 => out.daemon_endpoints = Some(message(v, api_core_v1_nodedaemonendpoints)?),
-            7 => out.node_info = Some(message(v, api_core_v1_nodesysteminfo)?),
-            8 => list(&mut out.images, last != 8).push(message(v, api_core_v1_containerimage)?),
-            9 => list(&mut out.volumes_in_use, last != 9).push(string_any(v)?),
-            10 => list(&mut out.volumes_attached, last != 10).push(message(v, api_core_v1_attachedvolume)?),
-            11 => out.config = Some(message(v, api_core_v1_nodeconfigstatus)?),
-            12 => list(&mut out.runtime_handlers, last != 12).push(message(v, api_core_v1_noderuntimehandler)?),
-            13 => out.features = Some(message(v, api_core_v1_nodefeatures)?),
-            14 => list(&mut out.declared_features, last != 14).push(string_any(v)?),
+            4 => api_core_v1_nodecondition(bytes(v)?, push_default(list(&mut out.conditions, last != 4, &r, 4)))?,
+            5 => api_core_v1_nodeaddress(bytes(v)?, push_default(list(&mut out.addresses, last != 5, &r, 5)))?,
+            6 => api_core_v1_nodedaemonendpoints(bytes(v)?, out.daemon_endpoints.insert(Default::default()))?,
+            7 => api_core_v1_nodesysteminfo(bytes(v)?, out.node_info.insert(Default::default()))?,
+            8 => api_core_v1_containerimage(bytes(v)?, push_default(list(&mut out.images, last != 8, &r, 8)))?,
+            9 => list(&mut out.volumes_in_use, last != 9, &r, 9).push(string_any(v)?),
+            10 => api_core_v1_attachedvolume(bytes(v)?, push_default(list(&mut out.volumes_attached, last != 10, &r, 10)))?,
+            11 => api_core_v1_nodeconfigstatus(bytes(v)?, out.config.insert(Default::default()))?,
+            12 => api_core_v1_noderuntimehandler(bytes(v)?, push_default(list(&mut out.runtime_handlers, last != 12, &r, 12)))?,
+            13 => api_core_v1_nodefeatures(bytes(v)?, out.features.insert(Default::default()))?,
+            14 => list(&mut out.declared_features, last != 14, &r, 14).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_core_v1_nodeswapstatus(b: &[u8]) -> Result<o::api::core::v1::NodeSwapStatus, ProtobufError> {
-    let mut value = o::api::core::v1::NodeSwapStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nodeswapstatus(b: &[u8], out: &mut o::api::core::v1::NodeSwapStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5555,13 +4961,11 @@ pub(super) fn api_core_v1_nodeswapstatus(b: &[u8]) -> Result<o::api::core::v1::N
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_nodesysteminfo(b: &[u8]) -> Result<o::api::core::v1::NodeSystemInfo, ProtobufError> {
-    let mut value = o::api::core::v1::NodeSystemInfo::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_nodesysteminfo(b: &[u8], out: &mut o::api::core::v1::NodeSystemInfo) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5575,17 +4979,15 @@ pub(super) fn api_core_v1_nodesysteminfo(b: &[u8]) -> Result<o::api::core::v1::N
             8 => if let Some(s) = string(v)? { out.kube_proxy_version = s },
             9 => if let Some(s) = string(v)? { out.operating_system = s },
             10 => if let Some(s) = string(v)? { out.architecture = s },
-            11 => out.swap = Some(message(v, api_core_v1_nodeswapstatus)?),
+            11 => api_core_v1_nodeswapstatus(bytes(v)?, out.swap.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_objectfieldselector(b: &[u8]) -> Result<o::api::core::v1::ObjectFieldSelector, ProtobufError> {
-    let mut value = o::api::core::v1::ObjectFieldSelector::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_objectfieldselector(b: &[u8], out: &mut o::api::core::v1::ObjectFieldSelector) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5594,13 +4996,11 @@ pub(super) fn api_core_v1_objectfieldselector(b: &[u8]) -> Result<o::api::core::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_objectreference(b: &[u8]) -> Result<o::api::core::v1::ObjectReference, ProtobufError> {
-    let mut value = o::api::core::v1::ObjectReference::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_objectreference(b: &[u8], out: &mut o::api::core::v1::ObjectReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5614,45 +5014,39 @@ pub(super) fn api_core_v1_objectreference(b: &[u8]) -> Result<o::api::core::v1::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_persistentvolume(b: &[u8]) -> Result<o::api::core::v1::PersistentVolume, ProtobufError> {
-    let mut value = o::api::core::v1::PersistentVolume::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_persistentvolume(b: &[u8], out: &mut o::api::core::v1::PersistentVolume) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_core_v1_persistentvolumespec)?),
-            3 => out.status = Some(message(v, api_core_v1_persistentvolumestatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_core_v1_persistentvolumespec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_core_v1_persistentvolumestatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_persistentvolumeclaim(b: &[u8]) -> Result<o::api::core::v1::PersistentVolumeClaim, ProtobufError> {
-    let mut value = o::api::core::v1::PersistentVolumeClaim::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_persistentvolumeclaim(b: &[u8], out: &mut o::api::core::v1::PersistentVolumeClaim) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_core_v1_persistentvolumeclaimspec)?),
-            3 => out.status = Some(message(v, api_core_v1_persistentvolumeclaimstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_core_v1_persistentvolumeclaimspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_core_v1_persistentvolumeclaimstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_persistentvolumeclaimcondition(b: &[u8]) -> Result<o::api::core::v1::PersistentVolumeClaimCondition, ProtobufError> {
-    let mut value = o::api::core::v1::PersistentVolumeClaimCondition::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_persistentvolumeclaimcondition(b: &[u8], out: &mut o::api::core::v1::PersistentVolumeClaimCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5665,75 +5059,67 @@ pub(super) fn api_core_v1_persistentvolumeclaimcondition(b: &[u8]) -> Result<o::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_persistentvolumeclaimspec(b: &[u8]) -> Result<o::api::core::v1::PersistentVolumeClaimSpec, ProtobufError> {
-    let mut value = o::api::core::v1::PersistentVolumeClaimSpec::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_persistentvolumeclaimspec(b: &[u8], out: &mut o::api::core::v1::PersistentVolumeClaimSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.access_modes, last != 1).push(string_any(v)?),
-            2 => out.resources = Some(message(v, api_core_v1_volumeresourcerequirements)?),
+            1 => list(&mut out.access_modes, last != 1, &r, 1).push(string_any(v)?),
+            2 => api_core_v1_volumeresourcerequirements(bytes(v)?, out.resources.insert(Default::default()))?,
             3 => if let Some(s) = string(v)? { out.volume_name = Some(s) },
-            4 => out.selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
+            4 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.selector.insert(Default::default()))?,
             5 => if let Some(s) = string(v)? { out.storage_class_name = Some(s) },
             6 => if let Some(s) = string(v)? { out.volume_mode = Some(s) },
-            7 => out.data_source = Some(message(v, api_core_v1_typedlocalobjectreference)?),
-            8 => out.data_source_ref = Some(message(v, api_core_v1_typedobjectreference)?),
+            7 => api_core_v1_typedlocalobjectreference(bytes(v)?, out.data_source.insert(Default::default()))?,
+            8 => api_core_v1_typedobjectreference(bytes(v)?, out.data_source_ref.insert(Default::default()))?,
             9 => if let Some(s) = string(v)? { out.volume_attributes_class_name = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_persistentvolumeclaimstatus(b: &[u8]) -> Result<o::api::core::v1::PersistentVolumeClaimStatus, ProtobufError> {
-    let mut value = o::api::core::v1::PersistentVolumeClaimStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_persistentvolumeclaimstatus(b: &[u8], out: &mut o::api::core::v1::PersistentVolumeClaimStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.phase = Some(s) },
-            2 => list(&mut out.access_modes, last != 2).push(string_any(v)?),
+            2 => list(&mut out.access_modes, last != 2, &r, 2).push(string_any(v)?),
             3 => { let (k, val) = entry(v)?; map(&mut out.capacity, last != 3).insert(k, quantity(val)?); },
-            4 => list(&mut out.conditions, last != 4).push(message(v, api_core_v1_persistentvolumeclaimcondition)?),
+            4 => api_core_v1_persistentvolumeclaimcondition(bytes(v)?, push_default(list(&mut out.conditions, last != 4, &r, 4)))?,
             5 => { let (k, val) = entry(v)?; map(&mut out.allocated_resources, last != 5).insert(k, quantity(val)?); },
             7 => { let (k, val) = entry(v)?; map(&mut out.allocated_resource_statuses, last != 7).insert(k, string_any(val)?); },
             8 => if let Some(s) = string(v)? { out.current_volume_attributes_class_name = Some(s) },
-            9 => out.modify_volume_status = Some(message(v, api_core_v1_modifyvolumestatus)?),
+            9 => api_core_v1_modifyvolumestatus(bytes(v)?, out.modify_volume_status.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_persistentvolumeclaimtemplate(b: &[u8]) -> Result<o::api::core::v1::PersistentVolumeClaimTemplate, ProtobufError> {
-    let mut value = o::api::core::v1::PersistentVolumeClaimTemplate::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_persistentvolumeclaimtemplate(b: &[u8], out: &mut o::api::core::v1::PersistentVolumeClaimTemplate) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = Some(message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?),
-            2 => out.spec = message(v, api_core_v1_persistentvolumeclaimspec)?,
+            1 => apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, out.metadata.insert(Default::default()))?,
+            2 => { out.spec = Default::default(); api_core_v1_persistentvolumeclaimspec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_persistentvolumeclaimvolumesource(b: &[u8]) -> Result<o::api::core::v1::PersistentVolumeClaimVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::PersistentVolumeClaimVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_persistentvolumeclaimvolumesource(b: &[u8], out: &mut o::api::core::v1::PersistentVolumeClaimVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5742,32 +5128,30 @@ pub(super) fn api_core_v1_persistentvolumeclaimvolumesource(b: &[u8]) -> Result<
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_persistentvolumespec(b: &[u8]) -> Result<o::api::core::v1::PersistentVolumeSpec, ProtobufError> {
-    let mut value = o::api::core::v1::PersistentVolumeSpec::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_persistentvolumespec(b: &[u8], out: &mut o::api::core::v1::PersistentVolumeSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => { let (k, val) = entry(v)?; map(&mut out.capacity, last != 1).insert(k, quantity(val)?); },
             2 => api_core_v1_persistentvolumespec_inline_api_core_v1_persistentvolumesource(bytes(v)?, out)?,
-            3 => list(&mut out.access_modes, last != 3).push(string_any(v)?),
-            4 => out.claim_ref = Some(message(v, api_core_v1_objectreference)?),
+            3 => list(&mut out.access_modes, last != 3, &r, 3).push(string_any(v)?),
+            4 => api_core_v1_objectreference(bytes(v)?, out.claim_ref.insert(Default::default()))?,
             5 => if let Some(s) = string(v)? { out.persistent_volume_reclaim_policy = Some(s) },
             6 => if let Some(s) = string(v)? { out.storage_class_name = Some(s) },
-            7 => list(&mut out.mount_options, last != 7).push(string_any(v)?),
+            7 => list(&mut out.mount_options, last != 7, &r, 7).push(string_any(v)?),
             8 => if let Some(s) = string(v)? { out.volume_mode = Some(s) },
-            9 => out.node_affinity = Some(message(v, api_core_v1_volumenodeaffinity)?),
+            9 => api_core_v1_volumenodeaffinity(bytes(v)?, out.node_affinity.insert(Default::default()))?,
             10 => if let Some(s) = string(v)? { out.volume_attributes_class_name = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -5775,37 +5159,35 @@ fn api_core_v1_persistentvolumespec_inline_api_core_v1_persistentvolumesource(b:
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.gce_persistent_disk = Some(message(v, api_core_v1_gcepersistentdiskvolumesource)?),
-            2 => out.aws_elastic_block_store = Some(message(v, api_core_v1_awselasticblockstorevolumesource)?),
-            3 => out.host_path = Some(message(v, api_core_v1_hostpathvolumesource)?),
-            4 => out.glusterfs = Some(message(v, api_core_v1_glusterfspersistentvolumesource)?),
-            5 => out.nfs = Some(message(v, api_core_v1_nfsvolumesource)?),
-            6 => out.rbd = Some(message(v, api_core_v1_rbdpersistentvolumesource)?),
-            7 => out.iscsi = Some(message(v, api_core_v1_iscsipersistentvolumesource)?),
-            8 => out.cinder = Some(message(v, api_core_v1_cinderpersistentvolumesource)?),
-            9 => out.cephfs = Some(message(v, api_core_v1_cephfspersistentvolumesource)?),
-            10 => out.fc = Some(message(v, api_core_v1_fcvolumesource)?),
-            11 => out.flocker = Some(message(v, api_core_v1_flockervolumesource)?),
-            12 => out.flex_volume = Some(message(v, api_core_v1_flexpersistentvolumesource)?),
-            13 => out.azure_file = Some(message(v, api_core_v1_azurefilepersistentvolumesource)?),
-            14 => out.vsphere_volume = Some(message(v, api_core_v1_vspherevirtualdiskvolumesource)?),
-            15 => out.quobyte = Some(message(v, api_core_v1_quobytevolumesource)?),
-            16 => out.azure_disk = Some(message(v, api_core_v1_azurediskvolumesource)?),
-            17 => out.photon_persistent_disk = Some(message(v, api_core_v1_photonpersistentdiskvolumesource)?),
-            18 => out.portworx_volume = Some(message(v, api_core_v1_portworxvolumesource)?),
-            19 => out.scale_io = Some(message(v, api_core_v1_scaleiopersistentvolumesource)?),
-            20 => out.local = Some(message(v, api_core_v1_localvolumesource)?),
-            21 => out.storageos = Some(message(v, api_core_v1_storageospersistentvolumesource)?),
-            22 => out.csi = Some(message(v, api_core_v1_csipersistentvolumesource)?),
+            1 => api_core_v1_gcepersistentdiskvolumesource(bytes(v)?, out.gce_persistent_disk.insert(Default::default()))?,
+            2 => api_core_v1_awselasticblockstorevolumesource(bytes(v)?, out.aws_elastic_block_store.insert(Default::default()))?,
+            3 => api_core_v1_hostpathvolumesource(bytes(v)?, out.host_path.insert(Default::default()))?,
+            4 => api_core_v1_glusterfspersistentvolumesource(bytes(v)?, out.glusterfs.insert(Default::default()))?,
+            5 => api_core_v1_nfsvolumesource(bytes(v)?, out.nfs.insert(Default::default()))?,
+            6 => api_core_v1_rbdpersistentvolumesource(bytes(v)?, out.rbd.insert(Default::default()))?,
+            7 => api_core_v1_iscsipersistentvolumesource(bytes(v)?, out.iscsi.insert(Default::default()))?,
+            8 => api_core_v1_cinderpersistentvolumesource(bytes(v)?, out.cinder.insert(Default::default()))?,
+            9 => api_core_v1_cephfspersistentvolumesource(bytes(v)?, out.cephfs.insert(Default::default()))?,
+            10 => api_core_v1_fcvolumesource(bytes(v)?, out.fc.insert(Default::default()))?,
+            11 => api_core_v1_flockervolumesource(bytes(v)?, out.flocker.insert(Default::default()))?,
+            12 => api_core_v1_flexpersistentvolumesource(bytes(v)?, out.flex_volume.insert(Default::default()))?,
+            13 => api_core_v1_azurefilepersistentvolumesource(bytes(v)?, out.azure_file.insert(Default::default()))?,
+            14 => api_core_v1_vspherevirtualdiskvolumesource(bytes(v)?, out.vsphere_volume.insert(Default::default()))?,
+            15 => api_core_v1_quobytevolumesource(bytes(v)?, out.quobyte.insert(Default::default()))?,
+            16 => api_core_v1_azurediskvolumesource(bytes(v)?, out.azure_disk.insert(Default::default()))?,
+            17 => api_core_v1_photonpersistentdiskvolumesource(bytes(v)?, out.photon_persistent_disk.insert(Default::default()))?,
+            18 => api_core_v1_portworxvolumesource(bytes(v)?, out.portworx_volume.insert(Default::default()))?,
+            19 => api_core_v1_scaleiopersistentvolumesource(bytes(v)?, out.scale_io.insert(Default::default()))?,
+            20 => api_core_v1_localvolumesource(bytes(v)?, out.local.insert(Default::default()))?,
+            21 => api_core_v1_storageospersistentvolumesource(bytes(v)?, out.storageos.insert(Default::default()))?,
+            22 => api_core_v1_csipersistentvolumesource(bytes(v)?, out.csi.insert(Default::default()))?,
             _ => {}
         }
     }
     Ok(())
 }
 
-pub(super) fn api_core_v1_persistentvolumestatus(b: &[u8]) -> Result<o::api::core::v1::PersistentVolumeStatus, ProtobufError> {
-    let mut value = o::api::core::v1::PersistentVolumeStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_persistentvolumestatus(b: &[u8], out: &mut o::api::core::v1::PersistentVolumeStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5816,13 +5198,11 @@ pub(super) fn api_core_v1_persistentvolumestatus(b: &[u8]) -> Result<o::api::cor
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_photonpersistentdiskvolumesource(b: &[u8]) -> Result<o::api::core::v1::PhotonPersistentDiskVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::PhotonPersistentDiskVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_photonpersistentdiskvolumesource(b: &[u8], out: &mut o::api::core::v1::PhotonPersistentDiskVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5831,86 +5211,76 @@ pub(super) fn api_core_v1_photonpersistentdiskvolumesource(b: &[u8]) -> Result<o
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_pod(b: &[u8]) -> Result<o::api::core::v1::Pod, ProtobufError> {
-    let mut value = o::api::core::v1::Pod::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_pod(b: &[u8], out: &mut o::api::core::v1::Pod) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_core_v1_podspec)?),
-            3 => out.status = Some(message(v, api_core_v1_podstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_core_v1_podspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_core_v1_podstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_podaffinity(b: &[u8]) -> Result<o::api::core::v1::PodAffinity, ProtobufError> {
-    let mut value = o::api::core::v1::PodAffinity::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podaffinity(b: &[u8], out: &mut o::api::core::v1::PodAffinity) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.required_during_scheduling_ignored_during_execution, last != 1).push(message(v, api_core_v1_podaffinityterm)?),
-            2 => list(&mut out.preferred_during_scheduling_ignored_during_execution, last != 2).push(message(v, api_core_v1_weightedpodaffinityterm)?),
+            1 => api_core_v1_podaffinityterm(bytes(v)?, push_default(list(&mut out.required_during_scheduling_ignored_during_execution, last != 1, &r, 1)))?,
+            2 => api_core_v1_weightedpodaffinityterm(bytes(v)?, push_default(list(&mut out.preferred_during_scheduling_ignored_during_execution, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_podaffinityterm(b: &[u8]) -> Result<o::api::core::v1::PodAffinityTerm, ProtobufError> {
-    let mut value = o::api::core::v1::PodAffinityTerm::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podaffinityterm(b: &[u8], out: &mut o::api::core::v1::PodAffinityTerm) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.label_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
-            2 => list(&mut out.namespaces, last != 2).push(string_any(v)?),
+            1 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.label_selector.insert(Default::default()))?,
+            2 => list(&mut out.namespaces, last != 2, &r, 2).push(string_any(v)?),
             3 => if let Some(s) = string(v)? { out.topology_key = s },
-            4 => out.namespace_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
-            5 => list(&mut out.match_label_keys, last != 5).push(string_any(v)?),
-            6 => list(&mut out.mismatch_label_keys, last != 6).push(string_any(v)?),
+            4 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.namespace_selector.insert(Default::default()))?,
+            5 => list(&mut out.match_label_keys, last != 5, &r, 5).push(string_any(v)?),
+            6 => list(&mut out.mismatch_label_keys, last != 6, &r, 6).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_podantiaffinity(b: &[u8]) -> Result<o::api::core::v1::PodAntiAffinity, ProtobufError> {
-    let mut value = o::api::core::v1::PodAntiAffinity::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podantiaffinity(b: &[u8], out: &mut o::api::core::v1::PodAntiAffinity) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.required_during_scheduling_ignored_during_execution, last != 1).push(message(v, api_core_v1_podaffinityterm)?),
-            2 => list(&mut out.preferred_during_scheduling_ignored_during_execution, last != 2).push(message(v, api_core_v1_weightedpodaffinityterm)?),
+            1 => api_core_v1_podaffinityterm(bytes(v)?, push_default(list(&mut out.required_during_scheduling_ignored_during_execution, last != 1, &r, 1)))?,
+            2 => api_core_v1_weightedpodaffinityterm(bytes(v)?, push_default(list(&mut out.preferred_during_scheduling_ignored_during_execution, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_ge_1_34! {
 k8s_openapi::k8s_if_le_1_34! {
-pub(super) fn api_core_v1_podcertificateprojection(b: &[u8]) -> Result<o::api::core::v1::PodCertificateProjection, ProtobufError> {
-    let mut value = o::api::core::v1::PodCertificateProjection::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podcertificateprojection(b: &[u8], out: &mut o::api::core::v1::PodCertificateProjection) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -5926,16 +5296,14 @@ pub(super) fn api_core_v1_podcertificateprojection(b: &[u8]) -> Result<o::api::c
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 }
 
 k8s_openapi::k8s_if_ge_1_35! {
-pub(super) fn api_core_v1_podcertificateprojection(b: &[u8]) -> Result<o::api::core::v1::PodCertificateProjection, ProtobufError> {
-    let mut value = o::api::core::v1::PodCertificateProjection::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podcertificateprojection(b: &[u8], out: &mut o::api::core::v1::PodCertificateProjection) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -5951,14 +5319,12 @@ pub(super) fn api_core_v1_podcertificateprojection(b: &[u8]) -> Result<o::api::c
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_core_v1_podcondition(b: &[u8]) -> Result<o::api::core::v1::PodCondition, ProtobufError> {
-    let mut value = o::api::core::v1::PodCondition::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podcondition(b: &[u8], out: &mut o::api::core::v1::PodCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -5972,31 +5338,27 @@ pub(super) fn api_core_v1_podcondition(b: &[u8]) -> Result<o::api::core::v1::Pod
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_poddnsconfig(b: &[u8]) -> Result<o::api::core::v1::PodDNSConfig, ProtobufError> {
-    let mut value = o::api::core::v1::PodDNSConfig::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_poddnsconfig(b: &[u8], out: &mut o::api::core::v1::PodDNSConfig) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.nameservers, last != 1).push(string_any(v)?),
-            2 => list(&mut out.searches, last != 2).push(string_any(v)?),
-            3 => list(&mut out.options, last != 3).push(message(v, api_core_v1_poddnsconfigoption)?),
+            1 => list(&mut out.nameservers, last != 1, &r, 1).push(string_any(v)?),
+            2 => list(&mut out.searches, last != 2, &r, 2).push(string_any(v)?),
+            3 => api_core_v1_poddnsconfigoption(bytes(v)?, push_default(list(&mut out.options, last != 3, &r, 3)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_poddnsconfigoption(b: &[u8]) -> Result<o::api::core::v1::PodDNSConfigOption, ProtobufError> {
-    let mut value = o::api::core::v1::PodDNSConfigOption::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_poddnsconfigoption(b: &[u8], out: &mut o::api::core::v1::PodDNSConfigOption) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6005,32 +5367,28 @@ pub(super) fn api_core_v1_poddnsconfigoption(b: &[u8]) -> Result<o::api::core::v
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_core_v1_podextendedresourceclaimstatus(b: &[u8]) -> Result<o::api::core::v1::PodExtendedResourceClaimStatus, ProtobufError> {
-    let mut value = o::api::core::v1::PodExtendedResourceClaimStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podextendedresourceclaimstatus(b: &[u8], out: &mut o::api::core::v1::PodExtendedResourceClaimStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.request_mappings, last != 1).push(message(v, api_core_v1_containerextendedresourcerequest)?),
+            1 => api_core_v1_containerextendedresourcerequest(bytes(v)?, push_default(list_required(&mut out.request_mappings, last != 1, &r, 1)))?,
             2 => if let Some(s) = string(v)? { out.resource_claim_name = s },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_core_v1_podip(b: &[u8]) -> Result<o::api::core::v1::PodIP, ProtobufError> {
-    let mut value = o::api::core::v1::PodIP::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podip(b: &[u8], out: &mut o::api::core::v1::PodIP) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6038,13 +5396,11 @@ pub(super) fn api_core_v1_podip(b: &[u8]) -> Result<o::api::core::v1::PodIP, Pro
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_podos(b: &[u8]) -> Result<o::api::core::v1::PodOS, ProtobufError> {
-    let mut value = o::api::core::v1::PodOS::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podos(b: &[u8], out: &mut o::api::core::v1::PodOS) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6052,13 +5408,11 @@ pub(super) fn api_core_v1_podos(b: &[u8]) -> Result<o::api::core::v1::PodOS, Pro
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_podreadinessgate(b: &[u8]) -> Result<o::api::core::v1::PodReadinessGate, ProtobufError> {
-    let mut value = o::api::core::v1::PodReadinessGate::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podreadinessgate(b: &[u8], out: &mut o::api::core::v1::PodReadinessGate) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6066,13 +5420,11 @@ pub(super) fn api_core_v1_podreadinessgate(b: &[u8]) -> Result<o::api::core::v1:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_podresourceclaim(b: &[u8]) -> Result<o::api::core::v1::PodResourceClaim, ProtobufError> {
-    let mut value = o::api::core::v1::PodResourceClaim::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podresourceclaim(b: &[u8], out: &mut o::api::core::v1::PodResourceClaim) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6082,13 +5434,11 @@ pub(super) fn api_core_v1_podresourceclaim(b: &[u8]) -> Result<o::api::core::v1:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_podresourceclaimstatus(b: &[u8]) -> Result<o::api::core::v1::PodResourceClaimStatus, ProtobufError> {
-    let mut value = o::api::core::v1::PodResourceClaimStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podresourceclaimstatus(b: &[u8], out: &mut o::api::core::v1::PodResourceClaimStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6097,13 +5447,11 @@ pub(super) fn api_core_v1_podresourceclaimstatus(b: &[u8]) -> Result<o::api::cor
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_podschedulinggate(b: &[u8]) -> Result<o::api::core::v1::PodSchedulingGate, ProtobufError> {
-    let mut value = o::api::core::v1::PodSchedulingGate::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podschedulinggate(b: &[u8], out: &mut o::api::core::v1::PodSchedulingGate) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6111,50 +5459,46 @@ pub(super) fn api_core_v1_podschedulinggate(b: &[u8]) -> Result<o::api::core::v1
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_podsecuritycontext(b: &[u8]) -> Result<o::api::core::v1::PodSecurityContext, ProtobufError> {
-    let mut value = o::api::core::v1::PodSecurityContext::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podsecuritycontext(b: &[u8], out: &mut o::api::core::v1::PodSecurityContext) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     loop {
         let start = r.pos;
         let Some((n, v)) = r.field()? else { break };
         match n {
-            1 => out.se_linux_options = Some(message(v, api_core_v1_selinuxoptions)?),
+            1 => api_core_v1_selinuxoptions(bytes(v)?, out.se_linux_options.insert(Default::default()))?,
             2 => out.run_as_user = Some(int64(v)?),
             3 => out.run_as_non_root = Some(boolean(v)?),
             4 => out.supplemental_groups = serde_run::<Option<std::vec::Vec<i64>>>(&schema::API_CORE_V1_PODSECURITYCONTEXT, 4, run(&mut r, start, 4)?)?,
             5 => out.fs_group = Some(int64(v)?),
             6 => out.run_as_group = Some(int64(v)?),
-            7 => list(&mut out.sysctls, last != 7).push(message(v, api_core_v1_sysctl)?),
-            8 => out.windows_options = Some(message(v, api_core_v1_windowssecuritycontextoptions)?),
+            7 => api_core_v1_sysctl(bytes(v)?, push_default(list(&mut out.sysctls, last != 7, &r, 7)))?,
+            8 => api_core_v1_windowssecuritycontextoptions(bytes(v)?, out.windows_options.insert(Default::default()))?,
             9 => if let Some(s) = string(v)? { out.fs_group_change_policy = Some(s) },
-            10 => out.seccomp_profile = Some(message(v, api_core_v1_seccompprofile)?),
-            11 => out.app_armor_profile = Some(message(v, api_core_v1_apparmorprofile)?),
+            10 => api_core_v1_seccompprofile(bytes(v)?, out.seccomp_profile.insert(Default::default()))?,
+            11 => api_core_v1_apparmorprofile(bytes(v)?, out.app_armor_profile.insert(Default::default()))?,
             12 => if let Some(s) = string(v)? { out.supplemental_groups_policy = Some(s) },
             13 => if let Some(s) = string(v)? { out.se_linux_change_policy = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_core_v1_podspec(b: &[u8]) -> Result<o::api::core::v1::PodSpec, ProtobufError> {
-    let mut value = o::api::core::v1::PodSpec::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podspec(b: &[u8], out: &mut o::api::core::v1::PodSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.volumes, last != 1).push(message(v, api_core_v1_volume)?),
-            2 => list_required(&mut out.containers, last != 2).push(message(v, api_core_v1_container)?),
+            1 => api_core_v1_volume(bytes(v)?, push_default(list(&mut out.volumes, last != 1, &r, 1)))?,
+            2 => api_core_v1_container(bytes(v)?, push_default(list_required(&mut out.containers, last != 2, &r, 2)))?,
             3 => if let Some(s) = string(v)? { out.restart_policy = Some(s) },
             4 => out.termination_grace_period_seconds = Some(int64(v)?),
             5 => out.active_deadline_seconds = Some(int64(v)?),
@@ -6166,55 +5510,53 @@ pub(super) fn api_core_v1_podspec(b: &[u8]) -> Result<o::api::core::v1::PodSpec,
             11 => out.host_network = Some(boolean(v)?),
             12 => out.host_pid = Some(boolean(v)?),
             13 => out.host_ipc = Some(boolean(v)?),
-            14 => out.security_context = Some(message(v, api_core_v1_podsecuritycontext)?),
-            15 => list(&mut out.image_pull_secrets, last != 15).push(message(v, api_core_v1_localobjectreference)?),
+            14 => api_core_v1_podsecuritycontext(bytes(v)?, out.security_context.insert(Default::default()))?,
+            15 => api_core_v1_localobjectreference(bytes(v)?, push_default(list(&mut out.image_pull_secrets, last != 15, &r, 15)))?,
             16 => if let Some(s) = string(v)? { out.hostname = Some(s) },
             17 => if let Some(s) = string(v)? { out.subdomain = Some(s) },
-            18 => out.affinity = Some(message(v, api_core_v1_affinity)?),
+            18 => api_core_v1_affinity(bytes(v)?, out.affinity.insert(Default::default()))?,
             19 => if let Some(s) = string(v)? { out.scheduler_name = Some(s) },
-            20 => list(&mut out.init_containers, last != 20).push(message(v, api_core_v1_container)?),
+            20 => api_core_v1_container(bytes(v)?, push_default(list(&mut out.init_containers, last != 20, &r, 20)))?,
             21 => out.automount_service_account_token = Some(boolean(v)?),
-            22 => list(&mut out.tolerations, last != 22).push(message(v, api_core_v1_toleration)?),
-            23 => list(&mut out.host_aliases, last != 23).push(message(v, api_core_v1_hostalias)?),
+            22 => api_core_v1_toleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 22, &r, 22)))?,
+            23 => api_core_v1_hostalias(bytes(v)?, push_default(list(&mut out.host_aliases, last != 23, &r, 23)))?,
             24 => if let Some(s) = string(v)? { out.priority_class_name = Some(s) },
             25 => out.priority = Some(int32(v)?),
-            26 => out.dns_config = Some(message(v, api_core_v1_poddnsconfig)?),
+            26 => api_core_v1_poddnsconfig(bytes(v)?, out.dns_config.insert(Default::default()))?,
             27 => out.share_process_namespace = Some(boolean(v)?),
-            28 => list(&mut out.readiness_gates, last != 28).push(message(v, api_core_v1_podreadinessgate)?),
+            28 => api_core_v1_podreadinessgate(bytes(v)?, push_default(list(&mut out.readiness_gates, last != 28, &r, 28)))?,
             29 => if let Some(s) = string(v)? { out.runtime_class_name = Some(s) },
             30 => out.enable_service_links = Some(boolean(v)?),
             31 => if let Some(s) = string(v)? { out.preemption_policy = Some(s) },
             32 => { let (k, val) = entry(v)?; map(&mut out.overhead, last != 32).insert(k, quantity(val)?); },
-            33 => list(&mut out.topology_spread_constraints, last != 33).push(message(v, api_core_v1_topologyspreadconstraint)?),
-            34 => list(&mut out.ephemeral_containers, last != 34).push(message(v, api_core_v1_ephemeralcontainer)?),
+            33 => api_core_v1_topologyspreadconstraint(bytes(v)?, push_default(list(&mut out.topology_spread_constraints, last != 33, &r, 33)))?,
+            34 => api_core_v1_ephemeralcontainer(bytes(v)?, push_default(list(&mut out.ephemeral_containers, last != 34, &r, 34)))?,
             35 => out.set_hostname_as_fqdn = Some(boolean(v)?),
-            36 => out.os = Some(message(v, api_core_v1_podos)?),
+            36 => api_core_v1_podos(bytes(v)?, out.os.insert(Default::default()))?,
             37 => out.host_users = Some(boolean(v)?),
-            38 => list(&mut out.scheduling_gates, last != 38).push(message(v, api_core_v1_podschedulinggate)?),
-            39 => list(&mut out.resource_claims, last != 39).push(message(v, api_core_v1_podresourceclaim)?),
-            40 => out.resources = Some(message(v, api_core_v1_resourcerequirements)?),
+            38 => api_core_v1_podschedulinggate(bytes(v)?, push_default(list(&mut out.scheduling_gates, last != 38, &r, 38)))?,
+            39 => api_core_v1_podresourceclaim(bytes(v)?, push_default(list(&mut out.resource_claims, last != 39, &r, 39)))?,
+            40 => api_core_v1_resourcerequirements(bytes(v)?, out.resources.insert(Default::default()))?,
             41 => if !is_empty(v) { serde_value::<serde::de::IgnoredAny>(Ty::String, v)?; },
             42 => { serde_value::<serde::de::IgnoredAny>(Ty::Message(&schema::API_CORE_V1_WORKLOADREFERENCE), v)?; }
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
 k8s_openapi::k8s_if_le_1_34! {
-pub(super) fn api_core_v1_podspec(b: &[u8]) -> Result<o::api::core::v1::PodSpec, ProtobufError> {
-    let mut value = o::api::core::v1::PodSpec::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podspec(b: &[u8], out: &mut o::api::core::v1::PodSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.volumes, last != 1).push(message(v, api_core_v1_volume)?),
-            2 => list_required(&mut out.containers, last != 2).push(message(v, api_core_v1_container)?),
+            1 => api_core_v1_volume(bytes(v)?, push_default(list(&mut out.volumes, last != 1, &r, 1)))?,
+            2 => api_core_v1_container(bytes(v)?, push_default(list_required(&mut out.containers, last != 2, &r, 2)))?,
             3 => if let Some(s) = string(v)? { out.restart_policy = Some(s) },
             4 => out.termination_grace_period_seconds = Some(int64(v)?),
             5 => out.active_deadline_seconds = Some(int64(v)?),
@@ -6226,54 +5568,52 @@ pub(super) fn api_core_v1_podspec(b: &[u8]) -> Result<o::api::core::v1::PodSpec,
             11 => out.host_network = Some(boolean(v)?),
             12 => out.host_pid = Some(boolean(v)?),
             13 => out.host_ipc = Some(boolean(v)?),
-            14 => out.security_context = Some(message(v, api_core_v1_podsecuritycontext)?),
-            15 => list(&mut out.image_pull_secrets, last != 15).push(message(v, api_core_v1_localobjectreference)?),
+            14 => api_core_v1_podsecuritycontext(bytes(v)?, out.security_context.insert(Default::default()))?,
+            15 => api_core_v1_localobjectreference(bytes(v)?, push_default(list(&mut out.image_pull_secrets, last != 15, &r, 15)))?,
             16 => if let Some(s) = string(v)? { out.hostname = Some(s) },
             17 => if let Some(s) = string(v)? { out.subdomain = Some(s) },
-            18 => out.affinity = Some(message(v, api_core_v1_affinity)?),
+            18 => api_core_v1_affinity(bytes(v)?, out.affinity.insert(Default::default()))?,
             19 => if let Some(s) = string(v)? { out.scheduler_name = Some(s) },
-            20 => list(&mut out.init_containers, last != 20).push(message(v, api_core_v1_container)?),
+            20 => api_core_v1_container(bytes(v)?, push_default(list(&mut out.init_containers, last != 20, &r, 20)))?,
             21 => out.automount_service_account_token = Some(boolean(v)?),
-            22 => list(&mut out.tolerations, last != 22).push(message(v, api_core_v1_toleration)?),
-            23 => list(&mut out.host_aliases, last != 23).push(message(v, api_core_v1_hostalias)?),
+            22 => api_core_v1_toleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 22, &r, 22)))?,
+            23 => api_core_v1_hostalias(bytes(v)?, push_default(list(&mut out.host_aliases, last != 23, &r, 23)))?,
             24 => if let Some(s) = string(v)? { out.priority_class_name = Some(s) },
             25 => out.priority = Some(int32(v)?),
-            26 => out.dns_config = Some(message(v, api_core_v1_poddnsconfig)?),
+            26 => api_core_v1_poddnsconfig(bytes(v)?, out.dns_config.insert(Default::default()))?,
             27 => out.share_process_namespace = Some(boolean(v)?),
-            28 => list(&mut out.readiness_gates, last != 28).push(message(v, api_core_v1_podreadinessgate)?),
+            28 => api_core_v1_podreadinessgate(bytes(v)?, push_default(list(&mut out.readiness_gates, last != 28, &r, 28)))?,
             29 => if let Some(s) = string(v)? { out.runtime_class_name = Some(s) },
             30 => out.enable_service_links = Some(boolean(v)?),
             31 => if let Some(s) = string(v)? { out.preemption_policy = Some(s) },
             32 => { let (k, val) = entry(v)?; map(&mut out.overhead, last != 32).insert(k, quantity(val)?); },
-            33 => list(&mut out.topology_spread_constraints, last != 33).push(message(v, api_core_v1_topologyspreadconstraint)?),
-            34 => list(&mut out.ephemeral_containers, last != 34).push(message(v, api_core_v1_ephemeralcontainer)?),
+            33 => api_core_v1_topologyspreadconstraint(bytes(v)?, push_default(list(&mut out.topology_spread_constraints, last != 33, &r, 33)))?,
+            34 => api_core_v1_ephemeralcontainer(bytes(v)?, push_default(list(&mut out.ephemeral_containers, last != 34, &r, 34)))?,
             35 => out.set_hostname_as_fqdn = Some(boolean(v)?),
-            36 => out.os = Some(message(v, api_core_v1_podos)?),
+            36 => api_core_v1_podos(bytes(v)?, out.os.insert(Default::default()))?,
             37 => out.host_users = Some(boolean(v)?),
-            38 => list(&mut out.scheduling_gates, last != 38).push(message(v, api_core_v1_podschedulinggate)?),
-            39 => list(&mut out.resource_claims, last != 39).push(message(v, api_core_v1_podresourceclaim)?),
-            40 => out.resources = Some(message(v, api_core_v1_resourcerequirements)?),
+            38 => api_core_v1_podschedulinggate(bytes(v)?, push_default(list(&mut out.scheduling_gates, last != 38, &r, 38)))?,
+            39 => api_core_v1_podresourceclaim(bytes(v)?, push_default(list(&mut out.resource_claims, last != 39, &r, 39)))?,
+            40 => api_core_v1_resourcerequirements(bytes(v)?, out.resources.insert(Default::default()))?,
             41 => if let Some(s) = string(v)? { out.hostname_override = Some(s) },
             42 => { serde_value::<serde::de::IgnoredAny>(Ty::Message(&schema::API_CORE_V1_WORKLOADREFERENCE), v)?; }
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 }
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_core_v1_podspec(b: &[u8]) -> Result<o::api::core::v1::PodSpec, ProtobufError> {
-    let mut value = o::api::core::v1::PodSpec::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podspec(b: &[u8], out: &mut o::api::core::v1::PodSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.volumes, last != 1).push(message(v, api_core_v1_volume)?),
-            2 => list_required(&mut out.containers, last != 2).push(message(v, api_core_v1_container)?),
+            1 => api_core_v1_volume(bytes(v)?, push_default(list(&mut out.volumes, last != 1, &r, 1)))?,
+            2 => api_core_v1_container(bytes(v)?, push_default(list_required(&mut out.containers, last != 2, &r, 2)))?,
             3 => if let Some(s) = string(v)? { out.restart_policy = Some(s) },
             4 => out.termination_grace_period_seconds = Some(int64(v)?),
             5 => out.active_deadline_seconds = Some(int64(v)?),
@@ -6285,55 +5625,53 @@ pub(super) fn api_core_v1_podspec(b: &[u8]) -> Result<o::api::core::v1::PodSpec,
             11 => out.host_network = Some(boolean(v)?),
             12 => out.host_pid = Some(boolean(v)?),
             13 => out.host_ipc = Some(boolean(v)?),
-            14 => out.security_context = Some(message(v, api_core_v1_podsecuritycontext)?),
-            15 => list(&mut out.image_pull_secrets, last != 15).push(message(v, api_core_v1_localobjectreference)?),
+            14 => api_core_v1_podsecuritycontext(bytes(v)?, out.security_context.insert(Default::default()))?,
+            15 => api_core_v1_localobjectreference(bytes(v)?, push_default(list(&mut out.image_pull_secrets, last != 15, &r, 15)))?,
             16 => if let Some(s) = string(v)? { out.hostname = Some(s) },
             17 => if let Some(s) = string(v)? { out.subdomain = Some(s) },
-            18 => out.affinity = Some(message(v, api_core_v1_affinity)?),
+            18 => api_core_v1_affinity(bytes(v)?, out.affinity.insert(Default::default()))?,
             19 => if let Some(s) = string(v)? { out.scheduler_name = Some(s) },
-            20 => list(&mut out.init_containers, last != 20).push(message(v, api_core_v1_container)?),
+            20 => api_core_v1_container(bytes(v)?, push_default(list(&mut out.init_containers, last != 20, &r, 20)))?,
             21 => out.automount_service_account_token = Some(boolean(v)?),
-            22 => list(&mut out.tolerations, last != 22).push(message(v, api_core_v1_toleration)?),
-            23 => list(&mut out.host_aliases, last != 23).push(message(v, api_core_v1_hostalias)?),
+            22 => api_core_v1_toleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 22, &r, 22)))?,
+            23 => api_core_v1_hostalias(bytes(v)?, push_default(list(&mut out.host_aliases, last != 23, &r, 23)))?,
             24 => if let Some(s) = string(v)? { out.priority_class_name = Some(s) },
             25 => out.priority = Some(int32(v)?),
-            26 => out.dns_config = Some(message(v, api_core_v1_poddnsconfig)?),
+            26 => api_core_v1_poddnsconfig(bytes(v)?, out.dns_config.insert(Default::default()))?,
             27 => out.share_process_namespace = Some(boolean(v)?),
-            28 => list(&mut out.readiness_gates, last != 28).push(message(v, api_core_v1_podreadinessgate)?),
+            28 => api_core_v1_podreadinessgate(bytes(v)?, push_default(list(&mut out.readiness_gates, last != 28, &r, 28)))?,
             29 => if let Some(s) = string(v)? { out.runtime_class_name = Some(s) },
             30 => out.enable_service_links = Some(boolean(v)?),
             31 => if let Some(s) = string(v)? { out.preemption_policy = Some(s) },
             32 => { let (k, val) = entry(v)?; map(&mut out.overhead, last != 32).insert(k, quantity(val)?); },
-            33 => list(&mut out.topology_spread_constraints, last != 33).push(message(v, api_core_v1_topologyspreadconstraint)?),
-            34 => list(&mut out.ephemeral_containers, last != 34).push(message(v, api_core_v1_ephemeralcontainer)?),
+            33 => api_core_v1_topologyspreadconstraint(bytes(v)?, push_default(list(&mut out.topology_spread_constraints, last != 33, &r, 33)))?,
+            34 => api_core_v1_ephemeralcontainer(bytes(v)?, push_default(list(&mut out.ephemeral_containers, last != 34, &r, 34)))?,
             35 => out.set_hostname_as_fqdn = Some(boolean(v)?),
-            36 => out.os = Some(message(v, api_core_v1_podos)?),
+            36 => api_core_v1_podos(bytes(v)?, out.os.insert(Default::default()))?,
             37 => out.host_users = Some(boolean(v)?),
-            38 => list(&mut out.scheduling_gates, last != 38).push(message(v, api_core_v1_podschedulinggate)?),
-            39 => list(&mut out.resource_claims, last != 39).push(message(v, api_core_v1_podresourceclaim)?),
-            40 => out.resources = Some(message(v, api_core_v1_resourcerequirements)?),
+            38 => api_core_v1_podschedulinggate(bytes(v)?, push_default(list(&mut out.scheduling_gates, last != 38, &r, 38)))?,
+            39 => api_core_v1_podresourceclaim(bytes(v)?, push_default(list(&mut out.resource_claims, last != 39, &r, 39)))?,
+            40 => api_core_v1_resourcerequirements(bytes(v)?, out.resources.insert(Default::default()))?,
             41 => if let Some(s) = string(v)? { out.hostname_override = Some(s) },
             42 => { serde_value::<serde::de::IgnoredAny>(Ty::Message(&schema::API_CORE_V1_WORKLOADREFERENCE), v)?; }
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_35! {
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_core_v1_podspec(b: &[u8]) -> Result<o::api::core::v1::PodSpec, ProtobufError> {
-    let mut value = o::api::core::v1::PodSpec::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podspec(b: &[u8], out: &mut o::api::core::v1::PodSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.volumes, last != 1).push(message(v, api_core_v1_volume)?),
-            2 => list_required(&mut out.containers, last != 2).push(message(v, api_core_v1_container)?),
+            1 => api_core_v1_volume(bytes(v)?, push_default(list(&mut out.volumes, last != 1, &r, 1)))?,
+            2 => api_core_v1_container(bytes(v)?, push_default(list_required(&mut out.containers, last != 2, &r, 2)))?,
             3 => if let Some(s) = string(v)? { out.restart_policy = Some(s) },
             4 => out.termination_grace_period_seconds = Some(int64(v)?),
             5 => out.active_deadline_seconds = Some(int64(v)?),
@@ -6345,49 +5683,47 @@ pub(super) fn api_core_v1_podspec(b: &[u8]) -> Result<o::api::core::v1::PodSpec,
             11 => out.host_network = Some(boolean(v)?),
             12 => out.host_pid = Some(boolean(v)?),
             13 => out.host_ipc = Some(boolean(v)?),
-            14 => out.security_context = Some(message(v, api_core_v1_podsecuritycontext)?),
-            15 => list(&mut out.image_pull_secrets, last != 15).push(message(v, api_core_v1_localobjectreference)?),
+            14 => api_core_v1_podsecuritycontext(bytes(v)?, out.security_context.insert(Default::default()))?,
+            15 => api_core_v1_localobjectreference(bytes(v)?, push_default(list(&mut out.image_pull_secrets, last != 15, &r, 15)))?,
             16 => if let Some(s) = string(v)? { out.hostname = Some(s) },
             17 => if let Some(s) = string(v)? { out.subdomain = Some(s) },
-            18 => out.affinity = Some(message(v, api_core_v1_affinity)?),
+            18 => api_core_v1_affinity(bytes(v)?, out.affinity.insert(Default::default()))?,
             19 => if let Some(s) = string(v)? { out.scheduler_name = Some(s) },
-            20 => list(&mut out.init_containers, last != 20).push(message(v, api_core_v1_container)?),
+            20 => api_core_v1_container(bytes(v)?, push_default(list(&mut out.init_containers, last != 20, &r, 20)))?,
             21 => out.automount_service_account_token = Some(boolean(v)?),
-            22 => list(&mut out.tolerations, last != 22).push(message(v, api_core_v1_toleration)?),
-            23 => list(&mut out.host_aliases, last != 23).push(message(v, api_core_v1_hostalias)?),
+            22 => api_core_v1_toleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 22, &r, 22)))?,
+            23 => api_core_v1_hostalias(bytes(v)?, push_default(list(&mut out.host_aliases, last != 23, &r, 23)))?,
             24 => if let Some(s) = string(v)? { out.priority_class_name = Some(s) },
             25 => out.priority = Some(int32(v)?),
-            26 => out.dns_config = Some(message(v, api_core_v1_poddnsconfig)?),
+            26 => api_core_v1_poddnsconfig(bytes(v)?, out.dns_config.insert(Default::default()))?,
             27 => out.share_process_namespace = Some(boolean(v)?),
-            28 => list(&mut out.readiness_gates, last != 28).push(message(v, api_core_v1_podreadinessgate)?),
+            28 => api_core_v1_podreadinessgate(bytes(v)?, push_default(list(&mut out.readiness_gates, last != 28, &r, 28)))?,
             29 => if let Some(s) = string(v)? { out.runtime_class_name = Some(s) },
             30 => out.enable_service_links = Some(boolean(v)?),
             31 => if let Some(s) = string(v)? { out.preemption_policy = Some(s) },
             32 => { let (k, val) = entry(v)?; map(&mut out.overhead, last != 32).insert(k, quantity(val)?); },
-            33 => list(&mut out.topology_spread_constraints, last != 33).push(message(v, api_core_v1_topologyspreadconstraint)?),
-            34 => list(&mut out.ephemeral_containers, last != 34).push(message(v, api_core_v1_ephemeralcontainer)?),
+            33 => api_core_v1_topologyspreadconstraint(bytes(v)?, push_default(list(&mut out.topology_spread_constraints, last != 33, &r, 33)))?,
+            34 => api_core_v1_ephemeralcontainer(bytes(v)?, push_default(list(&mut out.ephemeral_containers, last != 34, &r, 34)))?,
             35 => out.set_hostname_as_fqdn = Some(boolean(v)?),
-            36 => out.os = Some(message(v, api_core_v1_podos)?),
+            36 => api_core_v1_podos(bytes(v)?, out.os.insert(Default::default()))?,
             37 => out.host_users = Some(boolean(v)?),
-            38 => list(&mut out.scheduling_gates, last != 38).push(message(v, api_core_v1_podschedulinggate)?),
-            39 => list(&mut out.resource_claims, last != 39).push(message(v, api_core_v1_podresourceclaim)?),
-            40 => out.resources = Some(message(v, api_core_v1_resourcerequirements)?),
+            38 => api_core_v1_podschedulinggate(bytes(v)?, push_default(list(&mut out.scheduling_gates, last != 38, &r, 38)))?,
+            39 => api_core_v1_podresourceclaim(bytes(v)?, push_default(list(&mut out.resource_claims, last != 39, &r, 39)))?,
+            40 => api_core_v1_resourcerequirements(bytes(v)?, out.resources.insert(Default::default()))?,
             41 => if let Some(s) = string(v)? { out.hostname_override = Some(s) },
-            42 => out.workload_ref = Some(message(v, api_core_v1_workloadreference)?),
+            42 => api_core_v1_workloadreference(bytes(v)?, out.workload_ref.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 }
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_core_v1_podstatus(b: &[u8]) -> Result<o::api::core::v1::PodStatus, ProtobufError> {
-    let mut value = o::api::core::v1::PodStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podstatus(b: &[u8], out: &mut o::api::core::v1::PodStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     loop {
@@ -6395,21 +5731,21 @@ pub(super) fn api_core_v1_podstatus(b: &[u8]) -> Result<o::api::core::v1::PodSta
         let Some((n, v)) = r.field()? else { break };
         match n {
             1 => if let Some(s) = string(v)? { out.phase = Some(s) },
-            2 => list(&mut out.conditions, last != 2).push(message(v, api_core_v1_podcondition)?),
+            2 => api_core_v1_podcondition(bytes(v)?, push_default(list(&mut out.conditions, last != 2, &r, 2)))?,
             3 => if let Some(s) = string(v)? { out.message = Some(s) },
             4 => if let Some(s) = string(v)? { out.reason = Some(s) },
             5 => if let Some(s) = string(v)? { out.host_ip = Some(s) },
             6 => if let Some(s) = string(v)? { out.pod_ip = Some(s) },
             7 => out.start_time = time(v)?,
-            8 => list(&mut out.container_statuses, last != 8).push(message(v, api_core_v1_containerstatus)?),
+            8 => api_core_v1_containerstatus(bytes(v)?, push_default(list(&mut out.container_statuses, last != 8, &r, 8)))?,
             9 => if let Some(s) = string(v)? { out.qos_class = Some(s) },
-            10 => list(&mut out.init_container_statuses, last != 10).push(message(v, api_core_v1_containerstatus)?),
+            10 => api_core_v1_containerstatus(bytes(v)?, push_default(list(&mut out.init_container_statuses, last != 10, &r, 10)))?,
             11 => if let Some(s) = string(v)? { out.nominated_node_name = Some(s) },
-            12 => list(&mut out.pod_ips, last != 12).push(message(v, api_core_v1_podip)?),
-            13 => list(&mut out.ephemeral_container_statuses, last != 13).push(message(v, api_core_v1_containerstatus)?),
+            12 => api_core_v1_podip(bytes(v)?, push_default(list(&mut out.pod_ips, last != 12, &r, 12)))?,
+            13 => api_core_v1_containerstatus(bytes(v)?, push_default(list(&mut out.ephemeral_container_statuses, last != 13, &r, 13)))?,
             14 => if let Some(s) = string(v)? { out.resize = Some(s) },
-            15 => list(&mut out.resource_claim_statuses, last != 15).push(message(v, api_core_v1_podresourceclaimstatus)?),
-            16 => list(&mut out.host_ips, last != 16).push(message(v, api_core_v1_hostip)?),
+            15 => api_core_v1_podresourceclaimstatus(bytes(v)?, push_default(list(&mut out.resource_claim_statuses, last != 15, &r, 15)))?,
+            16 => api_core_v1_hostip(bytes(v)?, push_default(list(&mut out.host_ips, last != 16, &r, 16)))?,
             17 => out.observed_generation = Some(int64(v)?),
             18 => { serde_value::<serde::de::IgnoredAny>(Ty::Message(&schema::API_CORE_V1_PODEXTENDEDRESOURCECLAIMSTATUS), v)?; }
             19 => { serde_run::<serde::de::IgnoredAny>(&schema::API_CORE_V1_PODSTATUS, 19, run(&mut r, start, 19)?)?; }
@@ -6418,16 +5754,14 @@ pub(super) fn api_core_v1_podstatus(b: &[u8]) -> Result<o::api::core::v1::PodSta
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
 k8s_openapi::k8s_if_le_1_34! {
-pub(super) fn api_core_v1_podstatus(b: &[u8]) -> Result<o::api::core::v1::PodStatus, ProtobufError> {
-    let mut value = o::api::core::v1::PodStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podstatus(b: &[u8], out: &mut o::api::core::v1::PodStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     loop {
@@ -6435,105 +5769,97 @@ pub(super) fn api_core_v1_podstatus(b: &[u8]) -> Result<o::api::core::v1::PodSta
         let Some((n, v)) = r.field()? else { break };
         match n {
             1 => if let Some(s) = string(v)? { out.phase = Some(s) },
-            2 => list(&mut out.conditions, last != 2).push(message(v, api_core_v1_podcondition)?),
+            2 => api_core_v1_podcondition(bytes(v)?, push_default(list(&mut out.conditions, last != 2, &r, 2)))?,
             3 => if let Some(s) = string(v)? { out.message = Some(s) },
             4 => if let Some(s) = string(v)? { out.reason = Some(s) },
             5 => if let Some(s) = string(v)? { out.host_ip = Some(s) },
             6 => if let Some(s) = string(v)? { out.pod_ip = Some(s) },
             7 => out.start_time = time(v)?,
-            8 => list(&mut out.container_statuses, last != 8).push(message(v, api_core_v1_containerstatus)?),
+            8 => api_core_v1_containerstatus(bytes(v)?, push_default(list(&mut out.container_statuses, last != 8, &r, 8)))?,
             9 => if let Some(s) = string(v)? { out.qos_class = Some(s) },
-            10 => list(&mut out.init_container_statuses, last != 10).push(message(v, api_core_v1_containerstatus)?),
+            10 => api_core_v1_containerstatus(bytes(v)?, push_default(list(&mut out.init_container_statuses, last != 10, &r, 10)))?,
             11 => if let Some(s) = string(v)? { out.nominated_node_name = Some(s) },
-            12 => list(&mut out.pod_ips, last != 12).push(message(v, api_core_v1_podip)?),
-            13 => list(&mut out.ephemeral_container_statuses, last != 13).push(message(v, api_core_v1_containerstatus)?),
+            12 => api_core_v1_podip(bytes(v)?, push_default(list(&mut out.pod_ips, last != 12, &r, 12)))?,
+            13 => api_core_v1_containerstatus(bytes(v)?, push_default(list(&mut out.ephemeral_container_statuses, last != 13, &r, 13)))?,
             14 => if let Some(s) = string(v)? { out.resize = Some(s) },
-            15 => list(&mut out.resource_claim_statuses, last != 15).push(message(v, api_core_v1_podresourceclaimstatus)?),
-            16 => list(&mut out.host_ips, last != 16).push(message(v, api_core_v1_hostip)?),
+            15 => api_core_v1_podresourceclaimstatus(bytes(v)?, push_default(list(&mut out.resource_claim_statuses, last != 15, &r, 15)))?,
+            16 => api_core_v1_hostip(bytes(v)?, push_default(list(&mut out.host_ips, last != 16, &r, 16)))?,
             17 => out.observed_generation = Some(int64(v)?),
-            18 => out.extended_resource_claim_status = Some(message(v, api_core_v1_podextendedresourceclaimstatus)?),
+            18 => api_core_v1_podextendedresourceclaimstatus(bytes(v)?, out.extended_resource_claim_status.insert(Default::default()))?,
             19 => { serde_run::<serde::de::IgnoredAny>(&schema::API_CORE_V1_PODSTATUS, 19, run(&mut r, start, 19)?)?; }
             20 => { serde_value::<serde::de::IgnoredAny>(Ty::Message(&schema::API_CORE_V1_RESOURCEREQUIREMENTS), v)?; }
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 }
 
 k8s_openapi::k8s_if_ge_1_35! {
-pub(super) fn api_core_v1_podstatus(b: &[u8]) -> Result<o::api::core::v1::PodStatus, ProtobufError> {
-    let mut value = o::api::core::v1::PodStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podstatus(b: &[u8], out: &mut o::api::core::v1::PodStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.phase = Some(s) },
-            2 => list(&mut out.conditions, last != 2).push(message(v, api_core_v1_podcondition)?),
+            2 => api_core_v1_podcondition(bytes(v)?, push_default(list(&mut out.conditions, last != 2, &r, 2)))?,
             3 => if let Some(s) = string(v)? { out.message = Some(s) },
             4 => if let Some(s) = string(v)? { out.reason = Some(s) },
             5 => if let Some(s) = string(v)? { out.host_ip = Some(s) },
             6 => if let Some(s) = string(v)? { out.pod_ip = Some(s) },
             7 => out.start_time = time(v)?,
-            8 => list(&mut out.container_statuses, last != 8).push(message(v, api_core_v1_containerstatus)?),
+            8 => api_core_v1_containerstatus(bytes(v)?, push_default(list(&mut out.container_statuses, last != 8, &r, 8)))?,
             9 => if let Some(s) = string(v)? { out.qos_class = Some(s) },
-            10 => list(&mut out.init_container_statuses, last != 10).push(message(v, api_core_v1_containerstatus)?),
+            10 => api_core_v1_containerstatus(bytes(v)?, push_default(list(&mut out.init_container_statuses, last != 10, &r, 10)))?,
             11 => if let Some(s) = string(v)? { out.nominated_node_name = Some(s) },
-            12 => list(&mut out.pod_ips, last != 12).push(message(v, api_core_v1_podip)?),
-            13 => list(&mut out.ephemeral_container_statuses, last != 13).push(message(v, api_core_v1_containerstatus)?),
+            12 => api_core_v1_podip(bytes(v)?, push_default(list(&mut out.pod_ips, last != 12, &r, 12)))?,
+            13 => api_core_v1_containerstatus(bytes(v)?, push_default(list(&mut out.ephemeral_container_statuses, last != 13, &r, 13)))?,
             14 => if let Some(s) = string(v)? { out.resize = Some(s) },
-            15 => list(&mut out.resource_claim_statuses, last != 15).push(message(v, api_core_v1_podresourceclaimstatus)?),
-            16 => list(&mut out.host_ips, last != 16).push(message(v, api_core_v1_hostip)?),
+            15 => api_core_v1_podresourceclaimstatus(bytes(v)?, push_default(list(&mut out.resource_claim_statuses, last != 15, &r, 15)))?,
+            16 => api_core_v1_hostip(bytes(v)?, push_default(list(&mut out.host_ips, last != 16, &r, 16)))?,
             17 => out.observed_generation = Some(int64(v)?),
-            18 => out.extended_resource_claim_status = Some(message(v, api_core_v1_podextendedresourceclaimstatus)?),
+            18 => api_core_v1_podextendedresourceclaimstatus(bytes(v)?, out.extended_resource_claim_status.insert(Default::default()))?,
             19 => { let (k, val) = entry(v)?; map(&mut out.allocated_resources, last != 19).insert(k, quantity(val)?); },
-            20 => out.resources = Some(message(v, api_core_v1_resourcerequirements)?),
+            20 => api_core_v1_resourcerequirements(bytes(v)?, out.resources.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_core_v1_podtemplate(b: &[u8]) -> Result<o::api::core::v1::PodTemplate, ProtobufError> {
-    let mut value = o::api::core::v1::PodTemplate::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podtemplate(b: &[u8], out: &mut o::api::core::v1::PodTemplate) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.template = Some(message(v, api_core_v1_podtemplatespec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_core_v1_podtemplatespec(bytes(v)?, out.template.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_podtemplatespec(b: &[u8]) -> Result<o::api::core::v1::PodTemplateSpec, ProtobufError> {
-    let mut value = o::api::core::v1::PodTemplateSpec::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_podtemplatespec(b: &[u8], out: &mut o::api::core::v1::PodTemplateSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = Some(message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?),
-            2 => out.spec = Some(message(v, api_core_v1_podspec)?),
+            1 => apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, out.metadata.insert(Default::default()))?,
+            2 => api_core_v1_podspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_portstatus(b: &[u8]) -> Result<o::api::core::v1::PortStatus, ProtobufError> {
-    let mut value = o::api::core::v1::PortStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_portstatus(b: &[u8], out: &mut o::api::core::v1::PortStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6543,13 +5869,11 @@ pub(super) fn api_core_v1_portstatus(b: &[u8]) -> Result<o::api::core::v1::PortS
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_portworxvolumesource(b: &[u8]) -> Result<o::api::core::v1::PortworxVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::PortworxVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_portworxvolumesource(b: &[u8], out: &mut o::api::core::v1::PortworxVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6559,28 +5883,24 @@ pub(super) fn api_core_v1_portworxvolumesource(b: &[u8]) -> Result<o::api::core:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_preferredschedulingterm(b: &[u8]) -> Result<o::api::core::v1::PreferredSchedulingTerm, ProtobufError> {
-    let mut value = o::api::core::v1::PreferredSchedulingTerm::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_preferredschedulingterm(b: &[u8], out: &mut o::api::core::v1::PreferredSchedulingTerm) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.weight = int32(v)?,
-            2 => out.preference = message(v, api_core_v1_nodeselectorterm)?,
+            2 => { out.preference = Default::default(); api_core_v1_nodeselectorterm(bytes(v)?, &mut out.preference)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_probe(b: &[u8]) -> Result<o::api::core::v1::Probe, ProtobufError> {
-    let mut value = o::api::core::v1::Probe::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_probe(b: &[u8], out: &mut o::api::core::v1::Probe) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6594,7 +5914,7 @@ pub(super) fn api_core_v1_probe(b: &[u8]) -> Result<o::api::core::v1::Probe, Pro
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -6602,36 +5922,32 @@ fn api_core_v1_probe_inline_api_core_v1_probehandler(b: &[u8], out: &mut o::api:
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.exec = Some(message(v, api_core_v1_execaction)?),
-            2 => out.http_get = Some(message(v, api_core_v1_httpgetaction)?),
-            3 => out.tcp_socket = Some(message(v, api_core_v1_tcpsocketaction)?),
-            4 => out.grpc = Some(message(v, api_core_v1_grpcaction)?),
+            1 => api_core_v1_execaction(bytes(v)?, out.exec.insert(Default::default()))?,
+            2 => api_core_v1_httpgetaction(bytes(v)?, out.http_get.insert(Default::default()))?,
+            3 => api_core_v1_tcpsocketaction(bytes(v)?, out.tcp_socket.insert(Default::default()))?,
+            4 => api_core_v1_grpcaction(bytes(v)?, out.grpc.insert(Default::default()))?,
             _ => {}
         }
     }
     Ok(())
 }
 
-pub(super) fn api_core_v1_projectedvolumesource(b: &[u8]) -> Result<o::api::core::v1::ProjectedVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::ProjectedVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_projectedvolumesource(b: &[u8], out: &mut o::api::core::v1::ProjectedVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.sources, last != 1).push(message(v, api_core_v1_volumeprojection)?),
+            1 => api_core_v1_volumeprojection(bytes(v)?, push_default(list(&mut out.sources, last != 1, &r, 1)))?,
             2 => out.default_mode = Some(int32(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_quobytevolumesource(b: &[u8]) -> Result<o::api::core::v1::QuobyteVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::QuobyteVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_quobytevolumesource(b: &[u8], out: &mut o::api::core::v1::QuobyteVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6644,75 +5960,67 @@ pub(super) fn api_core_v1_quobytevolumesource(b: &[u8]) -> Result<o::api::core::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_rbdpersistentvolumesource(b: &[u8]) -> Result<o::api::core::v1::RBDPersistentVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::RBDPersistentVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_rbdpersistentvolumesource(b: &[u8], out: &mut o::api::core::v1::RBDPersistentVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.monitors, last != 1).push(string_any(v)?),
+            1 => list_required(&mut out.monitors, last != 1, &r, 1).push(string_any(v)?),
             2 => if let Some(s) = string(v)? { out.image = s },
             3 => if let Some(s) = string(v)? { out.fs_type = Some(s) },
             4 => if let Some(s) = string(v)? { out.pool = Some(s) },
             5 => if let Some(s) = string(v)? { out.user = Some(s) },
             6 => if let Some(s) = string(v)? { out.keyring = Some(s) },
-            7 => out.secret_ref = Some(message(v, api_core_v1_secretreference)?),
+            7 => api_core_v1_secretreference(bytes(v)?, out.secret_ref.insert(Default::default()))?,
             8 => out.read_only = Some(boolean(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_rbdvolumesource(b: &[u8]) -> Result<o::api::core::v1::RBDVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::RBDVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_rbdvolumesource(b: &[u8], out: &mut o::api::core::v1::RBDVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.monitors, last != 1).push(string_any(v)?),
+            1 => list_required(&mut out.monitors, last != 1, &r, 1).push(string_any(v)?),
             2 => if let Some(s) = string(v)? { out.image = s },
             3 => if let Some(s) = string(v)? { out.fs_type = Some(s) },
             4 => if let Some(s) = string(v)? { out.pool = Some(s) },
             5 => if let Some(s) = string(v)? { out.user = Some(s) },
             6 => if let Some(s) = string(v)? { out.keyring = Some(s) },
-            7 => out.secret_ref = Some(message(v, api_core_v1_localobjectreference)?),
+            7 => api_core_v1_localobjectreference(bytes(v)?, out.secret_ref.insert(Default::default()))?,
             8 => out.read_only = Some(boolean(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_replicationcontroller(b: &[u8]) -> Result<o::api::core::v1::ReplicationController, ProtobufError> {
-    let mut value = o::api::core::v1::ReplicationController::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_replicationcontroller(b: &[u8], out: &mut o::api::core::v1::ReplicationController) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_core_v1_replicationcontrollerspec)?),
-            3 => out.status = Some(message(v, api_core_v1_replicationcontrollerstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_core_v1_replicationcontrollerspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_core_v1_replicationcontrollerstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_replicationcontrollercondition(b: &[u8]) -> Result<o::api::core::v1::ReplicationControllerCondition, ProtobufError> {
-    let mut value = o::api::core::v1::ReplicationControllerCondition::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_replicationcontrollercondition(b: &[u8], out: &mut o::api::core::v1::ReplicationControllerCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6724,32 +6032,28 @@ pub(super) fn api_core_v1_replicationcontrollercondition(b: &[u8]) -> Result<o::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_replicationcontrollerspec(b: &[u8]) -> Result<o::api::core::v1::ReplicationControllerSpec, ProtobufError> {
-    let mut value = o::api::core::v1::ReplicationControllerSpec::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_replicationcontrollerspec(b: &[u8], out: &mut o::api::core::v1::ReplicationControllerSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.replicas = Some(int32(v)?),
             2 => { let (k, val) = entry(v)?; map(&mut out.selector, last != 2).insert(k, string_any(val)?); },
-            3 => out.template = Some(message(v, api_core_v1_podtemplatespec)?),
+            3 => api_core_v1_podtemplatespec(bytes(v)?, out.template.insert(Default::default()))?,
             4 => out.min_ready_seconds = Some(int32(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_replicationcontrollerstatus(b: &[u8]) -> Result<o::api::core::v1::ReplicationControllerStatus, ProtobufError> {
-    let mut value = o::api::core::v1::ReplicationControllerStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_replicationcontrollerstatus(b: &[u8], out: &mut o::api::core::v1::ReplicationControllerStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -6759,18 +6063,16 @@ pub(super) fn api_core_v1_replicationcontrollerstatus(b: &[u8]) -> Result<o::api
             3 => out.observed_generation = Some(int64(v)?),
             4 => out.ready_replicas = Some(int32(v)?),
             5 => out.available_replicas = Some(int32(v)?),
-            6 => list(&mut out.conditions, last != 6).push(message(v, api_core_v1_replicationcontrollercondition)?),
+            6 => api_core_v1_replicationcontrollercondition(bytes(v)?, push_default(list(&mut out.conditions, last != 6, &r, 6)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_resourceclaim(b: &[u8]) -> Result<o::api::core::v1::ResourceClaim, ProtobufError> {
-    let mut value = o::api::core::v1::ResourceClaim::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_resourceclaim(b: &[u8], out: &mut o::api::core::v1::ResourceClaim) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6779,13 +6081,11 @@ pub(super) fn api_core_v1_resourceclaim(b: &[u8]) -> Result<o::api::core::v1::Re
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_resourcefieldselector(b: &[u8]) -> Result<o::api::core::v1::ResourceFieldSelector, ProtobufError> {
-    let mut value = o::api::core::v1::ResourceFieldSelector::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_resourcefieldselector(b: &[u8], out: &mut o::api::core::v1::ResourceFieldSelector) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6795,13 +6095,11 @@ pub(super) fn api_core_v1_resourcefieldselector(b: &[u8]) -> Result<o::api::core
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_resourcehealth(b: &[u8]) -> Result<o::api::core::v1::ResourceHealth, ProtobufError> {
-    let mut value = o::api::core::v1::ResourceHealth::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_resourcehealth(b: &[u8], out: &mut o::api::core::v1::ResourceHealth) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6810,47 +6108,41 @@ pub(super) fn api_core_v1_resourcehealth(b: &[u8]) -> Result<o::api::core::v1::R
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_resourcequota(b: &[u8]) -> Result<o::api::core::v1::ResourceQuota, ProtobufError> {
-    let mut value = o::api::core::v1::ResourceQuota::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_resourcequota(b: &[u8], out: &mut o::api::core::v1::ResourceQuota) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_core_v1_resourcequotaspec)?),
-            3 => out.status = Some(message(v, api_core_v1_resourcequotastatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_core_v1_resourcequotaspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_core_v1_resourcequotastatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_resourcequotaspec(b: &[u8]) -> Result<o::api::core::v1::ResourceQuotaSpec, ProtobufError> {
-    let mut value = o::api::core::v1::ResourceQuotaSpec::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_resourcequotaspec(b: &[u8], out: &mut o::api::core::v1::ResourceQuotaSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => { let (k, val) = entry(v)?; map(&mut out.hard, last != 1).insert(k, quantity(val)?); },
-            2 => list(&mut out.scopes, last != 2).push(string_any(v)?),
-            3 => out.scope_selector = Some(message(v, api_core_v1_scopeselector)?),
+            2 => list(&mut out.scopes, last != 2, &r, 2).push(string_any(v)?),
+            3 => api_core_v1_scopeselector(bytes(v)?, out.scope_selector.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_resourcequotastatus(b: &[u8]) -> Result<o::api::core::v1::ResourceQuotaStatus, ProtobufError> {
-    let mut value = o::api::core::v1::ResourceQuotaStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_resourcequotastatus(b: &[u8], out: &mut o::api::core::v1::ResourceQuotaStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -6861,54 +6153,48 @@ pub(super) fn api_core_v1_resourcequotastatus(b: &[u8]) -> Result<o::api::core::
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_resourcerequirements(b: &[u8]) -> Result<o::api::core::v1::ResourceRequirements, ProtobufError> {
-    let mut value = o::api::core::v1::ResourceRequirements::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_resourcerequirements(b: &[u8], out: &mut o::api::core::v1::ResourceRequirements) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => { let (k, val) = entry(v)?; map(&mut out.limits, last != 1).insert(k, quantity(val)?); },
             2 => { let (k, val) = entry(v)?; map(&mut out.requests, last != 2).insert(k, quantity(val)?); },
-            3 => list(&mut out.claims, last != 3).push(message(v, api_core_v1_resourceclaim)?),
+            3 => api_core_v1_resourceclaim(bytes(v)?, push_default(list(&mut out.claims, last != 3, &r, 3)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_resourcestatus(b: &[u8]) -> Result<o::api::core::v1::ResourceStatus, ProtobufError> {
-    let mut value = o::api::core::v1::ResourceStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_resourcestatus(b: &[u8], out: &mut o::api::core::v1::ResourceStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
-            2 => list(&mut out.resources, last != 2).push(message(v, api_core_v1_resourcehealth)?),
+            2 => api_core_v1_resourcehealth(bytes(v)?, push_default(list(&mut out.resources, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_scaleiopersistentvolumesource(b: &[u8]) -> Result<o::api::core::v1::ScaleIOPersistentVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::ScaleIOPersistentVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_scaleiopersistentvolumesource(b: &[u8], out: &mut o::api::core::v1::ScaleIOPersistentVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.gateway = s },
             2 => if let Some(s) = string(v)? { out.system = s },
-            3 => out.secret_ref = message(v, api_core_v1_secretreference)?,
+            3 => { out.secret_ref = Default::default(); api_core_v1_secretreference(bytes(v)?, &mut out.secret_ref)? },
             4 => out.ssl_enabled = Some(boolean(v)?),
             5 => if let Some(s) = string(v)? { out.protection_domain = Some(s) },
             6 => if let Some(s) = string(v)? { out.storage_pool = Some(s) },
@@ -6919,19 +6205,17 @@ pub(super) fn api_core_v1_scaleiopersistentvolumesource(b: &[u8]) -> Result<o::a
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_scaleiovolumesource(b: &[u8]) -> Result<o::api::core::v1::ScaleIOVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::ScaleIOVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_scaleiovolumesource(b: &[u8], out: &mut o::api::core::v1::ScaleIOVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.gateway = s },
             2 => if let Some(s) = string(v)? { out.system = s },
-            3 => out.secret_ref = message(v, api_core_v1_localobjectreference)?,
+            3 => { out.secret_ref = Default::default(); api_core_v1_localobjectreference(bytes(v)?, &mut out.secret_ref)? },
             4 => out.ssl_enabled = Some(boolean(v)?),
             5 => if let Some(s) = string(v)? { out.protection_domain = Some(s) },
             6 => if let Some(s) = string(v)? { out.storage_pool = Some(s) },
@@ -6942,47 +6226,41 @@ pub(super) fn api_core_v1_scaleiovolumesource(b: &[u8]) -> Result<o::api::core::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_scopedresourceselectorrequirement(b: &[u8]) -> Result<o::api::core::v1::ScopedResourceSelectorRequirement, ProtobufError> {
-    let mut value = o::api::core::v1::ScopedResourceSelectorRequirement::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_scopedresourceselectorrequirement(b: &[u8], out: &mut o::api::core::v1::ScopedResourceSelectorRequirement) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.scope_name = s },
             2 => if let Some(s) = string(v)? { out.operator = s },
-            3 => list(&mut out.values, last != 3).push(string_any(v)?),
+            3 => list(&mut out.values, last != 3, &r, 3).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_scopeselector(b: &[u8]) -> Result<o::api::core::v1::ScopeSelector, ProtobufError> {
-    let mut value = o::api::core::v1::ScopeSelector::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_scopeselector(b: &[u8], out: &mut o::api::core::v1::ScopeSelector) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.match_expressions, last != 1).push(message(v, api_core_v1_scopedresourceselectorrequirement)?),
+            1 => api_core_v1_scopedresourceselectorrequirement(bytes(v)?, push_default(list(&mut out.match_expressions, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_seccompprofile(b: &[u8]) -> Result<o::api::core::v1::SeccompProfile, ProtobufError> {
-    let mut value = o::api::core::v1::SeccompProfile::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_seccompprofile(b: &[u8], out: &mut o::api::core::v1::SeccompProfile) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -6991,20 +6269,18 @@ pub(super) fn api_core_v1_seccompprofile(b: &[u8]) -> Result<o::api::core::v1::S
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_secret(b: &[u8]) -> Result<o::api::core::v1::Secret, ProtobufError> {
-    let mut value = o::api::core::v1::Secret::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_secret(b: &[u8], out: &mut o::api::core::v1::Secret) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     loop {
         let start = r.pos;
         let Some((n, v)) = r.field()? else { break };
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
             2 => out.data = serde_run::<Option<std::collections::BTreeMap<std::string::String, o::ByteString>>>(&schema::API_CORE_V1_SECRET, 2, run(&mut r, start, 2)?)?,
             3 => if let Some(s) = string(v)? { out.type_ = Some(s) },
             4 => { let (k, val) = entry(v)?; map(&mut out.string_data, last != 4).insert(k, string_any(val)?); },
@@ -7013,13 +6289,11 @@ pub(super) fn api_core_v1_secret(b: &[u8]) -> Result<o::api::core::v1::Secret, P
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_secretenvsource(b: &[u8]) -> Result<o::api::core::v1::SecretEnvSource, ProtobufError> {
-    let mut value = o::api::core::v1::SecretEnvSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_secretenvsource(b: &[u8], out: &mut o::api::core::v1::SecretEnvSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7028,7 +6302,7 @@ pub(super) fn api_core_v1_secretenvsource(b: &[u8]) -> Result<o::api::core::v1::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -7043,9 +6317,7 @@ fn api_core_v1_secretenvsource_inline_api_core_v1_localobjectreference(b: &[u8],
     Ok(())
 }
 
-pub(super) fn api_core_v1_secretkeyselector(b: &[u8]) -> Result<o::api::core::v1::SecretKeySelector, ProtobufError> {
-    let mut value = o::api::core::v1::SecretKeySelector::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_secretkeyselector(b: &[u8], out: &mut o::api::core::v1::SecretKeySelector) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7055,7 +6327,7 @@ pub(super) fn api_core_v1_secretkeyselector(b: &[u8]) -> Result<o::api::core::v1
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -7070,21 +6342,19 @@ fn api_core_v1_secretkeyselector_inline_api_core_v1_localobjectreference(b: &[u8
     Ok(())
 }
 
-pub(super) fn api_core_v1_secretprojection(b: &[u8]) -> Result<o::api::core::v1::SecretProjection, ProtobufError> {
-    let mut value = o::api::core::v1::SecretProjection::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_secretprojection(b: &[u8], out: &mut o::api::core::v1::SecretProjection) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => api_core_v1_secretprojection_inline_api_core_v1_localobjectreference(bytes(v)?, out)?,
-            2 => list(&mut out.items, last != 2).push(message(v, api_core_v1_keytopath)?),
+            2 => api_core_v1_keytopath(bytes(v)?, push_default(list(&mut out.items, last != 2, &r, 2)))?,
             4 => out.optional = Some(boolean(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -7099,9 +6369,7 @@ fn api_core_v1_secretprojection_inline_api_core_v1_localobjectreference(b: &[u8]
     Ok(())
 }
 
-pub(super) fn api_core_v1_secretreference(b: &[u8]) -> Result<o::api::core::v1::SecretReference, ProtobufError> {
-    let mut value = o::api::core::v1::SecretReference::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_secretreference(b: &[u8], out: &mut o::api::core::v1::SecretReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7110,57 +6378,51 @@ pub(super) fn api_core_v1_secretreference(b: &[u8]) -> Result<o::api::core::v1::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_secretvolumesource(b: &[u8]) -> Result<o::api::core::v1::SecretVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::SecretVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_secretvolumesource(b: &[u8], out: &mut o::api::core::v1::SecretVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.secret_name = Some(s) },
-            2 => list(&mut out.items, last != 2).push(message(v, api_core_v1_keytopath)?),
+            2 => api_core_v1_keytopath(bytes(v)?, push_default(list(&mut out.items, last != 2, &r, 2)))?,
             3 => out.default_mode = Some(int32(v)?),
             4 => out.optional = Some(boolean(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_securitycontext(b: &[u8]) -> Result<o::api::core::v1::SecurityContext, ProtobufError> {
-    let mut value = o::api::core::v1::SecurityContext::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_securitycontext(b: &[u8], out: &mut o::api::core::v1::SecurityContext) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.capabilities = Some(message(v, api_core_v1_capabilities)?),
+            1 => api_core_v1_capabilities(bytes(v)?, out.capabilities.insert(Default::default()))?,
             2 => out.privileged = Some(boolean(v)?),
-            3 => out.se_linux_options = Some(message(v, api_core_v1_selinuxoptions)?),
+            3 => api_core_v1_selinuxoptions(bytes(v)?, out.se_linux_options.insert(Default::default()))?,
             4 => out.run_as_user = Some(int64(v)?),
             5 => out.run_as_non_root = Some(boolean(v)?),
             6 => out.read_only_root_filesystem = Some(boolean(v)?),
             7 => out.allow_privilege_escalation = Some(boolean(v)?),
             8 => out.run_as_group = Some(int64(v)?),
             9 => if let Some(s) = string(v)? { out.proc_mount = Some(s) },
-            10 => out.windows_options = Some(message(v, api_core_v1_windowssecuritycontextoptions)?),
-            11 => out.seccomp_profile = Some(message(v, api_core_v1_seccompprofile)?),
-            12 => out.app_armor_profile = Some(message(v, api_core_v1_apparmorprofile)?),
+            10 => api_core_v1_windowssecuritycontextoptions(bytes(v)?, out.windows_options.insert(Default::default()))?,
+            11 => api_core_v1_seccompprofile(bytes(v)?, out.seccomp_profile.insert(Default::default()))?,
+            12 => api_core_v1_apparmorprofile(bytes(v)?, out.app_armor_profile.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_selinuxoptions(b: &[u8]) -> Result<o::api::core::v1::SELinuxOptions, ProtobufError> {
-    let mut value = o::api::core::v1::SELinuxOptions::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_selinuxoptions(b: &[u8], out: &mut o::api::core::v1::SELinuxOptions) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7171,48 +6433,42 @@ pub(super) fn api_core_v1_selinuxoptions(b: &[u8]) -> Result<o::api::core::v1::S
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_service(b: &[u8]) -> Result<o::api::core::v1::Service, ProtobufError> {
-    let mut value = o::api::core::v1::Service::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_service(b: &[u8], out: &mut o::api::core::v1::Service) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_core_v1_servicespec)?),
-            3 => out.status = Some(message(v, api_core_v1_servicestatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_core_v1_servicespec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_core_v1_servicestatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_serviceaccount(b: &[u8]) -> Result<o::api::core::v1::ServiceAccount, ProtobufError> {
-    let mut value = o::api::core::v1::ServiceAccount::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_serviceaccount(b: &[u8], out: &mut o::api::core::v1::ServiceAccount) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => list(&mut out.secrets, last != 2).push(message(v, api_core_v1_objectreference)?),
-            3 => list(&mut out.image_pull_secrets, last != 3).push(message(v, api_core_v1_localobjectreference)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_core_v1_objectreference(bytes(v)?, push_default(list(&mut out.secrets, last != 2, &r, 2)))?,
+            3 => api_core_v1_localobjectreference(bytes(v)?, push_default(list(&mut out.image_pull_secrets, last != 3, &r, 3)))?,
             4 => out.automount_service_account_token = Some(boolean(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_serviceaccounttokenprojection(b: &[u8]) -> Result<o::api::core::v1::ServiceAccountTokenProjection, ProtobufError> {
-    let mut value = o::api::core::v1::ServiceAccountTokenProjection::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_serviceaccounttokenprojection(b: &[u8], out: &mut o::api::core::v1::ServiceAccountTokenProjection) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7222,13 +6478,11 @@ pub(super) fn api_core_v1_serviceaccounttokenprojection(b: &[u8]) -> Result<o::a
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_serviceport(b: &[u8]) -> Result<o::api::core::v1::ServicePort, ProtobufError> {
-    let mut value = o::api::core::v1::ServicePort::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_serviceport(b: &[u8], out: &mut o::api::core::v1::ServicePort) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7241,33 +6495,31 @@ pub(super) fn api_core_v1_serviceport(b: &[u8]) -> Result<o::api::core::v1::Serv
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_servicespec(b: &[u8]) -> Result<o::api::core::v1::ServiceSpec, ProtobufError> {
-    let mut value = o::api::core::v1::ServiceSpec::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_servicespec(b: &[u8], out: &mut o::api::core::v1::ServiceSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.ports, last != 1).push(message(v, api_core_v1_serviceport)?),
+            1 => api_core_v1_serviceport(bytes(v)?, push_default(list(&mut out.ports, last != 1, &r, 1)))?,
             2 => { let (k, val) = entry(v)?; map(&mut out.selector, last != 2).insert(k, string_any(val)?); },
             3 => if let Some(s) = string(v)? { out.cluster_ip = Some(s) },
             4 => if let Some(s) = string(v)? { out.type_ = Some(s) },
-            5 => list(&mut out.external_ips, last != 5).push(string_any(v)?),
+            5 => list(&mut out.external_ips, last != 5, &r, 5).push(string_any(v)?),
             7 => if let Some(s) = string(v)? { out.session_affinity = Some(s) },
             8 => if let Some(s) = string(v)? { out.load_balancer_ip = Some(s) },
-            9 => list(&mut out.load_balancer_source_ranges, last != 9).push(string_any(v)?),
+            9 => list(&mut out.load_balancer_source_ranges, last != 9, &r, 9).push(string_any(v)?),
             10 => if let Some(s) = string(v)? { out.external_name = Some(s) },
             11 => if let Some(s) = string(v)? { out.external_traffic_policy = Some(s) },
             12 => out.health_check_node_port = Some(int32(v)?),
             13 => out.publish_not_ready_addresses = Some(boolean(v)?),
-            14 => out.session_affinity_config = Some(message(v, api_core_v1_sessionaffinityconfig)?),
+            14 => api_core_v1_sessionaffinityconfig(bytes(v)?, out.session_affinity_config.insert(Default::default()))?,
             17 => if let Some(s) = string(v)? { out.ip_family_policy = Some(s) },
-            18 => list(&mut out.cluster_ips, last != 18).push(string_any(v)?),
-            19 => list(&mut out.ip_families, last != 19).push(string_any(v)?),
+            18 => list(&mut out.cluster_ips, last != 18, &r, 18).push(string_any(v)?),
+            19 => list(&mut out.ip_families, last != 19, &r, 19).push(string_any(v)?),
             20 => out.allocate_load_balancer_node_ports = Some(boolean(v)?),
             21 => if let Some(s) = string(v)? { out.load_balancer_class = Some(s) },
             22 => if let Some(s) = string(v)? { out.internal_traffic_policy = Some(s) },
@@ -7276,44 +6528,38 @@ pub(super) fn api_core_v1_servicespec(b: &[u8]) -> Result<o::api::core::v1::Serv
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_servicestatus(b: &[u8]) -> Result<o::api::core::v1::ServiceStatus, ProtobufError> {
-    let mut value = o::api::core::v1::ServiceStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_servicestatus(b: &[u8], out: &mut o::api::core::v1::ServiceStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
         let Some((n, v)) = r.field()? else { break };
         match n {
-            1 => out.load_balancer = Some(message(v, api_core_v1_loadbalancerstatus)?),
+            1 => api_core_v1_loadbalancerstatus(bytes(v)?, out.load_balancer.insert(Default::default()))?,
             2 => out.conditions = serde_run::<Option<std::vec::Vec<o::apimachinery::pkg::apis::meta::v1::Condition>>>(&schema::API_CORE_V1_SERVICESTATUS, 2, run(&mut r, start, 2)?)?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_sessionaffinityconfig(b: &[u8]) -> Result<o::api::core::v1::SessionAffinityConfig, ProtobufError> {
-    let mut value = o::api::core::v1::SessionAffinityConfig::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_sessionaffinityconfig(b: &[u8], out: &mut o::api::core::v1::SessionAffinityConfig) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.client_ip = Some(message(v, api_core_v1_clientipconfig)?),
+            1 => api_core_v1_clientipconfig(bytes(v)?, out.client_ip.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_sleepaction(b: &[u8]) -> Result<o::api::core::v1::SleepAction, ProtobufError> {
-    let mut value = o::api::core::v1::SleepAction::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_sleepaction(b: &[u8], out: &mut o::api::core::v1::SleepAction) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7321,13 +6567,11 @@ pub(super) fn api_core_v1_sleepaction(b: &[u8]) -> Result<o::api::core::v1::Slee
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_storageospersistentvolumesource(b: &[u8]) -> Result<o::api::core::v1::StorageOSPersistentVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::StorageOSPersistentVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_storageospersistentvolumesource(b: &[u8], out: &mut o::api::core::v1::StorageOSPersistentVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7335,17 +6579,15 @@ pub(super) fn api_core_v1_storageospersistentvolumesource(b: &[u8]) -> Result<o:
             2 => if let Some(s) = string(v)? { out.volume_namespace = Some(s) },
             3 => if let Some(s) = string(v)? { out.fs_type = Some(s) },
             4 => out.read_only = Some(boolean(v)?),
-            5 => out.secret_ref = Some(message(v, api_core_v1_objectreference)?),
+            5 => api_core_v1_objectreference(bytes(v)?, out.secret_ref.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_storageosvolumesource(b: &[u8]) -> Result<o::api::core::v1::StorageOSVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::StorageOSVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_storageosvolumesource(b: &[u8], out: &mut o::api::core::v1::StorageOSVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7353,17 +6595,15 @@ pub(super) fn api_core_v1_storageosvolumesource(b: &[u8]) -> Result<o::api::core
             2 => if let Some(s) = string(v)? { out.volume_namespace = Some(s) },
             3 => if let Some(s) = string(v)? { out.fs_type = Some(s) },
             4 => out.read_only = Some(boolean(v)?),
-            5 => out.secret_ref = Some(message(v, api_core_v1_localobjectreference)?),
+            5 => api_core_v1_localobjectreference(bytes(v)?, out.secret_ref.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_sysctl(b: &[u8]) -> Result<o::api::core::v1::Sysctl, ProtobufError> {
-    let mut value = o::api::core::v1::Sysctl::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_sysctl(b: &[u8], out: &mut o::api::core::v1::Sysctl) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7372,13 +6612,11 @@ pub(super) fn api_core_v1_sysctl(b: &[u8]) -> Result<o::api::core::v1::Sysctl, P
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_taint(b: &[u8]) -> Result<o::api::core::v1::Taint, ProtobufError> {
-    let mut value = o::api::core::v1::Taint::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_taint(b: &[u8], out: &mut o::api::core::v1::Taint) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7389,13 +6627,11 @@ pub(super) fn api_core_v1_taint(b: &[u8]) -> Result<o::api::core::v1::Taint, Pro
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_tcpsocketaction(b: &[u8]) -> Result<o::api::core::v1::TCPSocketAction, ProtobufError> {
-    let mut value = o::api::core::v1::TCPSocketAction::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_tcpsocketaction(b: &[u8], out: &mut o::api::core::v1::TCPSocketAction) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7404,13 +6640,11 @@ pub(super) fn api_core_v1_tcpsocketaction(b: &[u8]) -> Result<o::api::core::v1::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_toleration(b: &[u8]) -> Result<o::api::core::v1::Toleration, ProtobufError> {
-    let mut value = o::api::core::v1::Toleration::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_toleration(b: &[u8], out: &mut o::api::core::v1::Toleration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7422,46 +6656,40 @@ pub(super) fn api_core_v1_toleration(b: &[u8]) -> Result<o::api::core::v1::Toler
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_topologyselectorlabelrequirement(b: &[u8]) -> Result<o::api::core::v1::TopologySelectorLabelRequirement, ProtobufError> {
-    let mut value = o::api::core::v1::TopologySelectorLabelRequirement::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_topologyselectorlabelrequirement(b: &[u8], out: &mut o::api::core::v1::TopologySelectorLabelRequirement) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.key = s },
-            2 => list_required(&mut out.values, last != 2).push(string_any(v)?),
+            2 => list_required(&mut out.values, last != 2, &r, 2).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_topologyselectorterm(b: &[u8]) -> Result<o::api::core::v1::TopologySelectorTerm, ProtobufError> {
-    let mut value = o::api::core::v1::TopologySelectorTerm::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_topologyselectorterm(b: &[u8], out: &mut o::api::core::v1::TopologySelectorTerm) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.match_label_expressions, last != 1).push(message(v, api_core_v1_topologyselectorlabelrequirement)?),
+            1 => api_core_v1_topologyselectorlabelrequirement(bytes(v)?, push_default(list(&mut out.match_label_expressions, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_topologyspreadconstraint(b: &[u8]) -> Result<o::api::core::v1::TopologySpreadConstraint, ProtobufError> {
-    let mut value = o::api::core::v1::TopologySpreadConstraint::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_topologyspreadconstraint(b: &[u8], out: &mut o::api::core::v1::TopologySpreadConstraint) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -7469,22 +6697,20 @@ pub(super) fn api_core_v1_topologyspreadconstraint(b: &[u8]) -> Result<o::api::c
             1 => out.max_skew = int32(v)?,
             2 => if let Some(s) = string(v)? { out.topology_key = s },
             3 => if let Some(s) = string(v)? { out.when_unsatisfiable = s },
-            4 => out.label_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
+            4 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.label_selector.insert(Default::default()))?,
             5 => out.min_domains = Some(int32(v)?),
             6 => if let Some(s) = string(v)? { out.node_affinity_policy = Some(s) },
             7 => if let Some(s) = string(v)? { out.node_taints_policy = Some(s) },
-            8 => list(&mut out.match_label_keys, last != 8).push(string_any(v)?),
+            8 => list(&mut out.match_label_keys, last != 8, &r, 8).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_typedlocalobjectreference(b: &[u8]) -> Result<o::api::core::v1::TypedLocalObjectReference, ProtobufError> {
-    let mut value = o::api::core::v1::TypedLocalObjectReference::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_typedlocalobjectreference(b: &[u8], out: &mut o::api::core::v1::TypedLocalObjectReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7494,13 +6720,11 @@ pub(super) fn api_core_v1_typedlocalobjectreference(b: &[u8]) -> Result<o::api::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_typedobjectreference(b: &[u8]) -> Result<o::api::core::v1::TypedObjectReference, ProtobufError> {
-    let mut value = o::api::core::v1::TypedObjectReference::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_typedobjectreference(b: &[u8], out: &mut o::api::core::v1::TypedObjectReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7511,13 +6735,11 @@ pub(super) fn api_core_v1_typedobjectreference(b: &[u8]) -> Result<o::api::core:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_volume(b: &[u8]) -> Result<o::api::core::v1::Volume, ProtobufError> {
-    let mut value = o::api::core::v1::Volume::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_volume(b: &[u8], out: &mut o::api::core::v1::Volume) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7526,7 +6748,7 @@ pub(super) fn api_core_v1_volume(b: &[u8]) -> Result<o::api::core::v1::Volume, P
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -7534,45 +6756,43 @@ fn api_core_v1_volume_inline_api_core_v1_volumesource(b: &[u8], out: &mut o::api
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.host_path = Some(message(v, api_core_v1_hostpathvolumesource)?),
-            2 => out.empty_dir = Some(message(v, api_core_v1_emptydirvolumesource)?),
-            3 => out.gce_persistent_disk = Some(message(v, api_core_v1_gcepersistentdiskvolumesource)?),
-            4 => out.aws_elastic_block_store = Some(message(v, api_core_v1_awselasticblockstorevolumesource)?),
-            5 => out.git_repo = Some(message(v, api_core_v1_gitrepovolumesource)?),
-            6 => out.secret = Some(message(v, api_core_v1_secretvolumesource)?),
-            7 => out.nfs = Some(message(v, api_core_v1_nfsvolumesource)?),
-            8 => out.iscsi = Some(message(v, api_core_v1_iscsivolumesource)?),
-            9 => out.glusterfs = Some(message(v, api_core_v1_glusterfsvolumesource)?),
-            10 => out.persistent_volume_claim = Some(message(v, api_core_v1_persistentvolumeclaimvolumesource)?),
-            11 => out.rbd = Some(message(v, api_core_v1_rbdvolumesource)?),
-            12 => out.flex_volume = Some(message(v, api_core_v1_flexvolumesource)?),
-            13 => out.cinder = Some(message(v, api_core_v1_cindervolumesource)?),
-            14 => out.cephfs = Some(message(v, api_core_v1_cephfsvolumesource)?),
-            15 => out.flocker = Some(message(v, api_core_v1_flockervolumesource)?),
-            16 => out.downward_api = Some(message(v, api_core_v1_downwardapivolumesource)?),
-            17 => out.fc = Some(message(v, api_core_v1_fcvolumesource)?),
-            18 => out.azure_file = Some(message(v, api_core_v1_azurefilevolumesource)?),
-            19 => out.config_map = Some(message(v, api_core_v1_configmapvolumesource)?),
-            20 => out.vsphere_volume = Some(message(v, api_core_v1_vspherevirtualdiskvolumesource)?),
-            21 => out.quobyte = Some(message(v, api_core_v1_quobytevolumesource)?),
-            22 => out.azure_disk = Some(message(v, api_core_v1_azurediskvolumesource)?),
-            23 => out.photon_persistent_disk = Some(message(v, api_core_v1_photonpersistentdiskvolumesource)?),
-            24 => out.portworx_volume = Some(message(v, api_core_v1_portworxvolumesource)?),
-            25 => out.scale_io = Some(message(v, api_core_v1_scaleiovolumesource)?),
-            26 => out.projected = Some(message(v, api_core_v1_projectedvolumesource)?),
-            27 => out.storageos = Some(message(v, api_core_v1_storageosvolumesource)?),
-            28 => out.csi = Some(message(v, api_core_v1_csivolumesource)?),
-            29 => out.ephemeral = Some(message(v, api_core_v1_ephemeralvolumesource)?),
-            30 => out.image = Some(message(v, api_core_v1_imagevolumesource)?),
+            1 => api_core_v1_hostpathvolumesource(bytes(v)?, out.host_path.insert(Default::default()))?,
+            2 => api_core_v1_emptydirvolumesource(bytes(v)?, out.empty_dir.insert(Default::default()))?,
+            3 => api_core_v1_gcepersistentdiskvolumesource(bytes(v)?, out.gce_persistent_disk.insert(Default::default()))?,
+            4 => api_core_v1_awselasticblockstorevolumesource(bytes(v)?, out.aws_elastic_block_store.insert(Default::default()))?,
+            5 => api_core_v1_gitrepovolumesource(bytes(v)?, out.git_repo.insert(Default::default()))?,
+            6 => api_core_v1_secretvolumesource(bytes(v)?, out.secret.insert(Default::default()))?,
+            7 => api_core_v1_nfsvolumesource(bytes(v)?, out.nfs.insert(Default::default()))?,
+            8 => api_core_v1_iscsivolumesource(bytes(v)?, out.iscsi.insert(Default::default()))?,
+            9 => api_core_v1_glusterfsvolumesource(bytes(v)?, out.glusterfs.insert(Default::default()))?,
+            10 => api_core_v1_persistentvolumeclaimvolumesource(bytes(v)?, out.persistent_volume_claim.insert(Default::default()))?,
+            11 => api_core_v1_rbdvolumesource(bytes(v)?, out.rbd.insert(Default::default()))?,
+            12 => api_core_v1_flexvolumesource(bytes(v)?, out.flex_volume.insert(Default::default()))?,
+            13 => api_core_v1_cindervolumesource(bytes(v)?, out.cinder.insert(Default::default()))?,
+            14 => api_core_v1_cephfsvolumesource(bytes(v)?, out.cephfs.insert(Default::default()))?,
+            15 => api_core_v1_flockervolumesource(bytes(v)?, out.flocker.insert(Default::default()))?,
+            16 => api_core_v1_downwardapivolumesource(bytes(v)?, out.downward_api.insert(Default::default()))?,
+            17 => api_core_v1_fcvolumesource(bytes(v)?, out.fc.insert(Default::default()))?,
+            18 => api_core_v1_azurefilevolumesource(bytes(v)?, out.azure_file.insert(Default::default()))?,
+            19 => api_core_v1_configmapvolumesource(bytes(v)?, out.config_map.insert(Default::default()))?,
+            20 => api_core_v1_vspherevirtualdiskvolumesource(bytes(v)?, out.vsphere_volume.insert(Default::default()))?,
+            21 => api_core_v1_quobytevolumesource(bytes(v)?, out.quobyte.insert(Default::default()))?,
+            22 => api_core_v1_azurediskvolumesource(bytes(v)?, out.azure_disk.insert(Default::default()))?,
+            23 => api_core_v1_photonpersistentdiskvolumesource(bytes(v)?, out.photon_persistent_disk.insert(Default::default()))?,
+            24 => api_core_v1_portworxvolumesource(bytes(v)?, out.portworx_volume.insert(Default::default()))?,
+            25 => api_core_v1_scaleiovolumesource(bytes(v)?, out.scale_io.insert(Default::default()))?,
+            26 => api_core_v1_projectedvolumesource(bytes(v)?, out.projected.insert(Default::default()))?,
+            27 => api_core_v1_storageosvolumesource(bytes(v)?, out.storageos.insert(Default::default()))?,
+            28 => api_core_v1_csivolumesource(bytes(v)?, out.csi.insert(Default::default()))?,
+            29 => api_core_v1_ephemeralvolumesource(bytes(v)?, out.ephemeral.insert(Default::default()))?,
+            30 => api_core_v1_imagevolumesource(bytes(v)?, out.image.insert(Default::default()))?,
             _ => {}
         }
     }
     Ok(())
 }
 
-pub(super) fn api_core_v1_volumedevice(b: &[u8]) -> Result<o::api::core::v1::VolumeDevice, ProtobufError> {
-    let mut value = o::api::core::v1::VolumeDevice::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_volumedevice(b: &[u8], out: &mut o::api::core::v1::VolumeDevice) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7581,13 +6801,11 @@ pub(super) fn api_core_v1_volumedevice(b: &[u8]) -> Result<o::api::core::v1::Vol
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_volumemount(b: &[u8]) -> Result<o::api::core::v1::VolumeMount, ProtobufError> {
-    let mut value = o::api::core::v1::VolumeMount::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_volumemount(b: &[u8], out: &mut o::api::core::v1::VolumeMount) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7601,13 +6819,11 @@ pub(super) fn api_core_v1_volumemount(b: &[u8]) -> Result<o::api::core::v1::Volu
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_volumemountstatus(b: &[u8]) -> Result<o::api::core::v1::VolumeMountStatus, ProtobufError> {
-    let mut value = o::api::core::v1::VolumeMountStatus::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_volumemountstatus(b: &[u8], out: &mut o::api::core::v1::VolumeMountStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7618,69 +6834,61 @@ pub(super) fn api_core_v1_volumemountstatus(b: &[u8]) -> Result<o::api::core::v1
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_volumenodeaffinity(b: &[u8]) -> Result<o::api::core::v1::VolumeNodeAffinity, ProtobufError> {
-    let mut value = o::api::core::v1::VolumeNodeAffinity::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_volumenodeaffinity(b: &[u8], out: &mut o::api::core::v1::VolumeNodeAffinity) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.required = Some(message(v, api_core_v1_nodeselector)?),
+            1 => api_core_v1_nodeselector(bytes(v)?, out.required.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_core_v1_volumeprojection(b: &[u8]) -> Result<o::api::core::v1::VolumeProjection, ProtobufError> {
-    let mut value = o::api::core::v1::VolumeProjection::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_volumeprojection(b: &[u8], out: &mut o::api::core::v1::VolumeProjection) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.secret = Some(message(v, api_core_v1_secretprojection)?),
-            2 => out.downward_api = Some(message(v, api_core_v1_downwardapiprojection)?),
-            3 => out.config_map = Some(message(v, api_core_v1_configmapprojection)?),
-            4 => out.service_account_token = Some(message(v, api_core_v1_serviceaccounttokenprojection)?),
-            5 => out.cluster_trust_bundle = Some(message(v, api_core_v1_clustertrustbundleprojection)?),
+            1 => api_core_v1_secretprojection(bytes(v)?, out.secret.insert(Default::default()))?,
+            2 => api_core_v1_downwardapiprojection(bytes(v)?, out.downward_api.insert(Default::default()))?,
+            3 => api_core_v1_configmapprojection(bytes(v)?, out.config_map.insert(Default::default()))?,
+            4 => api_core_v1_serviceaccounttokenprojection(bytes(v)?, out.service_account_token.insert(Default::default()))?,
+            5 => api_core_v1_clustertrustbundleprojection(bytes(v)?, out.cluster_trust_bundle.insert(Default::default()))?,
             6 => { serde_value::<serde::de::IgnoredAny>(Ty::Message(&schema::API_CORE_V1_PODCERTIFICATEPROJECTION), v)?; }
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_core_v1_volumeprojection(b: &[u8]) -> Result<o::api::core::v1::VolumeProjection, ProtobufError> {
-    let mut value = o::api::core::v1::VolumeProjection::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_volumeprojection(b: &[u8], out: &mut o::api::core::v1::VolumeProjection) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.secret = Some(message(v, api_core_v1_secretprojection)?),
-            2 => out.downward_api = Some(message(v, api_core_v1_downwardapiprojection)?),
-            3 => out.config_map = Some(message(v, api_core_v1_configmapprojection)?),
-            4 => out.service_account_token = Some(message(v, api_core_v1_serviceaccounttokenprojection)?),
-            5 => out.cluster_trust_bundle = Some(message(v, api_core_v1_clustertrustbundleprojection)?),
-            6 => out.pod_certificate = Some(message(v, api_core_v1_podcertificateprojection)?),
+            1 => api_core_v1_secretprojection(bytes(v)?, out.secret.insert(Default::default()))?,
+            2 => api_core_v1_downwardapiprojection(bytes(v)?, out.downward_api.insert(Default::default()))?,
+            3 => api_core_v1_configmapprojection(bytes(v)?, out.config_map.insert(Default::default()))?,
+            4 => api_core_v1_serviceaccounttokenprojection(bytes(v)?, out.service_account_token.insert(Default::default()))?,
+            5 => api_core_v1_clustertrustbundleprojection(bytes(v)?, out.cluster_trust_bundle.insert(Default::default()))?,
+            6 => api_core_v1_podcertificateprojection(bytes(v)?, out.pod_certificate.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_core_v1_volumeresourcerequirements(b: &[u8]) -> Result<o::api::core::v1::VolumeResourceRequirements, ProtobufError> {
-    let mut value = o::api::core::v1::VolumeResourceRequirements::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_volumeresourcerequirements(b: &[u8], out: &mut o::api::core::v1::VolumeResourceRequirements) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -7691,13 +6899,11 @@ pub(super) fn api_core_v1_volumeresourcerequirements(b: &[u8]) -> Result<o::api:
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_vspherevirtualdiskvolumesource(b: &[u8]) -> Result<o::api::core::v1::VsphereVirtualDiskVolumeSource, ProtobufError> {
-    let mut value = o::api::core::v1::VsphereVirtualDiskVolumeSource::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_vspherevirtualdiskvolumesource(b: &[u8], out: &mut o::api::core::v1::VsphereVirtualDiskVolumeSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7708,28 +6914,24 @@ pub(super) fn api_core_v1_vspherevirtualdiskvolumesource(b: &[u8]) -> Result<o::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_weightedpodaffinityterm(b: &[u8]) -> Result<o::api::core::v1::WeightedPodAffinityTerm, ProtobufError> {
-    let mut value = o::api::core::v1::WeightedPodAffinityTerm::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_weightedpodaffinityterm(b: &[u8], out: &mut o::api::core::v1::WeightedPodAffinityTerm) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.weight = int32(v)?,
-            2 => out.pod_affinity_term = message(v, api_core_v1_podaffinityterm)?,
+            2 => { out.pod_affinity_term = Default::default(); api_core_v1_podaffinityterm(bytes(v)?, &mut out.pod_affinity_term)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_core_v1_windowssecuritycontextoptions(b: &[u8]) -> Result<o::api::core::v1::WindowsSecurityContextOptions, ProtobufError> {
-    let mut value = o::api::core::v1::WindowsSecurityContextOptions::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_windowssecuritycontextoptions(b: &[u8], out: &mut o::api::core::v1::WindowsSecurityContextOptions) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7740,15 +6942,13 @@ pub(super) fn api_core_v1_windowssecuritycontextoptions(b: &[u8]) -> Result<o::a
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_ge_1_35! {
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_core_v1_workloadreference(b: &[u8]) -> Result<o::api::core::v1::WorkloadReference, ProtobufError> {
-    let mut value = o::api::core::v1::WorkloadReference::default();
-    let out = &mut value;
+pub(super) fn api_core_v1_workloadreference(b: &[u8], out: &mut o::api::core::v1::WorkloadReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7758,38 +6958,34 @@ pub(super) fn api_core_v1_workloadreference(b: &[u8]) -> Result<o::api::core::v1
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 }
 
-pub(super) fn api_discovery_v1_endpoint(b: &[u8]) -> Result<o::api::discovery::v1::Endpoint, ProtobufError> {
-    let mut value = o::api::discovery::v1::Endpoint::default();
-    let out = &mut value;
+pub(super) fn api_discovery_v1_endpoint(b: &[u8], out: &mut o::api::discovery::v1::Endpoint) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.addresses, last != 1).push(string_any(v)?),
-            2 => out.conditions = Some(message(v, api_discovery_v1_endpointconditions)?),
+            1 => list_required(&mut out.addresses, last != 1, &r, 1).push(string_any(v)?),
+            2 => api_discovery_v1_endpointconditions(bytes(v)?, out.conditions.insert(Default::default()))?,
             3 => if let Some(s) = string(v)? { out.hostname = Some(s) },
-            4 => out.target_ref = Some(message(v, api_core_v1_objectreference)?),
+            4 => api_core_v1_objectreference(bytes(v)?, out.target_ref.insert(Default::default()))?,
             5 => { let (k, val) = entry(v)?; map(&mut out.deprecated_topology, last != 5).insert(k, string_any(val)?); },
             6 => if let Some(s) = string(v)? { out.node_name = Some(s) },
             7 => if let Some(s) = string(v)? { out.zone = Some(s) },
-            8 => out.hints = Some(message(v, api_discovery_v1_endpointhints)?),
+            8 => api_discovery_v1_endpointhints(bytes(v)?, out.hints.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_discovery_v1_endpointconditions(b: &[u8]) -> Result<o::api::discovery::v1::EndpointConditions, ProtobufError> {
-    let mut value = o::api::discovery::v1::EndpointConditions::default();
-    let out = &mut value;
+pub(super) fn api_discovery_v1_endpointconditions(b: &[u8], out: &mut o::api::discovery::v1::EndpointConditions) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7799,30 +6995,26 @@ pub(super) fn api_discovery_v1_endpointconditions(b: &[u8]) -> Result<o::api::di
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_discovery_v1_endpointhints(b: &[u8]) -> Result<o::api::discovery::v1::EndpointHints, ProtobufError> {
-    let mut value = o::api::discovery::v1::EndpointHints::default();
-    let out = &mut value;
+pub(super) fn api_discovery_v1_endpointhints(b: &[u8], out: &mut o::api::discovery::v1::EndpointHints) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.for_zones, last != 1).push(message(v, api_discovery_v1_forzone)?),
-            2 => list(&mut out.for_nodes, last != 2).push(message(v, api_discovery_v1_fornode)?),
+            1 => api_discovery_v1_forzone(bytes(v)?, push_default(list(&mut out.for_zones, last != 1, &r, 1)))?,
+            2 => api_discovery_v1_fornode(bytes(v)?, push_default(list(&mut out.for_nodes, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_discovery_v1_endpointport(b: &[u8]) -> Result<o::api::discovery::v1::EndpointPort, ProtobufError> {
-    let mut value = o::api::discovery::v1::EndpointPort::default();
-    let out = &mut value;
+pub(super) fn api_discovery_v1_endpointport(b: &[u8], out: &mut o::api::discovery::v1::EndpointPort) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7833,55 +7025,49 @@ pub(super) fn api_discovery_v1_endpointport(b: &[u8]) -> Result<o::api::discover
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_discovery_v1_endpointslice(b: &[u8]) -> Result<o::api::discovery::v1::EndpointSlice, ProtobufError> {
-    let mut value = o::api::discovery::v1::EndpointSlice::default();
-    let out = &mut value;
+pub(super) fn api_discovery_v1_endpointslice(b: &[u8], out: &mut o::api::discovery::v1::EndpointSlice) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => list_required(&mut out.endpoints, last != 2).push(message(v, api_discovery_v1_endpoint)?),
-            3 => list(&mut out.ports, last != 3).push(message(v, api_discovery_v1_endpointport)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_discovery_v1_endpoint(bytes(v)?, push_default(list_required(&mut out.endpoints, last != 2, &r, 2)))?,
+            3 => api_discovery_v1_endpointport(bytes(v)?, push_default(list(&mut out.ports, last != 3, &r, 3)))?,
             4 => if let Some(s) = string(v)? { out.address_type = s },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_discovery_v1_endpointslice(b: &[u8]) -> Result<o::api::discovery::v1::EndpointSlice, ProtobufError> {
-    let mut value = o::api::discovery::v1::EndpointSlice::default();
-    let out = &mut value;
+pub(super) fn api_discovery_v1_endpointslice(b: &[u8], out: &mut o::api::discovery::v1::EndpointSlice) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => list(&mut out.endpoints, last != 2).push(message(v, api_discovery_v1_endpoint)?),
-            3 => list(&mut out.ports, last != 3).push(message(v, api_discovery_v1_endpointport)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_discovery_v1_endpoint(bytes(v)?, push_default(list(&mut out.endpoints, last != 2, &r, 2)))?,
+            3 => api_discovery_v1_endpointport(bytes(v)?, push_default(list(&mut out.ports, last != 3, &r, 3)))?,
             4 => if let Some(s) = string(v)? { out.address_type = s },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_discovery_v1_fornode(b: &[u8]) -> Result<o::api::discovery::v1::ForNode, ProtobufError> {
-    let mut value = o::api::discovery::v1::ForNode::default();
-    let out = &mut value;
+pub(super) fn api_discovery_v1_fornode(b: &[u8], out: &mut o::api::discovery::v1::ForNode) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7889,13 +7075,11 @@ pub(super) fn api_discovery_v1_fornode(b: &[u8]) -> Result<o::api::discovery::v1
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_discovery_v1_forzone(b: &[u8]) -> Result<o::api::discovery::v1::ForZone, ProtobufError> {
-    let mut value = o::api::discovery::v1::ForZone::default();
-    let out = &mut value;
+pub(super) fn api_discovery_v1_forzone(b: &[u8], out: &mut o::api::discovery::v1::ForZone) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7903,41 +7087,37 @@ pub(super) fn api_discovery_v1_forzone(b: &[u8]) -> Result<o::api::discovery::v1
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_events_v1_event(b: &[u8]) -> Result<o::api::events::v1::Event, ProtobufError> {
-    let mut value = o::api::events::v1::Event::default();
-    let out = &mut value;
+pub(super) fn api_events_v1_event(b: &[u8], out: &mut o::api::events::v1::Event) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
             2 => out.event_time = micro_time(v)?,
             3 => out.series = serde_value::<Option<o::api::events::v1::EventSeries>>(Ty::Message(&schema::API_EVENTS_V1_EVENTSERIES), v)?,
             4 => if let Some(s) = string(v)? { out.reporting_controller = Some(s) },
             5 => if let Some(s) = string(v)? { out.reporting_instance = Some(s) },
             6 => if let Some(s) = string(v)? { out.action = Some(s) },
             7 => if let Some(s) = string(v)? { out.reason = Some(s) },
-            8 => out.regarding = Some(message(v, api_core_v1_objectreference)?),
-            9 => out.related = Some(message(v, api_core_v1_objectreference)?),
+            8 => api_core_v1_objectreference(bytes(v)?, out.regarding.insert(Default::default()))?,
+            9 => api_core_v1_objectreference(bytes(v)?, out.related.insert(Default::default()))?,
             10 => if let Some(s) = string(v)? { out.note = Some(s) },
             11 => if let Some(s) = string(v)? { out.type_ = Some(s) },
-            12 => out.deprecated_source = Some(message(v, api_core_v1_eventsource)?),
+            12 => api_core_v1_eventsource(bytes(v)?, out.deprecated_source.insert(Default::default()))?,
             13 => out.deprecated_first_timestamp = time(v)?,
             14 => out.deprecated_last_timestamp = time(v)?,
             15 => out.deprecated_count = Some(int32(v)?),
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_flowcontrol_v1_exemptprioritylevelconfiguration(b: &[u8]) -> Result<o::api::flowcontrol::v1::ExemptPriorityLevelConfiguration, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::ExemptPriorityLevelConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_exemptprioritylevelconfiguration(b: &[u8], out: &mut o::api::flowcontrol::v1::ExemptPriorityLevelConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7946,13 +7126,11 @@ pub(super) fn api_flowcontrol_v1_exemptprioritylevelconfiguration(b: &[u8]) -> R
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_flowcontrol_v1_flowdistinguishermethod(b: &[u8]) -> Result<o::api::flowcontrol::v1::FlowDistinguisherMethod, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::FlowDistinguisherMethod::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_flowdistinguishermethod(b: &[u8], out: &mut o::api::flowcontrol::v1::FlowDistinguisherMethod) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -7960,50 +7138,44 @@ pub(super) fn api_flowcontrol_v1_flowdistinguishermethod(b: &[u8]) -> Result<o::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_flowcontrol_v1_flowschema(b: &[u8]) -> Result<o::api::flowcontrol::v1::FlowSchema, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::FlowSchema::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_flowschema(b: &[u8], out: &mut o::api::flowcontrol::v1::FlowSchema) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_flowcontrol_v1_flowschemaspec)?),
-            3 => out.status = Some(message(v, api_flowcontrol_v1_flowschemastatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_flowcontrol_v1_flowschemaspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_flowcontrol_v1_flowschemastatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_flowcontrol_v1_flowschema(b: &[u8]) -> Result<o::api::flowcontrol::v1::FlowSchema, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::FlowSchema::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_flowschema(b: &[u8], out: &mut o::api::flowcontrol::v1::FlowSchema) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_flowcontrol_v1_flowschemaspec)?,
-            3 => out.status = Some(message(v, api_flowcontrol_v1_flowschemastatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_flowcontrol_v1_flowschemaspec(bytes(v)?, &mut out.spec)? },
+            3 => api_flowcontrol_v1_flowschemastatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_flowcontrol_v1_flowschemacondition(b: &[u8]) -> Result<o::api::flowcontrol::v1::FlowSchemaCondition, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::FlowSchemaCondition::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_flowschemacondition(b: &[u8], out: &mut o::api::flowcontrol::v1::FlowSchemaCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8015,15 +7187,13 @@ pub(super) fn api_flowcontrol_v1_flowschemacondition(b: &[u8]) -> Result<o::api:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_flowcontrol_v1_flowschemacondition(b: &[u8]) -> Result<o::api::flowcontrol::v1::FlowSchemaCondition, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::FlowSchemaCondition::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_flowschemacondition(b: &[u8], out: &mut o::api::flowcontrol::v1::FlowSchemaCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8035,49 +7205,43 @@ pub(super) fn api_flowcontrol_v1_flowschemacondition(b: &[u8]) -> Result<o::api:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_flowcontrol_v1_flowschemaspec(b: &[u8]) -> Result<o::api::flowcontrol::v1::FlowSchemaSpec, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::FlowSchemaSpec::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_flowschemaspec(b: &[u8], out: &mut o::api::flowcontrol::v1::FlowSchemaSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.priority_level_configuration = message(v, api_flowcontrol_v1_prioritylevelconfigurationreference)?,
+            1 => { out.priority_level_configuration = Default::default(); api_flowcontrol_v1_prioritylevelconfigurationreference(bytes(v)?, &mut out.priority_level_configuration)? },
             2 => out.matching_precedence = Some(int32(v)?),
-            3 => out.distinguisher_method = Some(message(v, api_flowcontrol_v1_flowdistinguishermethod)?),
-            4 => list(&mut out.rules, last != 4).push(message(v, api_flowcontrol_v1_policyruleswithsubjects)?),
+            3 => api_flowcontrol_v1_flowdistinguishermethod(bytes(v)?, out.distinguisher_method.insert(Default::default()))?,
+            4 => api_flowcontrol_v1_policyruleswithsubjects(bytes(v)?, push_default(list(&mut out.rules, last != 4, &r, 4)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_flowcontrol_v1_flowschemastatus(b: &[u8]) -> Result<o::api::flowcontrol::v1::FlowSchemaStatus, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::FlowSchemaStatus::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_flowschemastatus(b: &[u8], out: &mut o::api::flowcontrol::v1::FlowSchemaStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.conditions, last != 1).push(message(v, api_flowcontrol_v1_flowschemacondition)?),
+            1 => api_flowcontrol_v1_flowschemacondition(bytes(v)?, push_default(list(&mut out.conditions, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_flowcontrol_v1_groupsubject(b: &[u8]) -> Result<o::api::flowcontrol::v1::GroupSubject, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::GroupSubject::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_groupsubject(b: &[u8], out: &mut o::api::flowcontrol::v1::GroupSubject) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8085,138 +7249,122 @@ pub(super) fn api_flowcontrol_v1_groupsubject(b: &[u8]) -> Result<o::api::flowco
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_flowcontrol_v1_limitedprioritylevelconfiguration(b: &[u8]) -> Result<o::api::flowcontrol::v1::LimitedPriorityLevelConfiguration, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::LimitedPriorityLevelConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_limitedprioritylevelconfiguration(b: &[u8], out: &mut o::api::flowcontrol::v1::LimitedPriorityLevelConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.nominal_concurrency_shares = Some(int32(v)?),
-            2 => out.limit_response = Some(message(v, api_flowcontrol_v1_limitresponse)?),
+            2 => api_flowcontrol_v1_limitresponse(bytes(v)?, out.limit_response.insert(Default::default()))?,
             3 => out.lendable_percent = Some(int32(v)?),
             4 => out.borrowing_limit_percent = Some(int32(v)?),
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_flowcontrol_v1_limitedprioritylevelconfiguration(b: &[u8]) -> Result<o::api::flowcontrol::v1::LimitedPriorityLevelConfiguration, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::LimitedPriorityLevelConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_limitedprioritylevelconfiguration(b: &[u8], out: &mut o::api::flowcontrol::v1::LimitedPriorityLevelConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.nominal_concurrency_shares = Some(int32(v)?),
-            2 => out.limit_response = message(v, api_flowcontrol_v1_limitresponse)?,
+            2 => { out.limit_response = Default::default(); api_flowcontrol_v1_limitresponse(bytes(v)?, &mut out.limit_response)? },
             3 => out.lendable_percent = Some(int32(v)?),
             4 => out.borrowing_limit_percent = Some(int32(v)?),
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_flowcontrol_v1_limitresponse(b: &[u8]) -> Result<o::api::flowcontrol::v1::LimitResponse, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::LimitResponse::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_limitresponse(b: &[u8], out: &mut o::api::flowcontrol::v1::LimitResponse) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.type_ = s },
-            2 => out.queuing = Some(message(v, api_flowcontrol_v1_queuingconfiguration)?),
+            2 => api_flowcontrol_v1_queuingconfiguration(bytes(v)?, out.queuing.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_flowcontrol_v1_nonresourcepolicyrule(b: &[u8]) -> Result<o::api::flowcontrol::v1::NonResourcePolicyRule, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::NonResourcePolicyRule::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_nonresourcepolicyrule(b: &[u8], out: &mut o::api::flowcontrol::v1::NonResourcePolicyRule) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.verbs, last != 1).push(string_any(v)?),
-            6 => list_required(&mut out.non_resource_urls, last != 6).push(string_any(v)?),
+            1 => list_required(&mut out.verbs, last != 1, &r, 1).push(string_any(v)?),
+            6 => list_required(&mut out.non_resource_urls, last != 6, &r, 6).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_flowcontrol_v1_policyruleswithsubjects(b: &[u8]) -> Result<o::api::flowcontrol::v1::PolicyRulesWithSubjects, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::PolicyRulesWithSubjects::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_policyruleswithsubjects(b: &[u8], out: &mut o::api::flowcontrol::v1::PolicyRulesWithSubjects) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.subjects, last != 1).push(message(v, api_flowcontrol_v1_subject)?),
-            2 => list(&mut out.resource_rules, last != 2).push(message(v, api_flowcontrol_v1_resourcepolicyrule)?),
-            3 => list(&mut out.non_resource_rules, last != 3).push(message(v, api_flowcontrol_v1_nonresourcepolicyrule)?),
+            1 => api_flowcontrol_v1_subject(bytes(v)?, push_default(list_required(&mut out.subjects, last != 1, &r, 1)))?,
+            2 => api_flowcontrol_v1_resourcepolicyrule(bytes(v)?, push_default(list(&mut out.resource_rules, last != 2, &r, 2)))?,
+            3 => api_flowcontrol_v1_nonresourcepolicyrule(bytes(v)?, push_default(list(&mut out.non_resource_rules, last != 3, &r, 3)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_flowcontrol_v1_prioritylevelconfiguration(b: &[u8]) -> Result<o::api::flowcontrol::v1::PriorityLevelConfiguration, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::PriorityLevelConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_prioritylevelconfiguration(b: &[u8], out: &mut o::api::flowcontrol::v1::PriorityLevelConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_flowcontrol_v1_prioritylevelconfigurationspec)?),
-            3 => out.status = Some(message(v, api_flowcontrol_v1_prioritylevelconfigurationstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_flowcontrol_v1_prioritylevelconfigurationspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_flowcontrol_v1_prioritylevelconfigurationstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_flowcontrol_v1_prioritylevelconfiguration(b: &[u8]) -> Result<o::api::flowcontrol::v1::PriorityLevelConfiguration, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::PriorityLevelConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_prioritylevelconfiguration(b: &[u8], out: &mut o::api::flowcontrol::v1::PriorityLevelConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_flowcontrol_v1_prioritylevelconfigurationspec)?,
-            3 => out.status = Some(message(v, api_flowcontrol_v1_prioritylevelconfigurationstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_flowcontrol_v1_prioritylevelconfigurationspec(bytes(v)?, &mut out.spec)? },
+            3 => api_flowcontrol_v1_prioritylevelconfigurationstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_flowcontrol_v1_prioritylevelconfigurationcondition(b: &[u8]) -> Result<o::api::flowcontrol::v1::PriorityLevelConfigurationCondition, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::PriorityLevelConfigurationCondition::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_prioritylevelconfigurationcondition(b: &[u8], out: &mut o::api::flowcontrol::v1::PriorityLevelConfigurationCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8228,15 +7376,13 @@ pub(super) fn api_flowcontrol_v1_prioritylevelconfigurationcondition(b: &[u8]) -
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_flowcontrol_v1_prioritylevelconfigurationcondition(b: &[u8]) -> Result<o::api::flowcontrol::v1::PriorityLevelConfigurationCondition, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::PriorityLevelConfigurationCondition::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_prioritylevelconfigurationcondition(b: &[u8], out: &mut o::api::flowcontrol::v1::PriorityLevelConfigurationCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8248,14 +7394,12 @@ pub(super) fn api_flowcontrol_v1_prioritylevelconfigurationcondition(b: &[u8]) -
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_flowcontrol_v1_prioritylevelconfigurationreference(b: &[u8]) -> Result<o::api::flowcontrol::v1::PriorityLevelConfigurationReference, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::PriorityLevelConfigurationReference::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_prioritylevelconfigurationreference(b: &[u8], out: &mut o::api::flowcontrol::v1::PriorityLevelConfigurationReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8263,45 +7407,39 @@ pub(super) fn api_flowcontrol_v1_prioritylevelconfigurationreference(b: &[u8]) -
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_flowcontrol_v1_prioritylevelconfigurationspec(b: &[u8]) -> Result<o::api::flowcontrol::v1::PriorityLevelConfigurationSpec, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::PriorityLevelConfigurationSpec::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_prioritylevelconfigurationspec(b: &[u8], out: &mut o::api::flowcontrol::v1::PriorityLevelConfigurationSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.type_ = s },
-            2 => out.limited = Some(message(v, api_flowcontrol_v1_limitedprioritylevelconfiguration)?),
-            3 => out.exempt = Some(message(v, api_flowcontrol_v1_exemptprioritylevelconfiguration)?),
+            2 => api_flowcontrol_v1_limitedprioritylevelconfiguration(bytes(v)?, out.limited.insert(Default::default()))?,
+            3 => api_flowcontrol_v1_exemptprioritylevelconfiguration(bytes(v)?, out.exempt.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_flowcontrol_v1_prioritylevelconfigurationstatus(b: &[u8]) -> Result<o::api::flowcontrol::v1::PriorityLevelConfigurationStatus, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::PriorityLevelConfigurationStatus::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_prioritylevelconfigurationstatus(b: &[u8], out: &mut o::api::flowcontrol::v1::PriorityLevelConfigurationStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.conditions, last != 1).push(message(v, api_flowcontrol_v1_prioritylevelconfigurationcondition)?),
+            1 => api_flowcontrol_v1_prioritylevelconfigurationcondition(bytes(v)?, push_default(list(&mut out.conditions, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_flowcontrol_v1_queuingconfiguration(b: &[u8]) -> Result<o::api::flowcontrol::v1::QueuingConfiguration, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::QueuingConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_queuingconfiguration(b: &[u8], out: &mut o::api::flowcontrol::v1::QueuingConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8311,33 +7449,29 @@ pub(super) fn api_flowcontrol_v1_queuingconfiguration(b: &[u8]) -> Result<o::api
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_flowcontrol_v1_resourcepolicyrule(b: &[u8]) -> Result<o::api::flowcontrol::v1::ResourcePolicyRule, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::ResourcePolicyRule::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_resourcepolicyrule(b: &[u8], out: &mut o::api::flowcontrol::v1::ResourcePolicyRule) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.verbs, last != 1).push(string_any(v)?),
-            2 => list_required(&mut out.api_groups, last != 2).push(string_any(v)?),
-            3 => list_required(&mut out.resources, last != 3).push(string_any(v)?),
+            1 => list_required(&mut out.verbs, last != 1, &r, 1).push(string_any(v)?),
+            2 => list_required(&mut out.api_groups, last != 2, &r, 2).push(string_any(v)?),
+            3 => list_required(&mut out.resources, last != 3, &r, 3).push(string_any(v)?),
             4 => out.cluster_scope = Some(boolean(v)?),
-            5 => list(&mut out.namespaces, last != 5).push(string_any(v)?),
+            5 => list(&mut out.namespaces, last != 5, &r, 5).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_flowcontrol_v1_serviceaccountsubject(b: &[u8]) -> Result<o::api::flowcontrol::v1::ServiceAccountSubject, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::ServiceAccountSubject::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_serviceaccountsubject(b: &[u8], out: &mut o::api::flowcontrol::v1::ServiceAccountSubject) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8346,30 +7480,26 @@ pub(super) fn api_flowcontrol_v1_serviceaccountsubject(b: &[u8]) -> Result<o::ap
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_flowcontrol_v1_subject(b: &[u8]) -> Result<o::api::flowcontrol::v1::Subject, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::Subject::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_subject(b: &[u8], out: &mut o::api::flowcontrol::v1::Subject) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.kind = s },
-            2 => out.user = Some(message(v, api_flowcontrol_v1_usersubject)?),
-            3 => out.group = Some(message(v, api_flowcontrol_v1_groupsubject)?),
-            4 => out.service_account = Some(message(v, api_flowcontrol_v1_serviceaccountsubject)?),
+            2 => api_flowcontrol_v1_usersubject(bytes(v)?, out.user.insert(Default::default()))?,
+            3 => api_flowcontrol_v1_groupsubject(bytes(v)?, out.group.insert(Default::default()))?,
+            4 => api_flowcontrol_v1_serviceaccountsubject(bytes(v)?, out.service_account.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_flowcontrol_v1_usersubject(b: &[u8]) -> Result<o::api::flowcontrol::v1::UserSubject, ProtobufError> {
-    let mut value = o::api::flowcontrol::v1::UserSubject::default();
-    let out = &mut value;
+pub(super) fn api_flowcontrol_v1_usersubject(b: &[u8], out: &mut o::api::flowcontrol::v1::UserSubject) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8377,91 +7507,79 @@ pub(super) fn api_flowcontrol_v1_usersubject(b: &[u8]) -> Result<o::api::flowcon
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_httpingresspath(b: &[u8]) -> Result<o::api::networking::v1::HTTPIngressPath, ProtobufError> {
-    let mut value = o::api::networking::v1::HTTPIngressPath::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_httpingresspath(b: &[u8], out: &mut o::api::networking::v1::HTTPIngressPath) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.path = Some(s) },
-            2 => out.backend = message(v, api_networking_v1_ingressbackend)?,
+            2 => { out.backend = Default::default(); api_networking_v1_ingressbackend(bytes(v)?, &mut out.backend)? },
             3 => if let Some(s) = string(v)? { out.path_type = s },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_httpingressrulevalue(b: &[u8]) -> Result<o::api::networking::v1::HTTPIngressRuleValue, ProtobufError> {
-    let mut value = o::api::networking::v1::HTTPIngressRuleValue::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_httpingressrulevalue(b: &[u8], out: &mut o::api::networking::v1::HTTPIngressRuleValue) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.paths, last != 1).push(message(v, api_networking_v1_httpingresspath)?),
+            1 => api_networking_v1_httpingresspath(bytes(v)?, push_default(list_required(&mut out.paths, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_ingress(b: &[u8]) -> Result<o::api::networking::v1::Ingress, ProtobufError> {
-    let mut value = o::api::networking::v1::Ingress::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ingress(b: &[u8], out: &mut o::api::networking::v1::Ingress) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_networking_v1_ingressspec)?),
-            3 => out.status = Some(message(v, api_networking_v1_ingressstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_networking_v1_ingressspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_networking_v1_ingressstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_ingressbackend(b: &[u8]) -> Result<o::api::networking::v1::IngressBackend, ProtobufError> {
-    let mut value = o::api::networking::v1::IngressBackend::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ingressbackend(b: &[u8], out: &mut o::api::networking::v1::IngressBackend) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            3 => out.resource = Some(message(v, api_core_v1_typedlocalobjectreference)?),
-            4 => out.service = Some(message(v, api_networking_v1_ingressservicebackend)?),
+            3 => api_core_v1_typedlocalobjectreference(bytes(v)?, out.resource.insert(Default::default()))?,
+            4 => api_networking_v1_ingressservicebackend(bytes(v)?, out.service.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_ingressclass(b: &[u8]) -> Result<o::api::networking::v1::IngressClass, ProtobufError> {
-    let mut value = o::api::networking::v1::IngressClass::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ingressclass(b: &[u8], out: &mut o::api::networking::v1::IngressClass) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_networking_v1_ingressclassspec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_networking_v1_ingressclassspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_ingressclassparametersreference(b: &[u8]) -> Result<o::api::networking::v1::IngressClassParametersReference, ProtobufError> {
-    let mut value = o::api::networking::v1::IngressClassParametersReference::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ingressclassparametersreference(b: &[u8], out: &mut o::api::networking::v1::IngressClassParametersReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8473,62 +7591,54 @@ pub(super) fn api_networking_v1_ingressclassparametersreference(b: &[u8]) -> Res
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_ingressclassspec(b: &[u8]) -> Result<o::api::networking::v1::IngressClassSpec, ProtobufError> {
-    let mut value = o::api::networking::v1::IngressClassSpec::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ingressclassspec(b: &[u8], out: &mut o::api::networking::v1::IngressClassSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.controller = Some(s) },
-            2 => out.parameters = Some(message(v, api_networking_v1_ingressclassparametersreference)?),
+            2 => api_networking_v1_ingressclassparametersreference(bytes(v)?, out.parameters.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_ingressloadbalanceringress(b: &[u8]) -> Result<o::api::networking::v1::IngressLoadBalancerIngress, ProtobufError> {
-    let mut value = o::api::networking::v1::IngressLoadBalancerIngress::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ingressloadbalanceringress(b: &[u8], out: &mut o::api::networking::v1::IngressLoadBalancerIngress) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.ip = Some(s) },
             2 => if let Some(s) = string(v)? { out.hostname = Some(s) },
-            4 => list(&mut out.ports, last != 4).push(message(v, api_networking_v1_ingressportstatus)?),
+            4 => api_networking_v1_ingressportstatus(bytes(v)?, push_default(list(&mut out.ports, last != 4, &r, 4)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_ingressloadbalancerstatus(b: &[u8]) -> Result<o::api::networking::v1::IngressLoadBalancerStatus, ProtobufError> {
-    let mut value = o::api::networking::v1::IngressLoadBalancerStatus::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ingressloadbalancerstatus(b: &[u8], out: &mut o::api::networking::v1::IngressLoadBalancerStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.ingress, last != 1).push(message(v, api_networking_v1_ingressloadbalanceringress)?),
+            1 => api_networking_v1_ingressloadbalanceringress(bytes(v)?, push_default(list(&mut out.ingress, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_ingressportstatus(b: &[u8]) -> Result<o::api::networking::v1::IngressPortStatus, ProtobufError> {
-    let mut value = o::api::networking::v1::IngressPortStatus::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ingressportstatus(b: &[u8], out: &mut o::api::networking::v1::IngressPortStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8538,13 +7648,11 @@ pub(super) fn api_networking_v1_ingressportstatus(b: &[u8]) -> Result<o::api::ne
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_ingressrule(b: &[u8]) -> Result<o::api::networking::v1::IngressRule, ProtobufError> {
-    let mut value = o::api::networking::v1::IngressRule::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ingressrule(b: &[u8], out: &mut o::api::networking::v1::IngressRule) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8553,7 +7661,7 @@ pub(super) fn api_networking_v1_ingressrule(b: &[u8]) -> Result<o::api::networki
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -8561,211 +7669,185 @@ fn api_networking_v1_ingressrule_inline_api_networking_v1_ingressrulevalue(b: &[
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.http = Some(message(v, api_networking_v1_httpingressrulevalue)?),
+            1 => api_networking_v1_httpingressrulevalue(bytes(v)?, out.http.insert(Default::default()))?,
             _ => {}
         }
     }
     Ok(())
 }
 
-pub(super) fn api_networking_v1_ingressservicebackend(b: &[u8]) -> Result<o::api::networking::v1::IngressServiceBackend, ProtobufError> {
-    let mut value = o::api::networking::v1::IngressServiceBackend::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ingressservicebackend(b: &[u8], out: &mut o::api::networking::v1::IngressServiceBackend) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
-            2 => out.port = Some(message(v, api_networking_v1_servicebackendport)?),
+            2 => api_networking_v1_servicebackendport(bytes(v)?, out.port.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_ingressspec(b: &[u8]) -> Result<o::api::networking::v1::IngressSpec, ProtobufError> {
-    let mut value = o::api::networking::v1::IngressSpec::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ingressspec(b: &[u8], out: &mut o::api::networking::v1::IngressSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.default_backend = Some(message(v, api_networking_v1_ingressbackend)?),
-            2 => list(&mut out.tls, last != 2).push(message(v, api_networking_v1_ingresstls)?),
-            3 => list(&mut out.rules, last != 3).push(message(v, api_networking_v1_ingressrule)?),
+            1 => api_networking_v1_ingressbackend(bytes(v)?, out.default_backend.insert(Default::default()))?,
+            2 => api_networking_v1_ingresstls(bytes(v)?, push_default(list(&mut out.tls, last != 2, &r, 2)))?,
+            3 => api_networking_v1_ingressrule(bytes(v)?, push_default(list(&mut out.rules, last != 3, &r, 3)))?,
             4 => if let Some(s) = string(v)? { out.ingress_class_name = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_ingressstatus(b: &[u8]) -> Result<o::api::networking::v1::IngressStatus, ProtobufError> {
-    let mut value = o::api::networking::v1::IngressStatus::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ingressstatus(b: &[u8], out: &mut o::api::networking::v1::IngressStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.load_balancer = Some(message(v, api_networking_v1_ingressloadbalancerstatus)?),
+            1 => api_networking_v1_ingressloadbalancerstatus(bytes(v)?, out.load_balancer.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_ingresstls(b: &[u8]) -> Result<o::api::networking::v1::IngressTLS, ProtobufError> {
-    let mut value = o::api::networking::v1::IngressTLS::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ingresstls(b: &[u8], out: &mut o::api::networking::v1::IngressTLS) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.hosts, last != 1).push(string_any(v)?),
+            1 => list(&mut out.hosts, last != 1, &r, 1).push(string_any(v)?),
             2 => if let Some(s) = string(v)? { out.secret_name = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_networking_v1_ipaddress(b: &[u8]) -> Result<o::api::networking::v1::IPAddress, ProtobufError> {
-    let mut value = o::api::networking::v1::IPAddress::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ipaddress(b: &[u8], out: &mut o::api::networking::v1::IPAddress) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_networking_v1_ipaddressspec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_networking_v1_ipaddressspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_networking_v1_ipaddress(b: &[u8]) -> Result<o::api::networking::v1::IPAddress, ProtobufError> {
-    let mut value = o::api::networking::v1::IPAddress::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ipaddress(b: &[u8], out: &mut o::api::networking::v1::IPAddress) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_networking_v1_ipaddressspec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_networking_v1_ipaddressspec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_networking_v1_ipaddressspec(b: &[u8]) -> Result<o::api::networking::v1::IPAddressSpec, ProtobufError> {
-    let mut value = o::api::networking::v1::IPAddressSpec::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ipaddressspec(b: &[u8], out: &mut o::api::networking::v1::IPAddressSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.parent_ref = message(v, api_networking_v1_parentreference)?,
+            1 => { out.parent_ref = Default::default(); api_networking_v1_parentreference(bytes(v)?, &mut out.parent_ref)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_ipblock(b: &[u8]) -> Result<o::api::networking::v1::IPBlock, ProtobufError> {
-    let mut value = o::api::networking::v1::IPBlock::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_ipblock(b: &[u8], out: &mut o::api::networking::v1::IPBlock) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.cidr = s },
-            2 => list(&mut out.except, last != 2).push(string_any(v)?),
+            2 => list(&mut out.except, last != 2, &r, 2).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_networkpolicy(b: &[u8]) -> Result<o::api::networking::v1::NetworkPolicy, ProtobufError> {
-    let mut value = o::api::networking::v1::NetworkPolicy::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_networkpolicy(b: &[u8], out: &mut o::api::networking::v1::NetworkPolicy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_networking_v1_networkpolicyspec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_networking_v1_networkpolicyspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_networkpolicyegressrule(b: &[u8]) -> Result<o::api::networking::v1::NetworkPolicyEgressRule, ProtobufError> {
-    let mut value = o::api::networking::v1::NetworkPolicyEgressRule::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_networkpolicyegressrule(b: &[u8], out: &mut o::api::networking::v1::NetworkPolicyEgressRule) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.ports, last != 1).push(message(v, api_networking_v1_networkpolicyport)?),
-            2 => list(&mut out.to, last != 2).push(message(v, api_networking_v1_networkpolicypeer)?),
+            1 => api_networking_v1_networkpolicyport(bytes(v)?, push_default(list(&mut out.ports, last != 1, &r, 1)))?,
+            2 => api_networking_v1_networkpolicypeer(bytes(v)?, push_default(list(&mut out.to, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_networkpolicyingressrule(b: &[u8]) -> Result<o::api::networking::v1::NetworkPolicyIngressRule, ProtobufError> {
-    let mut value = o::api::networking::v1::NetworkPolicyIngressRule::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_networkpolicyingressrule(b: &[u8], out: &mut o::api::networking::v1::NetworkPolicyIngressRule) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.ports, last != 1).push(message(v, api_networking_v1_networkpolicyport)?),
-            2 => list(&mut out.from, last != 2).push(message(v, api_networking_v1_networkpolicypeer)?),
+            1 => api_networking_v1_networkpolicyport(bytes(v)?, push_default(list(&mut out.ports, last != 1, &r, 1)))?,
+            2 => api_networking_v1_networkpolicypeer(bytes(v)?, push_default(list(&mut out.from, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_networkpolicypeer(b: &[u8]) -> Result<o::api::networking::v1::NetworkPolicyPeer, ProtobufError> {
-    let mut value = o::api::networking::v1::NetworkPolicyPeer::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_networkpolicypeer(b: &[u8], out: &mut o::api::networking::v1::NetworkPolicyPeer) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.pod_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
-            2 => out.namespace_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
-            3 => out.ip_block = Some(message(v, api_networking_v1_ipblock)?),
+            1 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.pod_selector.insert(Default::default()))?,
+            2 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.namespace_selector.insert(Default::default()))?,
+            3 => api_networking_v1_ipblock(bytes(v)?, out.ip_block.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_networkpolicyport(b: &[u8]) -> Result<o::api::networking::v1::NetworkPolicyPort, ProtobufError> {
-    let mut value = o::api::networking::v1::NetworkPolicyPort::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_networkpolicyport(b: &[u8], out: &mut o::api::networking::v1::NetworkPolicyPort) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8775,32 +7857,28 @@ pub(super) fn api_networking_v1_networkpolicyport(b: &[u8]) -> Result<o::api::ne
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_networkpolicyspec(b: &[u8]) -> Result<o::api::networking::v1::NetworkPolicySpec, ProtobufError> {
-    let mut value = o::api::networking::v1::NetworkPolicySpec::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_networkpolicyspec(b: &[u8], out: &mut o::api::networking::v1::NetworkPolicySpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.pod_selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
-            2 => list(&mut out.ingress, last != 2).push(message(v, api_networking_v1_networkpolicyingressrule)?),
-            3 => list(&mut out.egress, last != 3).push(message(v, api_networking_v1_networkpolicyegressrule)?),
-            4 => list(&mut out.policy_types, last != 4).push(string_any(v)?),
+            1 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.pod_selector.insert(Default::default()))?,
+            2 => api_networking_v1_networkpolicyingressrule(bytes(v)?, push_default(list(&mut out.ingress, last != 2, &r, 2)))?,
+            3 => api_networking_v1_networkpolicyegressrule(bytes(v)?, push_default(list(&mut out.egress, last != 3, &r, 3)))?,
+            4 => list(&mut out.policy_types, last != 4, &r, 4).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_parentreference(b: &[u8]) -> Result<o::api::networking::v1::ParentReference, ProtobufError> {
-    let mut value = o::api::networking::v1::ParentReference::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_parentreference(b: &[u8], out: &mut o::api::networking::v1::ParentReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8811,13 +7889,11 @@ pub(super) fn api_networking_v1_parentreference(b: &[u8]) -> Result<o::api::netw
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_servicebackendport(b: &[u8]) -> Result<o::api::networking::v1::ServiceBackendPort, ProtobufError> {
-    let mut value = o::api::networking::v1::ServiceBackendPort::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_servicebackendport(b: &[u8], out: &mut o::api::networking::v1::ServiceBackendPort) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8826,45 +7902,39 @@ pub(super) fn api_networking_v1_servicebackendport(b: &[u8]) -> Result<o::api::n
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_servicecidr(b: &[u8]) -> Result<o::api::networking::v1::ServiceCIDR, ProtobufError> {
-    let mut value = o::api::networking::v1::ServiceCIDR::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_servicecidr(b: &[u8], out: &mut o::api::networking::v1::ServiceCIDR) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_networking_v1_servicecidrspec)?),
-            3 => out.status = Some(message(v, api_networking_v1_servicecidrstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_networking_v1_servicecidrspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_networking_v1_servicecidrstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_servicecidrspec(b: &[u8]) -> Result<o::api::networking::v1::ServiceCIDRSpec, ProtobufError> {
-    let mut value = o::api::networking::v1::ServiceCIDRSpec::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_servicecidrspec(b: &[u8], out: &mut o::api::networking::v1::ServiceCIDRSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.cidrs, last != 1).push(string_any(v)?),
+            1 => list(&mut out.cidrs, last != 1, &r, 1).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_networking_v1_servicecidrstatus(b: &[u8]) -> Result<o::api::networking::v1::ServiceCIDRStatus, ProtobufError> {
-    let mut value = o::api::networking::v1::ServiceCIDRStatus::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1_servicecidrstatus(b: &[u8], out: &mut o::api::networking::v1::ServiceCIDRStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -8874,66 +7944,58 @@ pub(super) fn api_networking_v1_servicecidrstatus(b: &[u8]) -> Result<o::api::ne
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_networking_v1beta1_ipaddress(b: &[u8]) -> Result<o::api::networking::v1beta1::IPAddress, ProtobufError> {
-    let mut value = o::api::networking::v1beta1::IPAddress::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1beta1_ipaddress(b: &[u8], out: &mut o::api::networking::v1beta1::IPAddress) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_networking_v1beta1_ipaddressspec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_networking_v1beta1_ipaddressspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_networking_v1beta1_ipaddress(b: &[u8]) -> Result<o::api::networking::v1beta1::IPAddress, ProtobufError> {
-    let mut value = o::api::networking::v1beta1::IPAddress::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1beta1_ipaddress(b: &[u8], out: &mut o::api::networking::v1beta1::IPAddress) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_networking_v1beta1_ipaddressspec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_networking_v1beta1_ipaddressspec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_networking_v1beta1_ipaddressspec(b: &[u8]) -> Result<o::api::networking::v1beta1::IPAddressSpec, ProtobufError> {
-    let mut value = o::api::networking::v1beta1::IPAddressSpec::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1beta1_ipaddressspec(b: &[u8], out: &mut o::api::networking::v1beta1::IPAddressSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.parent_ref = message(v, api_networking_v1beta1_parentreference)?,
+            1 => { out.parent_ref = Default::default(); api_networking_v1beta1_parentreference(bytes(v)?, &mut out.parent_ref)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_networking_v1beta1_parentreference(b: &[u8]) -> Result<o::api::networking::v1beta1::ParentReference, ProtobufError> {
-    let mut value = o::api::networking::v1beta1::ParentReference::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1beta1_parentreference(b: &[u8], out: &mut o::api::networking::v1beta1::ParentReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -8944,51 +8006,45 @@ pub(super) fn api_networking_v1beta1_parentreference(b: &[u8]) -> Result<o::api:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_networking_v1beta1_servicecidr(b: &[u8]) -> Result<o::api::networking::v1beta1::ServiceCIDR, ProtobufError> {
-    let mut value = o::api::networking::v1beta1::ServiceCIDR::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1beta1_servicecidr(b: &[u8], out: &mut o::api::networking::v1beta1::ServiceCIDR) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_networking_v1beta1_servicecidrspec)?),
-            3 => out.status = Some(message(v, api_networking_v1beta1_servicecidrstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_networking_v1beta1_servicecidrspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_networking_v1beta1_servicecidrstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_networking_v1beta1_servicecidrspec(b: &[u8]) -> Result<o::api::networking::v1beta1::ServiceCIDRSpec, ProtobufError> {
-    let mut value = o::api::networking::v1beta1::ServiceCIDRSpec::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1beta1_servicecidrspec(b: &[u8], out: &mut o::api::networking::v1beta1::ServiceCIDRSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.cidrs, last != 1).push(string_any(v)?),
+            1 => list(&mut out.cidrs, last != 1, &r, 1).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_networking_v1beta1_servicecidrstatus(b: &[u8]) -> Result<o::api::networking::v1beta1::ServiceCIDRStatus, ProtobufError> {
-    let mut value = o::api::networking::v1beta1::ServiceCIDRStatus::default();
-    let out = &mut value;
+pub(super) fn api_networking_v1beta1_servicecidrstatus(b: &[u8], out: &mut o::api::networking::v1beta1::ServiceCIDRStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -8998,14 +8054,12 @@ pub(super) fn api_networking_v1beta1_servicecidrstatus(b: &[u8]) -> Result<o::ap
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_node_v1_overhead(b: &[u8]) -> Result<o::api::node::v1::Overhead, ProtobufError> {
-    let mut value = o::api::node::v1::Overhead::default();
-    let out = &mut value;
+pub(super) fn api_node_v1_overhead(b: &[u8], out: &mut o::api::node::v1::Overhead) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -9015,96 +8069,84 @@ pub(super) fn api_node_v1_overhead(b: &[u8]) -> Result<o::api::node::v1::Overhea
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_node_v1_runtimeclass(b: &[u8]) -> Result<o::api::node::v1::RuntimeClass, ProtobufError> {
-    let mut value = o::api::node::v1::RuntimeClass::default();
-    let out = &mut value;
+pub(super) fn api_node_v1_runtimeclass(b: &[u8], out: &mut o::api::node::v1::RuntimeClass) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
             2 => if let Some(s) = string(v)? { out.handler = s },
-            3 => out.overhead = Some(message(v, api_node_v1_overhead)?),
-            4 => out.scheduling = Some(message(v, api_node_v1_scheduling)?),
+            3 => api_node_v1_overhead(bytes(v)?, out.overhead.insert(Default::default()))?,
+            4 => api_node_v1_scheduling(bytes(v)?, out.scheduling.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_node_v1_scheduling(b: &[u8]) -> Result<o::api::node::v1::Scheduling, ProtobufError> {
-    let mut value = o::api::node::v1::Scheduling::default();
-    let out = &mut value;
+pub(super) fn api_node_v1_scheduling(b: &[u8], out: &mut o::api::node::v1::Scheduling) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => { let (k, val) = entry(v)?; map(&mut out.node_selector, last != 1).insert(k, string_any(val)?); },
-            2 => list(&mut out.tolerations, last != 2).push(message(v, api_core_v1_toleration)?),
+            2 => api_core_v1_toleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_policy_v1_eviction(b: &[u8]) -> Result<o::api::policy::v1::Eviction, ProtobufError> {
-    let mut value = o::api::policy::v1::Eviction::default();
-    let out = &mut value;
+pub(super) fn api_policy_v1_eviction(b: &[u8], out: &mut o::api::policy::v1::Eviction) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.delete_options = Some(message(v, apimachinery_pkg_apis_meta_v1_deleteoptions)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => apimachinery_pkg_apis_meta_v1_deleteoptions(bytes(v)?, out.delete_options.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_policy_v1_poddisruptionbudget(b: &[u8]) -> Result<o::api::policy::v1::PodDisruptionBudget, ProtobufError> {
-    let mut value = o::api::policy::v1::PodDisruptionBudget::default();
-    let out = &mut value;
+pub(super) fn api_policy_v1_poddisruptionbudget(b: &[u8], out: &mut o::api::policy::v1::PodDisruptionBudget) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_policy_v1_poddisruptionbudgetspec)?),
-            3 => out.status = Some(message(v, api_policy_v1_poddisruptionbudgetstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_policy_v1_poddisruptionbudgetspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_policy_v1_poddisruptionbudgetstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_policy_v1_poddisruptionbudgetspec(b: &[u8]) -> Result<o::api::policy::v1::PodDisruptionBudgetSpec, ProtobufError> {
-    let mut value = o::api::policy::v1::PodDisruptionBudgetSpec::default();
-    let out = &mut value;
+pub(super) fn api_policy_v1_poddisruptionbudgetspec(b: &[u8], out: &mut o::api::policy::v1::PodDisruptionBudgetSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.min_available = Some(int_or_string(v)?),
-            2 => out.selector = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
+            2 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.selector.insert(Default::default()))?,
             3 => out.max_unavailable = Some(int_or_string(v)?),
             4 => if let Some(s) = string(v)? { out.unhealthy_pod_eviction_policy = Some(s) },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_policy_v1_poddisruptionbudgetstatus(b: &[u8]) -> Result<o::api::policy::v1::PodDisruptionBudgetStatus, ProtobufError> {
-    let mut value = o::api::policy::v1::PodDisruptionBudgetStatus::default();
-    let out = &mut value;
+pub(super) fn api_policy_v1_poddisruptionbudgetstatus(b: &[u8], out: &mut o::api::policy::v1::PodDisruptionBudgetStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -9120,15 +8162,13 @@ pub(super) fn api_policy_v1_poddisruptionbudgetstatus(b: &[u8]) -> Result<o::api
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_policy_v1_poddisruptionbudgetstatus(b: &[u8]) -> Result<o::api::policy::v1::PodDisruptionBudgetStatus, ProtobufError> {
-    let mut value = o::api::policy::v1::PodDisruptionBudgetStatus::default();
-    let out = &mut value;
+pub(super) fn api_policy_v1_poddisruptionbudgetstatus(b: &[u8], out: &mut o::api::policy::v1::PodDisruptionBudgetStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -9144,122 +8184,108 @@ pub(super) fn api_policy_v1_poddisruptionbudgetstatus(b: &[u8]) -> Result<o::api
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_rbac_v1_aggregationrule(b: &[u8]) -> Result<o::api::rbac::v1::AggregationRule, ProtobufError> {
-    let mut value = o::api::rbac::v1::AggregationRule::default();
-    let out = &mut value;
+pub(super) fn api_rbac_v1_aggregationrule(b: &[u8], out: &mut o::api::rbac::v1::AggregationRule) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.cluster_role_selectors, last != 1).push(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
+            1 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, push_default(list(&mut out.cluster_role_selectors, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_rbac_v1_clusterrole(b: &[u8]) -> Result<o::api::rbac::v1::ClusterRole, ProtobufError> {
-    let mut value = o::api::rbac::v1::ClusterRole::default();
-    let out = &mut value;
+pub(super) fn api_rbac_v1_clusterrole(b: &[u8], out: &mut o::api::rbac::v1::ClusterRole) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => list(&mut out.rules, last != 2).push(message(v, api_rbac_v1_policyrule)?),
-            3 => out.aggregation_rule = Some(message(v, api_rbac_v1_aggregationrule)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_rbac_v1_policyrule(bytes(v)?, push_default(list(&mut out.rules, last != 2, &r, 2)))?,
+            3 => api_rbac_v1_aggregationrule(bytes(v)?, out.aggregation_rule.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_rbac_v1_clusterrolebinding(b: &[u8]) -> Result<o::api::rbac::v1::ClusterRoleBinding, ProtobufError> {
-    let mut value = o::api::rbac::v1::ClusterRoleBinding::default();
-    let out = &mut value;
+pub(super) fn api_rbac_v1_clusterrolebinding(b: &[u8], out: &mut o::api::rbac::v1::ClusterRoleBinding) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => list(&mut out.subjects, last != 2).push(message(v, api_rbac_v1_subject)?),
-            3 => out.role_ref = message(v, api_rbac_v1_roleref)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_rbac_v1_subject(bytes(v)?, push_default(list(&mut out.subjects, last != 2, &r, 2)))?,
+            3 => { out.role_ref = Default::default(); api_rbac_v1_roleref(bytes(v)?, &mut out.role_ref)? },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_rbac_v1_policyrule(b: &[u8]) -> Result<o::api::rbac::v1::PolicyRule, ProtobufError> {
-    let mut value = o::api::rbac::v1::PolicyRule::default();
-    let out = &mut value;
+pub(super) fn api_rbac_v1_policyrule(b: &[u8], out: &mut o::api::rbac::v1::PolicyRule) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.verbs, last != 1).push(string_any(v)?),
-            2 => list(&mut out.api_groups, last != 2).push(string_any(v)?),
-            3 => list(&mut out.resources, last != 3).push(string_any(v)?),
-            4 => list(&mut out.resource_names, last != 4).push(string_any(v)?),
-            5 => list(&mut out.non_resource_urls, last != 5).push(string_any(v)?),
+            1 => list_required(&mut out.verbs, last != 1, &r, 1).push(string_any(v)?),
+            2 => list(&mut out.api_groups, last != 2, &r, 2).push(string_any(v)?),
+            3 => list(&mut out.resources, last != 3, &r, 3).push(string_any(v)?),
+            4 => list(&mut out.resource_names, last != 4, &r, 4).push(string_any(v)?),
+            5 => list(&mut out.non_resource_urls, last != 5, &r, 5).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_rbac_v1_role(b: &[u8]) -> Result<o::api::rbac::v1::Role, ProtobufError> {
-    let mut value = o::api::rbac::v1::Role::default();
-    let out = &mut value;
+pub(super) fn api_rbac_v1_role(b: &[u8], out: &mut o::api::rbac::v1::Role) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => list(&mut out.rules, last != 2).push(message(v, api_rbac_v1_policyrule)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_rbac_v1_policyrule(bytes(v)?, push_default(list(&mut out.rules, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_rbac_v1_rolebinding(b: &[u8]) -> Result<o::api::rbac::v1::RoleBinding, ProtobufError> {
-    let mut value = o::api::rbac::v1::RoleBinding::default();
-    let out = &mut value;
+pub(super) fn api_rbac_v1_rolebinding(b: &[u8], out: &mut o::api::rbac::v1::RoleBinding) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => list(&mut out.subjects, last != 2).push(message(v, api_rbac_v1_subject)?),
-            3 => out.role_ref = message(v, api_rbac_v1_roleref)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_rbac_v1_subject(bytes(v)?, push_default(list(&mut out.subjects, last != 2, &r, 2)))?,
+            3 => { out.role_ref = Default::default(); api_rbac_v1_roleref(bytes(v)?, &mut out.role_ref)? },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_rbac_v1_roleref(b: &[u8]) -> Result<o::api::rbac::v1::RoleRef, ProtobufError> {
-    let mut value = o::api::rbac::v1::RoleRef::default();
-    let out = &mut value;
+pub(super) fn api_rbac_v1_roleref(b: &[u8], out: &mut o::api::rbac::v1::RoleRef) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -9269,15 +8295,13 @@ pub(super) fn api_rbac_v1_roleref(b: &[u8]) -> Result<o::api::rbac::v1::RoleRef,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_rbac_v1_roleref(b: &[u8]) -> Result<o::api::rbac::v1::RoleRef, ProtobufError> {
-    let mut value = o::api::rbac::v1::RoleRef::default();
-    let out = &mut value;
+pub(super) fn api_rbac_v1_roleref(b: &[u8], out: &mut o::api::rbac::v1::RoleRef) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -9287,14 +8311,12 @@ pub(super) fn api_rbac_v1_roleref(b: &[u8]) -> Result<o::api::rbac::v1::RoleRef,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_rbac_v1_subject(b: &[u8]) -> Result<o::api::rbac::v1::Subject, ProtobufError> {
-    let mut value = o::api::rbac::v1::Subject::default();
-    let out = &mut value;
+pub(super) fn api_rbac_v1_subject(b: &[u8], out: &mut o::api::rbac::v1::Subject) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -9305,14 +8327,12 @@ pub(super) fn api_rbac_v1_subject(b: &[u8]) -> Result<o::api::rbac::v1::Subject,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_allocateddevicestatus(b: &[u8]) -> Result<o::api::resource::v1::AllocatedDeviceStatus, ProtobufError> {
-    let mut value = o::api::resource::v1::AllocatedDeviceStatus::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_allocateddevicestatus(b: &[u8], out: &mut o::api::resource::v1::AllocatedDeviceStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -9323,58 +8343,52 @@ pub(super) fn api_resource_v1_allocateddevicestatus(b: &[u8]) -> Result<o::api::
             3 => if let Some(s) = string(v)? { out.device = s },
             4 => out.conditions = serde_run::<Option<std::vec::Vec<o::apimachinery::pkg::apis::meta::v1::Condition>>>(&schema::API_RESOURCE_V1_ALLOCATEDDEVICESTATUS, 4, run(&mut r, start, 4)?)?,
             5 => out.data = serde_value::<Option<o::apimachinery::pkg::runtime::RawExtension>>(Ty::Message(&schema::APIMACHINERY_PKG_RUNTIME_RAWEXTENSION), v)?,
-            6 => out.network_data = Some(message(v, api_resource_v1_networkdevicedata)?),
+            6 => api_resource_v1_networkdevicedata(bytes(v)?, out.network_data.insert(Default::default()))?,
             7 => if let Some(s) = string(v)? { out.share_id = Some(s) },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_allocationresult(b: &[u8]) -> Result<o::api::resource::v1::AllocationResult, ProtobufError> {
-    let mut value = o::api::resource::v1::AllocationResult::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_allocationresult(b: &[u8], out: &mut o::api::resource::v1::AllocationResult) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.devices = Some(message(v, api_resource_v1_deviceallocationresult)?),
-            3 => out.node_selector = Some(message(v, api_core_v1_nodeselector)?),
+            1 => api_resource_v1_deviceallocationresult(bytes(v)?, out.devices.insert(Default::default()))?,
+            3 => api_core_v1_nodeselector(bytes(v)?, out.node_selector.insert(Default::default()))?,
             5 => out.allocation_timestamp = time(v)?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_capacityrequestpolicy(b: &[u8]) -> Result<o::api::resource::v1::CapacityRequestPolicy, ProtobufError> {
-    let mut value = o::api::resource::v1::CapacityRequestPolicy::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_capacityrequestpolicy(b: &[u8], out: &mut o::api::resource::v1::CapacityRequestPolicy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.default = Some(quantity(v)?),
-            3 => list(&mut out.valid_values, last != 3).push(quantity(v)?),
-            4 => out.valid_range = Some(message(v, api_resource_v1_capacityrequestpolicyrange)?),
+            3 => list(&mut out.valid_values, last != 3, &r, 3).push(quantity(v)?),
+            4 => api_resource_v1_capacityrequestpolicyrange(bytes(v)?, out.valid_range.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_capacityrequestpolicyrange(b: &[u8]) -> Result<o::api::resource::v1::CapacityRequestPolicyRange, ProtobufError> {
-    let mut value = o::api::resource::v1::CapacityRequestPolicyRange::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_capacityrequestpolicyrange(b: &[u8], out: &mut o::api::resource::v1::CapacityRequestPolicyRange) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -9384,15 +8398,13 @@ pub(super) fn api_resource_v1_capacityrequestpolicyrange(b: &[u8]) -> Result<o::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_capacityrequirements(b: &[u8]) -> Result<o::api::resource::v1::CapacityRequirements, ProtobufError> {
-    let mut value = o::api::resource::v1::CapacityRequirements::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_capacityrequirements(b: &[u8], out: &mut o::api::resource::v1::CapacityRequirements) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -9402,15 +8414,13 @@ pub(super) fn api_resource_v1_capacityrequirements(b: &[u8]) -> Result<o::api::r
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_celdeviceselector(b: &[u8]) -> Result<o::api::resource::v1::CELDeviceSelector, ProtobufError> {
-    let mut value = o::api::resource::v1::CELDeviceSelector::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_celdeviceselector(b: &[u8], out: &mut o::api::resource::v1::CELDeviceSelector) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -9418,15 +8428,13 @@ pub(super) fn api_resource_v1_celdeviceselector(b: &[u8]) -> Result<o::api::reso
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_counter(b: &[u8]) -> Result<o::api::resource::v1::Counter, ProtobufError> {
-    let mut value = o::api::resource::v1::Counter::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_counter(b: &[u8], out: &mut o::api::resource::v1::Counter) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -9434,15 +8442,13 @@ pub(super) fn api_resource_v1_counter(b: &[u8]) -> Result<o::api::resource::v1::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_counterset(b: &[u8]) -> Result<o::api::resource::v1::CounterSet, ProtobufError> {
-    let mut value = o::api::resource::v1::CounterSet::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_counterset(b: &[u8], out: &mut o::api::resource::v1::CounterSet) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -9453,15 +8459,13 @@ pub(super) fn api_resource_v1_counterset(b: &[u8]) -> Result<o::api::resource::v
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_device(b: &[u8]) -> Result<o::api::resource::v1::Device, ProtobufError> {
-    let mut value = o::api::resource::v1::Device::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_device(b: &[u8], out: &mut o::api::resource::v1::Device) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -9469,40 +8473,38 @@ pub(super) fn api_resource_v1_device(b: &[u8]) -> Result<o::api::resource::v1::D
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => { let (k, val) = entry(v)?; map(&mut out.attributes, last != 2).insert(k, message(val, api_resource_v1_deviceattribute)?); },
             3 => { let (k, val) = entry(v)?; map(&mut out.capacity, last != 3).insert(k, message(val, api_resource_v1_devicecapacity)?); },
-            4 => list(&mut out.consumes_counters, last != 4).push(message(v, api_resource_v1_devicecounterconsumption)?),
+            4 => api_resource_v1_devicecounterconsumption(bytes(v)?, push_default(list(&mut out.consumes_counters, last != 4, &r, 4)))?,
             5 => if let Some(s) = string(v)? { out.node_name = Some(s) },
-            6 => out.node_selector = Some(message(v, api_core_v1_nodeselector)?),
+            6 => api_core_v1_nodeselector(bytes(v)?, out.node_selector.insert(Default::default()))?,
             7 => out.all_nodes = Some(boolean(v)?),
-            8 => list(&mut out.taints, last != 8).push(message(v, api_resource_v1_devicetaint)?),
+            8 => api_resource_v1_devicetaint(bytes(v)?, push_default(list(&mut out.taints, last != 8, &r, 8)))?,
             9 => out.binds_to_node = Some(boolean(v)?),
-            10 => list(&mut out.binding_conditions, last != 10).push(string_any(v)?),
-            11 => list(&mut out.binding_failure_conditions, last != 11).push(string_any(v)?),
+            10 => list(&mut out.binding_conditions, last != 10, &r, 10).push(string_any(v)?),
+            11 => list(&mut out.binding_failure_conditions, last != 11, &r, 11).push(string_any(v)?),
             12 => out.allow_multiple_allocations = Some(boolean(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_deviceallocationconfiguration(b: &[u8]) -> Result<o::api::resource::v1::DeviceAllocationConfiguration, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceAllocationConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_deviceallocationconfiguration(b: &[u8], out: &mut o::api::resource::v1::DeviceAllocationConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.source = s },
-            2 => list(&mut out.requests, last != 2).push(string_any(v)?),
+            2 => list(&mut out.requests, last != 2, &r, 2).push(string_any(v)?),
             3 => api_resource_v1_deviceallocationconfiguration_inline_api_resource_v1_deviceconfiguration(bytes(v)?, out)?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
@@ -9512,7 +8514,7 @@ fn api_resource_v1_deviceallocationconfiguration_inline_api_resource_v1_deviceco
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.opaque = Some(message(v, api_resource_v1_opaquedeviceconfiguration)?),
+            1 => api_resource_v1_opaquedeviceconfiguration(bytes(v)?, out.opaque.insert(Default::default()))?,
             _ => {}
         }
     }
@@ -9521,28 +8523,24 @@ fn api_resource_v1_deviceallocationconfiguration_inline_api_resource_v1_deviceco
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_deviceallocationresult(b: &[u8]) -> Result<o::api::resource::v1::DeviceAllocationResult, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceAllocationResult::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_deviceallocationresult(b: &[u8], out: &mut o::api::resource::v1::DeviceAllocationResult) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.results, last != 1).push(message(v, api_resource_v1_devicerequestallocationresult)?),
-            2 => list(&mut out.config, last != 2).push(message(v, api_resource_v1_deviceallocationconfiguration)?),
+            1 => api_resource_v1_devicerequestallocationresult(bytes(v)?, push_default(list(&mut out.results, last != 1, &r, 1)))?,
+            2 => api_resource_v1_deviceallocationconfiguration(bytes(v)?, push_default(list(&mut out.config, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_deviceattribute(b: &[u8]) -> Result<o::api::resource::v1::DeviceAttribute, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceAttribute::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_deviceattribute(b: &[u8], out: &mut o::api::resource::v1::DeviceAttribute) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -9553,63 +8551,57 @@ pub(super) fn api_resource_v1_deviceattribute(b: &[u8]) -> Result<o::api::resour
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_devicecapacity(b: &[u8]) -> Result<o::api::resource::v1::DeviceCapacity, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceCapacity::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_devicecapacity(b: &[u8], out: &mut o::api::resource::v1::DeviceCapacity) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.value = quantity(v)?,
-            2 => out.request_policy = Some(message(v, api_resource_v1_capacityrequestpolicy)?),
+            2 => api_resource_v1_capacityrequestpolicy(bytes(v)?, out.request_policy.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_deviceclaim(b: &[u8]) -> Result<o::api::resource::v1::DeviceClaim, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceClaim::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_deviceclaim(b: &[u8], out: &mut o::api::resource::v1::DeviceClaim) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.requests, last != 1).push(message(v, api_resource_v1_devicerequest)?),
-            2 => list(&mut out.constraints, last != 2).push(message(v, api_resource_v1_deviceconstraint)?),
-            3 => list(&mut out.config, last != 3).push(message(v, api_resource_v1_deviceclaimconfiguration)?),
+            1 => api_resource_v1_devicerequest(bytes(v)?, push_default(list(&mut out.requests, last != 1, &r, 1)))?,
+            2 => api_resource_v1_deviceconstraint(bytes(v)?, push_default(list(&mut out.constraints, last != 2, &r, 2)))?,
+            3 => api_resource_v1_deviceclaimconfiguration(bytes(v)?, push_default(list(&mut out.config, last != 3, &r, 3)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_deviceclaimconfiguration(b: &[u8]) -> Result<o::api::resource::v1::DeviceClaimConfiguration, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceClaimConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_deviceclaimconfiguration(b: &[u8], out: &mut o::api::resource::v1::DeviceClaimConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.requests, last != 1).push(string_any(v)?),
+            1 => list(&mut out.requests, last != 1, &r, 1).push(string_any(v)?),
             2 => api_resource_v1_deviceclaimconfiguration_inline_api_resource_v1_deviceconfiguration(bytes(v)?, out)?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
@@ -9619,7 +8611,7 @@ fn api_resource_v1_deviceclaimconfiguration_inline_api_resource_v1_deviceconfigu
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.opaque = Some(message(v, api_resource_v1_opaquedeviceconfiguration)?),
+            1 => api_resource_v1_opaquedeviceconfiguration(bytes(v)?, out.opaque.insert(Default::default()))?,
             _ => {}
         }
     }
@@ -9629,44 +8621,38 @@ fn api_resource_v1_deviceclaimconfiguration_inline_api_resource_v1_deviceconfigu
 
 k8s_openapi::k8s_if_ge_1_34! {
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_resource_v1_deviceclass(b: &[u8]) -> Result<o::api::resource::v1::DeviceClass, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceClass::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_deviceclass(b: &[u8], out: &mut o::api::resource::v1::DeviceClass) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_resource_v1_deviceclassspec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_resource_v1_deviceclassspec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_resource_v1_deviceclass(b: &[u8]) -> Result<o::api::resource::v1::DeviceClass, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceClass::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_deviceclass(b: &[u8], out: &mut o::api::resource::v1::DeviceClass) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_resource_v1_deviceclassspec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_resource_v1_deviceclassspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_deviceclassconfiguration(b: &[u8]) -> Result<o::api::resource::v1::DeviceClassConfiguration, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceClassConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_deviceclassconfiguration(b: &[u8], out: &mut o::api::resource::v1::DeviceClassConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -9674,7 +8660,7 @@ pub(super) fn api_resource_v1_deviceclassconfiguration(b: &[u8]) -> Result<o::ap
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
@@ -9684,7 +8670,7 @@ fn api_resource_v1_deviceclassconfiguration_inline_api_resource_v1_deviceconfigu
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.opaque = Some(message(v, api_resource_v1_opaquedeviceconfiguration)?),
+            1 => api_resource_v1_opaquedeviceconfiguration(bytes(v)?, out.opaque.insert(Default::default()))?,
             _ => {}
         }
     }
@@ -9693,49 +8679,43 @@ fn api_resource_v1_deviceclassconfiguration_inline_api_resource_v1_deviceconfigu
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_deviceclassspec(b: &[u8]) -> Result<o::api::resource::v1::DeviceClassSpec, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceClassSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_deviceclassspec(b: &[u8], out: &mut o::api::resource::v1::DeviceClassSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.selectors, last != 1).push(message(v, api_resource_v1_deviceselector)?),
-            2 => list(&mut out.config, last != 2).push(message(v, api_resource_v1_deviceclassconfiguration)?),
+            1 => api_resource_v1_deviceselector(bytes(v)?, push_default(list(&mut out.selectors, last != 1, &r, 1)))?,
+            2 => api_resource_v1_deviceclassconfiguration(bytes(v)?, push_default(list(&mut out.config, last != 2, &r, 2)))?,
             4 => if let Some(s) = string(v)? { out.extended_resource_name = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_deviceconstraint(b: &[u8]) -> Result<o::api::resource::v1::DeviceConstraint, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceConstraint::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_deviceconstraint(b: &[u8], out: &mut o::api::resource::v1::DeviceConstraint) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.requests, last != 1).push(string_any(v)?),
+            1 => list(&mut out.requests, last != 1, &r, 1).push(string_any(v)?),
             2 => if let Some(s) = string(v)? { out.match_attribute = Some(s) },
             3 => if let Some(s) = string(v)? { out.distinct_attribute = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_devicecounterconsumption(b: &[u8]) -> Result<o::api::resource::v1::DeviceCounterConsumption, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceCounterConsumption::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_devicecounterconsumption(b: &[u8], out: &mut o::api::resource::v1::DeviceCounterConsumption) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -9746,35 +8726,31 @@ pub(super) fn api_resource_v1_devicecounterconsumption(b: &[u8]) -> Result<o::ap
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_devicerequest(b: &[u8]) -> Result<o::api::resource::v1::DeviceRequest, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceRequest::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_devicerequest(b: &[u8], out: &mut o::api::resource::v1::DeviceRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
-            2 => out.exactly = Some(message(v, api_resource_v1_exactdevicerequest)?),
-            3 => list(&mut out.first_available, last != 3).push(message(v, api_resource_v1_devicesubrequest)?),
+            2 => api_resource_v1_exactdevicerequest(bytes(v)?, out.exactly.insert(Default::default()))?,
+            3 => api_resource_v1_devicesubrequest(bytes(v)?, push_default(list(&mut out.first_available, last != 3, &r, 3)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_devicerequestallocationresult(b: &[u8]) -> Result<o::api::resource::v1::DeviceRequestAllocationResult, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceRequestAllocationResult::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_devicerequestallocationresult(b: &[u8], out: &mut o::api::resource::v1::DeviceRequestAllocationResult) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -9784,64 +8760,58 @@ pub(super) fn api_resource_v1_devicerequestallocationresult(b: &[u8]) -> Result<
             3 => if let Some(s) = string(v)? { out.pool = s },
             4 => if let Some(s) = string(v)? { out.device = s },
             5 => out.admin_access = Some(boolean(v)?),
-            6 => list(&mut out.tolerations, last != 6).push(message(v, api_resource_v1_devicetoleration)?),
-            7 => list(&mut out.binding_conditions, last != 7).push(string_any(v)?),
-            8 => list(&mut out.binding_failure_conditions, last != 8).push(string_any(v)?),
+            6 => api_resource_v1_devicetoleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 6, &r, 6)))?,
+            7 => list(&mut out.binding_conditions, last != 7, &r, 7).push(string_any(v)?),
+            8 => list(&mut out.binding_failure_conditions, last != 8, &r, 8).push(string_any(v)?),
             9 => if let Some(s) = string(v)? { out.share_id = Some(s) },
             10 => { let (k, val) = entry(v)?; map(&mut out.consumed_capacity, last != 10).insert(k, quantity(val)?); },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_deviceselector(b: &[u8]) -> Result<o::api::resource::v1::DeviceSelector, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceSelector::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_deviceselector(b: &[u8], out: &mut o::api::resource::v1::DeviceSelector) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.cel = Some(message(v, api_resource_v1_celdeviceselector)?),
+            1 => api_resource_v1_celdeviceselector(bytes(v)?, out.cel.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_devicesubrequest(b: &[u8]) -> Result<o::api::resource::v1::DeviceSubRequest, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceSubRequest::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_devicesubrequest(b: &[u8], out: &mut o::api::resource::v1::DeviceSubRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => if let Some(s) = string(v)? { out.device_class_name = s },
-            3 => list(&mut out.selectors, last != 3).push(message(v, api_resource_v1_deviceselector)?),
+            3 => api_resource_v1_deviceselector(bytes(v)?, push_default(list(&mut out.selectors, last != 3, &r, 3)))?,
             4 => if let Some(s) = string(v)? { out.allocation_mode = Some(s) },
             5 => out.count = Some(int64(v)?),
-            6 => list(&mut out.tolerations, last != 6).push(message(v, api_resource_v1_devicetoleration)?),
-            7 => out.capacity = Some(message(v, api_resource_v1_capacityrequirements)?),
+            6 => api_resource_v1_devicetoleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 6, &r, 6)))?,
+            7 => api_resource_v1_capacityrequirements(bytes(v)?, out.capacity.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_devicetaint(b: &[u8]) -> Result<o::api::resource::v1::DeviceTaint, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceTaint::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_devicetaint(b: &[u8], out: &mut o::api::resource::v1::DeviceTaint) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -9852,15 +8822,13 @@ pub(super) fn api_resource_v1_devicetaint(b: &[u8]) -> Result<o::api::resource::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_devicetoleration(b: &[u8]) -> Result<o::api::resource::v1::DeviceToleration, ProtobufError> {
-    let mut value = o::api::resource::v1::DeviceToleration::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_devicetoleration(b: &[u8], out: &mut o::api::resource::v1::DeviceToleration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -9872,59 +8840,53 @@ pub(super) fn api_resource_v1_devicetoleration(b: &[u8]) -> Result<o::api::resou
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_exactdevicerequest(b: &[u8]) -> Result<o::api::resource::v1::ExactDeviceRequest, ProtobufError> {
-    let mut value = o::api::resource::v1::ExactDeviceRequest::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_exactdevicerequest(b: &[u8], out: &mut o::api::resource::v1::ExactDeviceRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.device_class_name = s },
-            2 => list(&mut out.selectors, last != 2).push(message(v, api_resource_v1_deviceselector)?),
+            2 => api_resource_v1_deviceselector(bytes(v)?, push_default(list(&mut out.selectors, last != 2, &r, 2)))?,
             3 => if let Some(s) = string(v)? { out.allocation_mode = Some(s) },
             4 => out.count = Some(int64(v)?),
             5 => out.admin_access = Some(boolean(v)?),
-            6 => list(&mut out.tolerations, last != 6).push(message(v, api_resource_v1_devicetoleration)?),
-            7 => out.capacity = Some(message(v, api_resource_v1_capacityrequirements)?),
+            6 => api_resource_v1_devicetoleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 6, &r, 6)))?,
+            7 => api_resource_v1_capacityrequirements(bytes(v)?, out.capacity.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_networkdevicedata(b: &[u8]) -> Result<o::api::resource::v1::NetworkDeviceData, ProtobufError> {
-    let mut value = o::api::resource::v1::NetworkDeviceData::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_networkdevicedata(b: &[u8], out: &mut o::api::resource::v1::NetworkDeviceData) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.interface_name = Some(s) },
-            2 => list(&mut out.ips, last != 2).push(string_any(v)?),
+            2 => list(&mut out.ips, last != 2, &r, 2).push(string_any(v)?),
             3 => if let Some(s) = string(v)? { out.hardware_address = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_opaquedeviceconfiguration(b: &[u8]) -> Result<o::api::resource::v1::OpaqueDeviceConfiguration, ProtobufError> {
-    let mut value = o::api::resource::v1::OpaqueDeviceConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_opaquedeviceconfiguration(b: &[u8], out: &mut o::api::resource::v1::OpaqueDeviceConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -9933,53 +8895,47 @@ pub(super) fn api_resource_v1_opaquedeviceconfiguration(b: &[u8]) -> Result<o::a
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_resource_v1_resourceclaim(b: &[u8]) -> Result<o::api::resource::v1::ResourceClaim, ProtobufError> {
-    let mut value = o::api::resource::v1::ResourceClaim::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_resourceclaim(b: &[u8], out: &mut o::api::resource::v1::ResourceClaim) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_resource_v1_resourceclaimspec)?,
-            3 => out.status = Some(message(v, api_resource_v1_resourceclaimstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_resource_v1_resourceclaimspec(bytes(v)?, &mut out.spec)? },
+            3 => api_resource_v1_resourceclaimstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_resource_v1_resourceclaim(b: &[u8]) -> Result<o::api::resource::v1::ResourceClaim, ProtobufError> {
-    let mut value = o::api::resource::v1::ResourceClaim::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_resourceclaim(b: &[u8], out: &mut o::api::resource::v1::ResourceClaim) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_resource_v1_resourceclaimspec)?),
-            3 => out.status = Some(message(v, api_resource_v1_resourceclaimstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_resource_v1_resourceclaimspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_resource_v1_resourceclaimstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_resourceclaimconsumerreference(b: &[u8]) -> Result<o::api::resource::v1::ResourceClaimConsumerReference, ProtobufError> {
-    let mut value = o::api::resource::v1::ResourceClaimConsumerReference::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_resourceclaimconsumerreference(b: &[u8], out: &mut o::api::resource::v1::ResourceClaimConsumerReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -9990,123 +8946,109 @@ pub(super) fn api_resource_v1_resourceclaimconsumerreference(b: &[u8]) -> Result
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_resourceclaimspec(b: &[u8]) -> Result<o::api::resource::v1::ResourceClaimSpec, ProtobufError> {
-    let mut value = o::api::resource::v1::ResourceClaimSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_resourceclaimspec(b: &[u8], out: &mut o::api::resource::v1::ResourceClaimSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.devices = Some(message(v, api_resource_v1_deviceclaim)?),
+            1 => api_resource_v1_deviceclaim(bytes(v)?, out.devices.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_resourceclaimstatus(b: &[u8]) -> Result<o::api::resource::v1::ResourceClaimStatus, ProtobufError> {
-    let mut value = o::api::resource::v1::ResourceClaimStatus::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_resourceclaimstatus(b: &[u8], out: &mut o::api::resource::v1::ResourceClaimStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.allocation = Some(message(v, api_resource_v1_allocationresult)?),
-            2 => list(&mut out.reserved_for, last != 2).push(message(v, api_resource_v1_resourceclaimconsumerreference)?),
-            4 => list(&mut out.devices, last != 4).push(message(v, api_resource_v1_allocateddevicestatus)?),
+            1 => api_resource_v1_allocationresult(bytes(v)?, out.allocation.insert(Default::default()))?,
+            2 => api_resource_v1_resourceclaimconsumerreference(bytes(v)?, push_default(list(&mut out.reserved_for, last != 2, &r, 2)))?,
+            4 => api_resource_v1_allocateddevicestatus(bytes(v)?, push_default(list(&mut out.devices, last != 4, &r, 4)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_resource_v1_resourceclaimtemplate(b: &[u8]) -> Result<o::api::resource::v1::ResourceClaimTemplate, ProtobufError> {
-    let mut value = o::api::resource::v1::ResourceClaimTemplate::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_resourceclaimtemplate(b: &[u8], out: &mut o::api::resource::v1::ResourceClaimTemplate) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_resource_v1_resourceclaimtemplatespec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_resource_v1_resourceclaimtemplatespec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_resource_v1_resourceclaimtemplate(b: &[u8]) -> Result<o::api::resource::v1::ResourceClaimTemplate, ProtobufError> {
-    let mut value = o::api::resource::v1::ResourceClaimTemplate::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_resourceclaimtemplate(b: &[u8], out: &mut o::api::resource::v1::ResourceClaimTemplate) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_resource_v1_resourceclaimtemplatespec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_resource_v1_resourceclaimtemplatespec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_resource_v1_resourceclaimtemplatespec(b: &[u8]) -> Result<o::api::resource::v1::ResourceClaimTemplateSpec, ProtobufError> {
-    let mut value = o::api::resource::v1::ResourceClaimTemplateSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_resourceclaimtemplatespec(b: &[u8], out: &mut o::api::resource::v1::ResourceClaimTemplateSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = Some(message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?),
-            2 => out.spec = message(v, api_resource_v1_resourceclaimspec)?,
+            1 => apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, out.metadata.insert(Default::default()))?,
+            2 => { out.spec = Default::default(); api_resource_v1_resourceclaimspec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_resource_v1_resourceclaimtemplatespec(b: &[u8]) -> Result<o::api::resource::v1::ResourceClaimTemplateSpec, ProtobufError> {
-    let mut value = o::api::resource::v1::ResourceClaimTemplateSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_resourceclaimtemplatespec(b: &[u8], out: &mut o::api::resource::v1::ResourceClaimTemplateSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = Some(message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?),
-            2 => out.spec = Some(message(v, api_resource_v1_resourceclaimspec)?),
+            1 => apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, out.metadata.insert(Default::default()))?,
+            2 => api_resource_v1_resourceclaimspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_resourcepool(b: &[u8]) -> Result<o::api::resource::v1::ResourcePool, ProtobufError> {
-    let mut value = o::api::resource::v1::ResourcePool::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_resourcepool(b: &[u8], out: &mut o::api::resource::v1::ResourcePool) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -10116,56 +9058,50 @@ pub(super) fn api_resource_v1_resourcepool(b: &[u8]) -> Result<o::api::resource:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_resourceslice(b: &[u8]) -> Result<o::api::resource::v1::ResourceSlice, ProtobufError> {
-    let mut value = o::api::resource::v1::ResourceSlice::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_resourceslice(b: &[u8], out: &mut o::api::resource::v1::ResourceSlice) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_resource_v1_resourceslicespec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_resource_v1_resourceslicespec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1_resourceslicespec(b: &[u8]) -> Result<o::api::resource::v1::ResourceSliceSpec, ProtobufError> {
-    let mut value = o::api::resource::v1::ResourceSliceSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1_resourceslicespec(b: &[u8], out: &mut o::api::resource::v1::ResourceSliceSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.driver = s },
-            2 => out.pool = message(v, api_resource_v1_resourcepool)?,
+            2 => { out.pool = Default::default(); api_resource_v1_resourcepool(bytes(v)?, &mut out.pool)? },
             3 => if let Some(s) = string(v)? { out.node_name = Some(s) },
-            4 => out.node_selector = Some(message(v, api_core_v1_nodeselector)?),
+            4 => api_core_v1_nodeselector(bytes(v)?, out.node_selector.insert(Default::default()))?,
             5 => out.all_nodes = Some(boolean(v)?),
-            6 => list(&mut out.devices, last != 6).push(message(v, api_resource_v1_device)?),
+            6 => api_resource_v1_device(bytes(v)?, push_default(list(&mut out.devices, last != 6, &r, 6)))?,
             7 => out.per_device_node_selection = Some(boolean(v)?),
-            8 => list(&mut out.shared_counters, last != 8).push(message(v, api_resource_v1_counterset)?),
+            8 => api_resource_v1_counterset(bytes(v)?, push_default(list(&mut out.shared_counters, last != 8, &r, 8)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1alpha3_devicetaint(b: &[u8]) -> Result<o::api::resource::v1alpha3::DeviceTaint, ProtobufError> {
-    let mut value = o::api::resource::v1alpha3::DeviceTaint::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1alpha3_devicetaint(b: &[u8], out: &mut o::api::resource::v1alpha3::DeviceTaint) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -10176,65 +9112,57 @@ pub(super) fn api_resource_v1alpha3_devicetaint(b: &[u8]) -> Result<o::api::reso
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_34! {
-pub(super) fn api_resource_v1alpha3_devicetaintrule(b: &[u8]) -> Result<o::api::resource::v1alpha3::DeviceTaintRule, ProtobufError> {
-    let mut value = o::api::resource::v1alpha3::DeviceTaintRule::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1alpha3_devicetaintrule(b: &[u8], out: &mut o::api::resource::v1alpha3::DeviceTaintRule) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_resource_v1alpha3_devicetaintrulespec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_resource_v1alpha3_devicetaintrulespec(bytes(v)?, &mut out.spec)? },
             3 => { serde_value::<serde::de::IgnoredAny>(Ty::Message(&schema::API_RESOURCE_V1ALPHA3_DEVICETAINTRULESTATUS), v)?; }
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_35! {
-pub(super) fn api_resource_v1alpha3_devicetaintrule(b: &[u8]) -> Result<o::api::resource::v1alpha3::DeviceTaintRule, ProtobufError> {
-    let mut value = o::api::resource::v1alpha3::DeviceTaintRule::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1alpha3_devicetaintrule(b: &[u8], out: &mut o::api::resource::v1alpha3::DeviceTaintRule) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_resource_v1alpha3_devicetaintrulespec)?,
-            3 => out.status = Some(message(v, api_resource_v1alpha3_devicetaintrulestatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_resource_v1alpha3_devicetaintrulespec(bytes(v)?, &mut out.spec)? },
+            3 => api_resource_v1alpha3_devicetaintrulestatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1alpha3_devicetaintrulespec(b: &[u8]) -> Result<o::api::resource::v1alpha3::DeviceTaintRuleSpec, ProtobufError> {
-    let mut value = o::api::resource::v1alpha3::DeviceTaintRuleSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1alpha3_devicetaintrulespec(b: &[u8], out: &mut o::api::resource::v1alpha3::DeviceTaintRuleSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.device_selector = Some(message(v, api_resource_v1alpha3_devicetaintselector)?),
-            2 => out.taint = message(v, api_resource_v1alpha3_devicetaint)?,
+            1 => api_resource_v1alpha3_devicetaintselector(bytes(v)?, out.device_selector.insert(Default::default()))?,
+            2 => { out.taint = Default::default(); api_resource_v1alpha3_devicetaint(bytes(v)?, &mut out.taint)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_ge_1_35! {
-pub(super) fn api_resource_v1alpha3_devicetaintrulestatus(b: &[u8]) -> Result<o::api::resource::v1alpha3::DeviceTaintRuleStatus, ProtobufError> {
-    let mut value = o::api::resource::v1alpha3::DeviceTaintRuleStatus::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1alpha3_devicetaintrulestatus(b: &[u8], out: &mut o::api::resource::v1alpha3::DeviceTaintRuleStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -10244,14 +9172,12 @@ pub(super) fn api_resource_v1alpha3_devicetaintrulestatus(b: &[u8]) -> Result<o:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1alpha3_devicetaintselector(b: &[u8]) -> Result<o::api::resource::v1alpha3::DeviceTaintSelector, ProtobufError> {
-    let mut value = o::api::resource::v1alpha3::DeviceTaintSelector::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1alpha3_devicetaintselector(b: &[u8], out: &mut o::api::resource::v1alpha3::DeviceTaintSelector) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -10261,14 +9187,12 @@ pub(super) fn api_resource_v1alpha3_devicetaintselector(b: &[u8]) -> Result<o::a
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta1_allocateddevicestatus(b: &[u8]) -> Result<o::api::resource::v1beta1::AllocatedDeviceStatus, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::AllocatedDeviceStatus::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_allocateddevicestatus(b: &[u8], out: &mut o::api::resource::v1beta1::AllocatedDeviceStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -10279,20 +9203,18 @@ pub(super) fn api_resource_v1beta1_allocateddevicestatus(b: &[u8]) -> Result<o::
             3 => if let Some(s) = string(v)? { out.device = s },
             4 => out.conditions = serde_run::<Option<std::vec::Vec<o::apimachinery::pkg::apis::meta::v1::Condition>>>(&schema::API_RESOURCE_V1BETA1_ALLOCATEDDEVICESTATUS, 4, run(&mut r, start, 4)?)?,
             5 => out.data = serde_value::<Option<o::apimachinery::pkg::runtime::RawExtension>>(Ty::Message(&schema::APIMACHINERY_PKG_RUNTIME_RAWEXTENSION), v)?,
-            6 => out.network_data = Some(message(v, api_resource_v1beta1_networkdevicedata)?),
+            6 => api_resource_v1beta1_networkdevicedata(bytes(v)?, out.network_data.insert(Default::default()))?,
             7 => if !is_empty(v) { serde_value::<serde::de::IgnoredAny>(Ty::String, v)?; },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta1_allocateddevicestatus(b: &[u8]) -> Result<o::api::resource::v1beta1::AllocatedDeviceStatus, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::AllocatedDeviceStatus::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_allocateddevicestatus(b: &[u8], out: &mut o::api::resource::v1beta1::AllocatedDeviceStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -10303,56 +9225,50 @@ pub(super) fn api_resource_v1beta1_allocateddevicestatus(b: &[u8]) -> Result<o::
             3 => if let Some(s) = string(v)? { out.device = s },
             4 => out.conditions = serde_run::<Option<std::vec::Vec<o::apimachinery::pkg::apis::meta::v1::Condition>>>(&schema::API_RESOURCE_V1BETA1_ALLOCATEDDEVICESTATUS, 4, run(&mut r, start, 4)?)?,
             5 => out.data = serde_value::<Option<o::apimachinery::pkg::runtime::RawExtension>>(Ty::Message(&schema::APIMACHINERY_PKG_RUNTIME_RAWEXTENSION), v)?,
-            6 => out.network_data = Some(message(v, api_resource_v1beta1_networkdevicedata)?),
+            6 => api_resource_v1beta1_networkdevicedata(bytes(v)?, out.network_data.insert(Default::default()))?,
             7 => if let Some(s) = string(v)? { out.share_id = Some(s) },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta1_allocationresult(b: &[u8]) -> Result<o::api::resource::v1beta1::AllocationResult, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::AllocationResult::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_allocationresult(b: &[u8], out: &mut o::api::resource::v1beta1::AllocationResult) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.devices = Some(message(v, api_resource_v1beta1_deviceallocationresult)?),
-            3 => out.node_selector = Some(message(v, api_core_v1_nodeselector)?),
+            1 => api_resource_v1beta1_deviceallocationresult(bytes(v)?, out.devices.insert(Default::default()))?,
+            3 => api_core_v1_nodeselector(bytes(v)?, out.node_selector.insert(Default::default()))?,
             5 => { serde_value::<serde::de::IgnoredAny>(Ty::Message(&schema::APIMACHINERY_PKG_APIS_META_V1_TIME), v)?; }
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta1_allocationresult(b: &[u8]) -> Result<o::api::resource::v1beta1::AllocationResult, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::AllocationResult::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_allocationresult(b: &[u8], out: &mut o::api::resource::v1beta1::AllocationResult) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.devices = Some(message(v, api_resource_v1beta1_deviceallocationresult)?),
-            3 => out.node_selector = Some(message(v, api_core_v1_nodeselector)?),
+            1 => api_resource_v1beta1_deviceallocationresult(bytes(v)?, out.devices.insert(Default::default()))?,
+            3 => api_core_v1_nodeselector(bytes(v)?, out.node_selector.insert(Default::default()))?,
             5 => out.allocation_timestamp = time(v)?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta1_basicdevice(b: &[u8]) -> Result<o::api::resource::v1beta1::BasicDevice, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::BasicDevice::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_basicdevice(b: &[u8], out: &mut o::api::resource::v1beta1::BasicDevice) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     loop {
@@ -10361,11 +9277,11 @@ pub(super) fn api_resource_v1beta1_basicdevice(b: &[u8]) -> Result<o::api::resou
         match n {
             1 => { let (k, val) = entry(v)?; map(&mut out.attributes, last != 1).insert(k, message(val, api_resource_v1beta1_deviceattribute)?); },
             2 => { let (k, val) = entry(v)?; map(&mut out.capacity, last != 2).insert(k, message(val, api_resource_v1beta1_devicecapacity)?); },
-            3 => list(&mut out.consumes_counters, last != 3).push(message(v, api_resource_v1beta1_devicecounterconsumption)?),
+            3 => api_resource_v1beta1_devicecounterconsumption(bytes(v)?, push_default(list(&mut out.consumes_counters, last != 3, &r, 3)))?,
             4 => if let Some(s) = string(v)? { out.node_name = Some(s) },
-            5 => out.node_selector = Some(message(v, api_core_v1_nodeselector)?),
+            5 => api_core_v1_nodeselector(bytes(v)?, out.node_selector.insert(Default::default()))?,
             6 => out.all_nodes = Some(boolean(v)?),
-            7 => list(&mut out.taints, last != 7).push(message(v, api_resource_v1beta1_devicetaint)?),
+            7 => api_resource_v1beta1_devicetaint(bytes(v)?, push_default(list(&mut out.taints, last != 7, &r, 7)))?,
             8 => { serde_value::<serde::de::IgnoredAny>(Ty::Bool, v)?; }
             9 => { serde_run::<serde::de::IgnoredAny>(&schema::API_RESOURCE_V1BETA1_BASICDEVICE, 9, run(&mut r, start, 9)?)?; }
             10 => { serde_run::<serde::de::IgnoredAny>(&schema::API_RESOURCE_V1BETA1_BASICDEVICE, 10, run(&mut r, start, 10)?)?; }
@@ -10374,63 +9290,57 @@ pub(super) fn api_resource_v1beta1_basicdevice(b: &[u8]) -> Result<o::api::resou
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta1_basicdevice(b: &[u8]) -> Result<o::api::resource::v1beta1::BasicDevice, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::BasicDevice::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_basicdevice(b: &[u8], out: &mut o::api::resource::v1beta1::BasicDevice) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => { let (k, val) = entry(v)?; map(&mut out.attributes, last != 1).insert(k, message(val, api_resource_v1beta1_deviceattribute)?); },
             2 => { let (k, val) = entry(v)?; map(&mut out.capacity, last != 2).insert(k, message(val, api_resource_v1beta1_devicecapacity)?); },
-            3 => list(&mut out.consumes_counters, last != 3).push(message(v, api_resource_v1beta1_devicecounterconsumption)?),
+            3 => api_resource_v1beta1_devicecounterconsumption(bytes(v)?, push_default(list(&mut out.consumes_counters, last != 3, &r, 3)))?,
             4 => if let Some(s) = string(v)? { out.node_name = Some(s) },
-            5 => out.node_selector = Some(message(v, api_core_v1_nodeselector)?),
+            5 => api_core_v1_nodeselector(bytes(v)?, out.node_selector.insert(Default::default()))?,
             6 => out.all_nodes = Some(boolean(v)?),
-            7 => list(&mut out.taints, last != 7).push(message(v, api_resource_v1beta1_devicetaint)?),
+            7 => api_resource_v1beta1_devicetaint(bytes(v)?, push_default(list(&mut out.taints, last != 7, &r, 7)))?,
             8 => out.binds_to_node = Some(boolean(v)?),
-            9 => list(&mut out.binding_conditions, last != 9).push(string_any(v)?),
-            10 => list(&mut out.binding_failure_conditions, last != 10).push(string_any(v)?),
+            9 => list(&mut out.binding_conditions, last != 9, &r, 9).push(string_any(v)?),
+            10 => list(&mut out.binding_failure_conditions, last != 10, &r, 10).push(string_any(v)?),
             11 => out.allow_multiple_allocations = Some(boolean(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta1_capacityrequestpolicy(b: &[u8]) -> Result<o::api::resource::v1beta1::CapacityRequestPolicy, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::CapacityRequestPolicy::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_capacityrequestpolicy(b: &[u8], out: &mut o::api::resource::v1beta1::CapacityRequestPolicy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.default = Some(quantity(v)?),
-            3 => list(&mut out.valid_values, last != 3).push(quantity(v)?),
-            4 => out.valid_range = Some(message(v, api_resource_v1beta1_capacityrequestpolicyrange)?),
+            3 => list(&mut out.valid_values, last != 3, &r, 3).push(quantity(v)?),
+            4 => api_resource_v1beta1_capacityrequestpolicyrange(bytes(v)?, out.valid_range.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta1_capacityrequestpolicyrange(b: &[u8]) -> Result<o::api::resource::v1beta1::CapacityRequestPolicyRange, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::CapacityRequestPolicyRange::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_capacityrequestpolicyrange(b: &[u8], out: &mut o::api::resource::v1beta1::CapacityRequestPolicyRange) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -10440,15 +9350,13 @@ pub(super) fn api_resource_v1beta1_capacityrequestpolicyrange(b: &[u8]) -> Resul
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta1_capacityrequirements(b: &[u8]) -> Result<o::api::resource::v1beta1::CapacityRequirements, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::CapacityRequirements::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_capacityrequirements(b: &[u8], out: &mut o::api::resource::v1beta1::CapacityRequirements) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -10458,14 +9366,12 @@ pub(super) fn api_resource_v1beta1_capacityrequirements(b: &[u8]) -> Result<o::a
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta1_celdeviceselector(b: &[u8]) -> Result<o::api::resource::v1beta1::CELDeviceSelector, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::CELDeviceSelector::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_celdeviceselector(b: &[u8], out: &mut o::api::resource::v1beta1::CELDeviceSelector) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -10473,13 +9379,11 @@ pub(super) fn api_resource_v1beta1_celdeviceselector(b: &[u8]) -> Result<o::api:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta1_counter(b: &[u8]) -> Result<o::api::resource::v1beta1::Counter, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::Counter::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_counter(b: &[u8], out: &mut o::api::resource::v1beta1::Counter) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -10487,13 +9391,11 @@ pub(super) fn api_resource_v1beta1_counter(b: &[u8]) -> Result<o::api::resource:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta1_counterset(b: &[u8]) -> Result<o::api::resource::v1beta1::CounterSet, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::CounterSet::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_counterset(b: &[u8], out: &mut o::api::resource::v1beta1::CounterSet) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -10504,40 +9406,36 @@ pub(super) fn api_resource_v1beta1_counterset(b: &[u8]) -> Result<o::api::resour
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta1_device(b: &[u8]) -> Result<o::api::resource::v1beta1::Device, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::Device::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_device(b: &[u8], out: &mut o::api::resource::v1beta1::Device) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
-            2 => out.basic = Some(message(v, api_resource_v1beta1_basicdevice)?),
+            2 => api_resource_v1beta1_basicdevice(bytes(v)?, out.basic.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta1_deviceallocationconfiguration(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceAllocationConfiguration, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceAllocationConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_deviceallocationconfiguration(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceAllocationConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.source = s },
-            2 => list(&mut out.requests, last != 2).push(string_any(v)?),
+            2 => list(&mut out.requests, last != 2, &r, 2).push(string_any(v)?),
             3 => api_resource_v1beta1_deviceallocationconfiguration_inline_api_resource_v1beta1_deviceconfiguration(bytes(v)?, out)?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -10545,33 +9443,29 @@ fn api_resource_v1beta1_deviceallocationconfiguration_inline_api_resource_v1beta
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.opaque = Some(message(v, api_resource_v1beta1_opaquedeviceconfiguration)?),
+            1 => api_resource_v1beta1_opaquedeviceconfiguration(bytes(v)?, out.opaque.insert(Default::default()))?,
             _ => {}
         }
     }
     Ok(())
 }
 
-pub(super) fn api_resource_v1beta1_deviceallocationresult(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceAllocationResult, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceAllocationResult::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_deviceallocationresult(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceAllocationResult) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.results, last != 1).push(message(v, api_resource_v1beta1_devicerequestallocationresult)?),
-            2 => list(&mut out.config, last != 2).push(message(v, api_resource_v1beta1_deviceallocationconfiguration)?),
+            1 => api_resource_v1beta1_devicerequestallocationresult(bytes(v)?, push_default(list(&mut out.results, last != 1, &r, 1)))?,
+            2 => api_resource_v1beta1_deviceallocationconfiguration(bytes(v)?, push_default(list(&mut out.config, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta1_deviceattribute(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceAttribute, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceAttribute::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_deviceattribute(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceAttribute) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -10582,14 +9476,12 @@ pub(super) fn api_resource_v1beta1_deviceattribute(b: &[u8]) -> Result<o::api::r
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta1_devicecapacity(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceCapacity, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceCapacity::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_devicecapacity(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceCapacity) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -10598,60 +9490,54 @@ pub(super) fn api_resource_v1beta1_devicecapacity(b: &[u8]) -> Result<o::api::re
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta1_devicecapacity(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceCapacity, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceCapacity::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_devicecapacity(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceCapacity) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.value = quantity(v)?,
-            2 => out.request_policy = Some(message(v, api_resource_v1beta1_capacityrequestpolicy)?),
+            2 => api_resource_v1beta1_capacityrequestpolicy(bytes(v)?, out.request_policy.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta1_deviceclaim(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceClaim, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceClaim::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_deviceclaim(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceClaim) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.requests, last != 1).push(message(v, api_resource_v1beta1_devicerequest)?),
-            2 => list(&mut out.constraints, last != 2).push(message(v, api_resource_v1beta1_deviceconstraint)?),
-            3 => list(&mut out.config, last != 3).push(message(v, api_resource_v1beta1_deviceclaimconfiguration)?),
+            1 => api_resource_v1beta1_devicerequest(bytes(v)?, push_default(list(&mut out.requests, last != 1, &r, 1)))?,
+            2 => api_resource_v1beta1_deviceconstraint(bytes(v)?, push_default(list(&mut out.constraints, last != 2, &r, 2)))?,
+            3 => api_resource_v1beta1_deviceclaimconfiguration(bytes(v)?, push_default(list(&mut out.config, last != 3, &r, 3)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta1_deviceclaimconfiguration(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceClaimConfiguration, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceClaimConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_deviceclaimconfiguration(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceClaimConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.requests, last != 1).push(string_any(v)?),
+            1 => list(&mut out.requests, last != 1, &r, 1).push(string_any(v)?),
             2 => api_resource_v1beta1_deviceclaimconfiguration_inline_api_resource_v1beta1_deviceconfiguration(bytes(v)?, out)?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -10659,7 +9545,7 @@ fn api_resource_v1beta1_deviceclaimconfiguration_inline_api_resource_v1beta1_dev
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.opaque = Some(message(v, api_resource_v1beta1_opaquedeviceconfiguration)?),
+            1 => api_resource_v1beta1_opaquedeviceconfiguration(bytes(v)?, out.opaque.insert(Default::default()))?,
             _ => {}
         }
     }
@@ -10667,42 +9553,36 @@ fn api_resource_v1beta1_deviceclaimconfiguration_inline_api_resource_v1beta1_dev
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_resource_v1beta1_deviceclass(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceClass, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceClass::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_deviceclass(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceClass) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_resource_v1beta1_deviceclassspec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_resource_v1beta1_deviceclassspec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_resource_v1beta1_deviceclass(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceClass, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceClass::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_deviceclass(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceClass) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_resource_v1beta1_deviceclassspec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_resource_v1beta1_deviceclassspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta1_deviceclassconfiguration(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceClassConfiguration, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceClassConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_deviceclassconfiguration(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceClassConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -10710,7 +9590,7 @@ pub(super) fn api_resource_v1beta1_deviceclassconfiguration(b: &[u8]) -> Result<
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -10718,7 +9598,7 @@ fn api_resource_v1beta1_deviceclassconfiguration_inline_api_resource_v1beta1_dev
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.opaque = Some(message(v, api_resource_v1beta1_opaquedeviceconfiguration)?),
+            1 => api_resource_v1beta1_opaquedeviceconfiguration(bytes(v)?, out.opaque.insert(Default::default()))?,
             _ => {}
         }
     }
@@ -10726,88 +9606,78 @@ fn api_resource_v1beta1_deviceclassconfiguration_inline_api_resource_v1beta1_dev
 }
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta1_deviceclassspec(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceClassSpec, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceClassSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_deviceclassspec(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceClassSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.selectors, last != 1).push(message(v, api_resource_v1beta1_deviceselector)?),
-            2 => list(&mut out.config, last != 2).push(message(v, api_resource_v1beta1_deviceclassconfiguration)?),
+            1 => api_resource_v1beta1_deviceselector(bytes(v)?, push_default(list(&mut out.selectors, last != 1, &r, 1)))?,
+            2 => api_resource_v1beta1_deviceclassconfiguration(bytes(v)?, push_default(list(&mut out.config, last != 2, &r, 2)))?,
             4 => if !is_empty(v) { serde_value::<serde::de::IgnoredAny>(Ty::String, v)?; },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta1_deviceclassspec(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceClassSpec, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceClassSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_deviceclassspec(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceClassSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.selectors, last != 1).push(message(v, api_resource_v1beta1_deviceselector)?),
-            2 => list(&mut out.config, last != 2).push(message(v, api_resource_v1beta1_deviceclassconfiguration)?),
+            1 => api_resource_v1beta1_deviceselector(bytes(v)?, push_default(list(&mut out.selectors, last != 1, &r, 1)))?,
+            2 => api_resource_v1beta1_deviceclassconfiguration(bytes(v)?, push_default(list(&mut out.config, last != 2, &r, 2)))?,
             4 => if let Some(s) = string(v)? { out.extended_resource_name = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta1_deviceconstraint(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceConstraint, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceConstraint::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_deviceconstraint(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceConstraint) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.requests, last != 1).push(string_any(v)?),
+            1 => list(&mut out.requests, last != 1, &r, 1).push(string_any(v)?),
             2 => if let Some(s) = string(v)? { out.match_attribute = Some(s) },
             3 => if !is_empty(v) { serde_value::<serde::de::IgnoredAny>(Ty::String, v)?; },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta1_deviceconstraint(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceConstraint, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceConstraint::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_deviceconstraint(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceConstraint) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.requests, last != 1).push(string_any(v)?),
+            1 => list(&mut out.requests, last != 1, &r, 1).push(string_any(v)?),
             2 => if let Some(s) = string(v)? { out.match_attribute = Some(s) },
             3 => if let Some(s) = string(v)? { out.distinct_attribute = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta1_devicecounterconsumption(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceCounterConsumption, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceCounterConsumption::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_devicecounterconsumption(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceCounterConsumption) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -10818,66 +9688,60 @@ pub(super) fn api_resource_v1beta1_devicecounterconsumption(b: &[u8]) -> Result<
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta1_devicerequest(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceRequest, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceRequest::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_devicerequest(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => if let Some(s) = string(v)? { out.device_class_name = Some(s) },
-            3 => list(&mut out.selectors, last != 3).push(message(v, api_resource_v1beta1_deviceselector)?),
+            3 => api_resource_v1beta1_deviceselector(bytes(v)?, push_default(list(&mut out.selectors, last != 3, &r, 3)))?,
             4 => if let Some(s) = string(v)? { out.allocation_mode = Some(s) },
             5 => out.count = Some(int64(v)?),
             6 => out.admin_access = Some(boolean(v)?),
-            7 => list(&mut out.first_available, last != 7).push(message(v, api_resource_v1beta1_devicesubrequest)?),
-            8 => list(&mut out.tolerations, last != 8).push(message(v, api_resource_v1beta1_devicetoleration)?),
+            7 => api_resource_v1beta1_devicesubrequest(bytes(v)?, push_default(list(&mut out.first_available, last != 7, &r, 7)))?,
+            8 => api_resource_v1beta1_devicetoleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 8, &r, 8)))?,
             9 => { serde_value::<serde::de::IgnoredAny>(Ty::Message(&schema::API_RESOURCE_V1BETA1_CAPACITYREQUIREMENTS), v)?; }
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta1_devicerequest(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceRequest, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceRequest::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_devicerequest(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => if let Some(s) = string(v)? { out.device_class_name = Some(s) },
-            3 => list(&mut out.selectors, last != 3).push(message(v, api_resource_v1beta1_deviceselector)?),
+            3 => api_resource_v1beta1_deviceselector(bytes(v)?, push_default(list(&mut out.selectors, last != 3, &r, 3)))?,
             4 => if let Some(s) = string(v)? { out.allocation_mode = Some(s) },
             5 => out.count = Some(int64(v)?),
             6 => out.admin_access = Some(boolean(v)?),
-            7 => list(&mut out.first_available, last != 7).push(message(v, api_resource_v1beta1_devicesubrequest)?),
-            8 => list(&mut out.tolerations, last != 8).push(message(v, api_resource_v1beta1_devicetoleration)?),
-            9 => out.capacity = Some(message(v, api_resource_v1beta1_capacityrequirements)?),
+            7 => api_resource_v1beta1_devicesubrequest(bytes(v)?, push_default(list(&mut out.first_available, last != 7, &r, 7)))?,
+            8 => api_resource_v1beta1_devicetoleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 8, &r, 8)))?,
+            9 => api_resource_v1beta1_capacityrequirements(bytes(v)?, out.capacity.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta1_devicerequestallocationresult(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceRequestAllocationResult, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceRequestAllocationResult::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_devicerequestallocationresult(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceRequestAllocationResult) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     loop {
@@ -10889,7 +9753,7 @@ pub(super) fn api_resource_v1beta1_devicerequestallocationresult(b: &[u8]) -> Re
             3 => if let Some(s) = string(v)? { out.pool = s },
             4 => if let Some(s) = string(v)? { out.device = s },
             5 => out.admin_access = Some(boolean(v)?),
-            6 => list(&mut out.tolerations, last != 6).push(message(v, api_resource_v1beta1_devicetoleration)?),
+            6 => api_resource_v1beta1_devicetoleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 6, &r, 6)))?,
             7 => { serde_run::<serde::de::IgnoredAny>(&schema::API_RESOURCE_V1BETA1_DEVICEREQUESTALLOCATIONRESULT, 7, run(&mut r, start, 7)?)?; }
             8 => { serde_run::<serde::de::IgnoredAny>(&schema::API_RESOURCE_V1BETA1_DEVICEREQUESTALLOCATIONRESULT, 8, run(&mut r, start, 8)?)?; }
             9 => if !is_empty(v) { serde_value::<serde::de::IgnoredAny>(Ty::String, v)?; },
@@ -10898,15 +9762,13 @@ pub(super) fn api_resource_v1beta1_devicerequestallocationresult(b: &[u8]) -> Re
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta1_devicerequestallocationresult(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceRequestAllocationResult, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceRequestAllocationResult::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_devicerequestallocationresult(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceRequestAllocationResult) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -10916,85 +9778,77 @@ pub(super) fn api_resource_v1beta1_devicerequestallocationresult(b: &[u8]) -> Re
             3 => if let Some(s) = string(v)? { out.pool = s },
             4 => if let Some(s) = string(v)? { out.device = s },
             5 => out.admin_access = Some(boolean(v)?),
-            6 => list(&mut out.tolerations, last != 6).push(message(v, api_resource_v1beta1_devicetoleration)?),
-            7 => list(&mut out.binding_conditions, last != 7).push(string_any(v)?),
-            8 => list(&mut out.binding_failure_conditions, last != 8).push(string_any(v)?),
+            6 => api_resource_v1beta1_devicetoleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 6, &r, 6)))?,
+            7 => list(&mut out.binding_conditions, last != 7, &r, 7).push(string_any(v)?),
+            8 => list(&mut out.binding_failure_conditions, last != 8, &r, 8).push(string_any(v)?),
             9 => if let Some(s) = string(v)? { out.share_id = Some(s) },
             10 => { let (k, val) = entry(v)?; map(&mut out.consumed_capacity, last != 10).insert(k, quantity(val)?); },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta1_deviceselector(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceSelector, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceSelector::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_deviceselector(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceSelector) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.cel = Some(message(v, api_resource_v1beta1_celdeviceselector)?),
+            1 => api_resource_v1beta1_celdeviceselector(bytes(v)?, out.cel.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta1_devicesubrequest(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceSubRequest, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceSubRequest::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_devicesubrequest(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceSubRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => if let Some(s) = string(v)? { out.device_class_name = s },
-            3 => list(&mut out.selectors, last != 3).push(message(v, api_resource_v1beta1_deviceselector)?),
+            3 => api_resource_v1beta1_deviceselector(bytes(v)?, push_default(list(&mut out.selectors, last != 3, &r, 3)))?,
             4 => if let Some(s) = string(v)? { out.allocation_mode = Some(s) },
             5 => out.count = Some(int64(v)?),
-            7 => list(&mut out.tolerations, last != 7).push(message(v, api_resource_v1beta1_devicetoleration)?),
+            7 => api_resource_v1beta1_devicetoleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 7, &r, 7)))?,
             8 => { serde_value::<serde::de::IgnoredAny>(Ty::Message(&schema::API_RESOURCE_V1BETA1_CAPACITYREQUIREMENTS), v)?; }
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta1_devicesubrequest(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceSubRequest, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceSubRequest::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_devicesubrequest(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceSubRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => if let Some(s) = string(v)? { out.device_class_name = s },
-            3 => list(&mut out.selectors, last != 3).push(message(v, api_resource_v1beta1_deviceselector)?),
+            3 => api_resource_v1beta1_deviceselector(bytes(v)?, push_default(list(&mut out.selectors, last != 3, &r, 3)))?,
             4 => if let Some(s) = string(v)? { out.allocation_mode = Some(s) },
             5 => out.count = Some(int64(v)?),
-            7 => list(&mut out.tolerations, last != 7).push(message(v, api_resource_v1beta1_devicetoleration)?),
-            8 => out.capacity = Some(message(v, api_resource_v1beta1_capacityrequirements)?),
+            7 => api_resource_v1beta1_devicetoleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 7, &r, 7)))?,
+            8 => api_resource_v1beta1_capacityrequirements(bytes(v)?, out.capacity.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta1_devicetaint(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceTaint, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceTaint::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_devicetaint(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceTaint) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -11005,13 +9859,11 @@ pub(super) fn api_resource_v1beta1_devicetaint(b: &[u8]) -> Result<o::api::resou
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta1_devicetoleration(b: &[u8]) -> Result<o::api::resource::v1beta1::DeviceToleration, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::DeviceToleration::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_devicetoleration(b: &[u8], out: &mut o::api::resource::v1beta1::DeviceToleration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -11023,31 +9875,27 @@ pub(super) fn api_resource_v1beta1_devicetoleration(b: &[u8]) -> Result<o::api::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta1_networkdevicedata(b: &[u8]) -> Result<o::api::resource::v1beta1::NetworkDeviceData, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::NetworkDeviceData::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_networkdevicedata(b: &[u8], out: &mut o::api::resource::v1beta1::NetworkDeviceData) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.interface_name = Some(s) },
-            2 => list(&mut out.ips, last != 2).push(string_any(v)?),
+            2 => list(&mut out.ips, last != 2, &r, 2).push(string_any(v)?),
             3 => if let Some(s) = string(v)? { out.hardware_address = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta1_opaquedeviceconfiguration(b: &[u8]) -> Result<o::api::resource::v1beta1::OpaqueDeviceConfiguration, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::OpaqueDeviceConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_opaquedeviceconfiguration(b: &[u8], out: &mut o::api::resource::v1beta1::OpaqueDeviceConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -11056,49 +9904,43 @@ pub(super) fn api_resource_v1beta1_opaquedeviceconfiguration(b: &[u8]) -> Result
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_resource_v1beta1_resourceclaim(b: &[u8]) -> Result<o::api::resource::v1beta1::ResourceClaim, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::ResourceClaim::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_resourceclaim(b: &[u8], out: &mut o::api::resource::v1beta1::ResourceClaim) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_resource_v1beta1_resourceclaimspec)?,
-            3 => out.status = Some(message(v, api_resource_v1beta1_resourceclaimstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_resource_v1beta1_resourceclaimspec(bytes(v)?, &mut out.spec)? },
+            3 => api_resource_v1beta1_resourceclaimstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_resource_v1beta1_resourceclaim(b: &[u8]) -> Result<o::api::resource::v1beta1::ResourceClaim, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::ResourceClaim::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_resourceclaim(b: &[u8], out: &mut o::api::resource::v1beta1::ResourceClaim) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_resource_v1beta1_resourceclaimspec)?),
-            3 => out.status = Some(message(v, api_resource_v1beta1_resourceclaimstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_resource_v1beta1_resourceclaimspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_resource_v1beta1_resourceclaimstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta1_resourceclaimconsumerreference(b: &[u8]) -> Result<o::api::resource::v1beta1::ResourceClaimConsumerReference, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::ResourceClaimConsumerReference::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_resourceclaimconsumerreference(b: &[u8], out: &mut o::api::resource::v1beta1::ResourceClaimConsumerReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -11109,113 +9951,99 @@ pub(super) fn api_resource_v1beta1_resourceclaimconsumerreference(b: &[u8]) -> R
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta1_resourceclaimspec(b: &[u8]) -> Result<o::api::resource::v1beta1::ResourceClaimSpec, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::ResourceClaimSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_resourceclaimspec(b: &[u8], out: &mut o::api::resource::v1beta1::ResourceClaimSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.devices = Some(message(v, api_resource_v1beta1_deviceclaim)?),
+            1 => api_resource_v1beta1_deviceclaim(bytes(v)?, out.devices.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta1_resourceclaimstatus(b: &[u8]) -> Result<o::api::resource::v1beta1::ResourceClaimStatus, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::ResourceClaimStatus::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_resourceclaimstatus(b: &[u8], out: &mut o::api::resource::v1beta1::ResourceClaimStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.allocation = Some(message(v, api_resource_v1beta1_allocationresult)?),
-            2 => list(&mut out.reserved_for, last != 2).push(message(v, api_resource_v1beta1_resourceclaimconsumerreference)?),
-            4 => list(&mut out.devices, last != 4).push(message(v, api_resource_v1beta1_allocateddevicestatus)?),
+            1 => api_resource_v1beta1_allocationresult(bytes(v)?, out.allocation.insert(Default::default()))?,
+            2 => api_resource_v1beta1_resourceclaimconsumerreference(bytes(v)?, push_default(list(&mut out.reserved_for, last != 2, &r, 2)))?,
+            4 => api_resource_v1beta1_allocateddevicestatus(bytes(v)?, push_default(list(&mut out.devices, last != 4, &r, 4)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_resource_v1beta1_resourceclaimtemplate(b: &[u8]) -> Result<o::api::resource::v1beta1::ResourceClaimTemplate, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::ResourceClaimTemplate::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_resourceclaimtemplate(b: &[u8], out: &mut o::api::resource::v1beta1::ResourceClaimTemplate) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_resource_v1beta1_resourceclaimtemplatespec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_resource_v1beta1_resourceclaimtemplatespec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_resource_v1beta1_resourceclaimtemplate(b: &[u8]) -> Result<o::api::resource::v1beta1::ResourceClaimTemplate, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::ResourceClaimTemplate::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_resourceclaimtemplate(b: &[u8], out: &mut o::api::resource::v1beta1::ResourceClaimTemplate) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_resource_v1beta1_resourceclaimtemplatespec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_resource_v1beta1_resourceclaimtemplatespec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_resource_v1beta1_resourceclaimtemplatespec(b: &[u8]) -> Result<o::api::resource::v1beta1::ResourceClaimTemplateSpec, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::ResourceClaimTemplateSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_resourceclaimtemplatespec(b: &[u8], out: &mut o::api::resource::v1beta1::ResourceClaimTemplateSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = Some(message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?),
-            2 => out.spec = message(v, api_resource_v1beta1_resourceclaimspec)?,
+            1 => apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, out.metadata.insert(Default::default()))?,
+            2 => { out.spec = Default::default(); api_resource_v1beta1_resourceclaimspec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_resource_v1beta1_resourceclaimtemplatespec(b: &[u8]) -> Result<o::api::resource::v1beta1::ResourceClaimTemplateSpec, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::ResourceClaimTemplateSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_resourceclaimtemplatespec(b: &[u8], out: &mut o::api::resource::v1beta1::ResourceClaimTemplateSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = Some(message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?),
-            2 => out.spec = Some(message(v, api_resource_v1beta1_resourceclaimspec)?),
+            1 => apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, out.metadata.insert(Default::default()))?,
+            2 => api_resource_v1beta1_resourceclaimspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta1_resourcepool(b: &[u8]) -> Result<o::api::resource::v1beta1::ResourcePool, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::ResourcePool::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_resourcepool(b: &[u8], out: &mut o::api::resource::v1beta1::ResourcePool) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -11225,52 +10053,46 @@ pub(super) fn api_resource_v1beta1_resourcepool(b: &[u8]) -> Result<o::api::reso
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta1_resourceslice(b: &[u8]) -> Result<o::api::resource::v1beta1::ResourceSlice, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::ResourceSlice::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_resourceslice(b: &[u8], out: &mut o::api::resource::v1beta1::ResourceSlice) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_resource_v1beta1_resourceslicespec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_resource_v1beta1_resourceslicespec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta1_resourceslicespec(b: &[u8]) -> Result<o::api::resource::v1beta1::ResourceSliceSpec, ProtobufError> {
-    let mut value = o::api::resource::v1beta1::ResourceSliceSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta1_resourceslicespec(b: &[u8], out: &mut o::api::resource::v1beta1::ResourceSliceSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.driver = s },
-            2 => out.pool = message(v, api_resource_v1beta1_resourcepool)?,
+            2 => { out.pool = Default::default(); api_resource_v1beta1_resourcepool(bytes(v)?, &mut out.pool)? },
             3 => if let Some(s) = string(v)? { out.node_name = Some(s) },
-            4 => out.node_selector = Some(message(v, api_core_v1_nodeselector)?),
+            4 => api_core_v1_nodeselector(bytes(v)?, out.node_selector.insert(Default::default()))?,
             5 => out.all_nodes = Some(boolean(v)?),
-            6 => list(&mut out.devices, last != 6).push(message(v, api_resource_v1beta1_device)?),
+            6 => api_resource_v1beta1_device(bytes(v)?, push_default(list(&mut out.devices, last != 6, &r, 6)))?,
             7 => out.per_device_node_selection = Some(boolean(v)?),
-            8 => list(&mut out.shared_counters, last != 8).push(message(v, api_resource_v1beta1_counterset)?),
+            8 => api_resource_v1beta1_counterset(bytes(v)?, push_default(list(&mut out.shared_counters, last != 8, &r, 8)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta2_allocateddevicestatus(b: &[u8]) -> Result<o::api::resource::v1beta2::AllocatedDeviceStatus, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::AllocatedDeviceStatus::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_allocateddevicestatus(b: &[u8], out: &mut o::api::resource::v1beta2::AllocatedDeviceStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -11281,20 +10103,18 @@ pub(super) fn api_resource_v1beta2_allocateddevicestatus(b: &[u8]) -> Result<o::
             3 => if let Some(s) = string(v)? { out.device = s },
             4 => out.conditions = serde_run::<Option<std::vec::Vec<o::apimachinery::pkg::apis::meta::v1::Condition>>>(&schema::API_RESOURCE_V1BETA2_ALLOCATEDDEVICESTATUS, 4, run(&mut r, start, 4)?)?,
             5 => out.data = serde_value::<Option<o::apimachinery::pkg::runtime::RawExtension>>(Ty::Message(&schema::APIMACHINERY_PKG_RUNTIME_RAWEXTENSION), v)?,
-            6 => out.network_data = Some(message(v, api_resource_v1beta2_networkdevicedata)?),
+            6 => api_resource_v1beta2_networkdevicedata(bytes(v)?, out.network_data.insert(Default::default()))?,
             7 => if !is_empty(v) { serde_value::<serde::de::IgnoredAny>(Ty::String, v)?; },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta2_allocateddevicestatus(b: &[u8]) -> Result<o::api::resource::v1beta2::AllocatedDeviceStatus, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::AllocatedDeviceStatus::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_allocateddevicestatus(b: &[u8], out: &mut o::api::resource::v1beta2::AllocatedDeviceStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -11305,76 +10125,68 @@ pub(super) fn api_resource_v1beta2_allocateddevicestatus(b: &[u8]) -> Result<o::
             3 => if let Some(s) = string(v)? { out.device = s },
             4 => out.conditions = serde_run::<Option<std::vec::Vec<o::apimachinery::pkg::apis::meta::v1::Condition>>>(&schema::API_RESOURCE_V1BETA2_ALLOCATEDDEVICESTATUS, 4, run(&mut r, start, 4)?)?,
             5 => out.data = serde_value::<Option<o::apimachinery::pkg::runtime::RawExtension>>(Ty::Message(&schema::APIMACHINERY_PKG_RUNTIME_RAWEXTENSION), v)?,
-            6 => out.network_data = Some(message(v, api_resource_v1beta2_networkdevicedata)?),
+            6 => api_resource_v1beta2_networkdevicedata(bytes(v)?, out.network_data.insert(Default::default()))?,
             7 => if let Some(s) = string(v)? { out.share_id = Some(s) },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta2_allocationresult(b: &[u8]) -> Result<o::api::resource::v1beta2::AllocationResult, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::AllocationResult::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_allocationresult(b: &[u8], out: &mut o::api::resource::v1beta2::AllocationResult) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.devices = Some(message(v, api_resource_v1beta2_deviceallocationresult)?),
-            3 => out.node_selector = Some(message(v, api_core_v1_nodeselector)?),
+            1 => api_resource_v1beta2_deviceallocationresult(bytes(v)?, out.devices.insert(Default::default()))?,
+            3 => api_core_v1_nodeselector(bytes(v)?, out.node_selector.insert(Default::default()))?,
             5 => { serde_value::<serde::de::IgnoredAny>(Ty::Message(&schema::APIMACHINERY_PKG_APIS_META_V1_TIME), v)?; }
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta2_allocationresult(b: &[u8]) -> Result<o::api::resource::v1beta2::AllocationResult, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::AllocationResult::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_allocationresult(b: &[u8], out: &mut o::api::resource::v1beta2::AllocationResult) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.devices = Some(message(v, api_resource_v1beta2_deviceallocationresult)?),
-            3 => out.node_selector = Some(message(v, api_core_v1_nodeselector)?),
+            1 => api_resource_v1beta2_deviceallocationresult(bytes(v)?, out.devices.insert(Default::default()))?,
+            3 => api_core_v1_nodeselector(bytes(v)?, out.node_selector.insert(Default::default()))?,
             5 => out.allocation_timestamp = time(v)?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta2_capacityrequestpolicy(b: &[u8]) -> Result<o::api::resource::v1beta2::CapacityRequestPolicy, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::CapacityRequestPolicy::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_capacityrequestpolicy(b: &[u8], out: &mut o::api::resource::v1beta2::CapacityRequestPolicy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.default = Some(quantity(v)?),
-            3 => list(&mut out.valid_values, last != 3).push(quantity(v)?),
-            4 => out.valid_range = Some(message(v, api_resource_v1beta2_capacityrequestpolicyrange)?),
+            3 => list(&mut out.valid_values, last != 3, &r, 3).push(quantity(v)?),
+            4 => api_resource_v1beta2_capacityrequestpolicyrange(bytes(v)?, out.valid_range.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta2_capacityrequestpolicyrange(b: &[u8]) -> Result<o::api::resource::v1beta2::CapacityRequestPolicyRange, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::CapacityRequestPolicyRange::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_capacityrequestpolicyrange(b: &[u8], out: &mut o::api::resource::v1beta2::CapacityRequestPolicyRange) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -11384,15 +10196,13 @@ pub(super) fn api_resource_v1beta2_capacityrequestpolicyrange(b: &[u8]) -> Resul
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta2_capacityrequirements(b: &[u8]) -> Result<o::api::resource::v1beta2::CapacityRequirements, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::CapacityRequirements::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_capacityrequirements(b: &[u8], out: &mut o::api::resource::v1beta2::CapacityRequirements) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -11402,14 +10212,12 @@ pub(super) fn api_resource_v1beta2_capacityrequirements(b: &[u8]) -> Result<o::a
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta2_celdeviceselector(b: &[u8]) -> Result<o::api::resource::v1beta2::CELDeviceSelector, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::CELDeviceSelector::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_celdeviceselector(b: &[u8], out: &mut o::api::resource::v1beta2::CELDeviceSelector) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -11417,13 +10225,11 @@ pub(super) fn api_resource_v1beta2_celdeviceselector(b: &[u8]) -> Result<o::api:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta2_counter(b: &[u8]) -> Result<o::api::resource::v1beta2::Counter, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::Counter::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_counter(b: &[u8], out: &mut o::api::resource::v1beta2::Counter) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -11431,13 +10237,11 @@ pub(super) fn api_resource_v1beta2_counter(b: &[u8]) -> Result<o::api::resource:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta2_counterset(b: &[u8]) -> Result<o::api::resource::v1beta2::CounterSet, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::CounterSet::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_counterset(b: &[u8], out: &mut o::api::resource::v1beta2::CounterSet) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -11448,14 +10252,12 @@ pub(super) fn api_resource_v1beta2_counterset(b: &[u8]) -> Result<o::api::resour
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta2_device(b: &[u8]) -> Result<o::api::resource::v1beta2::Device, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::Device::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_device(b: &[u8], out: &mut o::api::resource::v1beta2::Device) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     loop {
@@ -11465,11 +10267,11 @@ pub(super) fn api_resource_v1beta2_device(b: &[u8]) -> Result<o::api::resource::
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => { let (k, val) = entry(v)?; map(&mut out.attributes, last != 2).insert(k, message(val, api_resource_v1beta2_deviceattribute)?); },
             3 => { let (k, val) = entry(v)?; map(&mut out.capacity, last != 3).insert(k, message(val, api_resource_v1beta2_devicecapacity)?); },
-            4 => list(&mut out.consumes_counters, last != 4).push(message(v, api_resource_v1beta2_devicecounterconsumption)?),
+            4 => api_resource_v1beta2_devicecounterconsumption(bytes(v)?, push_default(list(&mut out.consumes_counters, last != 4, &r, 4)))?,
             5 => if let Some(s) = string(v)? { out.node_name = Some(s) },
-            6 => out.node_selector = Some(message(v, api_core_v1_nodeselector)?),
+            6 => api_core_v1_nodeselector(bytes(v)?, out.node_selector.insert(Default::default()))?,
             7 => out.all_nodes = Some(boolean(v)?),
-            8 => list(&mut out.taints, last != 8).push(message(v, api_resource_v1beta2_devicetaint)?),
+            8 => api_resource_v1beta2_devicetaint(bytes(v)?, push_default(list(&mut out.taints, last != 8, &r, 8)))?,
             9 => { serde_value::<serde::de::IgnoredAny>(Ty::Bool, v)?; }
             10 => { serde_run::<serde::de::IgnoredAny>(&schema::API_RESOURCE_V1BETA2_DEVICE, 10, run(&mut r, start, 10)?)?; }
             11 => { serde_run::<serde::de::IgnoredAny>(&schema::API_RESOURCE_V1BETA2_DEVICE, 11, run(&mut r, start, 11)?)?; }
@@ -11478,15 +10280,13 @@ pub(super) fn api_resource_v1beta2_device(b: &[u8]) -> Result<o::api::resource::
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta2_device(b: &[u8]) -> Result<o::api::resource::v1beta2::Device, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::Device::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_device(b: &[u8], out: &mut o::api::resource::v1beta2::Device) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -11494,39 +10294,37 @@ pub(super) fn api_resource_v1beta2_device(b: &[u8]) -> Result<o::api::resource::
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => { let (k, val) = entry(v)?; map(&mut out.attributes, last != 2).insert(k, message(val, api_resource_v1beta2_deviceattribute)?); },
             3 => { let (k, val) = entry(v)?; map(&mut out.capacity, last != 3).insert(k, message(val, api_resource_v1beta2_devicecapacity)?); },
-            4 => list(&mut out.consumes_counters, last != 4).push(message(v, api_resource_v1beta2_devicecounterconsumption)?),
+            4 => api_resource_v1beta2_devicecounterconsumption(bytes(v)?, push_default(list(&mut out.consumes_counters, last != 4, &r, 4)))?,
             5 => if let Some(s) = string(v)? { out.node_name = Some(s) },
-            6 => out.node_selector = Some(message(v, api_core_v1_nodeselector)?),
+            6 => api_core_v1_nodeselector(bytes(v)?, out.node_selector.insert(Default::default()))?,
             7 => out.all_nodes = Some(boolean(v)?),
-            8 => list(&mut out.taints, last != 8).push(message(v, api_resource_v1beta2_devicetaint)?),
+            8 => api_resource_v1beta2_devicetaint(bytes(v)?, push_default(list(&mut out.taints, last != 8, &r, 8)))?,
             9 => out.binds_to_node = Some(boolean(v)?),
-            10 => list(&mut out.binding_conditions, last != 10).push(string_any(v)?),
-            11 => list(&mut out.binding_failure_conditions, last != 11).push(string_any(v)?),
+            10 => list(&mut out.binding_conditions, last != 10, &r, 10).push(string_any(v)?),
+            11 => list(&mut out.binding_failure_conditions, last != 11, &r, 11).push(string_any(v)?),
             12 => out.allow_multiple_allocations = Some(boolean(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta2_deviceallocationconfiguration(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceAllocationConfiguration, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceAllocationConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_deviceallocationconfiguration(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceAllocationConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.source = s },
-            2 => list(&mut out.requests, last != 2).push(string_any(v)?),
+            2 => list(&mut out.requests, last != 2, &r, 2).push(string_any(v)?),
             3 => api_resource_v1beta2_deviceallocationconfiguration_inline_api_resource_v1beta2_deviceconfiguration(bytes(v)?, out)?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -11534,33 +10332,29 @@ fn api_resource_v1beta2_deviceallocationconfiguration_inline_api_resource_v1beta
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.opaque = Some(message(v, api_resource_v1beta2_opaquedeviceconfiguration)?),
+            1 => api_resource_v1beta2_opaquedeviceconfiguration(bytes(v)?, out.opaque.insert(Default::default()))?,
             _ => {}
         }
     }
     Ok(())
 }
 
-pub(super) fn api_resource_v1beta2_deviceallocationresult(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceAllocationResult, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceAllocationResult::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_deviceallocationresult(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceAllocationResult) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.results, last != 1).push(message(v, api_resource_v1beta2_devicerequestallocationresult)?),
-            2 => list(&mut out.config, last != 2).push(message(v, api_resource_v1beta2_deviceallocationconfiguration)?),
+            1 => api_resource_v1beta2_devicerequestallocationresult(bytes(v)?, push_default(list(&mut out.results, last != 1, &r, 1)))?,
+            2 => api_resource_v1beta2_deviceallocationconfiguration(bytes(v)?, push_default(list(&mut out.config, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta2_deviceattribute(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceAttribute, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceAttribute::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_deviceattribute(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceAttribute) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -11571,14 +10365,12 @@ pub(super) fn api_resource_v1beta2_deviceattribute(b: &[u8]) -> Result<o::api::r
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta2_devicecapacity(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceCapacity, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceCapacity::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_devicecapacity(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceCapacity) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -11587,60 +10379,54 @@ pub(super) fn api_resource_v1beta2_devicecapacity(b: &[u8]) -> Result<o::api::re
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta2_devicecapacity(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceCapacity, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceCapacity::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_devicecapacity(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceCapacity) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.value = quantity(v)?,
-            2 => out.request_policy = Some(message(v, api_resource_v1beta2_capacityrequestpolicy)?),
+            2 => api_resource_v1beta2_capacityrequestpolicy(bytes(v)?, out.request_policy.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta2_deviceclaim(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceClaim, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceClaim::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_deviceclaim(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceClaim) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.requests, last != 1).push(message(v, api_resource_v1beta2_devicerequest)?),
-            2 => list(&mut out.constraints, last != 2).push(message(v, api_resource_v1beta2_deviceconstraint)?),
-            3 => list(&mut out.config, last != 3).push(message(v, api_resource_v1beta2_deviceclaimconfiguration)?),
+            1 => api_resource_v1beta2_devicerequest(bytes(v)?, push_default(list(&mut out.requests, last != 1, &r, 1)))?,
+            2 => api_resource_v1beta2_deviceconstraint(bytes(v)?, push_default(list(&mut out.constraints, last != 2, &r, 2)))?,
+            3 => api_resource_v1beta2_deviceclaimconfiguration(bytes(v)?, push_default(list(&mut out.config, last != 3, &r, 3)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta2_deviceclaimconfiguration(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceClaimConfiguration, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceClaimConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_deviceclaimconfiguration(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceClaimConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.requests, last != 1).push(string_any(v)?),
+            1 => list(&mut out.requests, last != 1, &r, 1).push(string_any(v)?),
             2 => api_resource_v1beta2_deviceclaimconfiguration_inline_api_resource_v1beta2_deviceconfiguration(bytes(v)?, out)?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -11648,7 +10434,7 @@ fn api_resource_v1beta2_deviceclaimconfiguration_inline_api_resource_v1beta2_dev
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.opaque = Some(message(v, api_resource_v1beta2_opaquedeviceconfiguration)?),
+            1 => api_resource_v1beta2_opaquedeviceconfiguration(bytes(v)?, out.opaque.insert(Default::default()))?,
             _ => {}
         }
     }
@@ -11656,42 +10442,36 @@ fn api_resource_v1beta2_deviceclaimconfiguration_inline_api_resource_v1beta2_dev
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_resource_v1beta2_deviceclass(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceClass, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceClass::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_deviceclass(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceClass) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_resource_v1beta2_deviceclassspec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_resource_v1beta2_deviceclassspec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_resource_v1beta2_deviceclass(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceClass, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceClass::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_deviceclass(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceClass) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_resource_v1beta2_deviceclassspec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_resource_v1beta2_deviceclassspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta2_deviceclassconfiguration(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceClassConfiguration, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceClassConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_deviceclassconfiguration(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceClassConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -11699,7 +10479,7 @@ pub(super) fn api_resource_v1beta2_deviceclassconfiguration(b: &[u8]) -> Result<
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
@@ -11707,7 +10487,7 @@ fn api_resource_v1beta2_deviceclassconfiguration_inline_api_resource_v1beta2_dev
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.opaque = Some(message(v, api_resource_v1beta2_opaquedeviceconfiguration)?),
+            1 => api_resource_v1beta2_opaquedeviceconfiguration(bytes(v)?, out.opaque.insert(Default::default()))?,
             _ => {}
         }
     }
@@ -11715,88 +10495,78 @@ fn api_resource_v1beta2_deviceclassconfiguration_inline_api_resource_v1beta2_dev
 }
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta2_deviceclassspec(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceClassSpec, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceClassSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_deviceclassspec(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceClassSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.selectors, last != 1).push(message(v, api_resource_v1beta2_deviceselector)?),
-            2 => list(&mut out.config, last != 2).push(message(v, api_resource_v1beta2_deviceclassconfiguration)?),
+            1 => api_resource_v1beta2_deviceselector(bytes(v)?, push_default(list(&mut out.selectors, last != 1, &r, 1)))?,
+            2 => api_resource_v1beta2_deviceclassconfiguration(bytes(v)?, push_default(list(&mut out.config, last != 2, &r, 2)))?,
             4 => if !is_empty(v) { serde_value::<serde::de::IgnoredAny>(Ty::String, v)?; },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta2_deviceclassspec(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceClassSpec, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceClassSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_deviceclassspec(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceClassSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.selectors, last != 1).push(message(v, api_resource_v1beta2_deviceselector)?),
-            2 => list(&mut out.config, last != 2).push(message(v, api_resource_v1beta2_deviceclassconfiguration)?),
+            1 => api_resource_v1beta2_deviceselector(bytes(v)?, push_default(list(&mut out.selectors, last != 1, &r, 1)))?,
+            2 => api_resource_v1beta2_deviceclassconfiguration(bytes(v)?, push_default(list(&mut out.config, last != 2, &r, 2)))?,
             4 => if let Some(s) = string(v)? { out.extended_resource_name = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta2_deviceconstraint(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceConstraint, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceConstraint::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_deviceconstraint(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceConstraint) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.requests, last != 1).push(string_any(v)?),
+            1 => list(&mut out.requests, last != 1, &r, 1).push(string_any(v)?),
             2 => if let Some(s) = string(v)? { out.match_attribute = Some(s) },
             3 => if !is_empty(v) { serde_value::<serde::de::IgnoredAny>(Ty::String, v)?; },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta2_deviceconstraint(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceConstraint, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceConstraint::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_deviceconstraint(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceConstraint) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.requests, last != 1).push(string_any(v)?),
+            1 => list(&mut out.requests, last != 1, &r, 1).push(string_any(v)?),
             2 => if let Some(s) = string(v)? { out.match_attribute = Some(s) },
             3 => if let Some(s) = string(v)? { out.distinct_attribute = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta2_devicecounterconsumption(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceCounterConsumption, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceCounterConsumption::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_devicecounterconsumption(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceCounterConsumption) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -11807,32 +10577,28 @@ pub(super) fn api_resource_v1beta2_devicecounterconsumption(b: &[u8]) -> Result<
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta2_devicerequest(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceRequest, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceRequest::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_devicerequest(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
-            2 => out.exactly = Some(message(v, api_resource_v1beta2_exactdevicerequest)?),
-            3 => list(&mut out.first_available, last != 3).push(message(v, api_resource_v1beta2_devicesubrequest)?),
+            2 => api_resource_v1beta2_exactdevicerequest(bytes(v)?, out.exactly.insert(Default::default()))?,
+            3 => api_resource_v1beta2_devicesubrequest(bytes(v)?, push_default(list(&mut out.first_available, last != 3, &r, 3)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta2_devicerequestallocationresult(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceRequestAllocationResult, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceRequestAllocationResult::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_devicerequestallocationresult(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceRequestAllocationResult) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     loop {
@@ -11844,7 +10610,7 @@ pub(super) fn api_resource_v1beta2_devicerequestallocationresult(b: &[u8]) -> Re
             3 => if let Some(s) = string(v)? { out.pool = s },
             4 => if let Some(s) = string(v)? { out.device = s },
             5 => out.admin_access = Some(boolean(v)?),
-            6 => list(&mut out.tolerations, last != 6).push(message(v, api_resource_v1beta2_devicetoleration)?),
+            6 => api_resource_v1beta2_devicetoleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 6, &r, 6)))?,
             7 => { serde_run::<serde::de::IgnoredAny>(&schema::API_RESOURCE_V1BETA2_DEVICEREQUESTALLOCATIONRESULT, 7, run(&mut r, start, 7)?)?; }
             8 => { serde_run::<serde::de::IgnoredAny>(&schema::API_RESOURCE_V1BETA2_DEVICEREQUESTALLOCATIONRESULT, 8, run(&mut r, start, 8)?)?; }
             9 => if !is_empty(v) { serde_value::<serde::de::IgnoredAny>(Ty::String, v)?; },
@@ -11853,15 +10619,13 @@ pub(super) fn api_resource_v1beta2_devicerequestallocationresult(b: &[u8]) -> Re
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta2_devicerequestallocationresult(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceRequestAllocationResult, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceRequestAllocationResult::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_devicerequestallocationresult(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceRequestAllocationResult) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -11871,85 +10635,77 @@ pub(super) fn api_resource_v1beta2_devicerequestallocationresult(b: &[u8]) -> Re
             3 => if let Some(s) = string(v)? { out.pool = s },
             4 => if let Some(s) = string(v)? { out.device = s },
             5 => out.admin_access = Some(boolean(v)?),
-            6 => list(&mut out.tolerations, last != 6).push(message(v, api_resource_v1beta2_devicetoleration)?),
-            7 => list(&mut out.binding_conditions, last != 7).push(string_any(v)?),
-            8 => list(&mut out.binding_failure_conditions, last != 8).push(string_any(v)?),
+            6 => api_resource_v1beta2_devicetoleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 6, &r, 6)))?,
+            7 => list(&mut out.binding_conditions, last != 7, &r, 7).push(string_any(v)?),
+            8 => list(&mut out.binding_failure_conditions, last != 8, &r, 8).push(string_any(v)?),
             9 => if let Some(s) = string(v)? { out.share_id = Some(s) },
             10 => { let (k, val) = entry(v)?; map(&mut out.consumed_capacity, last != 10).insert(k, quantity(val)?); },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta2_deviceselector(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceSelector, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceSelector::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_deviceselector(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceSelector) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.cel = Some(message(v, api_resource_v1beta2_celdeviceselector)?),
+            1 => api_resource_v1beta2_celdeviceselector(bytes(v)?, out.cel.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta2_devicesubrequest(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceSubRequest, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceSubRequest::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_devicesubrequest(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceSubRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => if let Some(s) = string(v)? { out.device_class_name = s },
-            3 => list(&mut out.selectors, last != 3).push(message(v, api_resource_v1beta2_deviceselector)?),
+            3 => api_resource_v1beta2_deviceselector(bytes(v)?, push_default(list(&mut out.selectors, last != 3, &r, 3)))?,
             4 => if let Some(s) = string(v)? { out.allocation_mode = Some(s) },
             5 => out.count = Some(int64(v)?),
-            6 => list(&mut out.tolerations, last != 6).push(message(v, api_resource_v1beta2_devicetoleration)?),
+            6 => api_resource_v1beta2_devicetoleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 6, &r, 6)))?,
             7 => { serde_value::<serde::de::IgnoredAny>(Ty::Message(&schema::API_RESOURCE_V1BETA2_CAPACITYREQUIREMENTS), v)?; }
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta2_devicesubrequest(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceSubRequest, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceSubRequest::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_devicesubrequest(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceSubRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => if let Some(s) = string(v)? { out.device_class_name = s },
-            3 => list(&mut out.selectors, last != 3).push(message(v, api_resource_v1beta2_deviceselector)?),
+            3 => api_resource_v1beta2_deviceselector(bytes(v)?, push_default(list(&mut out.selectors, last != 3, &r, 3)))?,
             4 => if let Some(s) = string(v)? { out.allocation_mode = Some(s) },
             5 => out.count = Some(int64(v)?),
-            6 => list(&mut out.tolerations, last != 6).push(message(v, api_resource_v1beta2_devicetoleration)?),
-            7 => out.capacity = Some(message(v, api_resource_v1beta2_capacityrequirements)?),
+            6 => api_resource_v1beta2_devicetoleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 6, &r, 6)))?,
+            7 => api_resource_v1beta2_capacityrequirements(bytes(v)?, out.capacity.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta2_devicetaint(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceTaint, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceTaint::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_devicetaint(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceTaint) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -11960,13 +10716,11 @@ pub(super) fn api_resource_v1beta2_devicetaint(b: &[u8]) -> Result<o::api::resou
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta2_devicetoleration(b: &[u8]) -> Result<o::api::resource::v1beta2::DeviceToleration, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::DeviceToleration::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_devicetoleration(b: &[u8], out: &mut o::api::resource::v1beta2::DeviceToleration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -11978,79 +10732,71 @@ pub(super) fn api_resource_v1beta2_devicetoleration(b: &[u8]) -> Result<o::api::
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_33! {
-pub(super) fn api_resource_v1beta2_exactdevicerequest(b: &[u8]) -> Result<o::api::resource::v1beta2::ExactDeviceRequest, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::ExactDeviceRequest::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_exactdevicerequest(b: &[u8], out: &mut o::api::resource::v1beta2::ExactDeviceRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.device_class_name = s },
-            2 => list(&mut out.selectors, last != 2).push(message(v, api_resource_v1beta2_deviceselector)?),
+            2 => api_resource_v1beta2_deviceselector(bytes(v)?, push_default(list(&mut out.selectors, last != 2, &r, 2)))?,
             3 => if let Some(s) = string(v)? { out.allocation_mode = Some(s) },
             4 => out.count = Some(int64(v)?),
             5 => out.admin_access = Some(boolean(v)?),
-            6 => list(&mut out.tolerations, last != 6).push(message(v, api_resource_v1beta2_devicetoleration)?),
+            6 => api_resource_v1beta2_devicetoleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 6, &r, 6)))?,
             7 => { serde_value::<serde::de::IgnoredAny>(Ty::Message(&schema::API_RESOURCE_V1BETA2_CAPACITYREQUIREMENTS), v)?; }
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_resource_v1beta2_exactdevicerequest(b: &[u8]) -> Result<o::api::resource::v1beta2::ExactDeviceRequest, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::ExactDeviceRequest::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_exactdevicerequest(b: &[u8], out: &mut o::api::resource::v1beta2::ExactDeviceRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.device_class_name = s },
-            2 => list(&mut out.selectors, last != 2).push(message(v, api_resource_v1beta2_deviceselector)?),
+            2 => api_resource_v1beta2_deviceselector(bytes(v)?, push_default(list(&mut out.selectors, last != 2, &r, 2)))?,
             3 => if let Some(s) = string(v)? { out.allocation_mode = Some(s) },
             4 => out.count = Some(int64(v)?),
             5 => out.admin_access = Some(boolean(v)?),
-            6 => list(&mut out.tolerations, last != 6).push(message(v, api_resource_v1beta2_devicetoleration)?),
-            7 => out.capacity = Some(message(v, api_resource_v1beta2_capacityrequirements)?),
+            6 => api_resource_v1beta2_devicetoleration(bytes(v)?, push_default(list(&mut out.tolerations, last != 6, &r, 6)))?,
+            7 => api_resource_v1beta2_capacityrequirements(bytes(v)?, out.capacity.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta2_networkdevicedata(b: &[u8]) -> Result<o::api::resource::v1beta2::NetworkDeviceData, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::NetworkDeviceData::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_networkdevicedata(b: &[u8], out: &mut o::api::resource::v1beta2::NetworkDeviceData) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.interface_name = Some(s) },
-            2 => list(&mut out.ips, last != 2).push(string_any(v)?),
+            2 => list(&mut out.ips, last != 2, &r, 2).push(string_any(v)?),
             3 => if let Some(s) = string(v)? { out.hardware_address = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta2_opaquedeviceconfiguration(b: &[u8]) -> Result<o::api::resource::v1beta2::OpaqueDeviceConfiguration, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::OpaqueDeviceConfiguration::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_opaquedeviceconfiguration(b: &[u8], out: &mut o::api::resource::v1beta2::OpaqueDeviceConfiguration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -12059,49 +10805,43 @@ pub(super) fn api_resource_v1beta2_opaquedeviceconfiguration(b: &[u8]) -> Result
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_resource_v1beta2_resourceclaim(b: &[u8]) -> Result<o::api::resource::v1beta2::ResourceClaim, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::ResourceClaim::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_resourceclaim(b: &[u8], out: &mut o::api::resource::v1beta2::ResourceClaim) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_resource_v1beta2_resourceclaimspec)?,
-            3 => out.status = Some(message(v, api_resource_v1beta2_resourceclaimstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_resource_v1beta2_resourceclaimspec(bytes(v)?, &mut out.spec)? },
+            3 => api_resource_v1beta2_resourceclaimstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_resource_v1beta2_resourceclaim(b: &[u8]) -> Result<o::api::resource::v1beta2::ResourceClaim, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::ResourceClaim::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_resourceclaim(b: &[u8], out: &mut o::api::resource::v1beta2::ResourceClaim) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_resource_v1beta2_resourceclaimspec)?),
-            3 => out.status = Some(message(v, api_resource_v1beta2_resourceclaimstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_resource_v1beta2_resourceclaimspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_resource_v1beta2_resourceclaimstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta2_resourceclaimconsumerreference(b: &[u8]) -> Result<o::api::resource::v1beta2::ResourceClaimConsumerReference, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::ResourceClaimConsumerReference::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_resourceclaimconsumerreference(b: &[u8], out: &mut o::api::resource::v1beta2::ResourceClaimConsumerReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -12112,113 +10852,99 @@ pub(super) fn api_resource_v1beta2_resourceclaimconsumerreference(b: &[u8]) -> R
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta2_resourceclaimspec(b: &[u8]) -> Result<o::api::resource::v1beta2::ResourceClaimSpec, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::ResourceClaimSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_resourceclaimspec(b: &[u8], out: &mut o::api::resource::v1beta2::ResourceClaimSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.devices = Some(message(v, api_resource_v1beta2_deviceclaim)?),
+            1 => api_resource_v1beta2_deviceclaim(bytes(v)?, out.devices.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta2_resourceclaimstatus(b: &[u8]) -> Result<o::api::resource::v1beta2::ResourceClaimStatus, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::ResourceClaimStatus::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_resourceclaimstatus(b: &[u8], out: &mut o::api::resource::v1beta2::ResourceClaimStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.allocation = Some(message(v, api_resource_v1beta2_allocationresult)?),
-            2 => list(&mut out.reserved_for, last != 2).push(message(v, api_resource_v1beta2_resourceclaimconsumerreference)?),
-            4 => list(&mut out.devices, last != 4).push(message(v, api_resource_v1beta2_allocateddevicestatus)?),
+            1 => api_resource_v1beta2_allocationresult(bytes(v)?, out.allocation.insert(Default::default()))?,
+            2 => api_resource_v1beta2_resourceclaimconsumerreference(bytes(v)?, push_default(list(&mut out.reserved_for, last != 2, &r, 2)))?,
+            4 => api_resource_v1beta2_allocateddevicestatus(bytes(v)?, push_default(list(&mut out.devices, last != 4, &r, 4)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_resource_v1beta2_resourceclaimtemplate(b: &[u8]) -> Result<o::api::resource::v1beta2::ResourceClaimTemplate, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::ResourceClaimTemplate::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_resourceclaimtemplate(b: &[u8], out: &mut o::api::resource::v1beta2::ResourceClaimTemplate) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_resource_v1beta2_resourceclaimtemplatespec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_resource_v1beta2_resourceclaimtemplatespec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_resource_v1beta2_resourceclaimtemplate(b: &[u8]) -> Result<o::api::resource::v1beta2::ResourceClaimTemplate, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::ResourceClaimTemplate::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_resourceclaimtemplate(b: &[u8], out: &mut o::api::resource::v1beta2::ResourceClaimTemplate) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_resource_v1beta2_resourceclaimtemplatespec)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_resource_v1beta2_resourceclaimtemplatespec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_resource_v1beta2_resourceclaimtemplatespec(b: &[u8]) -> Result<o::api::resource::v1beta2::ResourceClaimTemplateSpec, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::ResourceClaimTemplateSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_resourceclaimtemplatespec(b: &[u8], out: &mut o::api::resource::v1beta2::ResourceClaimTemplateSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = Some(message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?),
-            2 => out.spec = message(v, api_resource_v1beta2_resourceclaimspec)?,
+            1 => apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, out.metadata.insert(Default::default()))?,
+            2 => { out.spec = Default::default(); api_resource_v1beta2_resourceclaimspec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_37! {
-pub(super) fn api_resource_v1beta2_resourceclaimtemplatespec(b: &[u8]) -> Result<o::api::resource::v1beta2::ResourceClaimTemplateSpec, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::ResourceClaimTemplateSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_resourceclaimtemplatespec(b: &[u8], out: &mut o::api::resource::v1beta2::ResourceClaimTemplateSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = Some(message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?),
-            2 => out.spec = Some(message(v, api_resource_v1beta2_resourceclaimspec)?),
+            1 => apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, out.metadata.insert(Default::default()))?,
+            2 => api_resource_v1beta2_resourceclaimspec(bytes(v)?, out.spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_resource_v1beta2_resourcepool(b: &[u8]) -> Result<o::api::resource::v1beta2::ResourcePool, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::ResourcePool::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_resourcepool(b: &[u8], out: &mut o::api::resource::v1beta2::ResourcePool) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -12228,56 +10954,50 @@ pub(super) fn api_resource_v1beta2_resourcepool(b: &[u8]) -> Result<o::api::reso
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta2_resourceslice(b: &[u8]) -> Result<o::api::resource::v1beta2::ResourceSlice, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::ResourceSlice::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_resourceslice(b: &[u8], out: &mut o::api::resource::v1beta2::ResourceSlice) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_resource_v1beta2_resourceslicespec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_resource_v1beta2_resourceslicespec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_resource_v1beta2_resourceslicespec(b: &[u8]) -> Result<o::api::resource::v1beta2::ResourceSliceSpec, ProtobufError> {
-    let mut value = o::api::resource::v1beta2::ResourceSliceSpec::default();
-    let out = &mut value;
+pub(super) fn api_resource_v1beta2_resourceslicespec(b: &[u8], out: &mut o::api::resource::v1beta2::ResourceSliceSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.driver = s },
-            2 => out.pool = message(v, api_resource_v1beta2_resourcepool)?,
+            2 => { out.pool = Default::default(); api_resource_v1beta2_resourcepool(bytes(v)?, &mut out.pool)? },
             3 => if let Some(s) = string(v)? { out.node_name = Some(s) },
-            4 => out.node_selector = Some(message(v, api_core_v1_nodeselector)?),
+            4 => api_core_v1_nodeselector(bytes(v)?, out.node_selector.insert(Default::default()))?,
             5 => out.all_nodes = Some(boolean(v)?),
-            6 => list(&mut out.devices, last != 6).push(message(v, api_resource_v1beta2_device)?),
+            6 => api_resource_v1beta2_device(bytes(v)?, push_default(list(&mut out.devices, last != 6, &r, 6)))?,
             7 => out.per_device_node_selection = Some(boolean(v)?),
-            8 => list(&mut out.shared_counters, last != 8).push(message(v, api_resource_v1beta2_counterset)?),
+            8 => api_resource_v1beta2_counterset(bytes(v)?, push_default(list(&mut out.shared_counters, last != 8, &r, 8)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_scheduling_v1_priorityclass(b: &[u8]) -> Result<o::api::scheduling::v1::PriorityClass, ProtobufError> {
-    let mut value = o::api::scheduling::v1::PriorityClass::default();
-    let out = &mut value;
+pub(super) fn api_scheduling_v1_priorityclass(b: &[u8], out: &mut o::api::scheduling::v1::PriorityClass) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
             2 => out.value = int32(v)?,
             3 => out.global_default = Some(boolean(v)?),
             4 => if let Some(s) = string(v)? { out.description = Some(s) },
@@ -12285,19 +11005,17 @@ pub(super) fn api_scheduling_v1_priorityclass(b: &[u8]) -> Result<o::api::schedu
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_36! {
-pub(super) fn api_scheduling_v1_priorityclass(b: &[u8]) -> Result<o::api::scheduling::v1::PriorityClass, ProtobufError> {
-    let mut value = o::api::scheduling::v1::PriorityClass::default();
-    let out = &mut value;
+pub(super) fn api_scheduling_v1_priorityclass(b: &[u8], out: &mut o::api::scheduling::v1::PriorityClass) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
             2 => out.value = Some(int32(v)?),
             3 => out.global_default = Some(boolean(v)?),
             4 => if let Some(s) = string(v)? { out.description = Some(s) },
@@ -12305,16 +11023,14 @@ pub(super) fn api_scheduling_v1_priorityclass(b: &[u8]) -> Result<o::api::schedu
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_35! {
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_scheduling_v1alpha1_gangschedulingpolicy(b: &[u8]) -> Result<o::api::scheduling::v1alpha1::GangSchedulingPolicy, ProtobufError> {
-    let mut value = o::api::scheduling::v1alpha1::GangSchedulingPolicy::default();
-    let out = &mut value;
+pub(super) fn api_scheduling_v1alpha1_gangschedulingpolicy(b: &[u8], out: &mut o::api::scheduling::v1alpha1::GangSchedulingPolicy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -12322,7 +11038,7 @@ pub(super) fn api_scheduling_v1alpha1_gangschedulingpolicy(b: &[u8]) -> Result<o
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
@@ -12330,18 +11046,16 @@ pub(super) fn api_scheduling_v1alpha1_gangschedulingpolicy(b: &[u8]) -> Result<o
 
 k8s_openapi::k8s_if_ge_1_35! {
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_scheduling_v1alpha1_podgroup(b: &[u8]) -> Result<o::api::scheduling::v1alpha1::PodGroup, ProtobufError> {
-    let mut value = o::api::scheduling::v1alpha1::PodGroup::default();
-    let out = &mut value;
+pub(super) fn api_scheduling_v1alpha1_podgroup(b: &[u8], out: &mut o::api::scheduling::v1alpha1::PodGroup) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
-            3 => out.policy = message(v, api_scheduling_v1alpha1_podgrouppolicy)?,
+            3 => { out.policy = Default::default(); api_scheduling_v1alpha1_podgrouppolicy(bytes(v)?, &mut out.policy)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
@@ -12349,18 +11063,16 @@ pub(super) fn api_scheduling_v1alpha1_podgroup(b: &[u8]) -> Result<o::api::sched
 
 k8s_openapi::k8s_if_ge_1_35! {
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_scheduling_v1alpha1_podgrouppolicy(b: &[u8]) -> Result<o::api::scheduling::v1alpha1::PodGroupPolicy, ProtobufError> {
-    let mut value = o::api::scheduling::v1alpha1::PodGroupPolicy::default();
-    let out = &mut value;
+pub(super) fn api_scheduling_v1alpha1_podgrouppolicy(b: &[u8], out: &mut o::api::scheduling::v1alpha1::PodGroupPolicy) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             2 => out.basic = serde_value::<Option<o::api::scheduling::v1alpha1::BasicSchedulingPolicy>>(Ty::Message(&schema::API_SCHEDULING_V1ALPHA1_BASICSCHEDULINGPOLICY), v)?,
-            3 => out.gang = Some(message(v, api_scheduling_v1alpha1_gangschedulingpolicy)?),
+            3 => api_scheduling_v1alpha1_gangschedulingpolicy(bytes(v)?, out.gang.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
@@ -12368,9 +11080,7 @@ pub(super) fn api_scheduling_v1alpha1_podgrouppolicy(b: &[u8]) -> Result<o::api:
 
 k8s_openapi::k8s_if_ge_1_35! {
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_scheduling_v1alpha1_typedlocalobjectreference(b: &[u8]) -> Result<o::api::scheduling::v1alpha1::TypedLocalObjectReference, ProtobufError> {
-    let mut value = o::api::scheduling::v1alpha1::TypedLocalObjectReference::default();
-    let out = &mut value;
+pub(super) fn api_scheduling_v1alpha1_typedlocalobjectreference(b: &[u8], out: &mut o::api::scheduling::v1alpha1::TypedLocalObjectReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -12380,7 +11090,7 @@ pub(super) fn api_scheduling_v1alpha1_typedlocalobjectreference(b: &[u8]) -> Res
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
@@ -12388,18 +11098,16 @@ pub(super) fn api_scheduling_v1alpha1_typedlocalobjectreference(b: &[u8]) -> Res
 
 k8s_openapi::k8s_if_ge_1_35! {
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_scheduling_v1alpha1_workload(b: &[u8]) -> Result<o::api::scheduling::v1alpha1::Workload, ProtobufError> {
-    let mut value = o::api::scheduling::v1alpha1::Workload::default();
-    let out = &mut value;
+pub(super) fn api_scheduling_v1alpha1_workload(b: &[u8], out: &mut o::api::scheduling::v1alpha1::Workload) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_scheduling_v1alpha1_workloadspec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_scheduling_v1alpha1_workloadspec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
@@ -12407,54 +11115,48 @@ pub(super) fn api_scheduling_v1alpha1_workload(b: &[u8]) -> Result<o::api::sched
 
 k8s_openapi::k8s_if_ge_1_35! {
 k8s_openapi::k8s_if_le_1_35! {
-pub(super) fn api_scheduling_v1alpha1_workloadspec(b: &[u8]) -> Result<o::api::scheduling::v1alpha1::WorkloadSpec, ProtobufError> {
-    let mut value = o::api::scheduling::v1alpha1::WorkloadSpec::default();
-    let out = &mut value;
+pub(super) fn api_scheduling_v1alpha1_workloadspec(b: &[u8], out: &mut o::api::scheduling::v1alpha1::WorkloadSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.controller_ref = Some(message(v, api_scheduling_v1alpha1_typedlocalobjectreference)?),
-            2 => list_required(&mut out.pod_groups, last != 2).push(message(v, api_scheduling_v1alpha1_podgroup)?),
+            1 => api_scheduling_v1alpha1_typedlocalobjectreference(bytes(v)?, out.controller_ref.insert(Default::default()))?,
+            2 => api_scheduling_v1alpha1_podgroup(bytes(v)?, push_default(list_required(&mut out.pod_groups, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 }
 
-pub(super) fn api_storage_v1_csidriver(b: &[u8]) -> Result<o::api::storage::v1::CSIDriver, ProtobufError> {
-    let mut value = o::api::storage::v1::CSIDriver::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_csidriver(b: &[u8], out: &mut o::api::storage::v1::CSIDriver) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_storage_v1_csidriverspec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_storage_v1_csidriverspec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_34! {
-pub(super) fn api_storage_v1_csidriverspec(b: &[u8]) -> Result<o::api::storage::v1::CSIDriverSpec, ProtobufError> {
-    let mut value = o::api::storage::v1::CSIDriverSpec::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_csidriverspec(b: &[u8], out: &mut o::api::storage::v1::CSIDriverSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.attach_required = Some(boolean(v)?),
             2 => out.pod_info_on_mount = Some(boolean(v)?),
-            3 => list(&mut out.volume_lifecycle_modes, last != 3).push(string_any(v)?),
+            3 => list(&mut out.volume_lifecycle_modes, last != 3, &r, 3).push(string_any(v)?),
             4 => out.storage_capacity = Some(boolean(v)?),
             5 => if let Some(s) = string(v)? { out.fs_group_policy = Some(s) },
-            6 => list(&mut out.token_requests, last != 6).push(message(v, api_storage_v1_tokenrequest)?),
+            6 => api_storage_v1_tokenrequest(bytes(v)?, push_default(list(&mut out.token_requests, last != 6, &r, 6)))?,
             7 => out.requires_republish = Some(boolean(v)?),
             8 => out.se_linux_mount = Some(boolean(v)?),
             9 => out.node_allocatable_update_period_seconds = Some(int64(v)?),
@@ -12463,25 +11165,23 @@ pub(super) fn api_storage_v1_csidriverspec(b: &[u8]) -> Result<o::api::storage::
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_35! {
-pub(super) fn api_storage_v1_csidriverspec(b: &[u8]) -> Result<o::api::storage::v1::CSIDriverSpec, ProtobufError> {
-    let mut value = o::api::storage::v1::CSIDriverSpec::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_csidriverspec(b: &[u8], out: &mut o::api::storage::v1::CSIDriverSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.attach_required = Some(boolean(v)?),
             2 => out.pod_info_on_mount = Some(boolean(v)?),
-            3 => list(&mut out.volume_lifecycle_modes, last != 3).push(string_any(v)?),
+            3 => list(&mut out.volume_lifecycle_modes, last != 3, &r, 3).push(string_any(v)?),
             4 => out.storage_capacity = Some(boolean(v)?),
             5 => if let Some(s) = string(v)? { out.fs_group_policy = Some(s) },
-            6 => list(&mut out.token_requests, last != 6).push(message(v, api_storage_v1_tokenrequest)?),
+            6 => api_storage_v1_tokenrequest(bytes(v)?, push_default(list(&mut out.token_requests, last != 6, &r, 6)))?,
             7 => out.requires_republish = Some(boolean(v)?),
             8 => out.se_linux_mount = Some(boolean(v)?),
             9 => out.node_allocatable_update_period_seconds = Some(int64(v)?),
@@ -12490,105 +11190,93 @@ pub(super) fn api_storage_v1_csidriverspec(b: &[u8]) -> Result<o::api::storage::
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_storage_v1_csinode(b: &[u8]) -> Result<o::api::storage::v1::CSINode, ProtobufError> {
-    let mut value = o::api::storage::v1::CSINode::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_csinode(b: &[u8], out: &mut o::api::storage::v1::CSINode) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_storage_v1_csinodespec)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_storage_v1_csinodespec(bytes(v)?, &mut out.spec)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_storage_v1_csinodedriver(b: &[u8]) -> Result<o::api::storage::v1::CSINodeDriver, ProtobufError> {
-    let mut value = o::api::storage::v1::CSINodeDriver::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_csinodedriver(b: &[u8], out: &mut o::api::storage::v1::CSINodeDriver) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => if let Some(s) = string(v)? { out.node_id = s },
-            3 => list(&mut out.topology_keys, last != 3).push(string_any(v)?),
-            4 => out.allocatable = Some(message(v, api_storage_v1_volumenoderesources)?),
+            3 => list(&mut out.topology_keys, last != 3, &r, 3).push(string_any(v)?),
+            4 => api_storage_v1_volumenoderesources(bytes(v)?, out.allocatable.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_storage_v1_csinodespec(b: &[u8]) -> Result<o::api::storage::v1::CSINodeSpec, ProtobufError> {
-    let mut value = o::api::storage::v1::CSINodeSpec::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_csinodespec(b: &[u8], out: &mut o::api::storage::v1::CSINodeSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.drivers, last != 1).push(message(v, api_storage_v1_csinodedriver)?),
+            1 => api_storage_v1_csinodedriver(bytes(v)?, push_default(list_required(&mut out.drivers, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_storage_v1_csistoragecapacity(b: &[u8]) -> Result<o::api::storage::v1::CSIStorageCapacity, ProtobufError> {
-    let mut value = o::api::storage::v1::CSIStorageCapacity::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_csistoragecapacity(b: &[u8], out: &mut o::api::storage::v1::CSIStorageCapacity) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.node_topology = Some(message(v, apimachinery_pkg_apis_meta_v1_labelselector)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => apimachinery_pkg_apis_meta_v1_labelselector(bytes(v)?, out.node_topology.insert(Default::default()))?,
             3 => if let Some(s) = string(v)? { out.storage_class_name = s },
             4 => out.capacity = Some(quantity(v)?),
             5 => out.maximum_volume_size = Some(quantity(v)?),
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_storage_v1_storageclass(b: &[u8]) -> Result<o::api::storage::v1::StorageClass, ProtobufError> {
-    let mut value = o::api::storage::v1::StorageClass::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_storageclass(b: &[u8], out: &mut o::api::storage::v1::StorageClass) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
             2 => if let Some(s) = string(v)? { out.provisioner = s },
             3 => { let (k, val) = entry(v)?; map(&mut out.parameters, last != 3).insert(k, string_any(val)?); },
             4 => if let Some(s) = string(v)? { out.reclaim_policy = Some(s) },
-            5 => list(&mut out.mount_options, last != 5).push(string_any(v)?),
+            5 => list(&mut out.mount_options, last != 5, &r, 5).push(string_any(v)?),
             6 => out.allow_volume_expansion = Some(boolean(v)?),
             7 => if let Some(s) = string(v)? { out.volume_binding_mode = Some(s) },
-            8 => list(&mut out.allowed_topologies, last != 8).push(message(v, api_core_v1_topologyselectorterm)?),
+            8 => api_core_v1_topologyselectorterm(bytes(v)?, push_default(list(&mut out.allowed_topologies, last != 8, &r, 8)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_storage_v1_tokenrequest(b: &[u8]) -> Result<o::api::storage::v1::TokenRequest, ProtobufError> {
-    let mut value = o::api::storage::v1::TokenRequest::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_tokenrequest(b: &[u8], out: &mut o::api::storage::v1::TokenRequest) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -12597,99 +11285,87 @@ pub(super) fn api_storage_v1_tokenrequest(b: &[u8]) -> Result<o::api::storage::v
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_storage_v1_volumeattachment(b: &[u8]) -> Result<o::api::storage::v1::VolumeAttachment, ProtobufError> {
-    let mut value = o::api::storage::v1::VolumeAttachment::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_volumeattachment(b: &[u8], out: &mut o::api::storage::v1::VolumeAttachment) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, api_storage_v1_volumeattachmentspec)?,
-            3 => out.status = Some(message(v, api_storage_v1_volumeattachmentstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); api_storage_v1_volumeattachmentspec(bytes(v)?, &mut out.spec)? },
+            3 => api_storage_v1_volumeattachmentstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_storage_v1_volumeattachmentsource(b: &[u8]) -> Result<o::api::storage::v1::VolumeAttachmentSource, ProtobufError> {
-    let mut value = o::api::storage::v1::VolumeAttachmentSource::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_volumeattachmentsource(b: &[u8], out: &mut o::api::storage::v1::VolumeAttachmentSource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.persistent_volume_name = Some(s) },
-            2 => out.inline_volume_spec = Some(message(v, api_core_v1_persistentvolumespec)?),
+            2 => api_core_v1_persistentvolumespec(bytes(v)?, out.inline_volume_spec.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_storage_v1_volumeattachmentspec(b: &[u8]) -> Result<o::api::storage::v1::VolumeAttachmentSpec, ProtobufError> {
-    let mut value = o::api::storage::v1::VolumeAttachmentSpec::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_volumeattachmentspec(b: &[u8], out: &mut o::api::storage::v1::VolumeAttachmentSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.attacher = s },
-            2 => out.source = message(v, api_storage_v1_volumeattachmentsource)?,
+            2 => { out.source = Default::default(); api_storage_v1_volumeattachmentsource(bytes(v)?, &mut out.source)? },
             3 => if let Some(s) = string(v)? { out.node_name = s },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_storage_v1_volumeattachmentstatus(b: &[u8]) -> Result<o::api::storage::v1::VolumeAttachmentStatus, ProtobufError> {
-    let mut value = o::api::storage::v1::VolumeAttachmentStatus::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_volumeattachmentstatus(b: &[u8], out: &mut o::api::storage::v1::VolumeAttachmentStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.attached = boolean(v)?,
             2 => { let (k, val) = entry(v)?; map(&mut out.attachment_metadata, last != 2).insert(k, string_any(val)?); },
-            3 => out.attach_error = Some(message(v, api_storage_v1_volumeerror)?),
-            4 => out.detach_error = Some(message(v, api_storage_v1_volumeerror)?),
+            3 => api_storage_v1_volumeerror(bytes(v)?, out.attach_error.insert(Default::default()))?,
+            4 => api_storage_v1_volumeerror(bytes(v)?, out.detach_error.insert(Default::default()))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_ge_1_34! {
-pub(super) fn api_storage_v1_volumeattributesclass(b: &[u8]) -> Result<o::api::storage::v1::VolumeAttributesClass, ProtobufError> {
-    let mut value = o::api::storage::v1::VolumeAttributesClass::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_volumeattributesclass(b: &[u8], out: &mut o::api::storage::v1::VolumeAttributesClass) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
             2 => if let Some(s) = string(v)? { out.driver_name = s },
             3 => { let (k, val) = entry(v)?; map(&mut out.parameters, last != 3).insert(k, string_any(val)?); },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn api_storage_v1_volumeerror(b: &[u8]) -> Result<o::api::storage::v1::VolumeError, ProtobufError> {
-    let mut value = o::api::storage::v1::VolumeError::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_volumeerror(b: &[u8], out: &mut o::api::storage::v1::VolumeError) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -12699,13 +11375,11 @@ pub(super) fn api_storage_v1_volumeerror(b: &[u8]) -> Result<o::api::storage::v1
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn api_storage_v1_volumenoderesources(b: &[u8]) -> Result<o::api::storage::v1::VolumeNodeResources, ProtobufError> {
-    let mut value = o::api::storage::v1::VolumeNodeResources::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1_volumenoderesources(b: &[u8], out: &mut o::api::storage::v1::VolumeNodeResources) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -12713,68 +11387,60 @@ pub(super) fn api_storage_v1_volumenoderesources(b: &[u8]) -> Result<o::api::sto
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_36! {
-pub(super) fn api_storage_v1beta1_volumeattributesclass(b: &[u8]) -> Result<o::api::storage::v1beta1::VolumeAttributesClass, ProtobufError> {
-    let mut value = o::api::storage::v1beta1::VolumeAttributesClass::default();
-    let out = &mut value;
+pub(super) fn api_storage_v1beta1_volumeattributesclass(b: &[u8], out: &mut o::api::storage::v1beta1::VolumeAttributesClass) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
             2 => if let Some(s) = string(v)? { out.driver_name = s },
             3 => { let (k, val) = entry(v)?; map(&mut out.parameters, last != 3).insert(k, string_any(val)?); },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_35! {
-pub(super) fn api_storagemigration_v1beta1_storageversionmigration(b: &[u8]) -> Result<o::api::storagemigration::v1beta1::StorageVersionMigration, ProtobufError> {
-    let mut value = o::api::storagemigration::v1beta1::StorageVersionMigration::default();
-    let out = &mut value;
+pub(super) fn api_storagemigration_v1beta1_storageversionmigration(b: &[u8], out: &mut o::api::storagemigration::v1beta1::StorageVersionMigration) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, api_storagemigration_v1beta1_storageversionmigrationspec)?),
-            3 => out.status = Some(message(v, api_storagemigration_v1beta1_storageversionmigrationstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => api_storagemigration_v1beta1_storageversionmigrationspec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => api_storagemigration_v1beta1_storageversionmigrationstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_35! {
-pub(super) fn api_storagemigration_v1beta1_storageversionmigrationspec(b: &[u8]) -> Result<o::api::storagemigration::v1beta1::StorageVersionMigrationSpec, ProtobufError> {
-    let mut value = o::api::storagemigration::v1beta1::StorageVersionMigrationSpec::default();
-    let out = &mut value;
+pub(super) fn api_storagemigration_v1beta1_storageversionmigrationspec(b: &[u8], out: &mut o::api::storagemigration::v1beta1::StorageVersionMigrationSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.resource = message(v, apimachinery_pkg_apis_meta_v1_groupresource)?,
+            1 => { out.resource = Default::default(); apimachinery_pkg_apis_meta_v1_groupresource(bytes(v)?, &mut out.resource)? },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_35! {
-pub(super) fn api_storagemigration_v1beta1_storageversionmigrationstatus(b: &[u8]) -> Result<o::api::storagemigration::v1beta1::StorageVersionMigrationStatus, ProtobufError> {
-    let mut value = o::api::storagemigration::v1beta1::StorageVersionMigrationStatus::default();
-    let out = &mut value;
+pub(super) fn api_storagemigration_v1beta1_storageversionmigrationstatus(b: &[u8], out: &mut o::api::storagemigration::v1beta1::StorageVersionMigrationStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     loop {
         let start = r.pos;
@@ -12785,14 +11451,12 @@ pub(super) fn api_storagemigration_v1beta1_storageversionmigrationstatus(b: &[u8
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcecolumndefinition(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceColumnDefinition, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceColumnDefinition::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcecolumndefinition(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceColumnDefinition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -12805,45 +11469,39 @@ pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourceco
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourceconversion(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceConversion, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceConversion::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourceconversion(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceConversion) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.strategy = s },
-            2 => out.webhook = Some(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_webhookconversion)?),
+            2 => apiextensions_apiserver_pkg_apis_apiextensions_v1_webhookconversion(bytes(v)?, out.webhook.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinition(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinition(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionspec)?,
-            3 => out.status = Some(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionstatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => { out.spec = Default::default(); apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionspec(bytes(v)?, &mut out.spec)? },
+            3 => apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionstatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_34! {
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitioncondition(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionCondition, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionCondition::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitioncondition(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -12856,15 +11514,13 @@ pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcede
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_35! {
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitioncondition(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionCondition, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionCondition::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitioncondition(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -12877,98 +11533,88 @@ pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcede
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionnames(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionNames, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionNames::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionnames(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionNames) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.plural = s },
             2 => if let Some(s) = string(v)? { out.singular = Some(s) },
-            3 => list(&mut out.short_names, last != 3).push(string_any(v)?),
+            3 => list(&mut out.short_names, last != 3, &r, 3).push(string_any(v)?),
             4 => if let Some(s) = string(v)? { out.kind = s },
             5 => if let Some(s) = string(v)? { out.list_kind = Some(s) },
-            6 => list(&mut out.categories, last != 6).push(string_any(v)?),
+            6 => list(&mut out.categories, last != 6, &r, 6).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionspec(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionSpec, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionSpec::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionspec(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.group = s },
-            3 => out.names = message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionnames)?,
+            3 => { out.names = Default::default(); apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionnames(bytes(v)?, &mut out.names)? },
             4 => if let Some(s) = string(v)? { out.scope = s },
-            7 => list_required(&mut out.versions, last != 7).push(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionversion)?),
-            9 => out.conversion = Some(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourceconversion)?),
+            7 => apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionversion(bytes(v)?, push_default(list_required(&mut out.versions, last != 7, &r, 7)))?,
+            9 => apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourceconversion(bytes(v)?, out.conversion.insert(Default::default()))?,
             10 => out.preserve_unknown_fields = Some(boolean(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_le_1_34! {
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionstatus(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionStatus, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionStatus::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionstatus(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.conditions, last != 1).push(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitioncondition)?),
-            2 => out.accepted_names = Some(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionnames)?),
-            3 => list(&mut out.stored_versions, last != 3).push(string_any(v)?),
+            1 => apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitioncondition(bytes(v)?, push_default(list(&mut out.conditions, last != 1, &r, 1)))?,
+            2 => apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionnames(bytes(v)?, out.accepted_names.insert(Default::default()))?,
+            3 => list(&mut out.stored_versions, last != 3, &r, 3).push(string_any(v)?),
             4 => { serde_value::<serde::de::IgnoredAny>(Ty::Int64, v)?; }
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
 k8s_openapi::k8s_if_ge_1_35! {
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionstatus(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionStatus, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionStatus::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionstatus(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.conditions, last != 1).push(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitioncondition)?),
-            2 => out.accepted_names = Some(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionnames)?),
-            3 => list(&mut out.stored_versions, last != 3).push(string_any(v)?),
+            1 => apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitioncondition(bytes(v)?, push_default(list(&mut out.conditions, last != 1, &r, 1)))?,
+            2 => apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionnames(bytes(v)?, out.accepted_names.insert(Default::default()))?,
+            3 => list(&mut out.stored_versions, last != 3, &r, 3).push(string_any(v)?),
             4 => out.observed_generation = Some(int64(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionversion(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionVersion, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionVersion::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionversion(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionVersion) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -12976,38 +11622,34 @@ pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcede
             1 => if let Some(s) = string(v)? { out.name = s },
             2 => out.served = boolean(v)?,
             3 => out.storage = boolean(v)?,
-            4 => out.schema = Some(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcevalidation)?),
-            5 => out.subresources = Some(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcesubresources)?),
-            6 => list(&mut out.additional_printer_columns, last != 6).push(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcecolumndefinition)?),
+            4 => apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcevalidation(bytes(v)?, out.schema.insert(Default::default()))?,
+            5 => apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcesubresources(bytes(v)?, out.subresources.insert(Default::default()))?,
+            6 => apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcecolumndefinition(bytes(v)?, push_default(list(&mut out.additional_printer_columns, last != 6, &r, 6)))?,
             7 => out.deprecated = Some(boolean(v)?),
             8 => if let Some(s) = string(v)? { out.deprecation_warning = Some(s) },
-            9 => list(&mut out.selectable_fields, last != 9).push(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_selectablefield)?),
+            9 => apiextensions_apiserver_pkg_apis_apiextensions_v1_selectablefield(bytes(v)?, push_default(list(&mut out.selectable_fields, last != 9, &r, 9)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcesubresources(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceSubresources, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceSubresources::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcesubresources(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceSubresources) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.status = serde_value::<Option<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceSubresourceStatus>>(Ty::Message(&schema::APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOMRESOURCESUBRESOURCESTATUS), v)?,
-            2 => out.scale = Some(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcesubresourcescale)?),
+            2 => apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcesubresourcescale(bytes(v)?, out.scale.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcesubresourcescale(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceSubresourceScale, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceSubresourceScale::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcesubresourcescale(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceSubresourceScale) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -13017,27 +11659,23 @@ pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcesu
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcevalidation(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceValidation, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceValidation::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcevalidation(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceValidation) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.open_api_v3_schema = Some(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops)?),
+            1 => apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops(bytes(v)?, out.open_api_v3_schema.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_externaldocumentation(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::ExternalDocumentation, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::ExternalDocumentation::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_externaldocumentation(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::ExternalDocumentation) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -13046,13 +11684,11 @@ pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_externaldocument
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     loop {
@@ -13081,39 +11717,37 @@ pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops(
             20 => out.enum_ = serde_run::<Option<std::vec::Vec<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON>>>(&schema::APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSONSCHEMAPROPS, 20, run(&mut r, start, 20)?)?,
             21 => out.max_properties = Some(int64(v)?),
             22 => out.min_properties = Some(int64(v)?),
-            23 => list(&mut out.required, last != 23).push(string_any(v)?),
+            23 => list(&mut out.required, last != 23, &r, 23).push(string_any(v)?),
             24 => out.items = serde_value::<Option<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrArray>>(Ty::Message(&schema::APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSONSCHEMAPROPSORARRAY), v)?,
-            25 => list(&mut out.all_of, last != 25).push(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops)?),
-            26 => list(&mut out.one_of, last != 26).push(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops)?),
-            27 => list(&mut out.any_of, last != 27).push(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops)?),
-            28 => out.not = Some(Box::new(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops)?)),
+            25 => apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops(bytes(v)?, push_default(list(&mut out.all_of, last != 25, &r, 25)))?,
+            26 => apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops(bytes(v)?, push_default(list(&mut out.one_of, last != 26, &r, 26)))?,
+            27 => apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops(bytes(v)?, push_default(list(&mut out.any_of, last != 27, &r, 27)))?,
+            28 => apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops(bytes(v)?, out.not.insert(Default::default()))?,
             29 => { let (k, val) = entry(v)?; map(&mut out.properties, last != 29).insert(k, message(val, apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops)?); },
             30 => out.additional_properties = serde_value::<Option<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrBool>>(Ty::Message(&schema::APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSONSCHEMAPROPSORBOOL), v)?,
             31 => { let (k, val) = entry(v)?; map(&mut out.pattern_properties, last != 31).insert(k, message(val, apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops)?); },
             32 => out.dependencies = serde_run::<Option<std::collections::BTreeMap<std::string::String, o::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrStringArray>>>(&schema::APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSONSCHEMAPROPS, 32, run(&mut r, start, 32)?)?,
             33 => out.additional_items = serde_value::<Option<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrBool>>(Ty::Message(&schema::APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSONSCHEMAPROPSORBOOL), v)?,
             34 => { let (k, val) = entry(v)?; map(&mut out.definitions, last != 34).insert(k, message(val, apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops)?); },
-            35 => out.external_docs = Some(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_externaldocumentation)?),
+            35 => apiextensions_apiserver_pkg_apis_apiextensions_v1_externaldocumentation(bytes(v)?, out.external_docs.insert(Default::default()))?,
             36 => out.example = serde_value::<Option<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON>>(Ty::Message(&schema::APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON), v)?,
             37 => out.nullable = Some(boolean(v)?),
             38 => out.x_kubernetes_preserve_unknown_fields = Some(boolean(v)?),
             39 => out.x_kubernetes_embedded_resource = Some(boolean(v)?),
             40 => out.x_kubernetes_int_or_string = Some(boolean(v)?),
-            41 => list(&mut out.x_kubernetes_list_map_keys, last != 41).push(string_any(v)?),
+            41 => list(&mut out.x_kubernetes_list_map_keys, last != 41, &r, 41).push(string_any(v)?),
             42 => if let Some(s) = string(v)? { out.x_kubernetes_list_type = Some(s) },
             43 => if let Some(s) = string(v)? { out.x_kubernetes_map_type = Some(s) },
-            44 => list(&mut out.x_kubernetes_validations, last != 44).push(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_validationrule)?),
+            44 => apiextensions_apiserver_pkg_apis_apiextensions_v1_validationrule(bytes(v)?, push_default(list(&mut out.x_kubernetes_validations, last != 44, &r, 44)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_selectablefield(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::SelectableField, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::SelectableField::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_selectablefield(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::SelectableField) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -13121,13 +11755,11 @@ pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_selectablefield(
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_servicereference(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::ServiceReference, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::ServiceReference::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_servicereference(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::ServiceReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -13138,13 +11770,11 @@ pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_servicereference
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_validationrule(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_validationrule(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -13157,81 +11787,71 @@ pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_validationrule(b
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_webhookclientconfig(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::WebhookClientConfig, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::WebhookClientConfig::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_webhookclientconfig(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::WebhookClientConfig) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.service = Some(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_servicereference)?),
+            1 => apiextensions_apiserver_pkg_apis_apiextensions_v1_servicereference(bytes(v)?, out.service.insert(Default::default()))?,
             2 => if !is_empty(v) { out.ca_bundle = serde_value::<Option<o::ByteString>>(Ty::Bytes, v)? },
             3 => if let Some(s) = string(v)? { out.url = Some(s) },
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_webhookconversion(b: &[u8]) -> Result<o::apiextensions_apiserver::pkg::apis::apiextensions::v1::WebhookConversion, ProtobufError> {
-    let mut value = o::apiextensions_apiserver::pkg::apis::apiextensions::v1::WebhookConversion::default();
-    let out = &mut value;
+pub(super) fn apiextensions_apiserver_pkg_apis_apiextensions_v1_webhookconversion(b: &[u8], out: &mut o::apiextensions_apiserver::pkg::apis::apiextensions::v1::WebhookConversion) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            2 => out.client_config = Some(message(v, apiextensions_apiserver_pkg_apis_apiextensions_v1_webhookclientconfig)?),
-            3 => list_required(&mut out.conversion_review_versions, last != 3).push(string_any(v)?),
+            2 => apiextensions_apiserver_pkg_apis_apiextensions_v1_webhookclientconfig(bytes(v)?, out.client_config.insert(Default::default()))?,
+            3 => list_required(&mut out.conversion_review_versions, last != 3, &r, 3).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_apigroup(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::APIGroup, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::APIGroup::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_apigroup(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::APIGroup) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.name = s },
-            2 => list_required(&mut out.versions, last != 2).push(message(v, apimachinery_pkg_apis_meta_v1_groupversionfordiscovery)?),
-            3 => out.preferred_version = Some(message(v, apimachinery_pkg_apis_meta_v1_groupversionfordiscovery)?),
-            4 => list(&mut out.server_address_by_client_cidrs, last != 4).push(message(v, apimachinery_pkg_apis_meta_v1_serveraddressbyclientcidr)?),
+            2 => apimachinery_pkg_apis_meta_v1_groupversionfordiscovery(bytes(v)?, push_default(list_required(&mut out.versions, last != 2, &r, 2)))?,
+            3 => apimachinery_pkg_apis_meta_v1_groupversionfordiscovery(bytes(v)?, out.preferred_version.insert(Default::default()))?,
+            4 => apimachinery_pkg_apis_meta_v1_serveraddressbyclientcidr(bytes(v)?, push_default(list(&mut out.server_address_by_client_cidrs, last != 4, &r, 4)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_apigrouplist(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::APIGroupList, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::APIGroupList::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_apigrouplist(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::APIGroupList) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.groups, last != 1).push(message(v, apimachinery_pkg_apis_meta_v1_apigroup)?),
+            1 => apimachinery_pkg_apis_meta_v1_apigroup(bytes(v)?, push_default(list_required(&mut out.groups, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_apiresource(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::APIResource, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::APIResource::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_apiresource(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::APIResource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -13240,9 +11860,9 @@ pub(super) fn apimachinery_pkg_apis_meta_v1_apiresource(b: &[u8]) -> Result<o::a
             2 => out.namespaced = boolean(v)?,
             3 => if let Some(s) = string(v)? { out.kind = s },
             4 => out.verbs = serde_value::<std::vec::Vec<std::string::String>>(Ty::Message(&schema::APIMACHINERY_PKG_APIS_META_V1_VERBS), v)?,
-            5 => list(&mut out.short_names, last != 5).push(string_any(v)?),
+            5 => list(&mut out.short_names, last != 5, &r, 5).push(string_any(v)?),
             6 => if let Some(s) = string(v)? { out.singular_name = s },
-            7 => list(&mut out.categories, last != 7).push(string_any(v)?),
+            7 => list(&mut out.categories, last != 7, &r, 7).push(string_any(v)?),
             8 => if let Some(s) = string(v)? { out.group = Some(s) },
             9 => if let Some(s) = string(v)? { out.version = Some(s) },
             10 => if let Some(s) = string(v)? { out.storage_version_hash = Some(s) },
@@ -13250,87 +11870,77 @@ pub(super) fn apimachinery_pkg_apis_meta_v1_apiresource(b: &[u8]) -> Result<o::a
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_apiresourcelist(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::APIResourceList, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::APIResourceList::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_apiresourcelist(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::APIResourceList) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.group_version = s },
-            2 => list_required(&mut out.resources, last != 2).push(message(v, apimachinery_pkg_apis_meta_v1_apiresource)?),
+            2 => apimachinery_pkg_apis_meta_v1_apiresource(bytes(v)?, push_default(list_required(&mut out.resources, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_apiversions(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::APIVersions, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::APIVersions::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_apiversions(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::APIVersions) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list_required(&mut out.versions, last != 1).push(string_any(v)?),
-            2 => list_required(&mut out.server_address_by_client_cidrs, last != 2).push(message(v, apimachinery_pkg_apis_meta_v1_serveraddressbyclientcidr)?),
+            1 => list_required(&mut out.versions, last != 1, &r, 1).push(string_any(v)?),
+            2 => apimachinery_pkg_apis_meta_v1_serveraddressbyclientcidr(bytes(v)?, push_default(list_required(&mut out.server_address_by_client_cidrs, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_deleteoptions(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::DeleteOptions, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::DeleteOptions::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_deleteoptions(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::DeleteOptions) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => out.grace_period_seconds = Some(int64(v)?),
-            2 => out.preconditions = Some(message(v, apimachinery_pkg_apis_meta_v1_preconditions)?),
+            2 => apimachinery_pkg_apis_meta_v1_preconditions(bytes(v)?, out.preconditions.insert(Default::default()))?,
             3 => out.orphan_dependents = Some(boolean(v)?),
             4 => if let Some(s) = string(v)? { out.propagation_policy = Some(s) },
-            5 => list(&mut out.dry_run, last != 5).push(string_any(v)?),
+            5 => list(&mut out.dry_run, last != 5, &r, 5).push(string_any(v)?),
             6 => out.ignore_store_read_error_with_cluster_breaking_potential = Some(boolean(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_fieldselectorrequirement(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::FieldSelectorRequirement, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::FieldSelectorRequirement::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_fieldselectorrequirement(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::FieldSelectorRequirement) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.key = s },
             2 => if let Some(s) = string(v)? { out.operator = s },
-            3 => list(&mut out.values, last != 3).push(string_any(v)?),
+            3 => list(&mut out.values, last != 3, &r, 3).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
 k8s_openapi::k8s_if_ge_1_35! {
-pub(super) fn apimachinery_pkg_apis_meta_v1_groupresource(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::GroupResource, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::GroupResource::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_groupresource(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::GroupResource) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -13339,14 +11949,12 @@ pub(super) fn apimachinery_pkg_apis_meta_v1_groupresource(b: &[u8]) -> Result<o:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 }
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_groupversionfordiscovery(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::GroupVersionForDiscovery, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::GroupVersionForDiscovery::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_groupversionfordiscovery(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::GroupVersionForDiscovery) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -13355,48 +11963,42 @@ pub(super) fn apimachinery_pkg_apis_meta_v1_groupversionfordiscovery(b: &[u8]) -
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_labelselector(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::LabelSelector, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::LabelSelector::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_labelselector(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::LabelSelector) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => { let (k, val) = entry(v)?; map(&mut out.match_labels, last != 1).insert(k, string_any(val)?); },
-            2 => list(&mut out.match_expressions, last != 2).push(message(v, apimachinery_pkg_apis_meta_v1_labelselectorrequirement)?),
+            2 => apimachinery_pkg_apis_meta_v1_labelselectorrequirement(bytes(v)?, push_default(list(&mut out.match_expressions, last != 2, &r, 2)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_labelselectorrequirement(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_labelselectorrequirement(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
             1 => if let Some(s) = string(v)? { out.key = s },
             2 => if let Some(s) = string(v)? { out.operator = s },
-            3 => list(&mut out.values, last != 3).push(string_any(v)?),
+            3 => list(&mut out.values, last != 3, &r, 3).push(string_any(v)?),
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_listmeta(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::ListMeta, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::ListMeta::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_listmeta(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::ListMeta) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -13407,13 +12009,11 @@ pub(super) fn apimachinery_pkg_apis_meta_v1_listmeta(b: &[u8]) -> Result<o::apim
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_managedfieldsentry(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_managedfieldsentry(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -13427,13 +12027,11 @@ pub(super) fn apimachinery_pkg_apis_meta_v1_managedfieldsentry(b: &[u8]) -> Resu
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_objectmeta(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::ObjectMeta, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::ObjectMeta::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_objectmeta(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -13450,20 +12048,18 @@ pub(super) fn apimachinery_pkg_apis_meta_v1_objectmeta(b: &[u8]) -> Result<o::ap
             10 => out.deletion_grace_period_seconds = Some(int64(v)?),
             11 => { let (k, val) = entry(v)?; map(&mut out.labels, last != 11).insert(k, string_any(val)?); },
             12 => { let (k, val) = entry(v)?; map(&mut out.annotations, last != 12).insert(k, string_any(val)?); },
-            13 => list(&mut out.owner_references, last != 13).push(message(v, apimachinery_pkg_apis_meta_v1_ownerreference)?),
-            14 => list(&mut out.finalizers, last != 14).push(string_any(v)?),
-            17 => list(&mut out.managed_fields, last != 17).push(message(v, apimachinery_pkg_apis_meta_v1_managedfieldsentry)?),
+            13 => apimachinery_pkg_apis_meta_v1_ownerreference(bytes(v)?, push_default(list(&mut out.owner_references, last != 13, &r, 13)))?,
+            14 => list(&mut out.finalizers, last != 14, &r, 14).push(string_any(v)?),
+            17 => apimachinery_pkg_apis_meta_v1_managedfieldsentry(bytes(v)?, push_default(list(&mut out.managed_fields, last != 17, &r, 17)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_ownerreference(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::OwnerReference, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::OwnerReference::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_ownerreference(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::OwnerReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -13476,13 +12072,11 @@ pub(super) fn apimachinery_pkg_apis_meta_v1_ownerreference(b: &[u8]) -> Result<o
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_preconditions(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::Preconditions, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::Preconditions::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_preconditions(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::Preconditions) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -13491,13 +12085,11 @@ pub(super) fn apimachinery_pkg_apis_meta_v1_preconditions(b: &[u8]) -> Result<o:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_serveraddressbyclientcidr(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::ServerAddressByClientCIDR, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::ServerAddressByClientCIDR::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_serveraddressbyclientcidr(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::ServerAddressByClientCIDR) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -13506,32 +12098,28 @@ pub(super) fn apimachinery_pkg_apis_meta_v1_serveraddressbyclientcidr(b: &[u8]) 
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_status(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::Status, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::Status::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_status(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::Status) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_listmeta)?,
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_listmeta(bytes(v)?, &mut out.metadata)? },
             2 => if let Some(s) = string(v)? { out.status = Some(s) },
             3 => if let Some(s) = string(v)? { out.message = Some(s) },
             4 => if let Some(s) = string(v)? { out.reason = Some(s) },
-            5 => out.details = Some(message(v, apimachinery_pkg_apis_meta_v1_statusdetails)?),
+            5 => apimachinery_pkg_apis_meta_v1_statusdetails(bytes(v)?, out.details.insert(Default::default()))?,
             6 => out.code = Some(int32(v)?),
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_statuscause(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::StatusCause, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::StatusCause::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_statuscause(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::StatusCause) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -13541,13 +12129,11 @@ pub(super) fn apimachinery_pkg_apis_meta_v1_statuscause(b: &[u8]) -> Result<o::a
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn apimachinery_pkg_apis_meta_v1_statusdetails(b: &[u8]) -> Result<o::apimachinery::pkg::apis::meta::v1::StatusDetails, ProtobufError> {
-    let mut value = o::apimachinery::pkg::apis::meta::v1::StatusDetails::default();
-    let out = &mut value;
+pub(super) fn apimachinery_pkg_apis_meta_v1_statusdetails(b: &[u8], out: &mut o::apimachinery::pkg::apis::meta::v1::StatusDetails) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
@@ -13555,36 +12141,32 @@ pub(super) fn apimachinery_pkg_apis_meta_v1_statusdetails(b: &[u8]) -> Result<o:
             1 => if let Some(s) = string(v)? { out.name = Some(s) },
             2 => if let Some(s) = string(v)? { out.group = Some(s) },
             3 => if let Some(s) = string(v)? { out.kind = Some(s) },
-            4 => list(&mut out.causes, last != 4).push(message(v, apimachinery_pkg_apis_meta_v1_statuscause)?),
+            4 => apimachinery_pkg_apis_meta_v1_statuscause(bytes(v)?, push_default(list(&mut out.causes, last != 4, &r, 4)))?,
             5 => out.retry_after_seconds = Some(int32(v)?),
             6 => if let Some(s) = string(v)? { out.uid = Some(s) },
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn kube_aggregator_pkg_apis_apiregistration_v1_apiservice(b: &[u8]) -> Result<o::kube_aggregator::pkg::apis::apiregistration::v1::APIService, ProtobufError> {
-    let mut value = o::kube_aggregator::pkg::apis::apiregistration::v1::APIService::default();
-    let out = &mut value;
+pub(super) fn kube_aggregator_pkg_apis_apiregistration_v1_apiservice(b: &[u8], out: &mut o::kube_aggregator::pkg::apis::apiregistration::v1::APIService) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.metadata = message(v, apimachinery_pkg_apis_meta_v1_objectmeta)?,
-            2 => out.spec = Some(message(v, kube_aggregator_pkg_apis_apiregistration_v1_apiservicespec)?),
-            3 => out.status = Some(message(v, kube_aggregator_pkg_apis_apiregistration_v1_apiservicestatus)?),
+            1 => { out.metadata = Default::default(); apimachinery_pkg_apis_meta_v1_objectmeta(bytes(v)?, &mut out.metadata)? },
+            2 => kube_aggregator_pkg_apis_apiregistration_v1_apiservicespec(bytes(v)?, out.spec.insert(Default::default()))?,
+            3 => kube_aggregator_pkg_apis_apiregistration_v1_apiservicestatus(bytes(v)?, out.status.insert(Default::default()))?,
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn kube_aggregator_pkg_apis_apiregistration_v1_apiservicecondition(b: &[u8]) -> Result<o::kube_aggregator::pkg::apis::apiregistration::v1::APIServiceCondition, ProtobufError> {
-    let mut value = o::kube_aggregator::pkg::apis::apiregistration::v1::APIServiceCondition::default();
-    let out = &mut value;
+pub(super) fn kube_aggregator_pkg_apis_apiregistration_v1_apiservicecondition(b: &[u8], out: &mut o::kube_aggregator::pkg::apis::apiregistration::v1::APIServiceCondition) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -13596,17 +12178,15 @@ pub(super) fn kube_aggregator_pkg_apis_apiregistration_v1_apiservicecondition(b:
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn kube_aggregator_pkg_apis_apiregistration_v1_apiservicespec(b: &[u8]) -> Result<o::kube_aggregator::pkg::apis::apiregistration::v1::APIServiceSpec, ProtobufError> {
-    let mut value = o::kube_aggregator::pkg::apis::apiregistration::v1::APIServiceSpec::default();
-    let out = &mut value;
+pub(super) fn kube_aggregator_pkg_apis_apiregistration_v1_apiservicespec(b: &[u8], out: &mut o::kube_aggregator::pkg::apis::apiregistration::v1::APIServiceSpec) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => out.service = Some(message(v, kube_aggregator_pkg_apis_apiregistration_v1_servicereference)?),
+            1 => kube_aggregator_pkg_apis_apiregistration_v1_servicereference(bytes(v)?, out.service.insert(Default::default()))?,
             2 => if let Some(s) = string(v)? { out.group = Some(s) },
             3 => if let Some(s) = string(v)? { out.version = Some(s) },
             4 => out.insecure_skip_tls_verify = Some(boolean(v)?),
@@ -13616,29 +12196,25 @@ pub(super) fn kube_aggregator_pkg_apis_apiregistration_v1_apiservicespec(b: &[u8
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn kube_aggregator_pkg_apis_apiregistration_v1_apiservicestatus(b: &[u8]) -> Result<o::kube_aggregator::pkg::apis::apiregistration::v1::APIServiceStatus, ProtobufError> {
-    let mut value = o::kube_aggregator::pkg::apis::apiregistration::v1::APIServiceStatus::default();
-    let out = &mut value;
+pub(super) fn kube_aggregator_pkg_apis_apiregistration_v1_apiservicestatus(b: &[u8], out: &mut o::kube_aggregator::pkg::apis::apiregistration::v1::APIServiceStatus) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     let mut last = 0;
     while let Some((n, v)) = r.field()? {
         match n {
-            1 => list(&mut out.conditions, last != 1).push(message(v, kube_aggregator_pkg_apis_apiregistration_v1_apiservicecondition)?),
+            1 => kube_aggregator_pkg_apis_apiregistration_v1_apiservicecondition(bytes(v)?, push_default(list(&mut out.conditions, last != 1, &r, 1)))?,
             _ => {}
         }
         last = n;
     }
-    Ok(value)
+    Ok(())
 }
 
 
-pub(super) fn kube_aggregator_pkg_apis_apiregistration_v1_servicereference(b: &[u8]) -> Result<o::kube_aggregator::pkg::apis::apiregistration::v1::ServiceReference, ProtobufError> {
-    let mut value = o::kube_aggregator::pkg::apis::apiregistration::v1::ServiceReference::default();
-    let out = &mut value;
+pub(super) fn kube_aggregator_pkg_apis_apiregistration_v1_servicereference(b: &[u8], out: &mut o::kube_aggregator::pkg::apis::apiregistration::v1::ServiceReference) -> Result<(), ProtobufError> {
     let mut r = Reader::new(b);
     while let Some((n, v)) = r.field()? {
         match n {
@@ -13648,7 +12224,7 @@ pub(super) fn kube_aggregator_pkg_apis_apiregistration_v1_servicereference(b: &[
             _ => {}
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 

@@ -32,7 +32,19 @@ impl<'a> Reader<'a> {
         self.pos >= self.buf.len()
     }
 
+    #[inline]
     pub(crate) fn varint(&mut self) -> Result<u64, ProtobufError> {
+        // Tags, lengths of strings and most numbers are one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
+        self.varint_long()
+    }
+
+    fn varint_long(&mut self) -> Result<u64, ProtobufError> {
         let mut value: u64 = 0;
         for i in 0..10 {
             let Some(&b) = self.buf.get(self.pos) else {
@@ -47,20 +59,59 @@ impl<'a> Reader<'a> {
         Err(ProtobufError::new(ProtobufErrorKind::Malformed, "a varint longer than 10 bytes"))
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], ProtobufError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
-            ProtobufError::new(
-                ProtobufErrorKind::Truncated,
-                format!("a {n}-byte value at offset {} runs past the end ({} bytes)", self.pos, self.buf.len()),
-            )
-        })?;
-        let s = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(s)
+        match self.buf.get(self.pos..).and_then(|rest| rest.get(..n)) {
+            Some(s) => {
+                self.pos += n;
+                Ok(s)
+            }
+            None => Err(self.past_the_end(n)),
+        }
+    }
+
+    #[cold]
+    fn past_the_end(&self, n: usize) -> ProtobufError {
+        ProtobufError::new(
+            ProtobufErrorKind::Truncated,
+            format!("a {n}-byte value at offset {} runs past the end ({} bytes)", self.pos, self.buf.len()),
+        )
+    }
+
+    /// How many fields numbered `number` follow in a row (the run the field just read started).
+    pub(crate) fn count_run(&self, number: u32) -> usize {
+        let mut r = *self;
+        let mut count = 0;
+        while r.peek_number() == Some(number) && r.field().is_ok() {
+            count += 1;
+        }
+        count
     }
 
     /// The next field's number and value, or `None` at the end.
+    #[inline]
     pub(crate) fn field(&mut self) -> Result<Option<(u32, Value<'a>)>, ProtobufError> {
+        // Most fields have a one-byte tag (numbers 1-15) and a one-byte length or value.
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        match *rest {
+            [] => Ok(None),
+            [tag @ 8..=0x7f, len @ 0..=0x7f, ref after @ ..] if tag & 7 == 2 => match after.get(..usize::from(len)) {
+                Some(bytes) => {
+                    self.pos += 2 + usize::from(len);
+                    Ok(Some((u32::from(tag >> 3), Value::Bytes(bytes))))
+                }
+                None => self.field_long(),
+            },
+            [tag @ 8..=0x7f, value @ 0..=0x7f, ..] if tag & 7 == 0 => {
+                self.pos += 2;
+                Ok(Some((u32::from(tag >> 3), Value::Varint(u64::from(value)))))
+            }
+            _ => self.field_long(),
+        }
+    }
+
+    /// [`field`](Self::field) for any tag and length, and the errors.
+    fn field_long(&mut self) -> Result<Option<(u32, Value<'a>)>, ProtobufError> {
         if self.is_empty() {
             return Ok(None);
         }
@@ -115,4 +166,57 @@ pub(crate) fn put_bytes(out: &mut Vec<u8>, number: u32, bytes: &[u8]) {
     put_tag(out, number, 2);
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    /// Bytes that make fields often: small tags, short lengths, some continuation bytes.
+    fn message(rng: &mut SplitMix64) -> Vec<u8> {
+        let len = rng.below(24) as usize;
+        (0..len)
+            .map(|_| match rng.below(4) {
+                0 => rng.next_u64() as u8,
+                1 => 0x80 | rng.below(4) as u8,
+                _ => rng.below(0x40) as u8,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_one_byte_paths_read_what_the_general_ones_do() {
+        let mut rng = SplitMix64::new(0x9b1);
+        for _ in 0..50_000 {
+            let buf = message(&mut rng);
+            let (mut short, mut long) = (Reader::new(&buf), Reader::new(&buf));
+            loop {
+                let (a, b) = (short.field(), long.field_long());
+                assert_eq!(format!("{a:?}"), format!("{b:?}"), "{buf:02x?}");
+                assert_eq!(short.pos, long.pos, "{buf:02x?}");
+                if !matches!(a, Ok(Some(_))) {
+                    break;
+                }
+            }
+            let (mut short, mut long) = (Reader::new(&buf), Reader::new(&buf));
+            assert_eq!(short.varint(), long.varint_long(), "{buf:02x?}");
+            assert_eq!(short.pos, long.pos, "{buf:02x?}");
+        }
+    }
+
+    #[test]
+    fn a_run_counts_the_fields_of_one_number_in_a_row() {
+        // Field 3 three times (a string, an empty string, a message), then field 4, then 3.
+        let buf = [0x1a, 1, b'a', 0x1a, 0, 0x1a, 2, 0x08, 1, 0x22, 0, 0x1a, 0];
+        let mut r = Reader::new(&buf);
+        r.field().unwrap();
+        assert_eq!(r.count_run(3), 2, "the two after the first");
+        assert_eq!(r.count_run(4), 0);
+        // A run cut short by a truncated field counts the fields before it.
+        let cut = [0x1a, 0, 0x1a, 0, 0x1a, 5, b'x'];
+        let mut r = Reader::new(&cut);
+        r.field().unwrap();
+        assert_eq!(r.count_run(3), 1);
+    }
 }

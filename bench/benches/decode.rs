@@ -1,0 +1,68 @@
+//! The plain decode of one watch stream, JSON against protobuf, in process: the figure the
+//! e2e run's `decode` reports, alone and repeatable, for profiling the decoders.
+//!
+//! `cargo bench -p kube-bench --bench decode`. Environment:
+//! - `DECODE_EVENTS`: events per round (default 10,000: one pass over the stream's Pods);
+//! - `DECODE_ROUNDS`: rounds per format (default 5); the median round is reported;
+//! - `DECODE_ONLY`: `json`, `protobuf` or both (the default), comma-separated.
+//!
+//! Under callgrind, the difference between two runs that differ only in `DECODE_ROUNDS`,
+//! divided by `DECODE_EVENTS`, is the instructions per event of the decode alone.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use k8s_openapi::api::core::v1::Pod;
+use kube_proto::WatchDecoder;
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let events: usize = env("DECODE_EVENTS", 10_000);
+    let rounds: usize = env("DECODE_ROUNDS", 5);
+    let only = std::env::var("DECODE_ONLY").unwrap_or_else(|_| "json,protobuf".into());
+    for format in only.split(',') {
+        let (chunks, headers) = match format {
+            "json" => (kube_bench::watch_chunks(events), http::HeaderMap::new()),
+            "protobuf" => {
+                let mut headers = http::HeaderMap::new();
+                let media = kube_proto::protobuf::WATCH_MEDIA_TYPE.parse().expect("a header value");
+                headers.insert(http::header::CONTENT_TYPE, media);
+                (kube_bench::protobuf_watch_chunks(events), headers)
+            }
+            other => panic!("DECODE_ONLY: no format {other:?} (json, protobuf)"),
+        };
+        let bytes: usize = chunks.iter().map(Bytes::len).sum();
+        let mut times: Vec<f64> = (0..rounds).map(|_| round(&chunks, &headers, events)).collect();
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        println!(
+            "{format:>8}: {:.0} events/s, {:.2} µs per event, {} bytes per event (median of {rounds} rounds of {events})",
+            events as f64 / median,
+            median * 1e6 / events as f64,
+            bytes / events,
+        );
+    }
+}
+
+/// One decode of every chunk into Pods, each event dropped as it comes: seconds taken.
+fn round(chunks: &[Bytes], headers: &http::HeaderMap, events: usize) -> f64 {
+    let started = Instant::now();
+    let mut decoder = WatchDecoder::<Pod>::new();
+    decoder.use_content_type(headers);
+    let mut n = 0;
+    for chunk in chunks {
+        decoder.push(chunk);
+        while let Some(event) = decoder.next_event() {
+            event.expect("an event");
+            n += 1;
+        }
+    }
+    assert_eq!(n, events, "every event decoded");
+    started.elapsed().as_secs_f64()
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
