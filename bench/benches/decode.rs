@@ -4,7 +4,8 @@
 //! `cargo bench -p kube-bench --bench decode`. Environment:
 //! - `DECODE_EVENTS`: events per round (default 10,000: one pass over the stream's Pods);
 //! - `DECODE_ROUNDS`: rounds per format (default 5); the median round is reported;
-//! - `DECODE_ONLY`: `json`, `protobuf` or both (the default), comma-separated.
+//! - `DECODE_ONLY`: `json`, `protobuf` (watch events), `jsonlist`, `protobuflist` (list pages of
+//!   500 Pods read as `Api::list` reads them), comma-separated; all by default.
 //!
 //! Under callgrind, the difference between two runs that differ only in `DECODE_ROUNDS`,
 //! divided by `DECODE_EVENTS`, is the instructions per event of the decode alone.
@@ -21,8 +22,12 @@ fn main() {
     }
     let events: usize = env("DECODE_EVENTS", 10_000);
     let rounds: usize = env("DECODE_ROUNDS", 5);
-    let only = std::env::var("DECODE_ONLY").unwrap_or_else(|_| "json,protobuf".into());
+    let only = std::env::var("DECODE_ONLY").unwrap_or_else(|_| "json,protobuf,jsonlist,protobuflist".into());
     for format in only.split(',') {
+        if let Some(list_format) = format.strip_suffix("list") {
+            lists(list_format, events, rounds);
+            continue;
+        }
         let (chunks, headers) = match format {
             "json" => (kube_bench::watch_chunks(events), http::HeaderMap::new()),
             "protobuf" => {
@@ -44,6 +49,47 @@ fn main() {
             bytes / events,
         );
     }
+}
+
+/// List pages of 500 Pods (`events` Pods in all), read by `Response::list` as `Api::list` reads
+/// them, in JSON or protobuf.
+fn lists(format: &str, pods: usize, rounds: usize) {
+    let pages: Vec<Vec<u8>> = (0..pods.div_ceil(kube_bench::PAGE))
+        .map(|page| {
+            let items: Vec<Pod> = (page * kube_bench::PAGE..((page + 1) * kube_bench::PAGE).min(pods))
+                .map(|i| kube_bench::data::pod(i, true))
+                .collect();
+            let list = serde_json::json!({"kind": "PodList", "apiVersion": "v1",
+                "metadata": {"resourceVersion": "2000000", "continue": format!("{}", page + 1)}, "items": items});
+            match format {
+                "json" => serde_json::to_vec(&list).expect("a list serializes"),
+                "protobuf" => kube_proto::protobuf::to_vec(&list).expect("a list encodes"),
+                other => panic!("DECODE_ONLY: no format {other:?}list (jsonlist, protobuflist)"),
+            }
+        })
+        .collect();
+    let bytes: usize = pages.iter().map(Vec::len).sum();
+    let headers = http::HeaderMap::new();
+    let mut times: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let started = Instant::now();
+            let mut n = 0;
+            for page in &pages {
+                let list = kube_proto::Response::new(http::StatusCode::OK, &headers, page);
+                n += list.list::<Pod>().expect("a list").items.len();
+            }
+            assert_eq!(n, pods, "every Pod listed");
+            started.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!(
+        "{format:>8} list: {:.0} Pods/s, {:.2} µs per Pod, {} bytes per Pod (median of {rounds} rounds of {pods})",
+        pods as f64 / median,
+        median * 1e6 / pods as f64,
+        bytes / pods,
+    );
 }
 
 /// One decode of every chunk into Pods, each event dropped as it comes: seconds taken.

@@ -257,6 +257,12 @@ fn decode_list<K: DeserializeOwned + 'static>(
     body: &[u8],
     compact: bool,
 ) -> Result<ObjectList<K>, ResponseError> {
+    #[cfg(feature = "protobuf")]
+    if crate::protobuf::has_magic(body)
+        && let Some(list) = crate::protobuf::list(body)
+    {
+        return Ok(list);
+    }
     if let Some(list) = std::str::from_utf8(body).ok().and_then(crate::direct_json::list) {
         return Ok(list);
     }

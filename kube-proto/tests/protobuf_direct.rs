@@ -405,6 +405,46 @@ fn direct_decoding_equals_serde_on_every_recorded_object() {
     }
 }
 
+/// A list read as a response (`Api::list`'s way: its items by the generated functions) against
+/// the same list read by serde alone.
+fn list_matches<K: DeserializeOwned + PartialEq + Debug + 'static>(body: &[u8], what: &str) {
+    let headers = http::HeaderMap::new();
+    let listed = kube_proto::Response::new(http::StatusCode::OK, &headers, body).list::<K>();
+    let serde = Envelope::parse(body).unwrap().decode::<kube_proto::ObjectList<K>>();
+    match (listed, serde) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a, b, "{what}");
+            assert_eq!(a.items.capacity(), a.items.len(), "{what}: no spare capacity");
+        }
+        (Err(_), Err(_)) => {}
+        (a, b) => panic!("{what}: listed {a:?}, serde {b:?}"),
+    }
+}
+
+#[test]
+fn recorded_lists_read_as_serde_reads_them() {
+    let mut lists = 0;
+    let mut bodies = recorded_objects();
+    bodies.extend(json_objects());
+    for (name, body) in &bodies {
+        let env = Envelope::parse(body).unwrap();
+        let before = lists;
+        lists += 1;
+        match env.kind {
+            "PodList" => list_matches::<Pod>(body, name),
+            "ConfigMapList" => list_matches::<ConfigMap>(body, name),
+            "NamespaceList" => list_matches::<Namespace>(body, name),
+            "EventList" => list_matches::<Event>(body, name),
+            "DeploymentList" => list_matches::<Deployment>(body, name),
+            "SecretList" => list_matches::<Secret>(body, name),
+            "NodeList" => list_matches::<Node>(body, name),
+            "ServiceList" => list_matches::<Service>(body, name),
+            _ => lists = before,
+        }
+    }
+    assert!(lists >= 3, "{lists} lists compared");
+}
+
 #[test]
 fn the_rich_pod_decodes_directly_with_every_field() {
     let pod: Pod = protobuf::from_slice(&protobuf::to_vec(&rich_pod()).unwrap()).unwrap();

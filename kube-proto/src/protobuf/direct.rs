@@ -270,3 +270,45 @@ pub(super) fn serde_run<'de, T: Deserialize<'de>>(
         .ok_or_else(|| ProtobufError::new(ProtobufErrorKind::Decode, format!("{} has no field {number}", msg.name)))?;
     if field.rep == Rep::Map { T::deserialize(MapRun::new(field, run)) } else { T::deserialize(Run::new(field, run)) }
 }
+
+/// A list body (magic, envelope, list message) whose items are of a built-in kind and `K` is that
+/// kind's struct: the items decoded by the generated functions into a list of exactly their
+/// number, the rest (`metadata`, the types) by serde as ever. `None` for anything else (a body
+/// that does not parse, a kind that is not a list, `K` another type, items given in more than one
+/// run, an item that does not decode), which the serde path then reads, with its errors.
+pub(crate) fn object_list<K: serde::de::DeserializeOwned + 'static>(body: &[u8]) -> Option<crate::ObjectList<K>> {
+    let env = super::Envelope::parse(body).ok()?;
+    if !env.content_encoding.is_empty() || env.content_type.starts_with("application/json") {
+        return None;
+    }
+    let item_kind = env.kind.strip_suffix("List")?;
+    let message = super::schema_types::message_of(env.api_version, env.kind)?;
+    let items = message.fields.iter().find(|f| f.name == "items" && f.rep == Rep::Repeated)?.number;
+    // The list without its items, for serde; and how many items there are.
+    let (mut rest, mut count, mut runs, mut last) = (Vec::new(), 0, 0, 0);
+    let mut r = Reader::new(env.raw);
+    loop {
+        let start = r.pos;
+        let Some((n, _)) = r.field().ok()? else { break };
+        if n == items {
+            count += 1;
+            runs += usize::from(last != n);
+        } else {
+            rest.extend_from_slice(&env.raw[start..r.pos]);
+        }
+        last = n;
+    }
+    if runs > 1 {
+        return None;
+    }
+    let mut decoded = Vec::with_capacity(count);
+    let mut r = Reader::new(env.raw);
+    while let Some((n, v)) = r.field().ok()? {
+        if n == items {
+            decoded.push(decode::<K>(env.api_version, item_kind, bytes(v).ok()?)?.ok()?);
+        }
+    }
+    let mut list: crate::ObjectList<K> = super::Envelope { raw: &rest, ..env }.decode().ok()?;
+    list.items = decoded;
+    Some(list)
+}

@@ -231,9 +231,9 @@ pub fn from_slice<T: DeserializeOwned + 'static>(body: &[u8]) -> Result<T, Proto
     Envelope::parse(body)?.decode_owned()
 }
 
-/// [`from_slice`] through serde alone, for any `T`.
-pub(crate) fn from_slice_serde<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProtobufError> {
-    Envelope::parse(body)?.decode()
+/// A list body read by [`direct::object_list`]: `None` when serde has to read it.
+pub(crate) fn list<K: DeserializeOwned + 'static>(body: &[u8]) -> Option<crate::ObjectList<K>> {
+    direct::object_list(body)
 }
 
 /// Whether the descriptor table knows this kind (or list kind): whether a server can send it as
@@ -332,6 +332,79 @@ mod tests {
         assert!(is_known("v1", "PodList"));
         assert!(is_known("apps/v1", "Deployment"));
         assert!(!is_known("example.com/v1", "Widget"));
+    }
+
+    fn pod(name: &str, containers: usize) -> serde_json::Value {
+        let containers: Vec<_> = (0..containers)
+            .map(|i| {
+                serde_json::json!({"name": format!("c{i}"), "image": "nginx", "args": ["-g", "daemon off;"],
+                "ports": [{"containerPort": 80 + i}], "env": [{"name": "A", "value": "1"}]})
+            })
+            .collect();
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": "web"}, "resourceVersion": "7"},
+            "spec": {"containers": containers, "nodeName": "n1"},
+            "status": {"phase": "Running", "podIP": "10.0.0.1"}})
+    }
+
+    fn pod_list(items: Vec<serde_json::Value>) -> Vec<u8> {
+        to_vec(&serde_json::json!({"apiVersion": "v1", "kind": "PodList",
+            "metadata": {"resourceVersion": "42", "continue": "abc", "remainingItemCount": 7}, "items": items}))
+        .unwrap()
+    }
+
+    fn serde_list<K: DeserializeOwned>(body: &[u8]) -> crate::ObjectList<K> {
+        Envelope::parse(body).unwrap().decode().unwrap()
+    }
+
+    #[test]
+    fn lists_of_built_in_kinds_have_their_items_decoded_directly() {
+        use k8s_openapi::api::core::v1::Pod;
+        let body = pod_list(vec![pod("a", 1), pod("b", 3), pod("c", 2)]);
+        let list = direct::object_list::<Pod>(&body).expect("read by the generated functions");
+        assert_eq!(list, serde_list::<Pod>(&body));
+        assert_eq!(list.metadata.continue_token.as_deref(), Some("abc"));
+        assert_eq!(list.metadata.remaining_item_count, Some(7));
+        assert_eq!(list.types.as_ref().map(|t| t.kind.as_str()), Some("PodList"));
+        assert_eq!(list.items.len(), 3);
+        assert_eq!(list.items.capacity(), 3, "sized by the count of items");
+        assert_eq!(list.items[1].spec.as_ref().unwrap().containers.len(), 3);
+        // Through a response, as `Api::list` reads it.
+        let headers = HeaderMap::new();
+        let response = crate::Response::new(http::StatusCode::OK, &headers, &body);
+        assert_eq!(response.list::<Pod>().unwrap(), list);
+        // An empty list.
+        let empty = pod_list(vec![]);
+        assert_eq!(direct::object_list::<Pod>(&empty).unwrap(), serde_list::<Pod>(&empty));
+    }
+
+    #[test]
+    fn lists_the_generated_functions_do_not_read_go_to_serde_with_the_same_result() {
+        use k8s_openapi::api::core::v1::Pod;
+        let headers = HeaderMap::new();
+        let read = |body: &[u8]| crate::Response::new(http::StatusCode::OK, &headers, body).list::<Pod>();
+        // Another item type: serde reads it.
+        let body = pod_list(vec![pod("a", 1)]);
+        assert!(direct::object_list::<serde_json::Value>(&body).is_none());
+        let values = crate::Response::new(http::StatusCode::OK, &headers, &body).list::<serde_json::Value>().unwrap();
+        assert_eq!(values.items[0]["metadata"]["name"], "a");
+        // Items in two runs: serde's answer (a duplicate field).
+        let raw = |v: &serde_json::Value| Envelope::parse(&to_vec(v).unwrap()).unwrap().raw.to_vec();
+        let mut split = Vec::new();
+        wire::put_bytes(&mut split, 2, &raw(&pod("first", 1)));
+        wire::put_bytes(&mut split, 1, &[0x12, 2, b'4', b'2']);
+        wire::put_bytes(&mut split, 2, &raw(&pod("second", 1)));
+        let body = Envelope::encode("v1", "PodList", &split);
+        assert!(direct::object_list::<Pod>(&body).is_none());
+        let serde = Envelope::parse(&body).unwrap().decode::<crate::ObjectList<Pod>>().unwrap_err();
+        assert!(read(&body).unwrap_err().to_string().contains(&serde.to_string()), "{serde}");
+        // Not a list, or cut short: serde's answer, and its error.
+        let one = to_vec(&pod("a", 1)).unwrap();
+        assert!(direct::object_list::<Pod>(&one).is_none());
+        let body = pod_list(vec![pod("a", 1), pod("b", 1)]);
+        let cut = &body[..body.len() - 10];
+        assert!(direct::object_list::<Pod>(cut).is_none());
+        assert!(read(cut).is_err());
     }
 
     #[test]

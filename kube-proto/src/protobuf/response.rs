@@ -9,13 +9,13 @@ use super::{Envelope, ProtobufErrorKind};
 use crate::error::{ApiError, ResponseError, Status};
 use crate::response::{DeleteResponse, retry_after};
 
-/// Decodes a protobuf body as `T`.
-pub(crate) fn decode<T: DeserializeOwned>(
+/// Decodes a protobuf body as `T` (the built-in kinds' structs by the generated functions).
+pub(crate) fn decode<T: DeserializeOwned + 'static>(
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<T, ResponseError> {
-    super::from_slice_serde(body).map_err(|e| ResponseError::Decode {
+    super::from_slice(body).map_err(|e| ResponseError::Decode {
         status: status.as_u16(),
         target: std::any::type_name::<T>(),
         message: if e.kind == ProtobufErrorKind::Truncated {
@@ -44,7 +44,7 @@ pub(crate) fn error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Res
 }
 
 /// The answer to a DELETE in protobuf: the object, or a `Status`.
-pub(crate) fn delete<T: DeserializeOwned>(
+pub(crate) fn delete<T: DeserializeOwned + 'static>(
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
