@@ -10,7 +10,7 @@
 //! prost is `podIPs` in JSON). Neither crate is a dependency: this reads their sources.
 //!
 //! ```text
-//! cargo fetch --manifest-path <a crate depending on k8s-pb = "0.9">
+//! cargo fetch --manifest-path kube-proto/protobuf-gen/k8s-pb/Cargo.toml --locked
 //! cargo run --manifest-path kube-proto/protobuf-gen/Cargo.toml -- \
 //!     ~/.cargo/registry/src/<index>/k8s-pb-0.9.0/src \
 //!     ~/.cargo/registry/src/<index>/k8s-openapi-0.29.0/src/v1_36 \
@@ -18,7 +18,7 @@
 //! ```
 //!
 //! With `--check` nothing is written: it fails (exit code 1) when either file differs from what
-//! it would write, which is how to tell that the committed files are current.
+//! it would write, which is how to tell that the committed files are current. `.ci/run` does.
 
 // A development tool under kube-proto/, not part of the core: it reads k8s-openapi's sources and
 // writes files, which kube-proto/clippy.toml forbids the core's crates.
