@@ -12,7 +12,8 @@
 //! that a child's peak RSS (`VmHWM`) is its own and no figure warms another's heap. Clients
 //! alternate within every repetition (the order rotates), and the table holds medians.
 //!
-//! Figures: a paged list (seconds, peak RSS); a raw watch (`Api::watch`) and `watcher()`
+//! Figures: a paged list (seconds, peak RSS), and the same pages in protobuf (`pblist`, ours
+//! only); a raw watch (`Api::watch`) and `watcher()`
 //! (events/s), with the best plain decode of the same bytes in process for reference; the same
 //! two in protobuf (`pbrawwatch`, `pbwatcher`: `Api::protobuf()`, the same events as
 //! `;stream=watch` frames, ours only: kube-rs has no protobuf), with the plain protobuf decode and
@@ -37,8 +38,9 @@ use kube_bench::{EXEC_POD, FORWARDED_PORT, PAGE, Payloads, Scale, Server, proc_s
 use serde_json::{Value, json};
 
 const CLIENTS: [&str; 3] = ["hyper", "asyncstd", "kube-rs"];
-const FIGURES: [&str; 13] = [
+const FIGURES: [&str; 14] = [
     "list",
+    "pblist",
     "rawwatch",
     "watcher",
     "pbrawwatch",
@@ -222,6 +224,8 @@ fn report(
     };
     line(row("list, seconds", "list", "secs", 2));
     line(row("list, peak RSS (MiB)", "list", "hwm_mib", 0));
+    line(row("protobuf list (`Api::protobuf()`), seconds", "pblist", "secs", 2));
+    line(row("protobuf list, peak RSS (MiB)", "pblist", "hwm_mib", 0));
     line(row("raw watch, events/s", "rawwatch", "events_per_sec", 0));
     line(row("raw watch, CPU µs per event (all threads)", "rawwatch", "cpu_us_per_event", 1));
     line(row("watcher(), events/s", "watcher", "events_per_sec", 0));
@@ -338,6 +342,13 @@ fn report(
         "| protobuf raw watch / JSON raw watch (same client) | {} | {} | | |",
         ratio(pr("hyper"), r("hyper")),
         ratio(pr("asyncstd"), r("asyncstd"))
+    ));
+    let pl = |c: &str| get("pblist", c, "secs").0;
+    let jl = |c: &str| get("list", c, "secs").0;
+    line(format!(
+        "| protobuf list seconds / JSON list seconds (same client) | {} | {} | | |",
+        ratio(pl("hyper"), jl("hyper")),
+        ratio(pl("asyncstd"), jl("asyncstd"))
     ));
     line(format!(
         "| watcher() / kube-rs watcher() | {} | {} | 1.00 | ≥ 1.4 |",
@@ -704,6 +715,15 @@ mod ours {
         match figure {
             "list" => {
                 let api: Api<Pod> = Api::namespaced(client, "list");
+                let started = Instant::now();
+                let pods: Vec<Pod> =
+                    api.list_all(&ListParams::default().limit(PAGE as u32)).try_collect().await.expect("a list");
+                let secs = started.elapsed().as_secs_f64();
+                assert_eq!(pods.len(), scale.pods);
+                json!({"secs": secs, "hwm_mib": proc_status_kib("VmHWM") as f64 / 1024.0})
+            }
+            "pblist" => {
+                let api: Api<Pod> = Api::namespaced(client, "list").protobuf();
                 let started = Instant::now();
                 let pods: Vec<Pod> =
                     api.list_all(&ListParams::default().limit(PAGE as u32)).try_collect().await.expect("a list");

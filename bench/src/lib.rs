@@ -194,6 +194,8 @@ pub fn applied_pod() -> Pod {
 pub struct Payloads {
     /// The list pages, in order.
     pub pages: Vec<Bytes>,
+    /// The same pages in protobuf (a `PodList` envelope each), served when asked for protobuf.
+    pub pages_protobuf: Vec<Bytes>,
     /// The watch body.
     pub watch: Vec<Bytes>,
     /// The same watch body in protobuf frames.
@@ -209,7 +211,7 @@ pub struct Payloads {
 impl Payloads {
     /// Generates everything for a scale.
     pub fn new(scale: Scale) -> Payloads {
-        let pages = (0..scale.pods.div_ceil(PAGE))
+        let pages: Vec<Bytes> = (0..scale.pods.div_ceil(PAGE))
             .map(|page| {
                 let last = (page + 1) * PAGE >= scale.pods;
                 let cont = if last { String::new() } else { format!(r#","continue":"{}""#, page + 1) };
@@ -227,10 +229,18 @@ impl Payloads {
                 Bytes::from(out)
             })
             .collect();
+        let pages_protobuf = pages
+            .iter()
+            .map(|page: &Bytes| {
+                let list: serde_json::Value = serde_json::from_slice(page).expect("a JSON list page");
+                Bytes::from(kube_proto::protobuf::to_vec(&list).expect("a protobuf list page"))
+            })
+            .collect();
         let mut applied = data::pod(0, true);
         applied.metadata.name = applied_pod().metadata.name;
         Payloads {
             pages,
+            pages_protobuf,
             watch: watch_chunks(scale.events),
             watch_protobuf: protobuf_watch_chunks(scale.events),
             empty_list: Bytes::from_static(
@@ -442,9 +452,14 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
         }
         (&Method::GET, "/api/v1/namespaces/list/pods") => {
             let page = param("continue").and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
-            match payloads.pages.get(page) {
-                Some(bytes) => ok(bytes),
-                None => json(StatusCode::GONE, full(Bytes::from_static(b"{}"))),
+            match (protobuf, payloads.pages.get(page), payloads.pages_protobuf.get(page)) {
+                (true, _, Some(bytes)) => {
+                    let mut resp = ok(bytes);
+                    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(kube_proto::protobuf::MEDIA_TYPE));
+                    resp
+                }
+                (false, Some(bytes), _) => ok(bytes),
+                _ => json(StatusCode::GONE, full(Bytes::from_static(b"{}"))),
             }
         }
         (&Method::GET, "/api/v1/namespaces/watch/pods") if watch && protobuf => {
