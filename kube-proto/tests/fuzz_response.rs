@@ -7,7 +7,10 @@
 //! - an error body that is a JSON object with `kind: Status` is read as that `Status`: its
 //!   `reason`, `message` and `code` are kept whenever they have the right type;
 //! - `Retry-After` in whole seconds is kept on every error;
-//! - the snippet of a body that is not a `Status` stays short.
+//! - the snippet of a body that is not a `Status` stays short;
+//! - with the `protobuf` feature, a 2xx protobuf body (the corpus has recorded ones) reads as
+//!   an object and as a list exactly as the serde path alone reads it: the generated decoders
+//!   give serde's values, and fall back to it for anything they do not read.
 //!
 //! `FUZZ_ITERATIONS`, `FUZZ_SEED` and `FUZZ_REPLAY`: see `tests/fuzz/mod.rs` and `fuzz/README.md`.
 
@@ -121,9 +124,28 @@ fn check(body: &[u8], rng: &mut SplitMix64) -> String {
             assert!(d.is_status(), "a 2xx kind: Status body read as an object");
         }
     }
+    #[cfg(feature = "protobuf")]
+    if code.is_success() && kube_proto::protobuf::has_magic(body) {
+        same_as_serde(body, response.object::<ConfigMap>(), "object");
+        same_as_serde(body, response.list::<ConfigMap>(), "list");
+    }
     kinds.sort();
     kinds.dedup();
     format!("{}:{}", code.as_str().chars().next().unwrap(), kinds.join(","))
+}
+
+/// What `Response` read from a protobuf body against the serde path alone on the same body.
+#[cfg(feature = "protobuf")]
+fn same_as_serde<T>(body: &[u8], read: Result<T, ResponseError>, what: &str)
+where
+    T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let serde = kube_proto::protobuf::Envelope::parse(body).and_then(|e| e.decode::<T>());
+    match (read, serde) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}: not serde's value"),
+        (Err(_), Err(_)) => {}
+        (a, b) => panic!("{what}: read {a:?}, serde {b:?}"),
+    }
 }
 
 #[test]
@@ -139,6 +161,11 @@ fn responses_never_panic_and_errors_name_the_status_and_keep_the_reason() {
             br#""causes":"x","#,
             br#""items":null"#,
             b"<html>",
+            // Protobuf: the magic, the list's items field (2) and its metadata (1), ConfigMap's kind.
+            b"k8s\0",
+            b"\x12\x00",
+            b"\x0a\x02\x10\x01",
+            b"ConfigMap",
         ])
         .default_iterations(10000)
         .run(check);

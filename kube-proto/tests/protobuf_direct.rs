@@ -407,7 +407,8 @@ fn direct_decoding_equals_serde_on_every_recorded_object() {
 
 /// A list read as a response (`Api::list`'s way: its items by the generated functions) against
 /// the same list read by serde alone.
-fn list_matches<K: DeserializeOwned + PartialEq + Debug + 'static>(body: &[u8], what: &str) {
+/// Whether both read it.
+fn list_matches<K: DeserializeOwned + PartialEq + Debug + 'static>(body: &[u8], what: &str) -> bool {
     let headers = http::HeaderMap::new();
     let listed = kube_proto::Response::new(http::StatusCode::OK, &headers, body).list::<K>();
     let serde = Envelope::parse(body).unwrap().decode::<kube_proto::ObjectList<K>>();
@@ -415,10 +416,47 @@ fn list_matches<K: DeserializeOwned + PartialEq + Debug + 'static>(body: &[u8], 
         (Ok(a), Ok(b)) => {
             assert_eq!(a, b, "{what}");
             assert_eq!(a.items.capacity(), a.items.len(), "{what}: no spare capacity");
+            true
         }
-        (Err(_), Err(_)) => {}
+        (Err(_), Err(_)) => false,
         (a, b) => panic!("{what}: listed {a:?}, serde {b:?}"),
     }
+}
+
+/// Lists with fields duplicated, removed or swapped at any depth (items, their fields, the
+/// list's metadata): `Api::list`'s reading always equals serde's.
+#[test]
+fn mutated_lists_read_as_serde_reads_them() {
+    let mut bodies: Vec<(String, Vec<u8>)> =
+        recorded_objects().into_iter().filter(|(_, b)| Envelope::parse(b).unwrap().kind.ends_with("List")).collect();
+    let pod = |name: &str| {
+        let mut p = rich_pod();
+        p["metadata"]["name"] = json!(name);
+        p
+    };
+    let pods = json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "9", "continue": "c"},
+        "items": [pod("a"), pod("b"), pod("c")]});
+    bodies.push(("rich pods".to_owned(), protobuf::to_vec(&pods).unwrap()));
+    let mut rng = Rng(SplitMix64::new(0x1157));
+    let (mut both, mut rounds) = (0, 0);
+    for round in 0..3_000 {
+        let (name, body) = &bodies[rng.below(bodies.len())];
+        let env = Envelope::parse(body).unwrap();
+        let mut raw = env.raw.to_vec();
+        for _ in 0..1 + rng.below(3) {
+            raw = mutate_fields(&raw, &mut rng, 0);
+        }
+        let mutated = Envelope::encode(env.api_version, env.kind, &raw);
+        let what = format!("{name}, round {round}");
+        rounds += 1;
+        both += usize::from(match env.kind {
+            "PodList" => list_matches::<Pod>(&mutated, &what),
+            "ConfigMapList" => list_matches::<ConfigMap>(&mutated, &what),
+            "NamespaceList" => list_matches::<Namespace>(&mutated, &what),
+            other => panic!("{name}: no item type for {other}"),
+        });
+    }
+    assert!(both > rounds / 2, "too few mutated lists decode for the test to mean anything: {both} of {rounds}");
 }
 
 #[test]
@@ -431,14 +469,14 @@ fn recorded_lists_read_as_serde_reads_them() {
         let before = lists;
         lists += 1;
         match env.kind {
-            "PodList" => list_matches::<Pod>(body, name),
-            "ConfigMapList" => list_matches::<ConfigMap>(body, name),
-            "NamespaceList" => list_matches::<Namespace>(body, name),
-            "EventList" => list_matches::<Event>(body, name),
-            "DeploymentList" => list_matches::<Deployment>(body, name),
-            "SecretList" => list_matches::<Secret>(body, name),
-            "NodeList" => list_matches::<Node>(body, name),
-            "ServiceList" => list_matches::<Service>(body, name),
+            "PodList" => assert!(list_matches::<Pod>(body, name)),
+            "ConfigMapList" => assert!(list_matches::<ConfigMap>(body, name)),
+            "NamespaceList" => assert!(list_matches::<Namespace>(body, name)),
+            "EventList" => assert!(list_matches::<Event>(body, name)),
+            "DeploymentList" => assert!(list_matches::<Deployment>(body, name)),
+            "SecretList" => assert!(list_matches::<Secret>(body, name)),
+            "NodeList" => assert!(list_matches::<Node>(body, name)),
+            "ServiceList" => assert!(list_matches::<Service>(body, name)),
             _ => lists = before,
         }
     }
@@ -630,7 +668,6 @@ fn mutations_that_both_accept_decode_the_same() {
         }
         let mutated = Envelope::encode(env.api_version, env.kind, &raw);
         let env = Envelope::parse(&mutated).unwrap();
-        eprintln!("R {name} {round}");
         compare(&env, &format!("{name}, round {round}"), &mut tally);
     }
     eprintln!(
