@@ -39,16 +39,22 @@ fn main() {
             other => panic!("DECODE_ONLY: no format {other:?} (json, protobuf)"),
         };
         let bytes: usize = chunks.iter().map(Bytes::len).sum();
-        let mut times: Vec<f64> = (0..rounds).map(|_| round(&chunks, &headers, events)).collect();
-        times.sort_by(f64::total_cmp);
-        let median = times[times.len() / 2];
-        println!(
-            "{format:>8}: {:.0} events/s, {:.2} µs per event, {} bytes per event (median of {rounds} rounds of {events})",
-            events as f64 / median,
-            median * 1e6 / events as f64,
-            bytes / events,
-        );
+        let times: Vec<f64> = (0..rounds).map(|_| round(&chunks, &headers, events)).collect();
+        report(&format!("{format:>8}"), "event", times, events, bytes);
     }
+}
+
+/// One line: the median round's rate and time per item, and the bytes per item.
+fn report(label: &str, item: &str, mut times: Vec<f64>, items: usize, bytes: usize) {
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!(
+        "{label}: {:.0} {item}s/s, {:.2} µs per {item}, {} bytes per {item} (median of {} rounds of {items})",
+        items as f64 / median,
+        median * 1e6 / items as f64,
+        bytes / items,
+        times.len(),
+    );
 }
 
 /// List pages of 500 Pods (`events` Pods in all), read by `Response::list` as `Api::list` reads
@@ -70,7 +76,7 @@ fn lists(format: &str, pods: usize, rounds: usize) {
         .collect();
     let bytes: usize = pages.iter().map(Vec::len).sum();
     let headers = http::HeaderMap::new();
-    let mut times: Vec<f64> = (0..rounds)
+    let times: Vec<f64> = (0..rounds)
         .map(|_| {
             let started = Instant::now();
             let mut n = 0;
@@ -82,14 +88,7 @@ fn lists(format: &str, pods: usize, rounds: usize) {
             started.elapsed().as_secs_f64()
         })
         .collect();
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
-    println!(
-        "{format:>8} list: {:.0} Pods/s, {:.2} µs per Pod, {} bytes per Pod (median of {rounds} rounds of {pods})",
-        pods as f64 / median,
-        median * 1e6 / pods as f64,
-        bytes / pods,
-    );
+    report(&format!("{format:>8} list"), "Pod", times, pods, bytes);
 }
 
 /// One decode of every chunk into Pods, each event dropped as it comes: seconds taken.
