@@ -258,10 +258,11 @@ fn decode_list<K: DeserializeOwned + 'static>(
     compact: bool,
 ) -> Result<ObjectList<K>, ResponseError> {
     #[cfg(feature = "protobuf")]
-    if crate::protobuf::has_magic(body)
-        && let Some(list) = crate::protobuf::list(body)
-    {
-        return Ok(list);
+    if crate::protobuf::has_magic(body) {
+        return match crate::protobuf::list(body) {
+            Some(list) => Ok(list),
+            None => decode_with(status, headers, body, compact),
+        };
     }
     if let Some(list) = std::str::from_utf8(body).ok().and_then(crate::direct_json::list) {
         return Ok(list);

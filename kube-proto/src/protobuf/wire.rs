@@ -82,7 +82,9 @@ impl<'a> Reader<'a> {
     pub(crate) fn count_run(&self, number: u32) -> usize {
         let mut r = *self;
         let mut count = 0;
-        while r.peek_number() == Some(number) && r.field().is_ok() {
+        while let Ok(Some((n, _))) = r.field()
+            && n == number
+        {
             count += 1;
         }
         count
