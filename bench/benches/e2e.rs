@@ -38,7 +38,7 @@ use kube_bench::{EXEC_POD, FORWARDED_PORT, PAGE, Payloads, Scale, Server, proc_s
 use serde_json::{Value, json};
 
 const CLIENTS: [&str; 3] = ["hyper", "asyncstd", "kube-rs"];
-const FIGURES: [&str; 14] = [
+const FIGURES: [&str; 15] = [
     "list",
     "pblist",
     "rawwatch",
@@ -46,6 +46,7 @@ const FIGURES: [&str; 14] = [
     "pbrawwatch",
     "pbwatcher",
     "reflector",
+    "reflectorrecycle",
     "store",
     "storecompact",
     "requests",
@@ -98,7 +99,7 @@ fn parent() {
             let clients: Vec<&str> = clients
                 .into_iter()
                 .filter(|c| *c == "plain" || selected("BENCH_CLIENTS", c))
-                .filter(|c| !(*figure == "storecompact" && *c == "kube-rs"))
+                .filter(|c| !(matches!(*figure, "storecompact" | "reflectorrecycle") && *c == "kube-rs"))
                 // kube-rs has no protobuf.
                 .filter(|c| !(figure.starts_with("pb") && *c == "kube-rs"))
                 .collect();
@@ -237,6 +238,8 @@ fn report(
     line(row("protobuf watcher(), CPU µs per event (all threads)", "pbwatcher", "cpu_us_per_event", 1));
     line(row("reflector (watcher + store), events/s", "reflector", "events_per_sec", 0));
     line(row("reflector, CPU µs per event (all threads)", "reflector", "cpu_us_per_event", 1));
+    line(row("reflector recycling replaced objects, events/s", "reflectorrecycle", "events_per_sec", 0));
+    line(row("reflector recycling, CPU µs per event (all threads)", "reflectorrecycle", "cpu_us_per_event", 1));
     line(row("store of the paged list: seconds until ready", "store", "secs", 2));
     line(row("store: resident KiB per Pod once ready (steady)", "store", "steady_kib_per_pod", 1));
     line(row("store: peak resident KiB per Pod during a relist", "store", "relist_peak_kib_per_pod", 1));
@@ -380,6 +383,12 @@ fn report(
         ratio(rf("hyper"), w("hyper")),
         ratio(rf("asyncstd"), w("asyncstd")),
         ratio(rf("kube-rs"), w("kube-rs"))
+    ));
+    let rr = |c: &str| get("reflectorrecycle", c, "events_per_sec").0;
+    line(format!(
+        "| reflector recycling replaced objects (`Writer::recycler`, `watcher_with`) / the same client's watcher() | {} | {} | — | ≥ 0.9 |",
+        ratio(rr("hyper"), w("hyper")),
+        ratio(rr("asyncstd"), w("asyncstd"))
     ));
     let st = |c: &str| get("store", c, "steady_kib_per_pod").0;
     line(format!(
@@ -762,11 +771,16 @@ mod ours {
                 }
                 watch_figures(n, started.elapsed(), cpu)
             }
-            "reflector" => {
+            "reflector" | "reflectorrecycle" => {
                 let api: Api<Pod> = Api::namespaced(client, "watch");
                 let (started, cpu) = (Instant::now(), cpu_secs());
-                let (reader, writer) = kube_runtime::reflector::store();
-                let stream = kube_runtime::watcher::watcher(api, Config::default());
+                let (reader, mut writer) = kube_runtime::reflector::store();
+                let stream = if figure_name == "reflectorrecycle" {
+                    let recycler = writer.recycler();
+                    kube_runtime::watcher::watcher_with(api, Config::default(), recycler).boxed()
+                } else {
+                    kube_runtime::watcher::watcher(api, Config::default()).boxed()
+                };
                 let mut stream = std::pin::pin!(kube_runtime::reflector::reflector(writer, stream));
                 let mut n = 0;
                 while n < scale.events {

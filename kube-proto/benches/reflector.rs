@@ -10,6 +10,9 @@
 //! - `watcher+store`: the same, every event applied to a fresh `kube_proto::store::Store` (the
 //!   built-in namespace, label and owner indexes), the store dropped at the end.
 //! - `watcher+store_drop_managed_fields`: the same with the managedFields transform.
+//! - `watcher+store_recycling`: `watcher+store`, each object an event replaces handed back to the
+//!   watcher (`Store::apply_retiring`, `Watcher::recycle`), which decodes the next event over it,
+//!   as `kube_runtime`'s `Writer::recycler` and `watcher_with` do.
 //! - `store_predecoded/ours`, `store_predecoded/kube_rs`: the decoded events (cloned outside the
 //!   timing) applied to our store (moved in) and to kube-rs's `Writer::apply_watcher_event` (which
 //!   takes a reference and clones each object into its store).
@@ -17,6 +20,7 @@
 //! Run with `cargo bench -p kube-proto --bench reflector -- --warm-up-time 1 --measurement-time 5`.
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use k8s_openapi::api::core::v1::Pod;
@@ -25,7 +29,7 @@ use kube_proto::store::{Store, StoreConfig};
 #[allow(dead_code)]
 mod data;
 mod reflector_support;
-use reflector_support::{bodies, decoded, run_watcher, to_kube_rs};
+use reflector_support::{bodies, decoded, run_watcher, run_watcher_recycling, to_kube_rs};
 
 const PODS: usize = 5_000;
 const EVENTS: usize = 10_000;
@@ -40,6 +44,17 @@ fn reflector(c: &mut Criterion) {
         b.iter(|| {
             let mut store = Store::<Pod>::new(StoreConfig::default(), ());
             run_watcher(&list, &watch, |ev| drop(black_box(store.apply(ev))));
+            assert_eq!(store.len(), PODS);
+        })
+    });
+    g.bench_function("watcher+store_recycling", |b| {
+        b.iter(|| {
+            let mut store = Store::<Pod>::new(StoreConfig::default(), ());
+            let mut retired = Vec::new();
+            run_watcher_recycling(&list, &watch, |ev| {
+                drop(black_box(store.apply_retiring(ev, &mut retired)));
+                retired.drain(..).filter_map(|old| Arc::try_unwrap(old).ok()).next_back()
+            });
             assert_eq!(store.len(), PODS);
         })
     });

@@ -300,6 +300,9 @@ pub struct WatchDecoder<K> {
     /// Set when the stream is protobuf (`;stream=watch` frames), which it then reads instead.
     #[cfg(feature = "protobuf")]
     protobuf: Option<Box<crate::protobuf::FrameDecoder>>,
+    /// An object nobody holds any more, for the next event's object to be decoded over (see
+    /// [`recycle`](Self::recycle)).
+    spare: Option<K>,
     _kind: PhantomData<fn() -> K>,
 }
 
@@ -340,6 +343,7 @@ impl<K> WatchDecoder<K> {
             dropped: VecDeque::new(),
             #[cfg(feature = "protobuf")]
             protobuf: None,
+            spare: None,
             _kind: PhantomData,
         }
     }
@@ -350,6 +354,20 @@ impl<K> WatchDecoder<K> {
     pub fn compact(mut self, compact: bool) -> Self {
         self.compact = compact;
         self
+    }
+
+    /// Hands the decoder an object nobody holds any more (one a store has just replaced or
+    /// removed): the next JSON event of a built-in kind is decoded over it, its strings, lists
+    /// and structs written over instead of freed and allocated again (see
+    /// [`direct_json::refill`](crate::direct_json::refill)). The event is the same as without
+    /// it. One object is kept; a second replaces the first.
+    pub fn recycle(&mut self, object: K) {
+        self.spare = Some(object);
+    }
+
+    /// Whether the decoder holds an object handed to [`recycle`](Self::recycle) and not yet used.
+    pub fn has_spare(&self) -> bool {
+        self.spare.is_some()
     }
 
     /// The longest line this decoder buffers.
@@ -510,7 +528,7 @@ impl<K: DeserializeOwned + 'static> WatchDecoder<K> {
         };
         self.line += 1;
         Some(match line {
-            Ok((b, e)) => parse(&self.buf[b..e], self.line, self.compact),
+            Ok((b, e)) => parse(&self.buf[b..e], self.line, self.compact, &mut self.spare),
             Err(len) => Err(WatchDecodeError::too_large(self.line, self.max_frame, len)),
         })
     }
@@ -534,7 +552,7 @@ impl<K: DeserializeOwned + 'static> WatchDecoder<K> {
         let out = if b < e {
             self.line += 1;
             let len = e - b;
-            Some(parse::<K>(&self.buf[b..e], self.line, self.compact).map_err(|mut err| {
+            Some(parse::<K>(&self.buf[b..e], self.line, self.compact, &mut self.spare).map_err(|mut err| {
                 err.message = format!("the stream ended inside this event (cut after {len} bytes?): {}", err.message);
                 err
             }))
@@ -548,13 +566,14 @@ impl<K: DeserializeOwned + 'static> WatchDecoder<K> {
 
 /// Parses one complete line as a watch event.
 pub fn parse_line<K: DeserializeOwned + 'static>(line: &[u8], line_no: u64) -> Result<WatchEvent<K>, WatchDecodeError> {
-    parse(line, line_no, false)
+    parse(line, line_no, false, &mut None)
 }
 
 fn parse<K: DeserializeOwned + 'static>(
     line: &[u8],
     line_no: u64,
     compact: bool,
+    spare: &mut Option<K>,
 ) -> Result<WatchEvent<K>, WatchDecodeError> {
     let err = |message: String| WatchDecodeError {
         line: line_no,
@@ -566,7 +585,7 @@ fn parse<K: DeserializeOwned + 'static>(
         .map_err(|e| err(format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to())))?;
     // The built-in kinds' usual events, read directly (already with exact capacities); any
     // other line, and every other type, through serde (see `direct_json`).
-    if let Some(event) = crate::direct_json::watch_event(text) {
+    if let Some(event) = crate::direct_json::watch_event(text, spare) {
         return Ok(event);
     }
     if compact { crate::compact::from_str(text) } else { serde_json::from_str(text) }.map_err(|e| err(e.to_string()))

@@ -506,6 +506,22 @@ where
         }
     }
 
+    /// Hands the watcher an object nobody holds any more, typically the one a store has just
+    /// replaced or removed: the next event a watch stream brings is decoded over it, reusing its
+    /// allocations (see [`WatchDecoder::recycle`]). The events are the same as without it. Without
+    /// a watch stream open, the object is dropped.
+    pub fn recycle(&mut self, object: K) {
+        if let State::Streaming { req } | State::Watching { req } = &mut self.state {
+            req.decoder.recycle(object);
+        }
+    }
+
+    /// Whether the watch stream's decoder already holds an object to decode over (then
+    /// [`recycle`](Self::recycle) has nothing to add).
+    pub fn wants_spare(&self) -> bool {
+        matches!(&self.state, State::Streaming { req } | State::Watching { req } if !req.decoder.has_spare())
+    }
+
     /// The next thing to do. Call until it returns [`Action::Wait`], after every input.
     pub fn poll(&mut self, now: Instant) -> Action<K> {
         loop {

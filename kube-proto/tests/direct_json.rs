@@ -42,28 +42,71 @@ struct Seen {
     direct: bool,
 }
 
-/// Whether `text` read as `T` is the same both ways; and the same as a watch event's object.
-fn same_as<T: DeserializeOwned + PartialEq + Debug + 'static>(text: &str, what: &str, seen: &mut Seen) {
-    assert!(direct_json::supports::<T>(), "{}", std::any::type_name::<T>());
+/// Whether `text` read as `T` is the same both ways; and the same as a watch event's object,
+/// decoded anew and over each object `olds` decode to (as a store hands replaced objects back).
+fn same_as<T: DeserializeOwned + PartialEq + Debug + 'static>(text: &str, olds: &[&str], what: &str, seen: &mut Seen) {
+    let ty = std::any::type_name::<T>();
+    assert!(direct_json::supports::<T>(), "{ty}");
     let (direct, serde) = both::<T>(text);
-    assert_eq!(direct, serde, "{what}: {}", std::any::type_name::<T>());
-    if let Some(d) = direct_json::direct::<T>(text) {
+    assert_eq!(direct, serde, "{what}: {ty}");
+    let read = direct_json::direct::<T>(text);
+    if let Some(d) = &read {
         // Read directly only what serde accepts, as serde reads it.
-        assert_eq!(Ok(&d), serde.as_ref(), "{what}: {}", std::any::type_name::<T>());
+        assert_eq!(Ok(d), serde.as_ref(), "{what}: {ty}");
         seen.direct = true;
+    }
+    for (i, old) in olds.iter().enumerate() {
+        let Ok(old) = serde_json::from_str::<T>(old) else { continue };
+        // Over an object held before: serde's value, and given up on exactly where a new decode is.
+        let refilled = direct_json::refill(text, old);
+        assert_eq!(refilled.is_some(), read.is_some(), "{what}: {ty} over old object {i}");
+        if let Some(r) = refilled {
+            assert_eq!(Ok(&r), serde.as_ref(), "{what}: {ty} over old object {i}");
+        }
     }
     let line = format!("{{\"type\":\"MODIFIED\",\"object\":{text}}}");
     let direct = kube_proto::watch::parse_line::<T>(line.as_bytes(), 1).map_err(|e| e.message);
     let serde = serde_json::from_str::<WatchEvent<T>>(&line).map_err(|e| e.to_string());
-    assert_eq!(direct, serde, "{what} (watch line): {}", std::any::type_name::<T>());
+    assert_eq!(direct, serde, "{what} (watch line): {ty}");
+    // (A text with a newline is more than one line to a decoder.)
+    if let Some(Ok(old)) = olds.first().filter(|_| !text.contains('\n')).map(|o| serde_json::from_str::<T>(o)) {
+        let mut decoder = kube_proto::watch::WatchDecoder::<T>::new();
+        decoder.recycle(old);
+        decoder.push(line.as_bytes());
+        decoder.push(b"\n");
+        let recycled = decoder.next_event().map(|r| r.map_err(|e| e.message));
+        assert_eq!(
+            recycled.as_ref().map(Result::as_ref),
+            Some(serde.as_ref()),
+            "{what} (watch line over a spare): {ty}"
+        );
+        assert!(!decoder.has_spare());
+    }
     seen.accepted |= serde.is_ok();
 }
 
-/// `text` compared as every kind listed.
+/// Objects to decode over when a test names none: a benchmark Pod, and a small object whose maps
+/// (labels, data, a `fieldsV1` tree) share keys with the edge cases below.
+fn default_olds() -> &'static [String] {
+    static OLDS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    OLDS.get_or_init(|| {
+        let small = r#"{"metadata":{"name":"zz","labels":{"a":"1","b":"2"},"managedFields":[{"manager":"m",
+            "fieldsV1":{"f:a":{"x":1,"y":[1,{"z":"w"}],"zz":"q"},"f:b":{}}}]},"data":{"a":"0","k":"v","z":"9"}}"#;
+        vec![serde_json::to_string(&data::pod(5, true)).unwrap(), small.to_owned()]
+    })
+}
+
+/// `text` compared as every kind listed, also decoded over the [`default_olds`].
 fn same(text: &str, what: &str) -> Seen {
+    let olds: Vec<&str> = default_olds().iter().map(String::as_str).collect();
+    same_over(text, &olds, what)
+}
+
+/// `text` compared as every kind listed, also decoded over the objects `olds` decode to.
+fn same_over(text: &str, olds: &[&str], what: &str) -> Seen {
     let mut seen = Seen::default();
     macro_rules! kinds {
-        ($($t:ty),* $(,)?) => { $( same_as::<$t>(text, what, &mut seen); )* };
+        ($($t:ty),* $(,)?) => { $( same_as::<$t>(text, olds, what, &mut seen); )* };
     }
     kinds!(
         Pod,
@@ -138,7 +181,16 @@ fn recorded_objects() -> Vec<(String, String)> {
 fn recorded_objects_read_the_same() {
     let objects = recorded_objects();
     assert!(objects.len() > 300, "{}", objects.len());
-    let seen: Vec<Seen> = objects.iter().map(|(what, text)| same(text, what)).collect();
+    let pod = &default_olds()[0];
+    let seen: Vec<Seen> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, (what, text))| {
+            // Over the object before it, one further back, and a full Pod.
+            let olds = [objects[i.saturating_sub(1)].1.as_str(), objects[i.saturating_sub(7)].1.as_str(), pod];
+            same_over(text, &olds, what)
+        })
+        .collect();
     let accepted = seen.iter().filter(|s| s.accepted).count();
     let direct = seen.iter().filter(|s| s.direct).count();
     // Every built-in kind listed is accepted as itself (custom resources and Status are not),
@@ -192,6 +244,63 @@ fn benchmark_pods_read_the_same_with_exact_capacities() {
         let WatchEvent::Modified(p) = direct else { panic!() };
         assert!(pod_capacities_exact(&p));
     }
+}
+
+/// The strings of a Pod's name, labels, annotations and containers: (length, capacity).
+fn pod_strings(p: &Pod) -> Vec<(usize, usize)> {
+    let mut s = vec![(p.metadata.name.as_ref().unwrap().len(), p.metadata.name.as_ref().unwrap().capacity())];
+    let m = &p.metadata;
+    for v in m.labels.iter().flat_map(|l| l.values()).chain(m.annotations.iter().flat_map(|a| a.values())) {
+        s.push((v.len(), v.capacity()));
+    }
+    for c in &p.spec.as_ref().unwrap().containers {
+        s.push((c.name.len(), c.name.capacity()));
+        for x in c.image.iter().chain(c.args.iter().flatten()).chain(c.command.iter().flatten()) {
+            s.push((x.len(), x.capacity()));
+        }
+    }
+    s
+}
+
+#[test]
+fn benchmark_pods_read_over_other_pods_the_same_with_exact_lists() {
+    // Each event decoded over the object the one before it gave, as a store that hands replaced
+    // objects back to the watcher has it: the same events as serde's, every list exact, every
+    // string's buffer at most the allowed slack longer than the string.
+    let s = data::watch_stream();
+    let mut decoder = kube_proto::watch::WatchDecoder::<Pod>::new();
+    let (mut reused, mut last_name) = (0, None);
+    for &(b, e) in s.lines.iter().take(600) {
+        let line = &s.body[b..e];
+        decoder.push(line);
+        decoder.push(b"\n");
+        let event = decoder.next_event().unwrap().unwrap();
+        assert_eq!(event, serde_json::from_slice::<WatchEvent<Pod>>(line).unwrap());
+        let WatchEvent::Modified(p) = event else { panic!() };
+        assert!(pod_capacities_exact(&p));
+        let strings = pod_strings(&p);
+        assert!(strings.iter().all(|&(len, cap)| cap >= len && cap - len <= 16), "{strings:?}");
+        let name = p.metadata.name.as_ref().unwrap();
+        reused += usize::from(last_name == Some(name.as_ptr()));
+        last_name = Some(name.as_ptr());
+        decoder.recycle(p);
+    }
+    // The name was written into the buffer of the name before it (the names are as long).
+    assert!(reused >= 599, "{reused}");
+    // A Pod with fewer containers, labels and fields over a full one, and the other way round.
+    let full = data::pod(1, true);
+    let small: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "s", "labels": {"z": "1"}},
+        "spec": {"containers": [{"name": "only"}]}
+    }))
+    .unwrap();
+    let small_text = serde_json::to_string(&small).unwrap();
+    let full_text = serde_json::to_string(&full).unwrap();
+    let over_full = direct_json::refill(&small_text, full.clone()).unwrap();
+    assert_eq!(over_full, small);
+    let spec = over_full.spec.as_ref().unwrap();
+    assert_eq!(spec.containers.capacity(), 1);
+    assert_eq!(direct_json::refill(&full_text, over_full).unwrap(), full);
 }
 
 #[test]
@@ -297,6 +406,20 @@ fn json_grammar_edge_cases() {
         r#"{"metadata":{"creationTimestamp":null}}"#,
         r#"{"metadata":{"managedFields":[{"fieldsV1":{"f:a":{}},"time":"2026-11-25T23:08:56Z"}]}}"#,
         r#"{"metadata":{"managedFields":[{"fieldsV1":{"f:a":[1,2.5e3,-0,"x",null,true]}}]}}"#,
+        // Free-form JSON: repeated keys (the later value), every kind of value, over the olds'.
+        r#"{"metadata":{"managedFields":[{"fieldsV1":{"f:a":{"x":1,"x":{"y":2}},"f:a":{"x":3}}}]}}"#,
+        r#"{"metadata":{"managedFields":[{"fieldsV1":{"f:a":{"x":1,"y":[1,{"z":"w"}],"zz":"q","x":[]}}}]}}"#,
+        r#"{"metadata":{"managedFields":[{"fieldsV1":{"f:a":{"x":1,"y":[{"z":"v"},1],"zz":"q"},"f:b":{"c":{}}}}]}}"#,
+        r#"{"metadata":{"managedFields":[{"fieldsV1":{"f:b":{},"f:a":{"zz":"q","x":1}}}]}}"#,
+        r#"{"metadata":{"managedFields":[{"fieldsV1":{"f:a":{"x":-1.5e-7,"y":18446744073709551616,"zz":-0}}}]}}"#,
+        r#"{"metadata":{"managedFields":[{"fieldsV1":{"f:\u0061":{"\ud83d\ude00":"\n"},"f:b":"\ud800"}}]}}"#,
+        r#"{"metadata":{"managedFields":[{"fieldsV1":{"f:a":{"x":tru}}}]}}"#,
+        r#"{"metadata":{"managedFields":[{"fieldsV1":{"f:a":{"x":01}}}]}}"#,
+        r#"{"metadata":{"managedFields":[{"fieldsV1":[{"a":{}},"b",false,null]},{"fieldsV1":null}]}}"#,
+        r#"{"metadata":{"managedFields":[{"fieldsV1":"f:a"}]}}"#,
+        r#"{"metadata":{"labels":{"a":"1","b":"2","a":"3"}},"data":{"a":"0","k":"v","z":"9","k":"w"}}"#,
+        r#"{"metadata":{"labels":{"b":"2","a":"1"}},"data":{"a":"0","k":"v"}}"#,
+        r#"{"metadata":{"labels":{"a":"1","b":"2","c":"3"}},"data":{}}"#,
         r#"{"data":{"k":"aGVsbG8="}}"#,
         r#"{"data":{"k":null}}"#,
         r#"{"data":{"k":"not base64!"}}"#,
@@ -563,7 +686,8 @@ proptest! {
         let target = at.index(count(doc));
         let mut text = String::new();
         write(doc, target, m, &mut 0, &mut text, false);
-        same(&text, &format!("{what} with {m:?} at {target}"));
+        // Also over the unchanged object, as a watch's MODIFIED event comes over the one before.
+        same_over(&text, &[&doc.to_string()], &format!("{what} with {m:?} at {target}"));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! executor. It lists, watches, resumes, relists on 410 and backs off by itself; errors are
 //! items of the stream, and the stream goes on after them.
 
+use std::fmt;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use futures_core::Stream;
@@ -19,6 +21,7 @@ use crate::{Api, Client, Error};
 
 struct Driver<K> {
     machine: Watcher<K>,
+    recycler: Option<Recycler<K>>,
     client: Client,
     in_flight: Option<(RequestId, InFlight)>,
     /// The timer of a deadline of the machine, kept from one wait to the next while it fires no
@@ -36,9 +39,108 @@ enum InFlight {
     Reading(Body),
 }
 
+/// Objects nobody holds any more, handed from a store back to a watcher, whose decoder then
+/// decodes the next event's object over one instead of allocating it anew (see
+/// [`kube_proto::direct_json::refill`]; JSON events of the built-in kinds). The events are
+/// exactly what they would be without it.
+///
+/// A reflector's [`Writer::recycler`](crate::reflector::Writer::recycler) makes one and fills it
+/// with the objects its events replace; [`watcher_with`] takes them. It holds one object at a
+/// time. Cheap to clone: the clones share it.
+pub struct Recycler<K> {
+    spare: Arc<Mutex<Option<K>>>,
+}
+
+impl<K> Clone for Recycler<K> {
+    fn clone(&self) -> Self {
+        Recycler { spare: self.spare.clone() }
+    }
+}
+
+impl<K> Default for Recycler<K> {
+    fn default() -> Self {
+        Recycler { spare: Arc::new(Mutex::new(None)) }
+    }
+}
+
+impl<K> fmt::Debug for Recycler<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the object: it may be a Secret.
+        f.debug_struct("Recycler").field("holding", &self.lock().is_some()).finish()
+    }
+}
+
+impl<K> Recycler<K> {
+    /// An empty recycler.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<K>> {
+        // Only ever a swap of an `Option` under the lock: a poisoned one is still whole.
+        self.spare.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps `object` for the watcher's next event; an object kept before and not yet taken is
+    /// dropped (outside the lock).
+    pub fn put(&self, object: K) {
+        let before = self.lock().replace(object);
+        drop(before);
+    }
+
+    /// The object kept, if any.
+    pub fn take(&self) -> Option<K> {
+        self.lock().take()
+    }
+}
+
 /// Watches the collection an `Api` addresses: a stream of [`Event`]s that never ends on its
 /// own. See [`WatchStreamExt`] for `applied_objects()` and `touched_objects()`.
 pub fn watcher<K>(api: Api<K>, config: Config) -> impl Stream<Item = Result<Event<K>, Error>> + Send
+where
+    K: Resource + DeserializeOwned + Send + 'static,
+    K::DynamicType: Clone,
+{
+    drive(api, config, None)
+}
+
+/// [`watcher()`], decoding each watch event's object over an object `recycler` holds when it
+/// holds one: what a reflector does with the objects its events replace, so that a store that
+/// keeps every object does not pay for freeing the one each event replaces and allocating its
+/// successor.
+///
+/// ```
+/// # #[cfg(feature = "fake")] {
+/// use k8s_openapi::api::core::v1::Pod;
+/// use kube_runtime::reflector::{self, reflector};
+/// use kube_runtime::watcher::{self, watcher_with};
+/// use kube_runtime::{Api, Client, fake::FakeTransport};
+///
+/// let (transport, config) = FakeTransport::new();
+/// let pods: Api<Pod> = Api::all(Client::new(transport, config).unwrap());
+/// let (reader, mut writer) = reflector::store();
+/// let recycler = writer.recycler();
+/// let rf = reflector(writer, watcher_with(pods, watcher::Config::default(), recycler));
+/// # drop((reader, rf));
+/// # }
+/// ```
+pub fn watcher_with<K>(
+    api: Api<K>,
+    config: Config,
+    recycler: Recycler<K>,
+) -> impl Stream<Item = Result<Event<K>, Error>> + Send
+where
+    K: Resource + DeserializeOwned + Send + 'static,
+    K::DynamicType: Clone,
+{
+    drive(api, config, Some(recycler))
+}
+
+fn drive<K>(
+    api: Api<K>,
+    config: Config,
+    recycler: Option<Recycler<K>>,
+) -> impl Stream<Item = Result<Event<K>, Error>> + Send
 where
     K: Resource + DeserializeOwned + Send + 'static,
     K::DynamicType: Clone,
@@ -48,7 +150,7 @@ where
     let machine = Watcher::new(api.request().clone(), config).map_err(Error::Request);
     let client = api.client().clone();
     let start = match machine {
-        Ok(machine) => Ok(Driver { machine, client, in_flight: None, timer: None }),
+        Ok(machine) => Ok(Driver { machine, recycler, client, in_flight: None, timer: None }),
         Err(e) => Err(e),
     };
     stream::unfold(Some(start), |state| async move {
@@ -71,6 +173,12 @@ where
     /// its own cannot hang a watcher.
     async fn next(&mut self) -> Result<Event<K>, Error> {
         loop {
+            if let Some(r) = &self.recycler
+                && self.machine.wants_spare()
+                && let Some(spare) = r.take()
+            {
+                self.machine.recycle(spare);
+            }
             let now = self.client.now();
             match self.machine.poll(now) {
                 Action::Emit(ev) => return Ok(ev),

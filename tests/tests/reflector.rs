@@ -1,6 +1,8 @@
 //! The reflector over real sockets: a store that follows creates, changes and deletes with its
 //! indexes; a relist after 410 during which an object that survives it never goes missing;
-//! subscribers that see the same events; a metadata-only store. Each body runs through
+//! subscribers that see the same events; a metadata-only store; a store whose replaced objects
+//! the watcher decodes the next events over, which ends up holding what the server holds. Each
+//! body runs through
 //! transport-hyper (tokio) and transport-asyncstd (async-std), and against a real cluster with
 //! `KUBE_E2E_KUBECONFIG` (selecting the test's own objects by the suite label).
 
@@ -15,7 +17,7 @@ use kube_integration_tests::objects::configmap;
 use kube_integration_tests::{Ctx, transport_tests};
 use kube_proto::{DeleteParams, PartialObjectMeta, Patch, PatchParams, PostParams, ResourceExt};
 use kube_runtime::reflector::{self, BY_LABEL, BY_NAMESPACE, ObjectRef, Store, StoreConfig, reflector};
-use kube_runtime::watcher::{Config, Event, watcher};
+use kube_runtime::watcher::{Config, Event, watcher, watcher_with};
 use kube_runtime::{Api, Error};
 use serde_json::json;
 
@@ -24,6 +26,7 @@ transport_tests!(
     reflector_relist_never_hides_a_surviving_object: loopback,
     reflector_subscribers_see_the_same_events,
     reflector_metadata_only_store,
+    reflector_recycling_holds_what_the_server_holds,
 );
 
 /// How long a step may take.
@@ -187,4 +190,59 @@ async fn reflector_metadata_only_store(ctx: Ctx) {
     assert_eq!(a.name_any(), "a");
     assert!(a.uid().is_some());
     assert_eq!(reader.by_index(BY_LABEL, &ctx.selector()).unwrap().len(), 1);
+}
+
+async fn reflector_recycling_holds_what_the_server_holds(ctx: Ctx) {
+    let cms: Api<ConfigMap> = ctx.api();
+    let (reader, mut writer) = reflector::store_with(StoreConfig::default().namespace(&ctx.ns), ());
+    let recycler = writer.recycler();
+    let config = Config::default().labels(&ctx.selector());
+    let mut rf: Reflected<ConfigMap> = Box::pin(reflector(writer, watcher_with(ctx.api(), config, recycler)));
+    until(&ctx, &mut rf, &reader, "the first list", nothing, Store::is_ready).await;
+    // What the server answered each write with, by resourceVersion.
+    let mut written = std::collections::HashMap::new();
+    let mut keep = |o: ConfigMap| {
+        let rv = o.resource_version().expect("a resourceVersion").to_owned();
+        written.insert(rv, o);
+    };
+    for name in ["a", "b", "c"] {
+        keep(cms.create(&pp(), &configmap(&ctx, name, &[("k0", name)])).await.unwrap());
+    }
+    // Objects whose shapes keep changing (keys and annotations come and go, values grow and
+    // shrink), each event decoded over whichever object the event before it replaced.
+    for round in 0..6usize {
+        for (i, name) in ["a", "b", "c"].iter().enumerate() {
+            let keys = (round + i) % 4;
+            let data: serde_json::Map<String, serde_json::Value> = (0..4)
+                .map(|j| (format!("k{j}"), if j < keys { json!("v".repeat(round * 3 + j)) } else { json!(null) }))
+                .collect();
+            // Not periodic, so that an event's object lacks annotations the object decoded over had.
+            let note =
+                if (round * round + i) % 3 != 1 { json!({"note": "x".repeat(round * 5 + i)}) } else { json!(null) };
+            let patch = json!({"metadata": {"annotations": note}, "data": data});
+            keep(cms.patch(name, &PatchParams::default(), &Patch::Merge(patch)).await.unwrap());
+        }
+    }
+    cms.delete("b", &DeleteParams::default()).await.unwrap();
+    let server = cms.list(&kube_proto::ListParams::default().labels(&ctx.selector())).await.unwrap().items;
+    assert_eq!(server.iter().map(|o| o.name_any()).collect::<Vec<_>>(), ["a", "c"]);
+    let at = |s: &Store<ConfigMap>, o: &ConfigMap| s.get(&ObjectRef::new(&o.name_any()).within(&ctx.ns));
+    let mut checked = 0;
+    let mut each = |item: &Result<Event<Arc<ConfigMap>>, Error>, _: &Store<ConfigMap>| {
+        // Every change as the server wrote it (another writer's change is not in `written`).
+        if let Ok(Event::Apply(o)) = item
+            && let Some(w) = o.resource_version().and_then(|rv| written.get(rv))
+        {
+            assert_eq!(**o, *w, "{} at {:?}", o.name_any(), o.resource_version());
+            checked += 1;
+        }
+    };
+    until(&ctx, &mut rf, &reader, "the store catches up", &mut each, |s| {
+        s.len() == 2 && server.iter().all(|o| at(s, o).is_some_and(|x| x.resource_version() == o.resource_version()))
+    })
+    .await;
+    assert_eq!(checked, 21, "every create and change came as an event");
+    for o in &server {
+        assert_eq!(at(&reader, o).as_deref(), Some(o), "{}", o.name_any());
+    }
 }

@@ -72,11 +72,16 @@ pub fn bodies(pods: usize, events: usize) -> (Vec<u8>, Vec<u8>) {
     (list, watch)
 }
 
-/// Drains the watcher into `sink` until it asks to send (the id) or waits (`None`).
-fn drain(w: &mut Watcher<Pod>, now: Instant, sink: &mut impl FnMut(Event<Pod>)) -> Option<u64> {
+/// Drains the watcher into `sink` until it asks to send (the id) or waits (`None`); what `sink`
+/// gives back is handed to the watcher's decoder to decode the next event over.
+fn drain(w: &mut Watcher<Pod>, now: Instant, sink: &mut impl FnMut(Event<Pod>) -> Option<Pod>) -> Option<u64> {
     loop {
         match w.poll(now) {
-            Action::Emit(ev) => sink(ev),
+            Action::Emit(ev) => {
+                if let Some(spare) = sink(ev) {
+                    w.recycle(spare);
+                }
+            }
             Action::Send(id, _) => return Some(id),
             Action::Wait { .. } => return None,
             Action::Cancel(_) => {}
@@ -88,6 +93,15 @@ fn drain(w: &mut Watcher<Pod>, now: Instant, sink: &mut impl FnMut(Event<Pod>)) 
 /// A fresh `Watcher<Pod>` fed the list then the watch, in `CHUNK`-byte chunks; every event goes
 /// to `sink`.
 pub fn run_watcher(list: &[u8], watch: &[u8], mut sink: impl FnMut(Event<Pod>)) {
+    run_watcher_recycling(list, watch, |ev| {
+        sink(ev);
+        None
+    })
+}
+
+/// [`run_watcher`], handing what `sink` gives back (an object nobody holds any more) to the
+/// watcher, which decodes the next watch event over it (`Watcher::recycle`).
+pub fn run_watcher_recycling(list: &[u8], watch: &[u8], mut sink: impl FnMut(Event<Pod>) -> Option<Pod>) {
     #[allow(clippy::disallowed_methods)] // one instant; time stands still
     let now = Instant::now();
     let mut w = Watcher::<Pod>::new(Request::all::<Pod>(), Config::default()).expect("a watcher");

@@ -156,6 +156,7 @@ const HAND: &[&str] = &[
     "apimachinery::pkg::apis::meta::v1::Time",
     "apimachinery::pkg::apis::meta::v1::MicroTime",
     "apimachinery::pkg::util::intstr::IntOrString",
+    "apimachinery::pkg::apis::meta::v1::FieldsV1",
     "ByteString",
     "serde_json::Value",
 ];
@@ -217,8 +218,16 @@ fn items(structs: &BTreeMap<String, Struct>) -> Items {
         for (i, (json, rust, _)) in s.fields.iter().enumerate() {
             writeln!(f, "            {json:?} => field(p, &mut out.{rust}, &mut seen, {i})?,").unwrap();
         }
-        writeln!(f, "            _ => p.skip()?,\n        }}\n        key = p.next_key()?;\n    }}\n    Ok(())\n}}")
-            .unwrap();
+        writeln!(f, "            _ => p.skip()?,\n        }}\n        key = p.next_key()?;\n    }}").unwrap();
+        if !s.fields.is_empty() {
+            // Over an object held before: what this text leaves out goes back to its default.
+            writeln!(f, "    if p.is_refilling() {{").unwrap();
+            for (i, (_, rust, _)) in s.fields.iter().enumerate() {
+                writeln!(f, "        unseen(&mut out.{rust}, seen, {i});").unwrap();
+            }
+            writeln!(f, "    }}").unwrap();
+        }
+        writeln!(f, "    Ok(())\n}}").unwrap();
         writeln!(f, "in_place!({path}, {name});").unwrap();
         out.items.insert(name, f);
     }
@@ -261,7 +270,7 @@ fn file(versions: &[(u32, Items)]) -> String {
          #![allow(dead_code, unused_imports)]\n\n\
          use std::any::TypeId;\n\n\
          use k8s_openapi as o;\n\n\
-         use super::fill::{{Kind, by_serde, direct, field, in_place}};\n\
+         use super::fill::{{Kind, by_serde, direct, field, in_place, unseen}};\n\
          use super::parser::{{Parser, Step}};\n",
         list.join(", ")
     );

@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, MicroTime, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 use super::parser::{Fallback, Parser, Step};
 
@@ -38,19 +39,54 @@ pub(crate) trait Decode: Sized {
         list.push(Self::make(p)?);
         Ok(())
     }
+
+    /// Reads a value into `out`, which holds any value of its type (an object a store has let
+    /// go of, see [`Parser::refilling`]): the result equals what [`make`](Self::make) gives, and
+    /// the strings, lists and structs `out` already holds are written over instead of freed and
+    /// allocated again.
+    fn refill(p: &mut Parser<'_>, out: &mut Self) -> Step {
+        *out = Self::make(p)?;
+        Ok(())
+    }
 }
+
+/// A string's buffer is written over when it is at least as long as the text and at most this
+/// many bytes longer (the allocator's own rounding); otherwise the text gets a buffer of its own,
+/// exactly as long, as a new decode gives it.
+const REUSE_SLACK: usize = 16;
 
 /// One field of a struct, its bit `bit` in `seen`: `null` leaves it as it is (its default, as
 /// k8s-openapi reads every field as an `Option` and defaults an absent one), a second occurrence
 /// of the key goes to serde (which would replace the first; filling in place would merge).
 #[inline]
-pub(crate) fn field<T: Decode>(p: &mut Parser<'_>, out: &mut T, seen: &mut u128, bit: u32) -> Step {
+pub(crate) fn field<T: Decode + Default>(p: &mut Parser<'_>, out: &mut T, seen: &mut u128, bit: u32) -> Step {
     let b = 1u128 << bit;
     if *seen & b != 0 {
         return Err(Fallback);
     }
     *seen |= b;
-    if p.null()? { Ok(()) } else { T::fill(p, out) }
+    if p.is_refilling() {
+        // `null` is the default here too: k8s-openapi reads every field through an `Option`.
+        if p.null()? {
+            *out = T::default();
+            Ok(())
+        } else {
+            T::refill(p, out)
+        }
+    } else if p.null()? {
+        Ok(())
+    } else {
+        T::fill(p, out)
+    }
+}
+
+/// After a struct read by a refilling parser: a field the text did not give (bit `bit` clear
+/// in `seen`) goes back to its default, as it would be in a new decode.
+#[inline]
+pub(crate) fn unseen<T: Default>(out: &mut T, seen: u128, bit: u32) {
+    if seen & (1u128 << bit) == 0 {
+        *out = T::default();
+    }
 }
 
 /// A kind's decoder: fills the `Option<K>` behind the `Any` when it is that kind's struct.
@@ -59,10 +95,13 @@ pub(crate) type Direct = fn(&mut Parser<'_>, &mut dyn Any) -> Step;
 /// A kind's struct (its `TypeId`) and its decoder.
 pub(crate) type Kind = (fn() -> std::any::TypeId, Direct);
 
-/// The [`Direct`] of a kind's struct.
+/// The [`Direct`] of a kind's struct: a refilling parser writes over the object the slot holds.
 pub(crate) fn direct<T: Decode + Default + 'static>(p: &mut Parser<'_>, slot: &mut dyn Any) -> Step {
     let slot = slot.downcast_mut::<Option<T>>().ok_or(Fallback)?;
-    T::fill(p, slot.insert(T::default()))
+    match slot {
+        Some(old) if p.is_refilling() => T::refill(p, old),
+        _ => T::fill(p, slot.insert(T::default())),
+    }
 }
 
 /// Reads the value's text with `serde_json` (the parser has checked its syntax and depth).
@@ -92,6 +131,10 @@ macro_rules! in_place {
                     None => Err($crate::direct_json::parser::Fallback),
                 }
             }
+            fn refill(p: &mut Parser<'_>, out: &mut Self) -> Step {
+                // The generated function resets what the text leaves out.
+                $f(p, out)
+            }
         }
     };
 }
@@ -110,12 +153,21 @@ macro_rules! by_serde {
 pub(crate) use by_serde;
 
 by_serde!(f64);
-by_serde!(serde_json::Value);
 by_serde!(ByteString);
 
 impl Decode for String {
     fn make(p: &mut Parser<'_>) -> Step<Self> {
         p.string()
+    }
+    fn refill(p: &mut Parser<'_>, out: &mut Self) -> Step {
+        p.str_with(|s| {
+            if out.capacity() >= s.len() && out.capacity() - s.len() <= REUSE_SLACK {
+                out.clear();
+                out.push_str(s);
+            } else {
+                *out = s.to_owned();
+            }
+        })
     }
 }
 
@@ -144,11 +196,24 @@ impl<T: Decode> Decode for Option<T> {
     fn fill(p: &mut Parser<'_>, out: &mut Self) -> Step {
         if p.null()? { Ok(()) } else { T::fill_some(p, out) }
     }
+    fn refill(p: &mut Parser<'_>, out: &mut Self) -> Step {
+        if p.null()? {
+            *out = None;
+            return Ok(());
+        }
+        match out {
+            Some(v) => T::refill(p, v),
+            None => T::fill_some(p, out),
+        }
+    }
 }
 
 impl<T: Decode> Decode for Box<T> {
     fn make(p: &mut Parser<'_>) -> Step<Self> {
         T::make(p).map(Box::new)
+    }
+    fn refill(p: &mut Parser<'_>, out: &mut Self) -> Step {
+        T::refill(p, out)
     }
 }
 
@@ -168,6 +233,24 @@ impl<T: Decode> Decode for Vec<T> {
             }
         }
         // Exactly as long as it needs to be (see `crate::compact`).
+        out.shrink_to_fit();
+        Ok(())
+    }
+    fn refill(p: &mut Parser<'_>, out: &mut Self) -> Step {
+        let mut n = 0;
+        if p.array()? {
+            loop {
+                match out.get_mut(n) {
+                    Some(v) => T::refill(p, v)?,
+                    None => T::push(p, out)?,
+                }
+                n += 1;
+                if !p.array_next()? {
+                    break;
+                }
+            }
+        }
+        out.truncate(n);
         out.shrink_to_fit();
         Ok(())
     }
@@ -193,12 +276,180 @@ impl<T: Decode> Decode for BTreeMap<String, T> {
         }
         Ok(())
     }
+    fn refill(p: &mut Parser<'_>, out: &mut Self) -> Step {
+        refill_map(p, out)
+    }
+}
+
+/// The maps of string keys: k8s-openapi's `BTreeMap<String, T>` and `serde_json`'s `Map`.
+trait StringMap<V> {
+    fn entries<'a>(&'a mut self) -> impl Iterator<Item = (&'a String, &'a mut V)>
+    where
+        V: 'a;
+    fn count(&self) -> usize;
+    fn put(&mut self, key: String, value: V);
+    fn keep_first(&mut self, n: usize);
+}
+
+impl<V> StringMap<V> for BTreeMap<String, V> {
+    fn entries<'a>(&'a mut self) -> impl Iterator<Item = (&'a String, &'a mut V)>
+    where
+        V: 'a,
+    {
+        self.iter_mut()
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn put(&mut self, key: String, value: V) {
+        self.insert(key, value);
+    }
+    fn keep_first(&mut self, n: usize) {
+        let mut i = 0;
+        self.retain(|_, _| {
+            i += 1;
+            i <= n
+        });
+    }
+}
+
+impl StringMap<Value> for Map<String, Value> {
+    fn entries<'a>(&'a mut self) -> impl Iterator<Item = (&'a String, &'a mut Value)>
+    where
+        Value: 'a,
+    {
+        self.iter_mut()
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn put(&mut self, key: String, value: Value) {
+        self.insert(key, value);
+    }
+    fn keep_first(&mut self, n: usize) {
+        let mut i = 0;
+        self.retain(|_, _| {
+            i += 1;
+            i <= n
+        });
+    }
+}
+
+/// A map read over `out`: the entries whose keys the text gives in the same order are refilled
+/// in place (see [`refill_prefix`]), the rest of `out` dropped, the rest of the text inserted.
+/// A repeated key ends the prefix, and its later value replaces the earlier, as serde's does.
+fn refill_map<V: Decode, M: StringMap<V>>(p: &mut Parser<'_>, out: &mut M) -> Step {
+    if !p.map()? {
+        out.keep_first(0);
+        return Ok(());
+    }
+    let (matched, pending) = refill_prefix(p, out.entries())?;
+    if matched < out.count() {
+        out.keep_first(matched);
+    }
+    let Some(mut key) = pending else { return Ok(()) };
+    loop {
+        let v = V::make(p)?;
+        out.put(key, v);
+        if !p.map_next()? {
+            return Ok(());
+        }
+        key = p.map_key()?;
+    }
+}
+
+/// The members of a map's text (its `{` read, a member next) over a map's `entries` in their
+/// order, while each key is the next entry's: that entry's value refilled in place, its node
+/// and key kept. Returns how many matched, and the text's first key that did not (owned; its
+/// colon read), after which the caller drops the entries past the matched ones and inserts the
+/// rest anew; `None` once the text's map has ended. Maps the API server writes come with their
+/// keys sorted, as the maps hold them, so a map whose keys stayed the same is all refilled.
+fn refill_prefix<'m, V: Decode + 'm>(
+    p: &mut Parser<'_>,
+    mut entries: impl Iterator<Item = (&'m String, &'m mut V)>,
+) -> Step<(usize, Option<String>)> {
+    let mut matched = 0;
+    loop {
+        let next = p.map_key_with(|k| match entries.next() {
+            Some((key, v)) if key == k => Ok(v),
+            _ => Err(k.to_owned()),
+        })?;
+        match next {
+            Ok(v) => V::refill(p, v)?,
+            Err(key) => return Ok((matched, Some(key))),
+        }
+        matched += 1;
+        if !p.map_next()? {
+            return Ok((matched, None));
+        }
+    }
+}
+
+/// Free-form JSON (`FieldsV1`, `RawExtension`, the `JSON` of custom resource schemas): objects,
+/// arrays, strings, booleans and `null` read here, numbers by `serde_json` from their text (so
+/// that each is the `Number` serde makes of it).
+impl Decode for Value {
+    fn make(p: &mut Parser<'_>) -> Step<Self> {
+        Ok(match p.peek()? {
+            b'{' => {
+                let mut m = Map::new();
+                if p.map()? {
+                    loop {
+                        let k = p.map_key()?;
+                        let v = Value::make(p)?;
+                        // A repeated key: the later value, as serde's map does.
+                        m.insert(k, v);
+                        if !p.map_next()? {
+                            break;
+                        }
+                    }
+                }
+                Value::Object(m)
+            }
+            b'[' => Value::Array(Vec::make(p)?),
+            b'"' => Value::String(p.string()?),
+            b't' | b'f' => Value::Bool(p.boolean()?),
+            b'n' => {
+                p.null()?;
+                Value::Null
+            }
+            _ => serde(p)?,
+        })
+    }
+    fn refill(p: &mut Parser<'_>, out: &mut Self) -> Step {
+        match (p.peek()?, out) {
+            (b'{', Value::Object(m)) => refill_map(p, m),
+            (b'[', Value::Array(v)) => Vec::refill(p, v),
+            (b'"', Value::String(s)) => String::refill(p, s),
+            (_, out) => {
+                *out = Value::make(p)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Decode for FieldsV1 {
+    fn make(p: &mut Parser<'_>) -> Step<Self> {
+        Value::make(p).map(FieldsV1)
+    }
+    fn refill(p: &mut Parser<'_>, out: &mut Self) -> Step {
+        Value::refill(p, &mut out.0)
+    }
 }
 
 impl Decode for Quantity {
     fn make(p: &mut Parser<'_>) -> Step<Self> {
         // A number becomes its text through serde (`visit_u64`... `to_string`).
         if p.peek()? == b'"' { p.string().map(Quantity) } else { serde(p) }
+    }
+    fn refill(p: &mut Parser<'_>, out: &mut Self) -> Step {
+        if p.peek()? == b'"' {
+            String::refill(p, &mut out.0)
+        } else {
+            *out = serde(p)?;
+            Ok(())
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::any::TypeId;
 
 use k8s_openapi as o;
 
-use super::fill::{Kind, by_serde, direct, field, in_place};
+use super::fill::{Kind, by_serde, direct, field, in_place, unseen};
 use super::parser::{Parser, Step};
 
 k8s_openapi::k8s_if_ge_1_36! {
@@ -23,6 +23,9 @@ fn api_admissionregistration_v1_applyconfiguration(p: &mut Parser<'_>, out: &mut
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
     }
     Ok(())
 }
@@ -40,6 +43,10 @@ fn api_admissionregistration_v1_auditannotation(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.key, seen, 0);
+        unseen(&mut out.value_expression, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1::AuditAnnotation, api_admissionregistration_v1_auditannotation);
@@ -54,6 +61,10 @@ fn api_admissionregistration_v1_expressionwarning(p: &mut Parser<'_>, out: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.field_ref, seen, 0);
+        unseen(&mut out.warning, seen, 1);
     }
     Ok(())
 }
@@ -70,6 +81,9 @@ fn api_admissionregistration_v1_jsonpatch(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1::JSONPatch, api_admissionregistration_v1_jsonpatch);
@@ -85,6 +99,10 @@ fn api_admissionregistration_v1_matchcondition(p: &mut Parser<'_>, out: &mut o::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -104,6 +122,13 @@ fn api_admissionregistration_v1_matchresources(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.exclude_resource_rules, seen, 0);
+        unseen(&mut out.match_policy, seen, 1);
+        unseen(&mut out.namespace_selector, seen, 2);
+        unseen(&mut out.object_selector, seen, 3);
+        unseen(&mut out.resource_rules, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1::MatchResources, api_admissionregistration_v1_matchresources);
@@ -121,6 +146,10 @@ fn api_admissionregistration_v1_mutatingadmissionpolicy(p: &mut Parser<'_>, out:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -141,6 +170,10 @@ fn api_admissionregistration_v1_mutatingadmissionpolicybinding(p: &mut Parser<'_
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1::MutatingAdmissionPolicyBinding, api_admissionregistration_v1_mutatingadmissionpolicybinding);
@@ -158,6 +191,11 @@ fn api_admissionregistration_v1_mutatingadmissionpolicybindingspec(p: &mut Parse
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.match_resources, seen, 0);
+        unseen(&mut out.param_ref, seen, 1);
+        unseen(&mut out.policy_name, seen, 2);
     }
     Ok(())
 }
@@ -180,6 +218,15 @@ fn api_admissionregistration_v1_mutatingadmissionpolicyspec(p: &mut Parser<'_>, 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.failure_policy, seen, 0);
+        unseen(&mut out.match_conditions, seen, 1);
+        unseen(&mut out.match_constraints, seen, 2);
+        unseen(&mut out.mutations, seen, 3);
+        unseen(&mut out.param_kind, seen, 4);
+        unseen(&mut out.reinvocation_policy, seen, 5);
+        unseen(&mut out.variables, seen, 6);
     }
     Ok(())
 }
@@ -207,6 +254,20 @@ fn api_admissionregistration_v1_mutatingwebhook(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.admission_review_versions, seen, 0);
+        unseen(&mut out.client_config, seen, 1);
+        unseen(&mut out.failure_policy, seen, 2);
+        unseen(&mut out.match_conditions, seen, 3);
+        unseen(&mut out.match_policy, seen, 4);
+        unseen(&mut out.name, seen, 5);
+        unseen(&mut out.namespace_selector, seen, 6);
+        unseen(&mut out.object_selector, seen, 7);
+        unseen(&mut out.reinvocation_policy, seen, 8);
+        unseen(&mut out.rules, seen, 9);
+        unseen(&mut out.side_effects, seen, 10);
+        unseen(&mut out.timeout_seconds, seen, 11);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1::MutatingWebhook, api_admissionregistration_v1_mutatingwebhook);
@@ -224,6 +285,10 @@ fn api_admissionregistration_v1_mutatingwebhookconfiguration(p: &mut Parser<'_>,
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.webhooks, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1::MutatingWebhookConfiguration, api_admissionregistration_v1_mutatingwebhookconfiguration);
@@ -240,6 +305,11 @@ fn api_admissionregistration_v1_mutation(p: &mut Parser<'_>, out: &mut o::api::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.apply_configuration, seen, 0);
+        unseen(&mut out.json_patch, seen, 1);
+        unseen(&mut out.patch_type, seen, 2);
     }
     Ok(())
 }
@@ -261,6 +331,14 @@ fn api_admissionregistration_v1_namedrulewithoperations(p: &mut Parser<'_>, out:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_groups, seen, 0);
+        unseen(&mut out.api_versions, seen, 1);
+        unseen(&mut out.operations, seen, 2);
+        unseen(&mut out.resource_names, seen, 3);
+        unseen(&mut out.resources, seen, 4);
+        unseen(&mut out.scope, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1::NamedRuleWithOperations, api_admissionregistration_v1_namedrulewithoperations);
@@ -275,6 +353,10 @@ fn api_admissionregistration_v1_paramkind(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.api_version, seen, 0);
+        unseen(&mut out.kind, seen, 1);
     }
     Ok(())
 }
@@ -292,6 +374,12 @@ fn api_admissionregistration_v1_paramref(p: &mut Parser<'_>, out: &mut o::api::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.namespace, seen, 1);
+        unseen(&mut out.parameter_not_found_action, seen, 2);
+        unseen(&mut out.selector, seen, 3);
     }
     Ok(())
 }
@@ -311,6 +399,13 @@ fn api_admissionregistration_v1_rulewithoperations(p: &mut Parser<'_>, out: &mut
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_groups, seen, 0);
+        unseen(&mut out.api_versions, seen, 1);
+        unseen(&mut out.operations, seen, 2);
+        unseen(&mut out.resources, seen, 3);
+        unseen(&mut out.scope, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1::RuleWithOperations, api_admissionregistration_v1_rulewithoperations);
@@ -328,6 +423,12 @@ fn api_admissionregistration_v1_servicereference(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.namespace, seen, 1);
+        unseen(&mut out.path, seen, 2);
+        unseen(&mut out.port, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1::ServiceReference, api_admissionregistration_v1_servicereference);
@@ -341,6 +442,9 @@ fn api_admissionregistration_v1_typechecking(p: &mut Parser<'_>, out: &mut o::ap
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.expression_warnings, seen, 0);
     }
     Ok(())
 }
@@ -360,6 +464,11 @@ fn api_admissionregistration_v1_validatingadmissionpolicy(p: &mut Parser<'_>, ou
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1::ValidatingAdmissionPolicy, api_admissionregistration_v1_validatingadmissionpolicy);
@@ -377,6 +486,10 @@ fn api_admissionregistration_v1_validatingadmissionpolicybinding(p: &mut Parser<
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding, api_admissionregistration_v1_validatingadmissionpolicybinding);
@@ -393,6 +506,12 @@ fn api_admissionregistration_v1_validatingadmissionpolicybindingspec(p: &mut Par
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.match_resources, seen, 0);
+        unseen(&mut out.param_ref, seen, 1);
+        unseen(&mut out.policy_name, seen, 2);
+        unseen(&mut out.validation_actions, seen, 3);
     }
     Ok(())
 }
@@ -414,6 +533,15 @@ fn api_admissionregistration_v1_validatingadmissionpolicyspec(p: &mut Parser<'_>
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.audit_annotations, seen, 0);
+        unseen(&mut out.failure_policy, seen, 1);
+        unseen(&mut out.match_conditions, seen, 2);
+        unseen(&mut out.match_constraints, seen, 3);
+        unseen(&mut out.param_kind, seen, 4);
+        unseen(&mut out.validations, seen, 5);
+        unseen(&mut out.variables, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1::ValidatingAdmissionPolicySpec, api_admissionregistration_v1_validatingadmissionpolicyspec);
@@ -429,6 +557,11 @@ fn api_admissionregistration_v1_validatingadmissionpolicystatus(p: &mut Parser<'
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.observed_generation, seen, 1);
+        unseen(&mut out.type_checking, seen, 2);
     }
     Ok(())
 }
@@ -454,6 +587,19 @@ fn api_admissionregistration_v1_validatingwebhook(p: &mut Parser<'_>, out: &mut 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.admission_review_versions, seen, 0);
+        unseen(&mut out.client_config, seen, 1);
+        unseen(&mut out.failure_policy, seen, 2);
+        unseen(&mut out.match_conditions, seen, 3);
+        unseen(&mut out.match_policy, seen, 4);
+        unseen(&mut out.name, seen, 5);
+        unseen(&mut out.namespace_selector, seen, 6);
+        unseen(&mut out.object_selector, seen, 7);
+        unseen(&mut out.rules, seen, 8);
+        unseen(&mut out.side_effects, seen, 9);
+        unseen(&mut out.timeout_seconds, seen, 10);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1::ValidatingWebhook, api_admissionregistration_v1_validatingwebhook);
@@ -470,6 +616,10 @@ fn api_admissionregistration_v1_validatingwebhookconfiguration(p: &mut Parser<'_
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.webhooks, seen, 1);
     }
     Ok(())
 }
@@ -488,6 +638,12 @@ fn api_admissionregistration_v1_validation(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.message_expression, seen, 2);
+        unseen(&mut out.reason, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1::Validation, api_admissionregistration_v1_validation);
@@ -502,6 +658,10 @@ fn api_admissionregistration_v1_variable(p: &mut Parser<'_>, out: &mut o::api::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -519,6 +679,11 @@ fn api_admissionregistration_v1_webhookclientconfig(p: &mut Parser<'_>, out: &mu
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.ca_bundle, seen, 0);
+        unseen(&mut out.service, seen, 1);
+        unseen(&mut out.url, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1::WebhookClientConfig, api_admissionregistration_v1_webhookclientconfig);
@@ -532,6 +697,9 @@ fn api_admissionregistration_v1alpha1_applyconfiguration(p: &mut Parser<'_>, out
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
     }
     Ok(())
 }
@@ -547,6 +715,9 @@ fn api_admissionregistration_v1alpha1_jsonpatch(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1alpha1::JSONPatch, api_admissionregistration_v1alpha1_jsonpatch);
@@ -561,6 +732,10 @@ fn api_admissionregistration_v1alpha1_matchcondition(p: &mut Parser<'_>, out: &m
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -580,6 +755,13 @@ fn api_admissionregistration_v1alpha1_matchresources(p: &mut Parser<'_>, out: &m
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.exclude_resource_rules, seen, 0);
+        unseen(&mut out.match_policy, seen, 1);
+        unseen(&mut out.namespace_selector, seen, 2);
+        unseen(&mut out.object_selector, seen, 3);
+        unseen(&mut out.resource_rules, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1alpha1::MatchResources, api_admissionregistration_v1alpha1_matchresources);
@@ -596,6 +778,10 @@ fn api_admissionregistration_v1alpha1_mutatingadmissionpolicy(p: &mut Parser<'_>
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -614,6 +800,10 @@ fn api_admissionregistration_v1alpha1_mutatingadmissionpolicybinding(p: &mut Par
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1alpha1::MutatingAdmissionPolicyBinding, api_admissionregistration_v1alpha1_mutatingadmissionpolicybinding);
@@ -629,6 +819,11 @@ fn api_admissionregistration_v1alpha1_mutatingadmissionpolicybindingspec(p: &mut
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.match_resources, seen, 0);
+        unseen(&mut out.param_ref, seen, 1);
+        unseen(&mut out.policy_name, seen, 2);
     }
     Ok(())
 }
@@ -650,6 +845,15 @@ fn api_admissionregistration_v1alpha1_mutatingadmissionpolicyspec(p: &mut Parser
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.failure_policy, seen, 0);
+        unseen(&mut out.match_conditions, seen, 1);
+        unseen(&mut out.match_constraints, seen, 2);
+        unseen(&mut out.mutations, seen, 3);
+        unseen(&mut out.param_kind, seen, 4);
+        unseen(&mut out.reinvocation_policy, seen, 5);
+        unseen(&mut out.variables, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1alpha1::MutatingAdmissionPolicySpec, api_admissionregistration_v1alpha1_mutatingadmissionpolicyspec);
@@ -665,6 +869,11 @@ fn api_admissionregistration_v1alpha1_mutation(p: &mut Parser<'_>, out: &mut o::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.apply_configuration, seen, 0);
+        unseen(&mut out.json_patch, seen, 1);
+        unseen(&mut out.patch_type, seen, 2);
     }
     Ok(())
 }
@@ -685,6 +894,14 @@ fn api_admissionregistration_v1alpha1_namedrulewithoperations(p: &mut Parser<'_>
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_groups, seen, 0);
+        unseen(&mut out.api_versions, seen, 1);
+        unseen(&mut out.operations, seen, 2);
+        unseen(&mut out.resource_names, seen, 3);
+        unseen(&mut out.resources, seen, 4);
+        unseen(&mut out.scope, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1alpha1::NamedRuleWithOperations, api_admissionregistration_v1alpha1_namedrulewithoperations);
@@ -699,6 +916,10 @@ fn api_admissionregistration_v1alpha1_paramkind(p: &mut Parser<'_>, out: &mut o:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.api_version, seen, 0);
+        unseen(&mut out.kind, seen, 1);
     }
     Ok(())
 }
@@ -717,6 +938,12 @@ fn api_admissionregistration_v1alpha1_paramref(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.namespace, seen, 1);
+        unseen(&mut out.parameter_not_found_action, seen, 2);
+        unseen(&mut out.selector, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1alpha1::ParamRef, api_admissionregistration_v1alpha1_paramref);
@@ -732,6 +959,10 @@ fn api_admissionregistration_v1alpha1_variable(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+        unseen(&mut out.name, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1alpha1::Variable, api_admissionregistration_v1alpha1_variable);
@@ -746,6 +977,9 @@ fn api_admissionregistration_v1beta1_applyconfiguration(p: &mut Parser<'_>, out:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
     }
     Ok(())
 }
@@ -764,6 +998,10 @@ fn api_admissionregistration_v1beta1_auditannotation(p: &mut Parser<'_>, out: &m
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.key, seen, 0);
+        unseen(&mut out.value_expression, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1beta1::AuditAnnotation, api_admissionregistration_v1beta1_auditannotation);
@@ -781,6 +1019,10 @@ fn api_admissionregistration_v1beta1_expressionwarning(p: &mut Parser<'_>, out: 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.field_ref, seen, 0);
+        unseen(&mut out.warning, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1beta1::ExpressionWarning, api_admissionregistration_v1beta1_expressionwarning);
@@ -797,6 +1039,9 @@ fn api_admissionregistration_v1beta1_jsonpatch(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1beta1::JSONPatch, api_admissionregistration_v1beta1_jsonpatch);
@@ -812,6 +1057,10 @@ fn api_admissionregistration_v1beta1_matchcondition(p: &mut Parser<'_>, out: &mu
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -831,6 +1080,13 @@ fn api_admissionregistration_v1beta1_matchresources(p: &mut Parser<'_>, out: &mu
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.exclude_resource_rules, seen, 0);
+        unseen(&mut out.match_policy, seen, 1);
+        unseen(&mut out.namespace_selector, seen, 2);
+        unseen(&mut out.object_selector, seen, 3);
+        unseen(&mut out.resource_rules, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1beta1::MatchResources, api_admissionregistration_v1beta1_matchresources);
@@ -848,6 +1104,10 @@ fn api_admissionregistration_v1beta1_mutatingadmissionpolicy(p: &mut Parser<'_>,
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -868,6 +1128,10 @@ fn api_admissionregistration_v1beta1_mutatingadmissionpolicybinding(p: &mut Pars
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1beta1::MutatingAdmissionPolicyBinding, api_admissionregistration_v1beta1_mutatingadmissionpolicybinding);
@@ -885,6 +1149,11 @@ fn api_admissionregistration_v1beta1_mutatingadmissionpolicybindingspec(p: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.match_resources, seen, 0);
+        unseen(&mut out.param_ref, seen, 1);
+        unseen(&mut out.policy_name, seen, 2);
     }
     Ok(())
 }
@@ -908,6 +1177,15 @@ fn api_admissionregistration_v1beta1_mutatingadmissionpolicyspec(p: &mut Parser<
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.failure_policy, seen, 0);
+        unseen(&mut out.match_conditions, seen, 1);
+        unseen(&mut out.match_constraints, seen, 2);
+        unseen(&mut out.mutations, seen, 3);
+        unseen(&mut out.param_kind, seen, 4);
+        unseen(&mut out.reinvocation_policy, seen, 5);
+        unseen(&mut out.variables, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1beta1::MutatingAdmissionPolicySpec, api_admissionregistration_v1beta1_mutatingadmissionpolicyspec);
@@ -925,6 +1203,11 @@ fn api_admissionregistration_v1beta1_mutation(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.apply_configuration, seen, 0);
+        unseen(&mut out.json_patch, seen, 1);
+        unseen(&mut out.patch_type, seen, 2);
     }
     Ok(())
 }
@@ -946,6 +1229,14 @@ fn api_admissionregistration_v1beta1_namedrulewithoperations(p: &mut Parser<'_>,
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_groups, seen, 0);
+        unseen(&mut out.api_versions, seen, 1);
+        unseen(&mut out.operations, seen, 2);
+        unseen(&mut out.resource_names, seen, 3);
+        unseen(&mut out.resources, seen, 4);
+        unseen(&mut out.scope, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1beta1::NamedRuleWithOperations, api_admissionregistration_v1beta1_namedrulewithoperations);
@@ -960,6 +1251,10 @@ fn api_admissionregistration_v1beta1_paramkind(p: &mut Parser<'_>, out: &mut o::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.api_version, seen, 0);
+        unseen(&mut out.kind, seen, 1);
     }
     Ok(())
 }
@@ -978,6 +1273,12 @@ fn api_admissionregistration_v1beta1_paramref(p: &mut Parser<'_>, out: &mut o::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.namespace, seen, 1);
+        unseen(&mut out.parameter_not_found_action, seen, 2);
+        unseen(&mut out.selector, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1beta1::ParamRef, api_admissionregistration_v1beta1_paramref);
@@ -992,6 +1293,9 @@ fn api_admissionregistration_v1beta1_typechecking(p: &mut Parser<'_>, out: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.expression_warnings, seen, 0);
     }
     Ok(())
 }
@@ -1013,6 +1317,11 @@ fn api_admissionregistration_v1beta1_validatingadmissionpolicy(p: &mut Parser<'_
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1beta1::ValidatingAdmissionPolicy, api_admissionregistration_v1beta1_validatingadmissionpolicy);
@@ -1032,6 +1341,10 @@ fn api_admissionregistration_v1beta1_validatingadmissionpolicybinding(p: &mut Pa
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1beta1::ValidatingAdmissionPolicyBinding, api_admissionregistration_v1beta1_validatingadmissionpolicybinding);
@@ -1050,6 +1363,12 @@ fn api_admissionregistration_v1beta1_validatingadmissionpolicybindingspec(p: &mu
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.match_resources, seen, 0);
+        unseen(&mut out.param_ref, seen, 1);
+        unseen(&mut out.policy_name, seen, 2);
+        unseen(&mut out.validation_actions, seen, 3);
     }
     Ok(())
 }
@@ -1073,6 +1392,15 @@ fn api_admissionregistration_v1beta1_validatingadmissionpolicyspec(p: &mut Parse
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.audit_annotations, seen, 0);
+        unseen(&mut out.failure_policy, seen, 1);
+        unseen(&mut out.match_conditions, seen, 2);
+        unseen(&mut out.match_constraints, seen, 3);
+        unseen(&mut out.param_kind, seen, 4);
+        unseen(&mut out.validations, seen, 5);
+        unseen(&mut out.variables, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1beta1::ValidatingAdmissionPolicySpec, api_admissionregistration_v1beta1_validatingadmissionpolicyspec);
@@ -1090,6 +1418,11 @@ fn api_admissionregistration_v1beta1_validatingadmissionpolicystatus(p: &mut Par
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.observed_generation, seen, 1);
+        unseen(&mut out.type_checking, seen, 2);
     }
     Ok(())
 }
@@ -1110,6 +1443,12 @@ fn api_admissionregistration_v1beta1_validation(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.message_expression, seen, 2);
+        unseen(&mut out.reason, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::admissionregistration::v1beta1::Validation, api_admissionregistration_v1beta1_validation);
@@ -1125,6 +1464,10 @@ fn api_admissionregistration_v1beta1_variable(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -1143,6 +1486,12 @@ fn api_apiserverinternal_v1alpha1_serverstorageversion(p: &mut Parser<'_>, out: 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_server_id, seen, 0);
+        unseen(&mut out.decodable_versions, seen, 1);
+        unseen(&mut out.encoding_version, seen, 2);
+        unseen(&mut out.served_versions, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::apiserverinternal::v1alpha1::ServerStorageVersion, api_apiserverinternal_v1alpha1_serverstorageversion);
@@ -1160,6 +1509,11 @@ fn api_apiserverinternal_v1alpha1_storageversion(p: &mut Parser<'_>, out: &mut o
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
     }
     Ok(())
 }
@@ -1180,6 +1534,14 @@ fn api_apiserverinternal_v1alpha1_storageversioncondition(p: &mut Parser<'_>, ou
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.last_transition_time, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.observed_generation, seen, 2);
+        unseen(&mut out.reason, seen, 3);
+        unseen(&mut out.status, seen, 4);
+        unseen(&mut out.type_, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::apiserverinternal::v1alpha1::StorageVersionCondition, api_apiserverinternal_v1alpha1_storageversioncondition);
@@ -1195,6 +1557,11 @@ fn api_apiserverinternal_v1alpha1_storageversionstatus(p: &mut Parser<'_>, out: 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.common_encoding_version, seen, 0);
+        unseen(&mut out.conditions, seen, 1);
+        unseen(&mut out.storage_versions, seen, 2);
     }
     Ok(())
 }
@@ -1214,6 +1581,11 @@ fn api_apps_v1_controllerrevision(p: &mut Parser<'_>, out: &mut o::api::apps::v1
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.data, seen, 0);
+        unseen(&mut out.metadata, seen, 1);
+        unseen(&mut out.revision, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::apps::v1::ControllerRevision, api_apps_v1_controllerrevision);
@@ -1231,6 +1603,11 @@ fn api_apps_v1_daemonset(p: &mut Parser<'_>, out: &mut o::api::apps::v1::DaemonS
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
     }
     Ok(())
 }
@@ -1250,6 +1627,13 @@ fn api_apps_v1_daemonsetcondition(p: &mut Parser<'_>, out: &mut o::api::apps::v1
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.last_transition_time, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.reason, seen, 2);
+        unseen(&mut out.status, seen, 3);
+        unseen(&mut out.type_, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::apps::v1::DaemonSetCondition, api_apps_v1_daemonsetcondition);
@@ -1267,6 +1651,13 @@ fn api_apps_v1_daemonsetspec(p: &mut Parser<'_>, out: &mut o::api::apps::v1::Dae
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.min_ready_seconds, seen, 0);
+        unseen(&mut out.revision_history_limit, seen, 1);
+        unseen(&mut out.selector, seen, 2);
+        unseen(&mut out.template, seen, 3);
+        unseen(&mut out.update_strategy, seen, 4);
     }
     Ok(())
 }
@@ -1291,6 +1682,18 @@ fn api_apps_v1_daemonsetstatus(p: &mut Parser<'_>, out: &mut o::api::apps::v1::D
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.collision_count, seen, 0);
+        unseen(&mut out.conditions, seen, 1);
+        unseen(&mut out.current_number_scheduled, seen, 2);
+        unseen(&mut out.desired_number_scheduled, seen, 3);
+        unseen(&mut out.number_available, seen, 4);
+        unseen(&mut out.number_misscheduled, seen, 5);
+        unseen(&mut out.number_ready, seen, 6);
+        unseen(&mut out.number_unavailable, seen, 7);
+        unseen(&mut out.observed_generation, seen, 8);
+        unseen(&mut out.updated_number_scheduled, seen, 9);
+    }
     Ok(())
 }
 in_place!(o::api::apps::v1::DaemonSetStatus, api_apps_v1_daemonsetstatus);
@@ -1305,6 +1708,10 @@ fn api_apps_v1_daemonsetupdatestrategy(p: &mut Parser<'_>, out: &mut o::api::app
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.rolling_update, seen, 0);
+        unseen(&mut out.type_, seen, 1);
     }
     Ok(())
 }
@@ -1324,6 +1731,11 @@ fn api_apps_v1_deployment(p: &mut Parser<'_>, out: &mut o::api::apps::v1::Deploy
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::apps::v1::Deployment, api_apps_v1_deployment);
@@ -1342,6 +1754,14 @@ fn api_apps_v1_deploymentcondition(p: &mut Parser<'_>, out: &mut o::api::apps::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.last_transition_time, seen, 0);
+        unseen(&mut out.last_update_time, seen, 1);
+        unseen(&mut out.message, seen, 2);
+        unseen(&mut out.reason, seen, 3);
+        unseen(&mut out.status, seen, 4);
+        unseen(&mut out.type_, seen, 5);
     }
     Ok(())
 }
@@ -1363,6 +1783,16 @@ fn api_apps_v1_deploymentspec(p: &mut Parser<'_>, out: &mut o::api::apps::v1::De
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.min_ready_seconds, seen, 0);
+        unseen(&mut out.paused, seen, 1);
+        unseen(&mut out.progress_deadline_seconds, seen, 2);
+        unseen(&mut out.replicas, seen, 3);
+        unseen(&mut out.revision_history_limit, seen, 4);
+        unseen(&mut out.selector, seen, 5);
+        unseen(&mut out.strategy, seen, 6);
+        unseen(&mut out.template, seen, 7);
     }
     Ok(())
 }
@@ -1386,6 +1816,17 @@ fn api_apps_v1_deploymentstatus(p: &mut Parser<'_>, out: &mut o::api::apps::v1::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.available_replicas, seen, 0);
+        unseen(&mut out.collision_count, seen, 1);
+        unseen(&mut out.conditions, seen, 2);
+        unseen(&mut out.observed_generation, seen, 3);
+        unseen(&mut out.ready_replicas, seen, 4);
+        unseen(&mut out.replicas, seen, 5);
+        unseen(&mut out.terminating_replicas, seen, 6);
+        unseen(&mut out.unavailable_replicas, seen, 7);
+        unseen(&mut out.updated_replicas, seen, 8);
+    }
     Ok(())
 }
 in_place!(o::api::apps::v1::DeploymentStatus, api_apps_v1_deploymentstatus);
@@ -1400,6 +1841,10 @@ fn api_apps_v1_deploymentstrategy(p: &mut Parser<'_>, out: &mut o::api::apps::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.rolling_update, seen, 0);
+        unseen(&mut out.type_, seen, 1);
     }
     Ok(())
 }
@@ -1419,6 +1864,11 @@ fn api_apps_v1_replicaset(p: &mut Parser<'_>, out: &mut o::api::apps::v1::Replic
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::apps::v1::ReplicaSet, api_apps_v1_replicaset);
@@ -1437,6 +1887,13 @@ fn api_apps_v1_replicasetcondition(p: &mut Parser<'_>, out: &mut o::api::apps::v
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.last_transition_time, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.reason, seen, 2);
+        unseen(&mut out.status, seen, 3);
+        unseen(&mut out.type_, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::apps::v1::ReplicaSetCondition, api_apps_v1_replicasetcondition);
@@ -1453,6 +1910,12 @@ fn api_apps_v1_replicasetspec(p: &mut Parser<'_>, out: &mut o::api::apps::v1::Re
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.min_ready_seconds, seen, 0);
+        unseen(&mut out.replicas, seen, 1);
+        unseen(&mut out.selector, seen, 2);
+        unseen(&mut out.template, seen, 3);
     }
     Ok(())
 }
@@ -1474,6 +1937,15 @@ fn api_apps_v1_replicasetstatus(p: &mut Parser<'_>, out: &mut o::api::apps::v1::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.available_replicas, seen, 0);
+        unseen(&mut out.conditions, seen, 1);
+        unseen(&mut out.fully_labeled_replicas, seen, 2);
+        unseen(&mut out.observed_generation, seen, 3);
+        unseen(&mut out.ready_replicas, seen, 4);
+        unseen(&mut out.replicas, seen, 5);
+        unseen(&mut out.terminating_replicas, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::apps::v1::ReplicaSetStatus, api_apps_v1_replicasetstatus);
@@ -1488,6 +1960,10 @@ fn api_apps_v1_rollingupdatedaemonset(p: &mut Parser<'_>, out: &mut o::api::apps
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.max_surge, seen, 0);
+        unseen(&mut out.max_unavailable, seen, 1);
     }
     Ok(())
 }
@@ -1504,6 +1980,10 @@ fn api_apps_v1_rollingupdatedeployment(p: &mut Parser<'_>, out: &mut o::api::app
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.max_surge, seen, 0);
+        unseen(&mut out.max_unavailable, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::apps::v1::RollingUpdateDeployment, api_apps_v1_rollingupdatedeployment);
@@ -1518,6 +1998,10 @@ fn api_apps_v1_rollingupdatestatefulsetstrategy(p: &mut Parser<'_>, out: &mut o:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.max_unavailable, seen, 0);
+        unseen(&mut out.partition, seen, 1);
     }
     Ok(())
 }
@@ -1537,6 +2021,11 @@ fn api_apps_v1_statefulset(p: &mut Parser<'_>, out: &mut o::api::apps::v1::State
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::apps::v1::StatefulSet, api_apps_v1_statefulset);
@@ -1555,6 +2044,13 @@ fn api_apps_v1_statefulsetcondition(p: &mut Parser<'_>, out: &mut o::api::apps::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.last_transition_time, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.reason, seen, 2);
+        unseen(&mut out.status, seen, 3);
+        unseen(&mut out.type_, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::apps::v1::StatefulSetCondition, api_apps_v1_statefulsetcondition);
@@ -1568,6 +2064,9 @@ fn api_apps_v1_statefulsetordinals(p: &mut Parser<'_>, out: &mut o::api::apps::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.start, seen, 0);
     }
     Ok(())
 }
@@ -1583,6 +2082,10 @@ fn api_apps_v1_statefulsetpersistentvolumeclaimretentionpolicy(p: &mut Parser<'_
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.when_deleted, seen, 0);
+        unseen(&mut out.when_scaled, seen, 1);
     }
     Ok(())
 }
@@ -1608,6 +2111,19 @@ fn api_apps_v1_statefulsetspec(p: &mut Parser<'_>, out: &mut o::api::apps::v1::S
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.min_ready_seconds, seen, 0);
+        unseen(&mut out.ordinals, seen, 1);
+        unseen(&mut out.persistent_volume_claim_retention_policy, seen, 2);
+        unseen(&mut out.pod_management_policy, seen, 3);
+        unseen(&mut out.replicas, seen, 4);
+        unseen(&mut out.revision_history_limit, seen, 5);
+        unseen(&mut out.selector, seen, 6);
+        unseen(&mut out.service_name, seen, 7);
+        unseen(&mut out.template, seen, 8);
+        unseen(&mut out.update_strategy, seen, 9);
+        unseen(&mut out.volume_claim_templates, seen, 10);
+    }
     Ok(())
 }
 in_place!(o::api::apps::v1::StatefulSetSpec, api_apps_v1_statefulsetspec);
@@ -1631,6 +2147,18 @@ fn api_apps_v1_statefulsetstatus(p: &mut Parser<'_>, out: &mut o::api::apps::v1:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.available_replicas, seen, 0);
+        unseen(&mut out.collision_count, seen, 1);
+        unseen(&mut out.conditions, seen, 2);
+        unseen(&mut out.current_replicas, seen, 3);
+        unseen(&mut out.current_revision, seen, 4);
+        unseen(&mut out.observed_generation, seen, 5);
+        unseen(&mut out.ready_replicas, seen, 6);
+        unseen(&mut out.replicas, seen, 7);
+        unseen(&mut out.update_revision, seen, 8);
+        unseen(&mut out.updated_replicas, seen, 9);
+    }
     Ok(())
 }
 in_place!(o::api::apps::v1::StatefulSetStatus, api_apps_v1_statefulsetstatus);
@@ -1645,6 +2173,10 @@ fn api_apps_v1_statefulsetupdatestrategy(p: &mut Parser<'_>, out: &mut o::api::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.rolling_update, seen, 0);
+        unseen(&mut out.type_, seen, 1);
     }
     Ok(())
 }
@@ -1663,6 +2195,12 @@ fn api_authentication_v1_boundobjectreference(p: &mut Parser<'_>, out: &mut o::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_version, seen, 0);
+        unseen(&mut out.kind, seen, 1);
+        unseen(&mut out.name, seen, 2);
+        unseen(&mut out.uid, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::authentication::v1::BoundObjectReference, api_authentication_v1_boundobjectreference);
@@ -1680,6 +2218,10 @@ fn api_authentication_v1_selfsubjectreview(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.status, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::authentication::v1::SelfSubjectReview, api_authentication_v1_selfsubjectreview);
@@ -1693,6 +2235,9 @@ fn api_authentication_v1_selfsubjectreviewstatus(p: &mut Parser<'_>, out: &mut o
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.user_info, seen, 0);
     }
     Ok(())
 }
@@ -1712,6 +2257,11 @@ fn api_authentication_v1_tokenrequest(p: &mut Parser<'_>, out: &mut o::api::auth
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::authentication::v1::TokenRequest, api_authentication_v1_tokenrequest);
@@ -1728,6 +2278,11 @@ fn api_authentication_v1_tokenrequestspec(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.audiences, seen, 0);
+        unseen(&mut out.bound_object_ref, seen, 1);
+        unseen(&mut out.expiration_seconds, seen, 2);
     }
     Ok(())
 }
@@ -1748,6 +2303,12 @@ fn api_authentication_v1_tokenrequestspec(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.attestations, seen, 0);
+        unseen(&mut out.audiences, seen, 1);
+        unseen(&mut out.bound_object_ref, seen, 2);
+        unseen(&mut out.expiration_seconds, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::authentication::v1::TokenRequestSpec, api_authentication_v1_tokenrequestspec);
@@ -1764,6 +2325,10 @@ fn api_authentication_v1_tokenrequeststatus(p: &mut Parser<'_>, out: &mut o::api
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.expiration_timestamp, seen, 0);
+        unseen(&mut out.token, seen, 1);
     }
     Ok(())
 }
@@ -1784,6 +2349,11 @@ fn api_authentication_v1_tokenreview(p: &mut Parser<'_>, out: &mut o::api::authe
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::authentication::v1::TokenReview, api_authentication_v1_tokenreview);
@@ -1798,6 +2368,10 @@ fn api_authentication_v1_tokenreviewspec(p: &mut Parser<'_>, out: &mut o::api::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.audiences, seen, 0);
+        unseen(&mut out.token, seen, 1);
     }
     Ok(())
 }
@@ -1816,6 +2390,12 @@ fn api_authentication_v1_tokenreviewstatus(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.audiences, seen, 0);
+        unseen(&mut out.authenticated, seen, 1);
+        unseen(&mut out.error, seen, 2);
+        unseen(&mut out.user, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::authentication::v1::TokenReviewStatus, api_authentication_v1_tokenreviewstatus);
@@ -1833,6 +2413,12 @@ fn api_authentication_v1_userinfo(p: &mut Parser<'_>, out: &mut o::api::authenti
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.extra, seen, 0);
+        unseen(&mut out.groups, seen, 1);
+        unseen(&mut out.uid, seen, 2);
+        unseen(&mut out.username, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::authentication::v1::UserInfo, api_authentication_v1_userinfo);
@@ -1848,6 +2434,10 @@ fn api_authorization_v1_fieldselectorattributes(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.raw_selector, seen, 0);
+        unseen(&mut out.requirements, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::authorization::v1::FieldSelectorAttributes, api_authorization_v1_fieldselectorattributes);
@@ -1862,6 +2452,10 @@ fn api_authorization_v1_labelselectorattributes(p: &mut Parser<'_>, out: &mut o:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.raw_selector, seen, 0);
+        unseen(&mut out.requirements, seen, 1);
     }
     Ok(())
 }
@@ -1881,6 +2475,11 @@ fn api_authorization_v1_localsubjectaccessreview(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::authorization::v1::LocalSubjectAccessReview, api_authorization_v1_localsubjectaccessreview);
@@ -1896,6 +2495,10 @@ fn api_authorization_v1_nonresourceattributes(p: &mut Parser<'_>, out: &mut o::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.path, seen, 0);
+        unseen(&mut out.verb, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::authorization::v1::NonResourceAttributes, api_authorization_v1_nonresourceattributes);
@@ -1910,6 +2513,10 @@ fn api_authorization_v1_nonresourcerule(p: &mut Parser<'_>, out: &mut o::api::au
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.non_resource_urls, seen, 0);
+        unseen(&mut out.verbs, seen, 1);
     }
     Ok(())
 }
@@ -1933,6 +2540,17 @@ fn api_authorization_v1_resourceattributes(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.field_selector, seen, 0);
+        unseen(&mut out.group, seen, 1);
+        unseen(&mut out.label_selector, seen, 2);
+        unseen(&mut out.name, seen, 3);
+        unseen(&mut out.namespace, seen, 4);
+        unseen(&mut out.resource, seen, 5);
+        unseen(&mut out.subresource, seen, 6);
+        unseen(&mut out.verb, seen, 7);
+        unseen(&mut out.version, seen, 8);
+    }
     Ok(())
 }
 in_place!(o::api::authorization::v1::ResourceAttributes, api_authorization_v1_resourceattributes);
@@ -1949,6 +2567,12 @@ fn api_authorization_v1_resourcerule(p: &mut Parser<'_>, out: &mut o::api::autho
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.api_groups, seen, 0);
+        unseen(&mut out.resource_names, seen, 1);
+        unseen(&mut out.resources, seen, 2);
+        unseen(&mut out.verbs, seen, 3);
     }
     Ok(())
 }
@@ -1968,6 +2592,11 @@ fn api_authorization_v1_selfsubjectaccessreview(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::authorization::v1::SelfSubjectAccessReview, api_authorization_v1_selfsubjectaccessreview);
@@ -1982,6 +2611,10 @@ fn api_authorization_v1_selfsubjectaccessreviewspec(p: &mut Parser<'_>, out: &mu
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.non_resource_attributes, seen, 0);
+        unseen(&mut out.resource_attributes, seen, 1);
     }
     Ok(())
 }
@@ -2001,6 +2634,11 @@ fn api_authorization_v1_selfsubjectrulesreview(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::authorization::v1::SelfSubjectRulesReview, api_authorization_v1_selfsubjectrulesreview);
@@ -2014,6 +2652,9 @@ fn api_authorization_v1_selfsubjectrulesreviewspec(p: &mut Parser<'_>, out: &mut
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.namespace, seen, 0);
     }
     Ok(())
 }
@@ -2032,6 +2673,11 @@ fn api_authorization_v1_subjectaccessreview(p: &mut Parser<'_>, out: &mut o::api
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
     }
     Ok(())
 }
@@ -2052,6 +2698,14 @@ fn api_authorization_v1_subjectaccessreviewspec(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.extra, seen, 0);
+        unseen(&mut out.groups, seen, 1);
+        unseen(&mut out.non_resource_attributes, seen, 2);
+        unseen(&mut out.resource_attributes, seen, 3);
+        unseen(&mut out.uid, seen, 4);
+        unseen(&mut out.user, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::authorization::v1::SubjectAccessReviewSpec, api_authorization_v1_subjectaccessreviewspec);
@@ -2068,6 +2722,12 @@ fn api_authorization_v1_subjectaccessreviewstatus(p: &mut Parser<'_>, out: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.allowed, seen, 0);
+        unseen(&mut out.denied, seen, 1);
+        unseen(&mut out.evaluation_error, seen, 2);
+        unseen(&mut out.reason, seen, 3);
     }
     Ok(())
 }
@@ -2086,6 +2746,12 @@ fn api_authorization_v1_subjectrulesreviewstatus(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.evaluation_error, seen, 0);
+        unseen(&mut out.incomplete, seen, 1);
+        unseen(&mut out.non_resource_rules, seen, 2);
+        unseen(&mut out.resource_rules, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::authorization::v1::SubjectRulesReviewStatus, api_authorization_v1_subjectrulesreviewstatus);
@@ -2101,6 +2767,11 @@ fn api_autoscaling_v1_crossversionobjectreference(p: &mut Parser<'_>, out: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.api_version, seen, 0);
+        unseen(&mut out.kind, seen, 1);
+        unseen(&mut out.name, seen, 2);
     }
     Ok(())
 }
@@ -2120,6 +2791,11 @@ fn api_autoscaling_v1_horizontalpodautoscaler(p: &mut Parser<'_>, out: &mut o::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v1::HorizontalPodAutoscaler, api_autoscaling_v1_horizontalpodautoscaler);
@@ -2136,6 +2812,12 @@ fn api_autoscaling_v1_horizontalpodautoscalerspec(p: &mut Parser<'_>, out: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.max_replicas, seen, 0);
+        unseen(&mut out.min_replicas, seen, 1);
+        unseen(&mut out.scale_target_ref, seen, 2);
+        unseen(&mut out.target_cpu_utilization_percentage, seen, 3);
     }
     Ok(())
 }
@@ -2155,6 +2837,13 @@ fn api_autoscaling_v1_horizontalpodautoscalerstatus(p: &mut Parser<'_>, out: &mu
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.current_cpu_utilization_percentage, seen, 0);
+        unseen(&mut out.current_replicas, seen, 1);
+        unseen(&mut out.desired_replicas, seen, 2);
+        unseen(&mut out.last_scale_time, seen, 3);
+        unseen(&mut out.observed_generation, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v1::HorizontalPodAutoscalerStatus, api_autoscaling_v1_horizontalpodautoscalerstatus);
@@ -2173,6 +2862,11 @@ fn api_autoscaling_v1_scale(p: &mut Parser<'_>, out: &mut o::api::autoscaling::v
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v1::Scale, api_autoscaling_v1_scale);
@@ -2186,6 +2880,9 @@ fn api_autoscaling_v1_scalespec(p: &mut Parser<'_>, out: &mut o::api::autoscalin
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.replicas, seen, 0);
     }
     Ok(())
 }
@@ -2201,6 +2898,10 @@ fn api_autoscaling_v1_scalestatus(p: &mut Parser<'_>, out: &mut o::api::autoscal
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.replicas, seen, 0);
+        unseen(&mut out.selector, seen, 1);
     }
     Ok(())
 }
@@ -2218,6 +2919,11 @@ fn api_autoscaling_v2_containerresourcemetricsource(p: &mut Parser<'_>, out: &mu
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.container, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.target, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v2::ContainerResourceMetricSource, api_autoscaling_v2_containerresourcemetricsource);
@@ -2233,6 +2939,11 @@ fn api_autoscaling_v2_containerresourcemetricstatus(p: &mut Parser<'_>, out: &mu
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.container, seen, 0);
+        unseen(&mut out.current, seen, 1);
+        unseen(&mut out.name, seen, 2);
     }
     Ok(())
 }
@@ -2250,6 +2961,11 @@ fn api_autoscaling_v2_crossversionobjectreference(p: &mut Parser<'_>, out: &mut 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_version, seen, 0);
+        unseen(&mut out.kind, seen, 1);
+        unseen(&mut out.name, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v2::CrossVersionObjectReference, api_autoscaling_v2_crossversionobjectreference);
@@ -2265,6 +2981,10 @@ fn api_autoscaling_v2_externalmetricsource(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metric, seen, 0);
+        unseen(&mut out.target, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v2::ExternalMetricSource, api_autoscaling_v2_externalmetricsource);
@@ -2279,6 +2999,10 @@ fn api_autoscaling_v2_externalmetricstatus(p: &mut Parser<'_>, out: &mut o::api:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.current, seen, 0);
+        unseen(&mut out.metric, seen, 1);
     }
     Ok(())
 }
@@ -2298,6 +3022,11 @@ fn api_autoscaling_v2_horizontalpodautoscaler(p: &mut Parser<'_>, out: &mut o::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v2::HorizontalPodAutoscaler, api_autoscaling_v2_horizontalpodautoscaler);
@@ -2312,6 +3041,10 @@ fn api_autoscaling_v2_horizontalpodautoscalerbehavior(p: &mut Parser<'_>, out: &
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.scale_down, seen, 0);
+        unseen(&mut out.scale_up, seen, 1);
     }
     Ok(())
 }
@@ -2331,6 +3064,13 @@ fn api_autoscaling_v2_horizontalpodautoscalercondition(p: &mut Parser<'_>, out: 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.last_transition_time, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.reason, seen, 2);
+        unseen(&mut out.status, seen, 3);
+        unseen(&mut out.type_, seen, 4);
     }
     Ok(())
 }
@@ -2353,6 +3093,14 @@ fn api_autoscaling_v2_horizontalpodautoscalercondition(p: &mut Parser<'_>, out: 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.last_transition_time, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.observed_generation, seen, 2);
+        unseen(&mut out.reason, seen, 3);
+        unseen(&mut out.status, seen, 4);
+        unseen(&mut out.type_, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v2::HorizontalPodAutoscalerCondition, api_autoscaling_v2_horizontalpodautoscalercondition);
@@ -2371,6 +3119,13 @@ fn api_autoscaling_v2_horizontalpodautoscalerspec(p: &mut Parser<'_>, out: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.behavior, seen, 0);
+        unseen(&mut out.max_replicas, seen, 1);
+        unseen(&mut out.metrics, seen, 2);
+        unseen(&mut out.min_replicas, seen, 3);
+        unseen(&mut out.scale_target_ref, seen, 4);
     }
     Ok(())
 }
@@ -2391,6 +3146,14 @@ fn api_autoscaling_v2_horizontalpodautoscalerstatus(p: &mut Parser<'_>, out: &mu
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.current_metrics, seen, 1);
+        unseen(&mut out.current_replicas, seen, 2);
+        unseen(&mut out.desired_replicas, seen, 3);
+        unseen(&mut out.last_scale_time, seen, 4);
+        unseen(&mut out.observed_generation, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v2::HorizontalPodAutoscalerStatus, api_autoscaling_v2_horizontalpodautoscalerstatus);
@@ -2406,6 +3169,11 @@ fn api_autoscaling_v2_hpascalingpolicy(p: &mut Parser<'_>, out: &mut o::api::aut
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.period_seconds, seen, 0);
+        unseen(&mut out.type_, seen, 1);
+        unseen(&mut out.value, seen, 2);
     }
     Ok(())
 }
@@ -2424,6 +3192,12 @@ fn api_autoscaling_v2_hpascalingrules(p: &mut Parser<'_>, out: &mut o::api::auto
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.policies, seen, 0);
+        unseen(&mut out.select_policy, seen, 1);
+        unseen(&mut out.stabilization_window_seconds, seen, 2);
+        unseen(&mut out.tolerance, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v2::HPAScalingRules, api_autoscaling_v2_hpascalingrules);
@@ -2438,6 +3212,10 @@ fn api_autoscaling_v2_metricidentifier(p: &mut Parser<'_>, out: &mut o::api::aut
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.selector, seen, 1);
     }
     Ok(())
 }
@@ -2458,6 +3236,14 @@ fn api_autoscaling_v2_metricspec(p: &mut Parser<'_>, out: &mut o::api::autoscali
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.container_resource, seen, 0);
+        unseen(&mut out.external, seen, 1);
+        unseen(&mut out.object, seen, 2);
+        unseen(&mut out.pods, seen, 3);
+        unseen(&mut out.resource, seen, 4);
+        unseen(&mut out.type_, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v2::MetricSpec, api_autoscaling_v2_metricspec);
@@ -2477,6 +3263,14 @@ fn api_autoscaling_v2_metricstatus(p: &mut Parser<'_>, out: &mut o::api::autosca
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.container_resource, seen, 0);
+        unseen(&mut out.external, seen, 1);
+        unseen(&mut out.object, seen, 2);
+        unseen(&mut out.pods, seen, 3);
+        unseen(&mut out.resource, seen, 4);
+        unseen(&mut out.type_, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v2::MetricStatus, api_autoscaling_v2_metricstatus);
@@ -2494,6 +3288,12 @@ fn api_autoscaling_v2_metrictarget(p: &mut Parser<'_>, out: &mut o::api::autosca
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.average_utilization, seen, 0);
+        unseen(&mut out.average_value, seen, 1);
+        unseen(&mut out.type_, seen, 2);
+        unseen(&mut out.value, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v2::MetricTarget, api_autoscaling_v2_metrictarget);
@@ -2509,6 +3309,11 @@ fn api_autoscaling_v2_metricvaluestatus(p: &mut Parser<'_>, out: &mut o::api::au
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.average_utilization, seen, 0);
+        unseen(&mut out.average_value, seen, 1);
+        unseen(&mut out.value, seen, 2);
     }
     Ok(())
 }
@@ -2526,6 +3331,11 @@ fn api_autoscaling_v2_objectmetricsource(p: &mut Parser<'_>, out: &mut o::api::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.described_object, seen, 0);
+        unseen(&mut out.metric, seen, 1);
+        unseen(&mut out.target, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v2::ObjectMetricSource, api_autoscaling_v2_objectmetricsource);
@@ -2542,6 +3352,11 @@ fn api_autoscaling_v2_objectmetricstatus(p: &mut Parser<'_>, out: &mut o::api::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.current, seen, 0);
+        unseen(&mut out.described_object, seen, 1);
+        unseen(&mut out.metric, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v2::ObjectMetricStatus, api_autoscaling_v2_objectmetricstatus);
@@ -2556,6 +3371,10 @@ fn api_autoscaling_v2_podsmetricsource(p: &mut Parser<'_>, out: &mut o::api::aut
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metric, seen, 0);
+        unseen(&mut out.target, seen, 1);
     }
     Ok(())
 }
@@ -2572,6 +3391,10 @@ fn api_autoscaling_v2_podsmetricstatus(p: &mut Parser<'_>, out: &mut o::api::aut
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.current, seen, 0);
+        unseen(&mut out.metric, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v2::PodsMetricStatus, api_autoscaling_v2_podsmetricstatus);
@@ -2587,6 +3410,10 @@ fn api_autoscaling_v2_resourcemetricsource(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.target, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::autoscaling::v2::ResourceMetricSource, api_autoscaling_v2_resourcemetricsource);
@@ -2601,6 +3428,10 @@ fn api_autoscaling_v2_resourcemetricstatus(p: &mut Parser<'_>, out: &mut o::api:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.current, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -2619,6 +3450,11 @@ fn api_batch_v1_cronjob(p: &mut Parser<'_>, out: &mut o::api::batch::v1::CronJob
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
     }
     Ok(())
 }
@@ -2641,6 +3477,16 @@ fn api_batch_v1_cronjobspec(p: &mut Parser<'_>, out: &mut o::api::batch::v1::Cro
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.concurrency_policy, seen, 0);
+        unseen(&mut out.failed_jobs_history_limit, seen, 1);
+        unseen(&mut out.job_template, seen, 2);
+        unseen(&mut out.schedule, seen, 3);
+        unseen(&mut out.starting_deadline_seconds, seen, 4);
+        unseen(&mut out.successful_jobs_history_limit, seen, 5);
+        unseen(&mut out.suspend, seen, 6);
+        unseen(&mut out.time_zone, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::batch::v1::CronJobSpec, api_batch_v1_cronjobspec);
@@ -2656,6 +3502,11 @@ fn api_batch_v1_cronjobstatus(p: &mut Parser<'_>, out: &mut o::api::batch::v1::C
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.active, seen, 0);
+        unseen(&mut out.last_schedule_time, seen, 1);
+        unseen(&mut out.last_successful_time, seen, 2);
     }
     Ok(())
 }
@@ -2674,6 +3525,11 @@ fn api_batch_v1_job(p: &mut Parser<'_>, out: &mut o::api::batch::v1::Job) -> Ste
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
     }
     Ok(())
 }
@@ -2694,6 +3550,14 @@ fn api_batch_v1_jobcondition(p: &mut Parser<'_>, out: &mut o::api::batch::v1::Jo
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.last_probe_time, seen, 0);
+        unseen(&mut out.last_transition_time, seen, 1);
+        unseen(&mut out.message, seen, 2);
+        unseen(&mut out.reason, seen, 3);
+        unseen(&mut out.status, seen, 4);
+        unseen(&mut out.type_, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::batch::v1::JobCondition, api_batch_v1_jobcondition);
@@ -2711,6 +3575,12 @@ fn api_batch_v1_jobschedulingconfiguration(p: &mut Parser<'_>, out: &mut o::api:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.disruption_mode, seen, 0);
+        unseen(&mut out.resource_claims, seen, 1);
+        unseen(&mut out.scheduling_constraints, seen, 2);
+        unseen(&mut out.scheduling_policy, seen, 3);
     }
     Ok(())
 }
@@ -2742,6 +3612,24 @@ fn api_batch_v1_jobspec(p: &mut Parser<'_>, out: &mut o::api::batch::v1::JobSpec
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.active_deadline_seconds, seen, 0);
+        unseen(&mut out.backoff_limit, seen, 1);
+        unseen(&mut out.backoff_limit_per_index, seen, 2);
+        unseen(&mut out.completion_mode, seen, 3);
+        unseen(&mut out.completions, seen, 4);
+        unseen(&mut out.managed_by, seen, 5);
+        unseen(&mut out.manual_selector, seen, 6);
+        unseen(&mut out.max_failed_indexes, seen, 7);
+        unseen(&mut out.parallelism, seen, 8);
+        unseen(&mut out.pod_failure_policy, seen, 9);
+        unseen(&mut out.pod_replacement_policy, seen, 10);
+        unseen(&mut out.selector, seen, 11);
+        unseen(&mut out.success_policy, seen, 12);
+        unseen(&mut out.suspend, seen, 13);
+        unseen(&mut out.template, seen, 14);
+        unseen(&mut out.ttl_seconds_after_finished, seen, 15);
     }
     Ok(())
 }
@@ -2775,6 +3663,25 @@ fn api_batch_v1_jobspec(p: &mut Parser<'_>, out: &mut o::api::batch::v1::JobSpec
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.active_deadline_seconds, seen, 0);
+        unseen(&mut out.backoff_limit, seen, 1);
+        unseen(&mut out.backoff_limit_per_index, seen, 2);
+        unseen(&mut out.completion_mode, seen, 3);
+        unseen(&mut out.completions, seen, 4);
+        unseen(&mut out.managed_by, seen, 5);
+        unseen(&mut out.manual_selector, seen, 6);
+        unseen(&mut out.max_failed_indexes, seen, 7);
+        unseen(&mut out.parallelism, seen, 8);
+        unseen(&mut out.pod_failure_policy, seen, 9);
+        unseen(&mut out.pod_replacement_policy, seen, 10);
+        unseen(&mut out.scheduling, seen, 11);
+        unseen(&mut out.selector, seen, 12);
+        unseen(&mut out.success_policy, seen, 13);
+        unseen(&mut out.suspend, seen, 14);
+        unseen(&mut out.template, seen, 15);
+        unseen(&mut out.ttl_seconds_after_finished, seen, 16);
+    }
     Ok(())
 }
 in_place!(o::api::batch::v1::JobSpec, api_batch_v1_jobspec);
@@ -2800,6 +3707,19 @@ fn api_batch_v1_jobstatus(p: &mut Parser<'_>, out: &mut o::api::batch::v1::JobSt
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.active, seen, 0);
+        unseen(&mut out.completed_indexes, seen, 1);
+        unseen(&mut out.completion_time, seen, 2);
+        unseen(&mut out.conditions, seen, 3);
+        unseen(&mut out.failed, seen, 4);
+        unseen(&mut out.failed_indexes, seen, 5);
+        unseen(&mut out.ready, seen, 6);
+        unseen(&mut out.start_time, seen, 7);
+        unseen(&mut out.succeeded, seen, 8);
+        unseen(&mut out.terminating, seen, 9);
+        unseen(&mut out.uncounted_terminated_pods, seen, 10);
+    }
     Ok(())
 }
 in_place!(o::api::batch::v1::JobStatus, api_batch_v1_jobstatus);
@@ -2815,6 +3735,10 @@ fn api_batch_v1_jobtemplatespec(p: &mut Parser<'_>, out: &mut o::api::batch::v1:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::batch::v1::JobTemplateSpec, api_batch_v1_jobtemplatespec);
@@ -2828,6 +3752,9 @@ fn api_batch_v1_podfailurepolicy(p: &mut Parser<'_>, out: &mut o::api::batch::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.rules, seen, 0);
     }
     Ok(())
 }
@@ -2845,6 +3772,11 @@ fn api_batch_v1_podfailurepolicyonexitcodesrequirement(p: &mut Parser<'_>, out: 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.container_name, seen, 0);
+        unseen(&mut out.operator, seen, 1);
+        unseen(&mut out.values, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::batch::v1::PodFailurePolicyOnExitCodesRequirement, api_batch_v1_podfailurepolicyonexitcodesrequirement);
@@ -2859,6 +3791,10 @@ fn api_batch_v1_podfailurepolicyonpodconditionspattern(p: &mut Parser<'_>, out: 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.status, seen, 0);
+        unseen(&mut out.type_, seen, 1);
     }
     Ok(())
 }
@@ -2876,6 +3812,11 @@ fn api_batch_v1_podfailurepolicyrule(p: &mut Parser<'_>, out: &mut o::api::batch
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.action, seen, 0);
+        unseen(&mut out.on_exit_codes, seen, 1);
+        unseen(&mut out.on_pod_conditions, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::batch::v1::PodFailurePolicyRule, api_batch_v1_podfailurepolicyrule);
@@ -2889,6 +3830,9 @@ fn api_batch_v1_successpolicy(p: &mut Parser<'_>, out: &mut o::api::batch::v1::S
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.rules, seen, 0);
     }
     Ok(())
 }
@@ -2905,6 +3849,10 @@ fn api_batch_v1_successpolicyrule(p: &mut Parser<'_>, out: &mut o::api::batch::v
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.succeeded_count, seen, 0);
+        unseen(&mut out.succeeded_indexes, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::batch::v1::SuccessPolicyRule, api_batch_v1_successpolicyrule);
@@ -2919,6 +3867,10 @@ fn api_batch_v1_uncountedterminatedpods(p: &mut Parser<'_>, out: &mut o::api::ba
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.failed, seen, 0);
+        unseen(&mut out.succeeded, seen, 1);
     }
     Ok(())
 }
@@ -2938,6 +3890,11 @@ fn api_certificates_v1_certificatesigningrequest(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::certificates::v1::CertificateSigningRequest, api_certificates_v1_certificatesigningrequest);
@@ -2956,6 +3913,14 @@ fn api_certificates_v1_certificatesigningrequestcondition(p: &mut Parser<'_>, ou
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.last_transition_time, seen, 0);
+        unseen(&mut out.last_update_time, seen, 1);
+        unseen(&mut out.message, seen, 2);
+        unseen(&mut out.reason, seen, 3);
+        unseen(&mut out.status, seen, 4);
+        unseen(&mut out.type_, seen, 5);
     }
     Ok(())
 }
@@ -2978,6 +3943,16 @@ fn api_certificates_v1_certificatesigningrequestspec(p: &mut Parser<'_>, out: &m
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.expiration_seconds, seen, 0);
+        unseen(&mut out.extra, seen, 1);
+        unseen(&mut out.groups, seen, 2);
+        unseen(&mut out.request, seen, 3);
+        unseen(&mut out.signer_name, seen, 4);
+        unseen(&mut out.uid, seen, 5);
+        unseen(&mut out.usages, seen, 6);
+        unseen(&mut out.username, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::certificates::v1::CertificateSigningRequestSpec, api_certificates_v1_certificatesigningrequestspec);
@@ -2992,6 +3967,10 @@ fn api_certificates_v1_certificatesigningrequeststatus(p: &mut Parser<'_>, out: 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.certificate, seen, 0);
+        unseen(&mut out.conditions, seen, 1);
     }
     Ok(())
 }
@@ -3011,6 +3990,10 @@ fn api_certificates_v1_clustertrustbundle(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::certificates::v1::ClusterTrustBundle, api_certificates_v1_clustertrustbundle);
@@ -3027,6 +4010,10 @@ fn api_certificates_v1_clustertrustbundlespec(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.signer_name, seen, 0);
+        unseen(&mut out.trust_bundle, seen, 1);
     }
     Ok(())
 }
@@ -3047,6 +4034,11 @@ fn api_certificates_v1_podcertificaterequest(p: &mut Parser<'_>, out: &mut o::ap
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
     }
     Ok(())
 }
@@ -3073,6 +4065,18 @@ fn api_certificates_v1_podcertificaterequestspec(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.max_expiration_seconds, seen, 0);
+        unseen(&mut out.node_name, seen, 1);
+        unseen(&mut out.node_uid, seen, 2);
+        unseen(&mut out.pod_name, seen, 3);
+        unseen(&mut out.pod_uid, seen, 4);
+        unseen(&mut out.service_account_name, seen, 5);
+        unseen(&mut out.service_account_uid, seen, 6);
+        unseen(&mut out.signer_name, seen, 7);
+        unseen(&mut out.stub_pkc_s10_request, seen, 8);
+        unseen(&mut out.unverified_user_annotations, seen, 9);
+    }
     Ok(())
 }
 in_place!(o::api::certificates::v1::PodCertificateRequestSpec, api_certificates_v1_podcertificaterequestspec);
@@ -3093,6 +4097,13 @@ fn api_certificates_v1_podcertificaterequeststatus(p: &mut Parser<'_>, out: &mut
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.begin_refresh_at, seen, 0);
+        unseen(&mut out.certificate_chain, seen, 1);
+        unseen(&mut out.conditions, seen, 2);
+        unseen(&mut out.not_after, seen, 3);
+        unseen(&mut out.not_before, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::certificates::v1::PodCertificateRequestStatus, api_certificates_v1_podcertificaterequeststatus);
@@ -3112,6 +4123,10 @@ fn api_certificates_v1alpha1_clustertrustbundle(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::certificates::v1alpha1::ClusterTrustBundle, api_certificates_v1alpha1_clustertrustbundle);
@@ -3128,6 +4143,10 @@ fn api_certificates_v1alpha1_clustertrustbundlespec(p: &mut Parser<'_>, out: &mu
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.signer_name, seen, 0);
+        unseen(&mut out.trust_bundle, seen, 1);
     }
     Ok(())
 }
@@ -3149,6 +4168,11 @@ fn api_certificates_v1alpha1_podcertificaterequest(p: &mut Parser<'_>, out: &mut
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
     }
     Ok(())
 }
@@ -3177,6 +4201,18 @@ fn api_certificates_v1alpha1_podcertificaterequestspec(p: &mut Parser<'_>, out: 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.max_expiration_seconds, seen, 0);
+        unseen(&mut out.node_name, seen, 1);
+        unseen(&mut out.node_uid, seen, 2);
+        unseen(&mut out.pkix_public_key, seen, 3);
+        unseen(&mut out.pod_name, seen, 4);
+        unseen(&mut out.pod_uid, seen, 5);
+        unseen(&mut out.proof_of_possession, seen, 6);
+        unseen(&mut out.service_account_name, seen, 7);
+        unseen(&mut out.service_account_uid, seen, 8);
+        unseen(&mut out.signer_name, seen, 9);
+    }
     Ok(())
 }
 in_place!(o::api::certificates::v1alpha1::PodCertificateRequestSpec, api_certificates_v1alpha1_podcertificaterequestspec);
@@ -3199,6 +4235,13 @@ fn api_certificates_v1alpha1_podcertificaterequeststatus(p: &mut Parser<'_>, out
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.begin_refresh_at, seen, 0);
+        unseen(&mut out.certificate_chain, seen, 1);
+        unseen(&mut out.conditions, seen, 2);
+        unseen(&mut out.not_after, seen, 3);
+        unseen(&mut out.not_before, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::certificates::v1alpha1::PodCertificateRequestStatus, api_certificates_v1alpha1_podcertificaterequeststatus);
@@ -3218,6 +4261,10 @@ fn api_certificates_v1beta1_clustertrustbundle(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::certificates::v1beta1::ClusterTrustBundle, api_certificates_v1beta1_clustertrustbundle);
@@ -3232,6 +4279,10 @@ fn api_certificates_v1beta1_clustertrustbundlespec(p: &mut Parser<'_>, out: &mut
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.signer_name, seen, 0);
+        unseen(&mut out.trust_bundle, seen, 1);
     }
     Ok(())
 }
@@ -3251,6 +4302,11 @@ fn api_certificates_v1beta1_podcertificaterequest(p: &mut Parser<'_>, out: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
     }
     Ok(())
 }
@@ -3278,6 +4334,19 @@ fn api_certificates_v1beta1_podcertificaterequestspec(p: &mut Parser<'_>, out: &
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.max_expiration_seconds, seen, 0);
+        unseen(&mut out.node_name, seen, 1);
+        unseen(&mut out.node_uid, seen, 2);
+        unseen(&mut out.pkix_public_key, seen, 3);
+        unseen(&mut out.pod_name, seen, 4);
+        unseen(&mut out.pod_uid, seen, 5);
+        unseen(&mut out.proof_of_possession, seen, 6);
+        unseen(&mut out.service_account_name, seen, 7);
+        unseen(&mut out.service_account_uid, seen, 8);
+        unseen(&mut out.signer_name, seen, 9);
+        unseen(&mut out.unverified_user_annotations, seen, 10);
     }
     Ok(())
 }
@@ -3307,6 +4376,20 @@ fn api_certificates_v1beta1_podcertificaterequestspec(p: &mut Parser<'_>, out: &
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.max_expiration_seconds, seen, 0);
+        unseen(&mut out.node_name, seen, 1);
+        unseen(&mut out.node_uid, seen, 2);
+        unseen(&mut out.pkix_public_key, seen, 3);
+        unseen(&mut out.pod_name, seen, 4);
+        unseen(&mut out.pod_uid, seen, 5);
+        unseen(&mut out.proof_of_possession, seen, 6);
+        unseen(&mut out.service_account_name, seen, 7);
+        unseen(&mut out.service_account_uid, seen, 8);
+        unseen(&mut out.signer_name, seen, 9);
+        unseen(&mut out.stub_pkc_s10_request, seen, 10);
+        unseen(&mut out.unverified_user_annotations, seen, 11);
+    }
     Ok(())
 }
 in_place!(o::api::certificates::v1beta1::PodCertificateRequestSpec, api_certificates_v1beta1_podcertificaterequestspec);
@@ -3327,6 +4410,13 @@ fn api_certificates_v1beta1_podcertificaterequeststatus(p: &mut Parser<'_>, out:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.begin_refresh_at, seen, 0);
+        unseen(&mut out.certificate_chain, seen, 1);
+        unseen(&mut out.conditions, seen, 2);
+        unseen(&mut out.not_after, seen, 3);
+        unseen(&mut out.not_before, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::certificates::v1beta1::PodCertificateRequestStatus, api_certificates_v1beta1_podcertificaterequeststatus);
@@ -3344,6 +4434,10 @@ fn api_coordination_v1_lease(p: &mut Parser<'_>, out: &mut o::api::coordination:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -3365,6 +4459,15 @@ fn api_coordination_v1_leasespec(p: &mut Parser<'_>, out: &mut o::api::coordinat
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.acquire_time, seen, 0);
+        unseen(&mut out.holder_identity, seen, 1);
+        unseen(&mut out.lease_duration_seconds, seen, 2);
+        unseen(&mut out.lease_transitions, seen, 3);
+        unseen(&mut out.preferred_holder, seen, 4);
+        unseen(&mut out.renew_time, seen, 5);
+        unseen(&mut out.strategy, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::coordination::v1::LeaseSpec, api_coordination_v1_leasespec);
@@ -3381,6 +4484,10 @@ fn api_coordination_v1alpha2_leasecandidate(p: &mut Parser<'_>, out: &mut o::api
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -3401,6 +4508,14 @@ fn api_coordination_v1alpha2_leasecandidatespec(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.binary_version, seen, 0);
+        unseen(&mut out.emulation_version, seen, 1);
+        unseen(&mut out.lease_name, seen, 2);
+        unseen(&mut out.ping_time, seen, 3);
+        unseen(&mut out.renew_time, seen, 4);
+        unseen(&mut out.strategy, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::coordination::v1alpha2::LeaseCandidateSpec, api_coordination_v1alpha2_leasecandidatespec);
@@ -3417,6 +4532,10 @@ fn api_coordination_v1beta1_leasecandidate(p: &mut Parser<'_>, out: &mut o::api:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -3437,6 +4556,14 @@ fn api_coordination_v1beta1_leasecandidatespec(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.binary_version, seen, 0);
+        unseen(&mut out.emulation_version, seen, 1);
+        unseen(&mut out.lease_name, seen, 2);
+        unseen(&mut out.ping_time, seen, 3);
+        unseen(&mut out.renew_time, seen, 4);
+        unseen(&mut out.strategy, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::coordination::v1beta1::LeaseCandidateSpec, api_coordination_v1beta1_leasecandidatespec);
@@ -3453,6 +4580,11 @@ fn api_core_v1_affinity(p: &mut Parser<'_>, out: &mut o::api::core::v1::Affinity
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.node_affinity, seen, 0);
+        unseen(&mut out.pod_affinity, seen, 1);
+        unseen(&mut out.pod_anti_affinity, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::Affinity, api_core_v1_affinity);
@@ -3468,6 +4600,10 @@ fn api_core_v1_apparmorprofile(p: &mut Parser<'_>, out: &mut o::api::core::v1::A
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.localhost_profile, seen, 0);
+        unseen(&mut out.type_, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::AppArmorProfile, api_core_v1_apparmorprofile);
@@ -3482,6 +4618,10 @@ fn api_core_v1_attachedvolume(p: &mut Parser<'_>, out: &mut o::api::core::v1::At
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.device_path, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -3499,6 +4639,12 @@ fn api_core_v1_awselasticblockstorevolumesource(p: &mut Parser<'_>, out: &mut o:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.fs_type, seen, 0);
+        unseen(&mut out.partition, seen, 1);
+        unseen(&mut out.read_only, seen, 2);
+        unseen(&mut out.volume_id, seen, 3);
     }
     Ok(())
 }
@@ -3519,6 +4665,14 @@ fn api_core_v1_azurediskvolumesource(p: &mut Parser<'_>, out: &mut o::api::core:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.caching_mode, seen, 0);
+        unseen(&mut out.disk_name, seen, 1);
+        unseen(&mut out.disk_uri, seen, 2);
+        unseen(&mut out.fs_type, seen, 3);
+        unseen(&mut out.kind, seen, 4);
+        unseen(&mut out.read_only, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::AzureDiskVolumeSource, api_core_v1_azurediskvolumesource);
@@ -3536,6 +4690,12 @@ fn api_core_v1_azurefilepersistentvolumesource(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.read_only, seen, 0);
+        unseen(&mut out.secret_name, seen, 1);
+        unseen(&mut out.secret_namespace, seen, 2);
+        unseen(&mut out.share_name, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::AzureFilePersistentVolumeSource, api_core_v1_azurefilepersistentvolumesource);
@@ -3551,6 +4711,11 @@ fn api_core_v1_azurefilevolumesource(p: &mut Parser<'_>, out: &mut o::api::core:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.read_only, seen, 0);
+        unseen(&mut out.secret_name, seen, 1);
+        unseen(&mut out.share_name, seen, 2);
     }
     Ok(())
 }
@@ -3569,6 +4734,10 @@ fn api_core_v1_binding(p: &mut Parser<'_>, out: &mut o::api::core::v1::Binding) 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.target, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::Binding, api_core_v1_binding);
@@ -3583,6 +4752,10 @@ fn api_core_v1_capabilities(p: &mut Parser<'_>, out: &mut o::api::core::v1::Capa
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.add, seen, 0);
+        unseen(&mut out.drop, seen, 1);
     }
     Ok(())
 }
@@ -3603,6 +4776,14 @@ fn api_core_v1_cephfspersistentvolumesource(p: &mut Parser<'_>, out: &mut o::api
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.monitors, seen, 0);
+        unseen(&mut out.path, seen, 1);
+        unseen(&mut out.read_only, seen, 2);
+        unseen(&mut out.secret_file, seen, 3);
+        unseen(&mut out.secret_ref, seen, 4);
+        unseen(&mut out.user, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::CephFSPersistentVolumeSource, api_core_v1_cephfspersistentvolumesource);
@@ -3622,6 +4803,14 @@ fn api_core_v1_cephfsvolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v1
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.monitors, seen, 0);
+        unseen(&mut out.path, seen, 1);
+        unseen(&mut out.read_only, seen, 2);
+        unseen(&mut out.secret_file, seen, 3);
+        unseen(&mut out.secret_ref, seen, 4);
+        unseen(&mut out.user, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::CephFSVolumeSource, api_core_v1_cephfsvolumesource);
@@ -3638,6 +4827,12 @@ fn api_core_v1_cinderpersistentvolumesource(p: &mut Parser<'_>, out: &mut o::api
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.fs_type, seen, 0);
+        unseen(&mut out.read_only, seen, 1);
+        unseen(&mut out.secret_ref, seen, 2);
+        unseen(&mut out.volume_id, seen, 3);
     }
     Ok(())
 }
@@ -3656,6 +4851,12 @@ fn api_core_v1_cindervolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v1
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.fs_type, seen, 0);
+        unseen(&mut out.read_only, seen, 1);
+        unseen(&mut out.secret_ref, seen, 2);
+        unseen(&mut out.volume_id, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::CinderVolumeSource, api_core_v1_cindervolumesource);
@@ -3669,6 +4870,9 @@ fn api_core_v1_clientipconfig(p: &mut Parser<'_>, out: &mut o::api::core::v1::Cl
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.timeout_seconds, seen, 0);
     }
     Ok(())
 }
@@ -3689,6 +4893,13 @@ fn api_core_v1_clustertrustbundleprojection(p: &mut Parser<'_>, out: &mut o::api
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.label_selector, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.optional, seen, 2);
+        unseen(&mut out.path, seen, 3);
+        unseen(&mut out.signer_name, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ClusterTrustBundleProjection, api_core_v1_clustertrustbundleprojection);
@@ -3710,6 +4921,14 @@ fn api_core_v1_clustertrustbundleprojection(p: &mut Parser<'_>, out: &mut o::api
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.label_selector, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.optional, seen, 2);
+        unseen(&mut out.path, seen, 3);
+        unseen(&mut out.signer_name, seen, 4);
+        unseen(&mut out.user, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ClusterTrustBundleProjection, api_core_v1_clustertrustbundleprojection);
@@ -3728,6 +4947,12 @@ fn api_core_v1_componentcondition(p: &mut Parser<'_>, out: &mut o::api::core::v1
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.error, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.status, seen, 2);
+        unseen(&mut out.type_, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ComponentCondition, api_core_v1_componentcondition);
@@ -3744,6 +4969,10 @@ fn api_core_v1_componentstatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::C
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.metadata, seen, 1);
     }
     Ok(())
 }
@@ -3764,6 +4993,12 @@ fn api_core_v1_configmap(p: &mut Parser<'_>, out: &mut o::api::core::v1::ConfigM
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.binary_data, seen, 0);
+        unseen(&mut out.data, seen, 1);
+        unseen(&mut out.immutable, seen, 2);
+        unseen(&mut out.metadata, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ConfigMap, api_core_v1_configmap);
@@ -3778,6 +5013,10 @@ fn api_core_v1_configmapenvsource(p: &mut Parser<'_>, out: &mut o::api::core::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.optional, seen, 1);
     }
     Ok(())
 }
@@ -3794,6 +5033,11 @@ fn api_core_v1_configmapkeyselector(p: &mut Parser<'_>, out: &mut o::api::core::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.key, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.optional, seen, 2);
     }
     Ok(())
 }
@@ -3813,6 +5057,13 @@ fn api_core_v1_configmapnodeconfigsource(p: &mut Parser<'_>, out: &mut o::api::c
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.kubelet_config_key, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.namespace, seen, 2);
+        unseen(&mut out.resource_version, seen, 3);
+        unseen(&mut out.uid, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ConfigMapNodeConfigSource, api_core_v1_configmapnodeconfigsource);
@@ -3828,6 +5079,11 @@ fn api_core_v1_configmapprojection(p: &mut Parser<'_>, out: &mut o::api::core::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.items, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.optional, seen, 2);
     }
     Ok(())
 }
@@ -3846,6 +5102,12 @@ fn api_core_v1_configmapvolumesource(p: &mut Parser<'_>, out: &mut o::api::core:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.default_mode, seen, 0);
+        unseen(&mut out.items, seen, 1);
+        unseen(&mut out.name, seen, 2);
+        unseen(&mut out.optional, seen, 3);
     }
     Ok(())
 }
@@ -3866,6 +5128,13 @@ fn api_core_v1_configmapvolumesource(p: &mut Parser<'_>, out: &mut o::api::core:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.default_mode, seen, 0);
+        unseen(&mut out.default_user, seen, 1);
+        unseen(&mut out.items, seen, 2);
+        unseen(&mut out.name, seen, 3);
+        unseen(&mut out.optional, seen, 4);
     }
     Ok(())
 }
@@ -3905,6 +5174,32 @@ fn api_core_v1_container(p: &mut Parser<'_>, out: &mut o::api::core::v1::Contain
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.args, seen, 0);
+        unseen(&mut out.command, seen, 1);
+        unseen(&mut out.env, seen, 2);
+        unseen(&mut out.env_from, seen, 3);
+        unseen(&mut out.image, seen, 4);
+        unseen(&mut out.image_pull_policy, seen, 5);
+        unseen(&mut out.lifecycle, seen, 6);
+        unseen(&mut out.liveness_probe, seen, 7);
+        unseen(&mut out.name, seen, 8);
+        unseen(&mut out.ports, seen, 9);
+        unseen(&mut out.readiness_probe, seen, 10);
+        unseen(&mut out.resize_policy, seen, 11);
+        unseen(&mut out.resources, seen, 12);
+        unseen(&mut out.restart_policy, seen, 13);
+        unseen(&mut out.security_context, seen, 14);
+        unseen(&mut out.startup_probe, seen, 15);
+        unseen(&mut out.stdin, seen, 16);
+        unseen(&mut out.stdin_once, seen, 17);
+        unseen(&mut out.termination_message_path, seen, 18);
+        unseen(&mut out.termination_message_policy, seen, 19);
+        unseen(&mut out.tty, seen, 20);
+        unseen(&mut out.volume_devices, seen, 21);
+        unseen(&mut out.volume_mounts, seen, 22);
+        unseen(&mut out.working_dir, seen, 23);
     }
     Ok(())
 }
@@ -3946,6 +5241,33 @@ fn api_core_v1_container(p: &mut Parser<'_>, out: &mut o::api::core::v1::Contain
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.args, seen, 0);
+        unseen(&mut out.command, seen, 1);
+        unseen(&mut out.env, seen, 2);
+        unseen(&mut out.env_from, seen, 3);
+        unseen(&mut out.image, seen, 4);
+        unseen(&mut out.image_pull_policy, seen, 5);
+        unseen(&mut out.lifecycle, seen, 6);
+        unseen(&mut out.liveness_probe, seen, 7);
+        unseen(&mut out.name, seen, 8);
+        unseen(&mut out.ports, seen, 9);
+        unseen(&mut out.readiness_probe, seen, 10);
+        unseen(&mut out.resize_policy, seen, 11);
+        unseen(&mut out.resources, seen, 12);
+        unseen(&mut out.restart_policy, seen, 13);
+        unseen(&mut out.restart_policy_rules, seen, 14);
+        unseen(&mut out.security_context, seen, 15);
+        unseen(&mut out.startup_probe, seen, 16);
+        unseen(&mut out.stdin, seen, 17);
+        unseen(&mut out.stdin_once, seen, 18);
+        unseen(&mut out.termination_message_path, seen, 19);
+        unseen(&mut out.termination_message_policy, seen, 20);
+        unseen(&mut out.tty, seen, 21);
+        unseen(&mut out.volume_devices, seen, 22);
+        unseen(&mut out.volume_mounts, seen, 23);
+        unseen(&mut out.working_dir, seen, 24);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::Container, api_core_v1_container);
@@ -3964,6 +5286,11 @@ fn api_core_v1_containerextendedresourcerequest(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.container_name, seen, 0);
+        unseen(&mut out.request_name, seen, 1);
+        unseen(&mut out.resource_name, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ContainerExtendedResourceRequest, api_core_v1_containerextendedresourcerequest);
@@ -3979,6 +5306,10 @@ fn api_core_v1_containerimage(p: &mut Parser<'_>, out: &mut o::api::core::v1::Co
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.names, seen, 0);
+        unseen(&mut out.size_bytes, seen, 1);
     }
     Ok(())
 }
@@ -3998,6 +5329,13 @@ fn api_core_v1_containerport(p: &mut Parser<'_>, out: &mut o::api::core::v1::Con
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.container_port, seen, 0);
+        unseen(&mut out.host_ip, seen, 1);
+        unseen(&mut out.host_port, seen, 2);
+        unseen(&mut out.name, seen, 3);
+        unseen(&mut out.protocol, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ContainerPort, api_core_v1_containerport);
@@ -4012,6 +5350,10 @@ fn api_core_v1_containerresizepolicy(p: &mut Parser<'_>, out: &mut o::api::core:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.resource_name, seen, 0);
+        unseen(&mut out.restart_policy, seen, 1);
     }
     Ok(())
 }
@@ -4028,6 +5370,10 @@ fn api_core_v1_containerrestartrule(p: &mut Parser<'_>, out: &mut o::api::core::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.action, seen, 0);
+        unseen(&mut out.exit_codes, seen, 1);
     }
     Ok(())
 }
@@ -4046,6 +5392,10 @@ fn api_core_v1_containerrestartruleonexitcodes(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.operator, seen, 0);
+        unseen(&mut out.values, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ContainerRestartRuleOnExitCodes, api_core_v1_containerrestartruleonexitcodes);
@@ -4063,6 +5413,11 @@ fn api_core_v1_containerstate(p: &mut Parser<'_>, out: &mut o::api::core::v1::Co
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.running, seen, 0);
+        unseen(&mut out.terminated, seen, 1);
+        unseen(&mut out.waiting, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ContainerState, api_core_v1_containerstate);
@@ -4076,6 +5431,9 @@ fn api_core_v1_containerstaterunning(p: &mut Parser<'_>, out: &mut o::api::core:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.started_at, seen, 0);
     }
     Ok(())
 }
@@ -4097,6 +5455,15 @@ fn api_core_v1_containerstateterminated(p: &mut Parser<'_>, out: &mut o::api::co
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.container_id, seen, 0);
+        unseen(&mut out.exit_code, seen, 1);
+        unseen(&mut out.finished_at, seen, 2);
+        unseen(&mut out.message, seen, 3);
+        unseen(&mut out.reason, seen, 4);
+        unseen(&mut out.signal, seen, 5);
+        unseen(&mut out.started_at, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ContainerStateTerminated, api_core_v1_containerstateterminated);
@@ -4111,6 +5478,10 @@ fn api_core_v1_containerstatewaiting(p: &mut Parser<'_>, out: &mut o::api::core:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.message, seen, 0);
+        unseen(&mut out.reason, seen, 1);
     }
     Ok(())
 }
@@ -4140,6 +5511,23 @@ fn api_core_v1_containerstatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::C
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allocated_resources, seen, 0);
+        unseen(&mut out.allocated_resources_status, seen, 1);
+        unseen(&mut out.container_id, seen, 2);
+        unseen(&mut out.image, seen, 3);
+        unseen(&mut out.image_id, seen, 4);
+        unseen(&mut out.last_state, seen, 5);
+        unseen(&mut out.name, seen, 6);
+        unseen(&mut out.ready, seen, 7);
+        unseen(&mut out.resources, seen, 8);
+        unseen(&mut out.restart_count, seen, 9);
+        unseen(&mut out.started, seen, 10);
+        unseen(&mut out.state, seen, 11);
+        unseen(&mut out.stop_signal, seen, 12);
+        unseen(&mut out.user, seen, 13);
+        unseen(&mut out.volume_mounts, seen, 14);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ContainerStatus, api_core_v1_containerstatus);
@@ -4153,6 +5541,9 @@ fn api_core_v1_containeruser(p: &mut Parser<'_>, out: &mut o::api::core::v1::Con
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.linux, seen, 0);
     }
     Ok(())
 }
@@ -4177,6 +5568,18 @@ fn api_core_v1_csipersistentvolumesource(p: &mut Parser<'_>, out: &mut o::api::c
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.controller_expand_secret_ref, seen, 0);
+        unseen(&mut out.controller_publish_secret_ref, seen, 1);
+        unseen(&mut out.driver, seen, 2);
+        unseen(&mut out.fs_type, seen, 3);
+        unseen(&mut out.node_expand_secret_ref, seen, 4);
+        unseen(&mut out.node_publish_secret_ref, seen, 5);
+        unseen(&mut out.node_stage_secret_ref, seen, 6);
+        unseen(&mut out.read_only, seen, 7);
+        unseen(&mut out.volume_attributes, seen, 8);
+        unseen(&mut out.volume_handle, seen, 9);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::CSIPersistentVolumeSource, api_core_v1_csipersistentvolumesource);
@@ -4195,6 +5598,13 @@ fn api_core_v1_csivolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v1::C
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.driver, seen, 0);
+        unseen(&mut out.fs_type, seen, 1);
+        unseen(&mut out.node_publish_secret_ref, seen, 2);
+        unseen(&mut out.read_only, seen, 3);
+        unseen(&mut out.volume_attributes, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::CSIVolumeSource, api_core_v1_csivolumesource);
@@ -4209,6 +5619,9 @@ fn api_core_v1_daemonendpoint(p: &mut Parser<'_>, out: &mut o::api::core::v1::Da
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.port, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::DaemonEndpoint, api_core_v1_daemonendpoint);
@@ -4222,6 +5635,9 @@ fn api_core_v1_downwardapiprojection(p: &mut Parser<'_>, out: &mut o::api::core:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.items, seen, 0);
     }
     Ok(())
 }
@@ -4240,6 +5656,12 @@ fn api_core_v1_downwardapivolumefile(p: &mut Parser<'_>, out: &mut o::api::core:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.field_ref, seen, 0);
+        unseen(&mut out.mode, seen, 1);
+        unseen(&mut out.path, seen, 2);
+        unseen(&mut out.resource_field_ref, seen, 3);
     }
     Ok(())
 }
@@ -4261,6 +5683,13 @@ fn api_core_v1_downwardapivolumefile(p: &mut Parser<'_>, out: &mut o::api::core:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.field_ref, seen, 0);
+        unseen(&mut out.mode, seen, 1);
+        unseen(&mut out.path, seen, 2);
+        unseen(&mut out.resource_field_ref, seen, 3);
+        unseen(&mut out.user, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::DownwardAPIVolumeFile, api_core_v1_downwardapivolumefile);
@@ -4277,6 +5706,10 @@ fn api_core_v1_downwardapivolumesource(p: &mut Parser<'_>, out: &mut o::api::cor
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.default_mode, seen, 0);
+        unseen(&mut out.items, seen, 1);
     }
     Ok(())
 }
@@ -4296,6 +5729,11 @@ fn api_core_v1_downwardapivolumesource(p: &mut Parser<'_>, out: &mut o::api::cor
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.default_mode, seen, 0);
+        unseen(&mut out.default_user, seen, 1);
+        unseen(&mut out.items, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::DownwardAPIVolumeSource, api_core_v1_downwardapivolumesource);
@@ -4312,6 +5750,10 @@ fn api_core_v1_emptydirvolumesource(p: &mut Parser<'_>, out: &mut o::api::core::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.medium, seen, 0);
+        unseen(&mut out.size_limit, seen, 1);
     }
     Ok(())
 }
@@ -4331,6 +5773,11 @@ fn api_core_v1_emptydirvolumesource(p: &mut Parser<'_>, out: &mut o::api::core::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.medium, seen, 0);
+        unseen(&mut out.mode, seen, 1);
+        unseen(&mut out.size_limit, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::EmptyDirVolumeSource, api_core_v1_emptydirvolumesource);
@@ -4349,6 +5796,12 @@ fn api_core_v1_endpointaddress(p: &mut Parser<'_>, out: &mut o::api::core::v1::E
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.hostname, seen, 0);
+        unseen(&mut out.ip, seen, 1);
+        unseen(&mut out.node_name, seen, 2);
+        unseen(&mut out.target_ref, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::EndpointAddress, api_core_v1_endpointaddress);
@@ -4365,6 +5818,12 @@ fn api_core_v1_endpointport(p: &mut Parser<'_>, out: &mut o::api::core::v1::Endp
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.app_protocol, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.port, seen, 2);
+        unseen(&mut out.protocol, seen, 3);
     }
     Ok(())
 }
@@ -4383,6 +5842,10 @@ fn api_core_v1_endpoints(p: &mut Parser<'_>, out: &mut o::api::core::v1::Endpoin
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.subsets, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::Endpoints, api_core_v1_endpoints);
@@ -4398,6 +5861,11 @@ fn api_core_v1_endpointsubset(p: &mut Parser<'_>, out: &mut o::api::core::v1::En
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.addresses, seen, 0);
+        unseen(&mut out.not_ready_addresses, seen, 1);
+        unseen(&mut out.ports, seen, 2);
     }
     Ok(())
 }
@@ -4415,6 +5883,11 @@ fn api_core_v1_envfromsource(p: &mut Parser<'_>, out: &mut o::api::core::v1::Env
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.config_map_ref, seen, 0);
+        unseen(&mut out.prefix, seen, 1);
+        unseen(&mut out.secret_ref, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::EnvFromSource, api_core_v1_envfromsource);
@@ -4430,6 +5903,11 @@ fn api_core_v1_envvar(p: &mut Parser<'_>, out: &mut o::api::core::v1::EnvVar) ->
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.value, seen, 1);
+        unseen(&mut out.value_from, seen, 2);
     }
     Ok(())
 }
@@ -4448,6 +5926,12 @@ fn api_core_v1_envvarsource(p: &mut Parser<'_>, out: &mut o::api::core::v1::EnvV
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.config_map_key_ref, seen, 0);
+        unseen(&mut out.field_ref, seen, 1);
+        unseen(&mut out.resource_field_ref, seen, 2);
+        unseen(&mut out.secret_key_ref, seen, 3);
     }
     Ok(())
 }
@@ -4468,6 +5952,13 @@ fn api_core_v1_envvarsource(p: &mut Parser<'_>, out: &mut o::api::core::v1::EnvV
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.config_map_key_ref, seen, 0);
+        unseen(&mut out.field_ref, seen, 1);
+        unseen(&mut out.file_key_ref, seen, 2);
+        unseen(&mut out.resource_field_ref, seen, 3);
+        unseen(&mut out.secret_key_ref, seen, 4);
     }
     Ok(())
 }
@@ -4508,6 +5999,33 @@ fn api_core_v1_ephemeralcontainer(p: &mut Parser<'_>, out: &mut o::api::core::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.args, seen, 0);
+        unseen(&mut out.command, seen, 1);
+        unseen(&mut out.env, seen, 2);
+        unseen(&mut out.env_from, seen, 3);
+        unseen(&mut out.image, seen, 4);
+        unseen(&mut out.image_pull_policy, seen, 5);
+        unseen(&mut out.lifecycle, seen, 6);
+        unseen(&mut out.liveness_probe, seen, 7);
+        unseen(&mut out.name, seen, 8);
+        unseen(&mut out.ports, seen, 9);
+        unseen(&mut out.readiness_probe, seen, 10);
+        unseen(&mut out.resize_policy, seen, 11);
+        unseen(&mut out.resources, seen, 12);
+        unseen(&mut out.restart_policy, seen, 13);
+        unseen(&mut out.security_context, seen, 14);
+        unseen(&mut out.startup_probe, seen, 15);
+        unseen(&mut out.stdin, seen, 16);
+        unseen(&mut out.stdin_once, seen, 17);
+        unseen(&mut out.target_container_name, seen, 18);
+        unseen(&mut out.termination_message_path, seen, 19);
+        unseen(&mut out.termination_message_policy, seen, 20);
+        unseen(&mut out.tty, seen, 21);
+        unseen(&mut out.volume_devices, seen, 22);
+        unseen(&mut out.volume_mounts, seen, 23);
+        unseen(&mut out.working_dir, seen, 24);
     }
     Ok(())
 }
@@ -4550,6 +6068,34 @@ fn api_core_v1_ephemeralcontainer(p: &mut Parser<'_>, out: &mut o::api::core::v1
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.args, seen, 0);
+        unseen(&mut out.command, seen, 1);
+        unseen(&mut out.env, seen, 2);
+        unseen(&mut out.env_from, seen, 3);
+        unseen(&mut out.image, seen, 4);
+        unseen(&mut out.image_pull_policy, seen, 5);
+        unseen(&mut out.lifecycle, seen, 6);
+        unseen(&mut out.liveness_probe, seen, 7);
+        unseen(&mut out.name, seen, 8);
+        unseen(&mut out.ports, seen, 9);
+        unseen(&mut out.readiness_probe, seen, 10);
+        unseen(&mut out.resize_policy, seen, 11);
+        unseen(&mut out.resources, seen, 12);
+        unseen(&mut out.restart_policy, seen, 13);
+        unseen(&mut out.restart_policy_rules, seen, 14);
+        unseen(&mut out.security_context, seen, 15);
+        unseen(&mut out.startup_probe, seen, 16);
+        unseen(&mut out.stdin, seen, 17);
+        unseen(&mut out.stdin_once, seen, 18);
+        unseen(&mut out.target_container_name, seen, 19);
+        unseen(&mut out.termination_message_path, seen, 20);
+        unseen(&mut out.termination_message_policy, seen, 21);
+        unseen(&mut out.tty, seen, 22);
+        unseen(&mut out.volume_devices, seen, 23);
+        unseen(&mut out.volume_mounts, seen, 24);
+        unseen(&mut out.working_dir, seen, 25);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::EphemeralContainer, api_core_v1_ephemeralcontainer);
@@ -4564,6 +6110,9 @@ fn api_core_v1_ephemeralvolumesource(p: &mut Parser<'_>, out: &mut o::api::core:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.volume_claim_template, seen, 0);
     }
     Ok(())
 }
@@ -4595,6 +6144,23 @@ fn api_core_v1_event(p: &mut Parser<'_>, out: &mut o::api::core::v1::Event) -> S
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.action, seen, 0);
+        unseen(&mut out.count, seen, 1);
+        unseen(&mut out.event_time, seen, 2);
+        unseen(&mut out.first_timestamp, seen, 3);
+        unseen(&mut out.involved_object, seen, 4);
+        unseen(&mut out.last_timestamp, seen, 5);
+        unseen(&mut out.message, seen, 6);
+        unseen(&mut out.metadata, seen, 7);
+        unseen(&mut out.reason, seen, 8);
+        unseen(&mut out.related, seen, 9);
+        unseen(&mut out.reporting_component, seen, 10);
+        unseen(&mut out.reporting_instance, seen, 11);
+        unseen(&mut out.series, seen, 12);
+        unseen(&mut out.source, seen, 13);
+        unseen(&mut out.type_, seen, 14);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::Event, api_core_v1_event);
@@ -4610,6 +6176,10 @@ fn api_core_v1_eventseries(p: &mut Parser<'_>, out: &mut o::api::core::v1::Event
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.count, seen, 0);
+        unseen(&mut out.last_observed_time, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::EventSeries, api_core_v1_eventseries);
@@ -4624,6 +6194,10 @@ fn api_core_v1_eventsource(p: &mut Parser<'_>, out: &mut o::api::core::v1::Event
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.component, seen, 0);
+        unseen(&mut out.host, seen, 1);
     }
     Ok(())
 }
@@ -4641,6 +6215,10 @@ fn api_core_v1_evictionresponder(p: &mut Parser<'_>, out: &mut o::api::core::v1:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.priority, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::EvictionResponder, api_core_v1_evictionresponder);
@@ -4655,6 +6233,9 @@ fn api_core_v1_execaction(p: &mut Parser<'_>, out: &mut o::api::core::v1::ExecAc
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.command, seen, 0);
     }
     Ok(())
 }
@@ -4674,6 +6255,13 @@ fn api_core_v1_fcvolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v1::FC
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.fs_type, seen, 0);
+        unseen(&mut out.lun, seen, 1);
+        unseen(&mut out.read_only, seen, 2);
+        unseen(&mut out.target_wwns, seen, 3);
+        unseen(&mut out.wwids, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::FCVolumeSource, api_core_v1_fcvolumesource);
@@ -4691,6 +6279,12 @@ fn api_core_v1_filekeyselector(p: &mut Parser<'_>, out: &mut o::api::core::v1::F
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.key, seen, 0);
+        unseen(&mut out.optional, seen, 1);
+        unseen(&mut out.path, seen, 2);
+        unseen(&mut out.volume_name, seen, 3);
     }
     Ok(())
 }
@@ -4711,6 +6305,13 @@ fn api_core_v1_flexpersistentvolumesource(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.driver, seen, 0);
+        unseen(&mut out.fs_type, seen, 1);
+        unseen(&mut out.options, seen, 2);
+        unseen(&mut out.read_only, seen, 3);
+        unseen(&mut out.secret_ref, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::FlexPersistentVolumeSource, api_core_v1_flexpersistentvolumesource);
@@ -4729,6 +6330,13 @@ fn api_core_v1_flexvolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v1::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.driver, seen, 0);
+        unseen(&mut out.fs_type, seen, 1);
+        unseen(&mut out.options, seen, 2);
+        unseen(&mut out.read_only, seen, 3);
+        unseen(&mut out.secret_ref, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::FlexVolumeSource, api_core_v1_flexvolumesource);
@@ -4743,6 +6351,10 @@ fn api_core_v1_flockervolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.dataset_name, seen, 0);
+        unseen(&mut out.dataset_uuid, seen, 1);
     }
     Ok(())
 }
@@ -4761,6 +6373,12 @@ fn api_core_v1_gcepersistentdiskvolumesource(p: &mut Parser<'_>, out: &mut o::ap
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.fs_type, seen, 0);
+        unseen(&mut out.partition, seen, 1);
+        unseen(&mut out.pd_name, seen, 2);
+        unseen(&mut out.read_only, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::GCEPersistentDiskVolumeSource, api_core_v1_gcepersistentdiskvolumesource);
@@ -4776,6 +6394,11 @@ fn api_core_v1_gitrepovolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.directory, seen, 0);
+        unseen(&mut out.repository, seen, 1);
+        unseen(&mut out.revision, seen, 2);
     }
     Ok(())
 }
@@ -4794,6 +6417,12 @@ fn api_core_v1_glusterfspersistentvolumesource(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.endpoints, seen, 0);
+        unseen(&mut out.endpoints_namespace, seen, 1);
+        unseen(&mut out.path, seen, 2);
+        unseen(&mut out.read_only, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::GlusterfsPersistentVolumeSource, api_core_v1_glusterfspersistentvolumesource);
@@ -4810,6 +6439,11 @@ fn api_core_v1_glusterfsvolumesource(p: &mut Parser<'_>, out: &mut o::api::core:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.endpoints, seen, 0);
+        unseen(&mut out.path, seen, 1);
+        unseen(&mut out.read_only, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::GlusterfsVolumeSource, api_core_v1_glusterfsvolumesource);
@@ -4825,6 +6459,10 @@ fn api_core_v1_grpcaction(p: &mut Parser<'_>, out: &mut o::api::core::v1::GRPCAc
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.port, seen, 0);
+        unseen(&mut out.service, seen, 1);
     }
     Ok(())
 }
@@ -4844,6 +6482,11 @@ fn api_core_v1_grpcaction(p: &mut Parser<'_>, out: &mut o::api::core::v1::GRPCAc
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.mode, seen, 0);
+        unseen(&mut out.port, seen, 1);
+        unseen(&mut out.service, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::GRPCAction, api_core_v1_grpcaction);
@@ -4860,6 +6503,10 @@ fn api_core_v1_hostalias(p: &mut Parser<'_>, out: &mut o::api::core::v1::HostAli
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.hostnames, seen, 0);
+        unseen(&mut out.ip, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::HostAlias, api_core_v1_hostalias);
@@ -4873,6 +6520,9 @@ fn api_core_v1_hostip(p: &mut Parser<'_>, out: &mut o::api::core::v1::HostIP) ->
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.ip, seen, 0);
     }
     Ok(())
 }
@@ -4888,6 +6538,10 @@ fn api_core_v1_hostpathvolumesource(p: &mut Parser<'_>, out: &mut o::api::core::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.path, seen, 0);
+        unseen(&mut out.type_, seen, 1);
     }
     Ok(())
 }
@@ -4907,6 +6561,13 @@ fn api_core_v1_httpgetaction(p: &mut Parser<'_>, out: &mut o::api::core::v1::HTT
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.host, seen, 0);
+        unseen(&mut out.http_headers, seen, 1);
+        unseen(&mut out.path, seen, 2);
+        unseen(&mut out.port, seen, 3);
+        unseen(&mut out.scheme, seen, 4);
     }
     Ok(())
 }
@@ -4929,6 +6590,14 @@ fn api_core_v1_httpgetaction(p: &mut Parser<'_>, out: &mut o::api::core::v1::HTT
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.host, seen, 0);
+        unseen(&mut out.http_headers, seen, 1);
+        unseen(&mut out.path, seen, 2);
+        unseen(&mut out.port, seen, 3);
+        unseen(&mut out.protocol, seen, 4);
+        unseen(&mut out.scheme, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::HTTPGetAction, api_core_v1_httpgetaction);
@@ -4945,6 +6614,10 @@ fn api_core_v1_httpheader(p: &mut Parser<'_>, out: &mut o::api::core::v1::HTTPHe
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.value, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::HTTPHeader, api_core_v1_httpheader);
@@ -4960,6 +6633,10 @@ fn api_core_v1_imagevolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v1:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.pull_policy, seen, 0);
+        unseen(&mut out.reference, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ImageVolumeSource, api_core_v1_imagevolumesource);
@@ -4974,6 +6651,9 @@ fn api_core_v1_imagevolumestatus(p: &mut Parser<'_>, out: &mut o::api::core::v1:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.image_ref, seen, 0);
     }
     Ok(())
 }
@@ -5000,6 +6680,19 @@ fn api_core_v1_iscsipersistentvolumesource(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.chap_auth_discovery, seen, 0);
+        unseen(&mut out.chap_auth_session, seen, 1);
+        unseen(&mut out.fs_type, seen, 2);
+        unseen(&mut out.initiator_name, seen, 3);
+        unseen(&mut out.iqn, seen, 4);
+        unseen(&mut out.iscsi_interface, seen, 5);
+        unseen(&mut out.lun, seen, 6);
+        unseen(&mut out.portals, seen, 7);
+        unseen(&mut out.read_only, seen, 8);
+        unseen(&mut out.secret_ref, seen, 9);
+        unseen(&mut out.target_portal, seen, 10);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ISCSIPersistentVolumeSource, api_core_v1_iscsipersistentvolumesource);
@@ -5024,6 +6717,19 @@ fn api_core_v1_iscsivolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v1:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.chap_auth_discovery, seen, 0);
+        unseen(&mut out.chap_auth_session, seen, 1);
+        unseen(&mut out.fs_type, seen, 2);
+        unseen(&mut out.initiator_name, seen, 3);
+        unseen(&mut out.iqn, seen, 4);
+        unseen(&mut out.iscsi_interface, seen, 5);
+        unseen(&mut out.lun, seen, 6);
+        unseen(&mut out.portals, seen, 7);
+        unseen(&mut out.read_only, seen, 8);
+        unseen(&mut out.secret_ref, seen, 9);
+        unseen(&mut out.target_portal, seen, 10);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ISCSIVolumeSource, api_core_v1_iscsivolumesource);
@@ -5040,6 +6746,11 @@ fn api_core_v1_keytopath(p: &mut Parser<'_>, out: &mut o::api::core::v1::KeyToPa
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.key, seen, 0);
+        unseen(&mut out.mode, seen, 1);
+        unseen(&mut out.path, seen, 2);
     }
     Ok(())
 }
@@ -5060,6 +6771,12 @@ fn api_core_v1_keytopath(p: &mut Parser<'_>, out: &mut o::api::core::v1::KeyToPa
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.key, seen, 0);
+        unseen(&mut out.mode, seen, 1);
+        unseen(&mut out.path, seen, 2);
+        unseen(&mut out.user, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::KeyToPath, api_core_v1_keytopath);
@@ -5076,6 +6793,11 @@ fn api_core_v1_lifecycle(p: &mut Parser<'_>, out: &mut o::api::core::v1::Lifecyc
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.post_start, seen, 0);
+        unseen(&mut out.pre_stop, seen, 1);
+        unseen(&mut out.stop_signal, seen, 2);
     }
     Ok(())
 }
@@ -5094,6 +6816,12 @@ fn api_core_v1_lifecyclehandler(p: &mut Parser<'_>, out: &mut o::api::core::v1::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.exec, seen, 0);
+        unseen(&mut out.http_get, seen, 1);
+        unseen(&mut out.sleep, seen, 2);
+        unseen(&mut out.tcp_socket, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::LifecycleHandler, api_core_v1_lifecyclehandler);
@@ -5110,6 +6838,10 @@ fn api_core_v1_limitrange(p: &mut Parser<'_>, out: &mut o::api::core::v1::LimitR
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -5130,6 +6862,14 @@ fn api_core_v1_limitrangeitem(p: &mut Parser<'_>, out: &mut o::api::core::v1::Li
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.default, seen, 0);
+        unseen(&mut out.default_request, seen, 1);
+        unseen(&mut out.max, seen, 2);
+        unseen(&mut out.max_limit_request_ratio, seen, 3);
+        unseen(&mut out.min, seen, 4);
+        unseen(&mut out.type_, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::LimitRangeItem, api_core_v1_limitrangeitem);
@@ -5143,6 +6883,9 @@ fn api_core_v1_limitrangespec(p: &mut Parser<'_>, out: &mut o::api::core::v1::Li
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.limits, seen, 0);
     }
     Ok(())
 }
@@ -5159,6 +6902,11 @@ fn api_core_v1_linuxcontaineruser(p: &mut Parser<'_>, out: &mut o::api::core::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.gid, seen, 0);
+        unseen(&mut out.supplemental_groups, seen, 1);
+        unseen(&mut out.uid, seen, 2);
     }
     Ok(())
 }
@@ -5177,6 +6925,12 @@ fn api_core_v1_loadbalanceringress(p: &mut Parser<'_>, out: &mut o::api::core::v
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.hostname, seen, 0);
+        unseen(&mut out.ip, seen, 1);
+        unseen(&mut out.ip_mode, seen, 2);
+        unseen(&mut out.ports, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::LoadBalancerIngress, api_core_v1_loadbalanceringress);
@@ -5191,6 +6945,9 @@ fn api_core_v1_loadbalancerstatus(p: &mut Parser<'_>, out: &mut o::api::core::v1
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.ingress, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::LoadBalancerStatus, api_core_v1_loadbalancerstatus);
@@ -5204,6 +6961,9 @@ fn api_core_v1_localobjectreference(p: &mut Parser<'_>, out: &mut o::api::core::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
     }
     Ok(())
 }
@@ -5220,6 +6980,10 @@ fn api_core_v1_localvolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v1:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.fs_type, seen, 0);
+        unseen(&mut out.path, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::LocalVolumeSource, api_core_v1_localvolumesource);
@@ -5234,6 +6998,10 @@ fn api_core_v1_modifyvolumestatus(p: &mut Parser<'_>, out: &mut o::api::core::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.status, seen, 0);
+        unseen(&mut out.target_volume_attributes_class_name, seen, 1);
     }
     Ok(())
 }
@@ -5253,6 +7021,11 @@ fn api_core_v1_namespace(p: &mut Parser<'_>, out: &mut o::api::core::v1::Namespa
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::Namespace, api_core_v1_namespace);
@@ -5271,6 +7044,13 @@ fn api_core_v1_namespacecondition(p: &mut Parser<'_>, out: &mut o::api::core::v1
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.last_transition_time, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.reason, seen, 2);
+        unseen(&mut out.status, seen, 3);
+        unseen(&mut out.type_, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::NamespaceCondition, api_core_v1_namespacecondition);
@@ -5284,6 +7064,9 @@ fn api_core_v1_namespacespec(p: &mut Parser<'_>, out: &mut o::api::core::v1::Nam
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.finalizers, seen, 0);
     }
     Ok(())
 }
@@ -5300,6 +7083,10 @@ fn api_core_v1_namespacestatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::N
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.phase, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::NamespaceStatus, api_core_v1_namespacestatus);
@@ -5315,6 +7102,11 @@ fn api_core_v1_nfsvolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v1::N
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.path, seen, 0);
+        unseen(&mut out.read_only, seen, 1);
+        unseen(&mut out.server, seen, 2);
     }
     Ok(())
 }
@@ -5334,6 +7126,11 @@ fn api_core_v1_node(p: &mut Parser<'_>, out: &mut o::api::core::v1::Node) -> Ste
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::Node, api_core_v1_node);
@@ -5348,6 +7145,10 @@ fn api_core_v1_nodeaddress(p: &mut Parser<'_>, out: &mut o::api::core::v1::NodeA
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.address, seen, 0);
+        unseen(&mut out.type_, seen, 1);
     }
     Ok(())
 }
@@ -5364,6 +7165,10 @@ fn api_core_v1_nodeaffinity(p: &mut Parser<'_>, out: &mut o::api::core::v1::Node
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.preferred_during_scheduling_ignored_during_execution, seen, 0);
+        unseen(&mut out.required_during_scheduling_ignored_during_execution, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::NodeAffinity, api_core_v1_nodeaffinity);
@@ -5379,6 +7184,10 @@ fn api_core_v1_nodeallocatablemappedresources(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.quantity, seen, 1);
     }
     Ok(())
 }
@@ -5398,6 +7207,11 @@ fn api_core_v1_nodeallocatableoverheadresources(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.per_container, seen, 1);
+        unseen(&mut out.per_pod, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::NodeAllocatableOverheadResources, api_core_v1_nodeallocatableoverheadresources);
@@ -5416,6 +7230,11 @@ fn api_core_v1_nodeallocatableresourceclaimstatus(p: &mut Parser<'_>, out: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.containers, seen, 0);
+        unseen(&mut out.resource_claim_name, seen, 1);
+        unseen(&mut out.resources, seen, 2);
     }
     Ok(())
 }
@@ -5437,6 +7256,12 @@ fn api_core_v1_nodeallocatableresourceclaimstatus(p: &mut Parser<'_>, out: &mut 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.containers, seen, 0);
+        unseen(&mut out.mapping, seen, 1);
+        unseen(&mut out.overhead, seen, 2);
+        unseen(&mut out.resource_claim_name, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::NodeAllocatableResourceClaimStatus, api_core_v1_nodeallocatableresourceclaimstatus);
@@ -5457,6 +7282,14 @@ fn api_core_v1_nodecondition(p: &mut Parser<'_>, out: &mut o::api::core::v1::Nod
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.last_heartbeat_time, seen, 0);
+        unseen(&mut out.last_transition_time, seen, 1);
+        unseen(&mut out.message, seen, 2);
+        unseen(&mut out.reason, seen, 3);
+        unseen(&mut out.status, seen, 4);
+        unseen(&mut out.type_, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::NodeCondition, api_core_v1_nodecondition);
@@ -5470,6 +7303,9 @@ fn api_core_v1_nodeconfigsource(p: &mut Parser<'_>, out: &mut o::api::core::v1::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.config_map, seen, 0);
     }
     Ok(())
 }
@@ -5488,6 +7324,12 @@ fn api_core_v1_nodeconfigstatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.active, seen, 0);
+        unseen(&mut out.assigned, seen, 1);
+        unseen(&mut out.error, seen, 2);
+        unseen(&mut out.last_known_good, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::NodeConfigStatus, api_core_v1_nodeconfigstatus);
@@ -5501,6 +7343,9 @@ fn api_core_v1_nodedaemonendpoints(p: &mut Parser<'_>, out: &mut o::api::core::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.kubelet_endpoint, seen, 0);
     }
     Ok(())
 }
@@ -5516,6 +7361,9 @@ fn api_core_v1_nodefeatures(p: &mut Parser<'_>, out: &mut o::api::core::v1::Node
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.supplemental_groups_policy, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::NodeFeatures, api_core_v1_nodefeatures);
@@ -5530,6 +7378,9 @@ fn api_core_v1_nodepodpreemptionpolicy(p: &mut Parser<'_>, out: &mut o::api::cor
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.disable_resize_preemption, seen, 0);
     }
     Ok(())
 }
@@ -5547,6 +7398,10 @@ fn api_core_v1_noderuntimehandler(p: &mut Parser<'_>, out: &mut o::api::core::v1
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.features, seen, 0);
+        unseen(&mut out.name, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::NodeRuntimeHandler, api_core_v1_noderuntimehandler);
@@ -5562,6 +7417,10 @@ fn api_core_v1_noderuntimehandlerfeatures(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.recursive_read_only_mounts, seen, 0);
+        unseen(&mut out.user_namespaces, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::NodeRuntimeHandlerFeatures, api_core_v1_noderuntimehandlerfeatures);
@@ -5575,6 +7434,9 @@ fn api_core_v1_nodeselector(p: &mut Parser<'_>, out: &mut o::api::core::v1::Node
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.node_selector_terms, seen, 0);
     }
     Ok(())
 }
@@ -5592,6 +7454,11 @@ fn api_core_v1_nodeselectorrequirement(p: &mut Parser<'_>, out: &mut o::api::cor
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.key, seen, 0);
+        unseen(&mut out.operator, seen, 1);
+        unseen(&mut out.values, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::NodeSelectorRequirement, api_core_v1_nodeselectorrequirement);
@@ -5606,6 +7473,10 @@ fn api_core_v1_nodeselectorterm(p: &mut Parser<'_>, out: &mut o::api::core::v1::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.match_expressions, seen, 0);
+        unseen(&mut out.match_fields, seen, 1);
     }
     Ok(())
 }
@@ -5627,6 +7498,15 @@ fn api_core_v1_nodespec(p: &mut Parser<'_>, out: &mut o::api::core::v1::NodeSpec
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.config_source, seen, 0);
+        unseen(&mut out.external_id, seen, 1);
+        unseen(&mut out.pod_cidr, seen, 2);
+        unseen(&mut out.pod_cidrs, seen, 3);
+        unseen(&mut out.provider_id, seen, 4);
+        unseen(&mut out.taints, seen, 5);
+        unseen(&mut out.unschedulable, seen, 6);
     }
     Ok(())
 }
@@ -5650,6 +7530,16 @@ fn api_core_v1_nodespec(p: &mut Parser<'_>, out: &mut o::api::core::v1::NodeSpec
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.config_source, seen, 0);
+        unseen(&mut out.external_id, seen, 1);
+        unseen(&mut out.pod_cidr, seen, 2);
+        unseen(&mut out.pod_cidrs, seen, 3);
+        unseen(&mut out.pod_preemption_policy, seen, 4);
+        unseen(&mut out.provider_id, seen, 5);
+        unseen(&mut out.taints, seen, 6);
+        unseen(&mut out.unschedulable, seen, 7);
     }
     Ok(())
 }
@@ -5678,6 +7568,21 @@ fn api_core_v1_nodestatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::NodeSt
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.addresses, seen, 0);
+        unseen(&mut out.allocatable, seen, 1);
+        unseen(&mut out.capacity, seen, 2);
+        unseen(&mut out.conditions, seen, 3);
+        unseen(&mut out.config, seen, 4);
+        unseen(&mut out.daemon_endpoints, seen, 5);
+        unseen(&mut out.features, seen, 6);
+        unseen(&mut out.images, seen, 7);
+        unseen(&mut out.node_info, seen, 8);
+        unseen(&mut out.phase, seen, 9);
+        unseen(&mut out.runtime_handlers, seen, 10);
+        unseen(&mut out.volumes_attached, seen, 11);
+        unseen(&mut out.volumes_in_use, seen, 12);
     }
     Ok(())
 }
@@ -5708,6 +7613,22 @@ fn api_core_v1_nodestatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::NodeSt
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.addresses, seen, 0);
+        unseen(&mut out.allocatable, seen, 1);
+        unseen(&mut out.capacity, seen, 2);
+        unseen(&mut out.conditions, seen, 3);
+        unseen(&mut out.config, seen, 4);
+        unseen(&mut out.daemon_endpoints, seen, 5);
+        unseen(&mut out.declared_features, seen, 6);
+        unseen(&mut out.features, seen, 7);
+        unseen(&mut out.images, seen, 8);
+        unseen(&mut out.node_info, seen, 9);
+        unseen(&mut out.phase, seen, 10);
+        unseen(&mut out.runtime_handlers, seen, 11);
+        unseen(&mut out.volumes_attached, seen, 12);
+        unseen(&mut out.volumes_in_use, seen, 13);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::NodeStatus, api_core_v1_nodestatus);
@@ -5722,6 +7643,9 @@ fn api_core_v1_nodeswapstatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::No
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.capacity, seen, 0);
     }
     Ok(())
 }
@@ -5747,6 +7671,19 @@ fn api_core_v1_nodesysteminfo(p: &mut Parser<'_>, out: &mut o::api::core::v1::No
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.architecture, seen, 0);
+        unseen(&mut out.boot_id, seen, 1);
+        unseen(&mut out.container_runtime_version, seen, 2);
+        unseen(&mut out.kernel_version, seen, 3);
+        unseen(&mut out.kube_proxy_version, seen, 4);
+        unseen(&mut out.kubelet_version, seen, 5);
+        unseen(&mut out.machine_id, seen, 6);
+        unseen(&mut out.operating_system, seen, 7);
+        unseen(&mut out.os_image, seen, 8);
+        unseen(&mut out.swap, seen, 9);
+        unseen(&mut out.system_uuid, seen, 10);
     }
     Ok(())
 }
@@ -5775,6 +7712,20 @@ fn api_core_v1_nodesysteminfo(p: &mut Parser<'_>, out: &mut o::api::core::v1::No
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.architecture, seen, 0);
+        unseen(&mut out.boot_id, seen, 1);
+        unseen(&mut out.container_runtime_version, seen, 2);
+        unseen(&mut out.kernel_version, seen, 3);
+        unseen(&mut out.kube_proxy_version, seen, 4);
+        unseen(&mut out.kubelet_version, seen, 5);
+        unseen(&mut out.machine_id, seen, 6);
+        unseen(&mut out.operating_system, seen, 7);
+        unseen(&mut out.os_image, seen, 8);
+        unseen(&mut out.running_in_user_namespace, seen, 9);
+        unseen(&mut out.swap, seen, 10);
+        unseen(&mut out.system_uuid, seen, 11);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::NodeSystemInfo, api_core_v1_nodesysteminfo);
@@ -5790,6 +7741,10 @@ fn api_core_v1_objectfieldselector(p: &mut Parser<'_>, out: &mut o::api::core::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.api_version, seen, 0);
+        unseen(&mut out.field_path, seen, 1);
     }
     Ok(())
 }
@@ -5811,6 +7766,15 @@ fn api_core_v1_objectreference(p: &mut Parser<'_>, out: &mut o::api::core::v1::O
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_version, seen, 0);
+        unseen(&mut out.field_path, seen, 1);
+        unseen(&mut out.kind, seen, 2);
+        unseen(&mut out.name, seen, 3);
+        unseen(&mut out.namespace, seen, 4);
+        unseen(&mut out.resource_version, seen, 5);
+        unseen(&mut out.uid, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ObjectReference, api_core_v1_objectreference);
@@ -5828,6 +7792,11 @@ fn api_core_v1_persistentvolume(p: &mut Parser<'_>, out: &mut o::api::core::v1::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
     }
     Ok(())
 }
@@ -5847,6 +7816,11 @@ fn api_core_v1_persistentvolumeclaim(p: &mut Parser<'_>, out: &mut o::api::core:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PersistentVolumeClaim, api_core_v1_persistentvolumeclaim);
@@ -5865,6 +7839,14 @@ fn api_core_v1_persistentvolumeclaimcondition(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.last_probe_time, seen, 0);
+        unseen(&mut out.last_transition_time, seen, 1);
+        unseen(&mut out.message, seen, 2);
+        unseen(&mut out.reason, seen, 3);
+        unseen(&mut out.status, seen, 4);
+        unseen(&mut out.type_, seen, 5);
     }
     Ok(())
 }
@@ -5888,6 +7870,17 @@ fn api_core_v1_persistentvolumeclaimspec(p: &mut Parser<'_>, out: &mut o::api::c
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.access_modes, seen, 0);
+        unseen(&mut out.data_source, seen, 1);
+        unseen(&mut out.data_source_ref, seen, 2);
+        unseen(&mut out.resources, seen, 3);
+        unseen(&mut out.selector, seen, 4);
+        unseen(&mut out.storage_class_name, seen, 5);
+        unseen(&mut out.volume_attributes_class_name, seen, 6);
+        unseen(&mut out.volume_mode, seen, 7);
+        unseen(&mut out.volume_name, seen, 8);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PersistentVolumeClaimSpec, api_core_v1_persistentvolumeclaimspec);
@@ -5909,6 +7902,16 @@ fn api_core_v1_persistentvolumeclaimstatus(p: &mut Parser<'_>, out: &mut o::api:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.access_modes, seen, 0);
+        unseen(&mut out.allocated_resource_statuses, seen, 1);
+        unseen(&mut out.allocated_resources, seen, 2);
+        unseen(&mut out.capacity, seen, 3);
+        unseen(&mut out.conditions, seen, 4);
+        unseen(&mut out.current_volume_attributes_class_name, seen, 5);
+        unseen(&mut out.modify_volume_status, seen, 6);
+        unseen(&mut out.phase, seen, 7);
     }
     Ok(())
 }
@@ -5934,6 +7937,17 @@ fn api_core_v1_persistentvolumeclaimstatus(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.access_modes, seen, 0);
+        unseen(&mut out.allocated_resource_statuses, seen, 1);
+        unseen(&mut out.allocated_resources, seen, 2);
+        unseen(&mut out.capacity, seen, 3);
+        unseen(&mut out.conditions, seen, 4);
+        unseen(&mut out.current_volume_attributes_class_name, seen, 5);
+        unseen(&mut out.health_status, seen, 6);
+        unseen(&mut out.modify_volume_status, seen, 7);
+        unseen(&mut out.phase, seen, 8);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PersistentVolumeClaimStatus, api_core_v1_persistentvolumeclaimstatus);
@@ -5950,6 +7964,10 @@ fn api_core_v1_persistentvolumeclaimtemplate(p: &mut Parser<'_>, out: &mut o::ap
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PersistentVolumeClaimTemplate, api_core_v1_persistentvolumeclaimtemplate);
@@ -5964,6 +7982,10 @@ fn api_core_v1_persistentvolumeclaimvolumesource(p: &mut Parser<'_>, out: &mut o
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.claim_name, seen, 0);
+        unseen(&mut out.read_only, seen, 1);
     }
     Ok(())
 }
@@ -6009,6 +8031,39 @@ fn api_core_v1_persistentvolumespec(p: &mut Parser<'_>, out: &mut o::api::core::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.access_modes, seen, 0);
+        unseen(&mut out.aws_elastic_block_store, seen, 1);
+        unseen(&mut out.azure_disk, seen, 2);
+        unseen(&mut out.azure_file, seen, 3);
+        unseen(&mut out.capacity, seen, 4);
+        unseen(&mut out.cephfs, seen, 5);
+        unseen(&mut out.cinder, seen, 6);
+        unseen(&mut out.claim_ref, seen, 7);
+        unseen(&mut out.csi, seen, 8);
+        unseen(&mut out.fc, seen, 9);
+        unseen(&mut out.flex_volume, seen, 10);
+        unseen(&mut out.flocker, seen, 11);
+        unseen(&mut out.gce_persistent_disk, seen, 12);
+        unseen(&mut out.glusterfs, seen, 13);
+        unseen(&mut out.host_path, seen, 14);
+        unseen(&mut out.iscsi, seen, 15);
+        unseen(&mut out.local, seen, 16);
+        unseen(&mut out.mount_options, seen, 17);
+        unseen(&mut out.nfs, seen, 18);
+        unseen(&mut out.node_affinity, seen, 19);
+        unseen(&mut out.persistent_volume_reclaim_policy, seen, 20);
+        unseen(&mut out.photon_persistent_disk, seen, 21);
+        unseen(&mut out.portworx_volume, seen, 22);
+        unseen(&mut out.quobyte, seen, 23);
+        unseen(&mut out.rbd, seen, 24);
+        unseen(&mut out.scale_io, seen, 25);
+        unseen(&mut out.storage_class_name, seen, 26);
+        unseen(&mut out.storageos, seen, 27);
+        unseen(&mut out.volume_attributes_class_name, seen, 28);
+        unseen(&mut out.volume_mode, seen, 29);
+        unseen(&mut out.vsphere_volume, seen, 30);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PersistentVolumeSpec, api_core_v1_persistentvolumespec);
@@ -6026,6 +8081,12 @@ fn api_core_v1_persistentvolumestatus(p: &mut Parser<'_>, out: &mut o::api::core
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.last_phase_transition_time, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.phase, seen, 2);
+        unseen(&mut out.reason, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PersistentVolumeStatus, api_core_v1_persistentvolumestatus);
@@ -6040,6 +8101,10 @@ fn api_core_v1_photonpersistentdiskvolumesource(p: &mut Parser<'_>, out: &mut o:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.fs_type, seen, 0);
+        unseen(&mut out.pd_id, seen, 1);
     }
     Ok(())
 }
@@ -6059,6 +8124,11 @@ fn api_core_v1_pod(p: &mut Parser<'_>, out: &mut o::api::core::v1::Pod) -> Step 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::Pod, api_core_v1_pod);
@@ -6073,6 +8143,10 @@ fn api_core_v1_podaffinity(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodAf
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.preferred_during_scheduling_ignored_during_execution, seen, 0);
+        unseen(&mut out.required_during_scheduling_ignored_during_execution, seen, 1);
     }
     Ok(())
 }
@@ -6093,6 +8167,14 @@ fn api_core_v1_podaffinityterm(p: &mut Parser<'_>, out: &mut o::api::core::v1::P
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.label_selector, seen, 0);
+        unseen(&mut out.match_label_keys, seen, 1);
+        unseen(&mut out.mismatch_label_keys, seen, 2);
+        unseen(&mut out.namespace_selector, seen, 3);
+        unseen(&mut out.namespaces, seen, 4);
+        unseen(&mut out.topology_key, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodAffinityTerm, api_core_v1_podaffinityterm);
@@ -6107,6 +8189,10 @@ fn api_core_v1_podantiaffinity(p: &mut Parser<'_>, out: &mut o::api::core::v1::P
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.preferred_during_scheduling_ignored_during_execution, seen, 0);
+        unseen(&mut out.required_during_scheduling_ignored_during_execution, seen, 1);
     }
     Ok(())
 }
@@ -6128,6 +8214,14 @@ fn api_core_v1_podcertificateprojection(p: &mut Parser<'_>, out: &mut o::api::co
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.certificate_chain_path, seen, 0);
+        unseen(&mut out.credential_bundle_path, seen, 1);
+        unseen(&mut out.key_path, seen, 2);
+        unseen(&mut out.key_type, seen, 3);
+        unseen(&mut out.max_expiration_seconds, seen, 4);
+        unseen(&mut out.signer_name, seen, 5);
     }
     Ok(())
 }
@@ -6153,6 +8247,15 @@ fn api_core_v1_podcertificateprojection(p: &mut Parser<'_>, out: &mut o::api::co
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.certificate_chain_path, seen, 0);
+        unseen(&mut out.credential_bundle_path, seen, 1);
+        unseen(&mut out.key_path, seen, 2);
+        unseen(&mut out.key_type, seen, 3);
+        unseen(&mut out.max_expiration_seconds, seen, 4);
+        unseen(&mut out.signer_name, seen, 5);
+        unseen(&mut out.user_annotations, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodCertificateProjection, api_core_v1_podcertificateprojection);
@@ -6177,6 +8280,16 @@ fn api_core_v1_podcertificateprojection(p: &mut Parser<'_>, out: &mut o::api::co
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.certificate_chain_path, seen, 0);
+        unseen(&mut out.credential_bundle_path, seen, 1);
+        unseen(&mut out.key_path, seen, 2);
+        unseen(&mut out.key_type, seen, 3);
+        unseen(&mut out.max_expiration_seconds, seen, 4);
+        unseen(&mut out.signer_name, seen, 5);
+        unseen(&mut out.user, seen, 6);
+        unseen(&mut out.user_annotations, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodCertificateProjection, api_core_v1_podcertificateprojection);
@@ -6198,6 +8311,15 @@ fn api_core_v1_podcondition(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodC
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.last_probe_time, seen, 0);
+        unseen(&mut out.last_transition_time, seen, 1);
+        unseen(&mut out.message, seen, 2);
+        unseen(&mut out.observed_generation, seen, 3);
+        unseen(&mut out.reason, seen, 4);
+        unseen(&mut out.status, seen, 5);
+        unseen(&mut out.type_, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodCondition, api_core_v1_podcondition);
@@ -6214,6 +8336,11 @@ fn api_core_v1_poddnsconfig(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodD
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.nameservers, seen, 0);
+        unseen(&mut out.options, seen, 1);
+        unseen(&mut out.searches, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodDNSConfig, api_core_v1_poddnsconfig);
@@ -6228,6 +8355,10 @@ fn api_core_v1_poddnsconfigoption(p: &mut Parser<'_>, out: &mut o::api::core::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.value, seen, 1);
     }
     Ok(())
 }
@@ -6245,6 +8376,10 @@ fn api_core_v1_podextendedresourceclaimstatus(p: &mut Parser<'_>, out: &mut o::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.request_mappings, seen, 0);
+        unseen(&mut out.resource_claim_name, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodExtendedResourceClaimStatus, api_core_v1_podextendedresourceclaimstatus);
@@ -6260,6 +8395,9 @@ fn api_core_v1_podip(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodIP) -> S
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.ip, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodIP, api_core_v1_podip);
@@ -6274,6 +8412,9 @@ fn api_core_v1_podos(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodOS) -> S
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodOS, api_core_v1_podos);
@@ -6287,6 +8428,9 @@ fn api_core_v1_podreadinessgate(p: &mut Parser<'_>, out: &mut o::api::core::v1::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.condition_type, seen, 0);
     }
     Ok(())
 }
@@ -6304,6 +8448,11 @@ fn api_core_v1_podresourceclaim(p: &mut Parser<'_>, out: &mut o::api::core::v1::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.resource_claim_name, seen, 1);
+        unseen(&mut out.resource_claim_template_name, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodResourceClaim, api_core_v1_podresourceclaim);
@@ -6319,6 +8468,10 @@ fn api_core_v1_podresourceclaimstatus(p: &mut Parser<'_>, out: &mut o::api::core
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.resource_claim_name, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodResourceClaimStatus, api_core_v1_podresourceclaimstatus);
@@ -6332,6 +8485,9 @@ fn api_core_v1_podschedulinggate(p: &mut Parser<'_>, out: &mut o::api::core::v1:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
     }
     Ok(())
 }
@@ -6347,6 +8503,9 @@ fn api_core_v1_podschedulinggroup(p: &mut Parser<'_>, out: &mut o::api::core::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.pod_group_name, seen, 0);
     }
     Ok(())
 }
@@ -6374,6 +8533,21 @@ fn api_core_v1_podsecuritycontext(p: &mut Parser<'_>, out: &mut o::api::core::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.app_armor_profile, seen, 0);
+        unseen(&mut out.fs_group, seen, 1);
+        unseen(&mut out.fs_group_change_policy, seen, 2);
+        unseen(&mut out.run_as_group, seen, 3);
+        unseen(&mut out.run_as_non_root, seen, 4);
+        unseen(&mut out.run_as_user, seen, 5);
+        unseen(&mut out.se_linux_change_policy, seen, 6);
+        unseen(&mut out.se_linux_options, seen, 7);
+        unseen(&mut out.seccomp_profile, seen, 8);
+        unseen(&mut out.supplemental_groups, seen, 9);
+        unseen(&mut out.supplemental_groups_policy, seen, 10);
+        unseen(&mut out.sysctls, seen, 11);
+        unseen(&mut out.windows_options, seen, 12);
     }
     Ok(())
 }
@@ -6428,6 +8602,48 @@ fn api_core_v1_podspec(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodSpec) 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.active_deadline_seconds, seen, 0);
+        unseen(&mut out.affinity, seen, 1);
+        unseen(&mut out.automount_service_account_token, seen, 2);
+        unseen(&mut out.containers, seen, 3);
+        unseen(&mut out.dns_config, seen, 4);
+        unseen(&mut out.dns_policy, seen, 5);
+        unseen(&mut out.enable_service_links, seen, 6);
+        unseen(&mut out.ephemeral_containers, seen, 7);
+        unseen(&mut out.host_aliases, seen, 8);
+        unseen(&mut out.host_ipc, seen, 9);
+        unseen(&mut out.host_network, seen, 10);
+        unseen(&mut out.host_pid, seen, 11);
+        unseen(&mut out.host_users, seen, 12);
+        unseen(&mut out.hostname, seen, 13);
+        unseen(&mut out.image_pull_secrets, seen, 14);
+        unseen(&mut out.init_containers, seen, 15);
+        unseen(&mut out.node_name, seen, 16);
+        unseen(&mut out.node_selector, seen, 17);
+        unseen(&mut out.os, seen, 18);
+        unseen(&mut out.overhead, seen, 19);
+        unseen(&mut out.preemption_policy, seen, 20);
+        unseen(&mut out.priority, seen, 21);
+        unseen(&mut out.priority_class_name, seen, 22);
+        unseen(&mut out.readiness_gates, seen, 23);
+        unseen(&mut out.resource_claims, seen, 24);
+        unseen(&mut out.resources, seen, 25);
+        unseen(&mut out.restart_policy, seen, 26);
+        unseen(&mut out.runtime_class_name, seen, 27);
+        unseen(&mut out.scheduler_name, seen, 28);
+        unseen(&mut out.scheduling_gates, seen, 29);
+        unseen(&mut out.security_context, seen, 30);
+        unseen(&mut out.service_account, seen, 31);
+        unseen(&mut out.service_account_name, seen, 32);
+        unseen(&mut out.set_hostname_as_fqdn, seen, 33);
+        unseen(&mut out.share_process_namespace, seen, 34);
+        unseen(&mut out.subdomain, seen, 35);
+        unseen(&mut out.termination_grace_period_seconds, seen, 36);
+        unseen(&mut out.tolerations, seen, 37);
+        unseen(&mut out.topology_spread_constraints, seen, 38);
+        unseen(&mut out.volumes, seen, 39);
     }
     Ok(())
 }
@@ -6485,6 +8701,49 @@ fn api_core_v1_podspec(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodSpec) 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.active_deadline_seconds, seen, 0);
+        unseen(&mut out.affinity, seen, 1);
+        unseen(&mut out.automount_service_account_token, seen, 2);
+        unseen(&mut out.containers, seen, 3);
+        unseen(&mut out.dns_config, seen, 4);
+        unseen(&mut out.dns_policy, seen, 5);
+        unseen(&mut out.enable_service_links, seen, 6);
+        unseen(&mut out.ephemeral_containers, seen, 7);
+        unseen(&mut out.host_aliases, seen, 8);
+        unseen(&mut out.host_ipc, seen, 9);
+        unseen(&mut out.host_network, seen, 10);
+        unseen(&mut out.host_pid, seen, 11);
+        unseen(&mut out.host_users, seen, 12);
+        unseen(&mut out.hostname, seen, 13);
+        unseen(&mut out.hostname_override, seen, 14);
+        unseen(&mut out.image_pull_secrets, seen, 15);
+        unseen(&mut out.init_containers, seen, 16);
+        unseen(&mut out.node_name, seen, 17);
+        unseen(&mut out.node_selector, seen, 18);
+        unseen(&mut out.os, seen, 19);
+        unseen(&mut out.overhead, seen, 20);
+        unseen(&mut out.preemption_policy, seen, 21);
+        unseen(&mut out.priority, seen, 22);
+        unseen(&mut out.priority_class_name, seen, 23);
+        unseen(&mut out.readiness_gates, seen, 24);
+        unseen(&mut out.resource_claims, seen, 25);
+        unseen(&mut out.resources, seen, 26);
+        unseen(&mut out.restart_policy, seen, 27);
+        unseen(&mut out.runtime_class_name, seen, 28);
+        unseen(&mut out.scheduler_name, seen, 29);
+        unseen(&mut out.scheduling_gates, seen, 30);
+        unseen(&mut out.security_context, seen, 31);
+        unseen(&mut out.service_account, seen, 32);
+        unseen(&mut out.service_account_name, seen, 33);
+        unseen(&mut out.set_hostname_as_fqdn, seen, 34);
+        unseen(&mut out.share_process_namespace, seen, 35);
+        unseen(&mut out.subdomain, seen, 36);
+        unseen(&mut out.termination_grace_period_seconds, seen, 37);
+        unseen(&mut out.tolerations, seen, 38);
+        unseen(&mut out.topology_spread_constraints, seen, 39);
+        unseen(&mut out.volumes, seen, 40);
     }
     Ok(())
 }
@@ -6545,6 +8804,50 @@ fn api_core_v1_podspec(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodSpec) 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.active_deadline_seconds, seen, 0);
+        unseen(&mut out.affinity, seen, 1);
+        unseen(&mut out.automount_service_account_token, seen, 2);
+        unseen(&mut out.containers, seen, 3);
+        unseen(&mut out.dns_config, seen, 4);
+        unseen(&mut out.dns_policy, seen, 5);
+        unseen(&mut out.enable_service_links, seen, 6);
+        unseen(&mut out.ephemeral_containers, seen, 7);
+        unseen(&mut out.host_aliases, seen, 8);
+        unseen(&mut out.host_ipc, seen, 9);
+        unseen(&mut out.host_network, seen, 10);
+        unseen(&mut out.host_pid, seen, 11);
+        unseen(&mut out.host_users, seen, 12);
+        unseen(&mut out.hostname, seen, 13);
+        unseen(&mut out.hostname_override, seen, 14);
+        unseen(&mut out.image_pull_secrets, seen, 15);
+        unseen(&mut out.init_containers, seen, 16);
+        unseen(&mut out.node_name, seen, 17);
+        unseen(&mut out.node_selector, seen, 18);
+        unseen(&mut out.os, seen, 19);
+        unseen(&mut out.overhead, seen, 20);
+        unseen(&mut out.preemption_policy, seen, 21);
+        unseen(&mut out.priority, seen, 22);
+        unseen(&mut out.priority_class_name, seen, 23);
+        unseen(&mut out.readiness_gates, seen, 24);
+        unseen(&mut out.resource_claims, seen, 25);
+        unseen(&mut out.resources, seen, 26);
+        unseen(&mut out.restart_policy, seen, 27);
+        unseen(&mut out.runtime_class_name, seen, 28);
+        unseen(&mut out.scheduler_name, seen, 29);
+        unseen(&mut out.scheduling_gates, seen, 30);
+        unseen(&mut out.security_context, seen, 31);
+        unseen(&mut out.service_account, seen, 32);
+        unseen(&mut out.service_account_name, seen, 33);
+        unseen(&mut out.set_hostname_as_fqdn, seen, 34);
+        unseen(&mut out.share_process_namespace, seen, 35);
+        unseen(&mut out.subdomain, seen, 36);
+        unseen(&mut out.termination_grace_period_seconds, seen, 37);
+        unseen(&mut out.tolerations, seen, 38);
+        unseen(&mut out.topology_spread_constraints, seen, 39);
+        unseen(&mut out.volumes, seen, 40);
+        unseen(&mut out.workload_ref, seen, 41);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodSpec, api_core_v1_podspec);
@@ -6603,6 +8906,50 @@ fn api_core_v1_podspec(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodSpec) 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.active_deadline_seconds, seen, 0);
+        unseen(&mut out.affinity, seen, 1);
+        unseen(&mut out.automount_service_account_token, seen, 2);
+        unseen(&mut out.containers, seen, 3);
+        unseen(&mut out.dns_config, seen, 4);
+        unseen(&mut out.dns_policy, seen, 5);
+        unseen(&mut out.enable_service_links, seen, 6);
+        unseen(&mut out.ephemeral_containers, seen, 7);
+        unseen(&mut out.host_aliases, seen, 8);
+        unseen(&mut out.host_ipc, seen, 9);
+        unseen(&mut out.host_network, seen, 10);
+        unseen(&mut out.host_pid, seen, 11);
+        unseen(&mut out.host_users, seen, 12);
+        unseen(&mut out.hostname, seen, 13);
+        unseen(&mut out.hostname_override, seen, 14);
+        unseen(&mut out.image_pull_secrets, seen, 15);
+        unseen(&mut out.init_containers, seen, 16);
+        unseen(&mut out.node_name, seen, 17);
+        unseen(&mut out.node_selector, seen, 18);
+        unseen(&mut out.os, seen, 19);
+        unseen(&mut out.overhead, seen, 20);
+        unseen(&mut out.preemption_policy, seen, 21);
+        unseen(&mut out.priority, seen, 22);
+        unseen(&mut out.priority_class_name, seen, 23);
+        unseen(&mut out.readiness_gates, seen, 24);
+        unseen(&mut out.resource_claims, seen, 25);
+        unseen(&mut out.resources, seen, 26);
+        unseen(&mut out.restart_policy, seen, 27);
+        unseen(&mut out.runtime_class_name, seen, 28);
+        unseen(&mut out.scheduler_name, seen, 29);
+        unseen(&mut out.scheduling_gates, seen, 30);
+        unseen(&mut out.scheduling_group, seen, 31);
+        unseen(&mut out.security_context, seen, 32);
+        unseen(&mut out.service_account, seen, 33);
+        unseen(&mut out.service_account_name, seen, 34);
+        unseen(&mut out.set_hostname_as_fqdn, seen, 35);
+        unseen(&mut out.share_process_namespace, seen, 36);
+        unseen(&mut out.subdomain, seen, 37);
+        unseen(&mut out.termination_grace_period_seconds, seen, 38);
+        unseen(&mut out.tolerations, seen, 39);
+        unseen(&mut out.topology_spread_constraints, seen, 40);
+        unseen(&mut out.volumes, seen, 41);
     }
     Ok(())
 }
@@ -6663,6 +9010,51 @@ fn api_core_v1_podspec(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodSpec) 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.active_deadline_seconds, seen, 0);
+        unseen(&mut out.affinity, seen, 1);
+        unseen(&mut out.automount_service_account_token, seen, 2);
+        unseen(&mut out.containers, seen, 3);
+        unseen(&mut out.dns_config, seen, 4);
+        unseen(&mut out.dns_policy, seen, 5);
+        unseen(&mut out.enable_service_links, seen, 6);
+        unseen(&mut out.ephemeral_containers, seen, 7);
+        unseen(&mut out.eviction_responders, seen, 8);
+        unseen(&mut out.host_aliases, seen, 9);
+        unseen(&mut out.host_ipc, seen, 10);
+        unseen(&mut out.host_network, seen, 11);
+        unseen(&mut out.host_pid, seen, 12);
+        unseen(&mut out.host_users, seen, 13);
+        unseen(&mut out.hostname, seen, 14);
+        unseen(&mut out.hostname_override, seen, 15);
+        unseen(&mut out.image_pull_secrets, seen, 16);
+        unseen(&mut out.init_containers, seen, 17);
+        unseen(&mut out.node_name, seen, 18);
+        unseen(&mut out.node_selector, seen, 19);
+        unseen(&mut out.os, seen, 20);
+        unseen(&mut out.overhead, seen, 21);
+        unseen(&mut out.preemption_policy, seen, 22);
+        unseen(&mut out.priority, seen, 23);
+        unseen(&mut out.priority_class_name, seen, 24);
+        unseen(&mut out.readiness_gates, seen, 25);
+        unseen(&mut out.resource_claims, seen, 26);
+        unseen(&mut out.resources, seen, 27);
+        unseen(&mut out.restart_policy, seen, 28);
+        unseen(&mut out.runtime_class_name, seen, 29);
+        unseen(&mut out.scheduler_name, seen, 30);
+        unseen(&mut out.scheduling_gates, seen, 31);
+        unseen(&mut out.scheduling_group, seen, 32);
+        unseen(&mut out.security_context, seen, 33);
+        unseen(&mut out.service_account, seen, 34);
+        unseen(&mut out.service_account_name, seen, 35);
+        unseen(&mut out.set_hostname_as_fqdn, seen, 36);
+        unseen(&mut out.share_process_namespace, seen, 37);
+        unseen(&mut out.subdomain, seen, 38);
+        unseen(&mut out.termination_grace_period_seconds, seen, 39);
+        unseen(&mut out.tolerations, seen, 40);
+        unseen(&mut out.topology_spread_constraints, seen, 41);
+        unseen(&mut out.volumes, seen, 42);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodSpec, api_core_v1_podspec);
@@ -6694,6 +9086,25 @@ fn api_core_v1_podstatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodStat
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.container_statuses, seen, 1);
+        unseen(&mut out.ephemeral_container_statuses, seen, 2);
+        unseen(&mut out.host_ip, seen, 3);
+        unseen(&mut out.host_ips, seen, 4);
+        unseen(&mut out.init_container_statuses, seen, 5);
+        unseen(&mut out.message, seen, 6);
+        unseen(&mut out.nominated_node_name, seen, 7);
+        unseen(&mut out.observed_generation, seen, 8);
+        unseen(&mut out.phase, seen, 9);
+        unseen(&mut out.pod_ip, seen, 10);
+        unseen(&mut out.pod_ips, seen, 11);
+        unseen(&mut out.qos_class, seen, 12);
+        unseen(&mut out.reason, seen, 13);
+        unseen(&mut out.resize, seen, 14);
+        unseen(&mut out.resource_claim_statuses, seen, 15);
+        unseen(&mut out.start_time, seen, 16);
     }
     Ok(())
 }
@@ -6728,6 +9139,26 @@ fn api_core_v1_podstatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodStat
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.container_statuses, seen, 1);
+        unseen(&mut out.ephemeral_container_statuses, seen, 2);
+        unseen(&mut out.extended_resource_claim_status, seen, 3);
+        unseen(&mut out.host_ip, seen, 4);
+        unseen(&mut out.host_ips, seen, 5);
+        unseen(&mut out.init_container_statuses, seen, 6);
+        unseen(&mut out.message, seen, 7);
+        unseen(&mut out.nominated_node_name, seen, 8);
+        unseen(&mut out.observed_generation, seen, 9);
+        unseen(&mut out.phase, seen, 10);
+        unseen(&mut out.pod_ip, seen, 11);
+        unseen(&mut out.pod_ips, seen, 12);
+        unseen(&mut out.qos_class, seen, 13);
+        unseen(&mut out.reason, seen, 14);
+        unseen(&mut out.resize, seen, 15);
+        unseen(&mut out.resource_claim_statuses, seen, 16);
+        unseen(&mut out.start_time, seen, 17);
     }
     Ok(())
 }
@@ -6766,6 +9197,28 @@ fn api_core_v1_podstatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodStat
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allocated_resources, seen, 0);
+        unseen(&mut out.conditions, seen, 1);
+        unseen(&mut out.container_statuses, seen, 2);
+        unseen(&mut out.ephemeral_container_statuses, seen, 3);
+        unseen(&mut out.extended_resource_claim_status, seen, 4);
+        unseen(&mut out.host_ip, seen, 5);
+        unseen(&mut out.host_ips, seen, 6);
+        unseen(&mut out.init_container_statuses, seen, 7);
+        unseen(&mut out.message, seen, 8);
+        unseen(&mut out.nominated_node_name, seen, 9);
+        unseen(&mut out.observed_generation, seen, 10);
+        unseen(&mut out.phase, seen, 11);
+        unseen(&mut out.pod_ip, seen, 12);
+        unseen(&mut out.pod_ips, seen, 13);
+        unseen(&mut out.qos_class, seen, 14);
+        unseen(&mut out.reason, seen, 15);
+        unseen(&mut out.resize, seen, 16);
+        unseen(&mut out.resource_claim_statuses, seen, 17);
+        unseen(&mut out.resources, seen, 18);
+        unseen(&mut out.start_time, seen, 19);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodStatus, api_core_v1_podstatus);
@@ -6803,6 +9256,29 @@ fn api_core_v1_podstatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodStat
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.allocated_resources, seen, 0);
+        unseen(&mut out.conditions, seen, 1);
+        unseen(&mut out.container_statuses, seen, 2);
+        unseen(&mut out.ephemeral_container_statuses, seen, 3);
+        unseen(&mut out.extended_resource_claim_status, seen, 4);
+        unseen(&mut out.host_ip, seen, 5);
+        unseen(&mut out.host_ips, seen, 6);
+        unseen(&mut out.init_container_statuses, seen, 7);
+        unseen(&mut out.message, seen, 8);
+        unseen(&mut out.node_allocatable_resource_claim_statuses, seen, 9);
+        unseen(&mut out.nominated_node_name, seen, 10);
+        unseen(&mut out.observed_generation, seen, 11);
+        unseen(&mut out.phase, seen, 12);
+        unseen(&mut out.pod_ip, seen, 13);
+        unseen(&mut out.pod_ips, seen, 14);
+        unseen(&mut out.qos_class, seen, 15);
+        unseen(&mut out.reason, seen, 16);
+        unseen(&mut out.resize, seen, 17);
+        unseen(&mut out.resource_claim_statuses, seen, 18);
+        unseen(&mut out.resources, seen, 19);
+        unseen(&mut out.start_time, seen, 20);
     }
     Ok(())
 }
@@ -6842,6 +9318,30 @@ fn api_core_v1_podstatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodStat
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allocated_resources, seen, 0);
+        unseen(&mut out.conditions, seen, 1);
+        unseen(&mut out.container_statuses, seen, 2);
+        unseen(&mut out.ephemeral_container_statuses, seen, 3);
+        unseen(&mut out.extended_resource_claim_status, seen, 4);
+        unseen(&mut out.host_ip, seen, 5);
+        unseen(&mut out.host_ips, seen, 6);
+        unseen(&mut out.init_container_statuses, seen, 7);
+        unseen(&mut out.message, seen, 8);
+        unseen(&mut out.node_allocatable_resource_claim_statuses, seen, 9);
+        unseen(&mut out.nominated_node_name, seen, 10);
+        unseen(&mut out.observed_generation, seen, 11);
+        unseen(&mut out.phase, seen, 12);
+        unseen(&mut out.pod_ip, seen, 13);
+        unseen(&mut out.pod_ips, seen, 14);
+        unseen(&mut out.qos_class, seen, 15);
+        unseen(&mut out.reason, seen, 16);
+        unseen(&mut out.resize, seen, 17);
+        unseen(&mut out.resource_claim_statuses, seen, 18);
+        unseen(&mut out.resources, seen, 19);
+        unseen(&mut out.start_time, seen, 20);
+        unseen(&mut out.volume_health, seen, 21);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodStatus, api_core_v1_podstatus);
@@ -6860,6 +9360,10 @@ fn api_core_v1_podtemplate(p: &mut Parser<'_>, out: &mut o::api::core::v1::PodTe
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.template, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodTemplate, api_core_v1_podtemplate);
@@ -6874,6 +9378,10 @@ fn api_core_v1_podtemplatespec(p: &mut Parser<'_>, out: &mut o::api::core::v1::P
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -6892,6 +9400,11 @@ fn api_core_v1_podvolumehealth(p: &mut Parser<'_>, out: &mut o::api::core::v1::P
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.health_conditions, seen, 0);
+        unseen(&mut out.last_transition_time, seen, 1);
+        unseen(&mut out.name, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PodVolumeHealth, api_core_v1_podvolumehealth);
@@ -6909,6 +9422,11 @@ fn api_core_v1_portstatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::PortSt
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.error, seen, 0);
+        unseen(&mut out.port, seen, 1);
+        unseen(&mut out.protocol, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PortStatus, api_core_v1_portstatus);
@@ -6925,6 +9443,11 @@ fn api_core_v1_portworxvolumesource(p: &mut Parser<'_>, out: &mut o::api::core::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.fs_type, seen, 0);
+        unseen(&mut out.read_only, seen, 1);
+        unseen(&mut out.volume_id, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::PortworxVolumeSource, api_core_v1_portworxvolumesource);
@@ -6939,6 +9462,10 @@ fn api_core_v1_preferredschedulingterm(p: &mut Parser<'_>, out: &mut o::api::cor
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.preference, seen, 0);
+        unseen(&mut out.weight, seen, 1);
     }
     Ok(())
 }
@@ -6963,6 +9490,18 @@ fn api_core_v1_probe(p: &mut Parser<'_>, out: &mut o::api::core::v1::Probe) -> S
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.exec, seen, 0);
+        unseen(&mut out.failure_threshold, seen, 1);
+        unseen(&mut out.grpc, seen, 2);
+        unseen(&mut out.http_get, seen, 3);
+        unseen(&mut out.initial_delay_seconds, seen, 4);
+        unseen(&mut out.period_seconds, seen, 5);
+        unseen(&mut out.success_threshold, seen, 6);
+        unseen(&mut out.tcp_socket, seen, 7);
+        unseen(&mut out.termination_grace_period_seconds, seen, 8);
+        unseen(&mut out.timeout_seconds, seen, 9);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::Probe, api_core_v1_probe);
@@ -6978,6 +9517,10 @@ fn api_core_v1_projectedvolumesource(p: &mut Parser<'_>, out: &mut o::api::core:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.default_mode, seen, 0);
+        unseen(&mut out.sources, seen, 1);
     }
     Ok(())
 }
@@ -6996,6 +9539,11 @@ fn api_core_v1_projectedvolumesource(p: &mut Parser<'_>, out: &mut o::api::core:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.default_mode, seen, 0);
+        unseen(&mut out.default_user, seen, 1);
+        unseen(&mut out.sources, seen, 2);
     }
     Ok(())
 }
@@ -7016,6 +9564,14 @@ fn api_core_v1_quobytevolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.group, seen, 0);
+        unseen(&mut out.read_only, seen, 1);
+        unseen(&mut out.registry, seen, 2);
+        unseen(&mut out.tenant, seen, 3);
+        unseen(&mut out.user, seen, 4);
+        unseen(&mut out.volume, seen, 5);
     }
     Ok(())
 }
@@ -7038,6 +9594,16 @@ fn api_core_v1_rbdpersistentvolumesource(p: &mut Parser<'_>, out: &mut o::api::c
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.fs_type, seen, 0);
+        unseen(&mut out.image, seen, 1);
+        unseen(&mut out.keyring, seen, 2);
+        unseen(&mut out.monitors, seen, 3);
+        unseen(&mut out.pool, seen, 4);
+        unseen(&mut out.read_only, seen, 5);
+        unseen(&mut out.secret_ref, seen, 6);
+        unseen(&mut out.user, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::RBDPersistentVolumeSource, api_core_v1_rbdpersistentvolumesource);
@@ -7059,6 +9625,16 @@ fn api_core_v1_rbdvolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v1::R
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.fs_type, seen, 0);
+        unseen(&mut out.image, seen, 1);
+        unseen(&mut out.keyring, seen, 2);
+        unseen(&mut out.monitors, seen, 3);
+        unseen(&mut out.pool, seen, 4);
+        unseen(&mut out.read_only, seen, 5);
+        unseen(&mut out.secret_ref, seen, 6);
+        unseen(&mut out.user, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::RBDVolumeSource, api_core_v1_rbdvolumesource);
@@ -7076,6 +9652,11 @@ fn api_core_v1_replicationcontroller(p: &mut Parser<'_>, out: &mut o::api::core:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
     }
     Ok(())
 }
@@ -7095,6 +9676,13 @@ fn api_core_v1_replicationcontrollercondition(p: &mut Parser<'_>, out: &mut o::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.last_transition_time, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.reason, seen, 2);
+        unseen(&mut out.status, seen, 3);
+        unseen(&mut out.type_, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ReplicationControllerCondition, api_core_v1_replicationcontrollercondition);
@@ -7111,6 +9699,12 @@ fn api_core_v1_replicationcontrollerspec(p: &mut Parser<'_>, out: &mut o::api::c
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.min_ready_seconds, seen, 0);
+        unseen(&mut out.replicas, seen, 1);
+        unseen(&mut out.selector, seen, 2);
+        unseen(&mut out.template, seen, 3);
     }
     Ok(())
 }
@@ -7131,6 +9725,14 @@ fn api_core_v1_replicationcontrollerstatus(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.available_replicas, seen, 0);
+        unseen(&mut out.conditions, seen, 1);
+        unseen(&mut out.fully_labeled_replicas, seen, 2);
+        unseen(&mut out.observed_generation, seen, 3);
+        unseen(&mut out.ready_replicas, seen, 4);
+        unseen(&mut out.replicas, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ReplicationControllerStatus, api_core_v1_replicationcontrollerstatus);
@@ -7145,6 +9747,10 @@ fn api_core_v1_resourceclaim(p: &mut Parser<'_>, out: &mut o::api::core::v1::Res
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.request, seen, 1);
     }
     Ok(())
 }
@@ -7162,6 +9768,11 @@ fn api_core_v1_resourcefieldselector(p: &mut Parser<'_>, out: &mut o::api::core:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.container_name, seen, 0);
+        unseen(&mut out.divisor, seen, 1);
+        unseen(&mut out.resource, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ResourceFieldSelector, api_core_v1_resourcefieldselector);
@@ -7177,6 +9788,10 @@ fn api_core_v1_resourcehealth(p: &mut Parser<'_>, out: &mut o::api::core::v1::Re
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.health, seen, 0);
+        unseen(&mut out.resource_id, seen, 1);
     }
     Ok(())
 }
@@ -7195,6 +9810,11 @@ fn api_core_v1_resourcehealth(p: &mut Parser<'_>, out: &mut o::api::core::v1::Re
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.health, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.resource_id, seen, 2);
     }
     Ok(())
 }
@@ -7215,6 +9835,11 @@ fn api_core_v1_resourcequota(p: &mut Parser<'_>, out: &mut o::api::core::v1::Res
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ResourceQuota, api_core_v1_resourcequota);
@@ -7231,6 +9856,11 @@ fn api_core_v1_resourcequotaspec(p: &mut Parser<'_>, out: &mut o::api::core::v1:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.hard, seen, 0);
+        unseen(&mut out.scope_selector, seen, 1);
+        unseen(&mut out.scopes, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ResourceQuotaSpec, api_core_v1_resourcequotaspec);
@@ -7245,6 +9875,10 @@ fn api_core_v1_resourcequotastatus(p: &mut Parser<'_>, out: &mut o::api::core::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.hard, seen, 0);
+        unseen(&mut out.used, seen, 1);
     }
     Ok(())
 }
@@ -7262,6 +9896,11 @@ fn api_core_v1_resourcerequirements(p: &mut Parser<'_>, out: &mut o::api::core::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.claims, seen, 0);
+        unseen(&mut out.limits, seen, 1);
+        unseen(&mut out.requests, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ResourceRequirements, api_core_v1_resourcerequirements);
@@ -7276,6 +9915,10 @@ fn api_core_v1_resourcestatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::Re
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.resources, seen, 1);
     }
     Ok(())
 }
@@ -7300,6 +9943,18 @@ fn api_core_v1_scaleiopersistentvolumesource(p: &mut Parser<'_>, out: &mut o::ap
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.fs_type, seen, 0);
+        unseen(&mut out.gateway, seen, 1);
+        unseen(&mut out.protection_domain, seen, 2);
+        unseen(&mut out.read_only, seen, 3);
+        unseen(&mut out.secret_ref, seen, 4);
+        unseen(&mut out.ssl_enabled, seen, 5);
+        unseen(&mut out.storage_mode, seen, 6);
+        unseen(&mut out.storage_pool, seen, 7);
+        unseen(&mut out.system, seen, 8);
+        unseen(&mut out.volume_name, seen, 9);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ScaleIOPersistentVolumeSource, api_core_v1_scaleiopersistentvolumesource);
@@ -7323,6 +9978,18 @@ fn api_core_v1_scaleiovolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.fs_type, seen, 0);
+        unseen(&mut out.gateway, seen, 1);
+        unseen(&mut out.protection_domain, seen, 2);
+        unseen(&mut out.read_only, seen, 3);
+        unseen(&mut out.secret_ref, seen, 4);
+        unseen(&mut out.ssl_enabled, seen, 5);
+        unseen(&mut out.storage_mode, seen, 6);
+        unseen(&mut out.storage_pool, seen, 7);
+        unseen(&mut out.system, seen, 8);
+        unseen(&mut out.volume_name, seen, 9);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ScaleIOVolumeSource, api_core_v1_scaleiovolumesource);
@@ -7339,6 +10006,11 @@ fn api_core_v1_scopedresourceselectorrequirement(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.operator, seen, 0);
+        unseen(&mut out.scope_name, seen, 1);
+        unseen(&mut out.values, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ScopedResourceSelectorRequirement, api_core_v1_scopedresourceselectorrequirement);
@@ -7352,6 +10024,9 @@ fn api_core_v1_scopeselector(p: &mut Parser<'_>, out: &mut o::api::core::v1::Sco
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.match_expressions, seen, 0);
     }
     Ok(())
 }
@@ -7367,6 +10042,10 @@ fn api_core_v1_seccompprofile(p: &mut Parser<'_>, out: &mut o::api::core::v1::Se
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.localhost_profile, seen, 0);
+        unseen(&mut out.type_, seen, 1);
     }
     Ok(())
 }
@@ -7388,6 +10067,13 @@ fn api_core_v1_secret(p: &mut Parser<'_>, out: &mut o::api::core::v1::Secret) ->
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.data, seen, 0);
+        unseen(&mut out.immutable, seen, 1);
+        unseen(&mut out.metadata, seen, 2);
+        unseen(&mut out.string_data, seen, 3);
+        unseen(&mut out.type_, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::Secret, api_core_v1_secret);
@@ -7402,6 +10088,10 @@ fn api_core_v1_secretenvsource(p: &mut Parser<'_>, out: &mut o::api::core::v1::S
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.optional, seen, 1);
     }
     Ok(())
 }
@@ -7419,6 +10109,11 @@ fn api_core_v1_secretkeyselector(p: &mut Parser<'_>, out: &mut o::api::core::v1:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.key, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.optional, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::SecretKeySelector, api_core_v1_secretkeyselector);
@@ -7435,6 +10130,11 @@ fn api_core_v1_secretprojection(p: &mut Parser<'_>, out: &mut o::api::core::v1::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.items, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.optional, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::SecretProjection, api_core_v1_secretprojection);
@@ -7449,6 +10149,10 @@ fn api_core_v1_secretreference(p: &mut Parser<'_>, out: &mut o::api::core::v1::S
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.namespace, seen, 1);
     }
     Ok(())
 }
@@ -7467,6 +10171,12 @@ fn api_core_v1_secretvolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.default_mode, seen, 0);
+        unseen(&mut out.items, seen, 1);
+        unseen(&mut out.optional, seen, 2);
+        unseen(&mut out.secret_name, seen, 3);
     }
     Ok(())
 }
@@ -7487,6 +10197,13 @@ fn api_core_v1_secretvolumesource(p: &mut Parser<'_>, out: &mut o::api::core::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.default_mode, seen, 0);
+        unseen(&mut out.default_user, seen, 1);
+        unseen(&mut out.items, seen, 2);
+        unseen(&mut out.optional, seen, 3);
+        unseen(&mut out.secret_name, seen, 4);
     }
     Ok(())
 }
@@ -7514,6 +10231,20 @@ fn api_core_v1_securitycontext(p: &mut Parser<'_>, out: &mut o::api::core::v1::S
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allow_privilege_escalation, seen, 0);
+        unseen(&mut out.app_armor_profile, seen, 1);
+        unseen(&mut out.capabilities, seen, 2);
+        unseen(&mut out.privileged, seen, 3);
+        unseen(&mut out.proc_mount, seen, 4);
+        unseen(&mut out.read_only_root_filesystem, seen, 5);
+        unseen(&mut out.run_as_group, seen, 6);
+        unseen(&mut out.run_as_non_root, seen, 7);
+        unseen(&mut out.run_as_user, seen, 8);
+        unseen(&mut out.se_linux_options, seen, 9);
+        unseen(&mut out.seccomp_profile, seen, 10);
+        unseen(&mut out.windows_options, seen, 11);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::SecurityContext, api_core_v1_securitycontext);
@@ -7530,6 +10261,12 @@ fn api_core_v1_selinuxoptions(p: &mut Parser<'_>, out: &mut o::api::core::v1::SE
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.level, seen, 0);
+        unseen(&mut out.role, seen, 1);
+        unseen(&mut out.type_, seen, 2);
+        unseen(&mut out.user, seen, 3);
     }
     Ok(())
 }
@@ -7548,6 +10285,11 @@ fn api_core_v1_service(p: &mut Parser<'_>, out: &mut o::api::core::v1::Service) 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
     }
     Ok(())
 }
@@ -7568,6 +10310,12 @@ fn api_core_v1_serviceaccount(p: &mut Parser<'_>, out: &mut o::api::core::v1::Se
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.automount_service_account_token, seen, 0);
+        unseen(&mut out.image_pull_secrets, seen, 1);
+        unseen(&mut out.metadata, seen, 2);
+        unseen(&mut out.secrets, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ServiceAccount, api_core_v1_serviceaccount);
@@ -7584,6 +10332,11 @@ fn api_core_v1_serviceaccounttokenprojection(p: &mut Parser<'_>, out: &mut o::ap
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.audience, seen, 0);
+        unseen(&mut out.expiration_seconds, seen, 1);
+        unseen(&mut out.path, seen, 2);
     }
     Ok(())
 }
@@ -7604,6 +10357,12 @@ fn api_core_v1_serviceaccounttokenprojection(p: &mut Parser<'_>, out: &mut o::ap
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.audience, seen, 0);
+        unseen(&mut out.expiration_seconds, seen, 1);
+        unseen(&mut out.path, seen, 2);
+        unseen(&mut out.user, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ServiceAccountTokenProjection, api_core_v1_serviceaccounttokenprojection);
@@ -7623,6 +10382,14 @@ fn api_core_v1_serviceport(p: &mut Parser<'_>, out: &mut o::api::core::v1::Servi
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.app_protocol, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.node_port, seen, 2);
+        unseen(&mut out.port, seen, 3);
+        unseen(&mut out.protocol, seen, 4);
+        unseen(&mut out.target_port, seen, 5);
     }
     Ok(())
 }
@@ -7657,6 +10424,28 @@ fn api_core_v1_servicespec(p: &mut Parser<'_>, out: &mut o::api::core::v1::Servi
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allocate_load_balancer_node_ports, seen, 0);
+        unseen(&mut out.cluster_ip, seen, 1);
+        unseen(&mut out.cluster_ips, seen, 2);
+        unseen(&mut out.external_ips, seen, 3);
+        unseen(&mut out.external_name, seen, 4);
+        unseen(&mut out.external_traffic_policy, seen, 5);
+        unseen(&mut out.health_check_node_port, seen, 6);
+        unseen(&mut out.internal_traffic_policy, seen, 7);
+        unseen(&mut out.ip_families, seen, 8);
+        unseen(&mut out.ip_family_policy, seen, 9);
+        unseen(&mut out.load_balancer_class, seen, 10);
+        unseen(&mut out.load_balancer_ip, seen, 11);
+        unseen(&mut out.load_balancer_source_ranges, seen, 12);
+        unseen(&mut out.ports, seen, 13);
+        unseen(&mut out.publish_not_ready_addresses, seen, 14);
+        unseen(&mut out.selector, seen, 15);
+        unseen(&mut out.session_affinity, seen, 16);
+        unseen(&mut out.session_affinity_config, seen, 17);
+        unseen(&mut out.traffic_distribution, seen, 18);
+        unseen(&mut out.type_, seen, 19);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ServiceSpec, api_core_v1_servicespec);
@@ -7672,6 +10461,10 @@ fn api_core_v1_servicestatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::Ser
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.load_balancer, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::ServiceStatus, api_core_v1_servicestatus);
@@ -7686,6 +10479,9 @@ fn api_core_v1_sessionaffinityconfig(p: &mut Parser<'_>, out: &mut o::api::core:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.client_ip, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::SessionAffinityConfig, api_core_v1_sessionaffinityconfig);
@@ -7699,6 +10495,9 @@ fn api_core_v1_sleepaction(p: &mut Parser<'_>, out: &mut o::api::core::v1::Sleep
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.seconds, seen, 0);
     }
     Ok(())
 }
@@ -7718,6 +10517,13 @@ fn api_core_v1_storageospersistentvolumesource(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.fs_type, seen, 0);
+        unseen(&mut out.read_only, seen, 1);
+        unseen(&mut out.secret_ref, seen, 2);
+        unseen(&mut out.volume_name, seen, 3);
+        unseen(&mut out.volume_namespace, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::StorageOSPersistentVolumeSource, api_core_v1_storageospersistentvolumesource);
@@ -7736,6 +10542,13 @@ fn api_core_v1_storageosvolumesource(p: &mut Parser<'_>, out: &mut o::api::core:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.fs_type, seen, 0);
+        unseen(&mut out.read_only, seen, 1);
+        unseen(&mut out.secret_ref, seen, 2);
+        unseen(&mut out.volume_name, seen, 3);
+        unseen(&mut out.volume_namespace, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::StorageOSVolumeSource, api_core_v1_storageosvolumesource);
@@ -7750,6 +10563,10 @@ fn api_core_v1_sysctl(p: &mut Parser<'_>, out: &mut o::api::core::v1::Sysctl) ->
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.value, seen, 1);
     }
     Ok(())
 }
@@ -7768,6 +10585,12 @@ fn api_core_v1_taint(p: &mut Parser<'_>, out: &mut o::api::core::v1::Taint) -> S
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.effect, seen, 0);
+        unseen(&mut out.key, seen, 1);
+        unseen(&mut out.time_added, seen, 2);
+        unseen(&mut out.value, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::Taint, api_core_v1_taint);
@@ -7782,6 +10605,10 @@ fn api_core_v1_tcpsocketaction(p: &mut Parser<'_>, out: &mut o::api::core::v1::T
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.host, seen, 0);
+        unseen(&mut out.port, seen, 1);
     }
     Ok(())
 }
@@ -7801,6 +10628,13 @@ fn api_core_v1_toleration(p: &mut Parser<'_>, out: &mut o::api::core::v1::Tolera
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.effect, seen, 0);
+        unseen(&mut out.key, seen, 1);
+        unseen(&mut out.operator, seen, 2);
+        unseen(&mut out.toleration_seconds, seen, 3);
+        unseen(&mut out.value, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::Toleration, api_core_v1_toleration);
@@ -7816,6 +10650,10 @@ fn api_core_v1_topologyselectorlabelrequirement(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.key, seen, 0);
+        unseen(&mut out.values, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::TopologySelectorLabelRequirement, api_core_v1_topologyselectorlabelrequirement);
@@ -7829,6 +10667,9 @@ fn api_core_v1_topologyselectorterm(p: &mut Parser<'_>, out: &mut o::api::core::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.match_label_expressions, seen, 0);
     }
     Ok(())
 }
@@ -7851,6 +10692,16 @@ fn api_core_v1_topologyspreadconstraint(p: &mut Parser<'_>, out: &mut o::api::co
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.label_selector, seen, 0);
+        unseen(&mut out.match_label_keys, seen, 1);
+        unseen(&mut out.max_skew, seen, 2);
+        unseen(&mut out.min_domains, seen, 3);
+        unseen(&mut out.node_affinity_policy, seen, 4);
+        unseen(&mut out.node_taints_policy, seen, 5);
+        unseen(&mut out.topology_key, seen, 6);
+        unseen(&mut out.when_unsatisfiable, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::TopologySpreadConstraint, api_core_v1_topologyspreadconstraint);
@@ -7866,6 +10717,11 @@ fn api_core_v1_typedlocalobjectreference(p: &mut Parser<'_>, out: &mut o::api::c
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.api_group, seen, 0);
+        unseen(&mut out.kind, seen, 1);
+        unseen(&mut out.name, seen, 2);
     }
     Ok(())
 }
@@ -7883,6 +10739,12 @@ fn api_core_v1_typedobjectreference(p: &mut Parser<'_>, out: &mut o::api::core::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.api_group, seen, 0);
+        unseen(&mut out.kind, seen, 1);
+        unseen(&mut out.name, seen, 2);
+        unseen(&mut out.namespace, seen, 3);
     }
     Ok(())
 }
@@ -7928,6 +10790,39 @@ fn api_core_v1_volume(p: &mut Parser<'_>, out: &mut o::api::core::v1::Volume) ->
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.aws_elastic_block_store, seen, 0);
+        unseen(&mut out.azure_disk, seen, 1);
+        unseen(&mut out.azure_file, seen, 2);
+        unseen(&mut out.cephfs, seen, 3);
+        unseen(&mut out.cinder, seen, 4);
+        unseen(&mut out.config_map, seen, 5);
+        unseen(&mut out.csi, seen, 6);
+        unseen(&mut out.downward_api, seen, 7);
+        unseen(&mut out.empty_dir, seen, 8);
+        unseen(&mut out.ephemeral, seen, 9);
+        unseen(&mut out.fc, seen, 10);
+        unseen(&mut out.flex_volume, seen, 11);
+        unseen(&mut out.flocker, seen, 12);
+        unseen(&mut out.gce_persistent_disk, seen, 13);
+        unseen(&mut out.git_repo, seen, 14);
+        unseen(&mut out.glusterfs, seen, 15);
+        unseen(&mut out.host_path, seen, 16);
+        unseen(&mut out.image, seen, 17);
+        unseen(&mut out.iscsi, seen, 18);
+        unseen(&mut out.name, seen, 19);
+        unseen(&mut out.nfs, seen, 20);
+        unseen(&mut out.persistent_volume_claim, seen, 21);
+        unseen(&mut out.photon_persistent_disk, seen, 22);
+        unseen(&mut out.portworx_volume, seen, 23);
+        unseen(&mut out.projected, seen, 24);
+        unseen(&mut out.quobyte, seen, 25);
+        unseen(&mut out.rbd, seen, 26);
+        unseen(&mut out.scale_io, seen, 27);
+        unseen(&mut out.secret, seen, 28);
+        unseen(&mut out.storageos, seen, 29);
+        unseen(&mut out.vsphere_volume, seen, 30);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::Volume, api_core_v1_volume);
@@ -7942,6 +10837,10 @@ fn api_core_v1_volumedevice(p: &mut Parser<'_>, out: &mut o::api::core::v1::Volu
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.device_path, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -7960,6 +10859,11 @@ fn api_core_v1_volumehealthcondition(p: &mut Parser<'_>, out: &mut o::api::core:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.message, seen, 0);
+        unseen(&mut out.reason, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::VolumeHealthCondition, api_core_v1_volumehealthcondition);
@@ -7976,6 +10880,10 @@ fn api_core_v1_volumehealthstatus(p: &mut Parser<'_>, out: &mut o::api::core::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.health_conditions, seen, 0);
+        unseen(&mut out.last_transition_time, seen, 1);
     }
     Ok(())
 }
@@ -7998,6 +10906,15 @@ fn api_core_v1_volumemount(p: &mut Parser<'_>, out: &mut o::api::core::v1::Volum
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.mount_path, seen, 0);
+        unseen(&mut out.mount_propagation, seen, 1);
+        unseen(&mut out.name, seen, 2);
+        unseen(&mut out.read_only, seen, 3);
+        unseen(&mut out.recursive_read_only, seen, 4);
+        unseen(&mut out.sub_path, seen, 5);
+        unseen(&mut out.sub_path_expr, seen, 6);
     }
     Ok(())
 }
@@ -8022,6 +10939,16 @@ fn api_core_v1_volumemount(p: &mut Parser<'_>, out: &mut o::api::core::v1::Volum
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.bind_mount_options, seen, 0);
+        unseen(&mut out.mount_path, seen, 1);
+        unseen(&mut out.mount_propagation, seen, 2);
+        unseen(&mut out.name, seen, 3);
+        unseen(&mut out.read_only, seen, 4);
+        unseen(&mut out.recursive_read_only, seen, 5);
+        unseen(&mut out.sub_path, seen, 6);
+        unseen(&mut out.sub_path_expr, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::VolumeMount, api_core_v1_volumemount);
@@ -8040,6 +10967,12 @@ fn api_core_v1_volumemountstatus(p: &mut Parser<'_>, out: &mut o::api::core::v1:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.mount_path, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.read_only, seen, 2);
+        unseen(&mut out.recursive_read_only, seen, 3);
     }
     Ok(())
 }
@@ -8061,6 +10994,13 @@ fn api_core_v1_volumemountstatus(p: &mut Parser<'_>, out: &mut o::api::core::v1:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.mount_path, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.read_only, seen, 2);
+        unseen(&mut out.recursive_read_only, seen, 3);
+        unseen(&mut out.volume_status, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::VolumeMountStatus, api_core_v1_volumemountstatus);
@@ -8075,6 +11015,9 @@ fn api_core_v1_volumenodeaffinity(p: &mut Parser<'_>, out: &mut o::api::core::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.required, seen, 0);
     }
     Ok(())
 }
@@ -8094,6 +11037,13 @@ fn api_core_v1_volumeprojection(p: &mut Parser<'_>, out: &mut o::api::core::v1::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.cluster_trust_bundle, seen, 0);
+        unseen(&mut out.config_map, seen, 1);
+        unseen(&mut out.downward_api, seen, 2);
+        unseen(&mut out.secret, seen, 3);
+        unseen(&mut out.service_account_token, seen, 4);
     }
     Ok(())
 }
@@ -8116,6 +11066,14 @@ fn api_core_v1_volumeprojection(p: &mut Parser<'_>, out: &mut o::api::core::v1::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.cluster_trust_bundle, seen, 0);
+        unseen(&mut out.config_map, seen, 1);
+        unseen(&mut out.downward_api, seen, 2);
+        unseen(&mut out.pod_certificate, seen, 3);
+        unseen(&mut out.secret, seen, 4);
+        unseen(&mut out.service_account_token, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::VolumeProjection, api_core_v1_volumeprojection);
@@ -8132,6 +11090,10 @@ fn api_core_v1_volumeresourcerequirements(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.limits, seen, 0);
+        unseen(&mut out.requests, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::VolumeResourceRequirements, api_core_v1_volumeresourcerequirements);
@@ -8146,6 +11108,9 @@ fn api_core_v1_volumestatus(p: &mut Parser<'_>, out: &mut o::api::core::v1::Volu
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.image, seen, 0);
     }
     Ok(())
 }
@@ -8165,6 +11130,12 @@ fn api_core_v1_vspherevirtualdiskvolumesource(p: &mut Parser<'_>, out: &mut o::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.fs_type, seen, 0);
+        unseen(&mut out.storage_policy_id, seen, 1);
+        unseen(&mut out.storage_policy_name, seen, 2);
+        unseen(&mut out.volume_path, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::VsphereVirtualDiskVolumeSource, api_core_v1_vspherevirtualdiskvolumesource);
@@ -8179,6 +11150,10 @@ fn api_core_v1_weightedpodaffinityterm(p: &mut Parser<'_>, out: &mut o::api::cor
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.pod_affinity_term, seen, 0);
+        unseen(&mut out.weight, seen, 1);
     }
     Ok(())
 }
@@ -8197,6 +11172,12 @@ fn api_core_v1_windowssecuritycontextoptions(p: &mut Parser<'_>, out: &mut o::ap
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.gmsa_credential_spec, seen, 0);
+        unseen(&mut out.gmsa_credential_spec_name, seen, 1);
+        unseen(&mut out.host_process, seen, 2);
+        unseen(&mut out.run_as_user_name, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::core::v1::WindowsSecurityContextOptions, api_core_v1_windowssecuritycontextoptions);
@@ -8214,6 +11195,11 @@ fn api_core_v1_workloadreference(p: &mut Parser<'_>, out: &mut o::api::core::v1:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.pod_group, seen, 1);
+        unseen(&mut out.pod_group_replica_key, seen, 2);
     }
     Ok(())
 }
@@ -8238,6 +11224,16 @@ fn api_discovery_v1_endpoint(p: &mut Parser<'_>, out: &mut o::api::discovery::v1
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.addresses, seen, 0);
+        unseen(&mut out.conditions, seen, 1);
+        unseen(&mut out.deprecated_topology, seen, 2);
+        unseen(&mut out.hints, seen, 3);
+        unseen(&mut out.hostname, seen, 4);
+        unseen(&mut out.node_name, seen, 5);
+        unseen(&mut out.target_ref, seen, 6);
+        unseen(&mut out.zone, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::discovery::v1::Endpoint, api_discovery_v1_endpoint);
@@ -8254,6 +11250,11 @@ fn api_discovery_v1_endpointconditions(p: &mut Parser<'_>, out: &mut o::api::dis
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.ready, seen, 0);
+        unseen(&mut out.serving, seen, 1);
+        unseen(&mut out.terminating, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::discovery::v1::EndpointConditions, api_discovery_v1_endpointconditions);
@@ -8268,6 +11269,10 @@ fn api_discovery_v1_endpointhints(p: &mut Parser<'_>, out: &mut o::api::discover
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.for_nodes, seen, 0);
+        unseen(&mut out.for_zones, seen, 1);
     }
     Ok(())
 }
@@ -8285,6 +11290,12 @@ fn api_discovery_v1_endpointport(p: &mut Parser<'_>, out: &mut o::api::discovery
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.app_protocol, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.port, seen, 2);
+        unseen(&mut out.protocol, seen, 3);
     }
     Ok(())
 }
@@ -8305,6 +11316,12 @@ fn api_discovery_v1_endpointslice(p: &mut Parser<'_>, out: &mut o::api::discover
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.address_type, seen, 0);
+        unseen(&mut out.endpoints, seen, 1);
+        unseen(&mut out.metadata, seen, 2);
+        unseen(&mut out.ports, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::discovery::v1::EndpointSlice, api_discovery_v1_endpointslice);
@@ -8319,6 +11336,9 @@ fn api_discovery_v1_fornode(p: &mut Parser<'_>, out: &mut o::api::discovery::v1:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::discovery::v1::ForNode, api_discovery_v1_fornode);
@@ -8332,6 +11352,9 @@ fn api_discovery_v1_forzone(p: &mut Parser<'_>, out: &mut o::api::discovery::v1:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
     }
     Ok(())
 }
@@ -8363,6 +11386,23 @@ fn api_events_v1_event(p: &mut Parser<'_>, out: &mut o::api::events::v1::Event) 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.action, seen, 0);
+        unseen(&mut out.deprecated_count, seen, 1);
+        unseen(&mut out.deprecated_first_timestamp, seen, 2);
+        unseen(&mut out.deprecated_last_timestamp, seen, 3);
+        unseen(&mut out.deprecated_source, seen, 4);
+        unseen(&mut out.event_time, seen, 5);
+        unseen(&mut out.metadata, seen, 6);
+        unseen(&mut out.note, seen, 7);
+        unseen(&mut out.reason, seen, 8);
+        unseen(&mut out.regarding, seen, 9);
+        unseen(&mut out.related, seen, 10);
+        unseen(&mut out.reporting_controller, seen, 11);
+        unseen(&mut out.reporting_instance, seen, 12);
+        unseen(&mut out.series, seen, 13);
+        unseen(&mut out.type_, seen, 14);
+    }
     Ok(())
 }
 in_place!(o::api::events::v1::Event, api_events_v1_event);
@@ -8378,6 +11418,10 @@ fn api_flowcontrol_v1_exemptprioritylevelconfiguration(p: &mut Parser<'_>, out: 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.lendable_percent, seen, 0);
+        unseen(&mut out.nominal_concurrency_shares, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::flowcontrol::v1::ExemptPriorityLevelConfiguration, api_flowcontrol_v1_exemptprioritylevelconfiguration);
@@ -8391,6 +11435,9 @@ fn api_flowcontrol_v1_flowdistinguishermethod(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.type_, seen, 0);
     }
     Ok(())
 }
@@ -8410,6 +11457,11 @@ fn api_flowcontrol_v1_flowschema(p: &mut Parser<'_>, out: &mut o::api::flowcontr
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::flowcontrol::v1::FlowSchema, api_flowcontrol_v1_flowschema);
@@ -8428,6 +11480,13 @@ fn api_flowcontrol_v1_flowschemacondition(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.last_transition_time, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.reason, seen, 2);
+        unseen(&mut out.status, seen, 3);
+        unseen(&mut out.type_, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::flowcontrol::v1::FlowSchemaCondition, api_flowcontrol_v1_flowschemacondition);
@@ -8445,6 +11504,12 @@ fn api_flowcontrol_v1_flowschemaspec(p: &mut Parser<'_>, out: &mut o::api::flowc
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.distinguisher_method, seen, 0);
+        unseen(&mut out.matching_precedence, seen, 1);
+        unseen(&mut out.priority_level_configuration, seen, 2);
+        unseen(&mut out.rules, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::flowcontrol::v1::FlowSchemaSpec, api_flowcontrol_v1_flowschemaspec);
@@ -8459,6 +11524,9 @@ fn api_flowcontrol_v1_flowschemastatus(p: &mut Parser<'_>, out: &mut o::api::flo
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::flowcontrol::v1::FlowSchemaStatus, api_flowcontrol_v1_flowschemastatus);
@@ -8472,6 +11540,9 @@ fn api_flowcontrol_v1_groupsubject(p: &mut Parser<'_>, out: &mut o::api::flowcon
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
     }
     Ok(())
 }
@@ -8490,6 +11561,12 @@ fn api_flowcontrol_v1_limitedprioritylevelconfiguration(p: &mut Parser<'_>, out:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.borrowing_limit_percent, seen, 0);
+        unseen(&mut out.lendable_percent, seen, 1);
+        unseen(&mut out.limit_response, seen, 2);
+        unseen(&mut out.nominal_concurrency_shares, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::flowcontrol::v1::LimitedPriorityLevelConfiguration, api_flowcontrol_v1_limitedprioritylevelconfiguration);
@@ -8504,6 +11581,10 @@ fn api_flowcontrol_v1_limitresponse(p: &mut Parser<'_>, out: &mut o::api::flowco
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.queuing, seen, 0);
+        unseen(&mut out.type_, seen, 1);
     }
     Ok(())
 }
@@ -8520,6 +11601,10 @@ fn api_flowcontrol_v1_nonresourcepolicyrule(p: &mut Parser<'_>, out: &mut o::api
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.non_resource_urls, seen, 0);
+        unseen(&mut out.verbs, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::flowcontrol::v1::NonResourcePolicyRule, api_flowcontrol_v1_nonresourcepolicyrule);
@@ -8535,6 +11620,11 @@ fn api_flowcontrol_v1_policyruleswithsubjects(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.non_resource_rules, seen, 0);
+        unseen(&mut out.resource_rules, seen, 1);
+        unseen(&mut out.subjects, seen, 2);
     }
     Ok(())
 }
@@ -8554,6 +11644,11 @@ fn api_flowcontrol_v1_prioritylevelconfiguration(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::flowcontrol::v1::PriorityLevelConfiguration, api_flowcontrol_v1_prioritylevelconfiguration);
@@ -8572,6 +11667,13 @@ fn api_flowcontrol_v1_prioritylevelconfigurationcondition(p: &mut Parser<'_>, ou
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.last_transition_time, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.reason, seen, 2);
+        unseen(&mut out.status, seen, 3);
+        unseen(&mut out.type_, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::flowcontrol::v1::PriorityLevelConfigurationCondition, api_flowcontrol_v1_prioritylevelconfigurationcondition);
@@ -8585,6 +11687,9 @@ fn api_flowcontrol_v1_prioritylevelconfigurationreference(p: &mut Parser<'_>, ou
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
     }
     Ok(())
 }
@@ -8602,6 +11707,11 @@ fn api_flowcontrol_v1_prioritylevelconfigurationspec(p: &mut Parser<'_>, out: &m
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.exempt, seen, 0);
+        unseen(&mut out.limited, seen, 1);
+        unseen(&mut out.type_, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::flowcontrol::v1::PriorityLevelConfigurationSpec, api_flowcontrol_v1_prioritylevelconfigurationspec);
@@ -8615,6 +11725,9 @@ fn api_flowcontrol_v1_prioritylevelconfigurationstatus(p: &mut Parser<'_>, out: 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
     }
     Ok(())
 }
@@ -8631,6 +11744,11 @@ fn api_flowcontrol_v1_queuingconfiguration(p: &mut Parser<'_>, out: &mut o::api:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.hand_size, seen, 0);
+        unseen(&mut out.queue_length_limit, seen, 1);
+        unseen(&mut out.queues, seen, 2);
     }
     Ok(())
 }
@@ -8650,6 +11768,13 @@ fn api_flowcontrol_v1_resourcepolicyrule(p: &mut Parser<'_>, out: &mut o::api::f
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_groups, seen, 0);
+        unseen(&mut out.cluster_scope, seen, 1);
+        unseen(&mut out.namespaces, seen, 2);
+        unseen(&mut out.resources, seen, 3);
+        unseen(&mut out.verbs, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::flowcontrol::v1::ResourcePolicyRule, api_flowcontrol_v1_resourcepolicyrule);
@@ -8664,6 +11789,10 @@ fn api_flowcontrol_v1_serviceaccountsubject(p: &mut Parser<'_>, out: &mut o::api
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.namespace, seen, 1);
     }
     Ok(())
 }
@@ -8682,6 +11811,12 @@ fn api_flowcontrol_v1_subject(p: &mut Parser<'_>, out: &mut o::api::flowcontrol:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.group, seen, 0);
+        unseen(&mut out.kind, seen, 1);
+        unseen(&mut out.service_account, seen, 2);
+        unseen(&mut out.user, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::flowcontrol::v1::Subject, api_flowcontrol_v1_subject);
@@ -8695,6 +11830,9 @@ fn api_flowcontrol_v1_usersubject(p: &mut Parser<'_>, out: &mut o::api::flowcont
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
     }
     Ok(())
 }
@@ -8715,6 +11853,11 @@ fn api_lifecycle_v1alpha1_eviction(p: &mut Parser<'_>, out: &mut o::api::lifecyc
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::lifecycle::v1alpha1::Eviction, api_lifecycle_v1alpha1_eviction);
@@ -8731,6 +11874,10 @@ fn api_lifecycle_v1alpha1_evictionpodreference(p: &mut Parser<'_>, out: &mut o::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.uid, seen, 1);
     }
     Ok(())
 }
@@ -8752,6 +11899,11 @@ fn api_lifecycle_v1alpha1_evictionrequest(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::lifecycle::v1alpha1::EvictionRequest, api_lifecycle_v1alpha1_evictionrequest);
@@ -8768,6 +11920,10 @@ fn api_lifecycle_v1alpha1_evictionrequestpodreference(p: &mut Parser<'_>, out: &
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.uid, seen, 1);
     }
     Ok(())
 }
@@ -8787,6 +11943,11 @@ fn api_lifecycle_v1alpha1_evictionrequestspec(p: &mut Parser<'_>, out: &mut o::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.intent, seen, 0);
+        unseen(&mut out.requester, seen, 1);
+        unseen(&mut out.target, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::lifecycle::v1alpha1::EvictionRequestSpec, api_lifecycle_v1alpha1_evictionrequestspec);
@@ -8804,6 +11965,10 @@ fn api_lifecycle_v1alpha1_evictionrequeststatus(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.observed_generation, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::lifecycle::v1alpha1::EvictionRequestStatus, api_lifecycle_v1alpha1_evictionrequeststatus);
@@ -8820,6 +11985,9 @@ fn api_lifecycle_v1alpha1_evictionrequesttarget(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.pod, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::lifecycle::v1alpha1::EvictionRequestTarget, api_lifecycle_v1alpha1_evictionrequesttarget);
@@ -8835,6 +12003,9 @@ fn api_lifecycle_v1alpha1_evictionspec(p: &mut Parser<'_>, out: &mut o::api::lif
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.target, seen, 0);
     }
     Ok(())
 }
@@ -8856,6 +12027,13 @@ fn api_lifecycle_v1alpha1_evictionstatus(p: &mut Parser<'_>, out: &mut o::api::l
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.observed_generation, seen, 1);
+        unseen(&mut out.requesters, seen, 2);
+        unseen(&mut out.responders, seen, 3);
+        unseen(&mut out.target_responders, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::lifecycle::v1alpha1::EvictionStatus, api_lifecycle_v1alpha1_evictionstatus);
@@ -8871,6 +12049,9 @@ fn api_lifecycle_v1alpha1_evictiontarget(p: &mut Parser<'_>, out: &mut o::api::l
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.pod, seen, 0);
     }
     Ok(())
 }
@@ -8888,6 +12069,10 @@ fn api_lifecycle_v1alpha1_requester(p: &mut Parser<'_>, out: &mut o::api::lifecy
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.intent, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -8910,6 +12095,14 @@ fn api_lifecycle_v1alpha1_responderstatus(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.completion_time, seen, 0);
+        unseen(&mut out.expected_completion_time, seen, 1);
+        unseen(&mut out.heartbeat_time, seen, 2);
+        unseen(&mut out.message, seen, 3);
+        unseen(&mut out.name, seen, 4);
+        unseen(&mut out.start_time, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::lifecycle::v1alpha1::ResponderStatus, api_lifecycle_v1alpha1_responderstatus);
@@ -8928,6 +12121,11 @@ fn api_lifecycle_v1alpha1_targetresponder(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.priority, seen, 1);
+        unseen(&mut out.state, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::lifecycle::v1alpha1::TargetResponder, api_lifecycle_v1alpha1_targetresponder);
@@ -8945,6 +12143,11 @@ fn api_networking_v1_httpingresspath(p: &mut Parser<'_>, out: &mut o::api::netwo
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.backend, seen, 0);
+        unseen(&mut out.path, seen, 1);
+        unseen(&mut out.path_type, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1::HTTPIngressPath, api_networking_v1_httpingresspath);
@@ -8958,6 +12161,9 @@ fn api_networking_v1_httpingressrulevalue(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.paths, seen, 0);
     }
     Ok(())
 }
@@ -8977,6 +12183,11 @@ fn api_networking_v1_ingress(p: &mut Parser<'_>, out: &mut o::api::networking::v
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1::Ingress, api_networking_v1_ingress);
@@ -8991,6 +12202,10 @@ fn api_networking_v1_ingressbackend(p: &mut Parser<'_>, out: &mut o::api::networ
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.resource, seen, 0);
+        unseen(&mut out.service, seen, 1);
     }
     Ok(())
 }
@@ -9008,6 +12223,10 @@ fn api_networking_v1_ingressclass(p: &mut Parser<'_>, out: &mut o::api::networki
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -9027,6 +12246,13 @@ fn api_networking_v1_ingressclassparametersreference(p: &mut Parser<'_>, out: &m
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_group, seen, 0);
+        unseen(&mut out.kind, seen, 1);
+        unseen(&mut out.name, seen, 2);
+        unseen(&mut out.namespace, seen, 3);
+        unseen(&mut out.scope, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1::IngressClassParametersReference, api_networking_v1_ingressclassparametersreference);
@@ -9041,6 +12267,10 @@ fn api_networking_v1_ingressclassspec(p: &mut Parser<'_>, out: &mut o::api::netw
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.controller, seen, 0);
+        unseen(&mut out.parameters, seen, 1);
     }
     Ok(())
 }
@@ -9058,6 +12288,11 @@ fn api_networking_v1_ingressloadbalanceringress(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.hostname, seen, 0);
+        unseen(&mut out.ip, seen, 1);
+        unseen(&mut out.ports, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1::IngressLoadBalancerIngress, api_networking_v1_ingressloadbalanceringress);
@@ -9071,6 +12306,9 @@ fn api_networking_v1_ingressloadbalancerstatus(p: &mut Parser<'_>, out: &mut o::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.ingress, seen, 0);
     }
     Ok(())
 }
@@ -9088,6 +12326,11 @@ fn api_networking_v1_ingressportstatus(p: &mut Parser<'_>, out: &mut o::api::net
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.error, seen, 0);
+        unseen(&mut out.port, seen, 1);
+        unseen(&mut out.protocol, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1::IngressPortStatus, api_networking_v1_ingressportstatus);
@@ -9103,6 +12346,10 @@ fn api_networking_v1_ingressrule(p: &mut Parser<'_>, out: &mut o::api::networkin
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.host, seen, 0);
+        unseen(&mut out.http, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1::IngressRule, api_networking_v1_ingressrule);
@@ -9117,6 +12364,10 @@ fn api_networking_v1_ingressservicebackend(p: &mut Parser<'_>, out: &mut o::api:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.port, seen, 1);
     }
     Ok(())
 }
@@ -9135,6 +12386,12 @@ fn api_networking_v1_ingressspec(p: &mut Parser<'_>, out: &mut o::api::networkin
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.default_backend, seen, 0);
+        unseen(&mut out.ingress_class_name, seen, 1);
+        unseen(&mut out.rules, seen, 2);
+        unseen(&mut out.tls, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1::IngressSpec, api_networking_v1_ingressspec);
@@ -9148,6 +12405,9 @@ fn api_networking_v1_ingressstatus(p: &mut Parser<'_>, out: &mut o::api::network
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.load_balancer, seen, 0);
     }
     Ok(())
 }
@@ -9163,6 +12423,10 @@ fn api_networking_v1_ingresstls(p: &mut Parser<'_>, out: &mut o::api::networking
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.hosts, seen, 0);
+        unseen(&mut out.secret_name, seen, 1);
     }
     Ok(())
 }
@@ -9181,6 +12445,10 @@ fn api_networking_v1_ipaddress(p: &mut Parser<'_>, out: &mut o::api::networking:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1::IPAddress, api_networking_v1_ipaddress);
@@ -9194,6 +12462,9 @@ fn api_networking_v1_ipaddressspec(p: &mut Parser<'_>, out: &mut o::api::network
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.parent_ref, seen, 0);
     }
     Ok(())
 }
@@ -9209,6 +12480,10 @@ fn api_networking_v1_ipblock(p: &mut Parser<'_>, out: &mut o::api::networking::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.cidr, seen, 0);
+        unseen(&mut out.except, seen, 1);
     }
     Ok(())
 }
@@ -9227,6 +12502,10 @@ fn api_networking_v1_networkpolicy(p: &mut Parser<'_>, out: &mut o::api::network
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1::NetworkPolicy, api_networking_v1_networkpolicy);
@@ -9242,6 +12521,10 @@ fn api_networking_v1_networkpolicyegressrule(p: &mut Parser<'_>, out: &mut o::ap
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.ports, seen, 0);
+        unseen(&mut out.to, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1::NetworkPolicyEgressRule, api_networking_v1_networkpolicyegressrule);
@@ -9256,6 +12539,10 @@ fn api_networking_v1_networkpolicyingressrule(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.from, seen, 0);
+        unseen(&mut out.ports, seen, 1);
     }
     Ok(())
 }
@@ -9273,6 +12560,11 @@ fn api_networking_v1_networkpolicypeer(p: &mut Parser<'_>, out: &mut o::api::net
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.ip_block, seen, 0);
+        unseen(&mut out.namespace_selector, seen, 1);
+        unseen(&mut out.pod_selector, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1::NetworkPolicyPeer, api_networking_v1_networkpolicypeer);
@@ -9288,6 +12580,11 @@ fn api_networking_v1_networkpolicyport(p: &mut Parser<'_>, out: &mut o::api::net
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.end_port, seen, 0);
+        unseen(&mut out.port, seen, 1);
+        unseen(&mut out.protocol, seen, 2);
     }
     Ok(())
 }
@@ -9306,6 +12603,12 @@ fn api_networking_v1_networkpolicyspec(p: &mut Parser<'_>, out: &mut o::api::net
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.egress, seen, 0);
+        unseen(&mut out.ingress, seen, 1);
+        unseen(&mut out.pod_selector, seen, 2);
+        unseen(&mut out.policy_types, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1::NetworkPolicySpec, api_networking_v1_networkpolicyspec);
@@ -9323,6 +12626,12 @@ fn api_networking_v1_parentreference(p: &mut Parser<'_>, out: &mut o::api::netwo
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.group, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.namespace, seen, 2);
+        unseen(&mut out.resource, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1::ParentReference, api_networking_v1_parentreference);
@@ -9337,6 +12646,10 @@ fn api_networking_v1_servicebackendport(p: &mut Parser<'_>, out: &mut o::api::ne
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.number, seen, 1);
     }
     Ok(())
 }
@@ -9356,6 +12669,11 @@ fn api_networking_v1_servicecidr(p: &mut Parser<'_>, out: &mut o::api::networkin
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1::ServiceCIDR, api_networking_v1_servicecidr);
@@ -9370,6 +12688,9 @@ fn api_networking_v1_servicecidrspec(p: &mut Parser<'_>, out: &mut o::api::netwo
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.cidrs, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1::ServiceCIDRSpec, api_networking_v1_servicecidrspec);
@@ -9383,6 +12704,9 @@ fn api_networking_v1_servicecidrstatus(p: &mut Parser<'_>, out: &mut o::api::net
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
     }
     Ok(())
 }
@@ -9402,6 +12726,10 @@ fn api_networking_v1beta1_ipaddress(p: &mut Parser<'_>, out: &mut o::api::networ
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1beta1::IPAddress, api_networking_v1beta1_ipaddress);
@@ -9417,6 +12745,9 @@ fn api_networking_v1beta1_ipaddressspec(p: &mut Parser<'_>, out: &mut o::api::ne
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.parent_ref, seen, 0);
     }
     Ok(())
 }
@@ -9436,6 +12767,12 @@ fn api_networking_v1beta1_parentreference(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.group, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.namespace, seen, 2);
+        unseen(&mut out.resource, seen, 3);
     }
     Ok(())
 }
@@ -9457,6 +12794,11 @@ fn api_networking_v1beta1_servicecidr(p: &mut Parser<'_>, out: &mut o::api::netw
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1beta1::ServiceCIDR, api_networking_v1beta1_servicecidr);
@@ -9472,6 +12814,9 @@ fn api_networking_v1beta1_servicecidrspec(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.cidrs, seen, 0);
     }
     Ok(())
 }
@@ -9489,6 +12834,9 @@ fn api_networking_v1beta1_servicecidrstatus(p: &mut Parser<'_>, out: &mut o::api
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::networking::v1beta1::ServiceCIDRStatus, api_networking_v1beta1_servicecidrstatus);
@@ -9503,6 +12851,9 @@ fn api_node_v1_overhead(p: &mut Parser<'_>, out: &mut o::api::node::v1::Overhead
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.pod_fixed, seen, 0);
     }
     Ok(())
 }
@@ -9523,6 +12874,12 @@ fn api_node_v1_runtimeclass(p: &mut Parser<'_>, out: &mut o::api::node::v1::Runt
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.handler, seen, 0);
+        unseen(&mut out.metadata, seen, 1);
+        unseen(&mut out.overhead, seen, 2);
+        unseen(&mut out.scheduling, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::node::v1::RuntimeClass, api_node_v1_runtimeclass);
@@ -9537,6 +12894,10 @@ fn api_node_v1_scheduling(p: &mut Parser<'_>, out: &mut o::api::node::v1::Schedu
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.node_selector, seen, 0);
+        unseen(&mut out.tolerations, seen, 1);
     }
     Ok(())
 }
@@ -9554,6 +12915,10 @@ fn api_policy_v1_eviction(p: &mut Parser<'_>, out: &mut o::api::policy::v1::Evic
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.delete_options, seen, 0);
+        unseen(&mut out.metadata, seen, 1);
     }
     Ok(())
 }
@@ -9573,6 +12938,11 @@ fn api_policy_v1_poddisruptionbudget(p: &mut Parser<'_>, out: &mut o::api::polic
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::policy::v1::PodDisruptionBudget, api_policy_v1_poddisruptionbudget);
@@ -9589,6 +12959,12 @@ fn api_policy_v1_poddisruptionbudgetspec(p: &mut Parser<'_>, out: &mut o::api::p
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.max_unavailable, seen, 0);
+        unseen(&mut out.min_available, seen, 1);
+        unseen(&mut out.selector, seen, 2);
+        unseen(&mut out.unhealthy_pod_eviction_policy, seen, 3);
     }
     Ok(())
 }
@@ -9610,6 +12986,15 @@ fn api_policy_v1_poddisruptionbudgetstatus(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.current_healthy, seen, 1);
+        unseen(&mut out.desired_healthy, seen, 2);
+        unseen(&mut out.disrupted_pods, seen, 3);
+        unseen(&mut out.disruptions_allowed, seen, 4);
+        unseen(&mut out.expected_pods, seen, 5);
+        unseen(&mut out.observed_generation, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::policy::v1::PodDisruptionBudgetStatus, api_policy_v1_poddisruptionbudgetstatus);
@@ -9623,6 +13008,9 @@ fn api_rbac_v1_aggregationrule(p: &mut Parser<'_>, out: &mut o::api::rbac::v1::A
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.cluster_role_selectors, seen, 0);
     }
     Ok(())
 }
@@ -9642,6 +13030,11 @@ fn api_rbac_v1_clusterrole(p: &mut Parser<'_>, out: &mut o::api::rbac::v1::Clust
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.aggregation_rule, seen, 0);
+        unseen(&mut out.metadata, seen, 1);
+        unseen(&mut out.rules, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::rbac::v1::ClusterRole, api_rbac_v1_clusterrole);
@@ -9659,6 +13052,11 @@ fn api_rbac_v1_clusterrolebinding(p: &mut Parser<'_>, out: &mut o::api::rbac::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.role_ref, seen, 1);
+        unseen(&mut out.subjects, seen, 2);
     }
     Ok(())
 }
@@ -9678,6 +13076,13 @@ fn api_rbac_v1_policyrule(p: &mut Parser<'_>, out: &mut o::api::rbac::v1::Policy
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_groups, seen, 0);
+        unseen(&mut out.non_resource_urls, seen, 1);
+        unseen(&mut out.resource_names, seen, 2);
+        unseen(&mut out.resources, seen, 3);
+        unseen(&mut out.verbs, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::rbac::v1::PolicyRule, api_rbac_v1_policyrule);
@@ -9694,6 +13099,10 @@ fn api_rbac_v1_role(p: &mut Parser<'_>, out: &mut o::api::rbac::v1::Role) -> Ste
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.rules, seen, 1);
     }
     Ok(())
 }
@@ -9713,6 +13122,11 @@ fn api_rbac_v1_rolebinding(p: &mut Parser<'_>, out: &mut o::api::rbac::v1::RoleB
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.role_ref, seen, 1);
+        unseen(&mut out.subjects, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::rbac::v1::RoleBinding, api_rbac_v1_rolebinding);
@@ -9728,6 +13142,11 @@ fn api_rbac_v1_roleref(p: &mut Parser<'_>, out: &mut o::api::rbac::v1::RoleRef) 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.api_group, seen, 0);
+        unseen(&mut out.kind, seen, 1);
+        unseen(&mut out.name, seen, 2);
     }
     Ok(())
 }
@@ -9745,6 +13164,12 @@ fn api_rbac_v1_subject(p: &mut Parser<'_>, out: &mut o::api::rbac::v1::Subject) 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.api_group, seen, 0);
+        unseen(&mut out.kind, seen, 1);
+        unseen(&mut out.name, seen, 2);
+        unseen(&mut out.namespace, seen, 3);
     }
     Ok(())
 }
@@ -9767,6 +13192,15 @@ fn api_resource_v1_allocateddevicestatus(p: &mut Parser<'_>, out: &mut o::api::r
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.data, seen, 1);
+        unseen(&mut out.device, seen, 2);
+        unseen(&mut out.driver, seen, 3);
+        unseen(&mut out.network_data, seen, 4);
+        unseen(&mut out.pool, seen, 5);
+        unseen(&mut out.share_id, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::AllocatedDeviceStatus, api_resource_v1_allocateddevicestatus);
@@ -9784,6 +13218,11 @@ fn api_resource_v1_allocationresult(p: &mut Parser<'_>, out: &mut o::api::resour
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.allocation_timestamp, seen, 0);
+        unseen(&mut out.devices, seen, 1);
+        unseen(&mut out.node_selector, seen, 2);
     }
     Ok(())
 }
@@ -9803,6 +13242,11 @@ fn api_resource_v1_capacityrequestpolicy(p: &mut Parser<'_>, out: &mut o::api::r
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.default, seen, 0);
+        unseen(&mut out.valid_range, seen, 1);
+        unseen(&mut out.valid_values, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::CapacityRequestPolicy, api_resource_v1_capacityrequestpolicy);
@@ -9821,6 +13265,11 @@ fn api_resource_v1_capacityrequestpolicyrange(p: &mut Parser<'_>, out: &mut o::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.max, seen, 0);
+        unseen(&mut out.min, seen, 1);
+        unseen(&mut out.step, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::CapacityRequestPolicyRange, api_resource_v1_capacityrequestpolicyrange);
@@ -9836,6 +13285,9 @@ fn api_resource_v1_capacityrequirements(p: &mut Parser<'_>, out: &mut o::api::re
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.requests, seen, 0);
     }
     Ok(())
 }
@@ -9853,6 +13305,9 @@ fn api_resource_v1_celdeviceselector(p: &mut Parser<'_>, out: &mut o::api::resou
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::CELDeviceSelector, api_resource_v1_celdeviceselector);
@@ -9868,6 +13323,9 @@ fn api_resource_v1_counter(p: &mut Parser<'_>, out: &mut o::api::resource::v1::C
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.value, seen, 0);
     }
     Ok(())
 }
@@ -9885,6 +13343,10 @@ fn api_resource_v1_counterset(p: &mut Parser<'_>, out: &mut o::api::resource::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.counters, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -9913,6 +13375,20 @@ fn api_resource_v1_device(p: &mut Parser<'_>, out: &mut o::api::resource::v1::De
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.allow_multiple_allocations, seen, 1);
+        unseen(&mut out.attributes, seen, 2);
+        unseen(&mut out.binding_conditions, seen, 3);
+        unseen(&mut out.binding_failure_conditions, seen, 4);
+        unseen(&mut out.binds_to_node, seen, 5);
+        unseen(&mut out.capacity, seen, 6);
+        unseen(&mut out.consumes_counters, seen, 7);
+        unseen(&mut out.name, seen, 8);
+        unseen(&mut out.node_name, seen, 9);
+        unseen(&mut out.node_selector, seen, 10);
+        unseen(&mut out.taints, seen, 11);
     }
     Ok(())
 }
@@ -9944,6 +13420,21 @@ fn api_resource_v1_device(p: &mut Parser<'_>, out: &mut o::api::resource::v1::De
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.allow_multiple_allocations, seen, 1);
+        unseen(&mut out.attributes, seen, 2);
+        unseen(&mut out.binding_conditions, seen, 3);
+        unseen(&mut out.binding_failure_conditions, seen, 4);
+        unseen(&mut out.binds_to_node, seen, 5);
+        unseen(&mut out.capacity, seen, 6);
+        unseen(&mut out.consumes_counters, seen, 7);
+        unseen(&mut out.name, seen, 8);
+        unseen(&mut out.node_allocatable_resource_mappings, seen, 9);
+        unseen(&mut out.node_name, seen, 10);
+        unseen(&mut out.node_selector, seen, 11);
+        unseen(&mut out.taints, seen, 12);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::Device, api_resource_v1_device);
@@ -9973,6 +13464,21 @@ fn api_resource_v1_device(p: &mut Parser<'_>, out: &mut o::api::resource::v1::De
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.allow_multiple_allocations, seen, 1);
+        unseen(&mut out.attributes, seen, 2);
+        unseen(&mut out.binding_conditions, seen, 3);
+        unseen(&mut out.binding_failure_conditions, seen, 4);
+        unseen(&mut out.binds_to_node, seen, 5);
+        unseen(&mut out.capacity, seen, 6);
+        unseen(&mut out.consumes_counters, seen, 7);
+        unseen(&mut out.name, seen, 8);
+        unseen(&mut out.node_allocatable_resources, seen, 9);
+        unseen(&mut out.node_name, seen, 10);
+        unseen(&mut out.node_selector, seen, 11);
+        unseen(&mut out.taints, seen, 12);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::Device, api_resource_v1_device);
@@ -9991,6 +13497,11 @@ fn api_resource_v1_deviceallocationconfiguration(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.opaque, seen, 0);
+        unseen(&mut out.requests, seen, 1);
+        unseen(&mut out.source, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::DeviceAllocationConfiguration, api_resource_v1_deviceallocationconfiguration);
@@ -10007,6 +13518,10 @@ fn api_resource_v1_deviceallocationresult(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.config, seen, 0);
+        unseen(&mut out.results, seen, 1);
     }
     Ok(())
 }
@@ -10027,6 +13542,12 @@ fn api_resource_v1_deviceattribute(p: &mut Parser<'_>, out: &mut o::api::resourc
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.bool, seen, 0);
+        unseen(&mut out.int, seen, 1);
+        unseen(&mut out.string, seen, 2);
+        unseen(&mut out.version, seen, 3);
     }
     Ok(())
 }
@@ -10052,6 +13573,16 @@ fn api_resource_v1_deviceattribute(p: &mut Parser<'_>, out: &mut o::api::resourc
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.bool, seen, 0);
+        unseen(&mut out.bools, seen, 1);
+        unseen(&mut out.int, seen, 2);
+        unseen(&mut out.ints, seen, 3);
+        unseen(&mut out.string, seen, 4);
+        unseen(&mut out.strings, seen, 5);
+        unseen(&mut out.version, seen, 6);
+        unseen(&mut out.versions, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::DeviceAttribute, api_resource_v1_deviceattribute);
@@ -10068,6 +13599,10 @@ fn api_resource_v1_devicecapacity(p: &mut Parser<'_>, out: &mut o::api::resource
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.request_policy, seen, 0);
+        unseen(&mut out.value, seen, 1);
     }
     Ok(())
 }
@@ -10087,6 +13622,11 @@ fn api_resource_v1_deviceclaim(p: &mut Parser<'_>, out: &mut o::api::resource::v
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.config, seen, 0);
+        unseen(&mut out.constraints, seen, 1);
+        unseen(&mut out.requests, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::DeviceClaim, api_resource_v1_deviceclaim);
@@ -10103,6 +13643,10 @@ fn api_resource_v1_deviceclaimconfiguration(p: &mut Parser<'_>, out: &mut o::api
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.opaque, seen, 0);
+        unseen(&mut out.requests, seen, 1);
     }
     Ok(())
 }
@@ -10123,6 +13667,10 @@ fn api_resource_v1_deviceclass(p: &mut Parser<'_>, out: &mut o::api::resource::v
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::DeviceClass, api_resource_v1_deviceclass);
@@ -10138,6 +13686,9 @@ fn api_resource_v1_deviceclassconfiguration(p: &mut Parser<'_>, out: &mut o::api
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.opaque, seen, 0);
     }
     Ok(())
 }
@@ -10157,6 +13708,11 @@ fn api_resource_v1_deviceclassspec(p: &mut Parser<'_>, out: &mut o::api::resourc
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.config, seen, 0);
+        unseen(&mut out.extended_resource_name, seen, 1);
+        unseen(&mut out.selectors, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::DeviceClassSpec, api_resource_v1_deviceclassspec);
@@ -10175,6 +13731,11 @@ fn api_resource_v1_deviceconstraint(p: &mut Parser<'_>, out: &mut o::api::resour
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.distinct_attribute, seen, 0);
+        unseen(&mut out.match_attribute, seen, 1);
+        unseen(&mut out.requests, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::DeviceConstraint, api_resource_v1_deviceconstraint);
@@ -10192,6 +13753,10 @@ fn api_resource_v1_devicecounterconsumption(p: &mut Parser<'_>, out: &mut o::api
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.counter_set, seen, 0);
+        unseen(&mut out.counters, seen, 1);
     }
     Ok(())
 }
@@ -10212,6 +13777,11 @@ fn api_resource_v1_devicecounterconsumption(p: &mut Parser<'_>, out: &mut o::api
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.compatibility_groups, seen, 0);
+        unseen(&mut out.counter_set, seen, 1);
+        unseen(&mut out.counters, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::DeviceCounterConsumption, api_resource_v1_devicecounterconsumption);
@@ -10228,6 +13798,10 @@ fn api_resource_v1_devicederivedattribute(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -10246,6 +13820,11 @@ fn api_resource_v1_devicerequest(p: &mut Parser<'_>, out: &mut o::api::resource:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.exactly, seen, 0);
+        unseen(&mut out.first_available, seen, 1);
+        unseen(&mut out.name, seen, 2);
     }
     Ok(())
 }
@@ -10272,6 +13851,18 @@ fn api_resource_v1_devicerequestallocationresult(p: &mut Parser<'_>, out: &mut o
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.binding_conditions, seen, 1);
+        unseen(&mut out.binding_failure_conditions, seen, 2);
+        unseen(&mut out.consumed_capacity, seen, 3);
+        unseen(&mut out.device, seen, 4);
+        unseen(&mut out.driver, seen, 5);
+        unseen(&mut out.pool, seen, 6);
+        unseen(&mut out.request, seen, 7);
+        unseen(&mut out.share_id, seen, 8);
+        unseen(&mut out.tolerations, seen, 9);
     }
     Ok(())
 }
@@ -10300,6 +13891,19 @@ fn api_resource_v1_devicerequestallocationresult(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.binding_conditions, seen, 1);
+        unseen(&mut out.binding_failure_conditions, seen, 2);
+        unseen(&mut out.consumed_capacity, seen, 3);
+        unseen(&mut out.device, seen, 4);
+        unseen(&mut out.driver, seen, 5);
+        unseen(&mut out.pool, seen, 6);
+        unseen(&mut out.request, seen, 7);
+        unseen(&mut out.share_id, seen, 8);
+        unseen(&mut out.skip_node_operations, seen, 9);
+        unseen(&mut out.tolerations, seen, 10);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::DeviceRequestAllocationResult, api_resource_v1_devicerequestallocationresult);
@@ -10315,6 +13919,9 @@ fn api_resource_v1_deviceselector(p: &mut Parser<'_>, out: &mut o::api::resource
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.cel, seen, 0);
     }
     Ok(())
 }
@@ -10338,6 +13945,15 @@ fn api_resource_v1_devicesubrequest(p: &mut Parser<'_>, out: &mut o::api::resour
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.allocation_mode, seen, 0);
+        unseen(&mut out.capacity, seen, 1);
+        unseen(&mut out.count, seen, 2);
+        unseen(&mut out.device_class_name, seen, 3);
+        unseen(&mut out.name, seen, 4);
+        unseen(&mut out.selectors, seen, 5);
+        unseen(&mut out.tolerations, seen, 6);
     }
     Ok(())
 }
@@ -10363,6 +13979,16 @@ fn api_resource_v1_devicesubrequest(p: &mut Parser<'_>, out: &mut o::api::resour
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allocation_mode, seen, 0);
+        unseen(&mut out.capacity, seen, 1);
+        unseen(&mut out.count, seen, 2);
+        unseen(&mut out.derived_attributes, seen, 3);
+        unseen(&mut out.device_class_name, seen, 4);
+        unseen(&mut out.name, seen, 5);
+        unseen(&mut out.selectors, seen, 6);
+        unseen(&mut out.tolerations, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::DeviceSubRequest, api_resource_v1_devicesubrequest);
@@ -10381,6 +14007,12 @@ fn api_resource_v1_devicetaint(p: &mut Parser<'_>, out: &mut o::api::resource::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.effect, seen, 0);
+        unseen(&mut out.key, seen, 1);
+        unseen(&mut out.time_added, seen, 2);
+        unseen(&mut out.value, seen, 3);
     }
     Ok(())
 }
@@ -10402,6 +14034,11 @@ fn api_resource_v1_devicetaintrule(p: &mut Parser<'_>, out: &mut o::api::resourc
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::DeviceTaintRule, api_resource_v1_devicetaintrule);
@@ -10419,6 +14056,10 @@ fn api_resource_v1_devicetaintrulespec(p: &mut Parser<'_>, out: &mut o::api::res
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.device_selector, seen, 0);
+        unseen(&mut out.taint, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::DeviceTaintRuleSpec, api_resource_v1_devicetaintrulespec);
@@ -10434,6 +14075,9 @@ fn api_resource_v1_devicetaintrulestatus(p: &mut Parser<'_>, out: &mut o::api::r
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
     }
     Ok(())
 }
@@ -10452,6 +14096,11 @@ fn api_resource_v1_devicetaintselector(p: &mut Parser<'_>, out: &mut o::api::res
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.device, seen, 0);
+        unseen(&mut out.driver, seen, 1);
+        unseen(&mut out.pool, seen, 2);
     }
     Ok(())
 }
@@ -10472,6 +14121,13 @@ fn api_resource_v1_devicetoleration(p: &mut Parser<'_>, out: &mut o::api::resour
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.effect, seen, 0);
+        unseen(&mut out.key, seen, 1);
+        unseen(&mut out.operator, seen, 2);
+        unseen(&mut out.toleration_seconds, seen, 3);
+        unseen(&mut out.value, seen, 4);
     }
     Ok(())
 }
@@ -10495,6 +14151,15 @@ fn api_resource_v1_exactdevicerequest(p: &mut Parser<'_>, out: &mut o::api::reso
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.allocation_mode, seen, 1);
+        unseen(&mut out.capacity, seen, 2);
+        unseen(&mut out.count, seen, 3);
+        unseen(&mut out.device_class_name, seen, 4);
+        unseen(&mut out.selectors, seen, 5);
+        unseen(&mut out.tolerations, seen, 6);
     }
     Ok(())
 }
@@ -10520,6 +14185,16 @@ fn api_resource_v1_exactdevicerequest(p: &mut Parser<'_>, out: &mut o::api::reso
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.allocation_mode, seen, 1);
+        unseen(&mut out.capacity, seen, 2);
+        unseen(&mut out.count, seen, 3);
+        unseen(&mut out.derived_attributes, seen, 4);
+        unseen(&mut out.device_class_name, seen, 5);
+        unseen(&mut out.selectors, seen, 6);
+        unseen(&mut out.tolerations, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::ExactDeviceRequest, api_resource_v1_exactdevicerequest);
@@ -10537,6 +14212,11 @@ fn api_resource_v1_networkdevicedata(p: &mut Parser<'_>, out: &mut o::api::resou
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.hardware_address, seen, 0);
+        unseen(&mut out.interface_name, seen, 1);
+        unseen(&mut out.ips, seen, 2);
     }
     Ok(())
 }
@@ -10556,6 +14236,11 @@ fn api_resource_v1_nodeallocatablemapping(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.capacity_key, seen, 0);
+        unseen(&mut out.capacity_multiplier, seen, 1);
+        unseen(&mut out.device_multiplier, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::NodeAllocatableMapping, api_resource_v1_nodeallocatablemapping);
@@ -10573,6 +14258,10 @@ fn api_resource_v1_nodeallocatableoverhead(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.per_container, seen, 0);
+        unseen(&mut out.per_pod, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::NodeAllocatableOverhead, api_resource_v1_nodeallocatableoverhead);
@@ -10589,6 +14278,10 @@ fn api_resource_v1_nodeallocatableresource(p: &mut Parser<'_>, out: &mut o::api:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.mapping, seen, 0);
+        unseen(&mut out.overhead, seen, 1);
     }
     Ok(())
 }
@@ -10608,6 +14301,10 @@ fn api_resource_v1_nodeallocatableresourcemapping(p: &mut Parser<'_>, out: &mut 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allocation_multiplier, seen, 0);
+        unseen(&mut out.capacity_key, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::NodeAllocatableResourceMapping, api_resource_v1_nodeallocatableresourcemapping);
@@ -10625,6 +14322,10 @@ fn api_resource_v1_opaquedeviceconfiguration(p: &mut Parser<'_>, out: &mut o::ap
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.driver, seen, 0);
+        unseen(&mut out.parameters, seen, 1);
     }
     Ok(())
 }
@@ -10646,6 +14347,11 @@ fn api_resource_v1_resourceclaim(p: &mut Parser<'_>, out: &mut o::api::resource:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::ResourceClaim, api_resource_v1_resourceclaim);
@@ -10665,6 +14371,12 @@ fn api_resource_v1_resourceclaimconsumerreference(p: &mut Parser<'_>, out: &mut 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_group, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.resource, seen, 2);
+        unseen(&mut out.uid, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::ResourceClaimConsumerReference, api_resource_v1_resourceclaimconsumerreference);
@@ -10680,6 +14392,9 @@ fn api_resource_v1_resourceclaimspec(p: &mut Parser<'_>, out: &mut o::api::resou
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.devices, seen, 0);
     }
     Ok(())
 }
@@ -10698,6 +14413,11 @@ fn api_resource_v1_resourceclaimstatus(p: &mut Parser<'_>, out: &mut o::api::res
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.allocation, seen, 0);
+        unseen(&mut out.devices, seen, 1);
+        unseen(&mut out.reserved_for, seen, 2);
     }
     Ok(())
 }
@@ -10718,6 +14438,10 @@ fn api_resource_v1_resourceclaimtemplate(p: &mut Parser<'_>, out: &mut o::api::r
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::ResourceClaimTemplate, api_resource_v1_resourceclaimtemplate);
@@ -10734,6 +14458,10 @@ fn api_resource_v1_resourceclaimtemplatespec(p: &mut Parser<'_>, out: &mut o::ap
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -10753,6 +14481,11 @@ fn api_resource_v1_resourcepool(p: &mut Parser<'_>, out: &mut o::api::resource::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.generation, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.resource_slice_count, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::ResourcePool, api_resource_v1_resourcepool);
@@ -10771,6 +14504,10 @@ fn api_resource_v1_resourceslice(p: &mut Parser<'_>, out: &mut o::api::resource:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -10795,6 +14532,16 @@ fn api_resource_v1_resourceslicespec(p: &mut Parser<'_>, out: &mut o::api::resou
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.devices, seen, 1);
+        unseen(&mut out.driver, seen, 2);
+        unseen(&mut out.node_name, seen, 3);
+        unseen(&mut out.node_selector, seen, 4);
+        unseen(&mut out.per_device_node_selection, seen, 5);
+        unseen(&mut out.pool, seen, 6);
+        unseen(&mut out.shared_counters, seen, 7);
     }
     Ok(())
 }
@@ -10822,6 +14569,18 @@ fn api_resource_v1_resourceslicespec(p: &mut Parser<'_>, out: &mut o::api::resou
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.devices, seen, 1);
+        unseen(&mut out.driver, seen, 2);
+        unseen(&mut out.node_name, seen, 3);
+        unseen(&mut out.node_selector, seen, 4);
+        unseen(&mut out.partition_type_attribute, seen, 5);
+        unseen(&mut out.per_device_node_selection, seen, 6);
+        unseen(&mut out.pool, seen, 7);
+        unseen(&mut out.shared_counters, seen, 8);
+        unseen(&mut out.skip_node_operations, seen, 9);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1::ResourceSliceSpec, api_resource_v1_resourceslicespec);
@@ -10843,6 +14602,14 @@ fn api_resource_v1alpha3_allocateddevicestatus(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.data, seen, 1);
+        unseen(&mut out.device, seen, 2);
+        unseen(&mut out.driver, seen, 3);
+        unseen(&mut out.network_data, seen, 4);
+        unseen(&mut out.pool, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::AllocatedDeviceStatus, api_resource_v1alpha3_allocateddevicestatus);
@@ -10859,6 +14626,10 @@ fn api_resource_v1alpha3_allocationresult(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.devices, seen, 0);
+        unseen(&mut out.node_selector, seen, 1);
     }
     Ok(())
 }
@@ -10882,6 +14653,15 @@ fn api_resource_v1alpha3_basicdevice(p: &mut Parser<'_>, out: &mut o::api::resou
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.attributes, seen, 1);
+        unseen(&mut out.capacity, seen, 2);
+        unseen(&mut out.consumes_counters, seen, 3);
+        unseen(&mut out.node_name, seen, 4);
+        unseen(&mut out.node_selector, seen, 5);
+        unseen(&mut out.taints, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::BasicDevice, api_resource_v1alpha3_basicdevice);
@@ -10898,6 +14678,9 @@ fn api_resource_v1alpha3_celdeviceselector(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::CELDeviceSelector, api_resource_v1alpha3_celdeviceselector);
@@ -10913,6 +14696,9 @@ fn api_resource_v1alpha3_counter(p: &mut Parser<'_>, out: &mut o::api::resource:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.value, seen, 0);
     }
     Ok(())
 }
@@ -10931,6 +14717,10 @@ fn api_resource_v1alpha3_counterset(p: &mut Parser<'_>, out: &mut o::api::resour
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.counters, seen, 0);
+        unseen(&mut out.name, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::CounterSet, api_resource_v1alpha3_counterset);
@@ -10947,6 +14737,10 @@ fn api_resource_v1alpha3_device(p: &mut Parser<'_>, out: &mut o::api::resource::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.basic, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -10966,6 +14760,11 @@ fn api_resource_v1alpha3_deviceallocationconfiguration(p: &mut Parser<'_>, out: 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.opaque, seen, 0);
+        unseen(&mut out.requests, seen, 1);
+        unseen(&mut out.source, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::DeviceAllocationConfiguration, api_resource_v1alpha3_deviceallocationconfiguration);
@@ -10982,6 +14781,10 @@ fn api_resource_v1alpha3_deviceallocationresult(p: &mut Parser<'_>, out: &mut o:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.config, seen, 0);
+        unseen(&mut out.results, seen, 1);
     }
     Ok(())
 }
@@ -11002,6 +14805,12 @@ fn api_resource_v1alpha3_deviceattribute(p: &mut Parser<'_>, out: &mut o::api::r
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.bool, seen, 0);
+        unseen(&mut out.int, seen, 1);
+        unseen(&mut out.string, seen, 2);
+        unseen(&mut out.version, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::DeviceAttribute, api_resource_v1alpha3_deviceattribute);
@@ -11020,6 +14829,11 @@ fn api_resource_v1alpha3_deviceclaim(p: &mut Parser<'_>, out: &mut o::api::resou
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.config, seen, 0);
+        unseen(&mut out.constraints, seen, 1);
+        unseen(&mut out.requests, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::DeviceClaim, api_resource_v1alpha3_deviceclaim);
@@ -11036,6 +14850,10 @@ fn api_resource_v1alpha3_deviceclaimconfiguration(p: &mut Parser<'_>, out: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.opaque, seen, 0);
+        unseen(&mut out.requests, seen, 1);
     }
     Ok(())
 }
@@ -11056,6 +14874,10 @@ fn api_resource_v1alpha3_deviceclass(p: &mut Parser<'_>, out: &mut o::api::resou
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::DeviceClass, api_resource_v1alpha3_deviceclass);
@@ -11071,6 +14893,9 @@ fn api_resource_v1alpha3_deviceclassconfiguration(p: &mut Parser<'_>, out: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.opaque, seen, 0);
     }
     Ok(())
 }
@@ -11089,6 +14914,10 @@ fn api_resource_v1alpha3_deviceclassspec(p: &mut Parser<'_>, out: &mut o::api::r
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.config, seen, 0);
+        unseen(&mut out.selectors, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::DeviceClassSpec, api_resource_v1alpha3_deviceclassspec);
@@ -11106,6 +14935,10 @@ fn api_resource_v1alpha3_deviceconstraint(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.match_attribute, seen, 0);
+        unseen(&mut out.requests, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::DeviceConstraint, api_resource_v1alpha3_deviceconstraint);
@@ -11122,6 +14955,10 @@ fn api_resource_v1alpha3_devicecounterconsumption(p: &mut Parser<'_>, out: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.counter_set, seen, 0);
+        unseen(&mut out.counters, seen, 1);
     }
     Ok(())
 }
@@ -11146,6 +14983,16 @@ fn api_resource_v1alpha3_devicerequest(p: &mut Parser<'_>, out: &mut o::api::res
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.allocation_mode, seen, 1);
+        unseen(&mut out.count, seen, 2);
+        unseen(&mut out.device_class_name, seen, 3);
+        unseen(&mut out.first_available, seen, 4);
+        unseen(&mut out.name, seen, 5);
+        unseen(&mut out.selectors, seen, 6);
+        unseen(&mut out.tolerations, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::DeviceRequest, api_resource_v1alpha3_devicerequest);
@@ -11167,6 +15014,14 @@ fn api_resource_v1alpha3_devicerequestallocationresult(p: &mut Parser<'_>, out: 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.device, seen, 1);
+        unseen(&mut out.driver, seen, 2);
+        unseen(&mut out.pool, seen, 3);
+        unseen(&mut out.request, seen, 4);
+        unseen(&mut out.tolerations, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::DeviceRequestAllocationResult, api_resource_v1alpha3_devicerequestallocationresult);
@@ -11182,6 +15037,9 @@ fn api_resource_v1alpha3_deviceselector(p: &mut Parser<'_>, out: &mut o::api::re
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.cel, seen, 0);
     }
     Ok(())
 }
@@ -11204,6 +15062,14 @@ fn api_resource_v1alpha3_devicesubrequest(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allocation_mode, seen, 0);
+        unseen(&mut out.count, seen, 1);
+        unseen(&mut out.device_class_name, seen, 2);
+        unseen(&mut out.name, seen, 3);
+        unseen(&mut out.selectors, seen, 4);
+        unseen(&mut out.tolerations, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::DeviceSubRequest, api_resource_v1alpha3_devicesubrequest);
@@ -11222,6 +15088,12 @@ fn api_resource_v1alpha3_devicetaint(p: &mut Parser<'_>, out: &mut o::api::resou
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.effect, seen, 0);
+        unseen(&mut out.key, seen, 1);
+        unseen(&mut out.time_added, seen, 2);
+        unseen(&mut out.value, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::DeviceTaint, api_resource_v1alpha3_devicetaint);
@@ -11239,6 +15111,10 @@ fn api_resource_v1alpha3_devicetaintrule(p: &mut Parser<'_>, out: &mut o::api::r
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -11260,6 +15136,11 @@ fn api_resource_v1alpha3_devicetaintrule(p: &mut Parser<'_>, out: &mut o::api::r
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::DeviceTaintRule, api_resource_v1alpha3_devicetaintrule);
@@ -11276,6 +15157,10 @@ fn api_resource_v1alpha3_devicetaintrulespec(p: &mut Parser<'_>, out: &mut o::ap
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.device_selector, seen, 0);
+        unseen(&mut out.taint, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::DeviceTaintRuleSpec, api_resource_v1alpha3_devicetaintrulespec);
@@ -11290,6 +15175,9 @@ fn api_resource_v1alpha3_devicetaintrulestatus(p: &mut Parser<'_>, out: &mut o::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
     }
     Ok(())
 }
@@ -11311,6 +15199,13 @@ fn api_resource_v1alpha3_devicetaintselector(p: &mut Parser<'_>, out: &mut o::ap
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.device, seen, 0);
+        unseen(&mut out.device_class_name, seen, 1);
+        unseen(&mut out.driver, seen, 2);
+        unseen(&mut out.pool, seen, 3);
+        unseen(&mut out.selectors, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::DeviceTaintSelector, api_resource_v1alpha3_devicetaintselector);
@@ -11328,6 +15223,11 @@ fn api_resource_v1alpha3_devicetaintselector(p: &mut Parser<'_>, out: &mut o::ap
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.device, seen, 0);
+        unseen(&mut out.driver, seen, 1);
+        unseen(&mut out.pool, seen, 2);
     }
     Ok(())
 }
@@ -11349,6 +15249,13 @@ fn api_resource_v1alpha3_devicetoleration(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.effect, seen, 0);
+        unseen(&mut out.key, seen, 1);
+        unseen(&mut out.operator, seen, 2);
+        unseen(&mut out.toleration_seconds, seen, 3);
+        unseen(&mut out.value, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::DeviceToleration, api_resource_v1alpha3_devicetoleration);
@@ -11367,6 +15274,11 @@ fn api_resource_v1alpha3_networkdevicedata(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.hardware_address, seen, 0);
+        unseen(&mut out.interface_name, seen, 1);
+        unseen(&mut out.ips, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::NetworkDeviceData, api_resource_v1alpha3_networkdevicedata);
@@ -11383,6 +15295,10 @@ fn api_resource_v1alpha3_opaquedeviceconfiguration(p: &mut Parser<'_>, out: &mut
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.driver, seen, 0);
+        unseen(&mut out.parameters, seen, 1);
     }
     Ok(())
 }
@@ -11402,6 +15318,12 @@ fn api_resource_v1alpha3_partitiontypestatus(p: &mut Parser<'_>, out: &mut o::ap
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.allocatable, seen, 0);
+        unseen(&mut out.attribute, seen, 1);
+        unseen(&mut out.total, seen, 2);
+        unseen(&mut out.type_, seen, 3);
     }
     Ok(())
 }
@@ -11428,6 +15350,18 @@ fn api_resource_v1alpha3_poolstatus(p: &mut Parser<'_>, out: &mut o::api::resour
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.allocated_devices, seen, 0);
+        unseen(&mut out.available_devices, seen, 1);
+        unseen(&mut out.driver, seen, 2);
+        unseen(&mut out.generation, seen, 3);
+        unseen(&mut out.node_name, seen, 4);
+        unseen(&mut out.pool_name, seen, 5);
+        unseen(&mut out.resource_slice_count, seen, 6);
+        unseen(&mut out.total_devices, seen, 7);
+        unseen(&mut out.unavailable_devices, seen, 8);
+        unseen(&mut out.validation_error, seen, 9);
     }
     Ok(())
 }
@@ -11457,6 +15391,20 @@ fn api_resource_v1alpha3_poolstatus(p: &mut Parser<'_>, out: &mut o::api::resour
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allocated_devices, seen, 0);
+        unseen(&mut out.available_devices, seen, 1);
+        unseen(&mut out.driver, seen, 2);
+        unseen(&mut out.generation, seen, 3);
+        unseen(&mut out.node_name, seen, 4);
+        unseen(&mut out.partition_summary, seen, 5);
+        unseen(&mut out.pool_name, seen, 6);
+        unseen(&mut out.resource_slice_count, seen, 7);
+        unseen(&mut out.shareable_summary, seen, 8);
+        unseen(&mut out.total_devices, seen, 9);
+        unseen(&mut out.unavailable_devices, seen, 10);
+        unseen(&mut out.validation_error, seen, 11);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::PoolStatus, api_resource_v1alpha3_poolstatus);
@@ -11477,6 +15425,11 @@ fn api_resource_v1alpha3_resourceclaim(p: &mut Parser<'_>, out: &mut o::api::res
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::ResourceClaim, api_resource_v1alpha3_resourceclaim);
@@ -11496,6 +15449,12 @@ fn api_resource_v1alpha3_resourceclaimconsumerreference(p: &mut Parser<'_>, out:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_group, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.resource, seen, 2);
+        unseen(&mut out.uid, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::ResourceClaimConsumerReference, api_resource_v1alpha3_resourceclaimconsumerreference);
@@ -11511,6 +15470,9 @@ fn api_resource_v1alpha3_resourceclaimspec(p: &mut Parser<'_>, out: &mut o::api:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.devices, seen, 0);
     }
     Ok(())
 }
@@ -11529,6 +15491,11 @@ fn api_resource_v1alpha3_resourceclaimstatus(p: &mut Parser<'_>, out: &mut o::ap
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.allocation, seen, 0);
+        unseen(&mut out.devices, seen, 1);
+        unseen(&mut out.reserved_for, seen, 2);
     }
     Ok(())
 }
@@ -11549,6 +15516,10 @@ fn api_resource_v1alpha3_resourceclaimtemplate(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::ResourceClaimTemplate, api_resource_v1alpha3_resourceclaimtemplate);
@@ -11565,6 +15536,10 @@ fn api_resource_v1alpha3_resourceclaimtemplatespec(p: &mut Parser<'_>, out: &mut
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -11583,6 +15558,11 @@ fn api_resource_v1alpha3_resourcepool(p: &mut Parser<'_>, out: &mut o::api::reso
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.generation, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.resource_slice_count, seen, 2);
     }
     Ok(())
 }
@@ -11604,6 +15584,11 @@ fn api_resource_v1alpha3_resourcepoolstatusrequest(p: &mut Parser<'_>, out: &mut
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::ResourcePoolStatusRequest, api_resource_v1alpha3_resourcepoolstatusrequest);
@@ -11622,6 +15607,11 @@ fn api_resource_v1alpha3_resourcepoolstatusrequestspec(p: &mut Parser<'_>, out: 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.driver, seen, 0);
+        unseen(&mut out.limit, seen, 1);
+        unseen(&mut out.pool_name, seen, 2);
     }
     Ok(())
 }
@@ -11643,6 +15633,12 @@ fn api_resource_v1alpha3_resourcepoolstatusrequestspec(p: &mut Parser<'_>, out: 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.default_partition_type_attribute, seen, 0);
+        unseen(&mut out.driver, seen, 1);
+        unseen(&mut out.limit, seen, 2);
+        unseen(&mut out.pool_name, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::ResourcePoolStatusRequestSpec, api_resource_v1alpha3_resourcepoolstatusrequestspec);
@@ -11660,6 +15656,11 @@ fn api_resource_v1alpha3_resourcepoolstatusrequeststatus(p: &mut Parser<'_>, out
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.pool_count, seen, 1);
+        unseen(&mut out.pools, seen, 2);
     }
     Ok(())
 }
@@ -11679,6 +15680,10 @@ fn api_resource_v1alpha3_resourceslice(p: &mut Parser<'_>, out: &mut o::api::res
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -11703,6 +15708,16 @@ fn api_resource_v1alpha3_resourceslicespec(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.devices, seen, 1);
+        unseen(&mut out.driver, seen, 2);
+        unseen(&mut out.node_name, seen, 3);
+        unseen(&mut out.node_selector, seen, 4);
+        unseen(&mut out.per_device_node_selection, seen, 5);
+        unseen(&mut out.pool, seen, 6);
+        unseen(&mut out.shared_counters, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::ResourceSliceSpec, api_resource_v1alpha3_resourceslicespec);
@@ -11722,6 +15737,12 @@ fn api_resource_v1alpha3_shareablecapacitystatus(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.available, seen, 0);
+        unseen(&mut out.consumed, seen, 1);
+        unseen(&mut out.name, seen, 2);
+        unseen(&mut out.total, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1alpha3::ShareableCapacityStatus, api_resource_v1alpha3_shareablecapacitystatus);
@@ -11739,6 +15760,11 @@ fn api_resource_v1alpha3_shareablesummarystatus(p: &mut Parser<'_>, out: &mut o:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.capacity, seen, 0);
+        unseen(&mut out.fully_available_devices, seen, 1);
+        unseen(&mut out.partially_available_devices, seen, 2);
     }
     Ok(())
 }
@@ -11760,6 +15786,14 @@ fn api_resource_v1beta1_allocateddevicestatus(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.data, seen, 1);
+        unseen(&mut out.device, seen, 2);
+        unseen(&mut out.driver, seen, 3);
+        unseen(&mut out.network_data, seen, 4);
+        unseen(&mut out.pool, seen, 5);
     }
     Ok(())
 }
@@ -11783,6 +15817,15 @@ fn api_resource_v1beta1_allocateddevicestatus(p: &mut Parser<'_>, out: &mut o::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.data, seen, 1);
+        unseen(&mut out.device, seen, 2);
+        unseen(&mut out.driver, seen, 3);
+        unseen(&mut out.network_data, seen, 4);
+        unseen(&mut out.pool, seen, 5);
+        unseen(&mut out.share_id, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::AllocatedDeviceStatus, api_resource_v1beta1_allocateddevicestatus);
@@ -11799,6 +15842,10 @@ fn api_resource_v1beta1_allocationresult(p: &mut Parser<'_>, out: &mut o::api::r
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.devices, seen, 0);
+        unseen(&mut out.node_selector, seen, 1);
     }
     Ok(())
 }
@@ -11817,6 +15864,11 @@ fn api_resource_v1beta1_allocationresult(p: &mut Parser<'_>, out: &mut o::api::r
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.allocation_timestamp, seen, 0);
+        unseen(&mut out.devices, seen, 1);
+        unseen(&mut out.node_selector, seen, 2);
     }
     Ok(())
 }
@@ -11839,6 +15891,15 @@ fn api_resource_v1beta1_basicdevice(p: &mut Parser<'_>, out: &mut o::api::resour
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.attributes, seen, 1);
+        unseen(&mut out.capacity, seen, 2);
+        unseen(&mut out.consumes_counters, seen, 3);
+        unseen(&mut out.node_name, seen, 4);
+        unseen(&mut out.node_selector, seen, 5);
+        unseen(&mut out.taints, seen, 6);
     }
     Ok(())
 }
@@ -11866,6 +15927,19 @@ fn api_resource_v1beta1_basicdevice(p: &mut Parser<'_>, out: &mut o::api::resour
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.allow_multiple_allocations, seen, 1);
+        unseen(&mut out.attributes, seen, 2);
+        unseen(&mut out.binding_conditions, seen, 3);
+        unseen(&mut out.binding_failure_conditions, seen, 4);
+        unseen(&mut out.binds_to_node, seen, 5);
+        unseen(&mut out.capacity, seen, 6);
+        unseen(&mut out.consumes_counters, seen, 7);
+        unseen(&mut out.node_name, seen, 8);
+        unseen(&mut out.node_selector, seen, 9);
+        unseen(&mut out.taints, seen, 10);
     }
     Ok(())
 }
@@ -11896,6 +15970,20 @@ fn api_resource_v1beta1_basicdevice(p: &mut Parser<'_>, out: &mut o::api::resour
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.allow_multiple_allocations, seen, 1);
+        unseen(&mut out.attributes, seen, 2);
+        unseen(&mut out.binding_conditions, seen, 3);
+        unseen(&mut out.binding_failure_conditions, seen, 4);
+        unseen(&mut out.binds_to_node, seen, 5);
+        unseen(&mut out.capacity, seen, 6);
+        unseen(&mut out.consumes_counters, seen, 7);
+        unseen(&mut out.node_allocatable_resource_mappings, seen, 8);
+        unseen(&mut out.node_name, seen, 9);
+        unseen(&mut out.node_selector, seen, 10);
+        unseen(&mut out.taints, seen, 11);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::BasicDevice, api_resource_v1beta1_basicdevice);
@@ -11924,6 +16012,20 @@ fn api_resource_v1beta1_basicdevice(p: &mut Parser<'_>, out: &mut o::api::resour
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.allow_multiple_allocations, seen, 1);
+        unseen(&mut out.attributes, seen, 2);
+        unseen(&mut out.binding_conditions, seen, 3);
+        unseen(&mut out.binding_failure_conditions, seen, 4);
+        unseen(&mut out.binds_to_node, seen, 5);
+        unseen(&mut out.capacity, seen, 6);
+        unseen(&mut out.consumes_counters, seen, 7);
+        unseen(&mut out.node_allocatable_resources, seen, 8);
+        unseen(&mut out.node_name, seen, 9);
+        unseen(&mut out.node_selector, seen, 10);
+        unseen(&mut out.taints, seen, 11);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::BasicDevice, api_resource_v1beta1_basicdevice);
@@ -11941,6 +16043,11 @@ fn api_resource_v1beta1_capacityrequestpolicy(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.default, seen, 0);
+        unseen(&mut out.valid_range, seen, 1);
+        unseen(&mut out.valid_values, seen, 2);
     }
     Ok(())
 }
@@ -11960,6 +16067,11 @@ fn api_resource_v1beta1_capacityrequestpolicyrange(p: &mut Parser<'_>, out: &mut
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.max, seen, 0);
+        unseen(&mut out.min, seen, 1);
+        unseen(&mut out.step, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::CapacityRequestPolicyRange, api_resource_v1beta1_capacityrequestpolicyrange);
@@ -11976,6 +16088,9 @@ fn api_resource_v1beta1_capacityrequirements(p: &mut Parser<'_>, out: &mut o::ap
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.requests, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::CapacityRequirements, api_resource_v1beta1_capacityrequirements);
@@ -11991,6 +16106,9 @@ fn api_resource_v1beta1_celdeviceselector(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::CELDeviceSelector, api_resource_v1beta1_celdeviceselector);
@@ -12004,6 +16122,9 @@ fn api_resource_v1beta1_counter(p: &mut Parser<'_>, out: &mut o::api::resource::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.value, seen, 0);
     }
     Ok(())
 }
@@ -12020,6 +16141,10 @@ fn api_resource_v1beta1_counterset(p: &mut Parser<'_>, out: &mut o::api::resourc
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.counters, seen, 0);
+        unseen(&mut out.name, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::CounterSet, api_resource_v1beta1_counterset);
@@ -12034,6 +16159,10 @@ fn api_resource_v1beta1_device(p: &mut Parser<'_>, out: &mut o::api::resource::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.basic, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -12051,6 +16180,11 @@ fn api_resource_v1beta1_deviceallocationconfiguration(p: &mut Parser<'_>, out: &
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.opaque, seen, 0);
+        unseen(&mut out.requests, seen, 1);
+        unseen(&mut out.source, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::DeviceAllocationConfiguration, api_resource_v1beta1_deviceallocationconfiguration);
@@ -12065,6 +16199,10 @@ fn api_resource_v1beta1_deviceallocationresult(p: &mut Parser<'_>, out: &mut o::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.config, seen, 0);
+        unseen(&mut out.results, seen, 1);
     }
     Ok(())
 }
@@ -12083,6 +16221,12 @@ fn api_resource_v1beta1_deviceattribute(p: &mut Parser<'_>, out: &mut o::api::re
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.bool, seen, 0);
+        unseen(&mut out.int, seen, 1);
+        unseen(&mut out.string, seen, 2);
+        unseen(&mut out.version, seen, 3);
     }
     Ok(())
 }
@@ -12107,6 +16251,16 @@ fn api_resource_v1beta1_deviceattribute(p: &mut Parser<'_>, out: &mut o::api::re
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.bool, seen, 0);
+        unseen(&mut out.bools, seen, 1);
+        unseen(&mut out.int, seen, 2);
+        unseen(&mut out.ints, seen, 3);
+        unseen(&mut out.string, seen, 4);
+        unseen(&mut out.strings, seen, 5);
+        unseen(&mut out.version, seen, 6);
+        unseen(&mut out.versions, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::DeviceAttribute, api_resource_v1beta1_deviceattribute);
@@ -12122,6 +16276,9 @@ fn api_resource_v1beta1_devicecapacity(p: &mut Parser<'_>, out: &mut o::api::res
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.value, seen, 0);
     }
     Ok(())
 }
@@ -12140,6 +16297,10 @@ fn api_resource_v1beta1_devicecapacity(p: &mut Parser<'_>, out: &mut o::api::res
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.request_policy, seen, 0);
+        unseen(&mut out.value, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::DeviceCapacity, api_resource_v1beta1_devicecapacity);
@@ -12157,6 +16318,11 @@ fn api_resource_v1beta1_deviceclaim(p: &mut Parser<'_>, out: &mut o::api::resour
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.config, seen, 0);
+        unseen(&mut out.constraints, seen, 1);
+        unseen(&mut out.requests, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::DeviceClaim, api_resource_v1beta1_deviceclaim);
@@ -12171,6 +16337,10 @@ fn api_resource_v1beta1_deviceclaimconfiguration(p: &mut Parser<'_>, out: &mut o
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.opaque, seen, 0);
+        unseen(&mut out.requests, seen, 1);
     }
     Ok(())
 }
@@ -12189,6 +16359,10 @@ fn api_resource_v1beta1_deviceclass(p: &mut Parser<'_>, out: &mut o::api::resour
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::DeviceClass, api_resource_v1beta1_deviceclass);
@@ -12202,6 +16376,9 @@ fn api_resource_v1beta1_deviceclassconfiguration(p: &mut Parser<'_>, out: &mut o
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.opaque, seen, 0);
     }
     Ok(())
 }
@@ -12218,6 +16395,10 @@ fn api_resource_v1beta1_deviceclassspec(p: &mut Parser<'_>, out: &mut o::api::re
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.config, seen, 0);
+        unseen(&mut out.selectors, seen, 1);
     }
     Ok(())
 }
@@ -12237,6 +16418,11 @@ fn api_resource_v1beta1_deviceclassspec(p: &mut Parser<'_>, out: &mut o::api::re
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.config, seen, 0);
+        unseen(&mut out.extended_resource_name, seen, 1);
+        unseen(&mut out.selectors, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::DeviceClassSpec, api_resource_v1beta1_deviceclassspec);
@@ -12253,6 +16439,10 @@ fn api_resource_v1beta1_deviceconstraint(p: &mut Parser<'_>, out: &mut o::api::r
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.match_attribute, seen, 0);
+        unseen(&mut out.requests, seen, 1);
     }
     Ok(())
 }
@@ -12272,6 +16462,11 @@ fn api_resource_v1beta1_deviceconstraint(p: &mut Parser<'_>, out: &mut o::api::r
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.distinct_attribute, seen, 0);
+        unseen(&mut out.match_attribute, seen, 1);
+        unseen(&mut out.requests, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::DeviceConstraint, api_resource_v1beta1_deviceconstraint);
@@ -12288,6 +16483,10 @@ fn api_resource_v1beta1_devicecounterconsumption(p: &mut Parser<'_>, out: &mut o
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.counter_set, seen, 0);
+        unseen(&mut out.counters, seen, 1);
     }
     Ok(())
 }
@@ -12307,6 +16506,11 @@ fn api_resource_v1beta1_devicecounterconsumption(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.compatibility_groups, seen, 0);
+        unseen(&mut out.counter_set, seen, 1);
+        unseen(&mut out.counters, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::DeviceCounterConsumption, api_resource_v1beta1_devicecounterconsumption);
@@ -12323,6 +16527,10 @@ fn api_resource_v1beta1_devicederivedattribute(p: &mut Parser<'_>, out: &mut o::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -12346,6 +16554,16 @@ fn api_resource_v1beta1_devicerequest(p: &mut Parser<'_>, out: &mut o::api::reso
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.allocation_mode, seen, 1);
+        unseen(&mut out.count, seen, 2);
+        unseen(&mut out.device_class_name, seen, 3);
+        unseen(&mut out.first_available, seen, 4);
+        unseen(&mut out.name, seen, 5);
+        unseen(&mut out.selectors, seen, 6);
+        unseen(&mut out.tolerations, seen, 7);
     }
     Ok(())
 }
@@ -12371,6 +16589,17 @@ fn api_resource_v1beta1_devicerequest(p: &mut Parser<'_>, out: &mut o::api::reso
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.allocation_mode, seen, 1);
+        unseen(&mut out.capacity, seen, 2);
+        unseen(&mut out.count, seen, 3);
+        unseen(&mut out.device_class_name, seen, 4);
+        unseen(&mut out.first_available, seen, 5);
+        unseen(&mut out.name, seen, 6);
+        unseen(&mut out.selectors, seen, 7);
+        unseen(&mut out.tolerations, seen, 8);
     }
     Ok(())
 }
@@ -12398,6 +16627,18 @@ fn api_resource_v1beta1_devicerequest(p: &mut Parser<'_>, out: &mut o::api::reso
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.allocation_mode, seen, 1);
+        unseen(&mut out.capacity, seen, 2);
+        unseen(&mut out.count, seen, 3);
+        unseen(&mut out.derived_attributes, seen, 4);
+        unseen(&mut out.device_class_name, seen, 5);
+        unseen(&mut out.first_available, seen, 6);
+        unseen(&mut out.name, seen, 7);
+        unseen(&mut out.selectors, seen, 8);
+        unseen(&mut out.tolerations, seen, 9);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::DeviceRequest, api_resource_v1beta1_devicerequest);
@@ -12418,6 +16659,14 @@ fn api_resource_v1beta1_devicerequestallocationresult(p: &mut Parser<'_>, out: &
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.device, seen, 1);
+        unseen(&mut out.driver, seen, 2);
+        unseen(&mut out.pool, seen, 3);
+        unseen(&mut out.request, seen, 4);
+        unseen(&mut out.tolerations, seen, 5);
     }
     Ok(())
 }
@@ -12444,6 +16693,18 @@ fn api_resource_v1beta1_devicerequestallocationresult(p: &mut Parser<'_>, out: &
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.binding_conditions, seen, 1);
+        unseen(&mut out.binding_failure_conditions, seen, 2);
+        unseen(&mut out.consumed_capacity, seen, 3);
+        unseen(&mut out.device, seen, 4);
+        unseen(&mut out.driver, seen, 5);
+        unseen(&mut out.pool, seen, 6);
+        unseen(&mut out.request, seen, 7);
+        unseen(&mut out.share_id, seen, 8);
+        unseen(&mut out.tolerations, seen, 9);
     }
     Ok(())
 }
@@ -12472,6 +16733,19 @@ fn api_resource_v1beta1_devicerequestallocationresult(p: &mut Parser<'_>, out: &
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.binding_conditions, seen, 1);
+        unseen(&mut out.binding_failure_conditions, seen, 2);
+        unseen(&mut out.consumed_capacity, seen, 3);
+        unseen(&mut out.device, seen, 4);
+        unseen(&mut out.driver, seen, 5);
+        unseen(&mut out.pool, seen, 6);
+        unseen(&mut out.request, seen, 7);
+        unseen(&mut out.share_id, seen, 8);
+        unseen(&mut out.skip_node_operations, seen, 9);
+        unseen(&mut out.tolerations, seen, 10);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::DeviceRequestAllocationResult, api_resource_v1beta1_devicerequestallocationresult);
@@ -12486,6 +16760,9 @@ fn api_resource_v1beta1_deviceselector(p: &mut Parser<'_>, out: &mut o::api::res
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.cel, seen, 0);
     }
     Ok(())
 }
@@ -12506,6 +16783,14 @@ fn api_resource_v1beta1_devicesubrequest(p: &mut Parser<'_>, out: &mut o::api::r
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.allocation_mode, seen, 0);
+        unseen(&mut out.count, seen, 1);
+        unseen(&mut out.device_class_name, seen, 2);
+        unseen(&mut out.name, seen, 3);
+        unseen(&mut out.selectors, seen, 4);
+        unseen(&mut out.tolerations, seen, 5);
     }
     Ok(())
 }
@@ -12529,6 +16814,15 @@ fn api_resource_v1beta1_devicesubrequest(p: &mut Parser<'_>, out: &mut o::api::r
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.allocation_mode, seen, 0);
+        unseen(&mut out.capacity, seen, 1);
+        unseen(&mut out.count, seen, 2);
+        unseen(&mut out.device_class_name, seen, 3);
+        unseen(&mut out.name, seen, 4);
+        unseen(&mut out.selectors, seen, 5);
+        unseen(&mut out.tolerations, seen, 6);
     }
     Ok(())
 }
@@ -12554,6 +16848,16 @@ fn api_resource_v1beta1_devicesubrequest(p: &mut Parser<'_>, out: &mut o::api::r
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allocation_mode, seen, 0);
+        unseen(&mut out.capacity, seen, 1);
+        unseen(&mut out.count, seen, 2);
+        unseen(&mut out.derived_attributes, seen, 3);
+        unseen(&mut out.device_class_name, seen, 4);
+        unseen(&mut out.name, seen, 5);
+        unseen(&mut out.selectors, seen, 6);
+        unseen(&mut out.tolerations, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::DeviceSubRequest, api_resource_v1beta1_devicesubrequest);
@@ -12571,6 +16875,12 @@ fn api_resource_v1beta1_devicetaint(p: &mut Parser<'_>, out: &mut o::api::resour
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.effect, seen, 0);
+        unseen(&mut out.key, seen, 1);
+        unseen(&mut out.time_added, seen, 2);
+        unseen(&mut out.value, seen, 3);
     }
     Ok(())
 }
@@ -12590,6 +16900,13 @@ fn api_resource_v1beta1_devicetoleration(p: &mut Parser<'_>, out: &mut o::api::r
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.effect, seen, 0);
+        unseen(&mut out.key, seen, 1);
+        unseen(&mut out.operator, seen, 2);
+        unseen(&mut out.toleration_seconds, seen, 3);
+        unseen(&mut out.value, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::DeviceToleration, api_resource_v1beta1_devicetoleration);
@@ -12605,6 +16922,11 @@ fn api_resource_v1beta1_networkdevicedata(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.hardware_address, seen, 0);
+        unseen(&mut out.interface_name, seen, 1);
+        unseen(&mut out.ips, seen, 2);
     }
     Ok(())
 }
@@ -12623,6 +16945,11 @@ fn api_resource_v1beta1_nodeallocatablemapping(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.capacity_key, seen, 0);
+        unseen(&mut out.capacity_multiplier, seen, 1);
+        unseen(&mut out.device_multiplier, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::NodeAllocatableMapping, api_resource_v1beta1_nodeallocatablemapping);
@@ -12640,6 +16967,10 @@ fn api_resource_v1beta1_nodeallocatableoverhead(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.per_container, seen, 0);
+        unseen(&mut out.per_pod, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::NodeAllocatableOverhead, api_resource_v1beta1_nodeallocatableoverhead);
@@ -12656,6 +16987,10 @@ fn api_resource_v1beta1_nodeallocatableresource(p: &mut Parser<'_>, out: &mut o:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.mapping, seen, 0);
+        unseen(&mut out.overhead, seen, 1);
     }
     Ok(())
 }
@@ -12675,6 +17010,10 @@ fn api_resource_v1beta1_nodeallocatableresourcemapping(p: &mut Parser<'_>, out: 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allocation_multiplier, seen, 0);
+        unseen(&mut out.capacity_key, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::NodeAllocatableResourceMapping, api_resource_v1beta1_nodeallocatableresourcemapping);
@@ -12691,6 +17030,10 @@ fn api_resource_v1beta1_opaquedeviceconfiguration(p: &mut Parser<'_>, out: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.driver, seen, 0);
+        unseen(&mut out.parameters, seen, 1);
     }
     Ok(())
 }
@@ -12710,6 +17053,11 @@ fn api_resource_v1beta1_resourceclaim(p: &mut Parser<'_>, out: &mut o::api::reso
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::ResourceClaim, api_resource_v1beta1_resourceclaim);
@@ -12727,6 +17075,12 @@ fn api_resource_v1beta1_resourceclaimconsumerreference(p: &mut Parser<'_>, out: 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_group, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.resource, seen, 2);
+        unseen(&mut out.uid, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::ResourceClaimConsumerReference, api_resource_v1beta1_resourceclaimconsumerreference);
@@ -12740,6 +17094,9 @@ fn api_resource_v1beta1_resourceclaimspec(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.devices, seen, 0);
     }
     Ok(())
 }
@@ -12756,6 +17113,11 @@ fn api_resource_v1beta1_resourceclaimstatus(p: &mut Parser<'_>, out: &mut o::api
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.allocation, seen, 0);
+        unseen(&mut out.devices, seen, 1);
+        unseen(&mut out.reserved_for, seen, 2);
     }
     Ok(())
 }
@@ -12774,6 +17136,10 @@ fn api_resource_v1beta1_resourceclaimtemplate(p: &mut Parser<'_>, out: &mut o::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::ResourceClaimTemplate, api_resource_v1beta1_resourceclaimtemplate);
@@ -12788,6 +17154,10 @@ fn api_resource_v1beta1_resourceclaimtemplatespec(p: &mut Parser<'_>, out: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -12805,6 +17175,11 @@ fn api_resource_v1beta1_resourcepool(p: &mut Parser<'_>, out: &mut o::api::resou
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.generation, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.resource_slice_count, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::ResourcePool, api_resource_v1beta1_resourcepool);
@@ -12821,6 +17196,10 @@ fn api_resource_v1beta1_resourceslice(p: &mut Parser<'_>, out: &mut o::api::reso
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -12843,6 +17222,16 @@ fn api_resource_v1beta1_resourceslicespec(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.devices, seen, 1);
+        unseen(&mut out.driver, seen, 2);
+        unseen(&mut out.node_name, seen, 3);
+        unseen(&mut out.node_selector, seen, 4);
+        unseen(&mut out.per_device_node_selection, seen, 5);
+        unseen(&mut out.pool, seen, 6);
+        unseen(&mut out.shared_counters, seen, 7);
     }
     Ok(())
 }
@@ -12869,6 +17258,18 @@ fn api_resource_v1beta1_resourceslicespec(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.devices, seen, 1);
+        unseen(&mut out.driver, seen, 2);
+        unseen(&mut out.node_name, seen, 3);
+        unseen(&mut out.node_selector, seen, 4);
+        unseen(&mut out.partition_type_attribute, seen, 5);
+        unseen(&mut out.per_device_node_selection, seen, 6);
+        unseen(&mut out.pool, seen, 7);
+        unseen(&mut out.shared_counters, seen, 8);
+        unseen(&mut out.skip_node_operations, seen, 9);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta1::ResourceSliceSpec, api_resource_v1beta1_resourceslicespec);
@@ -12889,6 +17290,14 @@ fn api_resource_v1beta2_allocateddevicestatus(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.data, seen, 1);
+        unseen(&mut out.device, seen, 2);
+        unseen(&mut out.driver, seen, 3);
+        unseen(&mut out.network_data, seen, 4);
+        unseen(&mut out.pool, seen, 5);
     }
     Ok(())
 }
@@ -12912,6 +17321,15 @@ fn api_resource_v1beta2_allocateddevicestatus(p: &mut Parser<'_>, out: &mut o::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.data, seen, 1);
+        unseen(&mut out.device, seen, 2);
+        unseen(&mut out.driver, seen, 3);
+        unseen(&mut out.network_data, seen, 4);
+        unseen(&mut out.pool, seen, 5);
+        unseen(&mut out.share_id, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::AllocatedDeviceStatus, api_resource_v1beta2_allocateddevicestatus);
@@ -12928,6 +17346,10 @@ fn api_resource_v1beta2_allocationresult(p: &mut Parser<'_>, out: &mut o::api::r
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.devices, seen, 0);
+        unseen(&mut out.node_selector, seen, 1);
     }
     Ok(())
 }
@@ -12947,6 +17369,11 @@ fn api_resource_v1beta2_allocationresult(p: &mut Parser<'_>, out: &mut o::api::r
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allocation_timestamp, seen, 0);
+        unseen(&mut out.devices, seen, 1);
+        unseen(&mut out.node_selector, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::AllocationResult, api_resource_v1beta2_allocationresult);
@@ -12964,6 +17391,11 @@ fn api_resource_v1beta2_capacityrequestpolicy(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.default, seen, 0);
+        unseen(&mut out.valid_range, seen, 1);
+        unseen(&mut out.valid_values, seen, 2);
     }
     Ok(())
 }
@@ -12983,6 +17415,11 @@ fn api_resource_v1beta2_capacityrequestpolicyrange(p: &mut Parser<'_>, out: &mut
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.max, seen, 0);
+        unseen(&mut out.min, seen, 1);
+        unseen(&mut out.step, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::CapacityRequestPolicyRange, api_resource_v1beta2_capacityrequestpolicyrange);
@@ -12999,6 +17436,9 @@ fn api_resource_v1beta2_capacityrequirements(p: &mut Parser<'_>, out: &mut o::ap
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.requests, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::CapacityRequirements, api_resource_v1beta2_capacityrequirements);
@@ -13014,6 +17454,9 @@ fn api_resource_v1beta2_celdeviceselector(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::CELDeviceSelector, api_resource_v1beta2_celdeviceselector);
@@ -13027,6 +17470,9 @@ fn api_resource_v1beta2_counter(p: &mut Parser<'_>, out: &mut o::api::resource::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.value, seen, 0);
     }
     Ok(())
 }
@@ -13042,6 +17488,10 @@ fn api_resource_v1beta2_counterset(p: &mut Parser<'_>, out: &mut o::api::resourc
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.counters, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -13064,6 +17514,16 @@ fn api_resource_v1beta2_device(p: &mut Parser<'_>, out: &mut o::api::resource::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.attributes, seen, 1);
+        unseen(&mut out.capacity, seen, 2);
+        unseen(&mut out.consumes_counters, seen, 3);
+        unseen(&mut out.name, seen, 4);
+        unseen(&mut out.node_name, seen, 5);
+        unseen(&mut out.node_selector, seen, 6);
+        unseen(&mut out.taints, seen, 7);
     }
     Ok(())
 }
@@ -13092,6 +17552,20 @@ fn api_resource_v1beta2_device(p: &mut Parser<'_>, out: &mut o::api::resource::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.allow_multiple_allocations, seen, 1);
+        unseen(&mut out.attributes, seen, 2);
+        unseen(&mut out.binding_conditions, seen, 3);
+        unseen(&mut out.binding_failure_conditions, seen, 4);
+        unseen(&mut out.binds_to_node, seen, 5);
+        unseen(&mut out.capacity, seen, 6);
+        unseen(&mut out.consumes_counters, seen, 7);
+        unseen(&mut out.name, seen, 8);
+        unseen(&mut out.node_name, seen, 9);
+        unseen(&mut out.node_selector, seen, 10);
+        unseen(&mut out.taints, seen, 11);
     }
     Ok(())
 }
@@ -13123,6 +17597,21 @@ fn api_resource_v1beta2_device(p: &mut Parser<'_>, out: &mut o::api::resource::v
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.allow_multiple_allocations, seen, 1);
+        unseen(&mut out.attributes, seen, 2);
+        unseen(&mut out.binding_conditions, seen, 3);
+        unseen(&mut out.binding_failure_conditions, seen, 4);
+        unseen(&mut out.binds_to_node, seen, 5);
+        unseen(&mut out.capacity, seen, 6);
+        unseen(&mut out.consumes_counters, seen, 7);
+        unseen(&mut out.name, seen, 8);
+        unseen(&mut out.node_allocatable_resource_mappings, seen, 9);
+        unseen(&mut out.node_name, seen, 10);
+        unseen(&mut out.node_selector, seen, 11);
+        unseen(&mut out.taints, seen, 12);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::Device, api_resource_v1beta2_device);
@@ -13152,6 +17641,21 @@ fn api_resource_v1beta2_device(p: &mut Parser<'_>, out: &mut o::api::resource::v
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.allow_multiple_allocations, seen, 1);
+        unseen(&mut out.attributes, seen, 2);
+        unseen(&mut out.binding_conditions, seen, 3);
+        unseen(&mut out.binding_failure_conditions, seen, 4);
+        unseen(&mut out.binds_to_node, seen, 5);
+        unseen(&mut out.capacity, seen, 6);
+        unseen(&mut out.consumes_counters, seen, 7);
+        unseen(&mut out.name, seen, 8);
+        unseen(&mut out.node_allocatable_resources, seen, 9);
+        unseen(&mut out.node_name, seen, 10);
+        unseen(&mut out.node_selector, seen, 11);
+        unseen(&mut out.taints, seen, 12);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::Device, api_resource_v1beta2_device);
@@ -13169,6 +17673,11 @@ fn api_resource_v1beta2_deviceallocationconfiguration(p: &mut Parser<'_>, out: &
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.opaque, seen, 0);
+        unseen(&mut out.requests, seen, 1);
+        unseen(&mut out.source, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::DeviceAllocationConfiguration, api_resource_v1beta2_deviceallocationconfiguration);
@@ -13183,6 +17692,10 @@ fn api_resource_v1beta2_deviceallocationresult(p: &mut Parser<'_>, out: &mut o::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.config, seen, 0);
+        unseen(&mut out.results, seen, 1);
     }
     Ok(())
 }
@@ -13201,6 +17714,12 @@ fn api_resource_v1beta2_deviceattribute(p: &mut Parser<'_>, out: &mut o::api::re
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.bool, seen, 0);
+        unseen(&mut out.int, seen, 1);
+        unseen(&mut out.string, seen, 2);
+        unseen(&mut out.version, seen, 3);
     }
     Ok(())
 }
@@ -13225,6 +17744,16 @@ fn api_resource_v1beta2_deviceattribute(p: &mut Parser<'_>, out: &mut o::api::re
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.bool, seen, 0);
+        unseen(&mut out.bools, seen, 1);
+        unseen(&mut out.int, seen, 2);
+        unseen(&mut out.ints, seen, 3);
+        unseen(&mut out.string, seen, 4);
+        unseen(&mut out.strings, seen, 5);
+        unseen(&mut out.version, seen, 6);
+        unseen(&mut out.versions, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::DeviceAttribute, api_resource_v1beta2_deviceattribute);
@@ -13240,6 +17769,9 @@ fn api_resource_v1beta2_devicecapacity(p: &mut Parser<'_>, out: &mut o::api::res
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.value, seen, 0);
     }
     Ok(())
 }
@@ -13258,6 +17790,10 @@ fn api_resource_v1beta2_devicecapacity(p: &mut Parser<'_>, out: &mut o::api::res
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.request_policy, seen, 0);
+        unseen(&mut out.value, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::DeviceCapacity, api_resource_v1beta2_devicecapacity);
@@ -13275,6 +17811,11 @@ fn api_resource_v1beta2_deviceclaim(p: &mut Parser<'_>, out: &mut o::api::resour
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.config, seen, 0);
+        unseen(&mut out.constraints, seen, 1);
+        unseen(&mut out.requests, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::DeviceClaim, api_resource_v1beta2_deviceclaim);
@@ -13289,6 +17830,10 @@ fn api_resource_v1beta2_deviceclaimconfiguration(p: &mut Parser<'_>, out: &mut o
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.opaque, seen, 0);
+        unseen(&mut out.requests, seen, 1);
     }
     Ok(())
 }
@@ -13307,6 +17852,10 @@ fn api_resource_v1beta2_deviceclass(p: &mut Parser<'_>, out: &mut o::api::resour
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::DeviceClass, api_resource_v1beta2_deviceclass);
@@ -13320,6 +17869,9 @@ fn api_resource_v1beta2_deviceclassconfiguration(p: &mut Parser<'_>, out: &mut o
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.opaque, seen, 0);
     }
     Ok(())
 }
@@ -13336,6 +17888,10 @@ fn api_resource_v1beta2_deviceclassspec(p: &mut Parser<'_>, out: &mut o::api::re
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.config, seen, 0);
+        unseen(&mut out.selectors, seen, 1);
     }
     Ok(())
 }
@@ -13355,6 +17911,11 @@ fn api_resource_v1beta2_deviceclassspec(p: &mut Parser<'_>, out: &mut o::api::re
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.config, seen, 0);
+        unseen(&mut out.extended_resource_name, seen, 1);
+        unseen(&mut out.selectors, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::DeviceClassSpec, api_resource_v1beta2_deviceclassspec);
@@ -13371,6 +17932,10 @@ fn api_resource_v1beta2_deviceconstraint(p: &mut Parser<'_>, out: &mut o::api::r
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.match_attribute, seen, 0);
+        unseen(&mut out.requests, seen, 1);
     }
     Ok(())
 }
@@ -13390,6 +17955,11 @@ fn api_resource_v1beta2_deviceconstraint(p: &mut Parser<'_>, out: &mut o::api::r
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.distinct_attribute, seen, 0);
+        unseen(&mut out.match_attribute, seen, 1);
+        unseen(&mut out.requests, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::DeviceConstraint, api_resource_v1beta2_deviceconstraint);
@@ -13406,6 +17976,10 @@ fn api_resource_v1beta2_devicecounterconsumption(p: &mut Parser<'_>, out: &mut o
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.counter_set, seen, 0);
+        unseen(&mut out.counters, seen, 1);
     }
     Ok(())
 }
@@ -13425,6 +17999,11 @@ fn api_resource_v1beta2_devicecounterconsumption(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.compatibility_groups, seen, 0);
+        unseen(&mut out.counter_set, seen, 1);
+        unseen(&mut out.counters, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::DeviceCounterConsumption, api_resource_v1beta2_devicecounterconsumption);
@@ -13442,6 +18021,10 @@ fn api_resource_v1beta2_devicederivedattribute(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.expression, seen, 0);
+        unseen(&mut out.name, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::DeviceDerivedAttribute, api_resource_v1beta2_devicederivedattribute);
@@ -13458,6 +18041,11 @@ fn api_resource_v1beta2_devicerequest(p: &mut Parser<'_>, out: &mut o::api::reso
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.exactly, seen, 0);
+        unseen(&mut out.first_available, seen, 1);
+        unseen(&mut out.name, seen, 2);
     }
     Ok(())
 }
@@ -13478,6 +18066,14 @@ fn api_resource_v1beta2_devicerequestallocationresult(p: &mut Parser<'_>, out: &
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.device, seen, 1);
+        unseen(&mut out.driver, seen, 2);
+        unseen(&mut out.pool, seen, 3);
+        unseen(&mut out.request, seen, 4);
+        unseen(&mut out.tolerations, seen, 5);
     }
     Ok(())
 }
@@ -13504,6 +18100,18 @@ fn api_resource_v1beta2_devicerequestallocationresult(p: &mut Parser<'_>, out: &
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.binding_conditions, seen, 1);
+        unseen(&mut out.binding_failure_conditions, seen, 2);
+        unseen(&mut out.consumed_capacity, seen, 3);
+        unseen(&mut out.device, seen, 4);
+        unseen(&mut out.driver, seen, 5);
+        unseen(&mut out.pool, seen, 6);
+        unseen(&mut out.request, seen, 7);
+        unseen(&mut out.share_id, seen, 8);
+        unseen(&mut out.tolerations, seen, 9);
     }
     Ok(())
 }
@@ -13532,6 +18140,19 @@ fn api_resource_v1beta2_devicerequestallocationresult(p: &mut Parser<'_>, out: &
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.binding_conditions, seen, 1);
+        unseen(&mut out.binding_failure_conditions, seen, 2);
+        unseen(&mut out.consumed_capacity, seen, 3);
+        unseen(&mut out.device, seen, 4);
+        unseen(&mut out.driver, seen, 5);
+        unseen(&mut out.pool, seen, 6);
+        unseen(&mut out.request, seen, 7);
+        unseen(&mut out.share_id, seen, 8);
+        unseen(&mut out.skip_node_operations, seen, 9);
+        unseen(&mut out.tolerations, seen, 10);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::DeviceRequestAllocationResult, api_resource_v1beta2_devicerequestallocationresult);
@@ -13546,6 +18167,9 @@ fn api_resource_v1beta2_deviceselector(p: &mut Parser<'_>, out: &mut o::api::res
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.cel, seen, 0);
     }
     Ok(())
 }
@@ -13566,6 +18190,14 @@ fn api_resource_v1beta2_devicesubrequest(p: &mut Parser<'_>, out: &mut o::api::r
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.allocation_mode, seen, 0);
+        unseen(&mut out.count, seen, 1);
+        unseen(&mut out.device_class_name, seen, 2);
+        unseen(&mut out.name, seen, 3);
+        unseen(&mut out.selectors, seen, 4);
+        unseen(&mut out.tolerations, seen, 5);
     }
     Ok(())
 }
@@ -13589,6 +18221,15 @@ fn api_resource_v1beta2_devicesubrequest(p: &mut Parser<'_>, out: &mut o::api::r
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.allocation_mode, seen, 0);
+        unseen(&mut out.capacity, seen, 1);
+        unseen(&mut out.count, seen, 2);
+        unseen(&mut out.device_class_name, seen, 3);
+        unseen(&mut out.name, seen, 4);
+        unseen(&mut out.selectors, seen, 5);
+        unseen(&mut out.tolerations, seen, 6);
     }
     Ok(())
 }
@@ -13614,6 +18255,16 @@ fn api_resource_v1beta2_devicesubrequest(p: &mut Parser<'_>, out: &mut o::api::r
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allocation_mode, seen, 0);
+        unseen(&mut out.capacity, seen, 1);
+        unseen(&mut out.count, seen, 2);
+        unseen(&mut out.derived_attributes, seen, 3);
+        unseen(&mut out.device_class_name, seen, 4);
+        unseen(&mut out.name, seen, 5);
+        unseen(&mut out.selectors, seen, 6);
+        unseen(&mut out.tolerations, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::DeviceSubRequest, api_resource_v1beta2_devicesubrequest);
@@ -13631,6 +18282,12 @@ fn api_resource_v1beta2_devicetaint(p: &mut Parser<'_>, out: &mut o::api::resour
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.effect, seen, 0);
+        unseen(&mut out.key, seen, 1);
+        unseen(&mut out.time_added, seen, 2);
+        unseen(&mut out.value, seen, 3);
     }
     Ok(())
 }
@@ -13651,6 +18308,11 @@ fn api_resource_v1beta2_devicetaintrule(p: &mut Parser<'_>, out: &mut o::api::re
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::DeviceTaintRule, api_resource_v1beta2_devicetaintrule);
@@ -13668,6 +18330,10 @@ fn api_resource_v1beta2_devicetaintrulespec(p: &mut Parser<'_>, out: &mut o::api
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.device_selector, seen, 0);
+        unseen(&mut out.taint, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::DeviceTaintRuleSpec, api_resource_v1beta2_devicetaintrulespec);
@@ -13683,6 +18349,9 @@ fn api_resource_v1beta2_devicetaintrulestatus(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
     }
     Ok(())
 }
@@ -13701,6 +18370,11 @@ fn api_resource_v1beta2_devicetaintselector(p: &mut Parser<'_>, out: &mut o::api
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.device, seen, 0);
+        unseen(&mut out.driver, seen, 1);
+        unseen(&mut out.pool, seen, 2);
     }
     Ok(())
 }
@@ -13721,6 +18395,13 @@ fn api_resource_v1beta2_devicetoleration(p: &mut Parser<'_>, out: &mut o::api::r
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.effect, seen, 0);
+        unseen(&mut out.key, seen, 1);
+        unseen(&mut out.operator, seen, 2);
+        unseen(&mut out.toleration_seconds, seen, 3);
+        unseen(&mut out.value, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::DeviceToleration, api_resource_v1beta2_devicetoleration);
@@ -13740,6 +18421,14 @@ fn api_resource_v1beta2_exactdevicerequest(p: &mut Parser<'_>, out: &mut o::api:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.allocation_mode, seen, 1);
+        unseen(&mut out.count, seen, 2);
+        unseen(&mut out.device_class_name, seen, 3);
+        unseen(&mut out.selectors, seen, 4);
+        unseen(&mut out.tolerations, seen, 5);
     }
     Ok(())
 }
@@ -13763,6 +18452,15 @@ fn api_resource_v1beta2_exactdevicerequest(p: &mut Parser<'_>, out: &mut o::api:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.allocation_mode, seen, 1);
+        unseen(&mut out.capacity, seen, 2);
+        unseen(&mut out.count, seen, 3);
+        unseen(&mut out.device_class_name, seen, 4);
+        unseen(&mut out.selectors, seen, 5);
+        unseen(&mut out.tolerations, seen, 6);
     }
     Ok(())
 }
@@ -13788,6 +18486,16 @@ fn api_resource_v1beta2_exactdevicerequest(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.admin_access, seen, 0);
+        unseen(&mut out.allocation_mode, seen, 1);
+        unseen(&mut out.capacity, seen, 2);
+        unseen(&mut out.count, seen, 3);
+        unseen(&mut out.derived_attributes, seen, 4);
+        unseen(&mut out.device_class_name, seen, 5);
+        unseen(&mut out.selectors, seen, 6);
+        unseen(&mut out.tolerations, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::ExactDeviceRequest, api_resource_v1beta2_exactdevicerequest);
@@ -13804,6 +18512,11 @@ fn api_resource_v1beta2_networkdevicedata(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.hardware_address, seen, 0);
+        unseen(&mut out.interface_name, seen, 1);
+        unseen(&mut out.ips, seen, 2);
     }
     Ok(())
 }
@@ -13822,6 +18535,11 @@ fn api_resource_v1beta2_nodeallocatablemapping(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.capacity_key, seen, 0);
+        unseen(&mut out.capacity_multiplier, seen, 1);
+        unseen(&mut out.device_multiplier, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::NodeAllocatableMapping, api_resource_v1beta2_nodeallocatablemapping);
@@ -13839,6 +18557,10 @@ fn api_resource_v1beta2_nodeallocatableoverhead(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.per_container, seen, 0);
+        unseen(&mut out.per_pod, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::NodeAllocatableOverhead, api_resource_v1beta2_nodeallocatableoverhead);
@@ -13855,6 +18577,10 @@ fn api_resource_v1beta2_nodeallocatableresource(p: &mut Parser<'_>, out: &mut o:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.mapping, seen, 0);
+        unseen(&mut out.overhead, seen, 1);
     }
     Ok(())
 }
@@ -13874,6 +18600,10 @@ fn api_resource_v1beta2_nodeallocatableresourcemapping(p: &mut Parser<'_>, out: 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allocation_multiplier, seen, 0);
+        unseen(&mut out.capacity_key, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::NodeAllocatableResourceMapping, api_resource_v1beta2_nodeallocatableresourcemapping);
@@ -13890,6 +18620,10 @@ fn api_resource_v1beta2_opaquedeviceconfiguration(p: &mut Parser<'_>, out: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.driver, seen, 0);
+        unseen(&mut out.parameters, seen, 1);
     }
     Ok(())
 }
@@ -13909,6 +18643,11 @@ fn api_resource_v1beta2_resourceclaim(p: &mut Parser<'_>, out: &mut o::api::reso
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::ResourceClaim, api_resource_v1beta2_resourceclaim);
@@ -13926,6 +18665,12 @@ fn api_resource_v1beta2_resourceclaimconsumerreference(p: &mut Parser<'_>, out: 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_group, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.resource, seen, 2);
+        unseen(&mut out.uid, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::ResourceClaimConsumerReference, api_resource_v1beta2_resourceclaimconsumerreference);
@@ -13939,6 +18684,9 @@ fn api_resource_v1beta2_resourceclaimspec(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.devices, seen, 0);
     }
     Ok(())
 }
@@ -13955,6 +18703,11 @@ fn api_resource_v1beta2_resourceclaimstatus(p: &mut Parser<'_>, out: &mut o::api
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.allocation, seen, 0);
+        unseen(&mut out.devices, seen, 1);
+        unseen(&mut out.reserved_for, seen, 2);
     }
     Ok(())
 }
@@ -13973,6 +18726,10 @@ fn api_resource_v1beta2_resourceclaimtemplate(p: &mut Parser<'_>, out: &mut o::a
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::ResourceClaimTemplate, api_resource_v1beta2_resourceclaimtemplate);
@@ -13987,6 +18744,10 @@ fn api_resource_v1beta2_resourceclaimtemplatespec(p: &mut Parser<'_>, out: &mut 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -14004,6 +18765,11 @@ fn api_resource_v1beta2_resourcepool(p: &mut Parser<'_>, out: &mut o::api::resou
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.generation, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.resource_slice_count, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::ResourcePool, api_resource_v1beta2_resourcepool);
@@ -14020,6 +18786,10 @@ fn api_resource_v1beta2_resourceslice(p: &mut Parser<'_>, out: &mut o::api::reso
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -14042,6 +18812,16 @@ fn api_resource_v1beta2_resourceslicespec(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.devices, seen, 1);
+        unseen(&mut out.driver, seen, 2);
+        unseen(&mut out.node_name, seen, 3);
+        unseen(&mut out.node_selector, seen, 4);
+        unseen(&mut out.per_device_node_selection, seen, 5);
+        unseen(&mut out.pool, seen, 6);
+        unseen(&mut out.shared_counters, seen, 7);
     }
     Ok(())
 }
@@ -14068,6 +18848,18 @@ fn api_resource_v1beta2_resourceslicespec(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all_nodes, seen, 0);
+        unseen(&mut out.devices, seen, 1);
+        unseen(&mut out.driver, seen, 2);
+        unseen(&mut out.node_name, seen, 3);
+        unseen(&mut out.node_selector, seen, 4);
+        unseen(&mut out.partition_type_attribute, seen, 5);
+        unseen(&mut out.per_device_node_selection, seen, 6);
+        unseen(&mut out.pool, seen, 7);
+        unseen(&mut out.shared_counters, seen, 8);
+        unseen(&mut out.skip_node_operations, seen, 9);
+    }
     Ok(())
 }
 in_place!(o::api::resource::v1beta2::ResourceSliceSpec, api_resource_v1beta2_resourceslicespec);
@@ -14089,6 +18881,13 @@ fn api_scheduling_v1_priorityclass(p: &mut Parser<'_>, out: &mut o::api::schedul
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.description, seen, 0);
+        unseen(&mut out.global_default, seen, 1);
+        unseen(&mut out.metadata, seen, 2);
+        unseen(&mut out.preemption_policy, seen, 3);
+        unseen(&mut out.value, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1::PriorityClass, api_scheduling_v1_priorityclass);
@@ -14104,6 +18903,9 @@ fn api_scheduling_v1alpha1_gangschedulingpolicy(p: &mut Parser<'_>, out: &mut o:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.min_count, seen, 0);
     }
     Ok(())
 }
@@ -14124,6 +18926,10 @@ fn api_scheduling_v1alpha1_podgroup(p: &mut Parser<'_>, out: &mut o::api::schedu
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.policy, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha1::PodGroup, api_scheduling_v1alpha1_podgroup);
@@ -14142,6 +18948,10 @@ fn api_scheduling_v1alpha1_podgrouppolicy(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.basic, seen, 0);
+        unseen(&mut out.gang, seen, 1);
     }
     Ok(())
 }
@@ -14162,6 +18972,11 @@ fn api_scheduling_v1alpha1_typedlocalobjectreference(p: &mut Parser<'_>, out: &m
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.api_group, seen, 0);
+        unseen(&mut out.kind, seen, 1);
+        unseen(&mut out.name, seen, 2);
     }
     Ok(())
 }
@@ -14184,6 +18999,10 @@ fn api_scheduling_v1alpha1_workload(p: &mut Parser<'_>, out: &mut o::api::schedu
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha1::Workload, api_scheduling_v1alpha1_workload);
@@ -14203,6 +19022,10 @@ fn api_scheduling_v1alpha1_workloadspec(p: &mut Parser<'_>, out: &mut o::api::sc
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.controller_ref, seen, 0);
+        unseen(&mut out.pod_groups, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha1::WorkloadSpec, api_scheduling_v1alpha1_workloadspec);
@@ -14220,6 +19043,9 @@ fn api_scheduling_v1alpha2_gangschedulingpolicy(p: &mut Parser<'_>, out: &mut o:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.min_count, seen, 0);
     }
     Ok(())
 }
@@ -14243,6 +19069,11 @@ fn api_scheduling_v1alpha2_podgroup(p: &mut Parser<'_>, out: &mut o::api::schedu
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha2::PodGroup, api_scheduling_v1alpha2_podgroup);
@@ -14263,6 +19094,11 @@ fn api_scheduling_v1alpha2_podgroupresourceclaim(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.resource_claim_name, seen, 1);
+        unseen(&mut out.resource_claim_template_name, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha2::PodGroupResourceClaim, api_scheduling_v1alpha2_podgroupresourceclaim);
@@ -14282,6 +19118,10 @@ fn api_scheduling_v1alpha2_podgroupresourceclaimstatus(p: &mut Parser<'_>, out: 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.resource_claim_name, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha2::PodGroupResourceClaimStatus, api_scheduling_v1alpha2_podgroupresourceclaimstatus);
@@ -14299,6 +19139,9 @@ fn api_scheduling_v1alpha2_podgroupschedulingconstraints(p: &mut Parser<'_>, out
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.topology, seen, 0);
     }
     Ok(())
 }
@@ -14318,6 +19161,10 @@ fn api_scheduling_v1alpha2_podgroupschedulingpolicy(p: &mut Parser<'_>, out: &mu
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.basic, seen, 0);
+        unseen(&mut out.gang, seen, 1);
     }
     Ok(())
 }
@@ -14343,6 +19190,15 @@ fn api_scheduling_v1alpha2_podgroupspec(p: &mut Parser<'_>, out: &mut o::api::sc
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.disruption_mode, seen, 0);
+        unseen(&mut out.pod_group_template_ref, seen, 1);
+        unseen(&mut out.priority, seen, 2);
+        unseen(&mut out.priority_class_name, seen, 3);
+        unseen(&mut out.resource_claims, seen, 4);
+        unseen(&mut out.scheduling_constraints, seen, 5);
+        unseen(&mut out.scheduling_policy, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha2::PodGroupSpec, api_scheduling_v1alpha2_podgroupspec);
@@ -14361,6 +19217,10 @@ fn api_scheduling_v1alpha2_podgroupstatus(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.resource_claim_statuses, seen, 1);
     }
     Ok(())
 }
@@ -14386,6 +19246,15 @@ fn api_scheduling_v1alpha2_podgrouptemplate(p: &mut Parser<'_>, out: &mut o::api
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.disruption_mode, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.priority, seen, 2);
+        unseen(&mut out.priority_class_name, seen, 3);
+        unseen(&mut out.resource_claims, seen, 4);
+        unseen(&mut out.scheduling_constraints, seen, 5);
+        unseen(&mut out.scheduling_policy, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha2::PodGroupTemplate, api_scheduling_v1alpha2_podgrouptemplate);
@@ -14404,6 +19273,9 @@ fn api_scheduling_v1alpha2_podgrouptemplatereference(p: &mut Parser<'_>, out: &m
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.workload, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha2::PodGroupTemplateReference, api_scheduling_v1alpha2_podgrouptemplatereference);
@@ -14421,6 +19293,9 @@ fn api_scheduling_v1alpha2_topologyconstraint(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.key, seen, 0);
     }
     Ok(())
 }
@@ -14441,6 +19316,11 @@ fn api_scheduling_v1alpha2_typedlocalobjectreference(p: &mut Parser<'_>, out: &m
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.api_group, seen, 0);
+        unseen(&mut out.kind, seen, 1);
+        unseen(&mut out.name, seen, 2);
     }
     Ok(())
 }
@@ -14463,6 +19343,10 @@ fn api_scheduling_v1alpha2_workload(p: &mut Parser<'_>, out: &mut o::api::schedu
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha2::Workload, api_scheduling_v1alpha2_workload);
@@ -14481,6 +19365,10 @@ fn api_scheduling_v1alpha2_workloadpodgrouptemplatereference(p: &mut Parser<'_>,
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.pod_group_template_name, seen, 0);
+        unseen(&mut out.workload_name, seen, 1);
     }
     Ok(())
 }
@@ -14501,6 +19389,10 @@ fn api_scheduling_v1alpha2_workloadspec(p: &mut Parser<'_>, out: &mut o::api::sc
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.controller_ref, seen, 0);
+        unseen(&mut out.pod_group_templates, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha2::WorkloadSpec, api_scheduling_v1alpha2_workloadspec);
@@ -14519,6 +19411,10 @@ fn api_scheduling_v1alpha3_compositedisruptionmode(p: &mut Parser<'_>, out: &mut
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all, seen, 0);
+        unseen(&mut out.single, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha3::CompositeDisruptionMode, api_scheduling_v1alpha3_compositedisruptionmode);
@@ -14534,6 +19430,9 @@ fn api_scheduling_v1alpha3_compositegangschedulingpolicy(p: &mut Parser<'_>, out
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.min_group_count, seen, 0);
     }
     Ok(())
 }
@@ -14555,6 +19454,11 @@ fn api_scheduling_v1alpha3_compositepodgroup(p: &mut Parser<'_>, out: &mut o::ap
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha3::CompositePodGroup, api_scheduling_v1alpha3_compositepodgroup);
@@ -14570,6 +19474,9 @@ fn api_scheduling_v1alpha3_compositepodgroupschedulingconstraints(p: &mut Parser
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.topology, seen, 0);
     }
     Ok(())
 }
@@ -14587,6 +19494,10 @@ fn api_scheduling_v1alpha3_compositepodgroupschedulingpolicy(p: &mut Parser<'_>,
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.basic, seen, 0);
+        unseen(&mut out.gang, seen, 1);
     }
     Ok(())
 }
@@ -14611,6 +19522,16 @@ fn api_scheduling_v1alpha3_compositepodgroupspec(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.disruption_mode, seen, 0);
+        unseen(&mut out.parent_composite_pod_group_name, seen, 1);
+        unseen(&mut out.preemption_policy, seen, 2);
+        unseen(&mut out.priority, seen, 3);
+        unseen(&mut out.priority_class_name, seen, 4);
+        unseen(&mut out.scheduling_constraints, seen, 5);
+        unseen(&mut out.scheduling_policy, seen, 6);
+        unseen(&mut out.workload_ref, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha3::CompositePodGroupSpec, api_scheduling_v1alpha3_compositepodgroupspec);
@@ -14626,6 +19547,9 @@ fn api_scheduling_v1alpha3_compositepodgroupstatus(p: &mut Parser<'_>, out: &mut
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
     }
     Ok(())
 }
@@ -14651,6 +19575,17 @@ fn api_scheduling_v1alpha3_compositepodgrouptemplate(p: &mut Parser<'_>, out: &m
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.composite_pod_group_templates, seen, 0);
+        unseen(&mut out.disruption_mode, seen, 1);
+        unseen(&mut out.name, seen, 2);
+        unseen(&mut out.pod_group_templates, seen, 3);
+        unseen(&mut out.preemption_policy, seen, 4);
+        unseen(&mut out.priority, seen, 5);
+        unseen(&mut out.priority_class_name, seen, 6);
+        unseen(&mut out.scheduling_constraints, seen, 7);
+        unseen(&mut out.scheduling_policy, seen, 8);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha3::CompositePodGroupTemplate, api_scheduling_v1alpha3_compositepodgrouptemplate);
@@ -14668,6 +19603,10 @@ fn api_scheduling_v1alpha3_disruptionmode(p: &mut Parser<'_>, out: &mut o::api::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all, seen, 0);
+        unseen(&mut out.single, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha3::DisruptionMode, api_scheduling_v1alpha3_disruptionmode);
@@ -14683,6 +19622,9 @@ fn api_scheduling_v1alpha3_gangschedulingpolicy(p: &mut Parser<'_>, out: &mut o:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.min_count, seen, 0);
     }
     Ok(())
 }
@@ -14704,6 +19646,11 @@ fn api_scheduling_v1alpha3_podgroup(p: &mut Parser<'_>, out: &mut o::api::schedu
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha3::PodGroup, api_scheduling_v1alpha3_podgroup);
@@ -14722,6 +19669,11 @@ fn api_scheduling_v1alpha3_podgroupresourceclaim(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.resource_claim_name, seen, 1);
+        unseen(&mut out.resource_claim_template_name, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha3::PodGroupResourceClaim, api_scheduling_v1alpha3_podgroupresourceclaim);
@@ -14739,6 +19691,10 @@ fn api_scheduling_v1alpha3_podgroupresourceclaimstatus(p: &mut Parser<'_>, out: 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.resource_claim_name, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha3::PodGroupResourceClaimStatus, api_scheduling_v1alpha3_podgroupresourceclaimstatus);
@@ -14754,6 +19710,9 @@ fn api_scheduling_v1alpha3_podgroupschedulingconstraints(p: &mut Parser<'_>, out
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.topology, seen, 0);
     }
     Ok(())
 }
@@ -14771,6 +19730,10 @@ fn api_scheduling_v1alpha3_podgroupschedulingpolicy(p: &mut Parser<'_>, out: &mu
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.basic, seen, 0);
+        unseen(&mut out.gang, seen, 1);
     }
     Ok(())
 }
@@ -14796,6 +19759,17 @@ fn api_scheduling_v1alpha3_podgroupspec(p: &mut Parser<'_>, out: &mut o::api::sc
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.disruption_mode, seen, 0);
+        unseen(&mut out.parent_composite_pod_group_name, seen, 1);
+        unseen(&mut out.preemption_policy, seen, 2);
+        unseen(&mut out.priority, seen, 3);
+        unseen(&mut out.priority_class_name, seen, 4);
+        unseen(&mut out.resource_claims, seen, 5);
+        unseen(&mut out.scheduling_constraints, seen, 6);
+        unseen(&mut out.scheduling_policy, seen, 7);
+        unseen(&mut out.workload_ref, seen, 8);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha3::PodGroupSpec, api_scheduling_v1alpha3_podgroupspec);
@@ -14812,6 +19786,10 @@ fn api_scheduling_v1alpha3_podgroupstatus(p: &mut Parser<'_>, out: &mut o::api::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.resource_claim_statuses, seen, 1);
     }
     Ok(())
 }
@@ -14836,6 +19814,16 @@ fn api_scheduling_v1alpha3_podgrouptemplate(p: &mut Parser<'_>, out: &mut o::api
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.disruption_mode, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.preemption_policy, seen, 2);
+        unseen(&mut out.priority, seen, 3);
+        unseen(&mut out.priority_class_name, seen, 4);
+        unseen(&mut out.resource_claims, seen, 5);
+        unseen(&mut out.scheduling_constraints, seen, 6);
+        unseen(&mut out.scheduling_policy, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha3::PodGroupTemplate, api_scheduling_v1alpha3_podgrouptemplate);
@@ -14851,6 +19839,9 @@ fn api_scheduling_v1alpha3_topologyconstraint(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.key, seen, 0);
     }
     Ok(())
 }
@@ -14869,6 +19860,11 @@ fn api_scheduling_v1alpha3_typedlocalobjectreference(p: &mut Parser<'_>, out: &m
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.api_group, seen, 0);
+        unseen(&mut out.kind, seen, 1);
+        unseen(&mut out.name, seen, 2);
     }
     Ok(())
 }
@@ -14889,6 +19885,10 @@ fn api_scheduling_v1alpha3_workload(p: &mut Parser<'_>, out: &mut o::api::schedu
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha3::Workload, api_scheduling_v1alpha3_workload);
@@ -14906,6 +19906,10 @@ fn api_scheduling_v1alpha3_workloadpodgroupdisruptionmode(p: &mut Parser<'_>, ou
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all, seen, 0);
+        unseen(&mut out.single, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha3::WorkloadPodGroupDisruptionMode, api_scheduling_v1alpha3_workloadpodgroupdisruptionmode);
@@ -14921,6 +19925,9 @@ fn api_scheduling_v1alpha3_workloadpodgroupgangschedulingpolicy(p: &mut Parser<'
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.min_count, seen, 0);
     }
     Ok(())
 }
@@ -14940,6 +19947,11 @@ fn api_scheduling_v1alpha3_workloadpodgroupresourceclaim(p: &mut Parser<'_>, out
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.resource_claim_name, seen, 1);
+        unseen(&mut out.resource_claim_template_name, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha3::WorkloadPodGroupResourceClaim, api_scheduling_v1alpha3_workloadpodgroupresourceclaim);
@@ -14955,6 +19967,9 @@ fn api_scheduling_v1alpha3_workloadpodgroupschedulingconstraints(p: &mut Parser<
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.topology, seen, 0);
     }
     Ok(())
 }
@@ -14973,6 +19988,10 @@ fn api_scheduling_v1alpha3_workloadpodgroupschedulingpolicy(p: &mut Parser<'_>, 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.basic, seen, 0);
+        unseen(&mut out.gang, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha3::WorkloadPodGroupSchedulingPolicy, api_scheduling_v1alpha3_workloadpodgroupschedulingpolicy);
@@ -14989,6 +20008,10 @@ fn api_scheduling_v1alpha3_workloadreference(p: &mut Parser<'_>, out: &mut o::ap
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.template_name, seen, 0);
+        unseen(&mut out.workload_name, seen, 1);
     }
     Ok(())
 }
@@ -15008,6 +20031,11 @@ fn api_scheduling_v1alpha3_workloadspec(p: &mut Parser<'_>, out: &mut o::api::sc
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.composite_pod_group_templates, seen, 0);
+        unseen(&mut out.controller_ref, seen, 1);
+        unseen(&mut out.pod_group_templates, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1alpha3::WorkloadSpec, api_scheduling_v1alpha3_workloadspec);
@@ -15025,6 +20053,10 @@ fn api_scheduling_v1beta1_compositedisruptionmode(p: &mut Parser<'_>, out: &mut 
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all, seen, 0);
+        unseen(&mut out.single, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1beta1::CompositeDisruptionMode, api_scheduling_v1beta1_compositedisruptionmode);
@@ -15040,6 +20072,9 @@ fn api_scheduling_v1beta1_compositegangschedulingpolicy(p: &mut Parser<'_>, out:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.min_group_count, seen, 0);
     }
     Ok(())
 }
@@ -15057,6 +20092,9 @@ fn api_scheduling_v1beta1_compositepodgroupschedulingconstraints(p: &mut Parser<
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.topology, seen, 0);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1beta1::CompositePodGroupSchedulingConstraints, api_scheduling_v1beta1_compositepodgroupschedulingconstraints);
@@ -15073,6 +20111,10 @@ fn api_scheduling_v1beta1_compositepodgroupschedulingpolicy(p: &mut Parser<'_>, 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.basic, seen, 0);
+        unseen(&mut out.gang, seen, 1);
     }
     Ok(())
 }
@@ -15098,6 +20140,17 @@ fn api_scheduling_v1beta1_compositepodgrouptemplate(p: &mut Parser<'_>, out: &mu
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.composite_pod_group_templates, seen, 0);
+        unseen(&mut out.disruption_mode, seen, 1);
+        unseen(&mut out.name, seen, 2);
+        unseen(&mut out.pod_group_templates, seen, 3);
+        unseen(&mut out.preemption_policy, seen, 4);
+        unseen(&mut out.priority, seen, 5);
+        unseen(&mut out.priority_class_name, seen, 6);
+        unseen(&mut out.scheduling_constraints, seen, 7);
+        unseen(&mut out.scheduling_policy, seen, 8);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1beta1::CompositePodGroupTemplate, api_scheduling_v1beta1_compositepodgrouptemplate);
@@ -15115,6 +20168,10 @@ fn api_scheduling_v1beta1_disruptionmode(p: &mut Parser<'_>, out: &mut o::api::s
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.all, seen, 0);
+        unseen(&mut out.single, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1beta1::DisruptionMode, api_scheduling_v1beta1_disruptionmode);
@@ -15130,6 +20187,9 @@ fn api_scheduling_v1beta1_gangschedulingpolicy(p: &mut Parser<'_>, out: &mut o::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.min_count, seen, 0);
     }
     Ok(())
 }
@@ -15151,6 +20211,11 @@ fn api_scheduling_v1beta1_podgroup(p: &mut Parser<'_>, out: &mut o::api::schedul
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1beta1::PodGroup, api_scheduling_v1beta1_podgroup);
@@ -15169,6 +20234,11 @@ fn api_scheduling_v1beta1_podgroupresourceclaim(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.resource_claim_name, seen, 1);
+        unseen(&mut out.resource_claim_template_name, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1beta1::PodGroupResourceClaim, api_scheduling_v1beta1_podgroupresourceclaim);
@@ -15186,6 +20256,10 @@ fn api_scheduling_v1beta1_podgroupresourceclaimstatus(p: &mut Parser<'_>, out: &
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.resource_claim_name, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1beta1::PodGroupResourceClaimStatus, api_scheduling_v1beta1_podgroupresourceclaimstatus);
@@ -15201,6 +20275,9 @@ fn api_scheduling_v1beta1_podgroupschedulingconstraints(p: &mut Parser<'_>, out:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.topology, seen, 0);
     }
     Ok(())
 }
@@ -15218,6 +20295,10 @@ fn api_scheduling_v1beta1_podgroupschedulingpolicy(p: &mut Parser<'_>, out: &mut
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.basic, seen, 0);
+        unseen(&mut out.gang, seen, 1);
     }
     Ok(())
 }
@@ -15243,6 +20324,17 @@ fn api_scheduling_v1beta1_podgroupspec(p: &mut Parser<'_>, out: &mut o::api::sch
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.disruption_mode, seen, 0);
+        unseen(&mut out.parent_composite_pod_group_name, seen, 1);
+        unseen(&mut out.preemption_policy, seen, 2);
+        unseen(&mut out.priority, seen, 3);
+        unseen(&mut out.priority_class_name, seen, 4);
+        unseen(&mut out.resource_claims, seen, 5);
+        unseen(&mut out.scheduling_constraints, seen, 6);
+        unseen(&mut out.scheduling_policy, seen, 7);
+        unseen(&mut out.workload_ref, seen, 8);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1beta1::PodGroupSpec, api_scheduling_v1beta1_podgroupspec);
@@ -15259,6 +20351,10 @@ fn api_scheduling_v1beta1_podgroupstatus(p: &mut Parser<'_>, out: &mut o::api::s
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.resource_claim_statuses, seen, 1);
     }
     Ok(())
 }
@@ -15283,6 +20379,16 @@ fn api_scheduling_v1beta1_podgrouptemplate(p: &mut Parser<'_>, out: &mut o::api:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.disruption_mode, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.preemption_policy, seen, 2);
+        unseen(&mut out.priority, seen, 3);
+        unseen(&mut out.priority_class_name, seen, 4);
+        unseen(&mut out.resource_claims, seen, 5);
+        unseen(&mut out.scheduling_constraints, seen, 6);
+        unseen(&mut out.scheduling_policy, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1beta1::PodGroupTemplate, api_scheduling_v1beta1_podgrouptemplate);
@@ -15298,6 +20404,9 @@ fn api_scheduling_v1beta1_topologyconstraint(p: &mut Parser<'_>, out: &mut o::ap
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.key, seen, 0);
     }
     Ok(())
 }
@@ -15316,6 +20425,11 @@ fn api_scheduling_v1beta1_typedlocalobjectreference(p: &mut Parser<'_>, out: &mu
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.api_group, seen, 0);
+        unseen(&mut out.kind, seen, 1);
+        unseen(&mut out.name, seen, 2);
     }
     Ok(())
 }
@@ -15336,6 +20450,10 @@ fn api_scheduling_v1beta1_workload(p: &mut Parser<'_>, out: &mut o::api::schedul
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1beta1::Workload, api_scheduling_v1beta1_workload);
@@ -15352,6 +20470,10 @@ fn api_scheduling_v1beta1_workloadreference(p: &mut Parser<'_>, out: &mut o::api
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.template_name, seen, 0);
+        unseen(&mut out.workload_name, seen, 1);
     }
     Ok(())
 }
@@ -15371,6 +20493,11 @@ fn api_scheduling_v1beta1_workloadspec(p: &mut Parser<'_>, out: &mut o::api::sch
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.composite_pod_group_templates, seen, 0);
+        unseen(&mut out.controller_ref, seen, 1);
+        unseen(&mut out.pod_group_templates, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::scheduling::v1beta1::WorkloadSpec, api_scheduling_v1beta1_workloadspec);
@@ -15388,6 +20515,10 @@ fn api_storage_v1_csidriver(p: &mut Parser<'_>, out: &mut o::api::storage::v1::C
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -15411,6 +20542,17 @@ fn api_storage_v1_csidriverspec(p: &mut Parser<'_>, out: &mut o::api::storage::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.attach_required, seen, 0);
+        unseen(&mut out.fs_group_policy, seen, 1);
+        unseen(&mut out.node_allocatable_update_period_seconds, seen, 2);
+        unseen(&mut out.pod_info_on_mount, seen, 3);
+        unseen(&mut out.requires_republish, seen, 4);
+        unseen(&mut out.se_linux_mount, seen, 5);
+        unseen(&mut out.storage_capacity, seen, 6);
+        unseen(&mut out.token_requests, seen, 7);
+        unseen(&mut out.volume_lifecycle_modes, seen, 8);
     }
     Ok(())
 }
@@ -15437,6 +20579,18 @@ fn api_storage_v1_csidriverspec(p: &mut Parser<'_>, out: &mut o::api::storage::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.attach_required, seen, 0);
+        unseen(&mut out.fs_group_policy, seen, 1);
+        unseen(&mut out.node_allocatable_update_period_seconds, seen, 2);
+        unseen(&mut out.pod_info_on_mount, seen, 3);
+        unseen(&mut out.requires_republish, seen, 4);
+        unseen(&mut out.se_linux_mount, seen, 5);
+        unseen(&mut out.service_account_token_in_secrets, seen, 6);
+        unseen(&mut out.storage_capacity, seen, 7);
+        unseen(&mut out.token_requests, seen, 8);
+        unseen(&mut out.volume_lifecycle_modes, seen, 9);
     }
     Ok(())
 }
@@ -15465,6 +20619,19 @@ fn api_storage_v1_csidriverspec(p: &mut Parser<'_>, out: &mut o::api::storage::v
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.attach_required, seen, 0);
+        unseen(&mut out.fs_group_policy, seen, 1);
+        unseen(&mut out.node_allocatable_update_period_seconds, seen, 2);
+        unseen(&mut out.pod_info_on_mount, seen, 3);
+        unseen(&mut out.prevent_pod_scheduling_if_missing, seen, 4);
+        unseen(&mut out.requires_republish, seen, 5);
+        unseen(&mut out.se_linux_mount, seen, 6);
+        unseen(&mut out.service_account_token_in_secrets, seen, 7);
+        unseen(&mut out.storage_capacity, seen, 8);
+        unseen(&mut out.token_requests, seen, 9);
+        unseen(&mut out.volume_lifecycle_modes, seen, 10);
+    }
     Ok(())
 }
 in_place!(o::api::storage::v1::CSIDriverSpec, api_storage_v1_csidriverspec);
@@ -15483,6 +20650,10 @@ fn api_storage_v1_csinode(p: &mut Parser<'_>, out: &mut o::api::storage::v1::CSI
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
     }
     Ok(())
 }
@@ -15504,6 +20675,11 @@ fn api_storage_v1_csinode(p: &mut Parser<'_>, out: &mut o::api::storage::v1::CSI
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::storage::v1::CSINode, api_storage_v1_csinode);
@@ -15522,6 +20698,12 @@ fn api_storage_v1_csinodedriver(p: &mut Parser<'_>, out: &mut o::api::storage::v
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allocatable, seen, 0);
+        unseen(&mut out.name, seen, 1);
+        unseen(&mut out.node_id, seen, 2);
+        unseen(&mut out.topology_keys, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::api::storage::v1::CSINodeDriver, api_storage_v1_csinodedriver);
@@ -15535,6 +20717,9 @@ fn api_storage_v1_csinodespec(p: &mut Parser<'_>, out: &mut o::api::storage::v1:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.drivers, seen, 0);
     }
     Ok(())
 }
@@ -15550,6 +20735,9 @@ fn api_storage_v1_csinodestatus(p: &mut Parser<'_>, out: &mut o::api::storage::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.storage_health, seen, 0);
     }
     Ok(())
 }
@@ -15571,6 +20759,13 @@ fn api_storage_v1_csistoragecapacity(p: &mut Parser<'_>, out: &mut o::api::stora
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.capacity, seen, 0);
+        unseen(&mut out.maximum_volume_size, seen, 1);
+        unseen(&mut out.metadata, seen, 2);
+        unseen(&mut out.node_topology, seen, 3);
+        unseen(&mut out.storage_class_name, seen, 4);
     }
     Ok(())
 }
@@ -15595,6 +20790,16 @@ fn api_storage_v1_storageclass(p: &mut Parser<'_>, out: &mut o::api::storage::v1
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.allow_volume_expansion, seen, 0);
+        unseen(&mut out.allowed_topologies, seen, 1);
+        unseen(&mut out.metadata, seen, 2);
+        unseen(&mut out.mount_options, seen, 3);
+        unseen(&mut out.parameters, seen, 4);
+        unseen(&mut out.provisioner, seen, 5);
+        unseen(&mut out.reclaim_policy, seen, 6);
+        unseen(&mut out.volume_binding_mode, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::api::storage::v1::StorageClass, api_storage_v1_storageclass);
@@ -15610,6 +20815,10 @@ fn api_storage_v1_storagehealth(p: &mut Parser<'_>, out: &mut o::api::storage::v
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.health_conditions, seen, 0);
+        unseen(&mut out.name, seen, 1);
     }
     Ok(())
 }
@@ -15632,6 +20841,14 @@ fn api_storage_v1_storagehealthcondition(p: &mut Parser<'_>, out: &mut o::api::s
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.access_mode, seen, 0);
+        unseen(&mut out.last_transition_time, seen, 1);
+        unseen(&mut out.message, seen, 2);
+        unseen(&mut out.reason, seen, 3);
+        unseen(&mut out.status, seen, 4);
+        unseen(&mut out.volume_mode, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::api::storage::v1::StorageHealthCondition, api_storage_v1_storagehealthcondition);
@@ -15647,6 +20864,10 @@ fn api_storage_v1_tokenrequest(p: &mut Parser<'_>, out: &mut o::api::storage::v1
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.audience, seen, 0);
+        unseen(&mut out.expiration_seconds, seen, 1);
     }
     Ok(())
 }
@@ -15666,6 +20887,11 @@ fn api_storage_v1_volumeattachment(p: &mut Parser<'_>, out: &mut o::api::storage
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::storage::v1::VolumeAttachment, api_storage_v1_volumeattachment);
@@ -15680,6 +20906,10 @@ fn api_storage_v1_volumeattachmentsource(p: &mut Parser<'_>, out: &mut o::api::s
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.inline_volume_spec, seen, 0);
+        unseen(&mut out.persistent_volume_name, seen, 1);
     }
     Ok(())
 }
@@ -15697,6 +20927,11 @@ fn api_storage_v1_volumeattachmentspec(p: &mut Parser<'_>, out: &mut o::api::sto
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.attacher, seen, 0);
+        unseen(&mut out.node_name, seen, 1);
+        unseen(&mut out.source, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::storage::v1::VolumeAttachmentSpec, api_storage_v1_volumeattachmentspec);
@@ -15713,6 +20948,12 @@ fn api_storage_v1_volumeattachmentstatus(p: &mut Parser<'_>, out: &mut o::api::s
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.attach_error, seen, 0);
+        unseen(&mut out.attached, seen, 1);
+        unseen(&mut out.attachment_metadata, seen, 2);
+        unseen(&mut out.detach_error, seen, 3);
     }
     Ok(())
 }
@@ -15733,6 +20974,11 @@ fn api_storage_v1_volumeattributesclass(p: &mut Parser<'_>, out: &mut o::api::st
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.driver_name, seen, 0);
+        unseen(&mut out.metadata, seen, 1);
+        unseen(&mut out.parameters, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::storage::v1::VolumeAttributesClass, api_storage_v1_volumeattributesclass);
@@ -15750,6 +20996,11 @@ fn api_storage_v1_volumeerror(p: &mut Parser<'_>, out: &mut o::api::storage::v1:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.error_code, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.time, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::storage::v1::VolumeError, api_storage_v1_volumeerror);
@@ -15763,6 +21014,9 @@ fn api_storage_v1_volumenoderesources(p: &mut Parser<'_>, out: &mut o::api::stor
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.count, seen, 0);
     }
     Ok(())
 }
@@ -15782,6 +21036,11 @@ fn api_storage_v1alpha1_volumeattributesclass(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.driver_name, seen, 0);
+        unseen(&mut out.metadata, seen, 1);
+        unseen(&mut out.parameters, seen, 2);
     }
     Ok(())
 }
@@ -15803,6 +21062,11 @@ fn api_storage_v1beta1_volumeattributesclass(p: &mut Parser<'_>, out: &mut o::ap
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.driver_name, seen, 0);
+        unseen(&mut out.metadata, seen, 1);
+        unseen(&mut out.parameters, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::storage::v1beta1::VolumeAttributesClass, api_storage_v1beta1_volumeattributesclass);
@@ -15823,6 +21087,11 @@ fn api_storagemigration_v1_storageversionmigration(p: &mut Parser<'_>, out: &mut
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::storagemigration::v1::StorageVersionMigration, api_storagemigration_v1_storageversionmigration);
@@ -15838,6 +21107,9 @@ fn api_storagemigration_v1_storageversionmigrationspec(p: &mut Parser<'_>, out: 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.resource, seen, 0);
     }
     Ok(())
 }
@@ -15856,6 +21128,10 @@ fn api_storagemigration_v1_storageversionmigrationstatus(p: &mut Parser<'_>, out
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.resource_version, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::storagemigration::v1::StorageVersionMigrationStatus, api_storagemigration_v1_storageversionmigrationstatus);
@@ -15873,6 +21149,11 @@ fn api_storagemigration_v1alpha1_groupversionresource(p: &mut Parser<'_>, out: &
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.group, seen, 0);
+        unseen(&mut out.resource, seen, 1);
+        unseen(&mut out.version, seen, 2);
     }
     Ok(())
 }
@@ -15894,6 +21175,13 @@ fn api_storagemigration_v1alpha1_migrationcondition(p: &mut Parser<'_>, out: &mu
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.last_update_time, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.reason, seen, 2);
+        unseen(&mut out.status, seen, 3);
+        unseen(&mut out.type_, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::api::storagemigration::v1alpha1::MigrationCondition, api_storagemigration_v1alpha1_migrationcondition);
@@ -15914,6 +21202,11 @@ fn api_storagemigration_v1alpha1_storageversionmigration(p: &mut Parser<'_>, out
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::storagemigration::v1alpha1::StorageVersionMigration, api_storagemigration_v1alpha1_storageversionmigration);
@@ -15931,6 +21224,10 @@ fn api_storagemigration_v1alpha1_storageversionmigrationspec(p: &mut Parser<'_>,
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.continue_token, seen, 0);
+        unseen(&mut out.resource, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::api::storagemigration::v1alpha1::StorageVersionMigrationSpec, api_storagemigration_v1alpha1_storageversionmigrationspec);
@@ -15947,6 +21244,10 @@ fn api_storagemigration_v1alpha1_storageversionmigrationstatus(p: &mut Parser<'_
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.resource_version, seen, 1);
     }
     Ok(())
 }
@@ -15968,6 +21269,11 @@ fn api_storagemigration_v1beta1_storageversionmigration(p: &mut Parser<'_>, out:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::api::storagemigration::v1beta1::StorageVersionMigration, api_storagemigration_v1beta1_storageversionmigration);
@@ -15983,6 +21289,9 @@ fn api_storagemigration_v1beta1_storageversionmigrationspec(p: &mut Parser<'_>, 
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.resource, seen, 0);
     }
     Ok(())
 }
@@ -16000,6 +21309,10 @@ fn api_storagemigration_v1beta1_storageversionmigrationstatus(p: &mut Parser<'_>
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
+        unseen(&mut out.resource_version, seen, 1);
     }
     Ok(())
 }
@@ -16021,6 +21334,14 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcecolumndefinit
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.description, seen, 0);
+        unseen(&mut out.format, seen, 1);
+        unseen(&mut out.json_path, seen, 2);
+        unseen(&mut out.name, seen, 3);
+        unseen(&mut out.priority, seen, 4);
+        unseen(&mut out.type_, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceColumnDefinition, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcecolumndefinition);
@@ -16035,6 +21356,10 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourceconversion(p:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.strategy, seen, 0);
+        unseen(&mut out.webhook, seen, 1);
     }
     Ok(())
 }
@@ -16054,6 +21379,11 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinition(p:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinition);
@@ -16072,6 +21402,13 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitioncon
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.last_transition_time, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.reason, seen, 2);
+        unseen(&mut out.status, seen, 3);
+        unseen(&mut out.type_, seen, 4);
     }
     Ok(())
 }
@@ -16094,6 +21431,14 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitioncon
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.last_transition_time, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.observed_generation, seen, 2);
+        unseen(&mut out.reason, seen, 3);
+        unseen(&mut out.status, seen, 4);
+        unseen(&mut out.type_, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionCondition, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitioncondition);
@@ -16114,6 +21459,14 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionnam
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.categories, seen, 0);
+        unseen(&mut out.kind, seen, 1);
+        unseen(&mut out.list_kind, seen, 2);
+        unseen(&mut out.plural, seen, 3);
+        unseen(&mut out.short_names, seen, 4);
+        unseen(&mut out.singular, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionNames, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionnames);
@@ -16133,6 +21486,14 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionspe
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.conversion, seen, 0);
+        unseen(&mut out.group, seen, 1);
+        unseen(&mut out.names, seen, 2);
+        unseen(&mut out.preserve_unknown_fields, seen, 3);
+        unseen(&mut out.scope, seen, 4);
+        unseen(&mut out.versions, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionSpec, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionspec);
@@ -16149,6 +21510,11 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionsta
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.accepted_names, seen, 0);
+        unseen(&mut out.conditions, seen, 1);
+        unseen(&mut out.stored_versions, seen, 2);
     }
     Ok(())
 }
@@ -16168,6 +21534,12 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionsta
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.accepted_names, seen, 0);
+        unseen(&mut out.conditions, seen, 1);
+        unseen(&mut out.observed_generation, seen, 2);
+        unseen(&mut out.stored_versions, seen, 3);
     }
     Ok(())
 }
@@ -16192,6 +21564,17 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionver
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.additional_printer_columns, seen, 0);
+        unseen(&mut out.deprecated, seen, 1);
+        unseen(&mut out.deprecation_warning, seen, 2);
+        unseen(&mut out.name, seen, 3);
+        unseen(&mut out.schema, seen, 4);
+        unseen(&mut out.selectable_fields, seen, 5);
+        unseen(&mut out.served, seen, 6);
+        unseen(&mut out.storage, seen, 7);
+        unseen(&mut out.subresources, seen, 8);
+    }
     Ok(())
 }
 in_place!(o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionVersion, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcedefinitionversion);
@@ -16206,6 +21589,10 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcesubresources(
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.scale, seen, 0);
+        unseen(&mut out.status, seen, 1);
     }
     Ok(())
 }
@@ -16223,6 +21610,11 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcesubresourcesc
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.label_selector_path, seen, 0);
+        unseen(&mut out.spec_replicas_path, seen, 1);
+        unseen(&mut out.status_replicas_path, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceSubresourceScale, apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcesubresourcescale);
@@ -16236,6 +21628,9 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_customresourcevalidation(p:
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.open_api_v3_schema, seen, 0);
     }
     Ok(())
 }
@@ -16251,6 +21646,10 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_externaldocumentation(p: &m
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.description, seen, 0);
+        unseen(&mut out.url, seen, 1);
     }
     Ok(())
 }
@@ -16309,6 +21708,52 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops(p: &mut Par
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.ref_path, seen, 0);
+        unseen(&mut out.schema, seen, 1);
+        unseen(&mut out.additional_items, seen, 2);
+        unseen(&mut out.additional_properties, seen, 3);
+        unseen(&mut out.all_of, seen, 4);
+        unseen(&mut out.any_of, seen, 5);
+        unseen(&mut out.default, seen, 6);
+        unseen(&mut out.definitions, seen, 7);
+        unseen(&mut out.dependencies, seen, 8);
+        unseen(&mut out.description, seen, 9);
+        unseen(&mut out.enum_, seen, 10);
+        unseen(&mut out.example, seen, 11);
+        unseen(&mut out.exclusive_maximum, seen, 12);
+        unseen(&mut out.exclusive_minimum, seen, 13);
+        unseen(&mut out.external_docs, seen, 14);
+        unseen(&mut out.format, seen, 15);
+        unseen(&mut out.id, seen, 16);
+        unseen(&mut out.items, seen, 17);
+        unseen(&mut out.max_items, seen, 18);
+        unseen(&mut out.max_length, seen, 19);
+        unseen(&mut out.max_properties, seen, 20);
+        unseen(&mut out.maximum, seen, 21);
+        unseen(&mut out.min_items, seen, 22);
+        unseen(&mut out.min_length, seen, 23);
+        unseen(&mut out.min_properties, seen, 24);
+        unseen(&mut out.minimum, seen, 25);
+        unseen(&mut out.multiple_of, seen, 26);
+        unseen(&mut out.not, seen, 27);
+        unseen(&mut out.nullable, seen, 28);
+        unseen(&mut out.one_of, seen, 29);
+        unseen(&mut out.pattern, seen, 30);
+        unseen(&mut out.pattern_properties, seen, 31);
+        unseen(&mut out.properties, seen, 32);
+        unseen(&mut out.required, seen, 33);
+        unseen(&mut out.title, seen, 34);
+        unseen(&mut out.type_, seen, 35);
+        unseen(&mut out.unique_items, seen, 36);
+        unseen(&mut out.x_kubernetes_embedded_resource, seen, 37);
+        unseen(&mut out.x_kubernetes_int_or_string, seen, 38);
+        unseen(&mut out.x_kubernetes_list_map_keys, seen, 39);
+        unseen(&mut out.x_kubernetes_list_type, seen, 40);
+        unseen(&mut out.x_kubernetes_map_type, seen, 41);
+        unseen(&mut out.x_kubernetes_preserve_unknown_fields, seen, 42);
+        unseen(&mut out.x_kubernetes_validations, seen, 43);
+    }
     Ok(())
 }
 in_place!(o::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps, apiextensions_apiserver_pkg_apis_apiextensions_v1_jsonschemaprops);
@@ -16322,6 +21767,9 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_selectablefield(p: &mut Par
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.json_path, seen, 0);
     }
     Ok(())
 }
@@ -16339,6 +21787,12 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_servicereference(p: &mut Pa
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.namespace, seen, 1);
+        unseen(&mut out.path, seen, 2);
+        unseen(&mut out.port, seen, 3);
     }
     Ok(())
 }
@@ -16359,6 +21813,14 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_validationrule(p: &mut Pars
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.field_path, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.message_expression, seen, 2);
+        unseen(&mut out.optional_old_self, seen, 3);
+        unseen(&mut out.reason, seen, 4);
+        unseen(&mut out.rule, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule, apiextensions_apiserver_pkg_apis_apiextensions_v1_validationrule);
@@ -16375,6 +21837,11 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_webhookclientconfig(p: &mut
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.ca_bundle, seen, 0);
+        unseen(&mut out.service, seen, 1);
+        unseen(&mut out.url, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::apiextensions_apiserver::pkg::apis::apiextensions::v1::WebhookClientConfig, apiextensions_apiserver_pkg_apis_apiextensions_v1_webhookclientconfig);
@@ -16389,6 +21856,10 @@ fn apiextensions_apiserver_pkg_apis_apiextensions_v1_webhookconversion(p: &mut P
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.client_config, seen, 0);
+        unseen(&mut out.conversion_review_versions, seen, 1);
     }
     Ok(())
 }
@@ -16409,6 +21880,12 @@ fn apimachinery_pkg_apis_meta_v1_apigroup(p: &mut Parser<'_>, out: &mut o::apima
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.preferred_version, seen, 1);
+        unseen(&mut out.server_address_by_client_cidrs, seen, 2);
+        unseen(&mut out.versions, seen, 3);
+    }
     Ok(())
 }
 in_place!(o::apimachinery::pkg::apis::meta::v1::APIGroup, apimachinery_pkg_apis_meta_v1_apigroup);
@@ -16424,6 +21901,9 @@ fn apimachinery_pkg_apis_meta_v1_apigrouplist(p: &mut Parser<'_>, out: &mut o::a
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.groups, seen, 0);
     }
     Ok(())
 }
@@ -16448,6 +21928,18 @@ fn apimachinery_pkg_apis_meta_v1_apiresource(p: &mut Parser<'_>, out: &mut o::ap
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.categories, seen, 0);
+        unseen(&mut out.group, seen, 1);
+        unseen(&mut out.kind, seen, 2);
+        unseen(&mut out.name, seen, 3);
+        unseen(&mut out.namespaced, seen, 4);
+        unseen(&mut out.short_names, seen, 5);
+        unseen(&mut out.singular_name, seen, 6);
+        unseen(&mut out.storage_version_hash, seen, 7);
+        unseen(&mut out.verbs, seen, 8);
+        unseen(&mut out.version, seen, 9);
+    }
     Ok(())
 }
 in_place!(o::apimachinery::pkg::apis::meta::v1::APIResource, apimachinery_pkg_apis_meta_v1_apiresource);
@@ -16465,6 +21957,10 @@ fn apimachinery_pkg_apis_meta_v1_apiresourcelist(p: &mut Parser<'_>, out: &mut o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.group_version, seen, 0);
+        unseen(&mut out.resources, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::apimachinery::pkg::apis::meta::v1::APIResourceList, apimachinery_pkg_apis_meta_v1_apiresourcelist);
@@ -16481,6 +21977,10 @@ fn apimachinery_pkg_apis_meta_v1_apiversions(p: &mut Parser<'_>, out: &mut o::ap
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.server_address_by_client_cidrs, seen, 0);
+        unseen(&mut out.versions, seen, 1);
     }
     Ok(())
 }
@@ -16503,6 +22003,16 @@ fn apimachinery_pkg_apis_meta_v1_deleteoptions(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_version, seen, 0);
+        unseen(&mut out.dry_run, seen, 1);
+        unseen(&mut out.grace_period_seconds, seen, 2);
+        unseen(&mut out.ignore_store_read_error_with_cluster_breaking_potential, seen, 3);
+        unseen(&mut out.kind, seen, 4);
+        unseen(&mut out.orphan_dependents, seen, 5);
+        unseen(&mut out.preconditions, seen, 6);
+        unseen(&mut out.propagation_policy, seen, 7);
+    }
     Ok(())
 }
 in_place!(o::apimachinery::pkg::apis::meta::v1::DeleteOptions, apimachinery_pkg_apis_meta_v1_deleteoptions);
@@ -16518,6 +22028,11 @@ fn apimachinery_pkg_apis_meta_v1_fieldselectorrequirement(p: &mut Parser<'_>, ou
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.key, seen, 0);
+        unseen(&mut out.operator, seen, 1);
+        unseen(&mut out.values, seen, 2);
     }
     Ok(())
 }
@@ -16535,6 +22050,10 @@ fn apimachinery_pkg_apis_meta_v1_groupresource(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.group, seen, 0);
+        unseen(&mut out.resource, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::apimachinery::pkg::apis::meta::v1::GroupResource, apimachinery_pkg_apis_meta_v1_groupresource);
@@ -16551,6 +22070,10 @@ fn apimachinery_pkg_apis_meta_v1_groupversionfordiscovery(p: &mut Parser<'_>, ou
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.group_version, seen, 0);
+        unseen(&mut out.version, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::apimachinery::pkg::apis::meta::v1::GroupVersionForDiscovery, apimachinery_pkg_apis_meta_v1_groupversionfordiscovery);
@@ -16565,6 +22088,10 @@ fn apimachinery_pkg_apis_meta_v1_labelselector(p: &mut Parser<'_>, out: &mut o::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.match_expressions, seen, 0);
+        unseen(&mut out.match_labels, seen, 1);
     }
     Ok(())
 }
@@ -16581,6 +22108,11 @@ fn apimachinery_pkg_apis_meta_v1_labelselectorrequirement(p: &mut Parser<'_>, ou
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.key, seen, 0);
+        unseen(&mut out.operator, seen, 1);
+        unseen(&mut out.values, seen, 2);
     }
     Ok(())
 }
@@ -16599,6 +22131,12 @@ fn apimachinery_pkg_apis_meta_v1_listmeta(p: &mut Parser<'_>, out: &mut o::apima
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.continue_, seen, 0);
+        unseen(&mut out.remaining_item_count, seen, 1);
+        unseen(&mut out.resource_version, seen, 2);
+        unseen(&mut out.self_link, seen, 3);
     }
     Ok(())
 }
@@ -16620,6 +22158,13 @@ fn apimachinery_pkg_apis_meta_v1_listmeta(p: &mut Parser<'_>, out: &mut o::apima
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.continue_, seen, 0);
+        unseen(&mut out.remaining_item_count, seen, 1);
+        unseen(&mut out.resource_version, seen, 2);
+        unseen(&mut out.self_link, seen, 3);
+        unseen(&mut out.shard_info, seen, 4);
+    }
     Ok(())
 }
 in_place!(o::apimachinery::pkg::apis::meta::v1::ListMeta, apimachinery_pkg_apis_meta_v1_listmeta);
@@ -16640,6 +22185,15 @@ fn apimachinery_pkg_apis_meta_v1_managedfieldsentry(p: &mut Parser<'_>, out: &mu
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.api_version, seen, 0);
+        unseen(&mut out.fields_type, seen, 1);
+        unseen(&mut out.fields_v1, seen, 2);
+        unseen(&mut out.manager, seen, 3);
+        unseen(&mut out.operation, seen, 4);
+        unseen(&mut out.subresource, seen, 5);
+        unseen(&mut out.time, seen, 6);
     }
     Ok(())
 }
@@ -16669,6 +22223,23 @@ fn apimachinery_pkg_apis_meta_v1_objectmeta(p: &mut Parser<'_>, out: &mut o::api
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.annotations, seen, 0);
+        unseen(&mut out.creation_timestamp, seen, 1);
+        unseen(&mut out.deletion_grace_period_seconds, seen, 2);
+        unseen(&mut out.deletion_timestamp, seen, 3);
+        unseen(&mut out.finalizers, seen, 4);
+        unseen(&mut out.generate_name, seen, 5);
+        unseen(&mut out.generation, seen, 6);
+        unseen(&mut out.labels, seen, 7);
+        unseen(&mut out.managed_fields, seen, 8);
+        unseen(&mut out.name, seen, 9);
+        unseen(&mut out.namespace, seen, 10);
+        unseen(&mut out.owner_references, seen, 11);
+        unseen(&mut out.resource_version, seen, 12);
+        unseen(&mut out.self_link, seen, 13);
+        unseen(&mut out.uid, seen, 14);
+    }
     Ok(())
 }
 in_place!(o::apimachinery::pkg::apis::meta::v1::ObjectMeta, apimachinery_pkg_apis_meta_v1_objectmeta);
@@ -16688,6 +22259,14 @@ fn apimachinery_pkg_apis_meta_v1_ownerreference(p: &mut Parser<'_>, out: &mut o:
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.api_version, seen, 0);
+        unseen(&mut out.block_owner_deletion, seen, 1);
+        unseen(&mut out.controller, seen, 2);
+        unseen(&mut out.kind, seen, 3);
+        unseen(&mut out.name, seen, 4);
+        unseen(&mut out.uid, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::apimachinery::pkg::apis::meta::v1::OwnerReference, apimachinery_pkg_apis_meta_v1_ownerreference);
@@ -16702,6 +22281,10 @@ fn apimachinery_pkg_apis_meta_v1_preconditions(p: &mut Parser<'_>, out: &mut o::
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.resource_version, seen, 0);
+        unseen(&mut out.uid, seen, 1);
     }
     Ok(())
 }
@@ -16718,6 +22301,10 @@ fn apimachinery_pkg_apis_meta_v1_serveraddressbyclientcidr(p: &mut Parser<'_>, o
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.client_cidr, seen, 0);
+        unseen(&mut out.server_address, seen, 1);
+    }
     Ok(())
 }
 in_place!(o::apimachinery::pkg::apis::meta::v1::ServerAddressByClientCIDR, apimachinery_pkg_apis_meta_v1_serveraddressbyclientcidr);
@@ -16732,6 +22319,9 @@ fn apimachinery_pkg_apis_meta_v1_shardinfo(p: &mut Parser<'_>, out: &mut o::apim
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.selector, seen, 0);
     }
     Ok(())
 }
@@ -16755,6 +22345,14 @@ fn apimachinery_pkg_apis_meta_v1_status(p: &mut Parser<'_>, out: &mut o::apimach
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.code, seen, 0);
+        unseen(&mut out.details, seen, 1);
+        unseen(&mut out.message, seen, 2);
+        unseen(&mut out.metadata, seen, 3);
+        unseen(&mut out.reason, seen, 4);
+        unseen(&mut out.status, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::apimachinery::pkg::apis::meta::v1::Status, apimachinery_pkg_apis_meta_v1_status);
@@ -16770,6 +22368,11 @@ fn apimachinery_pkg_apis_meta_v1_statuscause(p: &mut Parser<'_>, out: &mut o::ap
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.field, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.reason, seen, 2);
     }
     Ok(())
 }
@@ -16790,6 +22393,14 @@ fn apimachinery_pkg_apis_meta_v1_statusdetails(p: &mut Parser<'_>, out: &mut o::
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.causes, seen, 0);
+        unseen(&mut out.group, seen, 1);
+        unseen(&mut out.kind, seen, 2);
+        unseen(&mut out.name, seen, 3);
+        unseen(&mut out.retry_after_seconds, seen, 4);
+        unseen(&mut out.uid, seen, 5);
+    }
     Ok(())
 }
 in_place!(o::apimachinery::pkg::apis::meta::v1::StatusDetails, apimachinery_pkg_apis_meta_v1_statusdetails);
@@ -16808,6 +22419,11 @@ fn kube_aggregator_pkg_apis_apiregistration_v1_apiservice(p: &mut Parser<'_>, ou
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.metadata, seen, 0);
+        unseen(&mut out.spec, seen, 1);
+        unseen(&mut out.status, seen, 2);
+    }
     Ok(())
 }
 in_place!(o::kube_aggregator::pkg::apis::apiregistration::v1::APIService, kube_aggregator_pkg_apis_apiregistration_v1_apiservice);
@@ -16825,6 +22441,13 @@ fn kube_aggregator_pkg_apis_apiregistration_v1_apiservicecondition(p: &mut Parse
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.last_transition_time, seen, 0);
+        unseen(&mut out.message, seen, 1);
+        unseen(&mut out.reason, seen, 2);
+        unseen(&mut out.status, seen, 3);
+        unseen(&mut out.type_, seen, 4);
     }
     Ok(())
 }
@@ -16846,6 +22469,15 @@ fn kube_aggregator_pkg_apis_apiregistration_v1_apiservicespec(p: &mut Parser<'_>
         }
         key = p.next_key()?;
     }
+    if p.is_refilling() {
+        unseen(&mut out.ca_bundle, seen, 0);
+        unseen(&mut out.group, seen, 1);
+        unseen(&mut out.group_priority_minimum, seen, 2);
+        unseen(&mut out.insecure_skip_tls_verify, seen, 3);
+        unseen(&mut out.service, seen, 4);
+        unseen(&mut out.version, seen, 5);
+        unseen(&mut out.version_priority, seen, 6);
+    }
     Ok(())
 }
 in_place!(o::kube_aggregator::pkg::apis::apiregistration::v1::APIServiceSpec, kube_aggregator_pkg_apis_apiregistration_v1_apiservicespec);
@@ -16859,6 +22491,9 @@ fn kube_aggregator_pkg_apis_apiregistration_v1_apiservicestatus(p: &mut Parser<'
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.conditions, seen, 0);
     }
     Ok(())
 }
@@ -16875,6 +22510,11 @@ fn kube_aggregator_pkg_apis_apiregistration_v1_servicereference(p: &mut Parser<'
             _ => p.skip()?,
         }
         key = p.next_key()?;
+    }
+    if p.is_refilling() {
+        unseen(&mut out.name, seen, 0);
+        unseen(&mut out.namespace, seen, 1);
+        unseen(&mut out.port, seen, 2);
     }
     Ok(())
 }
@@ -16971,8 +22611,6 @@ by_serde!(o::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPr
 by_serde!(o::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrStringArray);
 
 by_serde!(o::apimachinery::pkg::apis::meta::v1::Condition);
-
-by_serde!(o::apimachinery::pkg::apis::meta::v1::FieldsV1);
 
 by_serde!(o::apimachinery::pkg::runtime::RawExtension);
 

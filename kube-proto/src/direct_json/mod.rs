@@ -8,10 +8,14 @@
 //! `Deserialize` gives. The decoders take the common shapes of JSON and give up on anything
 //! else (a key given twice, a value of an unexpected type, an escaped key, a lone surrogate,
 //! text that is not JSON, nesting deeper than 100), and the caller then decodes the same text
-//! with `serde_json`, so that its values and its errors, byte for byte, stay serde's. Types that
-//! are not plain structs (free-form JSON such as `FieldsV1` or `RawExtension`, enums, `ByteString`,
-//! floats, a `Condition` whose time is required) are read by `serde_json` from their value's
-//! text alone.
+//! with `serde_json`, so that its values and its errors, byte for byte, stay serde's. Free-form
+//! JSON (`serde_json::Value`, as in `FieldsV1`, the managed fields' trees) is read directly too,
+//! but for its numbers. Other types that are not plain structs (enums, `ByteString`, floats, a
+//! `Condition` whose time is required) are read by `serde_json` from their value's text alone.
+//!
+//! [`refill`] decodes over an object held before, reusing its allocations: the watcher does it
+//! with the objects a store hands back (`Watcher::recycle`), which makes keeping every object
+//! cost little more than decoding it.
 //!
 //! Generic code reaches them through the type's `TypeId`: [`from_str`] and the watch decoder use
 //! them only when the caller's type is one of the built-in kinds' structs; any other type goes
@@ -70,6 +74,35 @@ pub fn direct<T: 'static>(text: &str) -> Option<T> {
     slot
 }
 
+/// `text` (one object and nothing else) read directly over `old`, an object of the same type
+/// held before: the result equals what [`direct`] gives for the text, and `old`'s strings, lists
+/// and nested structs are written over rather than freed and allocated again. A string keeps its
+/// buffer only when that is at most a few bytes longer than the new text, and every list is
+/// exactly as long as it needs to be, so a refilled object takes no more memory than a new one
+/// beyond that slack. `None` (and `old` lost) when `T` is not a built-in kind's struct or the
+/// text is of a shape left to serde.
+///
+/// A store that lets go of the object an event replaces can hand it back here for the next
+/// event: the watcher does, through [`Watcher::recycle`](crate::watcher::Watcher::recycle).
+///
+/// ```
+/// use k8s_openapi::api::core::v1::ConfigMap;
+///
+/// let a = r#"{"metadata":{"name":"a","labels":{"x":"1"}},"data":{"k":"v"}}"#;
+/// let b = r#"{"metadata":{"name":"b"},"binaryData":{}}"#;
+/// let old: ConfigMap = kube_proto::direct_json::from_str(a).unwrap();
+/// let new = kube_proto::direct_json::refill(b, old).unwrap();
+/// assert_eq!(new, serde_json::from_str::<ConfigMap>(b).unwrap());
+/// ```
+pub fn refill<T: 'static>(text: &str, old: T) -> Option<T> {
+    let decode = decoder(TypeId::of::<T>())?;
+    let mut p = Parser::refilling(text);
+    let mut slot = Some(old);
+    decode(&mut p, &mut slot).ok()?;
+    p.end().ok()?;
+    slot
+}
+
 /// Decodes `text` as `T` with exactly the result of `serde_json::from_str`: directly when `T` is
 /// a built-in kind's struct and the text is of a usual shape, through `serde_json` otherwise.
 pub fn from_str<T: DeserializeOwned + 'static>(text: &str) -> serde_json::Result<T> {
@@ -82,9 +115,13 @@ pub fn from_str<T: DeserializeOwned + 'static>(text: &str) -> serde_json::Result
 /// A watch line `{"type":"ADDED"|"MODIFIED"|"DELETED","object":{...}}` (those keys, in that
 /// order, as the API server writes them) whose object is read directly; `None` for any other
 /// line, which the caller then decodes through serde.
-pub(crate) fn watch_event<K: 'static>(text: &str) -> Option<WatchEvent<K>> {
+///
+/// With an object in `spare` (one nobody holds any more), the event's object is decoded over it,
+/// reusing its allocations (see [`refill`]); the spare is used up either way.
+pub(crate) fn watch_event<K: 'static>(text: &str, spare: &mut Option<K>) -> Option<WatchEvent<K>> {
     let decode = decoder(TypeId::of::<K>())?;
-    let mut p = Parser::new(text);
+    let mut slot: Option<K> = spare.take();
+    let mut p = if slot.is_some() { Parser::refilling(text) } else { Parser::new(text) };
     if p.object().ok()? != Some("type") {
         return None;
     }
@@ -99,7 +136,6 @@ pub(crate) fn watch_event<K: 'static>(text: &str) -> Option<WatchEvent<K>> {
     if p.next_key().ok()? != Some("object") {
         return None;
     }
-    let mut slot: Option<K> = None;
     decode(&mut p, &mut slot).ok()?;
     if p.next_key().ok()?.is_some() {
         return None;

@@ -25,6 +25,10 @@ pub struct Parser<'a> {
     depth: u32,
     /// Reused for strings with escapes.
     scratch: String,
+    /// Decoding into a value that already holds another object (see [`Decode::refill`]).
+    ///
+    /// [`Decode::refill`]: super::fill::Decode::refill
+    refill: bool,
 }
 
 impl std::fmt::Debug for Parser<'_> {
@@ -75,7 +79,20 @@ fn hex4(b: &[u8]) -> Step<u16> {
 impl<'a> Parser<'a> {
     /// A parser at the start of `text`.
     pub fn new(text: &'a str) -> Self {
-        Parser { text, pos: 0, depth: 0, scratch: String::new() }
+        Parser { text, pos: 0, depth: 0, scratch: String::new(), refill: false }
+    }
+
+    /// A parser at the start of `text` that decodes into values holding other objects: fields
+    /// go to [`Decode::refill`](super::fill::Decode::refill), and every struct resets the
+    /// fields the text does not give.
+    pub fn refilling(text: &'a str) -> Self {
+        Parser { refill: true, ..Self::new(text) }
+    }
+
+    /// Whether this parser decodes into values holding other objects.
+    #[inline]
+    pub fn is_refilling(&self) -> bool {
+        self.refill
     }
 
     fn bytes(&self) -> &'a [u8] {
@@ -196,6 +213,13 @@ impl<'a> Parser<'a> {
     /// A map's key and its colon.
     pub fn map_key(&mut self) -> Step<String> {
         let k = self.string()?;
+        self.eat(b':')?;
+        Ok(k)
+    }
+
+    /// A map's key handed to `f` (borrowed from the text when it has no escapes), and its colon.
+    pub fn map_key_with<T>(&mut self, f: impl FnOnce(&str) -> T) -> Step<T> {
+        let k = self.str_with(f)?;
         self.eat(b':')?;
         Ok(k)
     }
