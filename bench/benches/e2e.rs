@@ -13,7 +13,9 @@
 //! alternate within every repetition (the order rotates), and the table holds medians.
 //!
 //! Figures: a paged list (seconds, peak RSS), and the same pages in protobuf (`pblist`, ours
-//! only); a raw watch (`Api::watch`) and `watcher()`
+//! only); a raw watch (`Api::watch`) and `watcher()`, a reflector over `watcher()` and one
+//! recycling the objects it replaces (`reflectorrecycle`: `Writer::recycler` and `watcher_with`,
+//! ours only); a store's steady and relist memory (`store`, `storecompact`)
 //! (events/s), with the best plain decode of the same bytes in process for reference; the same
 //! two in protobuf (`pbrawwatch`, `pbwatcher`: `Api::protobuf()`, the same events as
 //! `;stream=watch` frames, ours only: kube-rs has no protobuf), with the plain protobuf decode and
