@@ -6,7 +6,10 @@
 //!   server's state exactly (for the watcher's selector);
 //! - the resourceVersions the watcher resumes from never go backwards, and no object is ever
 //!   emitted at an older version after a newer one;
-//! - every backoff delay stays within the configured bounds (or the server's Retry-After).
+//! - every backoff delay stays within the configured bounds (or the server's Retry-After);
+//! - the reflector's store, fed the same events, then holds the server's objects, each equal to
+//!   the server's, with every index as recomputed; on every other seed the objects it replaces
+//!   go back to the watcher, which decodes the next watch event over them.
 //!
 //! `SIM_SEEDS=N` runs N seeds (default 1000); `SIM_SEED=S` replays one seed, printing its trace
 //! with `SIM_TRACE=1`.
@@ -62,6 +65,9 @@ struct Sim {
     emitted: BTreeMap<String, u64>,
     /// The reflector's store (the core's), fed the same events.
     real: kube_proto::store::Store<ConfigMap>,
+    /// Whether the objects the store replaces or removes go back to the watcher, which decodes
+    /// the next watch event over them (`Watcher::recycle`): every other seed.
+    recycle: bool,
     /// During a relist: the keys the store held when it began, and the keys it held after each
     /// event since (a reader must never miss an object that survives the relist).
     relist_views: Option<(Keys, Vec<Keys>)>,
@@ -85,6 +91,8 @@ struct Stats {
     silent: u64,
     stalls: u64,
     faults: u64,
+    /// Objects handed back to the watcher to decode over.
+    recycled: u64,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -96,6 +104,7 @@ impl std::ops::AddAssign for Stats {
         self.silent += o.silent;
         self.stalls += o.stalls;
         self.faults += o.faults;
+        self.recycled += o.recycled;
     }
 }
 
@@ -166,6 +175,7 @@ impl Sim {
                 kube_proto::store::Store::new(config, ())
             },
             relist_views: None,
+            recycle: seed % 2 == 0,
             max_resume_rv: 0,
             trace: std::env::var("SIM_TRACE").is_ok(),
             log: VecDeque::new(),
@@ -228,11 +238,16 @@ impl Sim {
 
     /// The server's state for the watcher's scope and selector.
     fn server_state(&mut self) -> BTreeMap<(String, String), u64> {
+        self.server_objects().iter().map(|(k, cm)| (k.clone(), rv_of(cm))).collect()
+    }
+
+    /// The server's objects in the watcher's scope and selector, by (namespace, name).
+    fn server_objects(&mut self) -> BTreeMap<(String, String), ConfigMap> {
         let lp = ListParams { selectors: self.config.selectors.clone(), ..ListParams::default() };
         let req = self.watcher_request().list(&lp).expect("a request");
         let resp = self.server.server.handle(self.now, &req).into_response().expect("a list");
         let list = Response::from_http(&resp).list::<ConfigMap>().expect("a ConfigMapList");
-        list.items.iter().map(|cm| ((cm.namespace().unwrap_or("").to_owned(), cm.name_any()), rv_of(cm))).collect()
+        list.items.into_iter().map(|cm| ((cm.namespace().unwrap_or("").to_owned(), cm.name_any()), cm)).collect()
     }
 
     fn watcher_request(&self) -> Request {
@@ -294,8 +309,17 @@ impl Sim {
         if matches!(ev, Event::Init) && self.relist_views.is_none() {
             self.relist_views = Some((keys(&self.real), Vec::new()));
         }
-        if let Err(skipped) = self.real.apply(ev.clone()) {
+        let mut retired = Vec::new();
+        if let Err(skipped) = self.real.apply_retiring(ev.clone(), &mut retired) {
             self.fail(format!("the store skipped an event of the watcher: {skipped}"));
+        }
+        if self.recycle {
+            for old in retired {
+                if let Ok(old) = std::sync::Arc::try_unwrap(old) {
+                    self.stats.recycled += 1;
+                    self.watcher.recycle(old);
+                }
+            }
         }
         let now = keys(&self.real);
         if let Some((_, views)) = &mut self.relist_views {
@@ -329,6 +353,17 @@ impl Sim {
  store:  {held:?}
  server: {server:?}"
             ));
+        }
+        // Object for object, as the server holds them (with recycling, each decoded over another).
+        let objects = self.server_objects();
+        for (r, cm) in self.real.iter() {
+            let key = (r.namespace.clone().unwrap_or_default(), r.name.clone());
+            if objects.get(&key) != Some(&**cm) {
+                self.fail(format!(
+                    "the store's {key:?} differs from the server's:\n store:  {cm:?}\n server: {:?}",
+                    objects.get(&key)
+                ));
+            }
         }
         for index in self.real.index_names() {
             let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -575,5 +610,6 @@ fn the_watcher_converges_under_faults() {
         assert!(total.inits > total.faults / 20, "relists were rare: {total:?}");
         assert!(total.applies > 0 && total.deletes > 0, "{total:?}");
         assert!(total.stalls > 0 && total.silent > 0, "stalled watches were never detected: {total:?}");
+        assert!(total.recycled > 0, "no object was decoded over another: {total:?}");
     }
 }
