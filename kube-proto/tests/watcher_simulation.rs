@@ -175,7 +175,7 @@ impl Sim {
                 kube_proto::store::Store::new(config, ())
             },
             relist_views: None,
-            recycle: seed % 2 == 0,
+            recycle: seed.is_multiple_of(2),
             max_resume_rv: 0,
             trace: std::env::var("SIM_TRACE").is_ok(),
             log: VecDeque::new(),
