@@ -291,49 +291,35 @@ trait StringMap<V> {
     fn keep_first(&mut self, n: usize);
 }
 
-impl<V> StringMap<V> for BTreeMap<String, V> {
-    fn entries<'a>(&'a mut self) -> impl Iterator<Item = (&'a String, &'a mut V)>
-    where
-        V: 'a,
-    {
-        self.iter_mut()
-    }
-    fn count(&self) -> usize {
-        self.len()
-    }
-    fn put(&mut self, key: String, value: V) {
-        self.insert(key, value);
-    }
-    fn keep_first(&mut self, n: usize) {
-        let mut i = 0;
-        self.retain(|_, _| {
-            i += 1;
-            i <= n
-        });
-    }
+/// The same five lines for each map type: both have `iter_mut`, `len`, `insert` and `retain`.
+macro_rules! string_map {
+    (impl<$($g:ident)?> for $map:ty, $v:ty) => {
+        impl<$($g)?> StringMap<$v> for $map {
+            fn entries<'a>(&'a mut self) -> impl Iterator<Item = (&'a String, &'a mut $v)>
+            where
+                $v: 'a,
+            {
+                self.iter_mut()
+            }
+            fn count(&self) -> usize {
+                self.len()
+            }
+            fn put(&mut self, key: String, value: $v) {
+                self.insert(key, value);
+            }
+            fn keep_first(&mut self, n: usize) {
+                let mut i = 0;
+                self.retain(|_, _| {
+                    i += 1;
+                    i <= n
+                });
+            }
+        }
+    };
 }
 
-impl StringMap<Value> for Map<String, Value> {
-    fn entries<'a>(&'a mut self) -> impl Iterator<Item = (&'a String, &'a mut Value)>
-    where
-        Value: 'a,
-    {
-        self.iter_mut()
-    }
-    fn count(&self) -> usize {
-        self.len()
-    }
-    fn put(&mut self, key: String, value: Value) {
-        self.insert(key, value);
-    }
-    fn keep_first(&mut self, n: usize) {
-        let mut i = 0;
-        self.retain(|_, _| {
-            i += 1;
-            i <= n
-        });
-    }
-}
+string_map!(impl<V> for BTreeMap<String, V>, V);
+string_map!(impl<> for Map<String, Value>, Value);
 
 /// A map read over `out`: the entries whose keys the text gives in the same order are refilled
 /// in place (see [`refill_prefix`]), the rest of `out` dropped, the rest of the text inserted.
