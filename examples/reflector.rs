@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube_proto::{DeleteParams, Patch, PatchParams, PostParams};
 use kube_runtime::fake::FakeTransport;
 use kube_runtime::reflector::{self, BY_LABEL, BY_NAMESPACE, Store, reflector};
-use kube_runtime::watcher::{self, watcher_with};
+use kube_runtime::watcher::{self, watcher};
 use kube_runtime::{Api, Client};
 use serde_json::json;
 
@@ -46,12 +46,11 @@ async fn main() -> Result<(), BoxError> {
 
     // The seed's two lines: a store and the reflector that fills it. Pods, as every built-in
     // kind, are decoded with no spare capacity in their lists (custom resources would ask for it
-    // with `watcher::Config::compact()`). `reflector(writer, watcher(pods, config))` works as
-    // well; with the writer's recycler, each watch event is decoded over the object the event
-    // before it replaced, instead of freeing one Pod and allocating another.
-    let (reader, mut writer) = reflector::store();
-    let recycler = writer.recycler();
-    let rf = reflector(writer, watcher_with(pods, watcher::Config::default().timeout(60), recycler));
+    // with `watcher::Config::compact()`). Given a stream straight from `watcher()`, the reflector
+    // hands the Pods its store lets go of back to the watcher, which decodes the next event over
+    // one instead of freeing one Pod and allocating another.
+    let (reader, writer) = reflector::store();
+    let rf = reflector(writer, watcher(pods, watcher::Config::default().timeout(60)));
 
     // The reader, in a task of its own.
     let summaries = tokio::spawn(summarise(reader));

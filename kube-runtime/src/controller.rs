@@ -54,7 +54,7 @@ use serde::de::DeserializeOwned;
 use crate::events::{EventSender, Recorder};
 use crate::leader::{LeaderElector, LeaderEvent, Leadership, LeaseError};
 use crate::reflector::{ObjectRef, Store, Writer, reflector};
-use crate::watcher::{Config, Event, watcher, watcher_with};
+use crate::watcher::{Config, Event, watcher};
 use crate::{Api, Client, Error};
 
 /// What a reconcile (or an error policy) asks for next.
@@ -217,11 +217,11 @@ where
 
     /// A controller over a store made by the caller (a [`store_with`](crate::reflector::store_with)
     /// with indexes or a transform, or a shared one whose writer has subscribers).
-    pub fn for_store(api: Api<K>, config: Config, store: Store<K>, mut writer: Writer<K>) -> Self {
+    pub fn for_store(api: Api<K>, config: Config, store: Store<K>, writer: Writer<K>) -> Self {
         let client = api.client().clone();
-        // The objects the store lets go of (held by no reconciler) are decoded over by the watch.
-        let recycler = writer.recycler();
-        let main = reflector(writer, watcher_with(api, config, recycler)).boxed();
+        // Straight from `watcher()`: the objects the store lets go of (held by no reconciler)
+        // are decoded over by the next watch events.
+        let main = reflector(writer, watcher(api, config)).boxed();
         Controller {
             client,
             store,

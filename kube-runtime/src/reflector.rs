@@ -42,6 +42,7 @@
 //! the events from the moment it subscribes: subscribe before polling the reflector, or read the
 //! [`Store`] for what came before.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -58,7 +59,7 @@ pub use kube_proto::store::{
 };
 
 use crate::Error;
-use crate::watcher::Recycler;
+use crate::watcher::{Recycler, WatcherStream};
 
 /// The buffer of each subscriber of a store made by [`store`] or [`store_with`], in events.
 pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 64;
@@ -198,6 +199,9 @@ where
     /// [`watcher_with`](crate::watcher::watcher_with), whose decoder then decodes the next event
     /// over one of them: the store then costs the watcher little more than a lookup per event
     /// (see BENCHMARKS.md). Calling it again gives the same recycler.
+    ///
+    /// [`reflector`] does this by itself when its stream is straight from
+    /// [`watcher()`](crate::watcher::watcher); this is for a stream that goes through adaptors.
     pub fn recycler(&mut self) -> Recycler<K> {
         self.recycler.get_or_insert_with(Recycler::new).clone()
     }
@@ -307,12 +311,23 @@ where
 /// Applies every event of `stream` to `writer`'s store and passes it on, with the stored `Arc`s,
 /// to the returned stream and to the writer's subscribers. Errors pass through; events the store
 /// skips are logged and dropped.
-pub fn reflector<K, S>(writer: Writer<K>, stream: S) -> impl Stream<Item = Result<Event<Arc<K>>, Error>> + Send
+///
+/// When `stream` is a [`watcher()`](crate::watcher::watcher) itself (no adaptor in between) and
+/// the writer has no [`recycler`](Writer::recycler) yet, the writer is given the watcher's: the
+/// objects the store lets go of are decoded over by the next watch events instead of being freed
+/// (the events are the same). Through adaptors, pair them with
+/// [`watcher_with`](crate::watcher::watcher_with).
+pub fn reflector<K, S>(mut writer: Writer<K>, stream: S) -> impl Stream<Item = Result<Event<Arc<K>>, Error>> + Send
 where
     K: Resource + Send + Sync + 'static,
     K::DynamicType: Clone,
     S: Stream<Item = Result<Event<K>, Error>> + Send + 'static,
 {
+    if writer.recycler.is_none()
+        && let Some(watcher) = (&stream as &dyn Any).downcast_ref::<WatcherStream<K>>()
+    {
+        writer.recycler = Some(watcher.recycler());
+    }
     stream::unfold((writer, Box::pin(stream)), |(mut writer, mut stream)| async move {
         loop {
             match stream.next().await? {

@@ -21,7 +21,7 @@ use crate::{Api, Client, Error};
 
 struct Driver<K> {
     machine: Watcher<K>,
-    recycler: Option<Recycler<K>>,
+    recycler: Recycler<K>,
     client: Client,
     in_flight: Option<(RequestId, InFlight)>,
     /// The timer of a deadline of the machine, kept from one wait to the next while it fires no
@@ -44,9 +44,11 @@ enum InFlight {
 /// [`kube_proto::direct_json::refill`]; JSON events of the built-in kinds). The events are
 /// exactly what they would be without it.
 ///
-/// A reflector's [`Writer::recycler`](crate::reflector::Writer::recycler) makes one and fills it
-/// with the objects its events replace; [`watcher_with`] takes them. It holds one object at a
-/// time. Cheap to clone: the clones share it.
+/// Every [`watcher()`] has one ([`WatcherStream::recycler`]), which
+/// [`reflector`](crate::reflector::reflector) hands to its writer: the objects the store lets go
+/// of (held by nobody else) are put in it, and the watcher takes them. Paired by hand, a
+/// [`Writer::recycler`](crate::reflector::Writer::recycler) goes to [`watcher_with`]. It holds one
+/// object at a time. Cheap to clone: the clones share it.
 pub struct Recycler<K> {
     spare: Arc<Mutex<Option<K>>>,
 }
@@ -96,21 +98,27 @@ impl<K> Recycler<K> {
 
 /// Watches the collection an `Api` addresses: a stream of [`Event`]s that never ends on its
 /// own. See [`WatchStreamExt`] for `applied_objects()` and `touched_objects()`.
-pub fn watcher<K>(api: Api<K>, config: Config) -> impl Stream<Item = Result<Event<K>, Error>> + Send
+///
+/// Handed straight to [`reflector`](crate::reflector::reflector), its decoder is paired with the
+/// store's writer: each watch event is decoded over the object a previous event replaced in the
+/// store (see [`WatcherStream::recycler`]).
+pub fn watcher<K>(api: Api<K>, config: Config) -> WatcherStream<K>
 where
     K: Resource + DeserializeOwned + Send + 'static,
     K::DynamicType: Clone,
 {
-    drive(api, config, None)
+    drive(api, config, Recycler::new())
 }
 
 /// [`watcher()`], decoding each watch event's object over an object `recycler` holds when it
 /// holds one: what a reflector does with the objects its events replace, so that a store that
 /// keeps every object does not pay for freeing the one each event replaces and allocating its
-/// successor.
+/// successor. [`reflector`](crate::reflector::reflector) pairs a writer with a stream straight
+/// from [`watcher()`] by itself; this is for a stream that goes through adaptors first.
 ///
 /// ```
 /// # #[cfg(feature = "fake")] {
+/// use futures_util::StreamExt;
 /// use k8s_openapi::api::core::v1::Pod;
 /// use kube_runtime::reflector::{self, reflector};
 /// use kube_runtime::watcher::{self, watcher_with};
@@ -120,27 +128,53 @@ where
 /// let pods: Api<Pod> = Api::all(Client::new(transport, config).unwrap());
 /// let (reader, mut writer) = reflector::store();
 /// let recycler = writer.recycler();
-/// let rf = reflector(writer, watcher_with(pods, watcher::Config::default(), recycler));
+/// let events = watcher_with(pods, watcher::Config::default(), recycler).inspect(|e| println!("{e:?}"));
+/// let rf = reflector(writer, events);
 /// # drop((reader, rf));
 /// # }
 /// ```
-pub fn watcher_with<K>(
-    api: Api<K>,
-    config: Config,
-    recycler: Recycler<K>,
-) -> impl Stream<Item = Result<Event<K>, Error>> + Send
+pub fn watcher_with<K>(api: Api<K>, config: Config, recycler: Recycler<K>) -> WatcherStream<K>
 where
     K: Resource + DeserializeOwned + Send + 'static,
     K::DynamicType: Clone,
 {
-    drive(api, config, Some(recycler))
+    drive(api, config, recycler)
 }
 
-fn drive<K>(
-    api: Api<K>,
-    config: Config,
-    recycler: Option<Recycler<K>>,
-) -> impl Stream<Item = Result<Event<K>, Error>> + Send
+/// The stream [`watcher()`] returns.
+pub struct WatcherStream<K> {
+    events: Pin<Box<dyn Stream<Item = Result<Event<K>, Error>> + Send>>,
+    recycler: Recycler<K>,
+}
+
+impl<K> WatcherStream<K> {
+    /// The recycler this watcher's decoder takes objects from: whatever is put in it is decoded
+    /// over by the next watch event (JSON events of the built-in kinds), instead of a new object
+    /// being allocated. [`reflector`](crate::reflector::reflector) hands it to its writer.
+    pub fn recycler(&self) -> Recycler<K> {
+        self.recycler.clone()
+    }
+}
+
+impl<K> fmt::Debug for WatcherStream<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WatcherStream").field("recycler", &self.recycler).finish_non_exhaustive()
+    }
+}
+
+impl<K> Stream for WatcherStream<K> {
+    type Item = Result<Event<K>, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        self.events.as_mut().poll_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.events.size_hint()
+    }
+}
+
+fn drive<K>(api: Api<K>, config: Config, recycler: Recycler<K>) -> WatcherStream<K>
 where
     K: Resource + DeserializeOwned + Send + 'static,
     K::DynamicType: Clone,
@@ -150,10 +184,10 @@ where
     let machine = Watcher::new(api.request().clone(), config).map_err(Error::Request);
     let client = api.client().clone();
     let start = match machine {
-        Ok(machine) => Ok(Driver { machine, recycler, client, in_flight: None, timer: None }),
+        Ok(machine) => Ok(Driver { machine, recycler: recycler.clone(), client, in_flight: None, timer: None }),
         Err(e) => Err(e),
     };
-    stream::unfold(Some(start), |state| async move {
+    let events = stream::unfold(Some(start), |state| async move {
         match state? {
             Err(e) => Some((Err(e), None)),
             Ok(mut d) => {
@@ -161,7 +195,8 @@ where
                 Some((item, Some(Ok(d))))
             }
         }
-    })
+    });
+    WatcherStream { events: Box::pin(events), recycler }
 }
 
 impl<K> Driver<K>
@@ -173,9 +208,8 @@ where
     /// its own cannot hang a watcher.
     async fn next(&mut self) -> Result<Event<K>, Error> {
         loop {
-            if let Some(r) = &self.recycler
-                && self.machine.wants_spare()
-                && let Some(spare) = r.take()
+            if self.machine.wants_spare()
+                && let Some(spare) = self.recycler.take()
             {
                 self.machine.recycle(spare);
             }

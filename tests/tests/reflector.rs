@@ -17,7 +17,7 @@ use kube_integration_tests::objects::configmap;
 use kube_integration_tests::{Ctx, transport_tests};
 use kube_proto::{DeleteParams, PartialObjectMeta, Patch, PatchParams, PostParams, ResourceExt};
 use kube_runtime::reflector::{self, BY_LABEL, BY_NAMESPACE, ObjectRef, Store, StoreConfig, reflector};
-use kube_runtime::watcher::{Config, Event, watcher, watcher_with};
+use kube_runtime::watcher::{Config, Event, watcher};
 use kube_runtime::{Api, Error};
 use serde_json::json;
 
@@ -194,10 +194,11 @@ async fn reflector_metadata_only_store(ctx: Ctx) {
 
 async fn reflector_recycling_holds_what_the_server_holds(ctx: Ctx) {
     let cms: Api<ConfigMap> = ctx.api();
-    let (reader, mut writer) = reflector::store_with(StoreConfig::default().namespace(&ctx.ns), ());
-    let recycler = writer.recycler();
-    let config = Config::default().labels(&ctx.selector());
-    let mut rf: Reflected<ConfigMap> = Box::pin(reflector(writer, watcher_with(ctx.api(), config, recycler)));
+    let (reader, writer) = reflector::store_with(StoreConfig::default().namespace(&ctx.ns), ());
+    // The seed's form: `reflector` pairs the writer with a stream straight from `watcher()`.
+    let watch = watcher(ctx.api(), Config::default().labels(&ctx.selector()));
+    let recycler = watch.recycler();
+    let mut rf: Reflected<ConfigMap> = Box::pin(reflector(writer, watch));
     until(&ctx, &mut rf, &reader, "the first list", nothing, Store::is_ready).await;
     // What the server answered each write with, by resourceVersion.
     let mut written = std::collections::HashMap::new();
@@ -227,7 +228,7 @@ async fn reflector_recycling_holds_what_the_server_holds(ctx: Ctx) {
     let server = cms.list(&kube_proto::ListParams::default().labels(&ctx.selector())).await.unwrap().items;
     assert_eq!(server.iter().map(|o| o.name_any()).collect::<Vec<_>>(), ["a", "c"]);
     let at = |s: &Store<ConfigMap>, o: &ConfigMap| s.get(&ObjectRef::new(&o.name_any()).within(&ctx.ns));
-    let mut checked = 0;
+    let (mut checked, mut recycled) = (0, 0);
     let mut each = |item: &Result<Event<Arc<ConfigMap>>, Error>, _: &Store<ConfigMap>| {
         // Every change as the server wrote it (another writer's change is not in `written`).
         if let Ok(Event::Apply(o)) = item
@@ -235,6 +236,11 @@ async fn reflector_recycling_holds_what_the_server_holds(ctx: Ctx) {
         {
             assert_eq!(**o, *w, "{} at {:?}", o.name_any(), o.resource_version());
             checked += 1;
+            // The object this change replaced, held by nobody but the store, waits in the
+            // watcher's recycler for the next event to be decoded over.
+            if format!("{recycler:?}").contains("holding: true") {
+                recycled += 1;
+            }
         }
     };
     until(&ctx, &mut rf, &reader, "the store catches up", &mut each, |s| {
@@ -242,6 +248,8 @@ async fn reflector_recycling_holds_what_the_server_holds(ctx: Ctx) {
     })
     .await;
     assert_eq!(checked, 21, "every create and change came as an event");
+    // 18 changes replaced an object; the deletion of `b` came after the last one checked.
+    assert!(recycled >= 9, "only {recycled} replaced objects went back to the watcher");
     for o in &server {
         assert_eq!(at(&reader, o).as_deref(), Some(o), "{}", o.name_any());
     }
