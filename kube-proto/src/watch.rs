@@ -356,15 +356,6 @@ impl<K> WatchDecoder<K> {
         self
     }
 
-    /// Hands the decoder an object nobody holds any more (one a store has just replaced or
-    /// removed): the next JSON event of a built-in kind is decoded over it, its strings, lists
-    /// and structs written over instead of freed and allocated again (see
-    /// [`direct_json::refill`](crate::direct_json::refill)). The event is the same as without
-    /// it. One object is kept; a second replaces the first.
-    pub fn recycle(&mut self, object: K) {
-        self.spare = Some(object);
-    }
-
     /// Whether the decoder holds an object handed to [`recycle`](Self::recycle) and not yet used.
     pub fn has_spare(&self) -> bool {
         self.spare.is_some()
@@ -384,6 +375,10 @@ impl<K> WatchDecoder<K> {
         {
             self.protobuf = crate::protobuf::is_protobuf(headers)
                 .then(|| Box::new(crate::protobuf::FrameDecoder::new(self.max_frame)));
+            if self.protobuf.is_some() {
+                // Frames are not decoded over an object: not kept.
+                self.spare = None;
+            }
         }
         #[cfg(not(feature = "protobuf"))]
         let _ = headers;
@@ -517,6 +512,33 @@ impl<K> WatchDecoder<K> {
 }
 
 impl<K: DeserializeOwned + 'static> WatchDecoder<K> {
+    /// Hands the decoder an object nobody holds any more (one a store has just replaced or
+    /// removed): the next JSON event of a built-in kind is decoded over it, its strings, lists
+    /// and structs written over instead of freed and allocated again (see
+    /// [`direct_json::refill`](crate::direct_json::refill)). The event is the same as without
+    /// it. One object is kept; a second replaces the first. Where it would not be used (a kind
+    /// read by serde, a protobuf stream), it is dropped at once: see
+    /// [`wants_spare`](Self::wants_spare).
+    pub fn recycle(&mut self, object: K) {
+        if self.can_recycle() {
+            self.spare = Some(object);
+        }
+    }
+
+    /// Whether [`recycle`](Self::recycle) would keep an object: the stream is JSON, `K` is a
+    /// built-in kind's struct (read by the direct decoder), and no object is held yet.
+    pub fn wants_spare(&self) -> bool {
+        self.spare.is_none() && self.can_recycle()
+    }
+
+    fn can_recycle(&self) -> bool {
+        #[cfg(feature = "protobuf")]
+        if self.protobuf.is_some() {
+            return false;
+        }
+        crate::direct_json::supports::<K>()
+    }
+
     /// The next complete event, or `None` when more bytes are needed.
     pub fn next_event(&mut self) -> Option<Result<WatchEvent<K>, WatchDecodeError>> {
         #[cfg(feature = "protobuf")]

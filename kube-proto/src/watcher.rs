@@ -516,10 +516,11 @@ where
         }
     }
 
-    /// Whether the watch stream's decoder already holds an object to decode over (then
-    /// [`recycle`](Self::recycle) has nothing to add).
+    /// Whether [`recycle`](Self::recycle) would be of use now: a watch stream is open, its
+    /// decoder can decode over an object ([`WatchDecoder::wants_spare`]: JSON events of a
+    /// built-in kind) and holds none yet.
     pub fn wants_spare(&self) -> bool {
-        matches!(&self.state, State::Streaming { req } | State::Watching { req } if !req.decoder.has_spare())
+        matches!(&self.state, State::Streaming { req } | State::Watching { req } if req.decoder.wants_spare())
     }
 
     /// The next thing to do. Call until it returns [`Action::Wait`], after every input.

@@ -303,6 +303,48 @@ fn benchmark_pods_read_over_other_pods_the_same_with_exact_lists() {
     assert_eq!(direct_json::refill(&full_text, over_full).unwrap(), full);
 }
 
+/// A decoder keeps a spare only where it decodes over it, and only an event uses it up.
+#[test]
+fn a_spare_is_kept_only_where_it_is_decoded_over() {
+    let cm =
+        |name: &str| -> ConfigMap { serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap() };
+    let mut decoder = kube_proto::watch::WatchDecoder::<ConfigMap>::new();
+    assert!(decoder.wants_spare());
+    decoder.recycle(cm("old"));
+    assert!(decoder.has_spare() && !decoder.wants_spare());
+    // A bookmark and an error leave it for the next event.
+    decoder.push(b"{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"9\"}}}\n");
+    decoder.push(b"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"code\":410,\"reason\":\"Expired\"}}\n");
+    assert!(matches!(decoder.next_event(), Some(Ok(WatchEvent::Bookmark(_)))));
+    assert!(matches!(decoder.next_event(), Some(Ok(WatchEvent::Error(_)))));
+    assert!(decoder.has_spare(), "used up by a bookmark or an error");
+    decoder.push(b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"new\"}}}\n");
+    assert_eq!(decoder.next_event().unwrap().unwrap(), WatchEvent::Added(cm("new")));
+    assert!(!decoder.has_spare() && decoder.wants_spare());
+
+    // A kind read by serde never holds one.
+    let mut dynamic = kube_proto::watch::WatchDecoder::<kube_proto::DynamicObject>::new();
+    assert!(!dynamic.wants_spare());
+    dynamic.recycle(serde_json::from_value(serde_json::json!({"metadata": {"name": "x"}})).unwrap());
+    assert!(!dynamic.has_spare());
+
+    // Nor does a protobuf stream: one held before the stream's type is known is let go.
+    #[cfg(feature = "protobuf")]
+    {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/vnd.kubernetes.protobuf;stream=watch"),
+        );
+        decoder.recycle(cm("old"));
+        assert!(decoder.has_spare());
+        decoder.use_content_type(&headers);
+        assert!(!decoder.has_spare() && !decoder.wants_spare());
+        decoder.recycle(cm("old"));
+        assert!(!decoder.has_spare());
+    }
+}
+
 #[test]
 fn json_grammar_edge_cases() {
     let cm =

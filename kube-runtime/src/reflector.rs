@@ -44,6 +44,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use futures_channel::{mpsc, oneshot};
@@ -312,10 +313,11 @@ where
 /// to the returned stream and to the writer's subscribers. Errors pass through; events the store
 /// skips are logged and dropped.
 ///
-/// When `stream` is a [`watcher()`](crate::watcher::watcher) itself (no adaptor in between) and
+/// When `stream` is a [`watcher()`](crate::watcher::watcher) itself, or one in a `Box::pin`, and
 /// the writer has no [`recycler`](Writer::recycler) yet, the writer is given the watcher's: the
 /// objects the store lets go of are decoded over by the next watch events instead of being freed
-/// (the events are the same). Through adaptors, pair them with
+/// (the events are the same; see [`WatcherStream::recycler`] for the kinds and formats this
+/// covers). Through adaptors (`.boxed()`, `.map(..)`), pair them with
 /// [`watcher_with`](crate::watcher::watcher_with).
 pub fn reflector<K, S>(mut writer: Writer<K>, stream: S) -> impl Stream<Item = Result<Event<Arc<K>>, Error>> + Send
 where
@@ -323,11 +325,7 @@ where
     K::DynamicType: Clone,
     S: Stream<Item = Result<Event<K>, Error>> + Send + 'static,
 {
-    if writer.recycler.is_none()
-        && let Some(watcher) = (&stream as &dyn Any).downcast_ref::<WatcherStream<K>>()
-    {
-        writer.recycler = Some(watcher.recycler());
-    }
+    pair(&mut writer, &stream);
     stream::unfold((writer, Box::pin(stream)), |(mut writer, mut stream)| async move {
         loop {
             match stream.next().await? {
@@ -342,6 +340,20 @@ where
             }
         }
     })
+}
+
+/// Gives `writer` the recycler of `stream` when it is a [`WatcherStream`] (see [`reflector`]).
+fn pair<K: Resource + 'static, S: 'static>(writer: &mut Writer<K>, stream: &S) {
+    if writer.recycler.is_some() {
+        return;
+    }
+    let any = stream as &dyn Any;
+    let watcher = any.downcast_ref::<WatcherStream<K>>().or_else(|| {
+        // `Box::pin(watcher(..))`, as streams are often kept (a `WatcherStream` is `Unpin`: it
+        // needs no pinning of its own).
+        any.downcast_ref::<Pin<Box<WatcherStream<K>>>>().map(|w| &**w)
+    });
+    writer.recycler = watcher.and_then(WatcherStream::recycler);
 }
 
 #[cfg(test)]
@@ -487,6 +499,76 @@ mod tests {
         assert_eq!(format!("{recycler:?}"), "Recycler { holding: true }");
         assert_eq!(recycler.take().map(|o| o.name_any()).as_deref(), Some("c"));
         assert_eq!(format!("{recycler:?}"), "Recycler { holding: false }");
+    }
+
+    /// A transport that is never called: the watchers below are only built.
+    struct Unused;
+
+    impl crate::Transport for Unused {
+        fn send(
+            &self,
+            _: http::Request<Vec<u8>>,
+        ) -> futures_util::future::BoxFuture<'static, Result<crate::TransportResponse, crate::TransportError>> {
+            unreachable!("no request is sent")
+        }
+        fn sleep_until(&self, _: std::time::Instant) -> futures_util::future::BoxFuture<'static, ()> {
+            unreachable!("no timer is set")
+        }
+        fn now(&self) -> std::time::Instant {
+            unreachable!("no time is read")
+        }
+    }
+
+    #[test]
+    fn a_writer_is_paired_with_a_watcher_straight_or_pinned_not_through_adaptors() {
+        use crate::watcher::{Config, watcher, watcher_with};
+        use futures_util::StreamExt;
+        let client =
+            crate::Client::new(Unused, kube_proto::config::Config::new("https://10.0.0.1:6443".parse().unwrap()))
+                .unwrap();
+        let api = || crate::Api::<ConfigMap>::namespaced(client.clone(), "default");
+        let paired = |writer: &Writer<ConfigMap>, w: &WatcherStream<ConfigMap>| {
+            let (a, b) = (writer.recycler.as_ref().unwrap(), w.recycler().unwrap());
+            a.put(cm("x", "1"));
+            b.take().is_some()
+        };
+
+        let (_, mut writer) = store::<ConfigMap>();
+        let w = watcher(api(), Config::default());
+        pair(&mut writer, &w);
+        assert!(paired(&writer, &w), "straight from watcher()");
+
+        let (_, mut writer) = store::<ConfigMap>();
+        let w = Box::pin(watcher(api(), Config::default()));
+        pair(&mut writer, &w);
+        assert!(paired(&writer, &w), "in a Box::pin");
+
+        let (_, mut writer) = store::<ConfigMap>();
+        pair(&mut writer, &watcher(api(), Config::default()).boxed());
+        assert!(writer.recycler.is_none(), "through an adaptor");
+
+        // A writer paired by hand keeps its recycler.
+        let (_, mut writer) = store::<ConfigMap>();
+        let mine = writer.recycler();
+        pair(&mut writer, &watcher(api(), Config::default()));
+        mine.put(cm("y", "1"));
+        assert!(writer.recycler().take().is_some(), "the writer's own");
+        let w = watcher_with(api(), Config::default(), mine.clone());
+        mine.put(cm("z", "1"));
+        assert!(w.recycler().unwrap().take().is_some(), "watcher_with's is the one given");
+
+        // Events not decoded over objects: no recycler to pair with.
+        let (_, mut writer) = store::<ConfigMap>();
+        let w = watcher(api(), Config::default().protobuf());
+        assert!(w.recycler().is_none(), "protobuf");
+        pair(&mut writer, &w);
+        assert!(writer.recycler.is_none());
+        let dynamic = crate::Api::<kube_proto::DynamicObject>::namespaced_with(
+            client.clone(),
+            "default",
+            &kube_proto::ApiResource::erase::<ConfigMap>(&()),
+        );
+        assert!(watcher(dynamic, Config::default()).recycler().is_none(), "a kind read by serde");
     }
 
     #[test]

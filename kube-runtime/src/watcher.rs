@@ -21,7 +21,7 @@ use crate::{Api, Client, Error};
 
 struct Driver<K> {
     machine: Watcher<K>,
-    recycler: Recycler<K>,
+    recycler: Option<Recycler<K>>,
     client: Client,
     in_flight: Option<(RequestId, InFlight)>,
     /// The timer of a deadline of the machine, kept from one wait to the next while it fires no
@@ -44,7 +44,7 @@ enum InFlight {
 /// [`kube_proto::direct_json::refill`]; JSON events of the built-in kinds). The events are
 /// exactly what they would be without it.
 ///
-/// Every [`watcher()`] has one ([`WatcherStream::recycler`]), which
+/// Every [`watcher()`] whose events are decoded over objects has one ([`WatcherStream::recycler`]), which
 /// [`reflector`](crate::reflector::reflector) hands to its writer: the objects the store lets go
 /// of (held by nobody else) are put in it, and the watcher takes them. Paired by hand, a
 /// [`Writer::recycler`](crate::reflector::Writer::recycler) goes to [`watcher_with`]. It holds one
@@ -107,7 +107,7 @@ where
     K: Resource + DeserializeOwned + Send + 'static,
     K::DynamicType: Clone,
 {
-    drive(api, config, Recycler::new())
+    drive(api, config, None)
 }
 
 /// [`watcher()`], decoding each watch event's object over an object `recycler` holds when it
@@ -115,6 +115,10 @@ where
 /// keeps every object does not pay for freeing the one each event replaces and allocating its
 /// successor. [`reflector`](crate::reflector::reflector) pairs a writer with a stream straight
 /// from [`watcher()`] by itself; this is for a stream that goes through adaptors first.
+///
+/// Only JSON watch events of the built-in kinds are decoded over an object: for other kinds
+/// (custom resources, `DynamicObject`, `PartialObjectMeta`) and over protobuf, the recycler is
+/// never taken from, and holds the last object put in it.
 ///
 /// ```
 /// # #[cfg(feature = "fake")] {
@@ -138,20 +142,22 @@ where
     K: Resource + DeserializeOwned + Send + 'static,
     K::DynamicType: Clone,
 {
-    drive(api, config, recycler)
+    drive(api, config, Some(recycler))
 }
 
 /// The stream [`watcher()`] returns.
 pub struct WatcherStream<K> {
     events: Pin<Box<dyn Stream<Item = Result<Event<K>, Error>> + Send>>,
-    recycler: Recycler<K>,
+    recycler: Option<Recycler<K>>,
 }
 
 impl<K> WatcherStream<K> {
     /// The recycler this watcher's decoder takes objects from: whatever is put in it is decoded
-    /// over by the next watch event (JSON events of the built-in kinds), instead of a new object
-    /// being allocated. [`reflector`](crate::reflector::reflector) hands it to its writer.
-    pub fn recycler(&self) -> Recycler<K> {
+    /// over by the next watch event, instead of a new object being allocated.
+    /// [`reflector`](crate::reflector::reflector) hands it to its writer. `None` from a
+    /// [`watcher()`] whose events are not decoded over objects: over protobuf, or of a kind
+    /// without a direct JSON decoder (custom resources, `DynamicObject`, `PartialObjectMeta`).
+    pub fn recycler(&self) -> Option<Recycler<K>> {
         self.recycler.clone()
     }
 }
@@ -174,13 +180,16 @@ impl<K> Stream for WatcherStream<K> {
     }
 }
 
-fn drive<K>(api: Api<K>, config: Config, recycler: Recycler<K>) -> WatcherStream<K>
+fn drive<K>(api: Api<K>, config: Config, recycler: Option<Recycler<K>>) -> WatcherStream<K>
 where
     K: Resource + DeserializeOwned + Send + 'static,
     K::DynamicType: Clone,
 {
     // An `Api` that asks for protobuf makes its watcher ask for it too.
     let config = Config { protobuf: config.protobuf || api.is_protobuf(), ..config };
+    // Its own recycler where its decoder would use one.
+    let recycles = !config.protobuf && kube_proto::direct_json::supports::<K>();
+    let recycler = recycler.or_else(|| recycles.then(Recycler::new));
     let machine = Watcher::new(api.request().clone(), config).map_err(Error::Request);
     let client = api.client().clone();
     let start = match machine {
@@ -208,8 +217,9 @@ where
     /// its own cannot hang a watcher.
     async fn next(&mut self) -> Result<Event<K>, Error> {
         loop {
-            if self.machine.wants_spare()
-                && let Some(spare) = self.recycler.take()
+            if let Some(r) = &self.recycler
+                && self.machine.wants_spare()
+                && let Some(spare) = r.take()
             {
                 self.machine.recycle(spare);
             }

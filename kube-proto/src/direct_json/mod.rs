@@ -117,11 +117,11 @@ pub fn from_str<T: DeserializeOwned + 'static>(text: &str) -> serde_json::Result
 /// line, which the caller then decodes through serde.
 ///
 /// With an object in `spare` (one nobody holds any more), the event's object is decoded over it,
-/// reusing its allocations (see [`refill`]); the spare is used up either way.
+/// reusing its allocations (see [`refill`]). The spare is used up by an event of that shape,
+/// even one whose object then goes to serde; any other line (a bookmark, an error) leaves it.
 pub(crate) fn watch_event<K: 'static>(text: &str, spare: &mut Option<K>) -> Option<WatchEvent<K>> {
     let decode = decoder(TypeId::of::<K>())?;
-    let mut slot: Option<K> = spare.take();
-    let mut p = if slot.is_some() { Parser::refilling(text) } else { Parser::new(text) };
+    let mut p = if spare.is_some() { Parser::refilling(text) } else { Parser::new(text) };
     if p.object().ok()? != Some("type") {
         return None;
     }
@@ -136,6 +136,8 @@ pub(crate) fn watch_event<K: 'static>(text: &str, spare: &mut Option<K>) -> Opti
     if p.next_key().ok()? != Some("object") {
         return None;
     }
+    // Taken only now: a bookmark, an error or a line of another shape leaves it for the next.
+    let mut slot: Option<K> = spare.take();
     decode(&mut p, &mut slot).ok()?;
     if p.next_key().ok()?.is_some() {
         return None;
