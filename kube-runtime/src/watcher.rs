@@ -44,11 +44,11 @@ enum InFlight {
 /// [`kube_proto::direct_json::refill`]; JSON events of the built-in kinds). The events are
 /// exactly what they would be without it.
 ///
-/// Every [`watcher()`] whose events are decoded over objects has one ([`WatcherStream::recycler`]), which
-/// [`reflector`](crate::reflector::reflector) hands to its writer: the objects the store lets go
-/// of (held by nobody else) are put in it, and the watcher takes them. Paired by hand, a
-/// [`Writer::recycler`](crate::reflector::Writer::recycler) goes to [`watcher_with`]. It holds one
-/// object at a time. Cheap to clone: the clones share it.
+/// Every [`watcher()`] whose events are decoded over objects has one
+/// ([`WatcherStream::recycler`]), which [`reflector`](crate::reflector::reflector) hands to its
+/// writer: the objects the store lets go of (held by nobody else) are put in it, and the watcher
+/// takes them. Paired by hand, a [`Writer::recycler`](crate::reflector::Writer::recycler) goes to
+/// [`watcher_with`]. It holds one object at a time. Cheap to clone: the clones share it.
 pub struct Recycler<K> {
     spare: Arc<Mutex<Option<K>>>,
 }
