@@ -26,6 +26,23 @@ pub const EXEC_PROTOCOLS: &str = "v5.channel.k8s.io, v4.channel.k8s.io";
 /// The WebSocket subprotocol offered for port forwarding.
 pub const PORTFORWARD_PROTOCOL: &str = "v4.channel.k8s.io";
 
+/// Whether `request` is a watch: a query with `watch` set to anything but empty, `false` or
+/// `0` (as the server reads it). Its answer is a stream that lasts as long as the watch.
+///
+/// ```
+/// use k8s_openapi::api::core::v1::Pod;
+/// use kube_proto::{ListParams, Request, WatchParams};
+///
+/// let pods = Request::namespaced::<Pod>("default");
+/// assert!(kube_proto::request::is_watch(&pods.watch(&WatchParams::default(), "1").unwrap()));
+/// assert!(!kube_proto::request::is_watch(&pods.list(&ListParams::default()).unwrap()));
+/// ```
+pub fn is_watch<B>(request: &http::Request<B>) -> bool {
+    request.uri().query().is_some_and(|q| {
+        q.split('&').filter_map(|p| p.strip_prefix("watch=")).any(|v| !v.is_empty() && v != "false" && v != "0")
+    })
+}
+
 /// The collection URL of one kind in one scope; its methods build the requests.
 ///
 /// ```

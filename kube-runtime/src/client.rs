@@ -255,7 +255,10 @@ impl Client {
                     "response"
                 );
                 if resp.status.is_success() || resp.status.is_informational() || resp.status.is_redirection() {
-                    return result.map_err(Error::Transport);
+                    let watch = resp.status.is_success() && kube_proto::request::is_watch(&request);
+                    return result
+                        .map(|resp| if watch { self.read_ahead(resp) } else { resp })
+                        .map_err(Error::Transport);
                 }
             }
             let random = self.inner.rng.lock().map(|mut r| r.next_f64()).unwrap_or(0.5);
@@ -268,6 +271,14 @@ impl Client {
                 None => return result.map_err(Error::Transport),
             }
         }
+    }
+
+    /// A watch's answer, its body read ahead of the reader by a task of its own
+    /// ([`read_ahead`](crate::read_ahead)).
+    fn read_ahead(&self, mut resp: TransportResponse) -> TransportResponse {
+        let body = std::mem::replace(&mut resp.body, Box::pin(futures_util::stream::empty()));
+        resp.body = crate::read_ahead::read_ahead(body, &*self.inner.transport, crate::read_ahead::BUDGET);
+        resp
     }
 
     /// Sends a request that asks for a protocol upgrade (as [`kube_proto::Request::exec`],

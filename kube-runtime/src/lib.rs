@@ -41,6 +41,7 @@ pub mod leader;
 #[cfg(feature = "pool")]
 pub mod pool;
 pub mod process;
+pub mod read_ahead;
 pub mod reflector;
 pub mod remote;
 #[cfg(feature = "rustls")]

@@ -361,6 +361,18 @@ pub trait Transport: Send + Sync + 'static {
         Box::pin(async { Err(upgrade_unsupported()) })
     }
 
+    /// Runs `task` on the transport's executor, beside the caller, and returns at once; a
+    /// transport with no executor to run it on hands it back (the default).
+    ///
+    /// The [`Client`](crate::Client) spawns one task per watch it sends, which reads the
+    /// watch's body ahead of the reader (at most
+    /// [`read_ahead::BUDGET`](crate::read_ahead::BUDGET) bytes), so that the transport's work
+    /// (the socket, TLS, the framing) and the decoding of events run side by side. A task
+    /// handed back is driven by the reader's own polls instead.
+    fn spawn(&self, task: BoxFuture<'static, ()>) -> Result<(), BoxFuture<'static, ()>> {
+        Err(task)
+    }
+
     /// The current instant (a transport on simulated time may say otherwise).
     fn now(&self) -> Instant {
         #[allow(clippy::disallowed_methods)]

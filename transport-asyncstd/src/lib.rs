@@ -31,7 +31,9 @@
 //!   are sent as `Proxy-Authorization: Basic`). Other proxy schemes (`socks5://`, `https://`)
 //!   are refused with [`TransportError::Unsupported`].
 //! - **Streaming**: response bodies are handed on chunk by chunk as they arrive (watch events
-//!   are not held back until the body ends).
+//!   are not held back until the body ends). A watch's body is read by a task of its own on
+//!   async-std's executor ([`Transport::spawn`], [`kube_runtime::read_ahead`]), ahead of the
+//!   decoding of its events, which then run side by side.
 //! - **Timeouts**: a connect timeout (TCP, proxy tunnel and TLS handshake; 30 s by default) and
 //!   a read timeout, the longest the connection may make no progress: while the request is
 //!   written, before the response head, and between body chunks (295 s by default, longer than
@@ -247,6 +249,13 @@ impl Transport for AsyncStdTransport {
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
         kube_runtime::pool::Timer::sleep_until(&h1::AsyncIoTimer, deadline)
+    }
+
+    /// Spawns `task` on async-std's executor (the task that reads a watch ahead of its
+    /// reader).
+    fn spawn(&self, task: BoxFuture<'static, ()>) -> Result<(), BoxFuture<'static, ()>> {
+        drop(async_std::task::spawn(task));
+        Ok(())
     }
 
     /// On a new connection (TLS, client certificate and proxy as for every request), with

@@ -5,12 +5,14 @@
 //! - HTTP/2 is negotiated with ALPN (`h2`, then `http/1.1`); plain `http://` servers get
 //!   HTTP/1.1. Connections are pooled and reused.
 //! - Watches (`watch=true`) get an HTTP/1.1 connection each (same TLS settings, client
-//!   certificate, proxy and connect timeout), driven by the polls of the response itself rather
-//!   than by a task on the runtime: each chunk reaches the reader on the reader's own thread,
-//!   with no wake-up across threads, which is what limits a watch read in `block_on` (as
-//!   `#[tokio::main]`'s `main` is) through a pooled connection. The connection closes with the
-//!   watch. [`HyperTransportBuilder::multiplex_watches`] puts watches back on the pooled
-//!   (HTTP/2) connection, client-go's way: fewer connections, less throughput per watch.
+//!   certificate, proxy and connect timeout), driven by the polls of the response body itself
+//!   rather than by hyper's connection task, so a chunk costs no hand-off between two tasks.
+//!   The [`Client`](kube_runtime::Client) polls that body from a task of its own
+//!   ([`Transport::spawn`], [`kube_runtime::read_ahead`]), which reads it ahead of the
+//!   decoding: the socket, TLS and the framing on one thread, the events' decoding on another.
+//!   The connection closes with the watch. [`HyperTransportBuilder::multiplex_watches`] puts
+//!   watches back on the pooled (HTTP/2) connection, client-go's way: fewer connections, less
+//!   throughput per watch.
 //! - TLS follows the [`Config`]: its CA certificates (the `webpki-roots` when it has none), its
 //!   client certificate, `tls-server-name` (used for SNI and verification) and
 //!   `insecure-skip-tls-verify`; see [`kube_runtime::tls`]. A client certificate from an exec
@@ -278,7 +280,8 @@ impl Transport for HyperTransport {
     fn send(&self, request: http::Request<Vec<u8>>) -> BoxFuture<'static, Result<TransportResponse, TransportError>> {
         let clients = self.clients();
         let read_timeout = self.read_timeout;
-        if !self.factory.multiplex_watches && is_watch(&request) && !is_upgrade(request.headers()) {
+        if !self.factory.multiplex_watches && kube_proto::request::is_watch(&request) && !is_upgrade(request.headers())
+        {
             return Box::pin(own_connection(clients.watch, request, read_timeout));
         }
         let client = if is_upgrade(request.headers()) { clients.http1 } else { clients.pooled };
@@ -291,6 +294,18 @@ impl Transport for HyperTransport {
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
         Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)))
+    }
+
+    /// Spawns `task` on the tokio runtime the caller runs in (the task that reads a watch
+    /// ahead of its reader); outside of one, hands it back.
+    fn spawn(&self, task: BoxFuture<'static, ()>) -> Result<(), BoxFuture<'static, ()>> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                drop(handle.spawn(task));
+                Ok(())
+            }
+            Err(_) => Err(task),
+        }
     }
 
     /// Sends the request on the HTTP/1.1-only client and, on `101`, hands back the connection
@@ -374,22 +389,16 @@ async fn within_read_timeout<T>(
 
 /// Whether a request is a watch: `watch` in its query with a value other than `false` or `0`
 /// (the API server's reading of the parameter).
-fn is_watch<B>(request: &http::Request<B>) -> bool {
-    request.uri().query().is_some_and(|q| {
-        q.split('&').filter_map(|p| p.strip_prefix("watch=")).any(|v| !v.is_empty() && v != "false" && v != "0")
-    })
-}
-
 /// A connection driven by whoever polls the response: hyper's HTTP/1.1 connection future, with
 /// the request's sender kept alive beside it.
 type Driver = Pin<Box<dyn Future<Output = Result<(), hyper::Error>> + Send>>;
 
 /// Sends a watch on a new HTTP/1.1 connection of its own (same TLS settings, client
 /// certificate, proxy and connect timeout as the pools) and drives that connection from the
-/// response's own polls: the head's, then every chunk's. No task of the runtime is involved, so
-/// a chunk reaches the reader without a wake-up across threads, on whatever thread polls it
-/// (`block_on` included). The connection ends with the body (or when the body is dropped) and
-/// is never pooled.
+/// response's own polls: the head's, then every chunk's. No connection task is involved, so a
+/// chunk costs no hand-off between tasks: it is read, decrypted and unframed by whoever polls
+/// the body (the [`Client`](kube_runtime::Client)'s read-ahead task). The connection ends with
+/// the body (or when the body is dropped) and is never pooled.
 async fn own_connection(
     mut connector: Connector,
     mut request: http::Request<Vec<u8>>,
