@@ -358,6 +358,34 @@ fn report(
         ratio(r("asyncstd"), best),
         ratio(r("kube-rs"), best)
     ));
+    // Each repetition's raw watch against the plain decode of the same repetition (run minutes
+    // apart, not an hour): the machine's changes of speed between repetitions cancel out.
+    let paired = |c: &str| {
+        let (Some(decodes), Some(watches)) =
+            (results.get(&("decode".into(), "plain".into())), results.get(&("rawwatch".into(), c.to_owned())))
+        else {
+            return "NaN".to_owned();
+        };
+        let ratios: Vec<Value> = decodes
+            .iter()
+            .zip(watches)
+            .map(|(d, w)| {
+                let best = d["ours_decoder_per_sec"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN)
+                    .max(d["from_str_per_sec"].as_f64().unwrap_or(f64::NAN));
+                json!({"ratio": w["events_per_sec"].as_f64().unwrap_or(f64::NAN) / best})
+            })
+            .collect();
+        let (m, spread) = median(&ratios, "ratio");
+        format!("{m:.2} (±{:.0}%)", spread * 50.0)
+    };
+    line(format!(
+        "| raw watch / the same repetition's best plain decode (median) | {} | {} | {} | ≥ 0.9 |",
+        paired("hyper"),
+        paired("asyncstd"),
+        paired("kube-rs")
+    ));
     let best_cpu = ours_cpu.min(from_str_cpu);
     let rc = |c: &str| get("rawwatch", c, "cpu_us_per_event").0;
     line(format!(
