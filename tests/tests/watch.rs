@@ -23,6 +23,7 @@ use serde_json::json;
 transport_tests!(
     raw_watch,
     raw_watch_ends_and_expires: loopback,
+    a_dropped_watch_closes_its_connection: loopback,
     watcher_list_then_watch,
     watcher_streaming_list,
     watcher_resumes_after_dropped_watches: loopback,
@@ -164,6 +165,31 @@ async fn raw_watch_ends_and_expires(ctx: Ctx) {
         WatchEvent::Error(status) => assert_eq!(status.code, 410, "{status:?}"),
         other => panic!("expected a 410 ERROR event, got {other:?}"),
     }
+}
+
+/// Dropping a quiet raw watch closes its connection then and there: the task that reads it
+/// ahead of the reader, which was waiting for the server, stops with it, and the server sees
+/// the connection close and forgets the watch. A connection left open would keep the watch
+/// until the server next writes, or its 290 s timeout.
+async fn a_dropped_watch_closes_its_connection(ctx: Ctx) {
+    let server = ctx.loopback("needs open_watches");
+    let cms: Api<ConfigMap> = ctx.api();
+    let rv = cms.list(&ListParams::default().labels(&ctx.selector())).await.unwrap().metadata.resource_version;
+    let wp = WatchParams::default().labels(&ctx.selector());
+    let watch = cms.watch(&wp, &rv.unwrap_or_default()).await.unwrap();
+    ctx.within(STEP, "the watch is open", async {
+        while server.open_watches() != 1 {
+            ctx.sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    drop(watch);
+    ctx.within(STEP, "the server forgets the dropped watch", async {
+        while server.open_watches() != 0 {
+            ctx.sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
 }
 
 /// A watch of the test's ConfigMaps from a list's resourceVersion sees exactly a create, a
