@@ -7,9 +7,12 @@
 //! - Watches (`watch=true`) get an HTTP/1.1 connection each (same TLS settings, client
 //!   certificate, proxy and connect timeout), driven by the polls of the response body itself
 //!   rather than by hyper's connection task, so a chunk costs no hand-off between two tasks.
-//!   The [`Client`](kube_runtime::Client) polls that body from a task of its own
+//!   A watch read in `block_on` (as `#[tokio::main]`'s `main` is) has the
+//!   [`Client`](kube_runtime::Client) poll that body from a task of its own
 //!   ([`Transport::spawn`], [`kube_runtime::read_ahead`]), which reads it ahead of the
 //!   decoding: the socket, TLS and the framing on one thread, the events' decoding on another.
+//!   A watch read in a task of the runtime reads its body itself (a second task would only take
+//!   turns with it on its worker).
 //!   The connection closes with the watch. [`HyperTransportBuilder::multiplex_watches`] puts
 //!   watches back on the pooled (HTTP/2) connection, client-go's way: fewer connections, less
 //!   throughput per watch.
@@ -296,15 +299,25 @@ impl Transport for HyperTransport {
         Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)))
     }
 
-    /// Spawns `task` on the tokio runtime the caller runs in (the task that reads a watch
-    /// ahead of its reader); outside of one, hands it back.
+    /// Spawns `task` (the task that reads a watch ahead of its reader) on the multi-threaded
+    /// tokio runtime the caller runs in, when the caller is not itself one of its tasks (as in
+    /// `block_on`, which `#[tokio::main]` runs `main` in); otherwise hands it back, for the
+    /// reader to drive.
+    ///
+    /// A task woken by a task on a worker goes to that worker's next-task slot, which no other
+    /// worker takes from, so a reader that is a task would take turns with the reading task on
+    /// its worker: no faster than reading the body itself, with the cost of two tasks (see
+    /// BENCHMARKS.md, run L). On a current-thread runtime the two could only take turns too.
     fn spawn(&self, task: BoxFuture<'static, ()>) -> Result<(), BoxFuture<'static, ()>> {
         match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
+            Ok(handle)
+                if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+                    && tokio::task::try_id().is_none() =>
+            {
                 drop(handle.spawn(task));
                 Ok(())
             }
-            Err(_) => Err(task),
+            _ => Err(task),
         }
     }
 
