@@ -32,6 +32,30 @@ transport_tests!(
     watcher_retries_failed_requests: loopback,
 );
 
+/// Some bodies again through transport-hyper on tokio's multi-threaded runtime, read in
+/// `block_on` as `#[tokio::main]`'s `main` is: there (and not on `#[tokio::test]`'s
+/// current-thread runtime) each watch's body is read ahead of its decoding by a task of its own.
+mod hyper_tokio_multi_thread {
+    use kube_integration_tests::{TransportKind, Where, run_on};
+
+    macro_rules! multi_thread {
+        ($($body:ident: $place:ident),* $(,)?) => {$(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $body() {
+                run_on(TransportKind::Hyper, stringify!($body), Where::$place, super::$body).await;
+            }
+        )*};
+    }
+
+    multi_thread!(
+        raw_watch: Anywhere,
+        a_dropped_watch_closes_its_connection: Loopback,
+        watcher_list_then_watch: Anywhere,
+        watcher_resumes_after_dropped_watches: Loopback,
+        watcher_recovers_from_cut_body: Loopback,
+    );
+}
+
 /// How long a step of a watch test may take.
 const STEP: Duration = Duration::from_secs(15);
 

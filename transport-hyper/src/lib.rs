@@ -715,6 +715,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_watch_is_read_ahead_only_from_outside_a_multi_threaded_runtimes_tasks() {
+        let config = Config::new("https://127.0.0.1:6443".parse().unwrap());
+        let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let transport = Arc::new(multi.block_on(async { HyperTransport::new(&config) }).unwrap());
+        let spawns = |t: &HyperTransport| t.spawn(Box::pin(async {})).is_ok();
+        assert!(!spawns(&transport), "no runtime: nothing to spawn on");
+        assert!(multi.block_on(async { spawns(&transport) }), "block_on, as #[tokio::main]'s main");
+        let t = transport.clone();
+        assert!(!multi.block_on(multi.spawn(async move { spawns(&t) })).unwrap(), "a task of the runtime");
+        let current = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        assert!(!current.block_on(async { spawns(&transport) }), "a current-thread runtime");
+    }
+
+    #[test]
     fn tls_errors_survive_as_text() {
         let m = tls_error_text("received fatal alert: CertificateRequired").unwrap();
         assert!(m.contains("client certificate"), "{m}");
