@@ -275,10 +275,10 @@ impl Client {
 
     /// A watch's answer, its body read ahead of the reader by a task of its own
     /// ([`read_ahead`](crate::read_ahead)).
-    fn read_ahead(&self, mut resp: TransportResponse) -> TransportResponse {
-        let body = std::mem::replace(&mut resp.body, Box::pin(futures_util::stream::empty()));
-        resp.body = crate::read_ahead::read_ahead(body, &*self.inner.transport, crate::read_ahead::BUDGET);
-        resp
+    fn read_ahead(&self, resp: TransportResponse) -> TransportResponse {
+        let TransportResponse { status, headers, body } = resp;
+        let body = crate::read_ahead::read_ahead(body, &*self.inner.transport, crate::read_ahead::BUDGET);
+        TransportResponse { status, headers, body }
     }
 
     /// Sends a request that asks for a protocol upgrade (as [`kube_proto::Request::exec`],
